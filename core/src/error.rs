@@ -1,0 +1,165 @@
+//! One error type for every route. Each variant maps to one status and one JSON body of the
+//! contract; internal causes are logged where they happen and never sent to the client.
+
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiResponse, Object};
+
+/// The JSON body of every error answer.
+#[derive(Object, Debug, Clone, PartialEq, serde::Serialize)]
+#[oai(rename = "Error")]
+pub struct ErrorBody {
+    /// Present on the cron and server-error answers, as in BorgWarehouse.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub message: String,
+    /// A sentence naming the field at fault, when there is one.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing or malformed `Authorization`.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Unknown, revoked or expired token, or integrations disabled.
+    #[error("invalid API key")]
+    InvalidApiKey,
+    #[error("insufficient permissions")]
+    InsufficientPermissions,
+    /// A refusal the server's configuration makes (deletion or integrations disabled).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 422 `Unexpected data`, with the field at fault.
+    #[error("unexpected data: {0}")]
+    UnexpectedData(String),
+    /// 400 `Invalid request body`: not JSON, or not an object.
+    #[error("invalid request body: {0}")]
+    InvalidBody(String),
+    /// 400 with a message of its own (token routes).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Cron routes' 401, which carries a `status` field.
+    #[error("cron unauthorized")]
+    CronUnauthorized,
+    /// Cron routes' 409 when a run is under way.
+    #[error("already running: {0}")]
+    AlreadyRunning(&'static str),
+    #[error("too many failed authentications")]
+    TooManyRequests,
+    /// The cause was logged by [`ApiError::internal`]; the client sees only the status.
+    #[error("internal error")]
+    Internal,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// Logs `cause` and returns the opaque 500.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::Internal
+    }
+
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            Unauthorized | CronUnauthorized => StatusCode::UNAUTHORIZED,
+            InvalidApiKey | InsufficientPermissions | Forbidden(_) => StatusCode::FORBIDDEN,
+            NotFound(_) => StatusCode::NOT_FOUND,
+            Conflict(_) | AlreadyRunning(_) => StatusCode::CONFLICT,
+            UnexpectedData(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidBody(_) | BadRequest(_) => StatusCode::BAD_REQUEST,
+            TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        use ApiError::*;
+        let plain = |m: &str| ErrorBody { status: None, message: m.to_string(), detail: None };
+        match self {
+            Unauthorized => plain("Unauthorized"),
+            InvalidApiKey => plain("Invalid API key"),
+            InsufficientPermissions => plain("Insufficient permissions"),
+            Forbidden(m) | NotFound(m) | Conflict(m) | BadRequest(m) => plain(m),
+            UnexpectedData(d) => ErrorBody { detail: Some(d.clone()), ..plain("Unexpected data") },
+            InvalidBody(d) => ErrorBody { detail: Some(d.clone()), ..plain("Invalid request body") },
+            CronUnauthorized => ErrorBody { status: Some(401), ..plain("Unauthorized") },
+            AlreadyRunning(m) => ErrorBody { status: Some(409), ..plain(m) },
+            TooManyRequests => plain("Too many failed authentications, try again later"),
+            Internal => ErrorBody { status: Some(500), ..plain("Internal Server Error") },
+        }
+    }
+}
+
+/// Renders an error body as the JSON response every error path uses, including the ones
+/// poem itself produces (see the server's error-shaping middleware).
+pub fn error_response(status: StatusCode, body: &ErrorBody) -> Response {
+    let json = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .body(json)
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        error_response(self.status(), &self.body())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(self.status(), &self.body())
+    }
+}
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        let statuses: [(u16, &'static str); 9] = [
+            (400, "Invalid request body"),
+            (401, "Missing or malformed credentials"),
+            (403, "Invalid API key, insufficient permissions, or disabled by configuration"),
+            (404, "No such repository"),
+            (409, "Conflict"),
+            (413, "Request body too large"),
+            (422, "Unexpected data"),
+            (429, "Too many failed authentications from this address"),
+            (500, "Internal Server Error"),
+        ];
+        MetaResponses {
+            responses: statuses
+                .into_iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: ErrorBody::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorBody::register(registry);
+    }
+}
+

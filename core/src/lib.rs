@@ -1,0 +1,29 @@
+//! Shared core of the BorgWarehouse server: configuration, state, errors, auth, the stores
+//! every plugin works over, and the plugin registry that collects them.
+
+pub mod admin;
+pub mod auth;
+pub mod authorized_keys;
+pub mod body;
+pub mod clock;
+pub mod config;
+pub mod pool;
+pub mod error;
+pub mod registry;
+pub mod repo_store;
+pub mod ssh_key;
+pub mod state;
+pub mod token_store;
+
+pub use error::{ApiError, ApiResult};
+pub use registry::{EndpointPlugin, PluginApis, TaskPlugin};
+pub use state::AppState;
+
+/// Re-exported so plugins register with the same `inventory` the registry walks.
+pub use inventory;
+
+/// This server's own version, answered by `/api/version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Whether API tokens are compiled in (cargo feature `integrations`).
+pub const INTEGRATIONS_COMPILED: bool = cfg!(feature = "integrations");

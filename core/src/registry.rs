@@ -1,0 +1,148 @@
+//! The plugin registry. Plugins submit entries with `inventory`; the registry walks them once,
+//! sorts them by name (inventory gives no order, and a stable order keeps the OpenAPI document
+//! stable) and refuses duplicate names.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use poem::endpoint::BoxEndpoint;
+use poem::http::Method;
+use poem_openapi::registry::{MetaApi, Registry};
+use poem_openapi::OpenApi;
+
+use crate::{ApiResult, AppState};
+
+/// poem-openapi's route table, as `OpenApi::add_routes` fills it.
+pub type RouteTable = HashMap<String, HashMap<Method, BoxEndpoint<'static>>>;
+
+/// A set of OpenAPI-documented routes. Build one with [`endpoint_plugin!`](crate::endpoint_plugin).
+pub struct EndpointPlugin {
+    pub name: &'static str,
+    pub meta: fn() -> Vec<MetaApi>,
+    pub register: fn(&mut Registry),
+    pub add_routes: fn(&mut RouteTable),
+    /// Runs once at start-up, before the server listens (e.g. reconciling files with the store).
+    pub on_start: Option<fn(&AppState) -> Result<(), String>>,
+}
+
+pub type TaskFuture = Pin<Box<dyn Future<Output = ApiResult<()>> + Send>>;
+
+/// Work the server runs on its own every interval (0 turns it off).
+pub struct TaskPlugin {
+    pub name: &'static str,
+    pub default_interval: Duration,
+    /// The interval the configuration sets, when it sets one.
+    pub interval: fn(&AppState) -> Option<Duration>,
+    pub run: fn(AppState) -> TaskFuture,
+}
+
+inventory::collect!(EndpointPlugin);
+inventory::collect!(TaskPlugin);
+
+/// Registers an `OpenApi` type as an endpoint plugin:
+/// `endpoint_plugin!("version", VersionApi, VersionApi);` or with an `on_start` hook as fourth
+/// argument.
+#[macro_export]
+macro_rules! endpoint_plugin {
+    ($name:literal, $api:ty, $value:expr) => {
+        $crate::endpoint_plugin!($name, $api, $value, None);
+    };
+    ($name:literal, $api:ty, $value:expr, $on_start:expr) => {
+        $crate::inventory::submit! {
+            $crate::registry::EndpointPlugin {
+                name: $name,
+                meta: <$api as ::poem_openapi::OpenApi>::meta,
+                register: <$api as ::poem_openapi::OpenApi>::register,
+                add_routes: |table| <$api as ::poem_openapi::OpenApi>::add_routes($value, table),
+                on_start: $on_start,
+            }
+        }
+    };
+}
+
+fn sorted<T: 'static>(items: impl Iterator<Item = &'static T>, name: fn(&T) -> &'static str, kind: &str) -> Result<Vec<&'static T>, String> {
+    let mut v: Vec<&'static T> = items.collect();
+    v.sort_by_key(|p| name(p));
+    for w in v.windows(2) {
+        if name(w[0]) == name(w[1]) {
+            return Err(format!(
+                "two {kind} plugins are named {:?}; each plugin needs a name of its own (check the features and crates built in)",
+                name(w[0])
+            ));
+        }
+    }
+    Ok(v)
+}
+
+static ENDPOINTS: OnceLock<Result<Vec<&'static EndpointPlugin>, String>> = OnceLock::new();
+static TASKS: OnceLock<Result<Vec<&'static TaskPlugin>, String>> = OnceLock::new();
+
+/// Every endpoint plugin built in, by name; an error names a duplicate.
+pub fn endpoint_plugins() -> Result<&'static [&'static EndpointPlugin], String> {
+    ENDPOINTS
+        .get_or_init(|| sorted(inventory::iter::<EndpointPlugin>.into_iter(), |p| p.name, "endpoint"))
+        .as_deref()
+        .map_err(Clone::clone)
+}
+
+/// Every task plugin built in, by name; an error names a duplicate.
+pub fn task_plugins() -> Result<&'static [&'static TaskPlugin], String> {
+    TASKS
+        .get_or_init(|| sorted(inventory::iter::<TaskPlugin>.into_iter(), |p| p.name, "task"))
+        .as_deref()
+        .map_err(Clone::clone)
+}
+
+/// Checks the registry at start-up, so a duplicate stops the server with a message instead of
+/// a panic later.
+pub fn check() -> Result<(), String> {
+    endpoint_plugins()?;
+    task_plugins()?;
+    Ok(())
+}
+
+fn endpoints_or_empty() -> &'static [&'static EndpointPlugin] {
+    endpoint_plugins().unwrap_or(&[])
+}
+
+/// Every plugin's routes as one `OpenApi`, for `OpenApiService`.
+pub struct PluginApis;
+
+impl OpenApi for PluginApis {
+    fn meta() -> Vec<MetaApi> {
+        endpoints_or_empty().iter().flat_map(|p| (p.meta)()).collect()
+    }
+
+    fn register(registry: &mut Registry) {
+        for p in endpoints_or_empty() {
+            (p.register)(registry);
+        }
+    }
+
+    fn add_routes(self, route_table: &mut RouteTable) {
+        for p in endpoints_or_empty() {
+            (p.add_routes)(route_table);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct P(&'static str);
+
+    #[test]
+    fn sorts_and_refuses_duplicates() {
+        static A: P = P("b");
+        static B: P = P("a");
+        static C: P = P("b");
+        let v = sorted([&A, &B].into_iter(), |p| p.0, "endpoint").unwrap();
+        assert_eq!(v.iter().map(|p| p.0).collect::<Vec<_>>(), ["a", "b"]);
+        let err = sorted([&A, &B, &C].into_iter(), |p| p.0, "endpoint").unwrap_err();
+        assert!(err.contains("\"b\""), "{err}");
+    }
+}

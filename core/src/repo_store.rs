@@ -1,0 +1,396 @@
+//! Repositories: the sled tree that is the truth, an in-memory copy that serves reads, and the
+//! `authorized_keys` lines and pool folders that follow from them.
+//!
+//! Every mutation holds one lock, writes the store (flushed before it answers), then renders
+//! `authorized_keys` from the store. A crash between the two is repaired by [`RepoStore::reconcile`]
+//! at the next start; a failed file write rolls the store change back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+
+use poem_openapi::Object;
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::authorized_keys::{AuthorizedKeys, RepoLine};
+use crate::pool::Pool;
+use crate::ssh_key::{ClientKey, KeyIdentity};
+use crate::{ApiError, ApiResult};
+
+/// A repository as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Object)]
+#[serde(rename_all = "camelCase")]
+#[oai(rename = "Repository", rename_all = "camelCase")]
+pub struct Repo {
+    /// Given once, never reused after a delete.
+    pub id: u64,
+    pub alias: String,
+    /// 8 lowercase hex characters: the folder `POOL/NAME`.
+    pub repository_name: String,
+    /// True when `now - lastSave <= alert`.
+    pub status: bool,
+    /// Unix seconds of the newest `integrity.*` file; 0 before the first backup.
+    pub last_save: i64,
+    /// Seconds without a backup before the repository counts as late; 0 turns alerts off.
+    pub alert: u64,
+    /// Quota in GB (10^9 bytes).
+    pub storage_size: u64,
+    /// KiB used, as `du -s -L` counts it.
+    pub storage_used: u64,
+    pub ssh_public_key: String,
+    pub comment: String,
+    pub display_details: bool,
+    pub lan_command: bool,
+    pub append_only_mode: bool,
+    /// Unix seconds of the last lateness alert sent for this repository.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_status_alert_send: Option<i64>,
+}
+
+impl Repo {
+    fn line(&self) -> RepoLine {
+        RepoLine {
+            name: self.repository_name.clone(),
+            storage_size_gb: self.storage_size,
+            append_only: self.append_only_mode,
+            key: self.ssh_public_key.clone(),
+        }
+    }
+
+    /// The repository with `status` computed for `now`.
+    pub fn at(mut self, now: i64) -> Repo {
+        self.status = now.saturating_sub(self.last_save) <= self.alert as i64;
+        self
+    }
+}
+
+/// A validated create request.
+#[derive(Debug, Clone)]
+pub struct NewRepo {
+    pub alias: String,
+    pub key: ClientKey,
+    pub storage_size: u64,
+    pub comment: String,
+    pub alert: u64,
+    pub lan_command: bool,
+    pub append_only_mode: bool,
+}
+
+/// A validated edit: `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct RepoPatch {
+    pub alias: Option<String>,
+    pub key: Option<ClientKey>,
+    pub storage_size: Option<u64>,
+    pub comment: Option<String>,
+    pub alert: Option<u64>,
+    pub lan_command: Option<bool>,
+    pub append_only_mode: Option<bool>,
+}
+
+const KEY_IN_USE: &str = "The SSH key is already used in another repository.";
+const NEXT_ID: &[u8] = b"next_repo_id";
+
+#[derive(Default)]
+struct Cache {
+    by_id: BTreeMap<u64, Repo>,
+    by_name: HashMap<String, u64>,
+    by_key: HashMap<KeyIdentity, u64>,
+}
+
+impl Cache {
+    fn put(&mut self, repo: Repo) {
+        if let Some(old) = self.by_id.get(&repo.id) {
+            if old.ssh_public_key != repo.ssh_public_key {
+                let old_key = identity_of(old);
+                self.by_key.remove(&old_key);
+            }
+        }
+        self.by_name.insert(repo.repository_name.clone(), repo.id);
+        self.by_key.insert(identity_of(&repo), repo.id);
+        self.by_id.insert(repo.id, repo);
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Repo> {
+        let repo = self.by_id.remove(&id)?;
+        self.by_name.remove(&repo.repository_name);
+        self.by_key.remove(&identity_of(&repo));
+        Some(repo)
+    }
+}
+
+/// Stored keys were validated on the way in; a record that no longer parses (edited by hand)
+/// gets an identity nothing else can have.
+fn identity_of(repo: &Repo) -> KeyIdentity {
+    ClientKey::parse(&repo.ssh_public_key)
+        .map(|k| k.identity())
+        .unwrap_or_else(|_| KeyIdentity { kind: format!("invalid:{}", repo.id), blob: Vec::new() })
+}
+
+pub struct RepoStore {
+    db: sled::Db,
+    repos: sled::Tree,
+    meta: sled::Tree,
+    cache: RwLock<Cache>,
+    write: tokio::sync::Mutex<()>,
+    keys: AuthorizedKeys,
+    pool: Pool,
+}
+
+fn id_key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+impl RepoStore {
+    pub fn open(db: &sled::Db, keys: AuthorizedKeys, pool: Pool) -> Result<Self, String> {
+        let repos = db.open_tree("repos").map_err(|e| e.to_string())?;
+        let meta = db.open_tree("meta").map_err(|e| e.to_string())?;
+        let mut cache = Cache::default();
+        for item in repos.iter() {
+            let (_, v) = item.map_err(|e| e.to_string())?;
+            let repo: Repo = serde_json::from_slice(&v).map_err(|e| format!("corrupt repository record: {e}"))?;
+            cache.put(repo);
+        }
+        Ok(Self { db: db.clone(), repos, meta, cache: RwLock::new(cache), write: tokio::sync::Mutex::new(()), keys, pool })
+    }
+
+    pub fn authorized_keys(&self) -> &AuthorizedKeys {
+        &self.keys
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
+        self.cache.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cache_mut(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
+        self.cache.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every repository, ordered by id.
+    pub fn list(&self) -> Vec<Repo> {
+        self.read().by_id.values().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, id: u64) -> Option<Repo> {
+        self.read().by_id.get(&id).cloned()
+    }
+
+    pub fn get_by_name(&self, name: &str) -> Option<Repo> {
+        let cache = self.read();
+        cache.by_name.get(name).and_then(|id| cache.by_id.get(id)).cloned()
+    }
+
+    fn lines(&self) -> Vec<RepoLine> {
+        self.read().by_id.values().map(Repo::line).collect()
+    }
+
+    /// 409 when `key` stands on any line but `except`'s own.
+    fn check_key_free(&self, key: &ClientKey, except: Option<u64>) -> ApiResult<()> {
+        let identity = key.identity();
+        let taken_by_repo = matches!(self.read().by_key.get(&identity), Some(id) if Some(*id) != except);
+        if taken_by_repo || self.keys.foreign_keys().map_err(ApiError::internal)?.contains(&identity) {
+            return Err(ApiError::Conflict(KEY_IN_USE.into()));
+        }
+        Ok(())
+    }
+
+    fn fresh_name(&self) -> String {
+        loop {
+            let name = hex::encode(rand::random::<[u8; 4]>());
+            let taken = self.read().by_name.contains_key(&name)
+                || std::fs::symlink_metadata(self.pool.repo_path(&name)).is_ok();
+            if !taken {
+                return name;
+            }
+        }
+    }
+
+    async fn persist(&self) -> ApiResult<()> {
+        self.db.flush_async().await.map(|_| ()).map_err(ApiError::internal)
+    }
+
+    fn put_record(&self, repo: &Repo) -> ApiResult<()> {
+        let bytes = serde_json::to_vec(repo).map_err(ApiError::internal)?;
+        self.repos.insert(id_key(repo.id), bytes).map_err(ApiError::internal)?;
+        Ok(())
+    }
+
+    /// Renders `authorized_keys` from the cache; on failure runs `undo` so that the store and
+    /// the file agree again, and answers 500.
+    async fn sync_keys_or(&self, undo: impl FnOnce(&Self) -> ApiResult<()>) -> ApiResult<()> {
+        let keys = self.keys.clone();
+        let lines = self.lines();
+        let pool = self.pool.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            pool.ensure()?;
+            keys.sync(&lines)
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        if let Err(e) = result {
+            tracing::error!(error = %e, path = %self.keys.path().display(), "writing authorized_keys failed; undoing the change");
+            undo(self)?;
+            self.persist().await?;
+            return Err(ApiError::Internal);
+        }
+        Ok(())
+    }
+
+    pub async fn create(&self, new: NewRepo) -> ApiResult<Repo> {
+        let _guard = self.write.lock().await;
+        self.check_key_free(&new.key, None)?;
+        let name = self.fresh_name();
+        let mut repo = Repo {
+            id: 0,
+            alias: new.alias,
+            repository_name: name,
+            status: false,
+            last_save: 0,
+            alert: new.alert,
+            storage_size: new.storage_size,
+            storage_used: 0,
+            ssh_public_key: new.key.to_openssh(),
+            comment: new.comment,
+            display_details: true,
+            lan_command: new.lan_command,
+            append_only_mode: new.append_only_mode,
+            last_status_alert_send: None,
+        };
+        // The id counter and the record change together, so an id is never handed out twice.
+        let id = (&self.repos, &self.meta)
+            .transaction(|(repos, meta)| {
+                let id = meta
+                    .get(NEXT_ID)?
+                    .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
+                    .unwrap_or(0);
+                meta.insert(NEXT_ID, &(id + 1).to_be_bytes())?;
+                let mut record = repo.clone();
+                record.id = id;
+                let bytes = serde_json::to_vec(&record)
+                    .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                repos.insert(&id_key(id), bytes)?;
+                Ok(id)
+            })
+            .map_err(|e: TransactionError<String>| ApiError::internal(format!("{e:?}")))?;
+        repo.id = id;
+        self.persist().await?;
+        self.cache_mut().put(repo.clone());
+        self.sync_keys_or(|s| {
+            s.repos.remove(id_key(id)).map_err(ApiError::internal)?;
+            s.cache_mut().remove(id);
+            Ok(())
+        })
+        .await?;
+        Ok(repo)
+    }
+
+    pub async fn update(&self, id: u64, patch: RepoPatch) -> ApiResult<Repo> {
+        let _guard = self.write.lock().await;
+        let old = self.get(id).ok_or_else(|| ApiError::NotFound(String::new()))?;
+        if let Some(key) = &patch.key {
+            self.check_key_free(key, Some(id))?;
+        }
+        let mut repo = old.clone();
+        if let Some(v) = patch.alias {
+            repo.alias = v;
+        }
+        if let Some(v) = patch.key {
+            repo.ssh_public_key = v.to_openssh();
+        }
+        if let Some(v) = patch.storage_size {
+            repo.storage_size = v;
+        }
+        if let Some(v) = patch.comment {
+            repo.comment = v;
+        }
+        if let Some(v) = patch.alert {
+            repo.alert = v;
+        }
+        if let Some(v) = patch.lan_command {
+            repo.lan_command = v;
+        }
+        if let Some(v) = patch.append_only_mode {
+            repo.append_only_mode = v;
+        }
+        self.put_record(&repo)?;
+        self.persist().await?;
+        self.cache_mut().put(repo.clone());
+        self.sync_keys_or(|s| {
+            s.put_record(&old)?;
+            s.cache_mut().put(old.clone());
+            Ok(())
+        })
+        .await?;
+        Ok(repo)
+    }
+
+    pub async fn delete(&self, id: u64) -> ApiResult<Repo> {
+        let _guard = self.write.lock().await;
+        let old = self.get(id).ok_or_else(|| ApiError::NotFound(String::new()))?;
+        self.repos.remove(id_key(id)).map_err(ApiError::internal)?;
+        self.persist().await?;
+        self.cache_mut().remove(id);
+        self.sync_keys_or(|s| {
+            s.put_record(&old)?;
+            s.cache_mut().put(old.clone());
+            Ok(())
+        })
+        .await?;
+        // The key can no longer reach the folder; a folder left behind is only disk space.
+        let pool = self.pool.clone();
+        let name = old.repository_name.clone();
+        match tokio::task::spawn_blocking(move || pool.remove_repo(&name)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(repository = %old.repository_name, error = %e, "removing the repository folder failed"),
+            Err(e) => tracing::error!(repository = %old.repository_name, error = %e, "removing the repository folder failed"),
+        }
+        Ok(old)
+    }
+
+    /// Changes fields that a check owns (`lastSave`, `storageUsed`, `lastStatusAlertSend`) on
+    /// the current record, so an edit made while a scan ran is kept. A repository deleted
+    /// meanwhile stays deleted.
+    pub async fn update_scanned(&self, id: u64, change: impl FnOnce(&mut Repo)) -> ApiResult<bool> {
+        let _guard = self.write.lock().await;
+        let Some(mut repo) = self.get(id) else { return Ok(false) };
+        change(&mut repo);
+        self.put_record(&repo)?;
+        self.cache_mut().put(repo);
+        Ok(true)
+    }
+
+    /// Flushes changes made by [`RepoStore::update_scanned`].
+    pub async fn flush(&self) -> ApiResult<()> {
+        self.persist().await
+    }
+
+    /// Brings `authorized_keys` back in line with the store, logging each line it fixed.
+    pub fn reconcile(&self) -> std::io::Result<crate::authorized_keys::SyncReport> {
+        self.pool.ensure()?;
+        let report = self.keys.sync(&self.lines())?;
+        for name in &report.added {
+            tracing::warn!(repository = %name, "authorized_keys: line was missing; added");
+        }
+        for name in &report.rewritten {
+            tracing::warn!(repository = %name, "authorized_keys: line differed from the store; rewritten");
+        }
+        for name in &report.removed {
+            tracing::warn!(repository = %name, "authorized_keys: line for no stored repository (or a duplicate); removed");
+        }
+        Ok(report)
+    }
+}

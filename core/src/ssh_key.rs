@@ -1,0 +1,182 @@
+//! Client public keys: what the API accepts, and how keys on `authorized_keys` lines compare.
+
+use ::ssh_key::public::KeyData;
+use ::ssh_key::PublicKey;
+use base64::Engine;
+
+/// Key types a repository may be pinned to.
+pub const ALLOWED_TYPES: &[&str] = &[
+    "ssh-ed25519",
+    "sk-ssh-ed25519@openssh.com",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+const MIN_RSA_BITS: usize = 2048;
+
+/// A validated client key: `kind BASE64[ comment]`, with its decoded blob for comparisons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKey {
+    pub kind: String,
+    pub base64: String,
+    pub comment: String,
+    blob: Vec<u8>,
+}
+
+impl ClientKey {
+    /// Parses one OpenSSH public key as the contract's Validation section says; the error is a
+    /// sentence for the 422 `detail`.
+    pub fn parse(input: &str) -> Result<ClientKey, String> {
+        if input.chars().any(char::is_control) {
+            return Err("sshPublicKey must be one key on one line, without control characters".into());
+        }
+        let text = input.trim();
+        let mut parts = text.splitn(3, ' ');
+        let kind = parts.next().unwrap_or_default();
+        let data = parts.next().unwrap_or_default();
+        let comment = parts.next().unwrap_or_default().trim();
+        if !ALLOWED_TYPES.contains(&kind) {
+            return Err(format!(
+                "sshPublicKey must start with one of the key types {} (no options in front)",
+                ALLOWED_TYPES.join(", ")
+            ));
+        }
+        let key = PublicKey::from_openssh(&format!("{kind} {data}"))
+            .map_err(|_| format!("sshPublicKey: the base64 part is not a valid {kind} key"))?;
+        if let KeyData::Rsa(rsa) = key.key_data() {
+            let bits = mpint_bits(rsa.n.as_bytes());
+            if bits < MIN_RSA_BITS {
+                return Err(format!("sshPublicKey: RSA keys need at least {MIN_RSA_BITS} bits, this one has {bits}"));
+            }
+        }
+        let blob = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|_| "sshPublicKey: the base64 part does not decode".to_string())?;
+        Ok(ClientKey { kind: kind.to_string(), base64: data.to_string(), comment: comment.to_string(), blob })
+    }
+
+    /// `kind BASE64[ comment]`, as it stands on the `authorized_keys` line.
+    pub fn to_openssh(&self) -> String {
+        if self.comment.is_empty() {
+            format!("{} {}", self.kind, self.base64)
+        } else {
+            format!("{} {} {}", self.kind, self.base64, self.comment)
+        }
+    }
+
+    /// The identity used to refuse duplicates: key type and key data, never the comment.
+    pub fn identity(&self) -> KeyIdentity {
+        KeyIdentity { kind: self.kind.clone(), blob: self.blob.clone() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyIdentity {
+    pub kind: String,
+    pub blob: Vec<u8>,
+}
+
+/// Bits in a big-endian unsigned integer as SSH encodes it (a leading zero byte may pad it).
+fn mpint_bits(bytes: &[u8]) -> usize {
+    let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+    match trimmed.first() {
+        None => 0,
+        Some(first) => (trimmed.len() - 1) * 8 + (8 - first.leading_zeros() as usize),
+    }
+}
+
+/// The key on any `authorized_keys` line (options first or not), for duplicate checks against
+/// lines this server did not write. Lines without a recognizable key give `None`.
+pub fn key_on_line(line: &str) -> Option<KeyIdentity> {
+    let tokens = split_outside_quotes(line.trim());
+    let at = tokens.iter().position(|t| t.starts_with("ssh-") || t.starts_with("ecdsa-") || t.starts_with("sk-"))?;
+    let kind = tokens[at];
+    let data = tokens.get(at + 1)?;
+    let blob = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
+    Some(KeyIdentity { kind: kind.to_string(), blob })
+}
+
+/// Splits on spaces and tabs that are not inside double quotes (options such as
+/// `command="a b"` hold spaces).
+fn split_outside_quotes(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => {
+                quoted = !quoted;
+                start.get_or_insert(i);
+            }
+            ' ' | '\t' if !quoted => {
+                if let Some(s) = start.take() {
+                    out.push(&line[s..i]);
+                }
+            }
+            _ => {
+                start.get_or_insert(i);
+            }
+        }
+    }
+    if let Some(s) = start {
+        out.push(&line[s..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const ED: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@host";
+
+    #[test]
+    fn accepts_ed25519_and_keeps_comment() {
+        let k = ClientKey::parse(ED).unwrap();
+        assert_eq!(k.kind, "ssh-ed25519");
+        assert_eq!(k.comment, "me@host");
+        assert_eq!(k.to_openssh(), ED);
+    }
+
+    #[test]
+    fn refuses_what_the_contract_refuses() {
+        let data = ED.split(' ').nth(1).unwrap();
+        for bad in [
+            format!("{ED}\nssh-ed25519 {data} second"),
+            format!("command=\"sh\" {ED}"),
+            format!("ssh-rsa {data}"),
+            format!("ssh-ed25519 {}", &data[..20]),
+            format!("ssh-dss {data}"),
+            String::new(),
+            "ssh-ed25519".into(),
+        ] {
+            assert!(ClientKey::parse(&bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn finds_keys_on_foreign_lines() {
+        let id = ClientKey::parse(ED).unwrap().identity();
+        assert_eq!(key_on_line(ED), Some(id.clone()));
+        let with_opts = format!("command=\"echo a b\",no-pty {}", ED);
+        assert_eq!(key_on_line(&with_opts), Some(id));
+        assert_eq!(key_on_line("# a comment"), None);
+        assert_eq!(key_on_line(""), None);
+    }
+
+    #[test]
+    fn mpint_bit_count() {
+        assert_eq!(mpint_bits(&[0x00, 0x80, 0x00]), 16);
+        assert_eq!(mpint_bits(&[0x01]), 1);
+        assert_eq!(mpint_bits(&[]), 0);
+    }
+}

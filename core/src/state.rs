@@ -1,0 +1,69 @@
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::admin::AdminStore;
+use crate::auth::Throttle;
+use crate::authorized_keys::AuthorizedKeys;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::pool::Pool;
+use crate::repo_store::RepoStore;
+use crate::token_store::TokenStore;
+
+/// Everything a handler or a task needs; cheap to clone, reaches handlers through poem `Data`.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub clock: Clock,
+    pub db: sled::Db,
+    pub repos: RepoStore,
+    pub tokens: TokenStore,
+    pub admin: AdminStore,
+    pub throttle: Throttle,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Opens the store under `config.data_dir` (creating it) and the borg user's files.
+    pub fn open(config: Config, clock: Clock) -> Result<Self, String> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("cannot create data folder {}: {e}", config.data_dir.display()))?;
+        let db = sled::Config::new()
+            .path(config.db_path())
+            .open()
+            .map_err(|e| format!("cannot open the store at {}: {e}", config.db_path().display()))?;
+        Self::with_db(config, clock, db)
+    }
+
+    pub fn with_db(config: Config, clock: Clock, db: sled::Db) -> Result<Self, String> {
+        let home = absolute(&config.home());
+        let keys = AuthorizedKeys::new(home.join(".ssh").join("authorized_keys"), home.join("repos"));
+        let repos = RepoStore::open(&db, keys, Pool::new(home.join("repos")))?;
+        let tokens = TokenStore::open(&db)?;
+        let admin = AdminStore::open(&db)?;
+        Ok(AppState(Arc::new(Inner { config, clock, db, repos, tokens, admin, throttle: Throttle::default() })))
+    }
+
+    /// True when the store answers reads and writes.
+    pub fn healthy(&self) -> bool {
+        self.db.open_tree("health").and_then(|t| t.insert("probe", &[1u8]).map(|_| ())).is_ok()
+    }
+}
+
+/// The forced command names the pool by its full path, so a relative home is resolved once.
+fn absolute(p: &std::path::Path) -> std::path::PathBuf {
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let joined = std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf());
+    // Drop `.` components so lines read `/srv/data/home/repos`, not `/srv/./data/...`.
+    joined.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
+}

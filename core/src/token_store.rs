@@ -1,0 +1,247 @@
+//! API tokens. Only a SHA-256 of each token is stored: the server makes every token from 256
+//! random bits, so a slow password hash would add latency to every request and no safety.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use poem_openapi::Object;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// What a token may do on the repository routes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, Object)]
+pub struct Permissions {
+    pub create: bool,
+    pub read: bool,
+    pub update: bool,
+    pub delete: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    Create,
+    Read,
+    Update,
+    Delete,
+}
+
+impl Permissions {
+    pub fn allows(&self, p: Permission) -> bool {
+        match p {
+            Permission::Create => self.create,
+            Permission::Read => self.read,
+            Permission::Update => self.update,
+            Permission::Delete => self.delete,
+        }
+    }
+
+    /// Parses `read,create,update,delete` (any subset, any order).
+    pub fn parse_list(list: &str) -> Result<Permissions, String> {
+        let mut p = Permissions::default();
+        for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word {
+                "create" => p.create = true,
+                "read" => p.read = true,
+                "update" => p.update = true,
+                "delete" => p.delete = true,
+                other => return Err(format!("unknown permission {other:?}; use create, read, update, delete")),
+            }
+        }
+        Ok(p)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub name: String,
+    /// Hex SHA-256 of the token.
+    pub hash: String,
+    pub permissions: Permissions,
+    pub creation: i64,
+    pub expiration: Option<i64>,
+    pub last_used: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TokenError {
+    #[error("Token name must match ^[A-Za-z0-9_-]{{1,25}}$")]
+    InvalidName,
+    #[error("A token with this name already exists")]
+    NameTaken,
+    #[error("Expiration must be in the future")]
+    ExpirationInPast,
+    #[error("store error: {0}")]
+    Store(String),
+}
+
+pub fn is_token_name(name: &str) -> bool {
+    (1..=25).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// How often a token's `last_used` may be written, so reads do not turn into writes.
+const LAST_USED_EVERY: i64 = 60;
+
+pub struct TokenStore {
+    db: sled::Db,
+    tokens: sled::Tree,
+    by_hash: sled::Tree,
+    last_written: Mutex<HashMap<String, i64>>,
+    lock: Mutex<()>,
+}
+
+impl TokenStore {
+    pub fn open(db: &sled::Db) -> Result<Self, String> {
+        Ok(Self {
+            db: db.clone(),
+            tokens: db.open_tree("tokens").map_err(|e| e.to_string())?,
+            by_hash: db.open_tree("token_hashes").map_err(|e| e.to_string())?,
+            last_written: Mutex::new(HashMap::new()),
+            lock: Mutex::new(()),
+        })
+    }
+
+    fn store_err(e: impl std::fmt::Display) -> TokenError {
+        TokenError::Store(e.to_string())
+    }
+
+    /// Makes a token and returns its value, which is never stored nor shown again.
+    pub fn create(
+        &self,
+        name: &str,
+        permissions: Permissions,
+        expiration: Option<i64>,
+        now: i64,
+    ) -> Result<String, TokenError> {
+        if !is_token_name(name) {
+            return Err(TokenError::InvalidName);
+        }
+        if matches!(expiration, Some(e) if e <= now) {
+            return Err(TokenError::ExpirationInPast);
+        }
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.tokens.contains_key(name).map_err(Self::store_err)? {
+            return Err(TokenError::NameTaken);
+        }
+        let token = format!(
+            "bw_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+        );
+        let record = TokenRecord {
+            name: name.to_string(),
+            hash: hash_token(&token),
+            permissions,
+            creation: now,
+            expiration,
+            last_used: None,
+        };
+        let bytes = serde_json::to_vec(&record).map_err(Self::store_err)?;
+        (&self.tokens, &self.by_hash)
+            .transaction(|(tokens, by_hash)| {
+                tokens.insert(name.as_bytes(), bytes.clone())?;
+                by_hash.insert(record.hash.as_bytes(), name.as_bytes())?;
+                Ok(())
+            })
+            .map_err(|e: sled::transaction::TransactionError<()>| Self::store_err(format!("{e:?}")))?;
+        self.db.flush().map_err(Self::store_err)?;
+        Ok(token)
+    }
+
+    pub fn list(&self) -> Result<Vec<TokenRecord>, TokenError> {
+        self.tokens
+            .iter()
+            .values()
+            .map(|v| v.map_err(Self::store_err).and_then(|v| serde_json::from_slice(&v).map_err(Self::store_err)))
+            .collect()
+    }
+
+    /// Removes a token; `false` when there was none by that name.
+    pub fn revoke(&self, name: &str) -> Result<bool, TokenError> {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(bytes) = self.tokens.get(name).map_err(Self::store_err)? else { return Ok(false) };
+        let record: TokenRecord = serde_json::from_slice(&bytes).map_err(Self::store_err)?;
+        (&self.tokens, &self.by_hash)
+            .transaction(|(tokens, by_hash)| {
+                tokens.remove(name.as_bytes())?;
+                by_hash.remove(record.hash.as_bytes())?;
+                Ok(())
+            })
+            .map_err(|e: sled::transaction::TransactionError<()>| Self::store_err(format!("{e:?}")))?;
+        self.db.flush().map_err(Self::store_err)?;
+        Ok(true)
+    }
+
+    /// The record of a live token; `None` for an unknown, revoked or expired one.
+    pub fn verify(&self, token: &str, now: i64) -> Result<Option<TokenRecord>, TokenError> {
+        let hash = hash_token(token);
+        let Some(name) = self.by_hash.get(hash.as_bytes()).map_err(Self::store_err)? else { return Ok(None) };
+        let Some(bytes) = self.tokens.get(&name).map_err(Self::store_err)? else { return Ok(None) };
+        let record: TokenRecord = serde_json::from_slice(&bytes).map_err(Self::store_err)?;
+        if !bool::from(record.hash.as_bytes().ct_eq(hash.as_bytes())) {
+            return Ok(None);
+        }
+        if matches!(record.expiration, Some(e) if e <= now) {
+            return Ok(None);
+        }
+        Ok(Some(record))
+    }
+
+    /// Records a use, at most once a minute per token.
+    pub fn touch(&self, name: &str, now: i64) {
+        {
+            let mut last = self.last_written.lock().unwrap_or_else(|p| p.into_inner());
+            match last.get(name) {
+                Some(t) if now - t < LAST_USED_EVERY => return,
+                _ => {
+                    last.insert(name.to_string(), now);
+                }
+            }
+        }
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(Some(bytes)) = self.tokens.get(name) {
+            if let Ok(mut record) = serde_json::from_slice::<TokenRecord>(&bytes) {
+                record.last_used = Some(now);
+                if let Ok(bytes) = serde_json::to_vec(&record) {
+                    let _ = self.tokens.insert(name, bytes);
+                }
+            }
+        }
+    }
+}
+
+use sled::Transactional;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_verify_expire_revoke() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let store = TokenStore::open(&db).unwrap();
+        let perms = Permissions { read: true, ..Default::default() };
+        let t = store.create("ci", perms, Some(1000), 100).unwrap();
+        assert!(t.len() >= 43, "{t}");
+        assert_eq!(store.create("ci", perms, None, 100), Err(TokenError::NameTaken));
+        assert_eq!(store.create("bad name", perms, None, 100), Err(TokenError::InvalidName));
+        assert_eq!(store.create(&"x".repeat(26), perms, None, 100), Err(TokenError::InvalidName));
+        assert_eq!(store.verify(&t, 500).unwrap().unwrap().permissions, perms);
+        assert!(store.verify(&t, 1000).unwrap().is_none(), "expired");
+        assert!(store.verify("bw_nope", 500).unwrap().is_none());
+        assert!(store.revoke("ci").unwrap());
+        assert!(!store.revoke("ci").unwrap());
+        assert!(store.verify(&t, 500).unwrap().is_none(), "revoked");
+    }
+
+    #[test]
+    fn permission_list() {
+        let p = Permissions::parse_list("read, delete").unwrap();
+        assert_eq!(p, Permissions { read: true, delete: true, ..Default::default() });
+        assert!(Permissions::parse_list("read,admin").is_err());
+    }
+}

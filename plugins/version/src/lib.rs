@@ -1,0 +1,35 @@
+//! `GET /api/version` and `GET /api/v1/version`: this server's own version.
+
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi, Tags};
+
+#[derive(Tags)]
+enum Tag {
+    /// The server's version.
+    Version,
+}
+
+#[derive(Object, Debug, PartialEq)]
+pub struct VersionBody {
+    /// This server's version.
+    pub version: String,
+}
+
+pub struct VersionApi;
+
+#[OpenApi]
+impl VersionApi {
+    /// Get the version number
+    #[oai(path = "/api/version", method = "get", tag = "Tag::Version", operation_id = "getVersion")]
+    async fn version(&self) -> Json<VersionBody> {
+        Json(VersionBody { version: bw_core::VERSION.to_string() })
+    }
+
+    /// Get the version number (v1 path)
+    #[oai(path = "/api/v1/version", method = "get", tag = "Tag::Version", operation_id = "getVersionV1")]
+    async fn version_v1(&self) -> Json<VersionBody> {
+        self.version().await
+    }
+}
+
+bw_core::endpoint_plugin!("version", VersionApi, VersionApi);

@@ -1,0 +1,118 @@
+//! The local control channel: token and account commands from `borgwarehouse token ...` while
+//! the server runs (sled lets one process open the store). A Unix socket under the data folder,
+//! mode 0600, so only the owner of the data folder can use it; one JSON request per line, one
+//! JSON answer per line.
+
+use std::path::{Path, PathBuf};
+
+use bw_core::token_store::{Permissions, TokenError};
+use bw_core::AppState;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Command {
+    TokenCreate { name: String, permissions: Permissions, expiration: Option<i64> },
+    TokenList,
+    TokenRevoke { name: String },
+    SetPassword { user: String, password: String },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Answer {
+    pub ok: bool,
+    /// The text to print: a token, a listing, or an error.
+    pub output: String,
+}
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("control.sock")
+}
+
+/// Runs one command against the store.
+pub fn execute(state: &AppState, cmd: Command) -> Answer {
+    let now = state.clock.now();
+    let result: Result<String, String> = match cmd {
+        Command::TokenCreate { name, permissions, expiration } => {
+            if state.config.disable_integrations {
+                Err("integrations are disabled on this server (DISABLE_INTEGRATIONS=true)".into())
+            } else {
+                state.tokens.create(&name, permissions, expiration, now).map_err(|e| e.to_string())
+            }
+        }
+        Command::TokenList => state.tokens.list().map_err(|e: TokenError| e.to_string()).map(|list| {
+            let mut out = String::from("NAME\tPERMISSIONS\tCREATED\tEXPIRES\tLAST USED\n");
+            for t in list {
+                let p = t.permissions;
+                let perms: Vec<&str> = [(p.create, "create"), (p.read, "read"), (p.update, "update"), (p.delete, "delete")]
+                    .into_iter()
+                    .filter_map(|(on, n)| on.then_some(n))
+                    .collect();
+                let show = |t: Option<i64>| t.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
+                out.push_str(&format!("{}\t{}\t{}\t{}\t{}\n", t.name, perms.join(","), t.creation, show(t.expiration), show(t.last_used)));
+            }
+            out.trim_end().to_string()
+        }),
+        Command::TokenRevoke { name } => match state.tokens.revoke(&name) {
+            Ok(true) => Ok(format!("revoked {name}")),
+            Ok(false) => Err(format!("no token named {name}")),
+            Err(e) => Err(e.to_string()),
+        },
+        Command::SetPassword { user, password } => {
+            state.admin.set_password(&user, &password).map(|_| format!("password set for {user}"))
+        }
+    };
+    match result {
+        Ok(output) => Answer { ok: true, output },
+        Err(output) => Answer { ok: false, output },
+    }
+}
+
+/// Serves the control socket until the task is dropped.
+pub async fn serve(state: AppState) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = socket_path(&state.config.data_dir);
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let state = state.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read.take(64 * 1024)).lines();
+            if let Ok(Some(line)) = lines.next_line().await {
+                let answer = match serde_json::from_str::<Command>(&line) {
+                    Ok(cmd) => {
+                        let state = state.clone();
+                        tokio::task::spawn_blocking(move || execute(&state, cmd))
+                            .await
+                            .unwrap_or(Answer { ok: false, output: "internal error".into() })
+                    }
+                    Err(e) => Answer { ok: false, output: format!("bad command: {e}") },
+                };
+                let mut text = serde_json::to_string(&answer).unwrap_or_default();
+                text.push('\n');
+                let _ = write.write_all(text.as_bytes()).await;
+            }
+        });
+    }
+}
+
+use tokio::io::AsyncReadExt;
+
+/// Sends one command to a running server; `None` when no server listens.
+pub fn send(data_dir: &Path, cmd: &Command) -> Option<Result<Answer, String>> {
+    use std::io::{BufRead, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket_path(data_dir)).ok()?;
+    let mut run = || -> Result<Answer, String> {
+        let mut text = serde_json::to_string(cmd).map_err(|e| e.to_string())?;
+        text.push('\n');
+        stream.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        std::io::BufReader::new(&stream).read_line(&mut line).map_err(|e| e.to_string())?;
+        serde_json::from_str(&line).map_err(|e| format!("bad answer from the server: {e}"))
+    };
+    Some(run())
+}

@@ -1,0 +1,25 @@
+//! The BorgWarehouse server: the plugins built in, served as one poem application.
+
+pub mod control;
+pub mod http;
+pub mod tasks;
+
+// The linker drops a crate nothing refers to, and its `inventory` registrations with it: name
+// every enabled plugin here.
+#[cfg(feature = "cron-status")]
+use bw_plugin_cron_status as _;
+#[cfg(feature = "cron-storage")]
+use bw_plugin_cron_storage as _;
+#[cfg(feature = "repo")]
+use bw_plugin_repo as _;
+#[cfg(feature = "tokens")]
+use bw_plugin_tokens as _;
+#[cfg(feature = "version")]
+use bw_plugin_version as _;
+
+pub use http::{app, openapi_spec};
+
+/// Names of the endpoint plugins built into this binary, sorted.
+pub fn plugin_names() -> Result<Vec<&'static str>, String> {
+    Ok(bw_core::registry::endpoint_plugins()?.iter().map(|p| p.name).collect())
+}
