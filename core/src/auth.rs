@@ -119,6 +119,7 @@ impl AppState {
         let result = match auth {
             RepoAuth::Missing => Err(ApiError::Unauthorized),
             RepoAuth::Admin(AdminAuth(basic)) => self.check_admin(basic).await.map(|_| Principal::Admin),
+            RepoAuth::Token(TokenAuth(bearer)) if bearer.token.trim().is_empty() => Err(ApiError::Unauthorized),
             RepoAuth::Token(TokenAuth(bearer)) => self.check_token(&bearer.token, req, ip, need),
         };
         if let (Err(ApiError::Unauthorized | ApiError::InvalidApiKey), Some(ip)) = (&result, ip) {

@@ -133,6 +133,7 @@ impl OpenApi for PluginApis {
 mod tests {
     use super::*;
 
+    #[derive(Debug)]
     struct P(&'static str);
 
     #[test]

@@ -1,1 +1,214 @@
+//! Test harness: a real server on a free 127.0.0.1 port with its own data folder, and a
+//! blocking HTTP client that returns status and JSON body.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine;
+use bw_core::clock::Clock;
+use bw_core::config::Config;
+use bw_core::token_store::Permissions;
+use bw_core::AppState;
+use serde_json::Value;
+
+pub use serde_json::json;
+
+/// A fixed "now" for tests: 2024-11-27T00:00:00Z.
+pub const NOW: i64 = 1_732_665_600;
+pub const ADMIN_USER: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestServer {
+    pub url: String,
+    pub state: AppState,
+    pub clock: Clock,
+    pub home: PathBuf,
+    pub dir: tempfile::TempDir,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::with_config(|_| {})
+    }
+
+    pub fn with_config(change: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+        config.home = Some(dir.path().join("home"));
+        change(&mut config);
+        Self::start_in(dir, config)
+    }
+
+    /// Starts on an existing folder (a restart).
+    pub fn start_in(dir: tempfile::TempDir, mut config: Config) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let clock = Clock::fixed(NOW);
+        let home = config.home();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let state = AppState::open(config, clock.clone()).expect("open state");
+        for plugin in bw_core::registry::endpoint_plugins().unwrap() {
+            if let Some(start) = plugin.on_start {
+                start(&state).unwrap();
+            }
+        }
+        let app = borgwarehouse::app(state.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+            let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
+        });
+        TestServer { url: format!("http://{addr}"), state, clock, home, dir, runtime: Some(runtime) }
+    }
+
+    /// Stops the server and hands back its folder, to start again on the same store.
+    pub fn stop(mut self) -> (tempfile::TempDir, Config) {
+        let config = self.state.config.clone();
+        self.state.db.flush().unwrap();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+        // Moving the folder out leaves a fresh, empty one for Drop to remove.
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        drop(self);
+        (dir, config)
+    }
+
+    /// Sets a repository's `lastSave` as the status check would.
+    pub fn set_last_save(&self, id: u64, t: i64) {
+        let rt = self.runtime.as_ref().unwrap();
+        assert!(rt.block_on(self.state.repos.update_scanned(id, |r| r.last_save = t)).unwrap());
+    }
+
+    pub fn authorized_keys(&self) -> PathBuf {
+        self.home.join(".ssh/authorized_keys")
+    }
+
+    pub fn authorized_keys_text(&self) -> String {
+        std::fs::read_to_string(self.authorized_keys()).unwrap_or_default()
+    }
+
+    /// A token made through the store, as the CLI makes it.
+    pub fn token(&self, name: &str, perms: &str) -> String {
+        let p = Permissions::parse_list(perms).unwrap();
+        self.state.tokens.create(name, p, None, self.clock.now()).unwrap()
+    }
+
+    /// A token with every permission.
+    pub fn full_token(&self) -> String {
+        self.token("full", "create,read,update,delete")
+    }
+
+    pub fn create_admin(&self) -> String {
+        self.state.admin.set_password(ADMIN_USER, ADMIN_PASSWORD).unwrap();
+        basic(ADMIN_USER, ADMIN_PASSWORD)
+    }
+
+    /// Sends a request; `auth` is a whole `Authorization` value or a bare token (Bearer).
+    pub fn call(&self, method: &str, path: &str, auth: Option<&str>, body: Option<&str>) -> (u16, Value) {
+        let mut req = ureq::request(method, &format!("{}{}", self.url, path)).timeout(Duration::from_secs(30));
+        if let Some(a) = auth {
+            // A bare token (no space) is sent as Bearer; anything else verbatim.
+            let value = if a.contains(' ') || a == "Bearer" || a.is_empty() { a.to_string() } else { format!("Bearer {a}") };
+            req = req.set("Authorization", &value);
+        }
+        let result = match body {
+            Some(b) => req.set("Content-Type", "application/json").send_string(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    /// Sends raw bytes and returns the raw answer, for requests a well-behaved client would
+    /// not make.
+    pub fn raw(&self, request: &[u8]) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.url.trim_start_matches("http://")).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let _ = stream.write_all(request);
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    pub fn get(&self, path: &str, auth: Option<&str>) -> (u16, Value) {
+        self.call("GET", path, auth, None)
+    }
+
+    pub fn post(&self, path: &str, auth: Option<&str>, body: &Value) -> (u16, Value) {
+        self.call("POST", path, auth, Some(&body.to_string()))
+    }
+
+    pub fn patch(&self, path: &str, auth: Option<&str>, body: &Value) -> (u16, Value) {
+        self.call("PATCH", path, auth, Some(&body.to_string()))
+    }
+
+    pub fn delete(&self, path: &str, auth: Option<&str>) -> (u16, Value) {
+        self.call("DELETE", path, auth, None)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+pub fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+fn ssh_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// A well-formed ed25519 public key, distinct for each seed.
+pub fn ed25519_key(seed: u32, comment: &str) -> String {
+    let mut blob = Vec::new();
+    ssh_string(&mut blob, b"ssh-ed25519");
+    let mut point = [7u8; 32];
+    point[..4].copy_from_slice(&seed.to_be_bytes());
+    ssh_string(&mut blob, &point);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(blob);
+    if comment.is_empty() { format!("ssh-ed25519 {b64}") } else { format!("ssh-ed25519 {b64} {comment}") }
+}
+
+/// A well-formed RSA public key with a modulus of `bits` bits.
+pub fn rsa_key(bits: usize, seed: u8) -> String {
+    let mut blob = Vec::new();
+    ssh_string(&mut blob, b"ssh-rsa");
+    ssh_string(&mut blob, &[0x01, 0x00, 0x01]);
+    let mut n = vec![0u8; bits / 8 + 1];
+    n[1] = 0xC0;
+    n[2] = seed;
+    *n.last_mut().unwrap() = 0x01;
+    ssh_string(&mut blob, &n);
+    format!("ssh-rsa {}", base64::engine::general_purpose::STANDARD.encode(blob))
+}
+
+/// A valid create body (seed form) for the given key.
+pub fn repo_body(key: &str) -> Value {
+    json!({
+        "alias": "MyRepo",
+        "sshPublicKey": key,
+        "storageSize": 100,
+        "comment": "nightly",
+        "alert": 90000,
+        "lanCommand": false,
+        "appendOnlyMode": false
+    })
+}

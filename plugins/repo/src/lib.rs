@@ -1,1 +1,314 @@
-//! placeholder
+//! The repository routes, seed paths (`/api/repo...`) and v1 paths (`/api/v1/repositories...`),
+//! over the store, `authorized_keys` and the pool.
+
+mod validate;
+
+use bw_core::auth::RepoAuth;
+use bw_core::body::JsonBody;
+use bw_core::pool::is_repo_name;
+use bw_core::repo_store::Repo;
+use bw_core::token_store::Permission;
+use bw_core::{ApiError, ApiResult, AppState};
+use poem::web::Data;
+use poem::Request;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi, Tags};
+
+use validate::CreateFlavor;
+
+#[derive(Tags)]
+enum Tag {
+    /// Repositories: one `authorized_keys` line and one pool folder each.
+    Repositories,
+}
+
+#[derive(Object)]
+pub struct RepoList {
+    /// Every repository, ordered by id.
+    #[oai(rename = "repoList")]
+    pub repo_list: Vec<Repo>,
+}
+
+#[derive(Object)]
+pub struct RepoOne {
+    pub repo: Repo,
+}
+
+#[derive(Object)]
+pub struct Created {
+    pub id: u64,
+    #[oai(rename = "repositoryName")]
+    pub repository_name: String,
+}
+
+#[derive(Object)]
+pub struct Message {
+    pub message: String,
+}
+
+fn success() -> Json<Message> {
+    Json(Message { message: "success".into() })
+}
+
+/// Body of the seed create route: every key required.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RepoCreate {
+    /// Non-empty, at most 100 characters, no control characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub alias: String,
+    /// One OpenSSH public key: ssh-ed25519, sk-ssh-ed25519@openssh.com, ssh-rsa (2048 bits or
+    /// more), ecdsa-sha2-nistp256/384/521, sk-ecdsa-sha2-nistp256@openssh.com.
+    pub ssh_public_key: String,
+    /// Quota in GB.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    pub storage_size: u64,
+    #[oai(validator(max_length = 500))]
+    pub comment: String,
+    /// One of 0, 3600, 21600, 43200, 90000, 172800, 259200, 345600, 432000, 518400, 604800,
+    /// 864000, 1209600, 2592000 (seconds; 0 turns alerts off).
+    pub alert: u64,
+    pub lan_command: bool,
+    pub append_only_mode: bool,
+}
+
+/// Body of the v1 create route: `alias`, `sshPublicKey`, `storageSize` required.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RepoCreateV1 {
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub alias: String,
+    pub ssh_public_key: String,
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    pub storage_size: u64,
+    /// Default "".
+    #[oai(validator(max_length = 500))]
+    pub comment: Option<String>,
+    /// Default 0 (alerts off).
+    pub alert: Option<u64>,
+    /// Default false.
+    pub lan_command: Option<bool>,
+    /// Default false.
+    pub append_only_mode: Option<bool>,
+}
+
+/// Body of the edit routes: at least one key; absent keys keep their value.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RepoEdit {
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub alias: Option<String>,
+    pub ssh_public_key: Option<String>,
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    pub storage_size: Option<u64>,
+    #[oai(validator(max_length = 500))]
+    pub comment: Option<String>,
+    pub alert: Option<u64>,
+    pub lan_command: Option<bool>,
+    pub append_only_mode: Option<bool>,
+}
+
+/// A seed path id: the repository with that id, or the contract's 404 naming the id as given.
+fn by_id(state: &AppState, id: &str) -> ApiResult<Repo> {
+    id.parse::<u64>()
+        .ok()
+        .and_then(|n| state.repos.get(n))
+        .ok_or_else(|| ApiError::NotFound(format!("No repository with id #{id}")))
+}
+
+/// A v1 path name: 8 hex characters, or the contract's 404.
+fn by_name(state: &AppState, name: &str) -> ApiResult<Repo> {
+    Some(name)
+        .filter(|n| is_repo_name(n))
+        .and_then(|n| state.repos.get_by_name(n))
+        .ok_or_else(|| ApiError::NotFound(format!("No repository with name {name}")))
+}
+
+/// The store's own 404 (a repository deleted between lookup and write) in the route's words.
+fn not_found_as(err: ApiError, message: impl FnOnce() -> String) -> ApiError {
+    match err {
+        ApiError::NotFound(_) => ApiError::NotFound(message()),
+        other => other,
+    }
+}
+
+pub struct RepoApi;
+
+#[OpenApi]
+impl RepoApi {
+    /// Retrieve a list of repositories
+    #[oai(path = "/api/repo", method = "get", tag = "Tag::Repositories", operation_id = "listRepos")]
+    async fn list(&self, state: Data<&AppState>, auth: RepoAuth, req: &Request) -> ApiResult<Json<RepoList>> {
+        state.authorize(&auth, req, Permission::Read).await?;
+        let now = state.clock.now();
+        Ok(Json(RepoList { repo_list: state.repos.list().into_iter().map(|r| r.at(now)).collect() }))
+    }
+
+    /// Retrieve a list of repositories (v1 path)
+    #[oai(path = "/api/v1/repositories", method = "get", tag = "Tag::Repositories", operation_id = "listReposV1")]
+    async fn list_v1(&self, state: Data<&AppState>, auth: RepoAuth, req: &Request) -> ApiResult<Json<RepoList>> {
+        self.list(state, auth, req).await
+    }
+
+    /// Retrieve details of a specific repository by ID
+    #[oai(path = "/api/repo/id/:id", method = "get", tag = "Tag::Repositories", operation_id = "getRepo")]
+    async fn get(&self, state: Data<&AppState>, auth: RepoAuth, req: &Request, id: Path<String>) -> ApiResult<Json<RepoOne>> {
+        state.authorize(&auth, req, Permission::Read).await?;
+        Ok(Json(RepoOne { repo: by_id(&state, &id)?.at(state.clock.now()) }))
+    }
+
+    /// Retrieve details of a specific repository by name (v1 path)
+    #[oai(path = "/api/v1/repositories/:repositoryName", method = "get", tag = "Tag::Repositories", operation_id = "getRepoV1")]
+    async fn get_v1(
+        &self,
+        state: Data<&AppState>,
+        auth: RepoAuth,
+        req: &Request,
+        #[oai(name = "repositoryName")] name: Path<String>,
+    ) -> ApiResult<Json<RepoOne>> {
+        state.authorize(&auth, req, Permission::Read).await?;
+        Ok(Json(RepoOne { repo: by_name(&state, &name)?.at(state.clock.now()) }))
+    }
+
+    /// Create a new repository
+    #[oai(path = "/api/repo/add", method = "post", tag = "Tag::Repositories", operation_id = "addRepo")]
+    async fn add(
+        &self,
+        state: Data<&AppState>,
+        auth: RepoAuth,
+        req: &Request,
+        body: Json<JsonBody<RepoCreate>>,
+    ) -> ApiResult<Json<Created>> {
+        state.authorize(&auth, req, Permission::Create).await?;
+        let new = validate::create(body.0, CreateFlavor::Seed)?;
+        let repo = state.repos.create(new).await?;
+        tracing::info!(id = repo.id, repository = %repo.repository_name, "repository created");
+        Ok(Json(Created { id: repo.id, repository_name: repo.repository_name }))
+    }
+
+    /// Create a new repository (v1 path)
+    #[oai(path = "/api/v1/repositories", method = "post", tag = "Tag::Repositories", operation_id = "addRepoV1")]
+    async fn add_v1(
+        &self,
+        state: Data<&AppState>,
+        auth: RepoAuth,
+        req: &Request,
+        body: Json<JsonBody<RepoCreateV1>>,
+    ) -> ApiResult<Json<Created>> {
+        state.authorize(&auth, req, Permission::Create).await?;
+        let new = validate::create(body.0, CreateFlavor::V1)?;
+        let repo = state.repos.create(new).await?;
+        tracing::info!(id = repo.id, repository = %repo.repository_name, "repository created");
+        Ok(Json(Created { id: repo.id, repository_name: repo.repository_name }))
+    }
+
+    /// Update a specific repository by ID
+    #[oai(path = "/api/repo/id/:id/edit", method = "patch", tag = "Tag::Repositories", operation_id = "editRepo")]
+    async fn edit(
+        &self,
+        state: Data<&AppState>,
+        auth: RepoAuth,
+        req: &Request,
+        id: Path<String>,
+        body: Json<JsonBody<RepoEdit>>,
+    ) -> ApiResult<Json<Message>> {
+        state.authorize(&auth, req, Permission::Update).await?;
+        let repo = by_id(&state, &id)?;
+        let patch = validate::edit(body.0)?;
+        state.repos.update(repo.id, patch).await.map_err(|e| not_found_as(e, || format!("No repository with id #{}", id.0)))?;
+        tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
+        Ok(success())
+    }
+
+    /// Update a specific repository by name (v1 path)
+    #[oai(path = "/api/v1/repositories/:repositoryName", method = "patch", tag = "Tag::Repositories", operation_id = "editRepoV1")]
+    async fn edit_v1(
+        &self,
+        state: Data<&AppState>,
+        auth: RepoAuth,
+        req: &Request,
+        #[oai(name = "repositoryName")] name: Path<String>,
+        body: Json<JsonBody<RepoEdit>>,
+    ) -> ApiResult<Json<Message>> {
+        state.authorize(&auth, req, Permission::Update).await?;
+        let repo = by_name(&state, &name)?;
+        let patch = validate::edit(body.0)?;
+        state.repos.update(repo.id, patch).await.map_err(|e| not_found_as(e, || format!("No repository with name {}", name.0)))?;
+        tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
+        Ok(success())
+    }
+}
+
+#[cfg(feature = "delete-repo")]
+pub use delete::RepoDeleteApi;
+
+#[cfg(feature = "delete-repo")]
+mod delete {
+    use super::*;
+
+    const DISABLED: &str = "Deletion is disabled on this server";
+
+    pub struct RepoDeleteApi;
+
+    async fn delete_repo(state: &AppState, repo: Repo, missing: impl FnOnce() -> String) -> ApiResult<Json<Message>> {
+        state.repos.delete(repo.id).await.map_err(|e| not_found_as(e, missing))?;
+        tracing::info!(id = repo.id, repository = %repo.repository_name, "repository deleted");
+        Ok(success())
+    }
+
+    #[OpenApi]
+    impl RepoDeleteApi {
+        /// Delete a specific repository by ID
+        #[oai(path = "/api/repo/id/:id/delete", method = "delete", tag = "Tag::Repositories", operation_id = "deleteRepo")]
+        async fn delete(&self, state: Data<&AppState>, auth: RepoAuth, req: &Request, id: Path<String>) -> ApiResult<Json<Message>> {
+            state.authorize(&auth, req, Permission::Delete).await?;
+            if state.config.disable_delete_repo {
+                return Err(ApiError::Forbidden(DISABLED.into()));
+            }
+            let repo = by_id(&state, &id)?;
+            delete_repo(&state, repo, || format!("No repository with id #{}", id.0)).await
+        }
+
+        /// Delete a specific repository by name (v1 path)
+        #[oai(path = "/api/v1/repositories/:repositoryName", method = "delete", tag = "Tag::Repositories", operation_id = "deleteRepoV1")]
+        async fn delete_v1(
+            &self,
+            state: Data<&AppState>,
+            auth: RepoAuth,
+            req: &Request,
+            #[oai(name = "repositoryName")] name: Path<String>,
+        ) -> ApiResult<Json<Message>> {
+            state.authorize(&auth, req, Permission::Delete).await?;
+            if state.config.disable_delete_repo {
+                return Err(ApiError::Forbidden(DISABLED.into()));
+            }
+            let repo = by_name(&state, &name)?;
+            delete_repo(&state, repo, || format!("No repository with name {}", name.0)).await
+        }
+    }
+}
+
+#[cfg(feature = "delete-repo")]
+type Apis = (RepoApi, RepoDeleteApi);
+#[cfg(not(feature = "delete-repo"))]
+type Apis = RepoApi;
+
+#[cfg(feature = "delete-repo")]
+const APIS: Apis = (RepoApi, RepoDeleteApi);
+#[cfg(not(feature = "delete-repo"))]
+const APIS: Apis = RepoApi;
+
+/// Start-up: the store is the truth for our `authorized_keys` lines.
+fn reconcile(state: &AppState) -> Result<(), String> {
+    let report = state.repos.reconcile().map_err(|e| format!("reconciling authorized_keys: {e}"))?;
+    tracing::info!(
+        repositories = state.repos.len(),
+        fixed = report.added.len() + report.rewritten.len() + report.removed.len(),
+        path = %state.repos.authorized_keys().path().display(),
+        "authorized_keys reconciled with the store"
+    );
+    Ok(())
+}
+
+bw_core::endpoint_plugin!("repo", Apis, APIS, Some(reconcile));

@@ -1,0 +1,94 @@
+use bw_tests::{basic, ed25519_key, repo_body, TestServer, ADMIN_PASSWORD};
+
+#[test]
+fn missing_or_malformed_authorization_is_401() {
+    let s = TestServer::start();
+    for auth in [None, Some(""), Some("Bearer"), Some("Token abc"), Some("Basic !!!")] {
+        let (status, body) = s.get("/api/repo", auth);
+        assert_eq!(status, 401, "{auth:?}");
+        assert_eq!(body, serde_json::json!({"message": "Unauthorized"}), "{auth:?}");
+    }
+    insta::assert_json_snapshot!("unauthorized", s.get("/api/repo", None).1);
+}
+
+#[test]
+fn unknown_token_is_403_invalid_api_key() {
+    let s = TestServer::start();
+    let (status, body) = s.get("/api/repo", Some("bw_not-a-token"));
+    assert_eq!(status, 403);
+    insta::assert_json_snapshot!("invalid_api_key", body);
+}
+
+#[test]
+fn token_permissions_are_exact() {
+    let s = TestServer::start();
+    let admin = s.create_admin();
+    assert_eq!(s.post("/api/repo/add", Some(&admin), &repo_body(&ed25519_key(1, ""))).0, 200);
+    let cases = [
+        ("read", ("GET", "/api/repo")),
+        ("create", ("POST", "/api/repo/add")),
+        ("update", ("PATCH", "/api/repo/id/0/edit")),
+        ("delete", ("DELETE", "/api/repo/id/0/delete")),
+    ];
+    for (perm, _) in cases {
+        let token = s.token(perm, perm);
+        for (other, (method, path)) in cases {
+            if other == perm {
+                continue;
+            }
+            let body = (method == "POST" || method == "PATCH").then(|| repo_body(&ed25519_key(2, "")).to_string());
+            let (status, answer) = s.call(method, path, Some(&token), body.as_deref());
+            assert_eq!(status, 403, "{perm} token on {method} {path}");
+            assert_eq!(answer["message"], "Insufficient permissions");
+        }
+    }
+    insta::assert_json_snapshot!("insufficient_permissions", s.get("/api/repo", Some(&s.token("w", "create"))).1);
+    let reader = s.token("reader", "read");
+    assert_eq!(s.get("/api/repo", Some(&reader)).0, 200);
+    assert_eq!(s.state.repos.len(), 1);
+}
+
+#[test]
+fn admin_basic_credentials_work_everywhere_and_wrong_ones_do_not() {
+    let s = TestServer::with_config(|c| c.disable_integrations = true);
+    let admin = s.create_admin();
+    let (status, _) = s.post("/api/v1/repositories", Some(&admin), &serde_json::json!({"alias": "a", "sshPublicKey": ed25519_key(1, ""), "storageSize": 1}));
+    assert_eq!(status, 200);
+    assert_eq!(s.get("/api/repo", Some(&admin)).0, 200);
+    assert_eq!(s.get("/api/repo", Some(&basic("admin", "wrong password!"))).0, 401);
+    assert_eq!(s.get("/api/repo", Some(&basic("root", ADMIN_PASSWORD))).0, 401);
+}
+
+#[test]
+fn disabled_integrations_refuse_every_token() {
+    let s = TestServer::with_config(|c| c.disable_integrations = true);
+    let token = s.full_token();
+    let (status, body) = s.get("/api/repo", Some(&token));
+    assert_eq!((status, body["message"].as_str()), (403, Some("Invalid API key")));
+}
+
+#[test]
+fn expired_and_revoked_tokens_are_refused() {
+    let s = TestServer::start();
+    let p = bw_core::token_store::Permissions::parse_list("read").unwrap();
+    let token = s.state.tokens.create("short", p, Some(bw_tests::NOW + 60), bw_tests::NOW).unwrap();
+    assert_eq!(s.get("/api/repo", Some(&token)).0, 200);
+    s.clock.set(bw_tests::NOW + 60);
+    assert_eq!(s.get("/api/repo", Some(&token)).0, 403, "expired");
+    let other = s.token("other", "read");
+    assert_eq!(s.get("/api/repo", Some(&other)).0, 200);
+    s.state.tokens.revoke("other").unwrap();
+    assert_eq!(s.get("/api/repo", Some(&other)).0, 403, "revoked");
+}
+
+#[test]
+fn repeated_failures_are_throttled() {
+    let s = TestServer::start();
+    let good = s.token("good", "read");
+    for _ in 0..20 {
+        assert_eq!(s.get("/api/repo", Some("bw_guess")).0, 403);
+    }
+    let (status, body) = s.get("/api/repo", Some(&good));
+    assert_eq!(status, 429, "even a good token waits once the address is throttled");
+    insta::assert_json_snapshot!("throttled", body);
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary; its modules mirror the API.
+
+mod auth;
+mod authorized_keys;
+mod concurrency;
+mod openapi;
+mod repos;
+mod server;
+mod validation;

@@ -1,0 +1,165 @@
+use bw_tests::{ed25519_key, json, repo_body, TestServer, NOW};
+
+const NAME: &str = "[repositoryName]";
+
+#[test]
+fn seed_routes_create_list_get_edit_delete() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    let key = ed25519_key(1, "me@host");
+
+    let (status, created) = s.post("/api/repo/add", Some(&t), &repo_body(&key));
+    assert_eq!(status, 200, "{created}");
+    insta::assert_json_snapshot!("seed_add", created, { ".repositoryName" => NAME });
+    let id = created["id"].as_u64().unwrap();
+    let name = created["repositoryName"].as_str().unwrap().to_string();
+    assert!(name.len() == 8 && name.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{name}");
+
+    for dir in [".ssh", "repos"] {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(s.home.join(dir)).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o700, "{dir} is created private");
+    }
+
+    let (status, list) = s.get("/api/repo", Some(&t));
+    assert_eq!(status, 200);
+    insta::assert_json_snapshot!("seed_list", list, { ".repoList[].repositoryName" => NAME });
+
+    let (status, one) = s.get(&format!("/api/repo/id/{id}"), Some(&t));
+    assert_eq!(status, 200);
+    assert_eq!(one["repo"], list["repoList"][0]);
+    insta::assert_json_snapshot!("seed_get", one, { ".repo.repositoryName" => NAME });
+
+    let (status, edited) = s.patch(&format!("/api/repo/id/{id}/edit"), Some(&t), &json!({"alias": "Renamed", "storageSize": 200, "appendOnlyMode": true}));
+    assert_eq!(status, 200, "{edited}");
+    insta::assert_json_snapshot!("seed_edit", edited);
+    let (_, one) = s.get(&format!("/api/repo/id/{id}"), Some(&t));
+    assert_eq!(one["repo"]["alias"], "Renamed");
+    assert_eq!(one["repo"]["storageSize"], 200);
+    assert_eq!(one["repo"]["comment"], "nightly", "absent keys keep their value");
+    let line = s.authorized_keys_text();
+    assert!(line.contains(&format!("borg serve --append-only --restrict-to-repository {}/repos/{name} --storage-quota 200G\",restrict {key}", s.home.display())), "{line}");
+
+    std::fs::create_dir_all(s.home.join("repos").join(&name).join("data")).unwrap();
+    let (status, deleted) = s.delete(&format!("/api/repo/id/{id}/delete"), Some(&t));
+    assert_eq!(status, 200);
+    insta::assert_json_snapshot!("seed_delete", deleted);
+    assert!(!s.home.join("repos").join(&name).exists(), "folder removed");
+    assert_eq!(s.authorized_keys_text(), "", "line removed");
+    let (status, gone) = s.get(&format!("/api/repo/id/{id}"), Some(&t));
+    assert_eq!(status, 404);
+    insta::assert_json_snapshot!("seed_not_found", gone);
+}
+
+#[test]
+fn v1_routes_create_list_get_edit_delete() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    let key = ed25519_key(2, "");
+    let (status, created) = s.post("/api/v1/repositories", Some(&t), &json!({"alias": "v1", "sshPublicKey": key, "storageSize": 5}));
+    assert_eq!(status, 200, "{created}");
+    let name = created["repositoryName"].as_str().unwrap().to_string();
+
+    let (status, one) = s.get(&format!("/api/v1/repositories/{name}"), Some(&t));
+    assert_eq!(status, 200);
+    let repo = &one["repo"];
+    assert_eq!((repo["comment"].as_str(), repo["alert"].as_u64()), (Some(""), Some(0)), "v1 defaults");
+    assert_eq!((repo["lanCommand"].as_bool(), repo["appendOnlyMode"].as_bool()), (Some(false), Some(false)));
+    let (_, list) = s.get("/api/v1/repositories", Some(&t));
+    assert_eq!(list["repoList"][0], *repo);
+
+    let (status, _) = s.patch(&format!("/api/v1/repositories/{name}"), Some(&t), &json!({"comment": "changed"}));
+    assert_eq!(status, 200);
+    assert_eq!(s.get(&format!("/api/v1/repositories/{name}"), Some(&t)).1["repo"]["comment"], "changed");
+
+    let (status, missing) = s.get("/api/v1/repositories/00000000", Some(&t));
+    assert_eq!(status, 404);
+    insta::assert_json_snapshot!("v1_not_found", missing);
+
+    let (status, _) = s.delete(&format!("/api/v1/repositories/{name}"), Some(&t));
+    assert_eq!(status, 200);
+    assert_eq!(s.get(&format!("/api/v1/repositories/{name}"), Some(&t)).0, 404);
+}
+
+#[test]
+fn ids_are_never_reused_and_list_is_ordered() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    let ids: Vec<u64> = (0..3)
+        .map(|i| s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(10 + i, ""))).1["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [0, 1, 2]);
+    assert_eq!(s.delete("/api/repo/id/2/delete", Some(&t)).0, 200);
+    let (dir, config) = s.stop();
+    let s = TestServer::start_in(dir, config);
+    let t = s.token("again", "create,read");
+    let (_, created) = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(20, "")));
+    assert_eq!(created["id"], 3, "id 2 was used once and is never given again");
+    let (_, list) = s.get("/api/repo", Some(&t));
+    let listed: Vec<u64> = list["repoList"].as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    assert_eq!(listed, [0, 1, 3]);
+}
+
+#[test]
+fn status_follows_last_save_and_alert() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    let (_, c) = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(3, "")));
+    let id = c["id"].as_u64().unwrap();
+    s.set_last_save(id, NOW - 1000);
+    assert_eq!(s.get(&format!("/api/repo/id/{id}"), Some(&t)).1["repo"]["status"], true);
+    s.clock.set(NOW + 90_000);
+    assert_eq!(s.get(&format!("/api/repo/id/{id}"), Some(&t)).1["repo"]["status"], false, "late by 1000 s");
+}
+
+#[test]
+fn duplicate_key_is_refused_ignoring_the_comment() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    assert_eq!(s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(4, "a"))).0, 200);
+    let before = s.authorized_keys_text();
+    let (status, body) = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(4, "other comment")));
+    assert_eq!(status, 409);
+    insta::assert_json_snapshot!("key_in_use", body);
+    assert_eq!(s.state.repos.len(), 1);
+    assert_eq!(s.authorized_keys_text(), before);
+
+    // An edit to the key of another repository is refused too; to its own key is fine.
+    let (_, c) = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(5, "")));
+    let id = c["id"].as_u64().unwrap();
+    assert_eq!(s.patch(&format!("/api/repo/id/{id}/edit"), Some(&t), &json!({"sshPublicKey": ed25519_key(4, "")})).0, 409);
+    assert_eq!(s.patch(&format!("/api/repo/id/{id}/edit"), Some(&t), &json!({"sshPublicKey": ed25519_key(5, "new comment")})).0, 200);
+}
+
+#[test]
+fn delete_can_be_disabled_at_runtime() {
+    let s = TestServer::with_config(|c| c.disable_delete_repo = true);
+    let t = s.full_token();
+    let (_, c) = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(6, "")));
+    let name = c["repositoryName"].as_str().unwrap().to_string();
+    let before = s.authorized_keys_text();
+    for path in ["/api/repo/id/0/delete".to_string(), format!("/api/v1/repositories/{name}")] {
+        let (status, body) = s.delete(&path, Some(&t));
+        assert_eq!(status, 403, "{path}");
+        insta::assert_json_snapshot!("delete_disabled", body);
+    }
+    assert_eq!(s.state.repos.len(), 1);
+    assert_eq!(s.authorized_keys_text(), before);
+}
+
+#[test]
+fn bad_path_ids_are_404_never_500() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    for (path, message) in [
+        ("/api/repo/id/abc", "No repository with id #abc"),
+        ("/api/repo/id/-1", "No repository with id #-1"),
+        ("/api/repo/id/99999999999999999999999", "No repository with id #99999999999999999999999"),
+        ("/api/v1/repositories/..%2f..%2fetc", "No repository with name ../../etc"),
+        ("/api/v1/repositories/ABCDEF12", "No repository with name ABCDEF12"),
+    ] {
+        let (status, body) = s.get(path, Some(&t));
+        assert_eq!((status, body["message"].as_str()), (404, Some(message)), "{path}");
+    }
+    assert_eq!(s.patch("/api/repo/id/7/edit", Some(&t), &json!({"alias": "x"})).0, 404);
+    assert_eq!(s.delete("/api/repo/id/7/delete", Some(&t)).0, 404);
+}

@@ -1,0 +1,125 @@
+//! Every refused body answers the contract's error and changes nothing: not the store, not
+//! `authorized_keys`, not the pool.
+
+use bw_tests::{ed25519_key, json, repo_body, rsa_key, TestServer};
+use serde_json::Value;
+
+fn snapshot_of_everything(s: &TestServer) -> (Vec<u64>, String, Vec<String>) {
+    let ids = s.state.repos.list().iter().map(|r| r.id).collect();
+    let mut pool: Vec<String> = std::fs::read_dir(s.home.join("repos"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    pool.sort();
+    (ids, s.authorized_keys_text(), pool)
+}
+
+fn with(key: &str, value: Value) -> Value {
+    let mut body = repo_body(&ed25519_key(900, ""));
+    body[key] = value;
+    body
+}
+
+#[test]
+fn bad_create_bodies_get_422_and_change_nothing() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    assert_eq!(s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(1, ""))).0, 200);
+    let before = snapshot_of_everything(&s);
+    let good = ed25519_key(2, "c");
+    let data = good.split(' ').nth(1).unwrap().to_string();
+    let mut unknown = repo_body(&ed25519_key(3, ""));
+    unknown["owner"] = json!("x");
+    let mut missing = repo_body(&ed25519_key(3, ""));
+    missing.as_object_mut().unwrap().remove("comment");
+
+    let cases: Vec<(&str, Value)> = vec![
+        ("newline then a second key", with("sshPublicKey", json!(format!("{good}\nssh-ed25519 {data} evil")))),
+        ("options in front", with("sshPublicKey", json!(format!("command=\"sh\" {good}")))),
+        ("declared type differs from data", with("sshPublicKey", json!(format!("ssh-rsa {data}")))),
+        ("truncated base64", with("sshPublicKey", json!(format!("ssh-ed25519 {}", &data[..30])))),
+        ("RSA under 2048 bits", with("sshPublicKey", json!(rsa_key(1024, 1)))),
+        ("ssh-dss", with("sshPublicKey", json!(format!("ssh-dss {data}")))),
+        ("carriage return", with("sshPublicKey", json!(format!("{good}\r")))),
+        ("key not a string", with("sshPublicKey", json!(12))),
+        ("storageSize 1.5", with("storageSize", json!(1.5))),
+        ("storageSize \"100\"", with("storageSize", json!("100"))),
+        ("storageSize 0", with("storageSize", json!(0))),
+        ("storageSize -1", with("storageSize", json!(-1))),
+        ("storageSize 1e12", with("storageSize", serde_json::from_str("1e12").unwrap())),
+        ("storageSize too big", with("storageSize", json!(1_000_001))),
+        ("alert 1", with("alert", json!(1))),
+        ("alert string", with("alert", json!("90000"))),
+        ("unknown key", unknown),
+        ("missing key (seed)", missing),
+        ("lanCommand as string", with("lanCommand", json!("true"))),
+        ("appendOnlyMode null", with("appendOnlyMode", Value::Null)),
+        ("empty alias", with("alias", json!("   "))),
+        ("alias with control character", with("alias", json!("a\u{7}b"))),
+        ("alias too long", with("alias", json!("a".repeat(101)))),
+        ("comment too long", with("comment", json!("a".repeat(501)))),
+        ("comment with newline", with("comment", json!("a\nb"))),
+    ];
+    for (what, body) in &cases {
+        let (status, answer) = s.post("/api/repo/add", Some(&t), body);
+        assert_eq!(status, 422, "{what}: {answer}");
+        assert_eq!(answer["message"], "Unexpected data", "{what}");
+        assert!(answer["detail"].is_string(), "{what}: a detail names the field");
+        assert_eq!(snapshot_of_everything(&s), before, "{what} changed something");
+    }
+    let (_, answer) = s.post("/api/repo/add", Some(&t), &with("alert", json!(1)));
+    insta::assert_json_snapshot!("unexpected_data", answer);
+}
+
+#[test]
+fn bad_bodies_on_v1_and_edit() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    let (_, c) = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(1, "")));
+    let name = c["repositoryName"].as_str().unwrap().to_string();
+    let before = snapshot_of_everything(&s);
+
+    let (status, _) = s.post("/api/v1/repositories", Some(&t), &json!({"alias": "x", "storageSize": 1}));
+    assert_eq!(status, 422, "v1 needs sshPublicKey");
+    for (path, body) in [
+        ("/api/repo/id/0/edit".to_string(), json!({})),
+        ("/api/repo/id/0/edit".to_string(), json!({"storageSize": 0})),
+        (format!("/api/v1/repositories/{name}"), json!({"alias": ""})),
+        (format!("/api/v1/repositories/{name}"), json!({"id": 5})),
+        (format!("/api/v1/repositories/{name}"), json!({"repositoryName": "deadbeef"})),
+    ] {
+        let (status, answer) = s.patch(&path, Some(&t), &body);
+        assert_eq!(status, 422, "{path} {body}: {answer}");
+    }
+    for raw in ["[1,2]", "\"text\"", "null", "{\"alias\": "] {
+        let (status, answer) = s.call("PATCH", "/api/repo/id/0/edit", Some(&t), Some(raw));
+        assert_eq!(status, 400, "{raw}: {answer}");
+        assert_eq!(answer["message"], "Invalid request body", "{raw}");
+    }
+    assert_eq!(snapshot_of_everything(&s), before);
+}
+
+#[test]
+fn accepted_key_types() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    let dir = tempfile::tempdir().unwrap();
+    let mut keys = vec![rsa_key(2048, 1), rsa_key(4096, 2)];
+    for (kind, bits) in [("ecdsa", "256"), ("ecdsa", "384"), ("ecdsa", "521"), ("ed25519", "256")] {
+        let path = dir.path().join(format!("{kind}{bits}"));
+        let ok = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", kind, "-b", bits, "-N", "", "-C", "gen@test", "-f"])
+            .arg(&path)
+            .status()
+            .expect("ssh-keygen (openssh-client) is needed by this test");
+        assert!(ok.success());
+        keys.push(std::fs::read_to_string(path.with_extension("pub")).unwrap().trim().to_string());
+    }
+    for key in &keys {
+        let (status, answer) = s.post("/api/repo/add", Some(&t), &repo_body(key));
+        assert_eq!(status, 200, "{key}: {answer}");
+    }
+    let text = s.authorized_keys_text();
+    for key in &keys {
+        assert!(text.contains(&format!(",restrict {key}\n")), "{key} not written as given");
+    }
+}
