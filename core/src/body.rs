@@ -72,3 +72,15 @@ impl<D: Type> ToJSON for JsonBody<D> {
         Some(self.value.clone())
     }
 }
+
+/// `{"message": "..."}`: the success answer of edits and deletes.
+#[derive(poem_openapi::Object, Debug, Clone, PartialEq)]
+pub struct Message {
+    pub message: String,
+}
+
+impl Message {
+    pub fn success() -> poem_openapi::payload::Json<Message> {
+        poem_openapi::payload::Json(Message { message: "success".into() })
+    }
+}

@@ -1,5 +1,6 @@
 //! The BorgWarehouse server: the plugins built in, served as one poem application.
 
+pub mod cli;
 pub mod control;
 pub mod http;
 pub mod tasks;

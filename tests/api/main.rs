@@ -6,4 +6,6 @@ mod concurrency;
 mod openapi;
 mod repos;
 mod server;
+mod tokens;
+mod cli;
 mod validation;

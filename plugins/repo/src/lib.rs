@@ -4,7 +4,7 @@
 mod validate;
 
 use bw_core::auth::RepoAuth;
-use bw_core::body::JsonBody;
+use bw_core::body::{JsonBody, Message};
 use bw_core::pool::is_repo_name;
 use bw_core::repo_store::Repo;
 use bw_core::token_store::Permission;
@@ -40,15 +40,6 @@ pub struct Created {
     pub id: u64,
     #[oai(rename = "repositoryName")]
     pub repository_name: String,
-}
-
-#[derive(Object)]
-pub struct Message {
-    pub message: String,
-}
-
-fn success() -> Json<Message> {
-    Json(Message { message: "success".into() })
 }
 
 /// Body of the seed create route: every key required.
@@ -218,7 +209,7 @@ impl RepoApi {
         let patch = validate::edit(body.0)?;
         state.repos.update(repo.id, patch).await.map_err(|e| not_found_as(e, || format!("No repository with id #{}", id.0)))?;
         tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
-        Ok(success())
+        Ok(Message::success())
     }
 
     /// Update a specific repository by name (v1 path)
@@ -236,7 +227,7 @@ impl RepoApi {
         let patch = validate::edit(body.0)?;
         state.repos.update(repo.id, patch).await.map_err(|e| not_found_as(e, || format!("No repository with name {}", name.0)))?;
         tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
-        Ok(success())
+        Ok(Message::success())
     }
 }
 
@@ -254,7 +245,7 @@ mod delete {
     async fn delete_repo(state: &AppState, repo: Repo, missing: impl FnOnce() -> String) -> ApiResult<Json<Message>> {
         state.repos.delete(repo.id).await.map_err(|e| not_found_as(e, missing))?;
         tracing::info!(id = repo.id, repository = %repo.repository_name, "repository deleted");
-        Ok(success())
+        Ok(Message::success())
     }
 
     #[OpenApi]

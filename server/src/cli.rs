@@ -1,0 +1,257 @@
+//! The command line: `serve` (default), `openapi`, `admin`, `token`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::control::{self, Command};
+use bw_core::clock::Clock;
+use bw_core::config::{Config, LogFormat};
+use bw_core::token_store::Permissions;
+use bw_core::AppState;
+use clap::{Parser, Subcommand};
+use poem::listener::TcpListener;
+use poem::Server;
+
+/// BorgWarehouse-compatible control plane for a BorgBackup server.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (also BW_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server (the default).
+    Serve,
+    /// Print the OpenAPI document of this build.
+    Openapi,
+    /// The administrator account.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCmd,
+    },
+    /// API tokens; works with the server running or stopped.
+    Token {
+        #[command(subcommand)]
+        command: TokenCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Set the administrator's password, read from standard input (or prompted on a terminal).
+    SetPassword {
+        /// Account name (default: BW_ADMIN_USER, else `admin`).
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token; the token alone is printed on the last line of standard output.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: create,read,update,delete.
+        #[arg(long)]
+        permissions: String,
+        /// Lifetime such as 30d or 12h; no expiration when absent.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by name.
+    Revoke { name: String },
+}
+
+/// Parses the command line and runs it; the binary's whole `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Cmd::Openapi) = cli.command {
+        println!("{}", crate::openapi_spec());
+        return ExitCode::SUCCESS;
+    }
+    let (config, warnings) = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("borgwarehouse: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    match cli.command {
+        None | Some(Cmd::Serve) => serve(config),
+        Some(Cmd::Openapi) => unreachable!("handled above"),
+        Some(Cmd::Admin { command: AdminCmd::SetPassword { user } }) => {
+            let user = user.unwrap_or_else(|| config.admin_user.clone());
+            match read_password() {
+                Ok(password) => local_command(&config, Command::SetPassword { user, password }),
+                Err(e) => {
+                    eprintln!("borgwarehouse: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Some(Cmd::Token { command }) => {
+            let cmd = match command {
+                TokenCmd::Create { name, permissions, expires_in } => {
+                    let permissions = match Permissions::parse_list(&permissions) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            eprintln!("borgwarehouse: {e}");
+                            return ExitCode::from(2);
+                        }
+                    };
+                    let expiration = match expires_in.map(|t| humantime::parse_duration(&t)) {
+                        None => None,
+                        Some(Ok(d)) => Some(Clock::system().now() + d.as_secs() as i64),
+                        Some(Err(e)) => {
+                            eprintln!("borgwarehouse: --expires-in: {e} (use e.g. 30d or 12h)");
+                            return ExitCode::from(2);
+                        }
+                    };
+                    Command::TokenCreate { name, permissions, expiration }
+                }
+                TokenCmd::List => Command::TokenList,
+                TokenCmd::Revoke { name } => Command::TokenRevoke { name },
+            };
+            local_command(&config, cmd)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    if std::io::stdin().is_terminal() {
+        eprint!("New administrator password (shown as you type it; at least 12 characters): ");
+    }
+    std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err("no password given on standard input".into());
+    }
+    Ok(password)
+}
+
+/// Runs a command through a running server's control socket, or on the store directly.
+fn local_command(config: &Config, cmd: Command) -> ExitCode {
+    let answer = match control::send(&config.data_dir, &cmd) {
+        Some(Ok(a)) => a,
+        Some(Err(e)) => {
+            eprintln!("borgwarehouse: the running server did not answer: {e}");
+            return ExitCode::FAILURE;
+        }
+        None => match AppState::open(config.clone(), Clock::system()) {
+            Ok(state) => control::execute(&state, cmd),
+            Err(e) => {
+                eprintln!("borgwarehouse: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    if answer.ok {
+        println!("{}", answer.output);
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("borgwarehouse: {}", answer.output);
+        ExitCode::FAILURE
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), String> {
+    bw_core::registry::check()?;
+    let state = AppState::open(config.clone(), Clock::system())?;
+    if !state.admin.exists() {
+        match &config.admin_password {
+            Some(pw) => {
+                state.admin.set_password(&config.admin_user, pw).map_err(|e| format!("BW_ADMIN_PASSWORD: {e}"))?;
+                tracing::info!(user = %config.admin_user, "administrator account created from BW_ADMIN_PASSWORD");
+            }
+            None => tracing::warn!(
+                "no administrator account yet: token routes answer 401 until you run \
+                 `borgwarehouse admin set-password` (or start once with BW_ADMIN_PASSWORD set)"
+            ),
+        }
+    }
+    for plugin in bw_core::registry::endpoint_plugins()? {
+        if let Some(start) = plugin.on_start {
+            start(&state).map_err(|e| format!("plugin {}: {e}", plugin.name))?;
+        }
+    }
+    tracing::info!(plugins = ?crate::plugin_names()?, "plugins built in");
+    let tasks = crate::tasks::spawn_all(&state)?;
+    let control = tokio::spawn(control::serve(state.clone()));
+
+    let listener = TcpListener::bind(config.listen);
+    let acceptor = poem::listener::Listener::into_acceptor(listener)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let local = poem::listener::Acceptor::local_addr(&acceptor)
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .unwrap_or(config.listen);
+    tracing::info!("listening on http://{local} (Swagger UI at http://{local}/docs, OpenAPI at /openapi.json)");
+    let app = crate::app(state.clone());
+    let result = Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(30)))
+        .await;
+    for t in tasks {
+        t.abort();
+    }
+    control.abort();
+    let _ = std::fs::remove_file(control::socket_path(&config.data_dir));
+    state.db.flush_async().await.map_err(|e| format!("flushing the store: {e}"))?;
+    tracing::info!("stopped");
+    result.map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

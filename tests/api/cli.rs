@@ -1,0 +1,134 @@
+//! The command line as a sysadmin uses it: against a stopped server, and against a running one
+//! through its control socket.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_borgwarehouse-under-test");
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("BW_DATA_DIR", self.dir.path().join("data"))
+            .env("BW_HOME", self.dir.path().join("home"))
+            .env("RUST_LOG", "warn");
+        c
+    }
+
+    /// Runs and returns (success, stdout, stderr).
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+        let mut child = self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn get(url: &str, token: &str) -> u16 {
+    match ureq::get(url).set("Authorization", &format!("Bearer {token}")).call() {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(s, _)) => s,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn tokens_from_the_command_line_with_the_server_stopped_then_running() {
+    let env = Env::new();
+    let (ok, out, err) = env.run(&["token", "create", "--name", "offline", "--permissions", "read"], None);
+    assert!(ok, "{err}");
+    let offline = out.lines().last().unwrap().to_string();
+    assert!(offline.starts_with("bw_") && !offline.contains(' '), "the token alone on the last line: {out:?}");
+
+    let (ok, _, err) = env.run(&["token", "create", "--name", "offline", "--permissions", "read"], None);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = env.run(&["token", "create", "--name", "x", "--permissions", "read,admin"], None);
+    assert!(!ok && err.contains("admin"), "{err}");
+
+    let port = free_port();
+    let server = Running(env.cmd(&[]).env("BW_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let url = format!("http://127.0.0.1:{port}/api/repo");
+    let start = Instant::now();
+    while ureq::get(&format!("http://127.0.0.1:{port}/healthz")).call().is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(&url, &offline), 200, "a token made offline works once the server runs");
+
+    // The store is held by the server now: these go through the control socket.
+    let (ok, out, err) = env.run(&["token", "create", "--name", "online", "--permissions", "read,create", "--expires-in", "30d"], None);
+    assert!(ok, "{err}");
+    let online = out.lines().last().unwrap().to_string();
+    assert_eq!(get(&url, &online), 200);
+    let (ok, out, _) = env.run(&["token", "list"], None);
+    assert!(ok && out.contains("offline") && out.contains("online") && out.contains("create,read"), "{out}");
+    assert!(!out.contains(&online) && !out.contains(&offline), "a listing never shows values");
+    let (ok, _, err) = env.run(&["token", "revoke", "offline"], None);
+    assert!(ok, "{err}");
+    assert_eq!(get(&url, &offline), 403, "revoked while running");
+
+    let (ok, _, err) = env.run(&["admin", "set-password"], Some("a long enough password\n"));
+    assert!(ok, "{err}");
+    let admin = ureq::get(&format!("http://127.0.0.1:{port}/api/v1/integration/token-manager"))
+        .set("Authorization", &bw_tests::basic("admin", "a long enough password"))
+        .call()
+        .unwrap();
+    assert_eq!(admin.status(), 200);
+
+    let socket = env.dir.path().join("data/control.sock");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "only the owner may use the control socket");
+    drop(server);
+}
+
+#[test]
+fn openapi_command_prints_the_served_document() {
+    let env = Env::new();
+    let (ok, out, _) = env.run(&["openapi"], None);
+    assert!(ok);
+    assert_eq!(out.trim_end(), borgwarehouse::openapi_spec().trim_end());
+}
+
+#[test]
+fn a_bad_configuration_value_stops_start_up_naming_the_key() {
+    let env = Env::new();
+    let out = env.cmd(&[]).env("DISABLE_DELETE_REPO", "perhaps").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DISABLE_DELETE_REPO"), "{err}");
+}
+
+#[test]
+fn short_admin_passwords_are_refused() {
+    let env = Env::new();
+    let (ok, _, err) = env.run(&["admin", "set-password"], Some("short\n"));
+    assert!(!ok && err.contains("12"), "{err}");
+}
