@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use poem::Request;
-use poem_openapi::auth::{Basic, Bearer};
+use poem_openapi::auth::{ApiKey, Basic, Bearer};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use poem_openapi::SecurityScheme;
 
 use crate::token_store::{Permission, Permissions};
@@ -40,6 +42,52 @@ pub enum AdminOnly {
     Admin(AdminAuth),
     #[oai(fallback)]
     Missing,
+}
+
+/// `Authorization: Bearer CRONJOB_KEY`.
+#[derive(SecurityScheme)]
+#[oai(rename = "cronKey", ty = "bearer")]
+pub struct CronBearer(pub Bearer);
+
+/// `?key=CRONJOB_KEY`, as BorgWarehouse's own crontab example calls the v1 cron paths.
+#[derive(SecurityScheme)]
+#[oai(rename = "cronKeyQuery", ty = "api_key", key_name = "key", key_in = "query")]
+pub struct CronQueryKey(pub ApiKey);
+
+/// The cron key on the seed cron paths.
+#[derive(SecurityScheme)]
+pub enum CronAuth {
+    Bearer(CronBearer),
+    #[oai(fallback)]
+    Missing,
+}
+
+/// The cron key on the v1 cron paths: header or query.
+#[derive(SecurityScheme)]
+pub enum CronAuthV1 {
+    Bearer(CronBearer),
+    Query(CronQueryKey),
+    #[oai(fallback)]
+    Missing,
+}
+
+impl CronAuth {
+    pub fn presented(&self) -> Option<&str> {
+        match self {
+            CronAuth::Bearer(CronBearer(b)) => Some(&b.token),
+            CronAuth::Missing => None,
+        }
+    }
+}
+
+impl CronAuthV1 {
+    pub fn presented(&self) -> Option<&str> {
+        match self {
+            CronAuthV1::Bearer(CronBearer(b)) => Some(&b.token),
+            CronAuthV1::Query(CronQueryKey(k)) => Some(&k.key),
+            CronAuthV1::Missing => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +174,32 @@ impl AppState {
             self.throttle.fail(ip);
         }
         result
+    }
+
+    /// Admits a caller presenting `CRONJOB_KEY`. An unset or empty key refuses everyone.
+    pub fn authorize_cron(&self, presented: Option<&str>, req: &Request) -> ApiResult<()> {
+        let ip = client_ip(self, req);
+        if let Some(ip) = ip {
+            self.throttle.check(ip).map_err(|_| ApiError::TooManyRequests)?;
+        }
+        let expected = self.config.cronjob_key.as_deref().unwrap_or("");
+        let ok = match presented {
+            Some(p) if !expected.is_empty() => {
+                // Equal-length digests: the comparison time tells nothing about the key.
+                bool::from(Sha256::digest(p.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())))
+            }
+            _ => false,
+        };
+        if ok {
+            return Ok(());
+        }
+        if expected.is_empty() {
+            tracing::warn!("cron call refused: CRONJOB_KEY is not set");
+        }
+        if let Some(ip) = ip {
+            self.throttle.fail(ip);
+        }
+        Err(ApiError::CronUnauthorized)
     }
 
     /// Admits the administrator only.

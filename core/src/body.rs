@@ -84,3 +84,9 @@ impl Message {
         poem_openapi::payload::Json(Message { message: "success".into() })
     }
 }
+
+/// `{"success": "..."}`: the answer of a cron route.
+#[derive(poem_openapi::Object, Debug, Clone, PartialEq)]
+pub struct CronSuccess {
+    pub success: String,
+}

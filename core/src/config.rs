@@ -22,6 +22,13 @@ pub const BW_KEYS: &[&str] = &[
     "storage_interval",
     "scan_timeout",
     "alert_email",
+    "webhook_url",
+    "webhook_secret",
+    "apprise_url",
+    "apprise_services",
+    "apprise_mode",
+    "alert_timeout",
+    "mail_tls",
 ];
 
 /// BorgWarehouse's own variable names, read without a prefix.
@@ -63,6 +70,17 @@ pub struct Config {
     #[serde(with = "duration_text")]
     pub scan_timeout: Duration,
     pub alert_email: Option<String>,
+    /// POST `{"status":"down","repos":[..],"timestamp":..}` here when repositories are late.
+    pub webhook_url: Option<String>,
+    /// Signs webhook bodies: header `X-BorgWarehouse-Signature: sha256=HEX(HMAC-SHA256)`.
+    pub webhook_secret: Option<String>,
+    /// Apprise API server (stateless mode): POST `{"urls":..,"body":..}` to `URL/notify`.
+    pub apprise_url: Option<String>,
+    /// Apprise service URLs to notify (both modes).
+    pub apprise_services: Vec<String>,
+    pub apprise_mode: AppriseMode,
+    #[serde(with = "duration_text")]
+    pub alert_timeout: Duration,
 
     pub cronjob_key: Option<String>,
     pub disable_delete_repo: bool,
@@ -73,6 +91,9 @@ pub struct Config {
     pub mail_smtp_login: Option<String>,
     pub mail_smtp_pwd: Option<String>,
     pub mail_reject_selfsigned_tls: bool,
+    /// `starttls` (required), `tls` (implicit, port 465), or `none` (a local relay);
+    /// default: `tls` on port 465, `starttls` elsewhere.
+    pub mail_tls: Option<MailTls>,
     pub fqdn: Option<String>,
     pub ssh_server_port: Option<u16>,
     pub unix_user: Option<String>,
@@ -83,6 +104,23 @@ pub struct Config {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AppriseMode {
+    /// Through an Apprise API server at `apprise_url`.
+    Stateless,
+    /// By running the `apprise` program.
+    Package,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTls {
+    Starttls,
+    Tls,
+    None,
 }
 
 impl Default for Config {
@@ -99,6 +137,12 @@ impl Default for Config {
             storage_interval: Duration::from_secs(3600),
             scan_timeout: Duration::from_secs(60),
             alert_email: None,
+            webhook_url: None,
+            webhook_secret: None,
+            apprise_url: None,
+            apprise_services: Vec::new(),
+            apprise_mode: AppriseMode::Stateless,
+            alert_timeout: Duration::from_secs(30),
             cronjob_key: None,
             disable_delete_repo: false,
             disable_integrations: false,
@@ -108,6 +152,7 @@ impl Default for Config {
             mail_smtp_login: None,
             mail_smtp_pwd: None,
             mail_reject_selfsigned_tls: true,
+            mail_tls: None,
             fqdn: None,
             ssh_server_port: None,
             unix_user: None,

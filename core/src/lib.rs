@@ -11,6 +11,7 @@ pub mod pool;
 pub mod error;
 pub mod registry;
 pub mod repo_store;
+pub mod scan;
 pub mod ssh_key;
 pub mod state;
 pub mod token_store;

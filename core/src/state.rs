@@ -1,5 +1,6 @@
+use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::admin::AdminStore;
 use crate::auth::Throttle;
@@ -8,6 +9,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::pool::Pool;
 use crate::repo_store::RepoStore;
+use crate::scan::{FsScanner, RepoScanner};
 use crate::token_store::TokenStore;
 
 /// Everything a handler or a task needs; cheap to clone, reaches handlers through poem `Data`.
@@ -22,6 +24,8 @@ pub struct Inner {
     pub tokens: TokenStore,
     pub admin: AdminStore,
     pub throttle: Throttle,
+    pub scanner: Arc<dyn RepoScanner>,
+    run_locks: Mutex<HashMap<&'static str, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Deref for AppState {
@@ -49,7 +53,31 @@ impl AppState {
         let repos = RepoStore::open(&db, keys, Pool::new(home.join("repos")))?;
         let tokens = TokenStore::open(&db)?;
         let admin = AdminStore::open(&db)?;
-        Ok(AppState(Arc::new(Inner { config, clock, db, repos, tokens, admin, throttle: Throttle::default() })))
+        Ok(AppState(Arc::new(Inner {
+            config,
+            clock,
+            db,
+            repos,
+            tokens,
+            admin,
+            throttle: Throttle::default(),
+            scanner: Arc::new(FsScanner),
+            run_locks: Mutex::new(HashMap::new()),
+        })))
+    }
+
+    /// The same state reading repository folders through `scanner` (tests: a stand-in for a
+    /// hung mount). Call before the state is shared.
+    pub fn with_scanner(self, scanner: Arc<dyn RepoScanner>) -> Self {
+        let mut inner = Arc::try_unwrap(self.0).unwrap_or_else(|_| panic!("with_scanner on a shared state"));
+        inner.scanner = scanner;
+        AppState(Arc::new(inner))
+    }
+
+    /// The lock that lets one run of the task `name` happen at a time, shared by its route and
+    /// the scheduler.
+    pub fn run_lock(&self, name: &'static str) -> Arc<tokio::sync::Mutex<()>> {
+        self.run_locks.lock().unwrap_or_else(|p| p.into_inner()).entry(name).or_default().clone()
     }
 
     /// True when the store answers reads and writes.

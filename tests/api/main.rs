@@ -3,6 +3,7 @@
 mod auth;
 mod authorized_keys;
 mod concurrency;
+mod cron;
 mod openapi;
 mod repos;
 mod server;

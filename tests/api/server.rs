@@ -69,5 +69,5 @@ fn oversized_body_gets_413_and_not_json_gets_400() {
 
 #[test]
 fn plugins_of_the_default_build() {
-    assert_eq!(borgwarehouse::plugin_names().unwrap(), ["repo", "tokens", "version"]);
+    assert_eq!(borgwarehouse::plugin_names().unwrap(), ["cron-status", "cron-storage", "repo", "tokens", "version"]);
 }

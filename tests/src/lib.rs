@@ -2,12 +2,14 @@
 //! blocking HTTP client that returns status and JSON body.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use bw_core::clock::Clock;
 use bw_core::config::Config;
 use bw_core::token_store::Permissions;
+use bw_core::scan::RepoScanner;
 use bw_core::AppState;
 use serde_json::Value;
 
@@ -40,19 +42,39 @@ impl TestServer {
         Self::start_in(dir, config)
     }
 
+    /// Starts with `scanner` reading repository folders (a stand-in the test controls).
+    pub fn with_scanner(change: impl FnOnce(&mut Config), scanner: Arc<dyn RepoScanner>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+        config.home = Some(dir.path().join("home"));
+        change(&mut config);
+        Self::start_full(dir, config, Some(scanner))
+    }
+
     /// Starts on an existing folder (a restart).
-    pub fn start_in(dir: tempfile::TempDir, mut config: Config) -> Self {
+    pub fn start_in(dir: tempfile::TempDir, config: Config) -> Self {
+        Self::start_full(dir, config, None)
+    }
+
+    fn start_full(dir: tempfile::TempDir, mut config: Config, scanner: Option<Arc<dyn RepoScanner>>) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let clock = Clock::fixed(NOW);
         let home = config.home();
         config.listen = "127.0.0.1:0".parse().unwrap();
-        let state = AppState::open(config, clock.clone()).expect("open state");
+        let mut state = AppState::open(config, clock.clone()).expect("open state");
+        if let Some(scanner) = scanner {
+            state = state.with_scanner(scanner);
+        }
         for plugin in bw_core::registry::endpoint_plugins().unwrap() {
             if let Some(start) = plugin.on_start {
                 start(&state).unwrap();
             }
         }
         let app = borgwarehouse::app(state.clone());
+        {
+            let _enter = runtime.enter();
+            borgwarehouse::tasks::spawn_all(&state).unwrap();
+        }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -81,6 +103,11 @@ impl TestServer {
     pub fn set_last_save(&self, id: u64, t: i64) {
         let rt = self.runtime.as_ref().unwrap();
         assert!(rt.block_on(self.state.repos.update_scanned(id, |r| r.last_save = t)).unwrap());
+    }
+
+    /// Runs a future on the server's runtime (store calls, checks).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.as_ref().unwrap().block_on(f)
     }
 
     pub fn authorized_keys(&self) -> PathBuf {
@@ -212,3 +239,5 @@ pub fn repo_body(key: &str) -> Value {
         "appendOnlyMode": false
     })
 }
+
+pub mod sinks;

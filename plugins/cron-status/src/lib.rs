@@ -1,1 +1,130 @@
-//! Not yet implemented: see the open issues.
+//! The status check: each repository's last backup, its status, and one alert listing the
+//! repositories that are late. Runs on `POST /api/cronjob/checkStatus`, `/api/v1/cron/status`,
+//! and on its own every `BW_STATUS_INTERVAL`.
+
+pub mod alerts;
+
+use std::time::Duration;
+
+use bw_core::auth::{CronAuth, CronAuthV1};
+use bw_core::body::CronSuccess;
+use bw_core::registry::{TaskFuture, TaskPlugin};
+use bw_core::scan::{scan_all, RepoScanner};
+use bw_core::{ApiError, ApiResult, AppState};
+use poem::web::Data;
+use poem::Request;
+use poem_openapi::payload::Json;
+use poem_openapi::{OpenApi, Tags};
+
+pub use alerts::{Delivery, LateRepo};
+
+const TASK: &str = "cron-status";
+/// A late repository is alerted about again only after this many seconds.
+pub const ALERT_REPEAT_AFTER: i64 = 90_000;
+
+#[derive(Tags)]
+enum Tag {
+    /// Scheduled checks, for a crontab or the built-in scheduler.
+    Cron,
+}
+
+/// What one run did, for logs and tests.
+#[derive(Debug, Default)]
+pub struct StatusReport {
+    pub scanned: usize,
+    pub failed: usize,
+    pub late: Vec<LateRepo>,
+    pub delivery: Delivery,
+}
+
+/// One status run. A second run while one is under way gets 409.
+pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
+    let lock = state.run_lock(TASK);
+    let Ok(_guard) = lock.try_lock() else {
+        return Err(ApiError::AlreadyRunning("The check status service is already running"));
+    };
+    let results = scan_all(state, |s: &dyn RepoScanner, p| s.last_save(p)).await;
+    let now = state.clock.now();
+    let mut report = StatusReport::default();
+    for (repo, result) in results {
+        let found = match result {
+            Ok(found) => found,
+            Err(e) => {
+                report.failed += 1;
+                tracing::warn!(repository = %repo.repository_name, error = %e, "status check: repository not read; keeping its old values");
+                continue;
+            }
+        };
+        report.scanned += 1;
+        let mut late = None;
+        // Decide on the current record, so an edit of `alert` made during the scan counts,
+        // and write only the fields this check owns.
+        state
+            .repos
+            .update_scanned(repo.id, |r| {
+                if let Some(t) = found {
+                    r.last_save = t;
+                }
+                r.status = now.saturating_sub(r.last_save) <= r.alert as i64;
+                let quiet = matches!(r.last_status_alert_send, Some(t) if now - t < ALERT_REPEAT_AFTER);
+                if !r.status && r.alert != 0 && !quiet {
+                    r.last_status_alert_send = Some(now);
+                    late = Some(LateRepo { alias: r.alias.clone(), repository_name: r.repository_name.clone(), last_save: r.last_save });
+                }
+            })
+            .await?;
+        report.late.extend(late);
+    }
+    state.repos.flush().await?;
+    if !report.late.is_empty() {
+        report.delivery = alerts::send(&state.config, &report.late, now).await;
+    }
+    tracing::info!(scanned = report.scanned, failed = report.failed, late = report.late.len(), "status check done");
+    Ok(report)
+}
+
+async fn answer(state: &AppState) -> ApiResult<Json<CronSuccess>> {
+    run(state).await?;
+    Ok(Json(CronSuccess { success: "Status cron has been executed.".into() }))
+}
+
+pub struct StatusApi;
+
+#[OpenApi]
+impl StatusApi {
+    /// Check status and send alerts
+    #[oai(path = "/api/cronjob/checkStatus", method = "post", tag = "Tag::Cron", operation_id = "cronStatus")]
+    async fn seed(&self, state: Data<&AppState>, auth: CronAuth, req: &Request) -> ApiResult<Json<CronSuccess>> {
+        state.authorize_cron(auth.presented(), req)?;
+        answer(&state).await
+    }
+
+    /// Check status and send alerts (v1 path)
+    #[oai(path = "/api/v1/cron/status", method = "post", tag = "Tag::Cron", operation_id = "cronStatusV1")]
+    async fn v1(&self, state: Data<&AppState>, auth: CronAuthV1, req: &Request) -> ApiResult<Json<CronSuccess>> {
+        state.authorize_cron(auth.presented(), req)?;
+        answer(&state).await
+    }
+
+    /// Check status and send alerts (v1 path, as BorgWarehouse's crontab example calls it)
+    #[oai(path = "/api/v1/cron/status", method = "get", tag = "Tag::Cron", operation_id = "cronStatusV1Get")]
+    async fn v1_get(&self, state: Data<&AppState>, auth: CronAuthV1, req: &Request) -> ApiResult<Json<CronSuccess>> {
+        state.authorize_cron(auth.presented(), req)?;
+        answer(&state).await
+    }
+}
+
+bw_core::endpoint_plugin!("cron-status", StatusApi, StatusApi);
+
+fn scheduled(state: AppState) -> TaskFuture {
+    Box::pin(async move { run(&state).await.map(|_| ()) })
+}
+
+bw_core::inventory::submit! {
+    TaskPlugin {
+        name: TASK,
+        default_interval: Duration::from_secs(3600),
+        interval: |s| Some(s.config.status_interval),
+        run: scheduled,
+    }
+}

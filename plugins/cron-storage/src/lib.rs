@@ -1,1 +1,102 @@
-//! Not yet implemented: see the open issues.
+//! The storage check: each repository's `storageUsed` in KiB, as `du -s -L` counts it. Runs on
+//! `POST /api/cronjob/getStorageUsed`, `/api/v1/cron/storage`, and on its own every
+//! `BW_STORAGE_INTERVAL`.
+
+use std::time::Duration;
+
+use bw_core::auth::{CronAuth, CronAuthV1};
+use bw_core::body::CronSuccess;
+use bw_core::registry::{TaskFuture, TaskPlugin};
+use bw_core::scan::{scan_all, RepoScanner};
+use bw_core::{ApiError, ApiResult, AppState};
+use poem::web::Data;
+use poem::Request;
+use poem_openapi::payload::Json;
+use poem_openapi::{OpenApi, Tags};
+
+const TASK: &str = "cron-storage";
+
+#[derive(Tags)]
+enum Tag {
+    /// Scheduled checks, for a crontab or the built-in scheduler.
+    Cron,
+}
+
+/// What one run did, for logs and tests.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StorageReport {
+    pub scanned: usize,
+    pub failed: usize,
+}
+
+/// One storage run. A second run while one is under way gets 409.
+pub async fn run(state: &AppState) -> ApiResult<StorageReport> {
+    let lock = state.run_lock(TASK);
+    let Ok(_guard) = lock.try_lock() else {
+        return Err(ApiError::AlreadyRunning("The storage used service is already running"));
+    };
+    let results = scan_all(state, |s: &dyn RepoScanner, p| s.disk_usage_kib(p)).await;
+    let mut report = StorageReport::default();
+    for (repo, result) in results {
+        match result {
+            Ok(kib) => {
+                report.scanned += 1;
+                // Write only the field this check owns, on the current record.
+                state.repos.update_scanned(repo.id, |r| r.storage_used = kib.unwrap_or(0)).await?;
+            }
+            Err(e) => {
+                report.failed += 1;
+                tracing::warn!(repository = %repo.repository_name, error = %e, "storage check: repository not read; keeping its old figure");
+            }
+        }
+    }
+    state.repos.flush().await?;
+    tracing::info!(scanned = report.scanned, failed = report.failed, "storage check done");
+    Ok(report)
+}
+
+async fn answer(state: &AppState) -> ApiResult<Json<CronSuccess>> {
+    run(state).await?;
+    Ok(Json(CronSuccess { success: "Storage cron has been executed.".into() }))
+}
+
+pub struct StorageApi;
+
+#[OpenApi]
+impl StorageApi {
+    /// Retrieve storage of repositories
+    #[oai(path = "/api/cronjob/getStorageUsed", method = "post", tag = "Tag::Cron", operation_id = "cronStorage")]
+    async fn seed(&self, state: Data<&AppState>, auth: CronAuth, req: &Request) -> ApiResult<Json<CronSuccess>> {
+        state.authorize_cron(auth.presented(), req)?;
+        answer(&state).await
+    }
+
+    /// Retrieve storage of repositories (v1 path)
+    #[oai(path = "/api/v1/cron/storage", method = "post", tag = "Tag::Cron", operation_id = "cronStorageV1")]
+    async fn v1(&self, state: Data<&AppState>, auth: CronAuthV1, req: &Request) -> ApiResult<Json<CronSuccess>> {
+        state.authorize_cron(auth.presented(), req)?;
+        answer(&state).await
+    }
+
+    /// Retrieve storage of repositories (v1 path, as BorgWarehouse's crontab example calls it)
+    #[oai(path = "/api/v1/cron/storage", method = "get", tag = "Tag::Cron", operation_id = "cronStorageV1Get")]
+    async fn v1_get(&self, state: Data<&AppState>, auth: CronAuthV1, req: &Request) -> ApiResult<Json<CronSuccess>> {
+        state.authorize_cron(auth.presented(), req)?;
+        answer(&state).await
+    }
+}
+
+bw_core::endpoint_plugin!("cron-storage", StorageApi, StorageApi);
+
+fn scheduled(state: AppState) -> TaskFuture {
+    Box::pin(async move { run(&state).await.map(|_| ()) })
+}
+
+bw_core::inventory::submit! {
+    TaskPlugin {
+        name: TASK,
+        default_interval: Duration::from_secs(3600),
+        interval: |s| Some(s.config.storage_interval),
+        run: scheduled,
+    }
+}

@@ -1,0 +1,187 @@
+//! Reading a repository's folder: its last backup time and its disk usage.
+//!
+//! Behind a trait so the checks can be given a stand-in (tests use one that hangs like a dead
+//! external mount); [`FsScanner`] is the real thing.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+pub trait RepoScanner: Send + Sync + 'static {
+    /// Newest mtime (unix seconds) of the folder's `integrity.*` files, following a symlinked
+    /// folder; `None` when there is no folder or no such file.
+    fn last_save(&self, dir: &Path) -> io::Result<Option<i64>>;
+
+    /// KiB used, as `du -s -L` counts it: allocated blocks, each inode once, symbolic links
+    /// followed; `None` when there is no folder.
+    fn disk_usage_kib(&self, dir: &Path) -> io::Result<Option<u64>>;
+}
+
+pub struct FsScanner;
+
+impl RepoScanner for FsScanner {
+    fn last_save(&self, dir: &Path) -> io::Result<Option<i64>> {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut newest: Option<i64> = None;
+        for entry in entries {
+            let entry = entry?;
+            if !entry.file_name().as_encoded_bytes().starts_with(b"integrity.") {
+                continue;
+            }
+            let Ok(meta) = fs::metadata(entry.path()) else { continue };
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            newest = Some(newest.map_or(mtime, |n| n.max(mtime)));
+        }
+        Ok(newest)
+    }
+
+    fn disk_usage_kib(&self, dir: &Path) -> io::Result<Option<u64>> {
+        let root = match fs::metadata(dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut seen: HashSet<(u64, u64)> = HashSet::new();
+        let mut blocks: u64 = 0;
+        seen.insert((root.dev(), root.ino()));
+        blocks += root.blocks();
+        let mut stack: Vec<PathBuf> = Vec::new();
+        if root.is_dir() {
+            stack.push(dir.to_path_buf());
+        }
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = fs::read_dir(&d) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                // `-L`: follow every symbolic link; a broken one counts nothing, as with du.
+                let Ok(meta) = fs::metadata(&path) else { continue };
+                if !seen.insert((meta.dev(), meta.ino())) {
+                    continue;
+                }
+                blocks += meta.blocks();
+                if meta.is_dir() {
+                    stack.push(path);
+                }
+            }
+        }
+        // st_blocks counts 512-byte units; du rounds the KiB total up.
+        Ok(Some(blocks.div_ceil(2)))
+    }
+}
+
+/// Why one repository could not be read during a check.
+#[derive(Debug)]
+pub enum ScanFailure {
+    TimedOut,
+    Io(String),
+}
+
+impl std::fmt::Display for ScanFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScanFailure::TimedOut => write!(f, "timed out"),
+            ScanFailure::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// How many repositories are read at once.
+const PARALLEL: usize = 8;
+
+/// Reads every repository's folder with `work`, several at a time, each within the configured
+/// timeout, so one dead mount cannot hang a run (its blocking read is left behind).
+pub async fn scan_all<T: Send + 'static>(
+    state: &crate::AppState,
+    work: fn(&dyn RepoScanner, &Path) -> io::Result<T>,
+) -> Vec<(crate::repo_store::Repo, Result<T, ScanFailure>)> {
+    let timeout = state.config.scan_timeout;
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+    let mut set = tokio::task::JoinSet::new();
+    for (index, repo) in state.repos.list().into_iter().enumerate() {
+        let path = state.repos.pool().repo_path(&repo.repository_name);
+        let scanner = state.scanner.clone();
+        let limit = limit.clone();
+        set.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let job = tokio::task::spawn_blocking(move || work(scanner.as_ref(), &path));
+            let result = match tokio::time::timeout(timeout, job).await {
+                Err(_) => Err(ScanFailure::TimedOut),
+                Ok(Err(join)) => Err(ScanFailure::Io(join.to_string())),
+                Ok(Ok(Err(e))) => Err(ScanFailure::Io(e.to_string())),
+                Ok(Ok(Ok(v))) => Ok(v),
+            };
+            (index, repo, result)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(item) = joined {
+            out.push(item);
+        }
+    }
+    out.sort_by_key(|(i, _, _)| *i);
+    out.into_iter().map(|(_, r, v)| (r, v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+    use std::process::Command;
+
+    fn du(dir: &Path) -> u64 {
+        let out = Command::new("du").arg("-s").arg("-L").arg(dir).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn disk_usage_matches_du() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = d.path().join("repo");
+        fs::create_dir_all(repo.join("data/0")).unwrap();
+        for i in 0..20 {
+            fs::write(repo.join(format!("data/0/{i}")), vec![i as u8; 1000 + i * 3000]).unwrap();
+        }
+        fs::hard_link(repo.join("data/0/5"), repo.join("hardlink")).unwrap();
+        let ext = d.path().join("ext");
+        fs::create_dir_all(&ext).unwrap();
+        fs::write(ext.join("big"), vec![1u8; 200_000]).unwrap();
+        symlink(&ext, repo.join("linked")).unwrap();
+        symlink(d.path().join("missing"), repo.join("broken")).unwrap();
+        let sparse = fs::File::create(repo.join("sparse")).unwrap();
+        sparse.set_len(10_000_000).unwrap();
+        assert_eq!(FsScanner.disk_usage_kib(&repo).unwrap(), Some(du(&repo)));
+
+        // A symlinked repository folder is followed.
+        let outside = d.path().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("f"), vec![0u8; 50_000]).unwrap();
+        symlink(&outside, d.path().join("aaaaaaaa")).unwrap();
+        assert_eq!(FsScanner.disk_usage_kib(&d.path().join("aaaaaaaa")).unwrap(), Some(du(&outside)));
+        assert_eq!(FsScanner.disk_usage_kib(&d.path().join("nope")).unwrap(), None);
+    }
+
+    #[test]
+    fn last_save_is_the_newest_integrity_file() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(FsScanner.last_save(&d.path().join("nope")).unwrap(), None);
+        assert_eq!(FsScanner.last_save(d.path()).unwrap(), None);
+        for (name, t) in [("integrity.5", 1_000_000), ("integrity.9", 2_000_000), ("index.9", 3_000_000)] {
+            let f = fs::File::create(d.path().join(name)).unwrap();
+            f.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(t)).unwrap();
+        }
+        assert_eq!(FsScanner.last_save(d.path()).unwrap(), Some(2_000_000));
+    }
+}
