@@ -92,3 +92,30 @@ fn repeated_failures_are_throttled() {
     assert_eq!(status, 429, "even a good token waits once the address is throttled");
     insta::assert_json_snapshot!("throttled", body);
 }
+
+fn status_of(raw: &str) -> u16 {
+    raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+fn get_from(s: &TestServer, token: &str, forwarded_for: &str) -> u16 {
+    let req = format!("GET /api/repo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nX-Forwarded-For: {forwarded_for}\r\nConnection: close\r\n\r\n");
+    status_of(&s.raw(req.as_bytes()))
+}
+
+#[test]
+fn forwarded_for_counts_only_from_a_trusted_proxy() {
+    let trusted = TestServer::with_config(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]);
+    let good = trusted.token("good", "read");
+    for _ in 0..20 {
+        assert_eq!(get_from(&trusted, "bw_guess", "203.0.113.7"), 403);
+    }
+    assert_eq!(get_from(&trusted, &good, "203.0.113.7"), 429, "the client behind the proxy is throttled");
+    assert_eq!(get_from(&trusted, &good, "203.0.113.8"), 200, "other clients of the proxy are not");
+
+    let direct = TestServer::start();
+    let good = direct.token("good", "read");
+    for i in 0..20 {
+        assert_eq!(get_from(&direct, "bw_guess", &format!("203.0.113.{i}")), 403);
+    }
+    assert_eq!(get_from(&direct, &good, "198.51.100.1"), 429, "an untrusted peer cannot dodge the throttle with the header");
+}

@@ -132,3 +132,52 @@ fn short_admin_passwords_are_refused() {
     let (ok, _, err) = env.run(&["admin", "set-password"], Some("short\n"));
     assert!(!ok && err.contains("12"), "{err}");
 }
+
+#[test]
+fn logs_hold_audit_lines_but_never_keys_or_tokens() {
+    let env = Env::new();
+    let (ok, out, _) = env.run(&["token", "create", "--name", "auditme", "--permissions", "read"], None);
+    assert!(ok);
+    let token = out.lines().last().unwrap().to_string();
+    let port = free_port();
+    let cron_key = "very-secret-cron-key-42";
+    let log = env.dir.path().join("server.log");
+    let server = Running(
+        env.cmd(&[])
+            .env("BW_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CRONJOB_KEY", cron_key)
+            .env("RUST_LOG", "trace,hyper=info,h2=info")
+            .env("BW_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    while ureq::get(&format!("{base}/healthz")).call().is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ureq::get(&format!("{base}/api/v1/cron/status?key={cron_key}")).call().unwrap().status(), 200);
+    assert!(ureq::get(&format!("{base}/api/v1/cron/status?key={cron_key}-wrong")).call().is_err());
+    assert_eq!(ureq::post(&format!("{base}/api/cronjob/checkStatus")).set("Authorization", &format!("Bearer {cron_key}")).call().unwrap().status(), 200);
+    assert_eq!(get(&format!("{base}/api/repo"), &token), 200);
+    assert_eq!(get(&format!("{base}/api/repo"), "bw_wrong-token-value"), 403);
+    drop(server);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("/api/v1/cron/status"), "requests are logged:\n{text}");
+    assert!(!text.contains(cron_key), "the cron key reached the log:\n{text}");
+    assert!(!text.contains(&token) && !text.contains("bw_wrong-token-value"), "a token value reached the log");
+    let audit: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "audit")
+        .collect();
+    let accepted = audit.iter().find(|v| v["fields"]["outcome"] == "accepted").expect("an audit line for the accepted token");
+    assert_eq!(accepted["fields"]["token"], "auditme");
+    assert_eq!(accepted["fields"]["route"], "/api/repo");
+    assert_eq!(accepted["fields"]["client"], "127.0.0.1");
+    assert!(audit.iter().any(|v| v["fields"]["outcome"] == "invalid"), "failures are audited too");
+}
