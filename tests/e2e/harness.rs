@@ -1,0 +1,330 @@
+//! Real processes for the end-to-end scenario: our server binary, sshd and the borg client.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_borgwarehouse-under-test");
+const CRON_KEY: &str = "e2e-cron-key-5f2d9c";
+
+pub struct Tools {
+    pub sshd: PathBuf,
+    pub borg: PathBuf,
+    pub user: String,
+}
+
+fn which(name: &str, extra: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .chain(extra.iter().map(PathBuf::from))
+        .find(|p| p.is_file())
+}
+
+/// The tools, or `None` (skip) when one is missing outside CI; in CI a missing tool fails.
+pub fn tools() -> Option<Tools> {
+    let sshd = which("sshd", &["/usr/sbin/sshd"]);
+    let borg = which("borg", &[]);
+    let in_ci = std::env::var_os("CI").is_some();
+    match (sshd, borg) {
+        (Some(sshd), Some(borg)) => {
+            let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap().trim().to_string();
+            Some(Tools { sshd, borg, user })
+        }
+        (sshd, borg) => {
+            let missing = format!("sshd found: {}, borg found: {}", sshd.is_some(), borg.is_some());
+            assert!(!in_ci, "CI must provide sshd and borg (apt-get install openssh-server borgbackup): {missing}");
+            eprintln!("SKIPPED end-to-end scenario: {missing} (install openssh-server and borgbackup to run it)");
+            None
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited early: {status}");
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Our server as a process, with its data folder and borg home under `root`.
+pub struct Server {
+    child: Option<Child>,
+    port: u16,
+    root: PathBuf,
+}
+
+impl Server {
+    pub fn start(_tools: &Tools, root: &Path, env: &[(String, String)]) -> Server {
+        let port = free_port();
+        let log = fs::OpenOptions::new().create(true).append(true).open(root.join("server.log")).unwrap();
+        let mut cmd = Self::command(root);
+        cmd.env("BW_LISTEN", format!("127.0.0.1:{port}")).env("CRONJOB_KEY", CRON_KEY).stdout(Stdio::null()).stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        wait_for_port(port, "our server", &mut child);
+        Server { child: Some(child), port, root: root.to_path_buf() }
+    }
+
+    fn command(root: &Path) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env("BW_DATA_DIR", root.join("data")).env("BW_HOME", root.join("home")).env("RUST_LOG", "info");
+        cmd
+    }
+
+    /// `borgwarehouse token create`, as a sysadmin runs it next to the running server.
+    pub fn cli_token(&self, name: &str, perms: &str) -> String {
+        let out = Self::command(&self.root).args(["token", "create", "--name", name, "--permissions", perms]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string()
+    }
+
+    fn call(&self, method: &str, path: &str, auth: &str, body: Option<&Value>) -> (u16, Value) {
+        let req = ureq::request(method, &format!("http://127.0.0.1:{}{path}", self.port)).set("Authorization", auth).timeout(Duration::from_secs(120));
+        let result = match body {
+            Some(b) => req.send_json(b.clone()),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = resp.status();
+        (status, resp.into_json().unwrap_or(Value::Null))
+    }
+
+    pub fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        self.call("POST", path, &format!("Bearer {token}"), Some(body))
+    }
+
+    pub fn patch(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        self.call("PATCH", path, &format!("Bearer {token}"), Some(body))
+    }
+
+    pub fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("DELETE", path, &format!("Bearer {token}"), None)
+    }
+
+    pub fn cron(&self, path: &str) -> (u16, Value) {
+        self.call("POST", path, &format!("Bearer {CRON_KEY}"), None)
+    }
+
+    pub fn repo(&self, token: &str, name: &str) -> Value {
+        let (status, body) = self.call("GET", &format!("/api/v1/repositories/{name}"), &format!("Bearer {token}"), None);
+        assert_eq!(status, 200, "{body}");
+        body["repo"].clone()
+    }
+
+    /// SIGTERM, then wait: the graceful path a service manager takes.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let start = Instant::now();
+            while child.try_wait().unwrap().is_none() {
+                if start.elapsed() > Duration::from_secs(30) {
+                    let _ = child.kill();
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub struct Key {
+    pub private: PathBuf,
+    pub public: String,
+}
+
+pub fn keygen(dir: &Path, name: &str) -> Key {
+    let private = dir.join(format!("key-{name}"));
+    let ok = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&private).status().unwrap();
+    assert!(ok.success());
+    let public = fs::read_to_string(private.with_extension("pub")).unwrap().trim().to_string();
+    Key { private, public }
+}
+
+/// sshd on a free 127.0.0.1 port, its own host key, keys only, reading our authorized_keys.
+pub struct Sshd {
+    child: Child,
+    pub port: u16,
+    user: String,
+}
+
+impl Sshd {
+    pub fn start(tools: &Tools, root: &Path, home: &Path) -> Sshd {
+        let dir = root.join("sshd");
+        fs::create_dir_all(&dir).unwrap();
+        let host_key = dir.join("host_ed25519");
+        assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&host_key).status().unwrap().success());
+        // sshd refuses to start without its privilege separation folder.
+        let _ = fs::create_dir_all("/run/sshd");
+        let port = free_port();
+        let config = dir.join("sshd_config");
+        fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n\
+                 PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 UsePAM no\nPermitRootLogin prohibit-password\nAllowUsers {}\n\
+                 # The test's temporary folders are not owned the way StrictModes wants.\nStrictModes no\n\
+                 LogLevel VERBOSE\n",
+                host_key.display(),
+                dir.join("sshd.pid").display(),
+                home.join(".ssh/authorized_keys").display(),
+                tools.user
+            ),
+        )
+        .unwrap();
+        let log = fs::File::create(dir.join("sshd.log")).unwrap();
+        let mut child = Command::new(&tools.sshd).arg("-D").arg("-e").arg("-f").arg(&config).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        wait_for_port(port, "sshd", &mut child);
+        Sshd { child, port, user: tools.user.clone() }
+    }
+
+    fn ssh_args(&self, key: &Key) -> Vec<String> {
+        vec![
+            "-i".into(),
+            key.private.display().to_string(),
+            "-p".into(),
+            self.port.to_string(),
+            "-o".into(),
+            "StrictHostKeyChecking=no".into(),
+            "-o".into(),
+            "UserKnownHostsFile=/dev/null".into(),
+            "-o".into(),
+            "IdentitiesOnly=yes".into(),
+            "-o".into(),
+            "BatchMode=yes".into(),
+            "-o".into(),
+            "LogLevel=ERROR".into(),
+        ]
+    }
+
+    /// Runs `command` over ssh with `key`, stdin closed.
+    pub fn ssh(&self, key: &Key, command: &str) -> Output {
+        Command::new("ssh")
+            .args(self.ssh_args(key))
+            .arg(format!("{}@127.0.0.1", self.user))
+            .arg(command)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The borg client, with its own cache and config folders.
+pub struct Borg {
+    bin: PathBuf,
+    base: PathBuf,
+    port: u16,
+    user: String,
+    ssh_args: Vec<String>,
+}
+
+impl Borg {
+    pub fn new(tools: &Tools, root: &Path, sshd: &Sshd) -> Borg {
+        let base = root.join("borg-client");
+        fs::create_dir_all(&base).unwrap();
+        let mut ssh_args = sshd.ssh_args(&Key { private: PathBuf::new(), public: String::new() });
+        ssh_args.drain(0..2);
+        Borg { bin: tools.borg.clone(), base, port: sshd.port, user: tools.user.clone(), ssh_args }
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("ssh://{}@127.0.0.1:{}/./{name}", self.user, self.port)
+    }
+
+    pub fn run(&self, key: &Key, args: &[&str]) -> Output {
+        let rsh = format!("ssh -i {} {}", key.private.display(), self.ssh_args.join(" "));
+        Command::new(&self.bin)
+            .args(args)
+            .env("BORG_RSH", rsh)
+            .env("BORG_BASE_DIR", &self.base)
+            .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "yes")
+            .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
+            .env("BORG_DELETE_I_KNOW_WHAT_I_AM_DOING", "YES")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    pub fn ok(&self, key: &Key, args: &[&str]) -> Output {
+        let out = self.run(key, args);
+        assert!(out.status.success(), "borg {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+}
+
+pub fn du(dir: &Path) -> u64 {
+    let out = Command::new("du").arg("-s").arg("-L").arg(dir).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// Incompressible bytes, so borg's compression cannot shrink them under the quota.
+pub fn random_file(path: &Path, bytes: usize) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut f = fs::File::create(path).unwrap();
+    let mut urandom = fs::File::open("/dev/urandom").unwrap();
+    let mut left = bytes;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let n = left.min(buf.len());
+        std::io::Read::read_exact(&mut urandom, &mut buf[..n]).unwrap();
+        f.write_all(&buf[..n]).unwrap();
+        left -= n;
+    }
+}
+
+/// Every segment file of a borg repository (`data/N/M`).
+pub fn segments(repo: &Path) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    for d in fs::read_dir(repo.join("data")).unwrap().flatten() {
+        for f in fs::read_dir(d.path()).unwrap().flatten() {
+            out.insert(f.path());
+        }
+    }
+    out
+}
+
+/// Makes the repository look as if its last backup happened at `t`.
+pub fn age_integrity_files(repo: &Path, t: i64) {
+    for e in fs::read_dir(repo).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("integrity.") {
+            let f = fs::File::options().write(true).open(e.path()).unwrap();
+            f.set_modified(UNIX_EPOCH + Duration::from_secs(t as u64)).unwrap();
+        }
+    }
+}
