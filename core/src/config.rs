@@ -344,7 +344,9 @@ mod tests {
             jail.set_env("BW_LISTEN", "127.0.0.1:5000");
             jail.set_env("CRONJOB_KEY", "from-env");
             jail.set_env("BW_HOME", "/home/borg");
+            jail.set_env("BW_TRUSTED_PROXIES", r#"["127.0.0.1", "::1"]"#);
             let c = load_in_jail().unwrap();
+            assert_eq!(c.trusted_proxies.len(), 2);
             assert_eq!(c.listen.port(), 5000);
             assert_eq!(c.cronjob_key.as_deref(), Some("from-env"));
             assert_eq!(c.pool(), PathBuf::from("/home/borg/repos"));

@@ -181,3 +181,32 @@ fn logs_hold_audit_lines_but_never_keys_or_tokens() {
     assert_eq!(accepted["fields"]["client"], "127.0.0.1");
     assert!(audit.iter().any(|v| v["fields"]["outcome"] == "invalid"), "failures are audited too");
 }
+
+/// The REST automation example users are pointed to runs against a live server.
+#[test]
+fn the_rest_automation_example_runs() {
+    let env = Env::new();
+    let (ok, out, _) = env.run(&["token", "create", "--name", "demo", "--permissions", "create,read,update,delete"], None);
+    assert!(ok);
+    let token = out.lines().last().unwrap().to_string();
+    let port = free_port();
+    let server = Running(env.cmd(&[]).env("BW_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let start = Instant::now();
+    while ureq::get(&format!("http://127.0.0.1:{port}/healthz")).call().is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/rest-automation.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .env("BW_URL", format!("http://127.0.0.1:{port}"))
+        .env("BW_TOKEN", &token)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("created repository") && stdout.contains("\"storageSize\":20,\"appendOnlyMode\":true") && stdout.contains("deleted"), "{stdout}");
+    let keys = std::fs::read_to_string(env.dir.path().join("home/.ssh/authorized_keys")).unwrap_or_default();
+    assert_eq!(keys, "", "the example cleans up after itself");
+    drop(server);
+}
