@@ -10,6 +10,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::ssh_key::{key_on_line, KeyIdentity};
 
@@ -35,9 +36,40 @@ pub struct SyncReport {
 #[derive(Debug, Clone)]
 pub struct AuthorizedKeys {
     path: PathBuf,
-    pool: PathBuf,
     prefix: String,
     repo_marker: String,
+    /// The file as last read or written, with what identifies that version on disk, so a
+    /// mutation with 10,000 lines does not read and parse the whole file twice.
+    last: Arc<Mutex<Option<Snapshot>>>,
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    identity: FileIdentity,
+    content: Arc<Vec<u8>>,
+    foreign: Arc<HashSet<KeyIdentity>>,
+}
+
+/// Changes whenever the file is replaced (our renames give a new inode) or edited in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+}
+
+impl FileIdentity {
+    fn of(meta: &fs::Metadata) -> Self {
+        FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+        }
+    }
 }
 
 impl AuthorizedKeys {
@@ -49,7 +81,7 @@ impl AuthorizedKeys {
             prefix: format!("command=\"cd {pool_s};borg serve"),
             repo_marker: format!(" --restrict-to-repository {pool_s}/"),
             path,
-            pool,
+            last: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -59,42 +91,74 @@ impl AuthorizedKeys {
 
     /// The line for one repository, exactly in the contract's form.
     pub fn render(&self, line: &RepoLine) -> String {
-        let pool = self.pool.to_string_lossy();
-        format!(
-            "command=\"cd {pool};borg serve{} --restrict-to-repository {pool}/{} --storage-quota {}G\",restrict {}",
-            if line.append_only { " --append-only" } else { "" },
-            line.name,
-            line.storage_size_gb,
-            line.key
-        )
+        let mut out = String::with_capacity(self.prefix.len() * 2 + line.key.len() + 80);
+        self.render_into(line, &mut out);
+        out
+    }
+
+    fn render_into(&self, line: &RepoLine, out: &mut String) {
+        use std::fmt::Write as _;
+        out.push_str(&self.prefix);
+        if line.append_only {
+            out.push_str(" --append-only");
+        }
+        let _ = write!(out, "{}{} --storage-quota {}G\",restrict {}", self.repo_marker, line.name, line.storage_size_gb, line.key);
     }
 
     /// The repository name on a line this server wrote, `None` for anybody else's line.
-    fn ours(&self, line: &[u8]) -> Option<String> {
-        let line = std::str::from_utf8(line).ok()?;
-        if !line.starts_with(&self.prefix) {
-            return None;
-        }
-        let at = line.find(&self.repo_marker)? + self.repo_marker.len();
-        let name: String = line[at..].chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
-        Some(name)
+    /// Only prefix checks: this runs for every line on every mutation.
+    fn ours<'l>(&self, line: &'l [u8]) -> Option<&'l [u8]> {
+        let rest = line.strip_prefix(self.prefix.as_bytes())?;
+        let rest = rest.strip_prefix(b" --append-only".as_slice()).unwrap_or(rest);
+        let rest = rest.strip_prefix(self.repo_marker.as_bytes())?;
+        let end = rest.iter().position(|b| *b == b' ' || *b == b'"' || *b == b'\t').unwrap_or(rest.len());
+        Some(&rest[..end])
     }
 
-    fn read(&self) -> io::Result<Vec<u8>> {
-        match fs::read(&self.path) {
-            Ok(b) => Ok(b),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e),
+    /// The current file, from the snapshot when the file on disk is still that version.
+    fn read(&self) -> io::Result<Arc<Vec<u8>>> {
+        Ok(self.snapshot()?.0)
+    }
+
+    fn snapshot(&self) -> io::Result<(Arc<Vec<u8>>, Arc<HashSet<KeyIdentity>>)> {
+        let identity = match fs::metadata(&self.path) {
+            Ok(m) => Some(FileIdentity::of(&m)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(id), Some(snap)) = (identity, last.as_ref()) {
+            if snap.identity == id {
+                return Ok((snap.content.clone(), snap.foreign.clone()));
+            }
         }
+        let content = match fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let content = Arc::new(content);
+        let foreign = Arc::new(self.parse_foreign(&content));
+        // Remember it only if it is still the version we stat'ed.
+        match (identity, fs::metadata(&self.path).ok().map(|m| FileIdentity::of(&m))) {
+            (Some(before), Some(after)) if before == after => {
+                *last = Some(Snapshot { identity: before, content: content.clone(), foreign: foreign.clone() });
+            }
+            _ => *last = None,
+        }
+        Ok((content, foreign))
+    }
+
+    fn parse_foreign(&self, content: &[u8]) -> HashSet<KeyIdentity> {
+        split_lines(content)
+            .filter(|l| self.ours(l).is_none())
+            .filter_map(|l| std::str::from_utf8(l).ok().and_then(key_on_line))
+            .collect()
     }
 
     /// Keys standing on lines this server did not write.
-    pub fn foreign_keys(&self) -> io::Result<HashSet<KeyIdentity>> {
-        let content = self.read()?;
-        Ok(split_lines(&content)
-            .filter(|l| self.ours(l).is_none())
-            .filter_map(|l| std::str::from_utf8(l).ok().and_then(key_on_line))
-            .collect())
+    pub fn foreign_keys(&self) -> io::Result<Arc<HashSet<KeyIdentity>>> {
+        Ok(self.snapshot()?.1)
     }
 
     /// Makes our lines equal `wanted` (in id order): a line of ours whose repository is wanted
@@ -102,39 +166,48 @@ impl AuthorizedKeys {
     /// appended. Writes only when something changed.
     pub fn sync(&self, wanted: &[RepoLine]) -> io::Result<SyncReport> {
         let content = self.read()?;
-        let rendered: HashMap<&str, String> = wanted.iter().map(|l| (l.name.as_str(), self.render(l))).collect();
+        let index: HashMap<&[u8], usize> = wanted.iter().enumerate().map(|(i, l)| (l.name.as_bytes(), i)).collect();
+        let mut placed = vec![false; wanted.len()];
         let mut report = SyncReport::default();
-        let mut placed: HashSet<&str> = HashSet::new();
-        let mut out: Vec<u8> = Vec::with_capacity(content.len() + 256);
+        let mut out: Vec<u8> = Vec::with_capacity(content.len() + 512);
+        let mut text = String::new();
+        let lossy = |n: &[u8]| String::from_utf8_lossy(n).into_owned();
         for line in split_lines(&content) {
             match self.ours(line) {
                 None => push_line(&mut out, line),
-                Some(name) => match rendered.get_key_value(name.as_str()) {
-                    Some((key, text)) if !placed.contains(key) => {
-                        placed.insert(key);
+                Some(name) => match index.get(name) {
+                    Some(&i) if !placed[i] => {
+                        placed[i] = true;
+                        text.clear();
+                        self.render_into(&wanted[i], &mut text);
                         if text.as_bytes() != line {
-                            report.rewritten.push(name.clone());
+                            report.rewritten.push(lossy(name));
                         }
                         push_line(&mut out, text.as_bytes());
                     }
-                    _ => report.removed.push(name),
+                    _ => report.removed.push(lossy(name)),
                 },
             }
         }
-        for line in wanted {
-            if !placed.contains(line.name.as_str()) {
+        for (i, line) in wanted.iter().enumerate() {
+            if !placed[i] {
                 report.added.push(line.name.clone());
-                push_line(&mut out, rendered[line.name.as_str()].as_bytes());
+                text.clear();
+                self.render_into(line, &mut text);
+                push_line(&mut out, text.as_bytes());
             }
         }
-        if out != content {
-            self.write_atomic(&out)?;
+        if out != *content {
+            let foreign = self.foreign_keys()?;
+            let identity = self.write_atomic(&out)?;
+            *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(Snapshot { identity, content: Arc::new(out), foreign });
             report.written = true;
         }
         Ok(report)
     }
 
-    fn write_atomic(&self, content: &[u8]) -> io::Result<()> {
+    fn write_atomic(&self, content: &[u8]) -> io::Result<FileIdentity> {
         let dir = self.path.parent().ok_or_else(|| io::Error::other("authorized_keys has no folder"))?;
         ensure_private_dir(dir)?;
         let owner = fs::metadata(&self.path).ok().map(|m| (m.uid(), m.gid()));
@@ -149,8 +222,10 @@ impl AuthorizedKeys {
             }
             f.write_all(content)?;
             f.sync_all()?;
+            let identity = FileIdentity::of(&f.metadata()?);
             fs::rename(&tmp, &self.path)?;
-            File::open(dir)?.sync_all()
+            File::open(dir)?.sync_all()?;
+            Ok(identity)
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);

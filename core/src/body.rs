@@ -10,6 +10,7 @@ use std::marker::PhantomData;
 
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseFromJSON, ParseResult, ToJSON, Type};
+
 use serde_json::{Map, Value};
 
 use crate::ApiError;
@@ -89,4 +90,54 @@ impl Message {
 #[derive(poem_openapi::Object, Debug, Clone, PartialEq)]
 pub struct CronSuccess {
     pub success: String,
+}
+
+/// A JSON answer serialized once (with serde, straight to bytes) and documented with `T`'s
+/// schema: large, hot answers are cached as bytes instead of rebuilt per request.
+pub struct PreJson<T> {
+    bytes: bytes::Bytes,
+    _doc: PhantomData<fn() -> T>,
+}
+
+impl<T> PreJson<T> {
+    pub fn new(bytes: bytes::Bytes) -> Self {
+        Self { bytes, _doc: PhantomData }
+    }
+}
+
+impl<T: Type> poem_openapi::payload::Payload for PreJson<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry)
+    }
+}
+
+impl<T> poem::IntoResponse for PreJson<T> {
+    fn into_response(self) -> poem::Response {
+        poem::Response::builder().content_type("application/json; charset=utf-8").body(self.bytes)
+    }
+}
+
+impl<T: Type> poem_openapi::ApiResponse for PreJson<T> {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        use poem_openapi::payload::Payload;
+        poem_openapi::registry::MetaResponses {
+            responses: vec![poem_openapi::registry::MetaResponse {
+                description: "",
+                status: Some(200),
+                status_range: None,
+                content: vec![poem_openapi::registry::MetaMediaType { content_type: Self::CONTENT_TYPE, schema: Self::schema_ref() }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry)
+    }
 }

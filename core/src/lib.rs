@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod pool;
 pub mod error;
+pub mod memory;
 pub mod registry;
 pub mod repo_store;
 pub mod scan;

@@ -95,6 +95,8 @@ const NEXT_ID: &[u8] = b"next_repo_id";
 
 #[derive(Default)]
 struct Cache {
+    /// Bumped on every change, so answers built from the cache know when they are stale.
+    generation: u64,
     by_id: BTreeMap<u64, Repo>,
     by_name: HashMap<String, u64>,
     by_key: HashMap<KeyIdentity, u64>,
@@ -102,6 +104,7 @@ struct Cache {
 
 impl Cache {
     fn put(&mut self, repo: Repo) {
+        self.generation += 1;
         if let Some(old) = self.by_id.get(&repo.id) {
             if old.ssh_public_key != repo.ssh_public_key {
                 let old_key = identity_of(old);
@@ -114,6 +117,7 @@ impl Cache {
     }
 
     fn remove(&mut self, id: u64) -> Option<Repo> {
+        self.generation += 1;
         let repo = self.by_id.remove(&id)?;
         self.by_name.remove(&repo.repository_name);
         self.by_key.remove(&identity_of(&repo));
@@ -137,6 +141,9 @@ pub struct RepoStore {
     write: tokio::sync::Mutex<()>,
     keys: AuthorizedKeys,
     pool: Pool,
+    /// `{"repoList":[...]}` as bytes, for (generation, now): rebuilt at most once a second
+    /// (status depends on the clock) or after a change.
+    list_json: std::sync::Mutex<Option<(u64, i64, bytes::Bytes)>>,
 }
 
 fn id_key(id: u64) -> [u8; 8] {
@@ -153,7 +160,12 @@ impl RepoStore {
             let repo: Repo = serde_json::from_slice(&v).map_err(|e| format!("corrupt repository record: {e}"))?;
             cache.put(repo);
         }
-        Ok(Self { db: db.clone(), repos, meta, cache: RwLock::new(cache), write: tokio::sync::Mutex::new(()), keys, pool })
+        Ok(Self { db: db.clone(), repos, meta, cache: RwLock::new(cache),
+            write: tokio::sync::Mutex::new(()),
+            keys,
+            pool,
+            list_json: std::sync::Mutex::new(None),
+        })
     }
 
     pub fn authorized_keys(&self) -> &AuthorizedKeys {
@@ -175,6 +187,30 @@ impl RepoStore {
     /// Every repository, ordered by id.
     pub fn list(&self) -> Vec<Repo> {
         self.read().by_id.values().cloned().collect()
+    }
+
+    /// The list answer, `{"repoList":[...]}` with `status` computed for `now`, as JSON bytes.
+    pub fn list_json(&self, now: i64) -> bytes::Bytes {
+        let cache = self.read();
+        let mut slot = self.list_json.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((generation, at, bytes)) = slot.as_ref() {
+            if *generation == cache.generation && *at == now {
+                return bytes.clone();
+            }
+        }
+        let mut out = Vec::with_capacity(64 + cache.by_id.len() * 400);
+        out.extend_from_slice(br#"{"repoList":["#);
+        for (i, repo) in cache.by_id.values().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // A Repo always serializes: plain strings and numbers.
+            let _ = serde_json::to_writer(&mut out, &repo.clone().at(now));
+        }
+        out.extend_from_slice(b"]}");
+        let bytes = bytes::Bytes::from(out);
+        *slot = Some((cache.generation, now, bytes.clone()));
+        bytes
     }
 
     pub fn len(&self) -> usize {
@@ -229,25 +265,27 @@ impl RepoStore {
         Ok(())
     }
 
-    /// Renders `authorized_keys` from the cache; on failure runs `undo` so that the store and
-    /// the file agree again, and answers 500.
-    async fn sync_keys_or(&self, undo: impl FnOnce(&Self) -> ApiResult<()>) -> ApiResult<()> {
+    /// Makes a change durable: flushes the store and renders `authorized_keys` from the cache,
+    /// both at once (each survives a crash on its own, and start-up reconciles the file with the
+    /// store, so their order on disk does not matter). On a file failure runs `undo` so that
+    /// the store and the file agree again, and answers 500.
+    async fn commit(&self, undo: impl FnOnce(&Self) -> ApiResult<()>) -> ApiResult<()> {
         let keys = self.keys.clone();
         let lines = self.lines();
         let pool = self.pool.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        let write_file = tokio::task::spawn_blocking(move || {
             pool.ensure()?;
             keys.sync(&lines)
-        })
-        .await
-        .map_err(ApiError::internal)?;
+        });
+        let (flushed, written) = tokio::join!(self.persist(), write_file);
+        let result = written.map_err(ApiError::internal)?;
         if let Err(e) = result {
             tracing::error!(error = %e, path = %self.keys.path().display(), "writing authorized_keys failed; undoing the change");
             undo(self)?;
             self.persist().await?;
             return Err(ApiError::Internal);
         }
-        Ok(())
+        flushed
     }
 
     pub async fn create(&self, new: NewRepo) -> ApiResult<Repo> {
@@ -287,15 +325,86 @@ impl RepoStore {
             })
             .map_err(|e: TransactionError<String>| ApiError::internal(format!("{e:?}")))?;
         repo.id = id;
-        self.persist().await?;
         self.cache_mut().put(repo.clone());
-        self.sync_keys_or(|s| {
+        self.commit(|s| {
             s.repos.remove(id_key(id)).map_err(ApiError::internal)?;
             s.cache_mut().remove(id);
             Ok(())
         })
         .await?;
         Ok(repo)
+    }
+
+    /// Creates many repositories under one lock, one store transaction and one
+    /// `authorized_keys` write (imports, benchmarks). All or nothing.
+    pub async fn create_many(&self, news: Vec<NewRepo>) -> ApiResult<Vec<Repo>> {
+        let _guard = self.write.lock().await;
+        let foreign = self.keys.foreign_keys().map_err(ApiError::internal)?;
+        let mut batch_keys = std::collections::HashSet::new();
+        for new in &news {
+            let identity = new.key.identity();
+            if self.read().by_key.contains_key(&identity) || foreign.contains(&identity) || !batch_keys.insert(identity) {
+                return Err(ApiError::Conflict(KEY_IN_USE.into()));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut repos: Vec<Repo> = Vec::with_capacity(news.len());
+        for new in news {
+            let name = loop {
+                let n = self.fresh_name();
+                if names.insert(n.clone()) {
+                    break n;
+                }
+            };
+            repos.push(Repo {
+                id: 0,
+                alias: new.alias,
+                repository_name: name,
+                status: false,
+                last_save: 0,
+                alert: new.alert,
+                storage_size: new.storage_size,
+                storage_used: 0,
+                ssh_public_key: new.key.to_openssh(),
+                comment: new.comment,
+                display_details: true,
+                lan_command: new.lan_command,
+                append_only_mode: new.append_only_mode,
+                last_status_alert_send: None,
+            });
+        }
+        let repos = (&self.repos, &self.meta)
+            .transaction(|(tree, meta)| {
+                let first = meta
+                    .get(NEXT_ID)?
+                    .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
+                    .unwrap_or(0);
+                let mut out = repos.clone();
+                for (i, r) in out.iter_mut().enumerate() {
+                    r.id = first + i as u64;
+                    let bytes = serde_json::to_vec(&*r).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                    tree.insert(&id_key(r.id), bytes)?;
+                }
+                meta.insert(NEXT_ID, &(first + out.len() as u64).to_be_bytes())?;
+                Ok(out)
+            })
+            .map_err(|e: TransactionError<String>| ApiError::internal(format!("{e:?}")))?;
+        {
+            let mut cache = self.cache_mut();
+            for r in &repos {
+                cache.put(r.clone());
+            }
+        }
+        let ids: Vec<u64> = repos.iter().map(|r| r.id).collect();
+        self.commit(move |s| {
+            for id in &ids {
+                s.repos.remove(id_key(*id)).map_err(ApiError::internal)?;
+                s.cache_mut().remove(*id);
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(repos)
     }
 
     pub async fn update(&self, id: u64, patch: RepoPatch) -> ApiResult<Repo> {
@@ -327,9 +436,8 @@ impl RepoStore {
             repo.append_only_mode = v;
         }
         self.put_record(&repo)?;
-        self.persist().await?;
         self.cache_mut().put(repo.clone());
-        self.sync_keys_or(|s| {
+        self.commit(|s| {
             s.put_record(&old)?;
             s.cache_mut().put(old.clone());
             Ok(())
@@ -342,9 +450,8 @@ impl RepoStore {
         let _guard = self.write.lock().await;
         let old = self.get(id).ok_or_else(|| ApiError::NotFound(String::new()))?;
         self.repos.remove(id_key(id)).map_err(ApiError::internal)?;
-        self.persist().await?;
         self.cache_mut().remove(id);
-        self.sync_keys_or(|s| {
+        self.commit(|s| {
             s.put_record(&old)?;
             s.cache_mut().put(old.clone());
             Ok(())
@@ -366,10 +473,13 @@ impl RepoStore {
     /// meanwhile stays deleted.
     pub async fn update_scanned(&self, id: u64, change: impl FnOnce(&mut Repo)) -> ApiResult<bool> {
         let _guard = self.write.lock().await;
-        let Some(mut repo) = self.get(id) else { return Ok(false) };
+        let Some(before) = self.get(id) else { return Ok(false) };
+        let mut repo = before.clone();
         change(&mut repo);
-        self.put_record(&repo)?;
-        self.cache_mut().put(repo);
+        if repo != before {
+            self.put_record(&repo)?;
+            self.cache_mut().put(repo);
+        }
         Ok(true)
     }
 

@@ -40,8 +40,11 @@ impl AppState {
     pub fn open(config: Config, clock: Clock) -> Result<Self, String> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("cannot create data folder {}: {e}", config.data_dir.display()))?;
+        // sled's page cache defaults to 1 GiB; the whole store of 10,000 repositories is a few
+        // MiB, and the server keeps its own copy of what it serves.
         let db = sled::Config::new()
             .path(config.db_path())
+            .cache_capacity(16 * 1024 * 1024)
             .open()
             .map_err(|e| format!("cannot open the store at {}: {e}", config.db_path().display()))?;
         Self::with_db(config, clock, db)

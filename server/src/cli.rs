@@ -180,6 +180,7 @@ fn local_command(config: &Config, cmd: Command) -> ExitCode {
 }
 
 fn serve(config: Config) -> ExitCode {
+    bw_core::memory::limit_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

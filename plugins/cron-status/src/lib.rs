@@ -76,6 +76,7 @@ pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
         report.late.extend(late);
     }
     state.repos.flush().await?;
+    bw_core::memory::release_free_memory();
     if !report.late.is_empty() {
         report.delivery = alerts::send(&state.config, &report.late, now).await;
     }

@@ -51,6 +51,7 @@ pub async fn run(state: &AppState) -> ApiResult<StorageReport> {
         }
     }
     state.repos.flush().await?;
+    bw_core::memory::release_free_memory();
     tracing::info!(scanned = report.scanned, failed = report.failed, "storage check done");
     Ok(report)
 }

@@ -4,7 +4,7 @@
 mod validate;
 
 use bw_core::auth::RepoAuth;
-use bw_core::body::{JsonBody, Message};
+use bw_core::body::{JsonBody, Message, PreJson};
 use bw_core::pool::is_repo_name;
 use bw_core::repo_store::Repo;
 use bw_core::token_store::Permission;
@@ -130,15 +130,14 @@ pub struct RepoApi;
 impl RepoApi {
     /// Retrieve a list of repositories
     #[oai(path = "/api/repo", method = "get", tag = "Tag::Repositories", operation_id = "listRepos")]
-    async fn list(&self, state: Data<&AppState>, auth: RepoAuth, req: &Request) -> ApiResult<Json<RepoList>> {
+    async fn list(&self, state: Data<&AppState>, auth: RepoAuth, req: &Request) -> ApiResult<PreJson<RepoList>> {
         state.authorize(&auth, req, Permission::Read).await?;
-        let now = state.clock.now();
-        Ok(Json(RepoList { repo_list: state.repos.list().into_iter().map(|r| r.at(now)).collect() }))
+        Ok(PreJson::new(state.repos.list_json(state.clock.now())))
     }
 
     /// Retrieve a list of repositories (v1 path)
     #[oai(path = "/api/v1/repositories", method = "get", tag = "Tag::Repositories", operation_id = "listReposV1")]
-    async fn list_v1(&self, state: Data<&AppState>, auth: RepoAuth, req: &Request) -> ApiResult<Json<RepoList>> {
+    async fn list_v1(&self, state: Data<&AppState>, auth: RepoAuth, req: &Request) -> ApiResult<PreJson<RepoList>> {
         self.list(state, auth, req).await
     }
 

@@ -1,0 +1,264 @@
+//! `cargo bench -p bw-bench`: each figure beside its target, against the real server binary,
+//! with the load generator on the same host (so both share the machine's cores).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bw_bench::{key, percentile_ms, rss_mib, run_load, Conn, Req};
+use bw_core::clock::Clock;
+use bw_core::config::Config;
+use bw_core::repo_store::NewRepo;
+use bw_core::ssh_key::ClientKey;
+use bw_core::token_store::Permissions;
+use bw_core::AppState;
+
+const BIN: &str = env!("CARGO_BIN_EXE_borgwarehouse-bench-server");
+const LOAD_TIME: Duration = Duration::from_secs(4);
+const CONNECTIONS: usize = 8;
+const CRON_KEY: &str = "bench-cron-key";
+
+struct Row {
+    what: String,
+    value: String,
+    target: String,
+    met: Option<bool>,
+}
+
+fn row(rows: &mut Vec<Row>, what: &str, value: String, target: &str, met: Option<bool>) {
+    let mark = match met {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "",
+    };
+    println!("{what:<58} {value:>16}   target {target:<18} {mark}");
+    rows.push(Row { what: what.into(), value, target: target.into(), met });
+}
+
+fn config(root: &Path) -> Config {
+    let mut c = Config { data_dir: root.join("data"), ..Config::default() };
+    c.home = Some(root.join("home"));
+    c
+}
+
+/// Fills a store with `n` repositories (and a token) before the server starts.
+fn seed(root: &Path, n: u32, first_key: u32) -> String {
+    let state = AppState::open(config(root), Clock::system()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let news: Vec<NewRepo> = (0..n)
+        .map(|i| NewRepo {
+            alias: format!("host-{i}"),
+            key: ClientKey::parse(&key(first_key + i)).unwrap(),
+            storage_size: 100,
+            comment: "seeded by the bench".into(),
+            alert: 90000,
+            lan_command: false,
+            append_only_mode: false,
+        })
+        .collect();
+    runtime.block_on(state.repos.create_many(news)).unwrap();
+    let all = Permissions { create: true, read: true, update: true, delete: true };
+    let token = state.tokens.create("bench", all, None, Clock::system().now()).unwrap();
+    state.db.flush().unwrap();
+    token
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    /// Starts the server and returns it with the time to its first answer.
+    fn start(root: &Path) -> (Server, Duration) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let t = Instant::now();
+        let child = Command::new(BIN)
+            .env("BW_DATA_DIR", root.join("data"))
+            .env("BW_HOME", root.join("home"))
+            .env("BW_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CRONJOB_KEY", CRON_KEY)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read, Write};
+                s.write_all(b"GET /api/version HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n").unwrap();
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                if out.starts_with("HTTP/1.1 200") {
+                    break;
+                }
+            }
+            assert!(t.elapsed() < Duration::from_secs(60), "server did not start");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        (Server { child, port }, t.elapsed())
+    }
+
+    fn rss(&self) -> f64 {
+        rss_mib(self.child.id())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn get(path: String) -> Req {
+    Req { method: "GET", path, body: None }
+}
+
+fn timed(conn: &mut Conn, req: &Req) -> Duration {
+    let t = Instant::now();
+    let (status, body) = conn.send(req);
+    assert_eq!(status, 200, "{} {}: {}", req.method, req.path, String::from_utf8_lossy(&body));
+    t.elapsed()
+}
+
+fn median_p99(mut d: Vec<u64>) -> (f64, f64) {
+    d.sort_unstable();
+    (percentile_ms(&d, 0.5), percentile_ms(&d, 0.99))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    format!("{cores} cores, {cpu}")
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for a listing; there are no test cases here.
+    }
+    println!("machine: {}", machine());
+    let mut rows = Vec::new();
+
+    // 1,000 repositories: reads.
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let token = seed(dir.path(), 1_000, 0);
+        let auth = format!("Bearer {token}");
+        let (server, _) = Server::start(dir.path());
+        std::thread::sleep(Duration::from_millis(300));
+        row(&mut rows, "resident memory, idle (1,000 repositories)", format!("{:.1} MiB", server.rss()), "< 40 MiB", Some(server.rss() < 40.0));
+        let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |_, _| get("/api/version".into()));
+        row(&mut rows, "GET /api/version", format!("{:.0} req/s", l.per_second()), ">= 30,000 req/s", Some(l.per_second() >= 30_000.0 && l.errors == 0));
+        println!("{:<58} {:>16}", "  latency median / p99", format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99)));
+        let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |_, _| get("/api/repo".into()));
+        row(&mut rows, "GET /api/repo, 1,000 repositories", format!("{:.0} req/s", l.per_second()), ">= 2,000 req/s", Some(l.per_second() >= 2_000.0 && l.errors == 0));
+        println!("{:<58} {:>16}", "  latency median / p99", format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99)));
+        row(&mut rows, "resident memory after the list load", format!("{:.1} MiB", server.rss()), "< 40 MiB", Some(server.rss() < 40.0));
+        let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |c, n| get(format!("/api/repo/id/{}", (c * 7919 + n * 31) % 1000)));
+        row(&mut rows, "GET /api/repo/id/{id}", format!("{:.0} req/s", l.per_second()), "", None);
+        println!("{:<58} {:>16}", "  latency median / p99", format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99)));
+        let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |c, n| {
+            if n % 10 == 9 {
+                Req { method: "PATCH", path: format!("/api/repo/id/{}/edit", (c * 131 + n) % 1000), body: Some(format!("{{\"comment\":\"edit {n}\"}}")) }
+            } else {
+                get("/api/repo".into())
+            }
+        });
+        row(&mut rows, "mix 90% list / 10% edit, 1,000 repositories", format!("{:.0} req/s", l.per_second()), "", Some(l.errors == 0));
+        println!("{:<58} {:>16}", "  latency median / p99", format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99)));
+    }
+
+    // 10,000 repositories: start-up, list, mutations, status check.
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let token = seed(dir.path(), 10_000, 100_000);
+        let auth = format!("Bearer {token}");
+        // Each repository has a folder with an integrity file, as after a first backup.
+        for e in std::fs::read_to_string(dir.path().join("home/.ssh/authorized_keys")).unwrap().lines() {
+            let name = e.split("--restrict-to-repository ").nth(1).unwrap().split(' ').next().unwrap();
+            std::fs::create_dir_all(name).unwrap();
+            std::fs::write(Path::new(name).join("integrity.1"), b"x").unwrap();
+        }
+        let (server, startup) = Server::start(dir.path());
+        row(&mut rows, "start-up to first answer, 10,000 repositories", format!("{:.0} ms", startup.as_secs_f64() * 1000.0), "", None);
+        let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |_, _| get("/api/repo".into()));
+        row(&mut rows, "GET /api/repo, 10,000 repositories", format!("{:.0} req/s", l.per_second()), "", Some(l.errors == 0));
+        println!("{:<58} {:>16}", "  latency median / p99", format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99)));
+        row(&mut rows, "resident memory after 10,000-repository list load", format!("{:.1} MiB", server.rss()), "< 40 MiB", Some(server.rss() < 40.0));
+
+        let mut conn = Conn::open(server.port, &auth);
+        let (mut creates, mut edits, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut names = Vec::new();
+        for i in 0..200u32 {
+            let body = format!("{{\"alias\":\"new-{i}\",\"sshPublicKey\":\"{}\",\"storageSize\":10}}", key(900_000 + i));
+            let req = Req { method: "POST", path: "/api/v1/repositories".into(), body: Some(body) };
+            let t = Instant::now();
+            let (status, body) = conn.send(&req);
+            creates.push(t.elapsed().as_micros() as u64);
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            names.push(v["repositoryName"].as_str().unwrap().to_string());
+        }
+        for name in &names {
+            let req = Req { method: "PATCH", path: format!("/api/v1/repositories/{name}"), body: Some("{\"storageSize\":20,\"appendOnlyMode\":true}".into()) };
+            edits.push(timed(&mut conn, &req).as_micros() as u64);
+        }
+        for name in &names {
+            let req = Req { method: "DELETE", path: format!("/api/v1/repositories/{name}"), body: None };
+            deletes.push(timed(&mut conn, &req).as_micros() as u64);
+        }
+        for (what, d) in [("create", creates), ("edit", edits), ("delete", deletes)] {
+            let (m, p) = median_p99(d);
+            row(&mut rows, &format!("{what} at 10,000 repositories, median (p99 {p:.1} ms)"), format!("{m:.2} ms"), "< 20 ms", Some(m < 20.0));
+        }
+
+        let mut cron = Conn::open(server.port, &format!("Bearer {CRON_KEY}"));
+        let t = timed(&mut cron, &Req { method: "POST", path: "/api/cronjob/checkStatus".into(), body: None });
+        row(&mut rows, "status check over 10,000 repositories", format!("{:.0} ms", t.as_secs_f64() * 1000.0), "< 1,000 ms", Some(t < Duration::from_secs(1)));
+        row(&mut rows, "resident memory after the status check", format!("{:.1} MiB", server.rss()), "< 40 MiB", Some(server.rss() < 40.0));
+    }
+
+    // 1,000 repositories of 100 files each: the storage check against du -s -L.
+    {
+        let dir = tempfile::tempdir().unwrap();
+        seed(dir.path(), 1_000, 200_000);
+        let pool = dir.path().join("home/repos");
+        let mut folders = Vec::new();
+        for e in std::fs::read_to_string(dir.path().join("home/.ssh/authorized_keys")).unwrap().lines() {
+            let path = e.split("--restrict-to-repository ").nth(1).unwrap().split(' ').next().unwrap().to_string();
+            std::fs::create_dir_all(Path::new(&path).join("data/0")).unwrap();
+            for f in 0..100 {
+                std::fs::write(Path::new(&path).join(format!("data/0/{f}")), vec![1u8; 1000 + f * 40]).unwrap();
+            }
+            folders.push(path);
+        }
+        let (server, _) = Server::start(dir.path());
+        let mut cron = Conn::open(server.port, &format!("Bearer {CRON_KEY}"));
+        // Warm the page cache once for both, then time each.
+        let _ = Command::new("du").arg("-s").arg("-L").args(&folders).output().unwrap();
+        let t = timed(&mut cron, &Req { method: "POST", path: "/api/cronjob/getStorageUsed".into(), body: None });
+        let du_start = Instant::now();
+        let out = Command::new("du").arg("-s").arg("-L").args(&folders).output().unwrap();
+        let du_time = du_start.elapsed();
+        assert!(out.status.success());
+        let ratio = t.as_secs_f64() / du_time.as_secs_f64();
+        row(&mut rows, "storage check, 1,000 repositories x 100 files", format!("{:.0} ms", t.as_secs_f64() * 1000.0), "", None);
+        row(&mut rows, "du -s -L over the same pool", format!("{:.0} ms", du_time.as_secs_f64() * 1000.0), "", None);
+        row(&mut rows, "storage check / du time", format!("{ratio:.2}x"), "<= 1.00x", Some(ratio <= 1.0));
+        row(&mut rows, "resident memory after the storage check", format!("{:.1} MiB", server.rss()), "< 40 MiB", Some(server.rss() < 40.0));
+        drop(pool);
+    }
+
+    let missed: Vec<&Row> = rows.iter().filter(|r| r.met == Some(false)).collect();
+    println!("\n{} targets met, {} missed", rows.iter().filter(|r| r.met == Some(true)).count(), missed.len());
+    for r in missed {
+        println!("  missed: {} = {} (target {})", r.what, r.value, r.target);
+    }
+}

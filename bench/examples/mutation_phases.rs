@@ -1,0 +1,45 @@
+//! Times one edit at 10,000 repositories in the store, without HTTP: where a mutation's
+//! milliseconds go. `cargo run --release -p bw-bench --example mutation_phases`
+use std::time::Instant;
+
+use bw_bench::key;
+use bw_core::clock::Clock;
+use bw_core::config::Config;
+use bw_core::repo_store::{NewRepo, RepoPatch};
+use bw_core::ssh_key::ClientKey;
+use bw_core::AppState;
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+    config.home = Some(dir.path().join("home"));
+    let state = AppState::open(config, Clock::system()).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let news: Vec<NewRepo> = (0..10_000)
+        .map(|i| NewRepo { alias: format!("h{i}"), key: ClientKey::parse(&key(i)).unwrap(), storage_size: 100, comment: String::new(), alert: 0, lan_command: false, append_only_mode: false })
+        .collect();
+    rt.block_on(state.repos.create_many(news)).unwrap();
+    let lines_t = Instant::now();
+    for _ in 0..20 {
+        let _ = state.repos.list();
+    }
+    println!("list clone x20: {:?}", lines_t.elapsed() / 20);
+    let mut times = Vec::new();
+    for i in 0..100u64 {
+        let t = Instant::now();
+        rt.block_on(state.repos.update(i, RepoPatch { storage_size: Some(200 + i), ..Default::default() })).unwrap();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!("update median {:?} p99 {:?}", times[50], times[99]);
+    let t = Instant::now();
+    for _ in 0..20 {
+        rt.block_on(state.db.flush_async()).unwrap();
+    }
+    println!("sled flush (nothing dirty) {:?}", t.elapsed() / 20);
+    let t = Instant::now();
+    for _ in 0..20 {
+        state.repos.reconcile().unwrap();
+    }
+    println!("reconcile (no change, file cached) {:?}", t.elapsed() / 20);
+}

@@ -1,0 +1,144 @@
+//! A small closed-loop HTTP load generator (keep-alive connections, one thread each) and
+//! process helpers for the bench.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Latencies and throughput of one scenario.
+pub struct Load {
+    pub requests: usize,
+    pub errors: usize,
+    pub elapsed: Duration,
+    pub latencies_us: Vec<u64>,
+}
+
+impl Load {
+    pub fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        percentile_ms(&self.latencies_us, p)
+    }
+}
+
+pub fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
+    sorted_us[i] as f64 / 1000.0
+}
+
+/// A request the generator sends: method, path, body.
+#[derive(Clone)]
+pub struct Req {
+    pub method: &'static str,
+    pub path: String,
+    pub body: Option<String>,
+}
+
+pub struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    auth: String,
+}
+
+impl Conn {
+    pub fn open(port: u16, auth: &str) -> Conn {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_nodelay(true).unwrap();
+        Conn { reader: BufReader::new(s.try_clone().unwrap()), writer: s, auth: auth.to_string() }
+    }
+
+    /// Sends one request and reads the whole answer; returns the status and body.
+    pub fn send(&mut self, req: &Req) -> (u16, Vec<u8>) {
+        let mut head = format!("{} {} HTTP/1.1\r\nHost: bench\r\nAuthorization: {}\r\n", req.method, req.path, self.auth);
+        if let Some(b) = &req.body {
+            head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+        }
+        head.push_str("\r\n");
+        if let Some(b) = &req.body {
+            head.push_str(b);
+        }
+        self.writer.write_all(head.as_bytes()).unwrap();
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).unwrap();
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        self.reader.read_exact(&mut body).unwrap();
+        (status, body)
+    }
+}
+
+/// Runs `connections` closed loops for `duration`, each picking its next request with `next`.
+pub fn run_load(port: u16, auth: &str, connections: usize, duration: Duration, next: impl Fn(usize, usize) -> Req + Sync) -> Load {
+    let start = Instant::now();
+    let results: Vec<(usize, usize, Vec<u64>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..connections)
+            .map(|c| {
+                let next = &next;
+                scope.spawn(move || {
+                    let mut conn = Conn::open(port, auth);
+                    let (mut n, mut errors, mut lat) = (0usize, 0usize, Vec::new());
+                    while start.elapsed() < duration {
+                        let req = next(c, n);
+                        let t = Instant::now();
+                        let (status, _) = conn.send(&req);
+                        lat.push(t.elapsed().as_micros() as u64);
+                        if status != 200 {
+                            errors += 1;
+                        }
+                        n += 1;
+                    }
+                    (n, errors, lat)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let elapsed = start.elapsed();
+    let mut latencies_us: Vec<u64> = results.iter().flat_map(|r| r.2.iter().copied()).collect();
+    latencies_us.sort_unstable();
+    Load { requests: results.iter().map(|r| r.0).sum(), errors: results.iter().map(|r| r.1).sum(), elapsed, latencies_us }
+}
+
+/// Resident memory of a process, in MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// A distinct, well-formed ed25519 public key.
+pub fn key(seed: u32) -> String {
+    use base64::Engine;
+    let mut blob = Vec::new();
+    blob.extend_from_slice(&11u32.to_be_bytes());
+    blob.extend_from_slice(b"ssh-ed25519");
+    blob.extend_from_slice(&32u32.to_be_bytes());
+    let mut point = [9u8; 32];
+    point[..4].copy_from_slice(&seed.to_be_bytes());
+    blob.extend_from_slice(&point);
+    format!("ssh-ed25519 {} bench{seed}", base64::engine::general_purpose::STANDARD.encode(blob))
+}
