@@ -29,6 +29,7 @@ pub const BW_KEYS: &[&str] = &[
     "apprise_mode",
     "alert_timeout",
     "mail_tls",
+    "request_timeout",
 ];
 
 /// BorgWarehouse's own variable names, read without a prefix.
@@ -69,6 +70,9 @@ pub struct Config {
     pub storage_interval: Duration,
     #[serde(with = "duration_text")]
     pub scan_timeout: Duration,
+    /// Time allowed to receive a request's head, and then its body; slower clients are cut off.
+    #[serde(with = "duration_text")]
+    pub request_timeout: Duration,
     pub alert_email: Option<String>,
     /// POST `{"status":"down","repos":[..],"timestamp":..}` here when repositories are late.
     pub webhook_url: Option<String>,
@@ -136,6 +140,7 @@ impl Default for Config {
             status_interval: Duration::from_secs(3600),
             storage_interval: Duration::from_secs(3600),
             scan_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
             alert_email: None,
             webhook_url: None,
             webhook_secret: None,

@@ -179,6 +179,9 @@ fn local_command(config: &Config, cmd: Command) -> ExitCode {
     }
 }
 
+/// Keep-alive connections with no traffic for this long are closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn serve(config: Config) -> ExitCode {
     bw_core::memory::limit_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -231,7 +234,9 @@ async fn run(config: Config) -> Result<(), String> {
         .unwrap_or(config.listen);
     tracing::info!("listening on http://{local} (Swagger UI at http://{local}/docs, OpenAPI at /openapi.json)");
     let app = crate::app(state.clone());
+    let acceptor = crate::guard::HeadDeadline::new(acceptor, config.request_timeout);
     let result = Server::new_with_acceptor(acceptor)
+        .idle_timeout(IDLE_TIMEOUT)
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(30)))
         .await;
     for t in tasks {

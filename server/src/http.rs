@@ -46,10 +46,15 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/healthz", healthz)
         .with(CatchPanic::new())
         .around(limit_body)
+        .data(BodyTimeout(state.config.request_timeout))
         .around(shape_errors)
         .around(access_log)
         .data(state)
 }
+
+/// How long the body may take to arrive.
+#[derive(Clone, Copy)]
+struct BodyTimeout(std::time::Duration);
 
 /// Reads the body up front, answering 413 past [`BODY_LIMIT`] whether or not the client sent
 /// a `Content-Length`.
@@ -66,9 +71,16 @@ async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poe
         return Ok(too_large());
     }
     let mut buf = Vec::new();
+    let timeout = req.data::<BodyTimeout>().map(|t| t.0).unwrap_or(std::time::Duration::from_secs(30));
     let mut reader = req.take_body().into_async_read().take(BODY_LIMIT as u64 + 1);
-    if reader.read_to_end(&mut buf).await.is_err() {
-        return Ok(error_response(StatusCode::BAD_REQUEST, &ErrorBody { status: None, message: "Invalid request body".into(), detail: Some("the body could not be read".into()) }));
+    match tokio::time::timeout(timeout, reader.read_to_end(&mut buf)).await {
+        Err(_) => {
+            return Ok(error_response(StatusCode::REQUEST_TIMEOUT, &ErrorBody { status: None, message: "Request Timeout".into(), detail: Some("the body did not arrive in time".into()) }));
+        }
+        Ok(Err(_)) => {
+            return Ok(error_response(StatusCode::BAD_REQUEST, &ErrorBody { status: None, message: "Invalid request body".into(), detail: Some("the body could not be read".into()) }));
+        }
+        Ok(Ok(_)) => {}
     }
     if buf.len() > BODY_LIMIT {
         return Ok(too_large());

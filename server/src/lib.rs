@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod control;
+pub mod guard;
 pub mod http;
 pub mod tasks;
 

@@ -4,6 +4,7 @@ mod auth;
 mod authorized_keys;
 mod concurrency;
 mod cron;
+mod hostile;
 mod openapi;
 mod repos;
 mod server;

@@ -71,6 +71,7 @@ impl TestServer {
             }
         }
         let app = borgwarehouse::app(state.clone());
+        let head_timeout = state.config.request_timeout;
         {
             let _enter = runtime.enter();
             borgwarehouse::tasks::spawn_all(&state).unwrap();
@@ -81,6 +82,7 @@ impl TestServer {
         runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+            let acceptor = borgwarehouse::guard::HeadDeadline::new(acceptor, head_timeout);
             let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
         });
         TestServer { url: format!("http://{addr}"), state, clock, home, dir, runtime: Some(runtime) }

@@ -1,0 +1,126 @@
+//! Requests a hostile client sends: each gets a clear error, the server stays up, and nothing
+//! changes.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bw_tests::{ed25519_key, repo_body, TestServer};
+
+fn assert_alive(s: &TestServer) {
+    assert_eq!(s.get("/api/version", None).0, 200, "the server stopped answering");
+}
+
+fn post_raw(s: &TestServer, token: &str, body: &[u8]) -> String {
+    let mut req = format!(
+        "POST /api/repo/add HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    s.raw(&req)
+}
+
+#[test]
+fn deeply_nested_json_and_invalid_utf8_are_400() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    let nested = format!("{}{}", "[".repeat(30_000), "]".repeat(30_000));
+    let answer = post_raw(&s, &t, nested.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 400"), "{}", &answer[..answer.len().min(300)]);
+    assert!(answer.contains(r#""message":"Invalid request body""#));
+    let mut bad_utf8 = br#"{"alias":"caf"#.to_vec();
+    bad_utf8.extend_from_slice(&[0xff, 0xfe]);
+    bad_utf8.extend_from_slice(br#"","storageSize":1}"#);
+    let answer = post_raw(&s, &t, &bad_utf8);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let answer = post_raw(&s, &t, b"\x00\x01\x02");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(s.state.repos.is_empty());
+    assert_alive(&s);
+}
+
+#[test]
+fn huge_headers_are_refused_and_the_server_stays_up() {
+    let s = TestServer::start();
+    let req = format!("GET /api/version HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "a".repeat(1024 * 1024));
+    let answer = s.raw(req.as_bytes());
+    assert!(!answer.starts_with("HTTP/1.1 200"), "a 1 MiB header was accepted: {}", &answer[..answer.len().min(200)]);
+    let many: String = (0..2000).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let answer = s.raw(format!("GET /api/version HTTP/1.1\r\nHost: x\r\n{many}Connection: close\r\n\r\n").as_bytes());
+    assert!(!answer.starts_with("HTTP/1.1 200"), "2,000 headers were accepted");
+    assert_alive(&s);
+}
+
+#[test]
+fn a_client_sending_a_byte_a_second_is_cut_off() {
+    let s = TestServer::with_config(|c| c.request_timeout = Duration::from_secs(2));
+    let mut slow = TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let start = Instant::now();
+    let head = b"GET /api/version HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let mut closed = false;
+    for b in head.iter() {
+        if slow.write_all(&[*b]).is_err() {
+            closed = true;
+            break;
+        }
+        // Others are served meanwhile.
+        if start.elapsed() < Duration::from_millis(700) {
+            assert_alive(&s);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        if start.elapsed() > Duration::from_secs(12) {
+            break;
+        }
+    }
+    if !closed {
+        let mut out = Vec::new();
+        // A read timeout means the connection is still open.
+        closed = match slow.read_to_end(&mut out) {
+            Ok(_) => !String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"),
+            Err(_) => false,
+        };
+    }
+    assert!(closed, "the slow client was never cut off");
+    assert!(start.elapsed() < Duration::from_secs(12));
+    assert_alive(&s);
+}
+
+#[test]
+fn a_body_that_trickles_in_gets_408() {
+    let s = TestServer::with_config(|c| c.request_timeout = Duration::from_secs(2));
+    let t = s.full_token();
+    let body = repo_body(&ed25519_key(1, "")).to_string();
+    let mut conn = TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    write!(conn, "POST /api/repo/add HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+    conn.write_all(&body.as_bytes()[..5]).unwrap();
+    let mut out = vec![0u8; 4096];
+    let n = conn.read(&mut out).unwrap_or(0);
+    let answer = String::from_utf8_lossy(&out[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(s.state.repos.is_empty());
+    assert_alive(&s);
+}
+
+#[test]
+fn traversal_in_ids_and_names_reaches_nothing() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    let victim = s.dir.path().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    for path in [
+        "/api/repo/id/..%2f..%2fvictim/delete",
+        "/api/repo/id/%2e%2e/delete",
+        "/api/v1/repositories/..%2f..%2fvictim",
+        "/api/v1/repositories/%2e%2e%2f%2e%2e",
+        "/api/v1/repositories/..",
+    ] {
+        let (status, _) = s.delete(path, Some(&t));
+        assert!(status == 404 || status == 405, "{path}: {status}");
+    }
+    assert!(victim.is_dir());
+    assert!(s.home.exists());
+    assert_alive(&s);
+}
