@@ -328,3 +328,83 @@ mod tests {
         assert_eq!(fs::read_to_string(ak.path()).unwrap(), format!("{a}\nx\n"));
     }
 }
+
+/// Properties of the key validator and the line renderer over generated input: whatever a
+/// client sends, an accepted key becomes exactly one line that pins exactly its repository.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::ssh_key::{key_on_line, ClientKey, ALLOWED_TYPES};
+    use base64::Engine;
+    use proptest::prelude::*;
+
+    fn ssh_string(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+
+    /// Well-formed ed25519 and RSA blobs with arbitrary key material, plus arbitrary bytes.
+    fn key_text() -> impl Strategy<Value = String> {
+        let ed = proptest::collection::vec(any::<u8>(), 32).prop_map(|point| {
+            let mut blob = Vec::new();
+            ssh_string(&mut blob, b"ssh-ed25519");
+            ssh_string(&mut blob, &point);
+            ("ssh-ed25519", blob)
+        });
+        let rsa = (proptest::collection::vec(any::<u8>(), 200..300), 1u8..=255).prop_map(|(mut n, top)| {
+            n.insert(0, top);
+            n.insert(0, 0);
+            let mut blob = Vec::new();
+            ssh_string(&mut blob, b"ssh-rsa");
+            ssh_string(&mut blob, &[1, 0, 1]);
+            ssh_string(&mut blob, &n);
+            ("ssh-rsa", blob)
+        });
+        let junk = (proptest::sample::select(ALLOWED_TYPES.to_vec()), proptest::collection::vec(any::<u8>(), 0..120));
+        let keyed = prop_oneof![ed, rsa, junk];
+        (keyed, "\\PC{0,40}", any::<bool>(), "[ \\t\\r\\n\"\\\\,=a-z]{0,6}").prop_map(|((kind, blob), comment, with_comment, noise)| {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(blob);
+            let mut s = if with_comment { format!("{kind} {b64} {comment}") } else { format!("{kind} {b64}") };
+            s.push_str(&noise);
+            s
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, max_global_rejects: 20_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_text_never_panics(text in "\\PC{0,300}") {
+            let _ = ClientKey::parse(&text);
+            let _ = key_on_line(&text);
+        }
+
+        #[test]
+        fn an_accepted_key_renders_one_line_pinned_to_its_repository(
+            text in key_text(),
+            name in "[0-9a-f]{8}",
+            quota in 1u64..=1_000_000,
+            append_only in any::<bool>(),
+        ) {
+            // Rejected inputs are discarded (and counted: proptest fails if too few are accepted).
+            let parsed = ClientKey::parse(&text);
+            prop_assume!(parsed.is_ok());
+            let key = parsed.unwrap();
+            let ak = AuthorizedKeys::new("/home/borg/.ssh/authorized_keys".into(), "/home/borg/repos".into());
+            let line = ak.render(&RepoLine { name: name.clone(), storage_size_gb: quota, append_only, key: key.to_openssh() });
+            prop_assert!(!line.chars().any(char::is_control), "control character in {line:?}");
+            prop_assert_eq!(line.lines().count(), 1);
+            // The key on the line is the key that was accepted.
+            prop_assert_eq!(key_on_line(&line), Some(key.identity()));
+            // The forced command names exactly this repository, and only once.
+            prop_assert_eq!(ak.ours(line.as_bytes()), Some(name.as_bytes()));
+            let command_end = line.find("\",restrict ").unwrap();
+            let command = &line[..command_end];
+            prop_assert!(!command[9..].contains('"'), "a quote inside the forced command: {line:?}");
+            prop_assert_eq!(command.matches("--restrict-to-repository").count(), 1);
+            let expected_repo = format!("--restrict-to-repository /home/borg/repos/{name} ");
+            prop_assert!(command.contains(&expected_repo));
+            prop_assert_eq!(command.contains("--append-only"), append_only);
+        }
+    }
+}
