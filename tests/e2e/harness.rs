@@ -69,7 +69,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(_tools: &Tools, root: &Path, env: &[(String, String)]) -> Server {
+    pub fn start(root: &Path, env: &[(String, String)]) -> Server {
         let port = free_port();
         let log = fs::OpenOptions::new().create(true).append(true).open(root.join("server.log")).unwrap();
         let mut cmd = Self::command(root);
@@ -95,7 +95,32 @@ impl Server {
         String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// SIGKILL: a crash at whatever point the server is.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("GET", path, &format!("Bearer {token}"), None)
+    }
+
     fn call(&self, method: &str, path: &str, auth: &str, body: Option<&Value>) -> (u16, Value) {
+        self.try_call(method, path, auth, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// A request whose connection may fail (the server may be killed under it).
+    pub fn try_call(&self, method: &str, path: &str, auth: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
         let req = ureq::request(method, &format!("http://127.0.0.1:{}{path}", self.port)).set("Authorization", auth).timeout(Duration::from_secs(120));
         let result = match body {
             Some(b) => req.send_json(b.clone()),
@@ -104,10 +129,11 @@ impl Server {
         let resp = match result {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
+            Err(e) => return Err(e.to_string()),
         };
         let status = resp.status();
-        (status, resp.into_json().unwrap_or(Value::Null))
+        let text = resp.into_string().map_err(|e| e.to_string())?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
     pub fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {

@@ -36,7 +36,7 @@ fn borg_backs_up_through_the_repositories_the_api_makes() {
     ];
 
     // 1. Our server and sshd, each on a free 127.0.0.1 port.
-    let mut server = Server::start(&tools, dir.path(), &alert_env);
+    let mut server = Server::start(dir.path(), &alert_env);
     let sshd = Sshd::start(&tools, dir.path(), &home);
 
     // 2. A token from the command line; a repository over HTTP with a fresh ed25519 key, 1 GB.
@@ -122,12 +122,12 @@ fn borg_backs_up_through_the_repositories_the_api_makes() {
     server.stop();
     let mut env = alert_env.clone();
     env.push(("DISABLE_DELETE_REPO".into(), "true".into()));
-    let mut locked = Server::start(&tools, dir.path(), &env);
+    let mut locked = Server::start(dir.path(), &env);
     assert_eq!(locked.delete(&format!("/api/v1/repositories/{name}"), &token).0, 403);
     assert!(repo_dir.is_dir());
     borg.ok(&key_b, &["list", &borg.url(&name)]);
     locked.stop();
-    let mut server = Server::start(&tools, dir.path(), &alert_env);
+    let mut server = Server::start(dir.path(), &alert_env);
     assert_eq!(server.delete(&format!("/api/v1/repositories/{name}"), &token).0, 200);
     assert!(!repo_dir.exists(), "the folder is gone");
     let keys = fs::read_to_string(home.join(".ssh/authorized_keys")).unwrap();

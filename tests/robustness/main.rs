@@ -1,0 +1,242 @@
+//! Crashes and load lose nothing: SIGKILL at random moments during a stream of mutations, and
+//! many clients at once, each followed by a check that the store, the API and
+//! `authorized_keys` agree line for line, with the lines we did not write intact.
+
+#[allow(dead_code)]
+#[path = "../e2e/harness.rs"]
+mod harness;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bw_tests::{ed25519_key, json};
+use harness::Server;
+use serde_json::Value;
+
+const FOREIGN: &str = "# keys the admin added by hand\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@laptop\n";
+
+/// What a repository should look like, as far as acknowledged answers tell.
+#[derive(Debug, Clone, PartialEq)]
+struct Expect {
+    key: String,
+    quota: u64,
+    append_only: bool,
+}
+
+fn write_foreign(root: &Path) {
+    let ssh = root.join("home/.ssh");
+    fs::create_dir_all(&ssh).unwrap();
+    fs::write(ssh.join("authorized_keys"), FOREIGN).unwrap();
+}
+
+/// The store (through the API) and `authorized_keys` agree line for line; foreign lines intact.
+fn check_agreement(server: &Server, token: &str, root: &Path) -> BTreeMap<String, Expect> {
+    let (status, list) = server.get("/api/repo", token);
+    assert_eq!(status, 200);
+    let text = fs::read_to_string(root.join("home/.ssh/authorized_keys")).unwrap();
+    assert!(text.starts_with(FOREIGN), "foreign lines damaged:\n{text}");
+    let ours: Vec<&str> = text[FOREIGN.len()..].lines().collect();
+    let repos = list["repoList"].as_array().unwrap();
+    assert_eq!(ours.len(), repos.len(), "{} lines for {} repositories", ours.len(), repos.len());
+    let pool = root.join("home/repos");
+    let mut seen = BTreeMap::new();
+    for (line, repo) in ours.iter().zip(repos) {
+        let name = repo["repositoryName"].as_str().unwrap();
+        let expected = format!(
+            "command=\"cd {pool};borg serve{} --restrict-to-repository {pool}/{name} --storage-quota {}G\",restrict {}",
+            if repo["appendOnlyMode"].as_bool().unwrap() { " --append-only" } else { "" },
+            repo["storageSize"],
+            repo["sshPublicKey"].as_str().unwrap(),
+            pool = pool.display()
+        );
+        assert_eq!(*line, expected, "authorized_keys disagrees with the store");
+        seen.insert(
+            name.to_string(),
+            Expect { key: repo["sshPublicKey"].as_str().unwrap().to_string(), quota: repo["storageSize"].as_u64().unwrap(), append_only: repo["appendOnlyMode"].as_bool().unwrap() },
+        );
+    }
+    seen
+}
+
+#[derive(Default)]
+struct Ledger {
+    /// Acknowledged state of each repository that exists as far as the client knows.
+    live: BTreeMap<String, Expect>,
+    /// Acknowledged deletes.
+    deleted: BTreeSet<String>,
+    /// The operation in flight when the server died: (name or none for a create, outcome).
+    in_flight: Option<(Option<String>, Option<Expect>)>,
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_no_acknowledged_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_foreign(root);
+    let mut server = Server::start(root, &[]);
+    let token = server.cli_token("crash", "create,read,update,delete");
+    let mut ledger = Ledger::default();
+    let mut seed = 0u32;
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let kills = 24;
+    let mut acknowledged = 0usize;
+    for round in 0..kills {
+        let deadline = Instant::now() + Duration::from_millis(50 + next() % 400);
+        // A stream of mutations until the kill moment; the kill lands mid-request or between.
+        while Instant::now() < deadline {
+            let choice = next() % 10;
+            let names: Vec<String> = ledger.live.keys().cloned().collect();
+            if choice < 5 || names.is_empty() {
+                seed += 1;
+                let expect = Expect { key: ed25519_key(seed, ""), quota: 1 + next() % 50, append_only: next() % 2 == 0 };
+                ledger.in_flight = Some((None, Some(expect.clone())));
+                let body = json!({"alias": format!("r{seed}"), "sshPublicKey": expect.key, "storageSize": expect.quota, "appendOnlyMode": expect.append_only});
+                match server.try_call("POST", "/api/v1/repositories", &format!("Bearer {token}"), Some(&body)) {
+                    Ok((200, v)) => {
+                        ledger.live.insert(v["repositoryName"].as_str().unwrap().to_string(), expect);
+                        acknowledged += 1;
+                    }
+                    Ok((status, v)) => panic!("create answered {status}: {v}"),
+                    Err(_) => break,
+                }
+            } else if choice < 8 {
+                let name = &names[(next() as usize) % names.len()];
+                let mut expect = ledger.live[name].clone();
+                expect.quota = 1 + next() % 50;
+                expect.append_only = !expect.append_only;
+                ledger.in_flight = Some((Some(name.clone()), Some(expect.clone())));
+                let body = json!({"storageSize": expect.quota, "appendOnlyMode": expect.append_only});
+                match server.try_call("PATCH", &format!("/api/v1/repositories/{name}"), &format!("Bearer {token}"), Some(&body)) {
+                    Ok((200, _)) => {
+                        ledger.live.insert(name.clone(), expect);
+                        acknowledged += 1;
+                    }
+                    Ok((status, v)) => panic!("edit answered {status}: {v}"),
+                    Err(_) => break,
+                }
+            } else {
+                let name = names[(next() as usize) % names.len()].clone();
+                ledger.in_flight = Some((Some(name.clone()), None));
+                match server.try_call("DELETE", &format!("/api/v1/repositories/{name}"), &format!("Bearer {token}"), None) {
+                    Ok((200, _)) => {
+                        ledger.live.remove(&name);
+                        ledger.deleted.insert(name);
+                        acknowledged += 1;
+                    }
+                    Ok((status, v)) => panic!("delete answered {status}: {v}"),
+                    Err(_) => break,
+                }
+            }
+            ledger.in_flight = None;
+        }
+        // Kill from another thread while a request may be under way.
+        let pid = server.pid();
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(3));
+            let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        });
+        if let Some(name) = ledger.live.keys().next().cloned() {
+            let _ = server.try_call("PATCH", &format!("/api/v1/repositories/{name}"), &format!("Bearer {token}"), Some(&json!({"comment": format!("round {round}")})));
+        }
+        killer.join().unwrap();
+        server.kill();
+
+        server = Server::start(root, &[]);
+        let found = check_agreement(&server, &token, root);
+        // Every acknowledged change survived; the one in flight may or may not have landed.
+        let in_flight = ledger.in_flight.take();
+        for (name, expect) in &ledger.live {
+            match (found.get(name), &in_flight) {
+                (Some(f), _) if f == expect => {}
+                (got, Some((Some(n), outcome))) if n == name && got == outcome.as_ref() => {}
+                (got, _) => panic!("round {round}: acknowledged {name} = {expect:?}, found {got:?}"),
+            }
+        }
+        for name in &ledger.deleted {
+            assert!(!found.contains_key(name), "round {round}: deleted {name} came back");
+        }
+        // Adopt what is there now, including an in-flight create or delete that landed.
+        ledger.live = found;
+        for name in ledger.live.keys() {
+            assert!(!ledger.deleted.contains(name));
+        }
+    }
+    assert!(acknowledged > 50, "only {acknowledged} acknowledged mutations: the stream did not run");
+    println!("crash consistency: {kills} kills survived, {acknowledged} acknowledged mutations checked");
+}
+
+#[test]
+fn many_clients_at_once_lose_nothing_and_memory_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_foreign(root);
+    let server = Arc::new(Server::start(root, &[]));
+    let token = Arc::new(server.cli_token("load", "create,read,update,delete"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let duration = Duration::from_secs(25);
+    let rss = |pid: u32| -> f64 {
+        let s = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0) / 1024.0
+    };
+    let workers: Vec<_> = (0..8u32)
+        .map(|w| {
+            let (server, token, stop, requests, failures) = (server.clone(), token.clone(), stop.clone(), requests.clone(), failures.clone());
+            std::thread::spawn(move || {
+                let auth = format!("Bearer {token}");
+                let mut mine: Vec<String> = Vec::new();
+                let mut i = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let (method, path, body) = match i % 6 {
+                        0 | 1 => ("POST", "/api/v1/repositories".to_string(), Some(json!({"alias": format!("w{w}-{i}"), "sshPublicKey": ed25519_key(w * 1_000_000 + i, ""), "storageSize": 5}))),
+                        2 if !mine.is_empty() => ("PATCH", format!("/api/v1/repositories/{}", mine[i as usize % mine.len()]), Some(json!({"storageSize": 1 + i % 90, "comment": "x".repeat((i % 50) as usize)}))),
+                        3 if mine.len() > 3 => ("DELETE", format!("/api/v1/repositories/{}", mine.remove(0)), None),
+                        _ => ("GET", "/api/repo".to_string(), None),
+                    };
+                    match server.try_call(method, &path, &auth, body.as_ref()) {
+                        Ok((200, v)) => {
+                            if method == "POST" {
+                                mine.push(v["repositoryName"].as_str().unwrap().to_string());
+                            }
+                        }
+                        Ok((status, v)) => failures.lock().unwrap().push(format!("{method} {path}: {status} {v}")),
+                        Err(e) => failures.lock().unwrap().push(format!("{method} {path}: {e}")),
+                    }
+                    requests.fetch_add(1, Ordering::Relaxed);
+                }
+                mine
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    let warm = rss(server.pid());
+    let mut peak = warm;
+    while start.elapsed() < duration {
+        std::thread::sleep(Duration::from_millis(500));
+        peak = peak.max(rss(server.pid()));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let survivors: BTreeSet<String> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    let failures = failures.lock().unwrap();
+    assert!(failures.is_empty(), "{} failed requests, first: {:?}", failures.len(), failures.first());
+    let found = check_agreement(&server, &token, root);
+    let listed: BTreeSet<String> = found.keys().cloned().collect();
+    assert_eq!(listed, survivors, "the store does not hold exactly the repositories the clients kept");
+    let total = requests.load(Ordering::Relaxed);
+    assert!(total > 500, "only {total} requests in {duration:?}");
+    assert!(peak < warm * 2.0 + 20.0, "resident memory grew from {warm:.1} MiB to {peak:.1} MiB");
+    println!("load: {total} requests from 8 clients in {:?}, {} repositories left, resident memory {warm:.1} -> {peak:.1} MiB", start.elapsed(), listed.len());
+}
