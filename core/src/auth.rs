@@ -96,9 +96,8 @@ pub enum Principal {
     Token { name: String, permissions: Permissions },
 }
 
-/// After this many failed authentications from one address within [`WINDOW`], the address is
-/// refused with 429 for [`WINDOW`].
-const MAX_FAILURES: u32 = 20;
+/// After `auth_failure_limit` failed authentications from one address within [`WINDOW`], the
+/// address is refused with 429 for [`WINDOW`].
 const WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
@@ -123,7 +122,10 @@ impl Throttle {
         Ok(())
     }
 
-    fn fail(&self, ip: IpAddr) {
+    fn fail(&self, ip: IpAddr, limit: u32) {
+        if limit == 0 {
+            return;
+        }
         let now = Instant::now();
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > 10_000 {
@@ -134,7 +136,7 @@ impl Throttle {
             *e = Entry { since: now, failures: 0, blocked_until: None };
         }
         e.failures += 1;
-        if e.failures >= MAX_FAILURES && e.blocked_until.is_none() {
+        if e.failures >= limit && e.blocked_until.is_none() {
             e.blocked_until = Some(now + WINDOW);
             tracing::warn!(target: "audit", client = %ip, "too many failed authentications; address refused for a minute");
         }
@@ -171,7 +173,7 @@ impl AppState {
             RepoAuth::Token(TokenAuth(bearer)) => self.check_token(&bearer.token, req, ip, need),
         };
         if let (Err(ApiError::Unauthorized | ApiError::InvalidApiKey), Some(ip)) = (&result, ip) {
-            self.throttle.fail(ip);
+            self.throttle.fail(ip, self.config.auth_failure_limit);
         }
         result
     }
@@ -197,7 +199,7 @@ impl AppState {
             tracing::warn!("cron call refused: CRONJOB_KEY is not set");
         }
         if let Some(ip) = ip {
-            self.throttle.fail(ip);
+            self.throttle.fail(ip, self.config.auth_failure_limit);
         }
         Err(ApiError::CronUnauthorized)
     }
@@ -213,7 +215,7 @@ impl AppState {
             AdminOnly::Admin(AdminAuth(basic)) => self.check_admin(basic).await,
         };
         if let (Err(_), Some(ip)) = (&result, ip) {
-            self.throttle.fail(ip);
+            self.throttle.fail(ip, self.config.auth_failure_limit);
         }
         result
     }

@@ -30,6 +30,7 @@ pub const BW_KEYS: &[&str] = &[
     "alert_timeout",
     "mail_tls",
     "request_timeout",
+    "auth_failure_limit",
 ];
 
 /// BorgWarehouse's own variable names, read without a prefix.
@@ -62,6 +63,9 @@ pub struct Config {
     pub admin_user: String,
     /// Creates the administrator at the first start when no account exists yet.
     pub admin_password: Option<String>,
+    /// Failed authentications from one address within a minute before it gets 429 for a
+    /// minute; 0 turns the throttle off.
+    pub auth_failure_limit: u32,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     #[serde(with = "duration_text")]
@@ -136,6 +140,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             admin_user: "admin".into(),
             admin_password: None,
+            auth_failure_limit: 20,
             trusted_proxies: Vec::new(),
             status_interval: Duration::from_secs(3600),
             storage_interval: Duration::from_secs(3600),

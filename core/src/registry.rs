@@ -112,8 +112,20 @@ fn endpoints_or_empty() -> &'static [&'static EndpointPlugin] {
 pub struct PluginApis;
 
 impl OpenApi for PluginApis {
+    /// One `MetaApi` with each path once: two APIs serving one path (the repository routes and
+    /// the delete routes compiled apart) would otherwise give the document the same path key
+    /// twice, and JSON readers keep only the last.
     fn meta() -> Vec<MetaApi> {
-        endpoints_or_empty().iter().flat_map(|p| (p.meta)()).collect()
+        let mut paths: Vec<poem_openapi::registry::MetaPath> = Vec::new();
+        for api in endpoints_or_empty().iter().flat_map(|p| (p.meta)()) {
+            for path in api.paths {
+                match paths.iter_mut().find(|p| p.path == path.path) {
+                    Some(existing) => existing.operations.extend(path.operations),
+                    None => paths.push(path),
+                }
+            }
+        }
+        vec![MetaApi { paths }]
     }
 
     fn register(registry: &mut Registry) {

@@ -35,6 +35,42 @@ fn healthz(state: Data<&AppState>) -> Response {
     }
 }
 
+/// Which methods each documented path takes, for the `Allow` header of a 405.
+#[derive(Clone)]
+struct AllowedMethods(std::sync::Arc<Vec<(Vec<String>, String)>>);
+
+impl AllowedMethods {
+    fn from_plugins() -> Self {
+        use poem_openapi::OpenApi;
+        let mut by_path: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for api in PluginApis::meta() {
+            for path in api.paths {
+                let methods = by_path.entry(path.path.clone()).or_default();
+                methods.extend(path.operations.iter().map(|o| o.method.to_string()));
+            }
+        }
+        let table = by_path
+            .into_iter()
+            .map(|(path, mut methods)| {
+                methods.sort();
+                methods.dedup();
+                (path.split('/').map(str::to_string).collect(), methods.join(", "))
+            })
+            .collect();
+        AllowedMethods(std::sync::Arc::new(table))
+    }
+
+    /// The methods of the documented path `path` matches (`{param}` matches any segment).
+    fn for_path(&self, path: &str) -> Option<&str> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0.iter().find_map(|(template, methods)| {
+            let matches = template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| (t.starts_with(':') || t.starts_with('{')) || t == s);
+            matches.then_some(methods.as_str())
+        })
+    }
+}
+
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let api = service();
     let spec = api.spec_endpoint();
@@ -48,6 +84,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .around(limit_body)
         .data(BodyTimeout(state.config.request_timeout))
         .around(shape_errors)
+        .data(AllowedMethods::from_plugins())
         .around(access_log)
         .data(state)
 }
@@ -92,6 +129,7 @@ async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poe
 /// Gives every error answer the contract's JSON shape, including the ones poem and
 /// poem-openapi produce themselves (unknown path, wrong method, unparsable body, panics).
 async fn shape_errors<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
+    let allow = req.data::<AllowedMethods>().and_then(|a| a.for_path(req.uri().path())).map(str::to_string);
     let resp = match ep.call(req).await {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
@@ -116,10 +154,13 @@ async fn shape_errors<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem:
         s => (s.canonical_reason().unwrap_or("Error"), None, false),
     };
     let status = if status.is_server_error() { StatusCode::INTERNAL_SERVER_ERROR } else { status };
-    Ok(error_response(
-        status,
-        &ErrorBody { status: with_status.then_some(status.as_u16()), message: message.into(), detail },
-    ))
+    let mut shaped = error_response(status, &ErrorBody { status: with_status.then_some(status.as_u16()), message: message.into(), detail });
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(allow) = allow.and_then(|a| poem::http::HeaderValue::from_str(&a).ok()) {
+            shaped.headers_mut().insert(poem::http::header::ALLOW, allow);
+        }
+    }
+    Ok(shaped)
 }
 
 fn is_json(resp: &Response) -> bool {

@@ -43,3 +43,16 @@ fn routes_snapshot() {
     routes.sort();
     insta::assert_debug_snapshot!(routes);
 }
+
+/// Each path stands once in the document: a JSON reader keeps only the last of two equal keys,
+/// and a client generated from it would lose that path's other methods.
+#[test]
+fn each_path_stands_once() {
+    let text = borgwarehouse::openapi_spec();
+    let keys: Vec<&str> = text.lines().filter(|l| l.starts_with("    \"/")).collect();
+    let unique: std::collections::BTreeSet<&&str> = keys.iter().collect();
+    assert_eq!(keys.len(), unique.len(), "a path is listed twice: {keys:?}");
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let ops = doc["paths"]["/api/v1/repositories/{repositoryName}"].as_object().unwrap();
+    assert_eq!(ops.keys().collect::<Vec<_>>(), ["delete", "get", "patch"]);
+}

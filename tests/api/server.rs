@@ -22,6 +22,9 @@ fn unknown_path_and_wrong_method_answer_json() {
     insta::assert_json_snapshot!("method_not_allowed", body);
     let (status, body) = s.call("PUT", "/api/repo/id/1/edit", None, Some("{}"));
     assert_eq!((status, body["message"].as_str()), (405, Some("Method Not Allowed")));
+    let answer = s.raw(b"TRACE /api/v1/repositories/abcdef12 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    assert!(answer.to_lowercase().contains("allow: delete, get, patch\r\n"), "405 names the allowed methods: {answer}");
 }
 
 #[test]

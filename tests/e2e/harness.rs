@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_borgwarehouse-under-test");
-const CRON_KEY: &str = "e2e-cron-key-5f2d9c";
+pub const CRON_KEY: &str = "e2e-cron-key-5f2d9c";
 
 pub struct Tools {
     pub sshd: PathBuf,

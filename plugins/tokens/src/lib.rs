@@ -2,7 +2,7 @@
 //! seed-era path `/api/account/tokenManager` and the v1 path `/api/v1/integration/token-manager`.
 
 use bw_core::auth::AdminOnly;
-use bw_core::body::Message;
+use bw_core::body::{JsonBody, Message};
 use bw_core::token_store::{Permissions, TokenError, TokenRecord};
 use bw_core::{ApiError, ApiResult, AppState};
 use poem::web::Data;
@@ -23,10 +23,12 @@ pub struct TokenInfo {
     pub name: String,
     /// Unix seconds.
     pub creation: i64,
-    /// Unix seconds; null for a token that does not expire.
+    /// Unix seconds; absent for a token that does not expire.
+    #[oai(skip_serializing_if_is_none)]
     pub expiration: Option<i64>,
     pub permissions: Permissions,
-    /// Unix seconds of the last use, to the minute; null when never used.
+    /// Unix seconds of the last use, to the minute; absent when never used.
+    #[oai(skip_serializing_if_is_none)]
     pub last_used: Option<i64>,
 }
 
@@ -40,6 +42,7 @@ impl From<TokenRecord> for TokenInfo {
 #[oai(deny_unknown_fields)]
 pub struct TokenCreate {
     /// `^[A-Za-z0-9_-]{1,25}$`, unique.
+    #[oai(validator(pattern = "^[A-Za-z0-9_-]{1,25}$"))]
     pub name: String,
     pub permissions: Permissions,
     /// Unix seconds after which the token is refused; absent for no expiration.
@@ -55,7 +58,57 @@ pub struct TokenCreated {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct TokenDelete {
+    #[oai(validator(pattern = "^[A-Za-z0-9_-]{1,25}$"))]
     pub name: String,
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(message.into())
+}
+
+/// Reads a token body strictly: JSON types as documented, no other keys. (poem-openapi's own
+/// parsing would take `{"name": 0}` as the name "0".)
+fn object(value: serde_json::Value, allowed: &[&str]) -> ApiResult<serde_json::Map<String, serde_json::Value>> {
+    let serde_json::Value::Object(map) = value else { return Err(bad("The body must be a JSON object")) };
+    if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(bad(format!("Unknown field {:?}; allowed: {}", k.chars().take(40).collect::<String>(), allowed.join(", "))));
+    }
+    Ok(map)
+}
+
+fn name_of(map: &serde_json::Map<String, serde_json::Value>) -> ApiResult<String> {
+    match map.get("name") {
+        Some(serde_json::Value::String(n)) => Ok(n.clone()),
+        _ => Err(bad("name must be a string matching ^[A-Za-z0-9_-]{1,25}$")),
+    }
+}
+
+fn parse_create(value: serde_json::Value) -> ApiResult<TokenCreate> {
+    let map = object(value, &["name", "permissions", "expiration"])?;
+    let name = name_of(&map)?;
+    let Some(serde_json::Value::Object(p)) = map.get("permissions") else {
+        return Err(bad("permissions must be an object with the booleans create, read, update, delete"));
+    };
+    if let Some(k) = p.keys().find(|k| !["create", "read", "update", "delete"].contains(&k.as_str())) {
+        return Err(bad(format!("Unknown permission {:?}; use create, read, update, delete", k.chars().take(40).collect::<String>())));
+    }
+    let flag = |k: &str| match p.get(k) {
+        None => Ok(false),
+        Some(serde_json::Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(bad(format!("permissions.{k} must be true or false"))),
+    };
+    let permissions = Permissions { create: flag("create")?, read: flag("read")?, update: flag("update")?, delete: flag("delete")? };
+    let expiration = match map.get("expiration") {
+        None => None,
+        Some(v) if v.is_i64() => v.as_i64(),
+        Some(_) => Err(bad("expiration must be a whole number of unix seconds (omit it for no expiration)"))?,
+    };
+    Ok(TokenCreate { name, permissions, expiration })
+}
+
+fn parse_delete(value: serde_json::Value) -> ApiResult<TokenDelete> {
+    let map = object(value, &["name"])?;
+    Ok(TokenDelete { name: name_of(&map)? })
 }
 
 fn from_store(e: TokenError) -> ApiError {
@@ -73,8 +126,9 @@ impl TokenApi {
         Ok(Json(state.tokens.list().map_err(from_store)?.into_iter().map(TokenInfo::from).collect()))
     }
 
-    async fn create(&self, state: &AppState, auth: &AdminOnly, req: &Request, body: TokenCreate) -> ApiResult<Json<TokenCreated>> {
+    async fn create(&self, state: &AppState, auth: &AdminOnly, req: &Request, body: serde_json::Value) -> ApiResult<Json<TokenCreated>> {
         state.authorize_admin(auth, req).await?;
+        let body = parse_create(body)?;
         if state.config.disable_integrations {
             return Err(ApiError::Forbidden("Integrations are disabled on this server (DISABLE_INTEGRATIONS=true)".into()));
         }
@@ -83,8 +137,9 @@ impl TokenApi {
         Ok(Json(TokenCreated { token }))
     }
 
-    async fn delete(&self, state: &AppState, auth: &AdminOnly, req: &Request, body: TokenDelete) -> ApiResult<Json<Message>> {
+    async fn delete(&self, state: &AppState, auth: &AdminOnly, req: &Request, body: serde_json::Value) -> ApiResult<Json<Message>> {
         state.authorize_admin(auth, req).await?;
+        let body = parse_delete(body)?;
         if !state.tokens.revoke(&body.name).map_err(from_store)? {
             return Err(ApiError::BadRequest(format!("No token named {}", body.name.chars().take(40).collect::<String>())));
         }
@@ -103,14 +158,14 @@ impl TokenApi {
 
     /// Create an API token; its value is shown this once
     #[oai(path = "/api/account/tokenManager", method = "post", tag = "Tag::Tokens", operation_id = "createToken")]
-    async fn seed_create(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request, body: Json<TokenCreate>) -> ApiResult<Json<TokenCreated>> {
-        self.create(&state, &auth, req, body.0).await
+    async fn seed_create(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request, body: Json<JsonBody<TokenCreate>>) -> ApiResult<Json<TokenCreated>> {
+        self.create(&state, &auth, req, body.0.value).await
     }
 
     /// Revoke an API token by name
     #[oai(path = "/api/account/tokenManager", method = "delete", tag = "Tag::Tokens", operation_id = "deleteToken")]
-    async fn seed_delete(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request, body: Json<TokenDelete>) -> ApiResult<Json<Message>> {
-        self.delete(&state, &auth, req, body.0).await
+    async fn seed_delete(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request, body: Json<JsonBody<TokenDelete>>) -> ApiResult<Json<Message>> {
+        self.delete(&state, &auth, req, body.0.value).await
     }
 
     /// List API tokens (v1 path)
@@ -121,14 +176,14 @@ impl TokenApi {
 
     /// Create an API token (v1 path)
     #[oai(path = "/api/v1/integration/token-manager", method = "post", tag = "Tag::Tokens", operation_id = "createTokenV1")]
-    async fn v1_create(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request, body: Json<TokenCreate>) -> ApiResult<Json<TokenCreated>> {
-        self.create(&state, &auth, req, body.0).await
+    async fn v1_create(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request, body: Json<JsonBody<TokenCreate>>) -> ApiResult<Json<TokenCreated>> {
+        self.create(&state, &auth, req, body.0.value).await
     }
 
     /// Revoke an API token by name (v1 path)
     #[oai(path = "/api/v1/integration/token-manager", method = "delete", tag = "Tag::Tokens", operation_id = "deleteTokenV1")]
-    async fn v1_delete(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request, body: Json<TokenDelete>) -> ApiResult<Json<Message>> {
-        self.delete(&state, &auth, req, body.0).await
+    async fn v1_delete(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request, body: Json<JsonBody<TokenDelete>>) -> ApiResult<Json<Message>> {
+        self.delete(&state, &auth, req, body.0.value).await
     }
 }
 
