@@ -50,6 +50,26 @@ pub struct Repo {
 }
 
 impl Repo {
+    /// A new repository's record; its id is given when it is stored.
+    fn new(new: NewRepo, name: String) -> Repo {
+        Repo {
+            id: 0,
+            alias: new.alias,
+            repository_name: name,
+            status: false,
+            last_save: 0,
+            alert: new.alert,
+            storage_size: new.storage_size,
+            storage_used: 0,
+            ssh_public_key: new.key.to_openssh(),
+            comment: new.comment,
+            display_details: true,
+            lan_command: new.lan_command,
+            append_only_mode: new.append_only_mode,
+            last_status_alert_send: None,
+        }
+    }
+
     fn line(&self) -> RepoLine {
         RepoLine {
             name: self.repository_name.clone(),
@@ -291,23 +311,7 @@ impl RepoStore {
     pub async fn create(&self, new: NewRepo) -> ApiResult<Repo> {
         let _guard = self.write.lock().await;
         self.check_key_free(&new.key, None)?;
-        let name = self.fresh_name();
-        let mut repo = Repo {
-            id: 0,
-            alias: new.alias,
-            repository_name: name,
-            status: false,
-            last_save: 0,
-            alert: new.alert,
-            storage_size: new.storage_size,
-            storage_used: 0,
-            ssh_public_key: new.key.to_openssh(),
-            comment: new.comment,
-            display_details: true,
-            lan_command: new.lan_command,
-            append_only_mode: new.append_only_mode,
-            last_status_alert_send: None,
-        };
+        let mut repo = Repo::new(new, self.fresh_name());
         // The id counter and the record change together, so an id is never handed out twice.
         let id = (&self.repos, &self.meta)
             .transaction(|(repos, meta)| {
@@ -356,22 +360,7 @@ impl RepoStore {
                     break n;
                 }
             };
-            repos.push(Repo {
-                id: 0,
-                alias: new.alias,
-                repository_name: name,
-                status: false,
-                last_save: 0,
-                alert: new.alert,
-                storage_size: new.storage_size,
-                storage_used: 0,
-                ssh_public_key: new.key.to_openssh(),
-                comment: new.comment,
-                display_details: true,
-                lan_command: new.lan_command,
-                append_only_mode: new.append_only_mode,
-                last_status_alert_send: None,
-            });
+            repos.push(Repo::new(new, name));
         }
         let repos = (&self.repos, &self.meta)
             .transaction(|(tree, meta)| {

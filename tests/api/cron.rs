@@ -324,3 +324,22 @@ fn the_scheduler_runs_the_checks_on_its_own() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn apprise_stateless_mode_posts_urls_and_body() {
+    let apprise = HttpReceiver::start();
+    let s = TestServer::with_config(|c| {
+        c.apprise_url = Some(apprise.url.clone());
+        c.apprise_services = vec!["mailto://ops@example.org".into(), "tgram://bot/chat".into()];
+    });
+    let t = s.full_token();
+    add_repo(&s, &t, 1, "late; $(touch /tmp/pwned)", 3600);
+    let report = s.block_on(bw_plugin_cron_status::run(&s.state)).unwrap();
+    assert_eq!(report.delivery.apprise, Some(true));
+    let calls = apprise.requests();
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].request_line.starts_with("POST /notify "), "{}", calls[0].request_line);
+    let body: serde_json::Value = serde_json::from_slice(&calls[0].body).unwrap();
+    assert_eq!(body["urls"], "mailto://ops@example.org,tgram://bot/chat");
+    assert!(body["body"].as_str().unwrap().contains("late; $(touch /tmp/pwned)"));
+}

@@ -124,6 +124,19 @@ fn not_found_as(err: ApiError, message: impl FnOnce() -> String) -> ApiError {
     }
 }
 
+async fn create(state: &AppState, new: bw_core::repo_store::NewRepo) -> ApiResult<Json<Created>> {
+    let repo = state.repos.create(new).await?;
+    tracing::info!(id = repo.id, repository = %repo.repository_name, "repository created");
+    Ok(Json(Created { id: repo.id, repository_name: repo.repository_name }))
+}
+
+async fn edit(state: &AppState, repo: Repo, body: JsonBody<RepoEdit>, missing: impl FnOnce() -> String) -> ApiResult<Json<Message>> {
+    let patch = validate::edit(body)?;
+    state.repos.update(repo.id, patch).await.map_err(|e| not_found_as(e, missing))?;
+    tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
+    Ok(Message::success())
+}
+
 pub struct RepoApi;
 
 #[OpenApi]
@@ -171,10 +184,7 @@ impl RepoApi {
         body: Json<JsonBody<RepoCreate>>,
     ) -> ApiResult<Json<Created>> {
         state.authorize(&auth, req, Permission::Create).await?;
-        let new = validate::create(body.0, CreateFlavor::Seed)?;
-        let repo = state.repos.create(new).await?;
-        tracing::info!(id = repo.id, repository = %repo.repository_name, "repository created");
-        Ok(Json(Created { id: repo.id, repository_name: repo.repository_name }))
+        create(&state, validate::create(body.0, CreateFlavor::Seed)?).await
     }
 
     /// Create a new repository (v1 path)
@@ -187,10 +197,7 @@ impl RepoApi {
         body: Json<JsonBody<RepoCreateV1>>,
     ) -> ApiResult<Json<Created>> {
         state.authorize(&auth, req, Permission::Create).await?;
-        let new = validate::create(body.0, CreateFlavor::V1)?;
-        let repo = state.repos.create(new).await?;
-        tracing::info!(id = repo.id, repository = %repo.repository_name, "repository created");
-        Ok(Json(Created { id: repo.id, repository_name: repo.repository_name }))
+        create(&state, validate::create(body.0, CreateFlavor::V1)?).await
     }
 
     /// Update a specific repository by ID
@@ -205,10 +212,7 @@ impl RepoApi {
     ) -> ApiResult<Json<Message>> {
         state.authorize(&auth, req, Permission::Update).await?;
         let repo = by_id(&state, &id)?;
-        let patch = validate::edit(body.0)?;
-        state.repos.update(repo.id, patch).await.map_err(|e| not_found_as(e, || format!("No repository with id #{}", id.0)))?;
-        tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
-        Ok(Message::success())
+        edit(&state, repo, body.0, || format!("No repository with id #{}", id.0)).await
     }
 
     /// Update a specific repository by name (v1 path)
@@ -223,10 +227,7 @@ impl RepoApi {
     ) -> ApiResult<Json<Message>> {
         state.authorize(&auth, req, Permission::Update).await?;
         let repo = by_name(&state, &name)?;
-        let patch = validate::edit(body.0)?;
-        state.repos.update(repo.id, patch).await.map_err(|e| not_found_as(e, || format!("No repository with name {}", name.0)))?;
-        tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
-        Ok(Message::success())
+        edit(&state, repo, body.0, || format!("No repository with name {}", name.0)).await
     }
 }
 
