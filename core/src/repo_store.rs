@@ -490,6 +490,21 @@ impl RepoStore {
         for name in &report.removed {
             tracing::warn!(repository = %name, "authorized_keys: line for no stored repository (or a duplicate); removed");
         }
+        // sshd takes the first line with a matching key: a hand-written line with a
+        // repository's key can shadow (or widen) that repository's restrictions.
+        let foreign = self.keys.foreign_keys()?;
+        let shadowed: Vec<String> = {
+            let cache = self.read();
+            cache
+                .by_key
+                .iter()
+                .filter(|(identity, _)| foreign.contains(*identity))
+                .filter_map(|(_, id)| cache.by_id.get(id).map(|r| r.repository_name.clone()))
+                .collect()
+        };
+        for name in shadowed {
+            tracing::warn!(repository = %name, "authorized_keys: this repository's key also stands on a line this server did not write; sshd uses whichever comes first");
+        }
         Ok(report)
     }
 }

@@ -38,7 +38,8 @@ impl Deref for AppState {
 impl AppState {
     /// Opens the store under `config.data_dir` (creating it) and the borg user's files.
     pub fn open(config: Config, clock: Clock) -> Result<Self, String> {
-        std::fs::create_dir_all(&config.data_dir)
+        // The store holds token hashes and the administrator's password hash: private folder.
+        crate::authorized_keys::ensure_private_dir(&config.data_dir)
             .map_err(|e| format!("cannot create data folder {}: {e}", config.data_dir.display()))?;
         // sled's page cache defaults to 1 GiB; the whole store of 10,000 repositories is a few
         // MiB, and the server keeps its own copy of what it serves.

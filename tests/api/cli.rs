@@ -67,6 +67,8 @@ fn tokens_from_the_command_line_with_the_server_stopped_then_running() {
     assert!(ok, "{err}");
     let offline = out.lines().last().unwrap().to_string();
     assert!(offline.starts_with("bw_") && !offline.contains(' '), "the token alone on the last line: {out:?}");
+    let data_mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(env.dir.path().join("data")).unwrap().permissions());
+    assert_eq!(data_mode & 0o777, 0o700, "the data folder holds secrets' hashes: private");
 
     let (ok, _, err) = env.run(&["token", "create", "--name", "offline", "--permissions", "read"], None);
     assert!(!ok && err.contains("already exists"), "{err}");
