@@ -45,6 +45,20 @@ fn free_port() -> u16 {
 
 struct Running(std::process::Child);
 
+impl Running {
+    /// Starts `cmd` listening on a free port and waits until it answers.
+    fn start(mut cmd: Command) -> (Running, u16) {
+        let port = free_port();
+        let server = Running(cmd.env("BW_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::null()).spawn().unwrap());
+        let start = Instant::now();
+        while ureq::get(&format!("http://127.0.0.1:{port}/healthz")).call().is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (server, port)
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -75,14 +89,10 @@ fn tokens_from_the_command_line_with_the_server_stopped_then_running() {
     let (ok, _, err) = env.run(&["token", "create", "--name", "x", "--permissions", "read,admin"], None);
     assert!(!ok && err.contains("admin"), "{err}");
 
-    let port = free_port();
-    let server = Running(env.cmd(&[]).env("BW_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let mut cmd = env.cmd(&[]);
+    cmd.stderr(Stdio::null());
+    let (server, port) = Running::start(cmd);
     let url = format!("http://127.0.0.1:{port}/api/repo");
-    let start = Instant::now();
-    while ureq::get(&format!("http://127.0.0.1:{port}/healthz")).call().is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     assert_eq!(get(&url, &offline), 200, "a token made offline works once the server runs");
 
     // The store is held by the server now: these go through the control socket.
@@ -141,26 +151,15 @@ fn logs_hold_audit_lines_but_never_keys_or_tokens() {
     let (ok, out, _) = env.run(&["token", "create", "--name", "auditme", "--permissions", "read"], None);
     assert!(ok);
     let token = out.lines().last().unwrap().to_string();
-    let port = free_port();
     let cron_key = "very-secret-cron-key-42";
     let log = env.dir.path().join("server.log");
-    let server = Running(
-        env.cmd(&[])
-            .env("BW_LISTEN", format!("127.0.0.1:{port}"))
-            .env("CRONJOB_KEY", cron_key)
-            .env("RUST_LOG", "trace,hyper=info,h2=info")
-            .env("BW_LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let mut cmd = env.cmd(&[]);
+    cmd.env("CRONJOB_KEY", cron_key)
+        .env("RUST_LOG", "trace,hyper=info,h2=info")
+        .env("BW_LOG_FORMAT", "json")
+        .stderr(std::fs::File::create(&log).unwrap());
+    let (server, port) = Running::start(cmd);
     let base = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    while ureq::get(&format!("{base}/healthz")).call().is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     assert_eq!(ureq::get(&format!("{base}/api/v1/cron/status?key={cron_key}")).call().unwrap().status(), 200);
     assert!(ureq::get(&format!("{base}/api/v1/cron/status?key={cron_key}-wrong")).call().is_err());
     assert_eq!(ureq::post(&format!("{base}/api/cronjob/checkStatus")).set("Authorization", &format!("Bearer {cron_key}")).call().unwrap().status(), 200);
@@ -191,13 +190,9 @@ fn the_rest_automation_example_runs() {
     let (ok, out, _) = env.run(&["token", "create", "--name", "demo", "--permissions", "create,read,update,delete"], None);
     assert!(ok);
     let token = out.lines().last().unwrap().to_string();
-    let port = free_port();
-    let server = Running(env.cmd(&[]).env("BW_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
-    let start = Instant::now();
-    while ureq::get(&format!("http://127.0.0.1:{port}/healthz")).call().is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut cmd = env.cmd(&[]);
+    cmd.stderr(Stdio::null());
+    let (server, port) = Running::start(cmd);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/rest-automation.sh");
     let out = Command::new("bash")
         .arg(script)
