@@ -207,3 +207,40 @@ fn the_rest_automation_example_runs() {
     assert_eq!(keys, "", "the example cleans up after itself");
     drop(server);
 }
+
+/// Apprise package mode runs the `apprise` program with arguments, never through a shell: an
+/// alias full of shell syntax arrives as one argument.
+#[test]
+fn apprise_package_mode_passes_the_alias_as_one_argument() {
+    let env = Env::new();
+    let bin = env.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let record = env.dir.path().join("apprise-args");
+    let stub = bin.join("apprise");
+    std::fs::write(&stub, format!("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n--next--\\n' \"$a\"; done > {}\n", record.display())).unwrap();
+    std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (ok, out, _) = env.run(&["token", "create", "--name", "a", "--permissions", "create"], None);
+    assert!(ok);
+    let token = out.lines().last().unwrap().to_string();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let mut cmd = env.cmd(&[]);
+    cmd.env("PATH", path)
+        .env("CRONJOB_KEY", "k")
+        .env("BW_APPRISE_MODE", "package")
+        .env("BW_APPRISE_SERVICES", r#"["mailto://ops@example.org"]"#)
+        .stderr(Stdio::null());
+    let (server, port) = Running::start(cmd);
+    let alias = "late'; touch /tmp/pwned; echo '$(id)";
+    let body = serde_json::json!({"alias": alias, "sshPublicKey": bw_tests::ed25519_key(1, ""), "storageSize": 1, "alert": 3600});
+    let created = ureq::post(&format!("http://127.0.0.1:{port}/api/v1/repositories")).set("Authorization", &format!("Bearer {token}")).send_json(body);
+    assert_eq!(created.unwrap().status(), 200);
+    let ran = ureq::post(&format!("http://127.0.0.1:{port}/api/cronjob/checkStatus")).set("Authorization", "Bearer k").call().unwrap();
+    assert_eq!(ran.status(), 200);
+    drop(server);
+    let args = std::fs::read_to_string(&record).expect("apprise was not run");
+    let args: Vec<&str> = args.split("\n--next--\n").filter(|a| !a.is_empty()).collect();
+    assert_eq!(args[0], "--title=BorgWarehouse");
+    assert!(args[1].starts_with("--body=") && args[1].contains(alias), "{args:?}");
+    assert_eq!(&args[2..], ["--", "mailto://ops@example.org"]);
+    assert!(!std::path::Path::new("/tmp/pwned").exists());
+}
