@@ -153,26 +153,78 @@ fn main() {
         let auth = format!("Bearer {token}");
         let (server, _) = Server::start(dir.path());
         std::thread::sleep(Duration::from_millis(300));
-        row(&mut rows, "resident memory, idle (1,000 repositories)", format!("{:.1} MiB", server.rss()), "< 40 MiB", Some(server.rss() < 40.0));
+        row(
+            &mut rows,
+            "resident memory, idle (1,000 repositories)",
+            format!("{:.1} MiB", server.rss()),
+            "< 40 MiB",
+            Some(server.rss() < 40.0),
+        );
         let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |_, _| get("/api/version".into()));
-        row(&mut rows, "GET /api/version", format!("{:.0} req/s", l.per_second()), ">= 30,000 req/s", Some(l.per_second() >= 30_000.0 && l.errors == 0));
-        println!("{:<58} {:>16}", "  latency median / p99", format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99)));
+        row(
+            &mut rows,
+            "GET /api/version",
+            format!("{:.0} req/s", l.per_second()),
+            ">= 30,000 req/s",
+            Some(l.per_second() >= 30_000.0 && l.errors == 0),
+        );
+        println!(
+            "{:<58} {:>16}",
+            "  latency median / p99",
+            format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99))
+        );
         let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |_, _| get("/api/repo".into()));
-        row(&mut rows, "GET /api/repo, 1,000 repositories", format!("{:.0} req/s", l.per_second()), ">= 2,000 req/s", Some(l.per_second() >= 2_000.0 && l.errors == 0));
-        println!("{:<58} {:>16}", "  latency median / p99", format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99)));
-        row(&mut rows, "resident memory after the list load", format!("{:.1} MiB", server.rss()), "< 40 MiB", Some(server.rss() < 40.0));
-        let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |c, n| get(format!("/api/repo/id/{}", (c * 7919 + n * 31) % 1000)));
+        row(
+            &mut rows,
+            "GET /api/repo, 1,000 repositories",
+            format!("{:.0} req/s", l.per_second()),
+            ">= 2,000 req/s",
+            Some(l.per_second() >= 2_000.0 && l.errors == 0),
+        );
+        println!(
+            "{:<58} {:>16}",
+            "  latency median / p99",
+            format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99))
+        );
+        row(
+            &mut rows,
+            "resident memory after the list load",
+            format!("{:.1} MiB", server.rss()),
+            "< 40 MiB",
+            Some(server.rss() < 40.0),
+        );
+        let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |c, n| {
+            get(format!("/api/repo/id/{}", (c * 7919 + n * 31) % 1000))
+        });
         row(&mut rows, "GET /api/repo/id/{id}", format!("{:.0} req/s", l.per_second()), "", None);
-        println!("{:<58} {:>16}", "  latency median / p99", format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99)));
+        println!(
+            "{:<58} {:>16}",
+            "  latency median / p99",
+            format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99))
+        );
         let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |c, n| {
             if n % 10 == 9 {
-                Req { method: "PATCH", path: format!("/api/repo/id/{}/edit", (c * 131 + n) % 1000), body: Some(format!("{{\"comment\":\"edit {n}\"}}")) }
+                Req {
+                    method: "PATCH",
+                    path: format!("/api/repo/id/{}/edit", (c * 131 + n) % 1000),
+                    body: Some(format!("{{\"comment\":\"edit {n}\"}}")),
+                }
             } else {
                 get("/api/repo".into())
             }
         });
-        row(&mut rows, "mix 90% list / 10% edit, 1,000 repositories", format!("{:.0} req/s", l.per_second()), "", Some(l.errors == 0));
-        println!("{:<58} {:>16}", "  latency median / p99", format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99)));
+        row(
+            &mut rows,
+            "mix 90% list / 10% edit, 1,000 repositories",
+            format!("{:.0} req/s", l.per_second()),
+            "",
+            Some(l.errors == 0),
+        );
+        println!(
+            "{:<58} {:>16}",
+            "  latency median / p99",
+            format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99))
+        );
     }
 
     // 10,000 repositories: start-up, list, mutations, status check.
@@ -187,17 +239,40 @@ fn main() {
             std::fs::write(Path::new(name).join("integrity.1"), b"x").unwrap();
         }
         let (server, startup) = Server::start(dir.path());
-        row(&mut rows, "start-up to first answer, 10,000 repositories", format!("{:.0} ms", startup.as_secs_f64() * 1000.0), "", None);
+        row(
+            &mut rows,
+            "start-up to first answer, 10,000 repositories",
+            format!("{:.0} ms", startup.as_secs_f64() * 1000.0),
+            "",
+            None,
+        );
         let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |_, _| get("/api/repo".into()));
-        row(&mut rows, "GET /api/repo, 10,000 repositories", format!("{:.0} req/s", l.per_second()), "", Some(l.errors == 0));
-        println!("{:<58} {:>16}", "  latency median / p99", format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99)));
-        row(&mut rows, "resident memory after 10,000-repository list load", format!("{:.1} MiB", server.rss()), "< 40 MiB", Some(server.rss() < 40.0));
+        row(
+            &mut rows,
+            "GET /api/repo, 10,000 repositories",
+            format!("{:.0} req/s", l.per_second()),
+            "",
+            Some(l.errors == 0),
+        );
+        println!(
+            "{:<58} {:>16}",
+            "  latency median / p99",
+            format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99))
+        );
+        row(
+            &mut rows,
+            "resident memory after 10,000-repository list load",
+            format!("{:.1} MiB", server.rss()),
+            "< 40 MiB",
+            Some(server.rss() < 40.0),
+        );
 
         let mut conn = Conn::open(server.port, &auth);
         let (mut creates, mut edits, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
         let mut names = Vec::new();
         for i in 0..200u32 {
-            let body = format!("{{\"alias\":\"new-{i}\",\"sshPublicKey\":\"{}\",\"storageSize\":10}}", key(900_000 + i));
+            let body =
+                format!("{{\"alias\":\"new-{i}\",\"sshPublicKey\":\"{}\",\"storageSize\":10}}", key(900_000 + i));
             let req = Req { method: "POST", path: "/api/v1/repositories".into(), body: Some(body) };
             let t = Instant::now();
             let (status, body) = conn.send(&req);
@@ -207,7 +282,11 @@ fn main() {
             names.push(v["repositoryName"].as_str().unwrap().to_string());
         }
         for name in &names {
-            let req = Req { method: "PATCH", path: format!("/api/v1/repositories/{name}"), body: Some("{\"storageSize\":20,\"appendOnlyMode\":true}".into()) };
+            let req = Req {
+                method: "PATCH",
+                path: format!("/api/v1/repositories/{name}"),
+                body: Some("{\"storageSize\":20,\"appendOnlyMode\":true}".into()),
+            };
             edits.push(timed(&mut conn, &req).as_micros() as u64);
         }
         for name in &names {
@@ -216,13 +295,31 @@ fn main() {
         }
         for (what, d) in [("create", creates), ("edit", edits), ("delete", deletes)] {
             let (m, p) = median_p99(d);
-            row(&mut rows, &format!("{what} at 10,000 repositories, median (p99 {p:.1} ms)"), format!("{m:.2} ms"), "< 20 ms", Some(m < 20.0));
+            row(
+                &mut rows,
+                &format!("{what} at 10,000 repositories, median (p99 {p:.1} ms)"),
+                format!("{m:.2} ms"),
+                "< 20 ms",
+                Some(m < 20.0),
+            );
         }
 
         let mut cron = Conn::open(server.port, &format!("Bearer {CRON_KEY}"));
         let t = timed(&mut cron, &Req { method: "POST", path: "/api/cronjob/checkStatus".into(), body: None });
-        row(&mut rows, "status check over 10,000 repositories", format!("{:.0} ms", t.as_secs_f64() * 1000.0), "< 1,000 ms", Some(t < Duration::from_secs(1)));
-        row(&mut rows, "resident memory after the status check", format!("{:.1} MiB", server.rss()), "< 40 MiB", Some(server.rss() < 40.0));
+        row(
+            &mut rows,
+            "status check over 10,000 repositories",
+            format!("{:.0} ms", t.as_secs_f64() * 1000.0),
+            "< 1,000 ms",
+            Some(t < Duration::from_secs(1)),
+        );
+        row(
+            &mut rows,
+            "resident memory after the status check",
+            format!("{:.1} MiB", server.rss()),
+            "< 40 MiB",
+            Some(server.rss() < 40.0),
+        );
     }
 
     // 1,000 repositories of 100 files each: the storage check against du -s -L.
@@ -249,10 +346,22 @@ fn main() {
         let du_time = du_start.elapsed();
         assert!(out.status.success());
         let ratio = t.as_secs_f64() / du_time.as_secs_f64();
-        row(&mut rows, "storage check, 1,000 repositories x 100 files", format!("{:.0} ms", t.as_secs_f64() * 1000.0), "", None);
+        row(
+            &mut rows,
+            "storage check, 1,000 repositories x 100 files",
+            format!("{:.0} ms", t.as_secs_f64() * 1000.0),
+            "",
+            None,
+        );
         row(&mut rows, "du -s -L over the same pool", format!("{:.0} ms", du_time.as_secs_f64() * 1000.0), "", None);
         row(&mut rows, "storage check / du time", format!("{ratio:.2}x"), "<= 1.00x", Some(ratio <= 1.0));
-        row(&mut rows, "resident memory after the storage check", format!("{:.1} MiB", server.rss()), "< 40 MiB", Some(server.rss() < 40.0));
+        row(
+            &mut rows,
+            "resident memory after the storage check",
+            format!("{:.1} MiB", server.rss()),
+            "< 40 MiB",
+            Some(server.rss() < 40.0),
+        );
         drop(pool);
     }
 

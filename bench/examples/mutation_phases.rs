@@ -16,7 +16,15 @@ fn main() {
     let state = AppState::open(config, Clock::system()).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let news: Vec<NewRepo> = (0..10_000)
-        .map(|i| NewRepo { alias: format!("h{i}"), key: ClientKey::parse(&key(i)).unwrap(), storage_size: 100, comment: String::new(), alert: 0, lan_command: false, append_only_mode: false })
+        .map(|i| NewRepo {
+            alias: format!("h{i}"),
+            key: ClientKey::parse(&key(i)).unwrap(),
+            storage_size: 100,
+            comment: String::new(),
+            alert: 0,
+            lan_command: false,
+            append_only_mode: false,
+        })
         .collect();
     rt.block_on(state.repos.create_many(news)).unwrap();
     let lines_t = Instant::now();

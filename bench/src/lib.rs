@@ -54,7 +54,8 @@ impl Conn {
 
     /// Sends one request and reads the whole answer; returns the status and body.
     pub fn send(&mut self, req: &Req) -> (u16, Vec<u8>) {
-        let mut head = format!("{} {} HTTP/1.1\r\nHost: bench\r\nAuthorization: {}\r\n", req.method, req.path, self.auth);
+        let mut head =
+            format!("{} {} HTTP/1.1\r\nHost: bench\r\nAuthorization: {}\r\n", req.method, req.path, self.auth);
         if let Some(b) = &req.body {
             head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
         }
@@ -87,7 +88,13 @@ impl Conn {
 }
 
 /// Runs `connections` closed loops for `duration`, each picking its next request with `next`.
-pub fn run_load(port: u16, auth: &str, connections: usize, duration: Duration, next: impl Fn(usize, usize) -> Req + Sync) -> Load {
+pub fn run_load(
+    port: u16,
+    auth: &str,
+    connections: usize,
+    duration: Duration,
+    next: impl Fn(usize, usize) -> Req + Sync,
+) -> Load {
     let start = Instant::now();
     let results: Vec<(usize, usize, Vec<u64>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..connections)
@@ -115,7 +122,12 @@ pub fn run_load(port: u16, auth: &str, connections: usize, duration: Duration, n
     let elapsed = start.elapsed();
     let mut latencies_us: Vec<u64> = results.iter().flat_map(|r| r.2.iter().copied()).collect();
     latencies_us.sort_unstable();
-    Load { requests: results.iter().map(|r| r.0).sum(), errors: results.iter().map(|r| r.1).sum(), elapsed, latencies_us }
+    Load {
+        requests: results.iter().map(|r| r.0).sum(),
+        errors: results.iter().map(|r| r.1).sum(),
+        elapsed,
+        latencies_us,
+    }
 }
 
 /// Resident memory of a process, in MiB.

@@ -26,7 +26,11 @@ pub struct AdminStore {
 
 impl AdminStore {
     pub fn open(db: &sled::Db) -> Result<Self, String> {
-        Ok(Self { db: db.clone(), tree: db.open_tree("admin").map_err(|e| e.to_string())?, verified: Mutex::new(HashSet::new()) })
+        Ok(Self {
+            db: db.clone(),
+            tree: db.open_tree("admin").map_err(|e| e.to_string())?,
+            verified: Mutex::new(HashSet::new()),
+        })
     }
 
     fn account(&self) -> Option<Account> {

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use poem::Request;
 use poem_openapi::auth::{ApiKey, Basic, Bearer};
+use poem_openapi::SecurityScheme;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use poem_openapi::SecurityScheme;
 
 use crate::token_store::{Permission, Permissions};
 use crate::{ApiError, ApiResult, AppState};

@@ -102,7 +102,11 @@ impl AuthorizedKeys {
         if line.append_only {
             out.push_str(" --append-only");
         }
-        let _ = write!(out, "{}{} --storage-quota {}G\",restrict {}", self.repo_marker, line.name, line.storage_size_gb, line.key);
+        let _ = write!(
+            out,
+            "{}{} --storage-quota {}G\",restrict {}",
+            self.repo_marker, line.name, line.storage_size_gb, line.key
+        );
     }
 
     /// The repository name on a line this server wrote, `None` for anybody else's line.
@@ -298,7 +302,10 @@ mod tests {
 
         // Edit the first: rewritten in place; delete the second: dropped; foreign untouched.
         let r = ak.sync(&[line("aaaaaaaa", 9, true)]).unwrap();
-        assert_eq!((r.rewritten.clone(), r.removed.clone()), (vec!["aaaaaaaa".to_string()], vec!["bbbbbbbb".to_string()]));
+        assert_eq!(
+            (r.rewritten.clone(), r.removed.clone()),
+            (vec!["aaaaaaaa".to_string()], vec!["bbbbbbbb".to_string()])
+        );
         let text = fs::read_to_string(ak.path()).unwrap();
         assert_eq!(text, format!("{foreign}{}\n", ak.render(&line("aaaaaaaa", 9, true))));
 
@@ -362,12 +369,14 @@ mod properties {
         });
         let junk = (proptest::sample::select(ALLOWED_TYPES.to_vec()), proptest::collection::vec(any::<u8>(), 0..120));
         let keyed = prop_oneof![ed, rsa, junk];
-        (keyed, "\\PC{0,40}", any::<bool>(), "[ \\t\\r\\n\"\\\\,=a-z]{0,6}").prop_map(|((kind, blob), comment, with_comment, noise)| {
-            let b64 = base64::engine::general_purpose::STANDARD.encode(blob);
-            let mut s = if with_comment { format!("{kind} {b64} {comment}") } else { format!("{kind} {b64}") };
-            s.push_str(&noise);
-            s
-        })
+        (keyed, "\\PC{0,40}", any::<bool>(), "[ \\t\\r\\n\"\\\\,=a-z]{0,6}").prop_map(
+            |((kind, blob), comment, with_comment, noise)| {
+                let b64 = base64::engine::general_purpose::STANDARD.encode(blob);
+                let mut s = if with_comment { format!("{kind} {b64} {comment}") } else { format!("{kind} {b64}") };
+                s.push_str(&noise);
+                s
+            },
+        )
     }
 
     proptest! {

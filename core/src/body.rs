@@ -55,9 +55,7 @@ impl<D: Type> Type for JsonBody<D> {
         Some(self)
     }
 
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
         Box::new(self.as_raw_value().into_iter())
     }
 }
@@ -131,7 +129,10 @@ impl<T: Type> poem_openapi::ApiResponse for PreJson<T> {
                 description: "",
                 status: Some(200),
                 status_range: None,
-                content: vec![poem_openapi::registry::MetaMediaType { content_type: Self::CONTENT_TYPE, schema: Self::schema_ref() }],
+                content: vec![poem_openapi::registry::MetaMediaType {
+                    content_type: Self::CONTENT_TYPE,
+                    schema: Self::schema_ref(),
+                }],
                 headers: vec![],
             }],
         }

@@ -28,10 +28,7 @@ impl Clock {
     pub fn now(&self) -> i64 {
         match &self.fixed {
             Some(f) => f.load(Ordering::SeqCst),
-            None => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0),
+            None => SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0),
         }
     }
 }

@@ -263,12 +263,7 @@ fn misspelled_env_warnings() -> Vec<String> {
 }
 
 fn closest(key: &str) -> Option<&'static str> {
-    BW_KEYS
-        .iter()
-        .map(|k| (edit_distance(key, k), *k))
-        .filter(|(d, _)| *d <= 3)
-        .min()
-        .map(|(_, k)| k)
+    BW_KEYS.iter().map(|k| (edit_distance(key, k), *k)).filter(|(d, _)| *d <= 3).min().map(|(_, k)| k)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

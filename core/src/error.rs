@@ -106,10 +106,7 @@ impl ApiError {
 /// poem itself produces (see the server's error-shaping middleware).
 pub fn error_response(status: StatusCode, body: &ErrorBody) -> Response {
     let json = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    Response::builder()
-        .status(status)
-        .content_type("application/json; charset=utf-8")
-        .body(json)
+    Response::builder().status(status).content_type("application/json; charset=utf-8").body(json)
 }
 
 impl poem::error::ResponseError for ApiError {
@@ -164,4 +161,3 @@ impl ApiResponse for ApiError {
         ErrorBody::register(registry);
     }
 }
-

@@ -49,7 +49,9 @@ impl Pool {
             if target.file_name().map(|n| n == name).unwrap_or(false) {
                 match fs::symlink_metadata(&target) {
                     Ok(m) if m.is_dir() => fs::remove_dir_all(&target)?,
-                    Ok(_) => tracing::warn!(target = %target.display(), "repository link points at a non-folder; left in place"),
+                    Ok(_) => {
+                        tracing::warn!(target = %target.display(), "repository link points at a non-folder; left in place")
+                    }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => return Err(e),
                 }

@@ -63,7 +63,11 @@ macro_rules! endpoint_plugin {
     };
 }
 
-fn sorted<T: 'static>(items: impl Iterator<Item = &'static T>, name: fn(&T) -> &'static str, kind: &str) -> Result<Vec<&'static T>, String> {
+fn sorted<T: 'static>(
+    items: impl Iterator<Item = &'static T>,
+    name: fn(&T) -> &'static str,
+    kind: &str,
+) -> Result<Vec<&'static T>, String> {
     let mut v: Vec<&'static T> = items.collect();
     v.sort_by_key(|p| name(p));
     for w in v.windows(2) {

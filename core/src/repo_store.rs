@@ -180,7 +180,11 @@ impl RepoStore {
             let repo: Repo = serde_json::from_slice(&v).map_err(|e| format!("corrupt repository record: {e}"))?;
             cache.put(repo);
         }
-        Ok(Self { db: db.clone(), repos, meta, cache: RwLock::new(cache),
+        Ok(Self {
+            db: db.clone(),
+            repos,
+            meta,
+            cache: RwLock::new(cache),
             write: tokio::sync::Mutex::new(()),
             keys,
             pool,
@@ -322,8 +326,8 @@ impl RepoStore {
                 meta.insert(NEXT_ID, &(id + 1).to_be_bytes())?;
                 let mut record = repo.clone();
                 record.id = id;
-                let bytes = serde_json::to_vec(&record)
-                    .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                let bytes =
+                    serde_json::to_vec(&record).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
                 repos.insert(&id_key(id), bytes)?;
                 Ok(id)
             })
@@ -347,7 +351,8 @@ impl RepoStore {
         let mut batch_keys = std::collections::HashSet::new();
         for new in &news {
             let identity = new.key.identity();
-            if self.read().by_key.contains_key(&identity) || foreign.contains(&identity) || !batch_keys.insert(identity) {
+            if self.read().by_key.contains_key(&identity) || foreign.contains(&identity) || !batch_keys.insert(identity)
+            {
                 return Err(ApiError::Conflict(KEY_IN_USE.into()));
             }
         }
@@ -371,7 +376,8 @@ impl RepoStore {
                 let mut out = repos.clone();
                 for (i, r) in out.iter_mut().enumerate() {
                     r.id = first + i as u64;
-                    let bytes = serde_json::to_vec(&*r).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                    let bytes =
+                        serde_json::to_vec(&*r).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
                     tree.insert(&id_key(r.id), bytes)?;
                 }
                 meta.insert(NEXT_ID, &(first + out.len() as u64).to_be_bytes())?;
@@ -451,8 +457,12 @@ impl RepoStore {
         let name = old.repository_name.clone();
         match tokio::task::spawn_blocking(move || pool.remove_repo(&name)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(repository = %old.repository_name, error = %e, "removing the repository folder failed"),
-            Err(e) => tracing::error!(repository = %old.repository_name, error = %e, "removing the repository folder failed"),
+            Ok(Err(e)) => {
+                tracing::error!(repository = %old.repository_name, error = %e, "removing the repository folder failed")
+            }
+            Err(e) => {
+                tracing::error!(repository = %old.repository_name, error = %e, "removing the repository folder failed")
+            }
         }
         Ok(old)
     }

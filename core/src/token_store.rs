@@ -128,10 +128,8 @@ impl TokenStore {
         if self.tokens.contains_key(name).map_err(Self::store_err)? {
             return Err(TokenError::NameTaken);
         }
-        let token = format!(
-            "bw_{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-        );
+        let token =
+            format!("bw_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
         let record = TokenRecord {
             name: name.to_string(),
             hash: hash_token(&token),

@@ -45,12 +45,20 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
             let mut out = String::from("NAME\tPERMISSIONS\tCREATED\tEXPIRES\tLAST USED\n");
             for t in list {
                 let p = t.permissions;
-                let perms: Vec<&str> = [(p.create, "create"), (p.read, "read"), (p.update, "update"), (p.delete, "delete")]
-                    .into_iter()
-                    .filter_map(|(on, n)| on.then_some(n))
-                    .collect();
+                let perms: Vec<&str> =
+                    [(p.create, "create"), (p.read, "read"), (p.update, "update"), (p.delete, "delete")]
+                        .into_iter()
+                        .filter_map(|(on, n)| on.then_some(n))
+                        .collect();
                 let show = |t: Option<i64>| t.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
-                out.push_str(&format!("{}\t{}\t{}\t{}\t{}\n", t.name, perms.join(","), t.creation, show(t.expiration), show(t.last_used)));
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\n",
+                    t.name,
+                    perms.join(","),
+                    t.creation,
+                    show(t.expiration),
+                    show(t.last_used)
+                ));
             }
             out.trim_end().to_string()
         }),

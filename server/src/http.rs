@@ -31,7 +31,10 @@ fn healthz(state: Data<&AppState>) -> Response {
         Response::builder().content_type("application/json").body(r#"{"status":"ok"}"#)
     } else {
         tracing::error!("health check: the store does not accept writes");
-        error_response(StatusCode::SERVICE_UNAVAILABLE, &ErrorBody { status: Some(503), message: "Service Unavailable".into(), detail: None })
+        error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &ErrorBody { status: Some(503), message: "Service Unavailable".into(), detail: None },
+        )
     }
 }
 
@@ -97,7 +100,14 @@ struct BodyTimeout(std::time::Duration);
 /// a `Content-Length`.
 async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poem::Result<Response> {
     let too_large = || {
-        error_response(StatusCode::PAYLOAD_TOO_LARGE, &ErrorBody { status: None, message: "Payload Too Large".into(), detail: Some(format!("request bodies are limited to {BODY_LIMIT} bytes")) })
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &ErrorBody {
+                status: None,
+                message: "Payload Too Large".into(),
+                detail: Some(format!("request bodies are limited to {BODY_LIMIT} bytes")),
+            },
+        )
     };
     let declared = req
         .headers()
@@ -112,10 +122,24 @@ async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poe
     let mut reader = req.take_body().into_async_read().take(BODY_LIMIT as u64 + 1);
     match tokio::time::timeout(timeout, reader.read_to_end(&mut buf)).await {
         Err(_) => {
-            return Ok(error_response(StatusCode::REQUEST_TIMEOUT, &ErrorBody { status: None, message: "Request Timeout".into(), detail: Some("the body did not arrive in time".into()) }));
+            return Ok(error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                &ErrorBody {
+                    status: None,
+                    message: "Request Timeout".into(),
+                    detail: Some("the body did not arrive in time".into()),
+                },
+            ));
         }
         Ok(Err(_)) => {
-            return Ok(error_response(StatusCode::BAD_REQUEST, &ErrorBody { status: None, message: "Invalid request body".into(), detail: Some("the body could not be read".into()) }));
+            return Ok(error_response(
+                StatusCode::BAD_REQUEST,
+                &ErrorBody {
+                    status: None,
+                    message: "Invalid request body".into(),
+                    detail: Some("the body could not be read".into()),
+                },
+            ));
         }
         Ok(Ok(_)) => {}
     }
@@ -154,7 +178,10 @@ async fn shape_errors<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem:
         s => (s.canonical_reason().unwrap_or("Error"), None, false),
     };
     let status = if status.is_server_error() { StatusCode::INTERNAL_SERVER_ERROR } else { status };
-    let mut shaped = error_response(status, &ErrorBody { status: with_status.then_some(status.as_u16()), message: message.into(), detail });
+    let mut shaped = error_response(
+        status,
+        &ErrorBody { status: with_status.then_some(status.as_u16()), message: message.into(), detail },
+    );
     if status == StatusCode::METHOD_NOT_ALLOWED {
         if let Some(allow) = allow.and_then(|a| poem::http::HeaderValue::from_str(&a).ok()) {
             shaped.headers_mut().insert(poem::http::header::ALLOW, allow);

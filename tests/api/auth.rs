@@ -52,7 +52,11 @@ fn token_permissions_are_exact() {
 fn admin_basic_credentials_work_everywhere_and_wrong_ones_do_not() {
     let s = TestServer::with_config(|c| c.disable_integrations = true);
     let admin = s.create_admin();
-    let (status, _) = s.post("/api/v1/repositories", Some(&admin), &serde_json::json!({"alias": "a", "sshPublicKey": ed25519_key(1, ""), "storageSize": 1}));
+    let (status, _) = s.post(
+        "/api/v1/repositories",
+        Some(&admin),
+        &serde_json::json!({"alias": "a", "sshPublicKey": ed25519_key(1, ""), "storageSize": 1}),
+    );
     assert_eq!(status, 200);
     assert_eq!(s.get("/api/repo", Some(&admin)).0, 200);
     assert_eq!(s.get("/api/repo", Some(&basic("admin", "wrong password!"))).0, 401);
@@ -117,5 +121,9 @@ fn forwarded_for_counts_only_from_a_trusted_proxy() {
     for i in 0..20 {
         assert_eq!(get_from(&direct, "bw_guess", &format!("203.0.113.{i}")), 403);
     }
-    assert_eq!(get_from(&direct, &good, "198.51.100.1"), 429, "an untrusted peer cannot dodge the throttle with the header");
+    assert_eq!(
+        get_from(&direct, &good, "198.51.100.1"),
+        429,
+        "an untrusted peer cannot dodge the throttle with the header"
+    );
 }

@@ -20,7 +20,8 @@ fn foreign_lines(text: &str) -> Vec<&str> {
 fn foreign_lines_survive_create_edit_delete_and_reconcile() {
     let s = TestServer::start();
     write_foreign(&s);
-    let expected_foreign = foreign_lines(&format!("{FOREIGN_HEAD}{FOREIGN_TAIL}")).iter().map(|l| l.to_string()).collect::<Vec<_>>();
+    let expected_foreign =
+        foreign_lines(&format!("{FOREIGN_HEAD}{FOREIGN_TAIL}")).iter().map(|l| l.to_string()).collect::<Vec<_>>();
     let t = s.full_token();
     let (_, a) = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(1, "")));
     let (_, b) = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(2, "")));

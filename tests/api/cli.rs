@@ -29,13 +29,18 @@ impl Env {
 
     /// Runs and returns (success, stdout, stderr).
     fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-        let mut child = self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child =
+            self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         if let Some(input) = stdin {
             child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         }
         drop(child.stdin.take());
         let out = child.wait_with_output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 }
 
@@ -81,7 +86,8 @@ fn tokens_from_the_command_line_with_the_server_stopped_then_running() {
     assert!(ok, "{err}");
     let offline = out.lines().last().unwrap().to_string();
     assert!(offline.starts_with("bw_") && !offline.contains(' '), "the token alone on the last line: {out:?}");
-    let data_mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(env.dir.path().join("data")).unwrap().permissions());
+    let data_mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(env.dir.path().join("data")).unwrap().permissions());
     assert_eq!(data_mode & 0o777, 0o700, "the data folder holds secrets' hashes: private");
 
     let (ok, _, err) = env.run(&["token", "create", "--name", "offline", "--permissions", "read"], None);
@@ -96,7 +102,8 @@ fn tokens_from_the_command_line_with_the_server_stopped_then_running() {
     assert_eq!(get(&url, &offline), 200, "a token made offline works once the server runs");
 
     // The store is held by the server now: these go through the control socket.
-    let (ok, out, err) = env.run(&["token", "create", "--name", "online", "--permissions", "read,create", "--expires-in", "30d"], None);
+    let (ok, out, err) =
+        env.run(&["token", "create", "--name", "online", "--permissions", "read,create", "--expires-in", "30d"], None);
     assert!(ok, "{err}");
     let online = out.lines().last().unwrap().to_string();
     assert_eq!(get(&url, &online), 200);
@@ -162,7 +169,14 @@ fn logs_hold_audit_lines_but_never_keys_or_tokens() {
     let base = format!("http://127.0.0.1:{port}");
     assert_eq!(ureq::get(&format!("{base}/api/v1/cron/status?key={cron_key}")).call().unwrap().status(), 200);
     assert!(ureq::get(&format!("{base}/api/v1/cron/status?key={cron_key}-wrong")).call().is_err());
-    assert_eq!(ureq::post(&format!("{base}/api/cronjob/checkStatus")).set("Authorization", &format!("Bearer {cron_key}")).call().unwrap().status(), 200);
+    assert_eq!(
+        ureq::post(&format!("{base}/api/cronjob/checkStatus"))
+            .set("Authorization", &format!("Bearer {cron_key}"))
+            .call()
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(get(&format!("{base}/api/repo"), &token), 200);
     assert_eq!(get(&format!("{base}/api/repo"), "bw_wrong-token-value"), 403);
     drop(server);
@@ -176,7 +190,8 @@ fn logs_hold_audit_lines_but_never_keys_or_tokens() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["target"] == "audit")
         .collect();
-    let accepted = audit.iter().find(|v| v["fields"]["outcome"] == "accepted").expect("an audit line for the accepted token");
+    let accepted =
+        audit.iter().find(|v| v["fields"]["outcome"] == "accepted").expect("an audit line for the accepted token");
     assert_eq!(accepted["fields"]["token"], "auditme");
     assert_eq!(accepted["fields"]["route"], "/api/repo");
     assert_eq!(accepted["fields"]["client"], "127.0.0.1");
@@ -187,7 +202,8 @@ fn logs_hold_audit_lines_but_never_keys_or_tokens() {
 #[test]
 fn the_rest_automation_example_runs() {
     let env = Env::new();
-    let (ok, out, _) = env.run(&["token", "create", "--name", "demo", "--permissions", "create,read,update,delete"], None);
+    let (ok, out, _) =
+        env.run(&["token", "create", "--name", "demo", "--permissions", "create,read,update,delete"], None);
     assert!(ok);
     let token = out.lines().last().unwrap().to_string();
     let mut cmd = env.cmd(&[]);
@@ -202,7 +218,12 @@ fn the_rest_automation_example_runs() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("created repository") && stdout.contains("\"storageSize\":20,\"appendOnlyMode\":true") && stdout.contains("deleted"), "{stdout}");
+    assert!(
+        stdout.contains("created repository")
+            && stdout.contains("\"storageSize\":20,\"appendOnlyMode\":true")
+            && stdout.contains("deleted"),
+        "{stdout}"
+    );
     let keys = std::fs::read_to_string(env.dir.path().join("home/.ssh/authorized_keys")).unwrap_or_default();
     assert_eq!(keys, "", "the example cleans up after itself");
     drop(server);
@@ -217,7 +238,11 @@ fn apprise_package_mode_passes_the_alias_as_one_argument() {
     std::fs::create_dir_all(&bin).unwrap();
     let record = env.dir.path().join("apprise-args");
     let stub = bin.join("apprise");
-    std::fs::write(&stub, format!("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n--next--\\n' \"$a\"; done > {}\n", record.display())).unwrap();
+    std::fs::write(
+        &stub,
+        format!("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n--next--\\n' \"$a\"; done > {}\n", record.display()),
+    )
+    .unwrap();
     std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let (ok, out, _) = env.run(&["token", "create", "--name", "a", "--permissions", "create"], None);
     assert!(ok);
@@ -232,9 +257,14 @@ fn apprise_package_mode_passes_the_alias_as_one_argument() {
     let (server, port) = Running::start(cmd);
     let alias = "late'; touch /tmp/pwned; echo '$(id)";
     let body = serde_json::json!({"alias": alias, "sshPublicKey": bw_tests::ed25519_key(1, ""), "storageSize": 1, "alert": 3600});
-    let created = ureq::post(&format!("http://127.0.0.1:{port}/api/v1/repositories")).set("Authorization", &format!("Bearer {token}")).send_json(body);
+    let created = ureq::post(&format!("http://127.0.0.1:{port}/api/v1/repositories"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .send_json(body);
     assert_eq!(created.unwrap().status(), 200);
-    let ran = ureq::post(&format!("http://127.0.0.1:{port}/api/cronjob/checkStatus")).set("Authorization", "Bearer k").call().unwrap();
+    let ran = ureq::post(&format!("http://127.0.0.1:{port}/api/cronjob/checkStatus"))
+        .set("Authorization", "Bearer k")
+        .call()
+        .unwrap();
     assert_eq!(ran.status(), 200);
     drop(server);
     let args = std::fs::read_to_string(&record).expect("apprise was not run");

@@ -35,7 +35,9 @@ fn cron(s: &TestServer, path: &str) -> (u16, serde_json::Value) {
 #[test]
 fn cron_routes_need_the_key() {
     let s = TestServer::with_config(|c| c.cronjob_key = Some(KEY.into()));
-    for path in ["/api/cronjob/checkStatus", "/api/v1/cron/status", "/api/cronjob/getStorageUsed", "/api/v1/cron/storage"] {
+    for path in
+        ["/api/cronjob/checkStatus", "/api/v1/cron/status", "/api/cronjob/getStorageUsed", "/api/v1/cron/storage"]
+    {
         let (status, body) = s.call("POST", path, Some("Bearer wrong"), None);
         assert_eq!((status, body.clone()), (401, json!({"status": 401, "message": "Unauthorized"})), "{path}");
         assert_eq!(s.call("POST", path, None, None).0, 401, "{path}");
@@ -104,8 +106,14 @@ fn status_reads_integrity_mtimes_and_alerts_once_per_90000_seconds() {
     assert_eq!(calls.len(), 1, "one webhook call");
     let body: serde_json::Value = serde_json::from_slice(&calls[0].body).unwrap();
     assert_eq!(body, json!({"status": "down", "repos": ["late \"quoted\" $(alias)"], "timestamp": NOW}));
-    assert_eq!(calls[0].header(bw_plugin_cron_status::alerts::SIGNATURE_HEADER), Some(bw_plugin_cron_status::alerts::signature("hook-secret", &calls[0].body).as_str()));
-    assert_ne!(bw_plugin_cron_status::alerts::signature("other", &calls[0].body), bw_plugin_cron_status::alerts::signature("hook-secret", &calls[0].body));
+    assert_eq!(
+        calls[0].header(bw_plugin_cron_status::alerts::SIGNATURE_HEADER),
+        Some(bw_plugin_cron_status::alerts::signature("hook-secret", &calls[0].body).as_str())
+    );
+    assert_ne!(
+        bw_plugin_cron_status::alerts::signature("other", &calls[0].body),
+        bw_plugin_cron_status::alerts::signature("hook-secret", &calls[0].body)
+    );
 
     // The fresh repository becomes late at NOW + 89,999: it is alerted about alone; the one
     // already alerted about stays quiet within 90,000 s.
@@ -252,7 +260,8 @@ fn a_hung_repository_times_out_and_keeps_its_values() {
 #[test]
 fn no_update_made_during_a_scan_is_lost_and_a_second_run_gets_409() {
     let gate = Arc::new(Gate::default());
-    let s = Arc::new(TestServer::with_scanner(|c| c.cronjob_key = Some(KEY.into()), Arc::new(GatedScanner(gate.clone()))));
+    let s =
+        Arc::new(TestServer::with_scanner(|c| c.cronjob_key = Some(KEY.into()), Arc::new(GatedScanner(gate.clone()))));
     let t = s.full_token();
     let (edited, edited_name) = add_repo(&s, &t, 1, "before", 0);
     let (deleted, _) = add_repo(&s, &t, 2, "to delete", 0);
@@ -269,14 +278,21 @@ fn no_update_made_during_a_scan_is_lost_and_a_second_run_gets_409() {
     let (status, body) = cron(&s, "/api/v1/cron/status");
     assert_eq!(status, 409);
     insta::assert_json_snapshot!("cron_status_running", body);
-    assert_eq!(s.patch(&format!("/api/repo/id/{edited}/edit"), Some(&t), &json!({"alias": "after", "storageSize": 42})).0, 200);
+    assert_eq!(
+        s.patch(&format!("/api/repo/id/{edited}/edit"), Some(&t), &json!({"alias": "after", "storageSize": 42})).0,
+        200
+    );
     assert_eq!(s.delete(&format!("/api/repo/id/{deleted}/delete"), Some(&t)).0, 200);
     let (added, _) = add_repo(&s, &t, 3, "added meanwhile", 0);
     gate.release();
     assert_eq!(runner.join().unwrap().0, 200);
 
     let repo = s.state.repos.get(edited).unwrap();
-    assert_eq!((repo.alias.as_str(), repo.storage_size, repo.last_save), ("after", 42, NOW - 5), "edit kept, scan result written");
+    assert_eq!(
+        (repo.alias.as_str(), repo.storage_size, repo.last_save),
+        ("after", 42, NOW - 5),
+        "edit kept, scan result written"
+    );
     assert!(s.state.repos.get(deleted).is_none(), "a delete made during the scan stays deleted");
     assert!(s.state.repos.get(added).is_some());
     assert!(s.authorized_keys_text().contains("--storage-quota 42G"));
@@ -285,7 +301,8 @@ fn no_update_made_during_a_scan_is_lost_and_a_second_run_gets_409() {
 #[test]
 fn storage_second_run_gets_409() {
     let gate = Arc::new(Gate::default());
-    let s = Arc::new(TestServer::with_scanner(|c| c.cronjob_key = Some(KEY.into()), Arc::new(GatedScanner(gate.clone()))));
+    let s =
+        Arc::new(TestServer::with_scanner(|c| c.cronjob_key = Some(KEY.into()), Arc::new(GatedScanner(gate.clone()))));
     let t = s.full_token();
     let (_, name) = add_repo(&s, &t, 1, "a", 0);
     gate.block(&name);

@@ -43,7 +43,10 @@ fn deeply_nested_json_and_invalid_utf8_are_400() {
 #[test]
 fn huge_headers_are_refused_and_the_server_stays_up() {
     let s = TestServer::start();
-    let req = format!("GET /api/version HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "a".repeat(1024 * 1024));
+    let req = format!(
+        "GET /api/version HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(1024 * 1024)
+    );
     let answer = s.raw(req.as_bytes());
     assert!(!answer.starts_with("HTTP/1.1 200"), "a 1 MiB header was accepted: {}", &answer[..answer.len().min(200)]);
     let many: String = (0..2000).map(|i| format!("X-H{i}: v\r\n")).collect();

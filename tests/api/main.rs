@@ -2,6 +2,7 @@
 
 mod auth;
 mod authorized_keys;
+mod cli;
 mod concurrency;
 mod cron;
 mod hostile;
@@ -9,5 +10,4 @@ mod openapi;
 mod repos;
 mod server;
 mod tokens;
-mod cli;
 mod validation;

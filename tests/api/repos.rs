@@ -29,7 +29,11 @@ fn seed_routes_create_list_get_edit_delete() {
     assert_eq!(one["repo"], list["repoList"][0]);
     insta::assert_json_snapshot!("seed_get", one, { ".repo.repositoryName" => NAME });
 
-    let (status, edited) = s.patch(&format!("/api/repo/id/{id}/edit"), Some(&t), &json!({"alias": "Renamed", "storageSize": 200, "appendOnlyMode": true}));
+    let (status, edited) = s.patch(
+        &format!("/api/repo/id/{id}/edit"),
+        Some(&t),
+        &json!({"alias": "Renamed", "storageSize": 200, "appendOnlyMode": true}),
+    );
     assert_eq!(status, 200, "{edited}");
     insta::assert_json_snapshot!("seed_edit", edited);
     let (_, one) = s.get(&format!("/api/repo/id/{id}"), Some(&t));
@@ -37,7 +41,13 @@ fn seed_routes_create_list_get_edit_delete() {
     assert_eq!(one["repo"]["storageSize"], 200);
     assert_eq!(one["repo"]["comment"], "nightly", "absent keys keep their value");
     let line = s.authorized_keys_text();
-    assert!(line.contains(&format!("borg serve --append-only --restrict-to-repository {}/repos/{name} --storage-quota 200G\",restrict {key}", s.home.display())), "{line}");
+    assert!(
+        line.contains(&format!(
+            "borg serve --append-only --restrict-to-repository {}/repos/{name} --storage-quota 200G\",restrict {key}",
+            s.home.display()
+        )),
+        "{line}"
+    );
 
     std::fs::create_dir_all(s.home.join("repos").join(&name).join("data")).unwrap();
     let (status, deleted) = s.delete(&format!("/api/repo/id/{id}/delete"), Some(&t));
@@ -55,7 +65,8 @@ fn v1_routes_create_list_get_edit_delete() {
     let s = TestServer::start();
     let t = s.full_token();
     let key = ed25519_key(2, "");
-    let (status, created) = s.post("/api/v1/repositories", Some(&t), &json!({"alias": "v1", "sshPublicKey": key, "storageSize": 5}));
+    let (status, created) =
+        s.post("/api/v1/repositories", Some(&t), &json!({"alias": "v1", "sshPublicKey": key, "storageSize": 5}));
     assert_eq!(status, 200, "{created}");
     let name = created["repositoryName"].as_str().unwrap().to_string();
 
@@ -126,8 +137,15 @@ fn duplicate_key_is_refused_ignoring_the_comment() {
     // An edit to the key of another repository is refused too; to its own key is fine.
     let (_, c) = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(5, "")));
     let id = c["id"].as_u64().unwrap();
-    assert_eq!(s.patch(&format!("/api/repo/id/{id}/edit"), Some(&t), &json!({"sshPublicKey": ed25519_key(4, "")})).0, 409);
-    assert_eq!(s.patch(&format!("/api/repo/id/{id}/edit"), Some(&t), &json!({"sshPublicKey": ed25519_key(5, "new comment")})).0, 200);
+    assert_eq!(
+        s.patch(&format!("/api/repo/id/{id}/edit"), Some(&t), &json!({"sshPublicKey": ed25519_key(4, "")})).0,
+        409
+    );
+    assert_eq!(
+        s.patch(&format!("/api/repo/id/{id}/edit"), Some(&t), &json!({"sshPublicKey": ed25519_key(5, "new comment")}))
+            .0,
+        200
+    );
 }
 
 #[test]

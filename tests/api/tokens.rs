@@ -18,7 +18,11 @@ fn create_list_delete_on_both_paths() {
         assert!(!list.to_string().contains(&token), "a listing never shows token values");
         insta::assert_json_snapshot!("token_list", list);
 
-        let (status, again) = s.post(path, Some(&admin), &json!({"name": "ci", "permissions": {"create": true, "read": true, "update": true, "delete": true}}));
+        let (status, again) = s.post(
+            path,
+            Some(&admin),
+            &json!({"name": "ci", "permissions": {"create": true, "read": true, "update": true, "delete": true}}),
+        );
         assert_eq!(status, 400);
         insta::assert_json_snapshot!("token_name_taken", again);
 
@@ -37,7 +41,11 @@ fn bad_token_names_are_400() {
     let s = TestServer::start();
     let admin = s.create_admin();
     for name in ["", "has space", "x".repeat(26).as_str(), "semi;colon", "ünï"] {
-        let (status, body) = s.post(PATHS[0], Some(&admin), &json!({"name": name, "permissions": {"create": false, "read": true, "update": false, "delete": false}}));
+        let (status, body) = s.post(
+            PATHS[0],
+            Some(&admin),
+            &json!({"name": name, "permissions": {"create": false, "read": true, "update": false, "delete": false}}),
+        );
         assert_eq!(status, 400, "{name:?}: {body}");
         assert!(body["message"].is_string());
     }
@@ -50,7 +58,11 @@ fn bad_token_names_are_400() {
 fn a_created_token_has_exactly_its_permissions() {
     let s = TestServer::start();
     let admin = s.create_admin();
-    let (_, created) = s.post(PATHS[1], Some(&admin), &json!({"name": "reader", "permissions": {"create": false, "read": true, "update": false, "delete": false}}));
+    let (_, created) = s.post(
+        PATHS[1],
+        Some(&admin),
+        &json!({"name": "reader", "permissions": {"create": false, "read": true, "update": false, "delete": false}}),
+    );
     let token = created["token"].as_str().unwrap();
     assert_eq!(s.get("/api/repo", Some(token)).0, 200);
     let (status, body) = s.post("/api/repo/add", Some(token), &repo_body(&ed25519_key(1, "")));
@@ -74,7 +86,11 @@ fn token_manager_needs_an_administrator_account() {
 fn disabled_integrations_refuse_to_create_tokens() {
     let s = TestServer::with_config(|c| c.disable_integrations = true);
     let admin = s.create_admin();
-    let (status, body) = s.post(PATHS[1], Some(&admin), &json!({"name": "ci", "permissions": {"create": true, "read": true, "update": true, "delete": true}}));
+    let (status, body) = s.post(
+        PATHS[1],
+        Some(&admin),
+        &json!({"name": "ci", "permissions": {"create": true, "read": true, "update": true, "delete": true}}),
+    );
     assert_eq!(status, 403);
     insta::assert_json_snapshot!("integrations_disabled", body);
     assert_eq!(s.get(PATHS[1], Some(&admin)).1, json!([]));
@@ -84,7 +100,11 @@ fn disabled_integrations_refuse_to_create_tokens() {
 fn the_store_never_holds_a_token_in_clear() {
     let s = TestServer::start();
     let admin = s.create_admin();
-    let (_, created) = s.post(PATHS[0], Some(&admin), &json!({"name": "ci", "permissions": {"create": true, "read": true, "update": true, "delete": true}}));
+    let (_, created) = s.post(
+        PATHS[0],
+        Some(&admin),
+        &json!({"name": "ci", "permissions": {"create": true, "read": true, "update": true, "delete": true}}),
+    );
     let token = created["token"].as_str().unwrap().to_string();
     let secret = token.trim_start_matches("bw_").to_string();
     let (dir, config) = s.stop();

@@ -21,10 +21,7 @@ pub struct Tools {
 
 fn which(name: &str, extra: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .chain(extra.iter().map(PathBuf::from))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).map(|d| d.join(name)).chain(extra.iter().map(PathBuf::from)).find(|p| p.is_file())
 }
 
 /// The tools, or `None` (skip) when one is missing outside CI; in CI a missing tool fails.
@@ -34,7 +31,8 @@ pub fn tools() -> Option<Tools> {
     let in_ci = std::env::var_os("CI").is_some();
     match (sshd, borg) {
         (Some(sshd), Some(borg)) => {
-            let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap().trim().to_string();
+            let user =
+                String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap().trim().to_string();
             Some(Tools { sshd, borg, user })
         }
         (sshd, borg) => {
@@ -73,7 +71,10 @@ impl Server {
         let port = free_port();
         let log = fs::OpenOptions::new().create(true).append(true).open(root.join("server.log")).unwrap();
         let mut cmd = Self::command(root);
-        cmd.env("BW_LISTEN", format!("127.0.0.1:{port}")).env("CRONJOB_KEY", CRON_KEY).stdout(Stdio::null()).stderr(log);
+        cmd.env("BW_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CRONJOB_KEY", CRON_KEY)
+            .stdout(Stdio::null())
+            .stderr(log);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -90,7 +91,10 @@ impl Server {
 
     /// `borgwarehouse token create`, as a sysadmin runs it next to the running server.
     pub fn cli_token(&self, name: &str, perms: &str) -> String {
-        let out = Self::command(&self.root).args(["token", "create", "--name", name, "--permissions", perms]).output().unwrap();
+        let out = Self::command(&self.root)
+            .args(["token", "create", "--name", name, "--permissions", perms])
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string()
     }
@@ -121,7 +125,9 @@ impl Server {
 
     /// A request whose connection may fail (the server may be killed under it).
     pub fn try_call(&self, method: &str, path: &str, auth: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
-        let req = ureq::request(method, &format!("http://127.0.0.1:{}{path}", self.port)).set("Authorization", auth).timeout(Duration::from_secs(120));
+        let req = ureq::request(method, &format!("http://127.0.0.1:{}{path}", self.port))
+            .set("Authorization", auth)
+            .timeout(Duration::from_secs(120));
         let result = match body {
             Some(b) => req.send_json(b.clone()),
             None => req.call(),
@@ -153,7 +159,8 @@ impl Server {
     }
 
     pub fn repo(&self, token: &str, name: &str) -> Value {
-        let (status, body) = self.call("GET", &format!("/api/v1/repositories/{name}"), &format!("Bearer {token}"), None);
+        let (status, body) =
+            self.call("GET", &format!("/api/v1/repositories/{name}"), &format!("Bearer {token}"), None);
         assert_eq!(status, 200, "{body}");
         body["repo"].clone()
     }
@@ -189,7 +196,11 @@ pub struct Key {
 
 pub fn keygen(dir: &Path, name: &str) -> Key {
     let private = dir.join(format!("key-{name}"));
-    let ok = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&private).status().unwrap();
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&private)
+        .status()
+        .unwrap();
     assert!(ok.success());
     let public = fs::read_to_string(private.with_extension("pub")).unwrap().trim().to_string();
     Key { private, public }
@@ -207,7 +218,12 @@ impl Sshd {
         let dir = root.join("sshd");
         fs::create_dir_all(&dir).unwrap();
         let host_key = dir.join("host_ed25519");
-        assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&host_key).status().unwrap().success());
+        assert!(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&host_key)
+            .status()
+            .unwrap()
+            .success());
         // sshd refuses to start without its privilege separation folder.
         let _ = fs::create_dir_all("/run/sshd");
         let port = free_port();
@@ -228,7 +244,15 @@ impl Sshd {
         )
         .unwrap();
         let log = fs::File::create(dir.join("sshd.log")).unwrap();
-        let mut child = Command::new(&tools.sshd).arg("-D").arg("-e").arg("-f").arg(&config).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        let mut child = Command::new(&tools.sshd)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
         wait_for_port(port, "sshd", &mut child);
         Sshd { child, port, user: tools.user.clone() }
     }

@@ -42,7 +42,11 @@ fn borg_backs_up_through_the_repositories_the_api_makes() {
     // 2. A token from the command line; a repository over HTTP with a fresh ed25519 key, 1 GB.
     let token = server.cli_token("e2e", "create,read,update,delete");
     let key_a = harness::keygen(dir.path(), "client-a");
-    let (status, created) = server.post("/api/v1/repositories", &token, &json!({"alias": "e2e", "sshPublicKey": key_a.public, "storageSize": 1, "alert": 3600}));
+    let (status, created) = server.post(
+        "/api/v1/repositories",
+        &token,
+        &json!({"alias": "e2e", "sshPublicKey": key_a.public, "storageSize": 1, "alert": 3600}),
+    );
     assert_eq!(status, 200, "{created}");
     let name = created["repositoryName"].as_str().unwrap().to_string();
     let repo_dir = home.join("repos").join(&name);
@@ -99,7 +103,10 @@ fn borg_backs_up_through_the_repositories_the_api_makes() {
 
     // 7. A new key: the old one is refused, the new one works.
     let key_b = harness::keygen(dir.path(), "client-b");
-    assert_eq!(server.patch(&format!("/api/repo/id/{}/edit", created["id"]), &token, &json!({"sshPublicKey": key_b.public})).0, 200);
+    assert_eq!(
+        server.patch(&format!("/api/repo/id/{}/edit", created["id"]), &token, &json!({"sshPublicKey": key_b.public})).0,
+        200
+    );
     assert!(!borg.run(&key_a, &["list", &borg.url(&name)]).status.success(), "the replaced key still works");
     borg.ok(&key_b, &["list", &borg.url(&name)]);
 

@@ -55,7 +55,11 @@ fn check_agreement(server: &Server, token: &str, root: &Path) -> BTreeMap<String
         assert_eq!(*line, expected, "authorized_keys disagrees with the store");
         seen.insert(
             name.to_string(),
-            Expect { key: repo["sshPublicKey"].as_str().unwrap().to_string(), quota: repo["storageSize"].as_u64().unwrap(), append_only: repo["appendOnlyMode"].as_bool().unwrap() },
+            Expect {
+                key: repo["sshPublicKey"].as_str().unwrap().to_string(),
+                quota: repo["storageSize"].as_u64().unwrap(),
+                append_only: repo["appendOnlyMode"].as_bool().unwrap(),
+            },
         );
     }
     seen
@@ -97,7 +101,8 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change() {
             let names: Vec<String> = ledger.live.keys().cloned().collect();
             if choice < 5 || names.is_empty() {
                 seed += 1;
-                let expect = Expect { key: ed25519_key(seed, ""), quota: 1 + next() % 50, append_only: next() % 2 == 0 };
+                let expect =
+                    Expect { key: ed25519_key(seed, ""), quota: 1 + next() % 50, append_only: next() % 2 == 0 };
                 ledger.in_flight = Some((None, Some(expect.clone())));
                 let body = json!({"alias": format!("r{seed}"), "sshPublicKey": expect.key, "storageSize": expect.quota, "appendOnlyMode": expect.append_only});
                 match server.try_call("POST", "/api/v1/repositories", &format!("Bearer {token}"), Some(&body)) {
@@ -115,7 +120,12 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change() {
                 expect.append_only = !expect.append_only;
                 ledger.in_flight = Some((Some(name.clone()), Some(expect.clone())));
                 let body = json!({"storageSize": expect.quota, "appendOnlyMode": expect.append_only});
-                match server.try_call("PATCH", &format!("/api/v1/repositories/{name}"), &format!("Bearer {token}"), Some(&body)) {
+                match server.try_call(
+                    "PATCH",
+                    &format!("/api/v1/repositories/{name}"),
+                    &format!("Bearer {token}"),
+                    Some(&body),
+                ) {
                     Ok((200, _)) => {
                         ledger.live.insert(name.clone(), expect);
                         acknowledged += 1;
@@ -126,7 +136,12 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change() {
             } else {
                 let name = names[(next() as usize) % names.len()].clone();
                 ledger.in_flight = Some((Some(name.clone()), None));
-                match server.try_call("DELETE", &format!("/api/v1/repositories/{name}"), &format!("Bearer {token}"), None) {
+                match server.try_call(
+                    "DELETE",
+                    &format!("/api/v1/repositories/{name}"),
+                    &format!("Bearer {token}"),
+                    None,
+                ) {
                     Ok((200, _)) => {
                         ledger.live.remove(&name);
                         ledger.deleted.insert(name);
@@ -145,7 +160,12 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change() {
             let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
         });
         if let Some(name) = ledger.live.keys().next().cloned() {
-            let _ = server.try_call("PATCH", &format!("/api/v1/repositories/{name}"), &format!("Bearer {token}"), Some(&json!({"comment": format!("round {round}")})));
+            let _ = server.try_call(
+                "PATCH",
+                &format!("/api/v1/repositories/{name}"),
+                &format!("Bearer {token}"),
+                Some(&json!({"comment": format!("round {round}")})),
+            );
         }
         killer.join().unwrap();
         server.kill();
@@ -187,7 +207,12 @@ fn many_clients_at_once_lose_nothing_and_memory_stays_bounded() {
     let duration = Duration::from_secs(25);
     let rss = |pid: u32| -> f64 {
         let s = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0) / 1024.0
+        s.lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+            / 1024.0
     };
     let workers: Vec<_> = (0..8u32)
         .map(|w| {
@@ -256,7 +281,10 @@ fn schemathesis_finds_nothing_against_the_served_document() {
     };
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let env = [("BW_AUTH_FAILURE_LIMIT".to_string(), "0".to_string()), ("BW_ADMIN_PASSWORD".to_string(), "schemathesis-admin-pw".to_string())];
+    let env = [
+        ("BW_AUTH_FAILURE_LIMIT".to_string(), "0".to_string()),
+        ("BW_ADMIN_PASSWORD".to_string(), "schemathesis-admin-pw".to_string()),
+    ];
     let server = Server::start(root, &env);
     let token = server.cli_token("fuzz", "create,read,update,delete");
     let admin = bw_tests::basic("admin", "schemathesis-admin-pw");
@@ -275,7 +303,17 @@ fn schemathesis_finds_nothing_against_the_served_document() {
     for (what, auth, paths) in passes {
         let out = std::process::Command::new(&st)
             .args(["run", &url, "--header", &format!("Authorization: {auth}"), "--include-path-regex", paths])
-            .args(["--checks", "all", "--max-examples", "25", "--seed", "20261126", "--no-color", "--request-timeout", "30"])
+            .args([
+                "--checks",
+                "all",
+                "--max-examples",
+                "25",
+                "--seed",
+                "20261126",
+                "--no-color",
+                "--request-timeout",
+                "30",
+            ])
             // A schema cannot say "a valid SSH public key" or "a token that exists", so requests
             // the schema allows are refused by design (422 for a random key, 400 for an unknown
             // token name, per the contract): that one check does not apply to this API.
@@ -288,7 +326,9 @@ fn schemathesis_finds_nothing_against_the_served_document() {
         let summary = text
             .lines()
             .map(str::trim)
-            .find(|l| l.split(' ').next().map(|n| n.parse::<usize>().is_ok()).unwrap_or(false) && l.contains(" generated"))
+            .find(|l| {
+                l.split(' ').next().map(|n| n.parse::<usize>().is_ok()).unwrap_or(false) && l.contains(" generated")
+            })
             .unwrap_or("")
             .to_string();
         println!("schemathesis, {what}: {summary}");

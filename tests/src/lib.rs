@@ -8,8 +8,8 @@ use std::time::Duration;
 use base64::Engine;
 use bw_core::clock::Clock;
 use bw_core::config::Config;
-use bw_core::token_store::Permissions;
 use bw_core::scan::RepoScanner;
+use bw_core::token_store::Permissions;
 use bw_core::AppState;
 use serde_json::Value;
 
@@ -141,7 +141,8 @@ impl TestServer {
         let mut req = ureq::request(method, &format!("{}{}", self.url, path)).timeout(Duration::from_secs(30));
         if let Some(a) = auth {
             // A bare token (no space) is sent as Bearer; anything else verbatim.
-            let value = if a.contains(' ') || a == "Bearer" || a.is_empty() { a.to_string() } else { format!("Bearer {a}") };
+            let value =
+                if a.contains(' ') || a == "Bearer" || a.is_empty() { a.to_string() } else { format!("Bearer {a}") };
             req = req.set("Authorization", &value);
         }
         let result = match body {
@@ -213,7 +214,11 @@ pub fn ed25519_key(seed: u32, comment: &str) -> String {
     point[..4].copy_from_slice(&seed.to_be_bytes());
     ssh_string(&mut blob, &point);
     let b64 = base64::engine::general_purpose::STANDARD.encode(blob);
-    if comment.is_empty() { format!("ssh-ed25519 {b64}") } else { format!("ssh-ed25519 {b64} {comment}") }
+    if comment.is_empty() {
+        format!("ssh-ed25519 {b64}")
+    } else {
+        format!("ssh-ed25519 {b64} {comment}")
+    }
 }
 
 /// A well-formed RSA public key with a modulus of `bits` bits.

@@ -143,7 +143,11 @@ fn http_one(stream: TcpStream, store: &Mutex<Vec<Received>>) -> std::io::Result<
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
-    let length: usize = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body)?;
     store.lock().unwrap().push(Received { request_line: request_line.trim_end().to_string(), headers, body });

@@ -2,7 +2,6 @@
 //! logged and does not stop the others; every send has a timeout. Aliases are data in every
 //! message (a mail body, a JSON string, one program argument), never code.
 
-
 use bw_core::config::{AppriseMode, Config, MailTls};
 use hmac::{Hmac, Mac};
 use lettre::message::header::ContentType;
@@ -29,9 +28,14 @@ pub struct Delivery {
 }
 
 fn text(late: &[LateRepo]) -> String {
-    let mut body = format!("{} repositor{} had no backup within its alert delay:\n\n", late.len(), if late.len() == 1 { "y has" } else { "ies have" });
+    let mut body = format!(
+        "{} repositor{} had no backup within its alert delay:\n\n",
+        late.len(),
+        if late.len() == 1 { "y has" } else { "ies have" }
+    );
     for r in late {
-        let when = if r.last_save == 0 { "never".to_string() } else { format!("last backup at unix time {}", r.last_save) };
+        let when =
+            if r.last_save == 0 { "never".to_string() } else { format!("last backup at unix time {}", r.last_save) };
         body.push_str(&format!("- {} ({}): {}\n", r.alias, r.repository_name, when));
     }
     body
@@ -48,7 +52,11 @@ pub async fn send(config: &Config, late: &[LateRepo], now: i64) -> Delivery {
     Delivery { email, webhook, apprise }
 }
 
-async fn with_timeout(config: &Config, channel: &str, send: impl std::future::Future<Output = Option<Result<(), String>>>) -> Option<bool> {
+async fn with_timeout(
+    config: &Config,
+    channel: &str,
+    send: impl std::future::Future<Output = Option<Result<(), String>>>,
+) -> Option<bool> {
     let outcome = match tokio::time::timeout(config.alert_timeout, send).await {
         Err(_) => Some(Err(format!("timed out after {:?}", config.alert_timeout))),
         Ok(o) => o,
@@ -72,7 +80,10 @@ async fn email(config: &Config, body: &str, count: usize) -> Option<Result<(), S
 }
 
 async fn send_email(config: &Config, host: &str, to: &str, body: &str, count: usize) -> Result<(), String> {
-    let from = config.mail_smtp_from.clone().unwrap_or_else(|| format!("borgwarehouse@{}", config.fqdn.as_deref().unwrap_or("localhost")));
+    let from = config
+        .mail_smtp_from
+        .clone()
+        .unwrap_or_else(|| format!("borgwarehouse@{}", config.fqdn.as_deref().unwrap_or("localhost")));
     let message = Message::builder()
         .from(from.parse().map_err(|e| format!("MAIL_SMTP_FROM: {e}"))?)
         .to(to.parse().map_err(|e| format!("BW_ALERT_EMAIL: {e}"))?)
@@ -88,9 +99,8 @@ async fn send_email(config: &Config, host: &str, to: &str, body: &str, count: us
             .build_rustls()
             .map_err(|e| e.to_string())
     };
-    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        .port(port)
-        .timeout(Some(config.alert_timeout));
+    let mut transport =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(port).timeout(Some(config.alert_timeout));
     transport = match mode {
         MailTls::Tls => transport.tls(Tls::Wrapper(tls()?)),
         MailTls::Starttls => transport.tls(Tls::Required(tls()?)),
@@ -115,14 +125,16 @@ async fn webhook(config: &Config, late: &[LateRepo], now: i64) -> Option<Result<
     let body = serde_json::json!({"status": "down", "repos": aliases, "timestamp": now}).to_string();
     let signature = config.webhook_secret.as_deref().map(|s| signature(s, body.as_bytes()));
     let timeout = config.alert_timeout;
-    Some(blocking(move || {
-        let mut req = ureq::post(&url).timeout(timeout).set("Content-Type", "application/json");
-        if let Some(sig) = &signature {
-            req = req.set(SIGNATURE_HEADER, sig);
-        }
-        req.send_string(&body).map(|_| ()).map_err(|e| e.to_string())
-    })
-    .await)
+    Some(
+        blocking(move || {
+            let mut req = ureq::post(&url).timeout(timeout).set("Content-Type", "application/json");
+            if let Some(sig) = &signature {
+                req = req.set(SIGNATURE_HEADER, sig);
+            }
+            req.send_string(&body).map(|_| ()).map_err(|e| e.to_string())
+        })
+        .await,
+    )
 }
 
 async fn apprise(config: &Config, body: &str) -> Option<Result<(), String>> {
@@ -134,25 +146,35 @@ async fn apprise(config: &Config, body: &str) -> Option<Result<(), String>> {
             let Some(base) = config.apprise_url.clone() else {
                 return Some(Err("BW_APPRISE_URL is needed in stateless mode".into()));
             };
-            let payload = serde_json::json!({"urls": config.apprise_services.join(","), "body": body, "title": "BorgWarehouse"}).to_string();
+            let payload =
+                serde_json::json!({"urls": config.apprise_services.join(","), "body": body, "title": "BorgWarehouse"})
+                    .to_string();
             let timeout = config.alert_timeout;
-            Some(blocking(move || {
-                ureq::post(&format!("{}/notify", base.trim_end_matches('/')))
-                    .timeout(timeout)
-                    .set("Content-Type", "application/json")
-                    .send_string(&payload)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            })
-            .await)
+            Some(
+                blocking(move || {
+                    ureq::post(&format!("{}/notify", base.trim_end_matches('/')))
+                        .timeout(timeout)
+                        .set("Content-Type", "application/json")
+                        .send_string(&payload)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+                .await,
+            )
         }
         AppriseMode::Package => {
             // Arguments, never a shell: the body is one argument whatever it holds.
             let mut cmd = tokio::process::Command::new("apprise");
-            cmd.arg("--title=BorgWarehouse").arg(format!("--body={body}")).arg("--").args(&config.apprise_services).kill_on_drop(true);
+            cmd.arg("--title=BorgWarehouse")
+                .arg(format!("--body={body}"))
+                .arg("--")
+                .args(&config.apprise_services)
+                .kill_on_drop(true);
             Some(match cmd.output().await {
                 Ok(out) if out.status.success() => Ok(()),
-                Ok(out) => Err(format!("apprise exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim())),
+                Ok(out) => {
+                    Err(format!("apprise exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))
+                }
                 Err(e) => Err(format!("cannot run apprise: {e}")),
             })
         }
@@ -162,7 +184,6 @@ async fn apprise(config: &Config, body: &str) -> Option<Result<(), String>> {
 async fn blocking(f: impl FnOnce() -> Result<(), String> + Send + 'static) -> Result<(), String> {
     tokio::task::spawn_blocking(f).await.map_err(|e| e.to_string())?
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -69,7 +69,11 @@ pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
                 let quiet = matches!(r.last_status_alert_send, Some(t) if now - t < ALERT_REPEAT_AFTER);
                 if !r.status && r.alert != 0 && !quiet {
                     r.last_status_alert_send = Some(now);
-                    late = Some(LateRepo { alias: r.alias.clone(), repository_name: r.repository_name.clone(), last_save: r.last_save });
+                    late = Some(LateRepo {
+                        alias: r.alias.clone(),
+                        repository_name: r.repository_name.clone(),
+                        last_save: r.last_save,
+                    });
                 }
             })
             .await?;

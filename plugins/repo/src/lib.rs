@@ -130,7 +130,12 @@ async fn create(state: &AppState, new: bw_core::repo_store::NewRepo) -> ApiResul
     Ok(Json(Created { id: repo.id, repository_name: repo.repository_name }))
 }
 
-async fn edit(state: &AppState, repo: Repo, body: JsonBody<RepoEdit>, missing: impl FnOnce() -> String) -> ApiResult<Json<Message>> {
+async fn edit(
+    state: &AppState,
+    repo: Repo,
+    body: JsonBody<RepoEdit>,
+    missing: impl FnOnce() -> String,
+) -> ApiResult<Json<Message>> {
     let patch = validate::edit(body)?;
     state.repos.update(repo.id, patch).await.map_err(|e| not_found_as(e, missing))?;
     tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
@@ -156,13 +161,24 @@ impl RepoApi {
 
     /// Retrieve details of a specific repository by ID
     #[oai(path = "/api/repo/id/:id", method = "get", tag = "Tag::Repositories", operation_id = "getRepo")]
-    async fn get(&self, state: Data<&AppState>, auth: RepoAuth, req: &Request, id: Path<String>) -> ApiResult<Json<RepoOne>> {
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: RepoAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> ApiResult<Json<RepoOne>> {
         state.authorize(&auth, req, Permission::Read).await?;
         Ok(Json(RepoOne { repo: by_id(&state, &id)?.at(state.clock.now()) }))
     }
 
     /// Retrieve details of a specific repository by name (v1 path)
-    #[oai(path = "/api/v1/repositories/:repositoryName", method = "get", tag = "Tag::Repositories", operation_id = "getRepoV1")]
+    #[oai(
+        path = "/api/v1/repositories/:repositoryName",
+        method = "get",
+        tag = "Tag::Repositories",
+        operation_id = "getRepoV1"
+    )]
     async fn get_v1(
         &self,
         state: Data<&AppState>,
@@ -216,7 +232,12 @@ impl RepoApi {
     }
 
     /// Update a specific repository by name (v1 path)
-    #[oai(path = "/api/v1/repositories/:repositoryName", method = "patch", tag = "Tag::Repositories", operation_id = "editRepoV1")]
+    #[oai(
+        path = "/api/v1/repositories/:repositoryName",
+        method = "patch",
+        tag = "Tag::Repositories",
+        operation_id = "editRepoV1"
+    )]
     async fn edit_v1(
         &self,
         state: Data<&AppState>,
@@ -251,8 +272,19 @@ mod delete {
     #[OpenApi]
     impl RepoDeleteApi {
         /// Delete a specific repository by ID
-        #[oai(path = "/api/repo/id/:id/delete", method = "delete", tag = "Tag::Repositories", operation_id = "deleteRepo")]
-        async fn delete(&self, state: Data<&AppState>, auth: RepoAuth, req: &Request, id: Path<String>) -> ApiResult<Json<Message>> {
+        #[oai(
+            path = "/api/repo/id/:id/delete",
+            method = "delete",
+            tag = "Tag::Repositories",
+            operation_id = "deleteRepo"
+        )]
+        async fn delete(
+            &self,
+            state: Data<&AppState>,
+            auth: RepoAuth,
+            req: &Request,
+            id: Path<String>,
+        ) -> ApiResult<Json<Message>> {
             state.authorize(&auth, req, Permission::Delete).await?;
             if state.config.disable_delete_repo {
                 return Err(ApiError::Forbidden(DISABLED.into()));
@@ -262,7 +294,12 @@ mod delete {
         }
 
         /// Delete a specific repository by name (v1 path)
-        #[oai(path = "/api/v1/repositories/:repositoryName", method = "delete", tag = "Tag::Repositories", operation_id = "deleteRepoV1")]
+        #[oai(
+            path = "/api/v1/repositories/:repositoryName",
+            method = "delete",
+            tag = "Tag::Repositories",
+            operation_id = "deleteRepoV1"
+        )]
         async fn delete_v1(
             &self,
             state: Data<&AppState>,

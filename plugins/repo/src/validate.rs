@@ -7,10 +7,10 @@ use bw_core::ssh_key::ClientKey;
 use bw_core::ApiError;
 use serde_json::{Map, Value};
 
-pub const ALERT_VALUES: &[u64] = &[
-    0, 3600, 21600, 43200, 90000, 172800, 259200, 345600, 432000, 518400, 604800, 864000, 1209600, 2592000,
-];
-const ALLOWED_KEYS: &[&str] = &["alias", "sshPublicKey", "storageSize", "comment", "alert", "lanCommand", "appendOnlyMode"];
+pub const ALERT_VALUES: &[u64] =
+    &[0, 3600, 21600, 43200, 90000, 172800, 259200, 345600, 432000, 518400, 604800, 864000, 1209600, 2592000];
+const ALLOWED_KEYS: &[&str] =
+    &["alias", "sshPublicKey", "storageSize", "comment", "alert", "lanCommand", "appendOnlyMode"];
 const MAX_ALIAS: usize = 100;
 const MAX_COMMENT: usize = 500;
 const MAX_STORAGE_GB: u64 = 1_000_000;

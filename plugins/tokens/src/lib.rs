@@ -34,7 +34,13 @@ pub struct TokenInfo {
 
 impl From<TokenRecord> for TokenInfo {
     fn from(t: TokenRecord) -> Self {
-        TokenInfo { name: t.name, creation: t.creation, expiration: t.expiration, permissions: t.permissions, last_used: t.last_used }
+        TokenInfo {
+            name: t.name,
+            creation: t.creation,
+            expiration: t.expiration,
+            permissions: t.permissions,
+            last_used: t.last_used,
+        }
     }
 }
 
@@ -71,7 +77,11 @@ fn bad(message: impl Into<String>) -> ApiError {
 fn object(value: serde_json::Value, allowed: &[&str]) -> ApiResult<serde_json::Map<String, serde_json::Value>> {
     let serde_json::Value::Object(map) = value else { return Err(bad("The body must be a JSON object")) };
     if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(bad(format!("Unknown field {:?}; allowed: {}", k.chars().take(40).collect::<String>(), allowed.join(", "))));
+        return Err(bad(format!(
+            "Unknown field {:?}; allowed: {}",
+            k.chars().take(40).collect::<String>(),
+            allowed.join(", ")
+        )));
     }
     Ok(map)
 }
@@ -90,14 +100,18 @@ fn parse_create(value: serde_json::Value) -> ApiResult<TokenCreate> {
         return Err(bad("permissions must be an object with the booleans create, read, update, delete"));
     };
     if let Some(k) = p.keys().find(|k| !["create", "read", "update", "delete"].contains(&k.as_str())) {
-        return Err(bad(format!("Unknown permission {:?}; use create, read, update, delete", k.chars().take(40).collect::<String>())));
+        return Err(bad(format!(
+            "Unknown permission {:?}; use create, read, update, delete",
+            k.chars().take(40).collect::<String>()
+        )));
     }
     let flag = |k: &str| match p.get(k) {
         None => Ok(false),
         Some(serde_json::Value::Bool(b)) => Ok(*b),
         Some(_) => Err(bad(format!("permissions.{k} must be true or false"))),
     };
-    let permissions = Permissions { create: flag("create")?, read: flag("read")?, update: flag("update")?, delete: flag("delete")? };
+    let permissions =
+        Permissions { create: flag("create")?, read: flag("read")?, update: flag("update")?, delete: flag("delete")? };
     let expiration = match map.get("expiration") {
         None => None,
         Some(v) if v.is_i64() => v.as_i64(),
@@ -126,22 +140,42 @@ impl TokenApi {
         Ok(Json(state.tokens.list().map_err(from_store)?.into_iter().map(TokenInfo::from).collect()))
     }
 
-    async fn create(&self, state: &AppState, auth: &AdminOnly, req: &Request, body: serde_json::Value) -> ApiResult<Json<TokenCreated>> {
+    async fn create(
+        &self,
+        state: &AppState,
+        auth: &AdminOnly,
+        req: &Request,
+        body: serde_json::Value,
+    ) -> ApiResult<Json<TokenCreated>> {
         state.authorize_admin(auth, req).await?;
         let body = parse_create(body)?;
         if state.config.disable_integrations {
-            return Err(ApiError::Forbidden("Integrations are disabled on this server (DISABLE_INTEGRATIONS=true)".into()));
+            return Err(ApiError::Forbidden(
+                "Integrations are disabled on this server (DISABLE_INTEGRATIONS=true)".into(),
+            ));
         }
-        let token = state.tokens.create(&body.name, body.permissions, body.expiration, state.clock.now()).map_err(from_store)?;
+        let token = state
+            .tokens
+            .create(&body.name, body.permissions, body.expiration, state.clock.now())
+            .map_err(from_store)?;
         tracing::info!(target: "audit", token = %body.name, permissions = ?body.permissions, "token created");
         Ok(Json(TokenCreated { token }))
     }
 
-    async fn delete(&self, state: &AppState, auth: &AdminOnly, req: &Request, body: serde_json::Value) -> ApiResult<Json<Message>> {
+    async fn delete(
+        &self,
+        state: &AppState,
+        auth: &AdminOnly,
+        req: &Request,
+        body: serde_json::Value,
+    ) -> ApiResult<Json<Message>> {
         state.authorize_admin(auth, req).await?;
         let body = parse_delete(body)?;
         if !state.tokens.revoke(&body.name).map_err(from_store)? {
-            return Err(ApiError::BadRequest(format!("No token named {}", body.name.chars().take(40).collect::<String>())));
+            return Err(ApiError::BadRequest(format!(
+                "No token named {}",
+                body.name.chars().take(40).collect::<String>()
+            )));
         }
         tracing::info!(target: "audit", token = %body.name, "token revoked");
         Ok(Message::success())
@@ -152,37 +186,81 @@ impl TokenApi {
 impl TokenApi {
     /// List API tokens (never their values)
     #[oai(path = "/api/account/tokenManager", method = "get", tag = "Tag::Tokens", operation_id = "listTokens")]
-    async fn seed_list(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request) -> ApiResult<Json<Vec<TokenInfo>>> {
+    async fn seed_list(
+        &self,
+        state: Data<&AppState>,
+        auth: AdminOnly,
+        req: &Request,
+    ) -> ApiResult<Json<Vec<TokenInfo>>> {
         self.list(&state, &auth, req).await
     }
 
     /// Create an API token; its value is shown this once
     #[oai(path = "/api/account/tokenManager", method = "post", tag = "Tag::Tokens", operation_id = "createToken")]
-    async fn seed_create(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request, body: Json<JsonBody<TokenCreate>>) -> ApiResult<Json<TokenCreated>> {
+    async fn seed_create(
+        &self,
+        state: Data<&AppState>,
+        auth: AdminOnly,
+        req: &Request,
+        body: Json<JsonBody<TokenCreate>>,
+    ) -> ApiResult<Json<TokenCreated>> {
         self.create(&state, &auth, req, body.0.value).await
     }
 
     /// Revoke an API token by name
     #[oai(path = "/api/account/tokenManager", method = "delete", tag = "Tag::Tokens", operation_id = "deleteToken")]
-    async fn seed_delete(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request, body: Json<JsonBody<TokenDelete>>) -> ApiResult<Json<Message>> {
+    async fn seed_delete(
+        &self,
+        state: Data<&AppState>,
+        auth: AdminOnly,
+        req: &Request,
+        body: Json<JsonBody<TokenDelete>>,
+    ) -> ApiResult<Json<Message>> {
         self.delete(&state, &auth, req, body.0.value).await
     }
 
     /// List API tokens (v1 path)
-    #[oai(path = "/api/v1/integration/token-manager", method = "get", tag = "Tag::Tokens", operation_id = "listTokensV1")]
+    #[oai(
+        path = "/api/v1/integration/token-manager",
+        method = "get",
+        tag = "Tag::Tokens",
+        operation_id = "listTokensV1"
+    )]
     async fn v1_list(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request) -> ApiResult<Json<Vec<TokenInfo>>> {
         self.list(&state, &auth, req).await
     }
 
     /// Create an API token (v1 path)
-    #[oai(path = "/api/v1/integration/token-manager", method = "post", tag = "Tag::Tokens", operation_id = "createTokenV1")]
-    async fn v1_create(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request, body: Json<JsonBody<TokenCreate>>) -> ApiResult<Json<TokenCreated>> {
+    #[oai(
+        path = "/api/v1/integration/token-manager",
+        method = "post",
+        tag = "Tag::Tokens",
+        operation_id = "createTokenV1"
+    )]
+    async fn v1_create(
+        &self,
+        state: Data<&AppState>,
+        auth: AdminOnly,
+        req: &Request,
+        body: Json<JsonBody<TokenCreate>>,
+    ) -> ApiResult<Json<TokenCreated>> {
         self.create(&state, &auth, req, body.0.value).await
     }
 
     /// Revoke an API token by name (v1 path)
-    #[oai(path = "/api/v1/integration/token-manager", method = "delete", tag = "Tag::Tokens", operation_id = "deleteTokenV1")]
-    async fn v1_delete(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request, body: Json<JsonBody<TokenDelete>>) -> ApiResult<Json<Message>> {
+    #[oai(
+        path = "/api/v1/integration/token-manager",
+        method = "delete",
+        tag = "Tag::Tokens",
+        operation_id = "deleteTokenV1"
+    )]
+    async fn v1_delete(
+        &self,
+        state: Data<&AppState>,
+        auth: AdminOnly,
+        req: &Request,
+        body: Json<JsonBody<TokenDelete>>,
+    ) -> ApiResult<Json<Message>> {
         self.delete(&state, &auth, req, body.0.value).await
     }
 }
