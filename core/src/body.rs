@@ -1,74 +1,66 @@
-//! Request bodies taken as raw JSON but documented with a typed schema.
+//! Request and answer bodies.
 //!
-//! poem-openapi's typed parsing answers 400 for a wrong field type, while the contract wants
-//! 422 `Unexpected data` for anything that is JSON but not acceptable, and 400 only for a body
-//! that is not JSON at all. So the payload keeps the parsed `serde_json::Value` and the plugin
-//! validates it; the OpenAPI document still shows the schema of `D`.
+//! Request bodies are read as bytes by [`JsonRequest`] and parsed only when the handler asks,
+//! after it has checked the caller: an unauthenticated request gets 401 whatever its body, and
+//! the contract's split holds (400 `Invalid request body` for what is not a JSON object, 422
+//! `Unexpected data` for JSON that is not acceptable). The OpenAPI document still shows the
+//! schema of the documented type `D`.
 
-use std::borrow::Cow;
 use std::marker::PhantomData;
 
-use poem_openapi::registry::{MetaSchemaRef, Registry};
-use poem_openapi::types::{ParseFromJSON, ParseResult, ToJSON, Type};
-
+use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde_json::{Map, Value};
 
 use crate::ApiError;
 
-pub struct JsonBody<D> {
-    pub value: Value,
+/// A JSON request body, documented as `D`, parsed on demand. Any `Content-Type` is read as
+/// JSON: curl scripts that forget the header still work.
+pub struct JsonRequest<D> {
+    bytes: Result<bytes::Bytes, String>,
     _doc: PhantomData<fn() -> D>,
 }
 
-impl<D> JsonBody<D> {
-    pub fn new(value: Value) -> Self {
-        Self { value, _doc: PhantomData }
-    }
-
-    /// The body as an object, or the contract's 400.
-    pub fn into_object(self) -> Result<Map<String, Value>, ApiError> {
-        match self.value {
-            Value::Object(map) => Ok(map),
-            _ => Err(ApiError::InvalidBody("the body must be a JSON object".into())),
+impl<D> JsonRequest<D> {
+    /// The body as a JSON object, or the contract's 400.
+    pub fn object(&self) -> Result<Map<String, Value>, ApiError> {
+        let bytes = self.bytes.as_ref().map_err(|e| ApiError::InvalidBody(e.clone()))?;
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(ApiError::InvalidBody("the body must be a JSON object".into())),
+            Err(e) => Err(ApiError::InvalidBody(format!("the body is not JSON: {e}"))),
         }
     }
 }
 
-impl<D: Type> Type for JsonBody<D> {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        D::name()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        D::schema_ref()
-    }
+impl<'a, D: Type> ApiExtractor<'a> for JsonRequest<D> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        D::register(registry)
+        D::register(registry);
     }
 
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType { content_type: "application/json", schema: D::schema_ref() }],
+            required: true,
+        })
     }
 
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
-
-impl<D: Type> ParseFromJSON for JsonBody<D> {
-    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-        Ok(Self::new(value.unwrap_or(Value::Null)))
-    }
-}
-
-impl<D: Type> ToJSON for JsonBody<D> {
-    fn to_json(&self) -> Option<Value> {
-        Some(self.value.clone())
+    async fn from_request(
+        _request: &'a poem::Request,
+        body: &mut poem::RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let bytes = match body.take() {
+            Ok(b) => b.into_bytes().await.map_err(|e| format!("the body could not be read: {e}")),
+            Err(_) => Ok(bytes::Bytes::new()),
+        };
+        Ok(JsonRequest { bytes, _doc: PhantomData })
     }
 }
 

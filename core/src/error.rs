@@ -127,7 +127,7 @@ impl IntoResponse for ApiError {
 
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
-        let statuses: [(u16, &'static str); 11] = [
+        let statuses: [(u16, &'static str); 10] = [
             (400, "Invalid request body"),
             (401, "Missing or malformed credentials"),
             (403, "Invalid API key, insufficient permissions, or disabled by configuration"),
@@ -135,7 +135,6 @@ impl ApiResponse for ApiError {
             (408, "The request body did not arrive in time"),
             (409, "Conflict"),
             (413, "Request body too large"),
-            (415, "The body is not sent as application/json"),
             (422, "Unexpected data"),
             (429, "Too many failed authentications from this address"),
             (500, "Internal Server Error"),

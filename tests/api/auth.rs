@@ -127,3 +127,26 @@ fn forwarded_for_counts_only_from_a_trusted_proxy() {
         "an untrusted peer cannot dodge the throttle with the header"
     );
 }
+
+#[test]
+fn credentials_are_checked_before_the_body_is_read() {
+    let s = TestServer::start();
+    let (status, body) = s.call("POST", "/api/repo/add", None, Some("{not json"));
+    assert_eq!((status, body["message"].as_str()), (401, Some("Unauthorized")));
+    let (status, body) = s.call("PATCH", "/api/repo/id/0/edit", Some("bw_unknown"), Some("[]"));
+    assert_eq!((status, body["message"].as_str()), (403, Some("Invalid API key")));
+}
+
+#[test]
+fn a_body_without_content_type_is_read_as_json() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    let body = repo_body(&ed25519_key(1, "")).to_string();
+    let req = format!(
+        "POST /api/repo/add HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = s.raw(req.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(s.state.repos.len(), 1);
+}

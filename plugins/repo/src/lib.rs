@@ -4,7 +4,7 @@
 mod validate;
 
 use bw_core::auth::RepoAuth;
-use bw_core::body::{JsonBody, Message, PreJson};
+use bw_core::body::{JsonRequest, Message, PreJson};
 use bw_core::pool::is_repo_name;
 use bw_core::repo_store::Repo;
 use bw_core::token_store::Permission;
@@ -133,10 +133,10 @@ async fn create(state: &AppState, new: bw_core::repo_store::NewRepo) -> ApiResul
 async fn edit(
     state: &AppState,
     repo: Repo,
-    body: JsonBody<RepoEdit>,
+    body: JsonRequest<RepoEdit>,
     missing: impl FnOnce() -> String,
 ) -> ApiResult<Json<Message>> {
-    let patch = validate::edit(body)?;
+    let patch = validate::edit(&body)?;
     state.repos.update(repo.id, patch).await.map_err(|e| not_found_as(e, missing))?;
     tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
     Ok(Message::success())
@@ -197,10 +197,10 @@ impl RepoApi {
         state: Data<&AppState>,
         auth: RepoAuth,
         req: &Request,
-        body: Json<JsonBody<RepoCreate>>,
+        body: JsonRequest<RepoCreate>,
     ) -> ApiResult<Json<Created>> {
         state.authorize(&auth, req, Permission::Create).await?;
-        create(&state, validate::create(body.0, CreateFlavor::Seed)?).await
+        create(&state, validate::create(&body, CreateFlavor::Seed)?).await
     }
 
     /// Create a new repository (v1 path)
@@ -210,10 +210,10 @@ impl RepoApi {
         state: Data<&AppState>,
         auth: RepoAuth,
         req: &Request,
-        body: Json<JsonBody<RepoCreateV1>>,
+        body: JsonRequest<RepoCreateV1>,
     ) -> ApiResult<Json<Created>> {
         state.authorize(&auth, req, Permission::Create).await?;
-        create(&state, validate::create(body.0, CreateFlavor::V1)?).await
+        create(&state, validate::create(&body, CreateFlavor::V1)?).await
     }
 
     /// Update a specific repository by ID
@@ -224,11 +224,11 @@ impl RepoApi {
         auth: RepoAuth,
         req: &Request,
         id: Path<String>,
-        body: Json<JsonBody<RepoEdit>>,
+        body: JsonRequest<RepoEdit>,
     ) -> ApiResult<Json<Message>> {
         state.authorize(&auth, req, Permission::Update).await?;
         let repo = by_id(&state, &id)?;
-        edit(&state, repo, body.0, || format!("No repository with id #{}", id.0)).await
+        edit(&state, repo, body, || format!("No repository with id #{}", id.0)).await
     }
 
     /// Update a specific repository by name (v1 path)
@@ -244,11 +244,11 @@ impl RepoApi {
         auth: RepoAuth,
         req: &Request,
         #[oai(name = "repositoryName")] name: Path<String>,
-        body: Json<JsonBody<RepoEdit>>,
+        body: JsonRequest<RepoEdit>,
     ) -> ApiResult<Json<Message>> {
         state.authorize(&auth, req, Permission::Update).await?;
         let repo = by_name(&state, &name)?;
-        edit(&state, repo, body.0, || format!("No repository with name {}", name.0)).await
+        edit(&state, repo, body, || format!("No repository with name {}", name.0)).await
     }
 }
 

@@ -1,7 +1,7 @@
 //! The contract's Validation section: every check that turns a JSON body into a create or an
 //! edit, each refusal a 422 (or 400 for a body that is not an object) naming the field.
 
-use bw_core::body::JsonBody;
+use bw_core::body::JsonRequest;
 use bw_core::repo_store::{NewRepo, RepoPatch};
 use bw_core::ssh_key::ClientKey;
 use bw_core::ApiError;
@@ -26,8 +26,8 @@ fn unexpected(detail: impl Into<String>) -> ApiError {
     ApiError::UnexpectedData(detail.into())
 }
 
-fn object<D>(body: JsonBody<D>) -> Result<Map<String, Value>, ApiError> {
-    let map = body.into_object()?;
+fn object<D>(body: &JsonRequest<D>) -> Result<Map<String, Value>, ApiError> {
+    let map = body.object()?;
     if let Some(k) = map.keys().find(|k| !ALLOWED_KEYS.contains(&k.as_str())) {
         let shown: String = k.chars().take(40).collect();
         return Err(unexpected(format!("unknown field {shown:?}; allowed: {}", ALLOWED_KEYS.join(", "))));
@@ -95,7 +95,7 @@ fn patch_of(map: &Map<String, Value>) -> Result<RepoPatch, ApiError> {
     })
 }
 
-pub fn create<D>(body: JsonBody<D>, flavor: CreateFlavor) -> Result<NewRepo, ApiError> {
+pub fn create<D>(body: &JsonRequest<D>, flavor: CreateFlavor) -> Result<NewRepo, ApiError> {
     let map = object(body)?;
     let required: &[&str] = match flavor {
         CreateFlavor::Seed => ALLOWED_KEYS,
@@ -117,7 +117,7 @@ pub fn create<D>(body: JsonBody<D>, flavor: CreateFlavor) -> Result<NewRepo, Api
     })
 }
 
-pub fn edit<D>(body: JsonBody<D>) -> Result<RepoPatch, ApiError> {
+pub fn edit<D>(body: &JsonRequest<D>) -> Result<RepoPatch, ApiError> {
     let map = object(body)?;
     if map.is_empty() {
         return Err(unexpected(format!("give at least one of {}", ALLOWED_KEYS.join(", "))));

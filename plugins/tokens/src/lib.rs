@@ -2,7 +2,7 @@
 //! seed-era path `/api/account/tokenManager` and the v1 path `/api/v1/integration/token-manager`.
 
 use bw_core::auth::AdminOnly;
-use bw_core::body::{JsonBody, Message};
+use bw_core::body::{JsonRequest, Message};
 use bw_core::token_store::{Permissions, TokenError, TokenRecord};
 use bw_core::{ApiError, ApiResult, AppState};
 use poem::web::Data;
@@ -74,8 +74,8 @@ fn bad(message: impl Into<String>) -> ApiError {
 
 /// Reads a token body strictly: JSON types as documented, no other keys. (poem-openapi's own
 /// parsing would take `{"name": 0}` as the name "0".)
-fn object(value: serde_json::Value, allowed: &[&str]) -> ApiResult<serde_json::Map<String, serde_json::Value>> {
-    let serde_json::Value::Object(map) = value else { return Err(bad("The body must be a JSON object")) };
+fn object<D>(body: &JsonRequest<D>, allowed: &[&str]) -> ApiResult<serde_json::Map<String, serde_json::Value>> {
+    let map = body.object().map_err(|e| bad(e.body().detail.unwrap_or_else(|| "Invalid request body".into())))?;
     if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(bad(format!(
             "Unknown field {:?}; allowed: {}",
@@ -93,8 +93,8 @@ fn name_of(map: &serde_json::Map<String, serde_json::Value>) -> ApiResult<String
     }
 }
 
-fn parse_create(value: serde_json::Value) -> ApiResult<TokenCreate> {
-    let map = object(value, &["name", "permissions", "expiration"])?;
+fn parse_create(body: &JsonRequest<TokenCreate>) -> ApiResult<TokenCreate> {
+    let map = object(body, &["name", "permissions", "expiration"])?;
     let name = name_of(&map)?;
     let Some(serde_json::Value::Object(p)) = map.get("permissions") else {
         return Err(bad("permissions must be an object with the booleans create, read, update, delete"));
@@ -120,8 +120,8 @@ fn parse_create(value: serde_json::Value) -> ApiResult<TokenCreate> {
     Ok(TokenCreate { name, permissions, expiration })
 }
 
-fn parse_delete(value: serde_json::Value) -> ApiResult<TokenDelete> {
-    let map = object(value, &["name"])?;
+fn parse_delete(body: &JsonRequest<TokenDelete>) -> ApiResult<TokenDelete> {
+    let map = object(body, &["name"])?;
     Ok(TokenDelete { name: name_of(&map)? })
 }
 
@@ -145,10 +145,10 @@ impl TokenApi {
         state: &AppState,
         auth: &AdminOnly,
         req: &Request,
-        body: serde_json::Value,
+        body: JsonRequest<TokenCreate>,
     ) -> ApiResult<Json<TokenCreated>> {
         state.authorize_admin(auth, req).await?;
-        let body = parse_create(body)?;
+        let body = parse_create(&body)?;
         if state.config.disable_integrations {
             return Err(ApiError::Forbidden(
                 "Integrations are disabled on this server (DISABLE_INTEGRATIONS=true)".into(),
@@ -167,10 +167,10 @@ impl TokenApi {
         state: &AppState,
         auth: &AdminOnly,
         req: &Request,
-        body: serde_json::Value,
+        body: JsonRequest<TokenDelete>,
     ) -> ApiResult<Json<Message>> {
         state.authorize_admin(auth, req).await?;
-        let body = parse_delete(body)?;
+        let body = parse_delete(&body)?;
         if !state.tokens.revoke(&body.name).map_err(from_store)? {
             return Err(ApiError::BadRequest(format!(
                 "No token named {}",
@@ -202,9 +202,9 @@ impl TokenApi {
         state: Data<&AppState>,
         auth: AdminOnly,
         req: &Request,
-        body: Json<JsonBody<TokenCreate>>,
+        body: JsonRequest<TokenCreate>,
     ) -> ApiResult<Json<TokenCreated>> {
-        self.create(&state, &auth, req, body.0.value).await
+        self.create(&state, &auth, req, body).await
     }
 
     /// Revoke an API token by name
@@ -214,9 +214,9 @@ impl TokenApi {
         state: Data<&AppState>,
         auth: AdminOnly,
         req: &Request,
-        body: Json<JsonBody<TokenDelete>>,
+        body: JsonRequest<TokenDelete>,
     ) -> ApiResult<Json<Message>> {
-        self.delete(&state, &auth, req, body.0.value).await
+        self.delete(&state, &auth, req, body).await
     }
 
     /// List API tokens (v1 path)
@@ -242,9 +242,9 @@ impl TokenApi {
         state: Data<&AppState>,
         auth: AdminOnly,
         req: &Request,
-        body: Json<JsonBody<TokenCreate>>,
+        body: JsonRequest<TokenCreate>,
     ) -> ApiResult<Json<TokenCreated>> {
-        self.create(&state, &auth, req, body.0.value).await
+        self.create(&state, &auth, req, body).await
     }
 
     /// Revoke an API token by name (v1 path)
@@ -259,9 +259,9 @@ impl TokenApi {
         state: Data<&AppState>,
         auth: AdminOnly,
         req: &Request,
-        body: Json<JsonBody<TokenDelete>>,
+        body: JsonRequest<TokenDelete>,
     ) -> ApiResult<Json<Message>> {
-        self.delete(&state, &auth, req, body.0.value).await
+        self.delete(&state, &auth, req, body).await
     }
 }
 
