@@ -142,14 +142,21 @@ fn init_logging(format: LogFormat) {
 }
 
 fn read_password() -> Result<String, String> {
-    let mut line = String::new();
-    if std::io::stdin().is_terminal() {
-        eprint!("New administrator password (shown as you type it; at least 12 characters): ");
-    }
-    std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
-    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New administrator password (at least 12 characters): ")
+            .map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+        if first != again {
+            return Err("the two passwords differ".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    };
     if password.is_empty() {
-        return Err("no password given on standard input".into());
+        return Err("no password given".into());
     }
     Ok(password)
 }
