@@ -119,6 +119,33 @@ impl AuthorizedKeys {
         Some(&rest[..end])
     }
 
+    /// Reads back a line this server (or BorgWarehouse, which writes the same form) wrote.
+    pub fn parse_ours(&self, line: &str) -> Option<RepoLine> {
+        let rest = line.strip_prefix(self.prefix.as_str())?;
+        let (append_only, rest) = match rest.strip_prefix(" --append-only") {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        let rest = rest.strip_prefix(self.repo_marker.as_str())?;
+        let (name, rest) = rest.split_once(" --storage-quota ")?;
+        let (quota, key) = rest.split_once("G\",restrict ")?;
+        Some(RepoLine {
+            name: name.to_string(),
+            storage_size_gb: quota.parse().ok()?,
+            append_only,
+            key: key.to_string(),
+        })
+    }
+
+    /// Every line in the file that has this server's form, read back.
+    pub fn lines_of_ours(&self) -> io::Result<Vec<RepoLine>> {
+        let content = self.read()?;
+        Ok(split_lines(&content)
+            .filter_map(|l| std::str::from_utf8(l).ok())
+            .filter_map(|l| self.parse_ours(l))
+            .collect())
+    }
+
     /// The current file, from the snapshot when the file on disk is still that version.
     fn read(&self) -> io::Result<Arc<Vec<u8>>> {
         Ok(self.snapshot()?.0)
@@ -311,6 +338,15 @@ mod tests {
 
         // Nothing to change: nothing written.
         assert!(!ak.sync(&[line("aaaaaaaa", 9, true)]).unwrap().written);
+    }
+
+    #[test]
+    fn our_lines_read_back() {
+        let (_d, ak) = setup();
+        for l in [line("aaaaaaaa", 100, false), line("bbbbbbbb", 1, true)] {
+            assert_eq!(ak.parse_ours(&ak.render(&l)), Some(l));
+        }
+        assert_eq!(ak.parse_ours(KEY_A), None);
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub struct RepoPatch {
 
 const KEY_IN_USE: &str = "The SSH key is already used in another repository.";
 const NEXT_ID: &[u8] = b"next_repo_id";
+/// Set once the store has been reconciled with `authorized_keys` for the first time.
+const INITIALIZED: &[u8] = b"initialized";
 
 #[derive(Default)]
 struct Cache {
@@ -487,10 +489,61 @@ impl RepoStore {
         self.persist().await
     }
 
+    /// On the very first start with an empty store, takes in the repository lines already in
+    /// `authorized_keys` (a BorgWarehouse server writes the same lines), so that pointing this
+    /// server at an existing borg home does not cut every client off. Later, the store is the
+    /// truth and such lines are stale. Returns the names taken in.
+    fn adopt_existing_lines(&self) -> std::io::Result<Vec<String>> {
+        let initialized = self.meta.get(INITIALIZED).map_err(std::io::Error::other)?.is_some();
+        if initialized || !self.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut adopted = Vec::new();
+        let mut seen_keys = std::collections::HashSet::new();
+        for line in self.keys.lines_of_ours()? {
+            let key = match ClientKey::parse(&line.key) {
+                Ok(k) if crate::pool::is_repo_name(&line.name) && seen_keys.insert(k.identity()) => k,
+                _ => {
+                    tracing::warn!(repository = %line.name, "authorized_keys: line not taken in (bad name, bad key or a key used twice)");
+                    continue;
+                }
+            };
+            if adopted.iter().any(|r: &Repo| r.repository_name == line.name) {
+                continue;
+            }
+            let new = NewRepo {
+                alias: line.name.clone(),
+                key,
+                storage_size: line.storage_size_gb.max(1),
+                comment: "taken in from authorized_keys at first start".into(),
+                alert: 0,
+                lan_command: false,
+                append_only_mode: line.append_only,
+            };
+            let mut repo = Repo::new(new, line.name.clone());
+            repo.id = adopted.len() as u64;
+            adopted.push(repo);
+        }
+        for repo in &adopted {
+            self.put_record(repo).map_err(|_| std::io::Error::other("storing an adopted repository failed"))?;
+        }
+        self.meta.insert(NEXT_ID, &(adopted.len() as u64).to_be_bytes()).map_err(std::io::Error::other)?;
+        let mut cache = self.cache_mut();
+        let names = adopted.iter().map(|r| r.repository_name.clone()).collect();
+        for repo in adopted {
+            tracing::warn!(repository = %repo.repository_name, "authorized_keys: repository line taken in at first start");
+            cache.put(repo);
+        }
+        Ok(names)
+    }
+
     /// Brings `authorized_keys` back in line with the store, logging each line it fixed.
     pub fn reconcile(&self) -> std::io::Result<crate::authorized_keys::SyncReport> {
         self.pool.ensure()?;
+        self.adopt_existing_lines()?;
         let report = self.keys.sync(&self.lines())?;
+        self.meta.insert(INITIALIZED, &[1u8]).map_err(std::io::Error::other)?;
+        self.db.flush().map_err(std::io::Error::other)?;
         for name in &report.added {
             tracing::warn!(repository = %name, "authorized_keys: line was missing; added");
         }

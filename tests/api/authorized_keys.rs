@@ -75,3 +75,52 @@ fn a_key_on_a_foreign_line_is_in_use() {
     assert_eq!(status, 409, "{body}");
     assert!(s.state.repos.is_empty());
 }
+
+/// Pointed at a borg home that a BorgWarehouse server managed, a fresh store takes in the
+/// repository lines instead of cutting every client off; after that first start, the store is
+/// the truth.
+#[test]
+fn a_fresh_store_takes_in_existing_repository_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let pool = home.join("repos");
+    let existing = format!(
+        "{FOREIGN_TAIL}command=\"cd {p};borg serve --restrict-to-repository {p}/0a1b2c3d --storage-quota 50G\",restrict {}\n\
+         command=\"cd {p};borg serve --append-only --restrict-to-repository {p}/deadbeef --storage-quota 7G\",restrict {}\n",
+        ed25519_key(1, "laptop"),
+        ed25519_key(2, ""),
+        p = pool.display()
+    );
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/authorized_keys"), &existing).unwrap();
+    let mut config = bw_core::config::Config { data_dir: dir.path().join("data"), ..Default::default() };
+    config.home = Some(home.clone());
+    let s = TestServer::start_in(dir, config);
+    assert_eq!(s.authorized_keys_text(), existing, "nothing cut off, nothing rewritten");
+    let t = s.full_token();
+    let (_, list) = s.get("/api/repo", Some(&t));
+    let repos = list["repoList"].as_array().unwrap();
+    assert_eq!(repos.len(), 2);
+    assert_eq!((repos[0]["repositoryName"].as_str(), repos[0]["storageSize"].as_u64()), (Some("0a1b2c3d"), Some(50)));
+    assert_eq!(
+        (repos[1]["repositoryName"].as_str(), repos[1]["appendOnlyMode"].as_bool()),
+        (Some("deadbeef"), Some(true))
+    );
+    assert_eq!(repos[0]["sshPublicKey"], ed25519_key(1, "laptop"));
+
+    // Later starts: the store is the truth; a line added by hand in our form is stale.
+    let (_, created) = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(3, "")));
+    assert_eq!(created["id"], 2, "ids continue after the adopted ones");
+    let (dir, config) = s.stop();
+    let stale = format!(
+        "command=\"cd {p};borg serve --restrict-to-repository {p}/feedf00d --storage-quota 1G\",restrict {}\n",
+        ed25519_key(4, ""),
+        p = pool.display()
+    );
+    let mut text = std::fs::read_to_string(home.join(".ssh/authorized_keys")).unwrap();
+    text.push_str(&stale);
+    std::fs::write(home.join(".ssh/authorized_keys"), &text).unwrap();
+    let s = TestServer::start_in(dir, config);
+    assert!(!s.authorized_keys_text().contains("feedf00d"));
+    assert_eq!(s.state.repos.len(), 3);
+}
