@@ -98,6 +98,14 @@ pub struct NewRepo {
     pub append_only_mode: bool,
 }
 
+/// What an import did, by repository name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub added: Vec<String>,
+    pub updated: Vec<String>,
+    pub skipped: Vec<String>,
+}
+
 /// A validated edit: `None` keeps the current value.
 #[derive(Debug, Clone, Default)]
 pub struct RepoPatch {
@@ -467,6 +475,140 @@ impl RepoStore {
             }
         }
         Ok(old)
+    }
+
+    /// Takes in BorgWarehouse's `repo.json` (an array of repositories in the same shape as the
+    /// API's). A repository whose name the store knows gets BorgWarehouse's fields; a new one
+    /// keeps its id when free. Entries with a bad name or key, or a key another repository
+    /// uses, are skipped and reported. One store transaction, one `authorized_keys` write.
+    pub async fn import_borgwarehouse(&self, entries: Vec<serde_json::Value>) -> ApiResult<ImportReport> {
+        let _guard = self.write.lock().await;
+        // Run before the server's first start, the import must not drop the lines a
+        // BorgWarehouse server left: take them in first, as the first start would.
+        self.adopt_existing_lines().map_err(ApiError::internal)?;
+        let foreign = self.keys.foreign_keys().map_err(ApiError::internal)?;
+        let mut report = ImportReport::default();
+        let mut records: Vec<Repo> = Vec::new();
+        let mut used_ids: std::collections::HashSet<u64> = self.read().by_id.keys().copied().collect();
+        let mut next_id = self
+            .meta
+            .get(NEXT_ID)
+            .map_err(ApiError::internal)?
+            .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
+            .unwrap_or(0);
+        next_id = next_id.max(used_ids.iter().max().map_or(0, |m| m + 1));
+        let mut keys_taken: HashMap<KeyIdentity, String> = {
+            let cache = self.read();
+            cache
+                .by_key
+                .iter()
+                .filter_map(|(k, id)| cache.by_id.get(id).map(|r| (k.clone(), r.repository_name.clone())))
+                .collect()
+        };
+        for entry in entries {
+            let name = entry["repositoryName"].as_str().unwrap_or_default().to_string();
+            let skip = |report: &mut ImportReport, why: &str| {
+                report.skipped.push(format!("{}: {why}", if name.is_empty() { "?" } else { &name }))
+            };
+            if !crate::pool::is_repo_name(&name) {
+                skip(&mut report, "repositoryName is not 8 lowercase hex characters");
+                continue;
+            }
+            let Ok(key) = ClientKey::parse(entry["sshPublicKey"].as_str().unwrap_or_default()) else {
+                skip(&mut report, "sshPublicKey is not an accepted public key");
+                continue;
+            };
+            let identity = key.identity();
+            if foreign.contains(&identity) || matches!(keys_taken.get(&identity), Some(owner) if *owner != name) {
+                skip(&mut report, "its key is already used elsewhere in authorized_keys");
+                continue;
+            }
+            let text = |field: &str, max: usize| {
+                entry[field]
+                    .as_str()
+                    .filter(|s| s.chars().count() <= max && !s.chars().any(char::is_control))
+                    .map(str::to_string)
+            };
+            let existing = self.get_by_name(&name);
+            let mut repo = existing.clone().unwrap_or_else(|| {
+                let new = NewRepo {
+                    alias: name.clone(),
+                    key: key.clone(),
+                    storage_size: 1,
+                    comment: String::new(),
+                    alert: 0,
+                    lan_command: false,
+                    append_only_mode: false,
+                };
+                Repo::new(new, name.clone())
+            });
+            if existing.is_none() {
+                repo.id = match entry["id"].as_u64() {
+                    Some(id) if !used_ids.contains(&id) => id,
+                    _ => next_id,
+                };
+                used_ids.insert(repo.id);
+                next_id = next_id.max(repo.id + 1);
+            }
+            repo.alias = text("alias", 100).filter(|a| !a.trim().is_empty()).unwrap_or(repo.alias);
+            repo.comment = text("comment", 500).unwrap_or(repo.comment);
+            repo.ssh_public_key = key.to_openssh();
+            if let Some(n) = entry["storageSize"].as_u64().filter(|n| (1..=1_000_000).contains(n)) {
+                repo.storage_size = n;
+            }
+            repo.alert = entry["alert"].as_u64().unwrap_or(repo.alert);
+            repo.lan_command = entry["lanCommand"].as_bool().unwrap_or(repo.lan_command);
+            repo.append_only_mode = entry["appendOnlyMode"].as_bool().unwrap_or(repo.append_only_mode);
+            repo.last_save = entry["lastSave"].as_i64().unwrap_or(repo.last_save);
+            repo.storage_used = entry["storageUsed"].as_u64().unwrap_or(repo.storage_used);
+            repo.last_status_alert_send = entry["lastStatusAlertSend"].as_i64().or(repo.last_status_alert_send);
+            keys_taken.insert(identity, name.clone());
+            if existing.is_some() {
+                report.updated.push(name);
+            } else {
+                report.added.push(name);
+            }
+            records.retain(|r| r.repository_name != repo.repository_name);
+            records.push(repo);
+        }
+        if records.is_empty() {
+            return Ok(report);
+        }
+        let before: Vec<Option<Repo>> = records.iter().map(|r| self.get(r.id)).collect();
+        (&self.repos, &self.meta)
+            .transaction(|(tree, meta)| {
+                for r in &records {
+                    let bytes =
+                        serde_json::to_vec(r).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                    tree.insert(&id_key(r.id), bytes)?;
+                }
+                meta.insert(NEXT_ID, &next_id.to_be_bytes())?;
+                Ok(())
+            })
+            .map_err(|e: TransactionError<String>| ApiError::internal(format!("{e:?}")))?;
+        {
+            let mut cache = self.cache_mut();
+            for r in &records {
+                cache.put(r.clone());
+            }
+        }
+        self.commit(move |s| {
+            for (r, old) in records.iter().zip(before) {
+                match old {
+                    Some(old) => {
+                        s.put_record(&old)?;
+                        s.cache_mut().put(old);
+                    }
+                    None => {
+                        s.repos.remove(id_key(r.id)).map_err(ApiError::internal)?;
+                        s.cache_mut().remove(r.id);
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(report)
     }
 
     /// Changes fields that a check owns (`lastSave`, `storageUsed`, `lastStatusAlertSend`) on

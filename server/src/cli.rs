@@ -41,6 +41,12 @@ enum Cmd {
         #[command(subcommand)]
         command: TokenCmd,
     },
+    /// Take in BorgWarehouse's repo.json (aliases, alerts, quotas, ids); repositories already
+    /// known by name are updated. Works with the server running or stopped.
+    ImportBorgwarehouse {
+        /// Path to BorgWarehouse's config/repo.json.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +108,18 @@ pub fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+        Some(Cmd::ImportBorgwarehouse { file }) => {
+            let repos = match std::fs::read_to_string(&file).map_err(|e| e.to_string()).and_then(|t| {
+                serde_json::from_str::<Vec<serde_json::Value>>(&t).map_err(|e| format!("not a JSON array: {e}"))
+            }) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("borgwarehouse: {}: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+            };
+            local_command(&config, Command::ImportBorgwarehouse { repos })
         }
         Some(Cmd::Token { command }) => {
             let cmd = match command {

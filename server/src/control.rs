@@ -13,10 +13,23 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Command {
-    TokenCreate { name: String, permissions: Permissions, expiration: Option<i64> },
+    TokenCreate {
+        name: String,
+        permissions: Permissions,
+        expiration: Option<i64>,
+    },
     TokenList,
-    TokenRevoke { name: String },
-    SetPassword { user: String, password: String },
+    TokenRevoke {
+        name: String,
+    },
+    SetPassword {
+        user: String,
+        password: String,
+    },
+    /// BorgWarehouse's `repo.json`, as parsed JSON.
+    ImportBorgwarehouse {
+        repos: Vec<serde_json::Value>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -70,6 +83,28 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
         Command::SetPassword { user, password } => {
             state.admin.set_password(&user, &password).map(|_| format!("password set for {user}"))
         }
+        Command::ImportBorgwarehouse { repos } => {
+            let run = state.repos.import_borgwarehouse(repos);
+            let result = match tokio::runtime::Handle::try_current() {
+                Ok(handle) => handle.block_on(run),
+                Err(_) => tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| bw_core::ApiError::internal(e))
+                    .and_then(|rt| rt.block_on(run)),
+            };
+            match result {
+                Ok(r) => {
+                    let mut out =
+                        format!("added {}, updated {}, skipped {}", r.added.len(), r.updated.len(), r.skipped.len());
+                    for s in &r.skipped {
+                        out.push_str(&format!("\nskipped {s}"));
+                    }
+                    Ok(out)
+                }
+                Err(e) => Err(format!("import failed: {}", e.body().message)),
+            }
+        }
     };
     match result {
         Ok(output) => Answer { ok: true, output },
@@ -89,7 +124,8 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         let state = state.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
-            let mut lines = BufReader::new(read.take(64 * 1024)).lines();
+            // Local and owner-only; an imported repo.json of thousands of repositories is large.
+            let mut lines = BufReader::new(read.take(64 * 1024 * 1024)).lines();
             if let Ok(Some(line)) = lines.next_line().await {
                 let answer = match serde_json::from_str::<Command>(&line) {
                     Ok(cmd) => {

@@ -274,3 +274,83 @@ fn apprise_package_mode_passes_the_alias_as_one_argument() {
     assert_eq!(&args[2..], ["--", "mailto://ops@example.org"]);
     assert!(!std::path::Path::new("/tmp/pwned").exists());
 }
+
+/// BorgWarehouse's repo.json, taken in offline and again through a running server.
+#[test]
+fn import_borgwarehouse_repo_json() {
+    let env = Env::new();
+    let file = env.dir.path().join("repo.json");
+    let repos = serde_json::json!([
+        {"id": 4, "alias": "web server", "repositoryName": "0a1b2c3d", "status": true, "lastSave": 1700000000,
+         "alert": 90000, "storageSize": 50, "storageUsed": 1234, "sshPublicKey": bw_tests::ed25519_key(1, "web"),
+         "comment": "from BorgWarehouse", "displayDetails": true, "unixUser": "borgwarehouse", "lanCommand": true,
+         "appendOnlyMode": true, "lastStatusAlertSend": 1700000100},
+        {"id": 5, "alias": "broken", "repositoryName": "deadbeef", "storageSize": 5, "sshPublicKey": "ssh-dss AAAA", "alert": 0},
+        {"id": 6, "alias": "bad name", "repositoryName": "../../x", "storageSize": 5, "sshPublicKey": bw_tests::ed25519_key(2, ""), "alert": 0}
+    ]);
+    std::fs::write(&file, repos.to_string()).unwrap();
+    // The borg home already holds a line BorgWarehouse wrote for a repository repo.json lacks.
+    let pool = env.dir.path().join("home/repos");
+    let left_by_borgwarehouse = format!(
+        "command=\"cd {p};borg serve --restrict-to-repository {p}/abcdef01 --storage-quota 9G\",restrict {}\n",
+        bw_tests::ed25519_key(3, ""),
+        p = pool.display()
+    );
+    std::fs::create_dir_all(env.dir.path().join("home/.ssh")).unwrap();
+    std::fs::write(env.dir.path().join("home/.ssh/authorized_keys"), &left_by_borgwarehouse).unwrap();
+    let (ok, out, err) = env.run(&["import-borgwarehouse", file.to_str().unwrap()], None);
+    assert!(ok, "{err}");
+    assert!(out.contains("added 1, updated 0, skipped 2"), "{out}");
+    let keys = std::fs::read_to_string(env.dir.path().join("home/.ssh/authorized_keys")).unwrap();
+    assert!(keys.starts_with(&left_by_borgwarehouse), "the existing line was dropped: {keys}");
+    assert!(
+        keys.contains("--append-only --restrict-to-repository") && keys.contains("/0a1b2c3d --storage-quota 50G"),
+        "{keys}"
+    );
+    assert_eq!(keys.lines().count(), 2);
+
+    let (ok, out, _) = env.run(&["token", "create", "--name", "r", "--permissions", "read,create"], None);
+    assert!(ok);
+    let token = out.lines().last().unwrap().to_string();
+    let mut cmd = env.cmd(&[]);
+    cmd.stderr(Stdio::null());
+    let (server, port) = Running::start(cmd);
+    let one: serde_json::Value = ureq::get(&format!("http://127.0.0.1:{port}/api/repo/id/4"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let repo = &one["repo"];
+    assert_eq!((repo["alias"].as_str(), repo["repositoryName"].as_str()), (Some("web server"), Some("0a1b2c3d")));
+    assert_eq!(
+        (repo["alert"].as_u64(), repo["storageUsed"].as_u64(), repo["lastSave"].as_i64()),
+        (Some(90000), Some(1234), Some(1700000000))
+    );
+    let body = serde_json::json!({"alias": "next", "sshPublicKey": bw_tests::ed25519_key(9, ""), "storageSize": 1});
+    let created: serde_json::Value = ureq::post(&format!("http://127.0.0.1:{port}/api/v1/repositories"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .send_json(body)
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(created["id"], 5, "ids continue after the imported ones (the line taken in got 0)");
+
+    // Again while the server runs: the known repository is updated, not duplicated.
+    let renamed = serde_json::json!([{"id": 4, "alias": "web server (renamed)", "repositoryName": "0a1b2c3d", "storageSize": 60,
+        "sshPublicKey": bw_tests::ed25519_key(1, "web"), "alert": 3600}]);
+    std::fs::write(&file, renamed.to_string()).unwrap();
+    let (ok, out, err) = env.run(&["import-borgwarehouse", file.to_str().unwrap()], None);
+    assert!(ok && out.contains("added 0, updated 1, skipped 0"), "{out}{err}");
+    let one: serde_json::Value = ureq::get(&format!("http://127.0.0.1:{port}/api/v1/repositories/0a1b2c3d"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(
+        (one["repo"]["alias"].as_str(), one["repo"]["storageSize"].as_u64()),
+        (Some("web server (renamed)"), Some(60))
+    );
+    drop(server);
+}
