@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bw_bench::{key, percentile_ms, rss_mib, run_load, Conn, Req};
+use bw_bench::{key, percentile_ms, rss_mib, run_load, Conn, Load, Req};
 use bw_core::clock::Clock;
 use bw_core::config::Config;
 use bw_core::repo_store::NewRepo;
@@ -33,6 +33,27 @@ fn row(rows: &mut Vec<Row>, what: &str, value: String, target: &str, met: Option
     };
     println!("{what:<58} {value:>16}   target {target:<18} {mark}");
     rows.push(Row { what: what.into(), value, target: target.into(), met });
+}
+
+fn rss_row(rows: &mut Vec<Row>, what: &str, server: &Server) {
+    let rss = server.rss();
+    row(rows, what, format!("{rss:.1} MiB"), "< 40 MiB", Some(rss < 40.0));
+}
+
+/// A throughput row (met when at least `min_rate` and no error), then its latencies.
+fn load_row(rows: &mut Vec<Row>, what: &str, l: &Load, min_rate: Option<f64>) {
+    let rate = l.per_second();
+    let target = min_rate.map(|m| format!(">= {m:.0} req/s")).unwrap_or_default();
+    row(rows, what, format!("{rate:.0} req/s"), &target, min_rate.map(|m| rate >= m && l.errors == 0));
+    latency_line(l);
+}
+
+fn latency_line(l: &Load) {
+    println!(
+        "{:<58} {:>16}",
+        "  latency median / p99",
+        format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99))
+    );
 }
 
 fn config(root: &Path) -> Config {
@@ -153,55 +174,16 @@ fn main() {
         let auth = format!("Bearer {token}");
         let (server, _) = Server::start(dir.path());
         std::thread::sleep(Duration::from_millis(300));
-        row(
-            &mut rows,
-            "resident memory, idle (1,000 repositories)",
-            format!("{:.1} MiB", server.rss()),
-            "< 40 MiB",
-            Some(server.rss() < 40.0),
-        );
+        rss_row(&mut rows, "resident memory, idle (1,000 repositories)", &server);
         let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |_, _| get("/api/version".into()));
-        row(
-            &mut rows,
-            "GET /api/version",
-            format!("{:.0} req/s", l.per_second()),
-            ">= 30,000 req/s",
-            Some(l.per_second() >= 30_000.0 && l.errors == 0),
-        );
-        println!(
-            "{:<58} {:>16}",
-            "  latency median / p99",
-            format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99))
-        );
+        load_row(&mut rows, "GET /api/version", &l, Some(30_000.0));
         let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |_, _| get("/api/repo".into()));
-        row(
-            &mut rows,
-            "GET /api/repo, 1,000 repositories",
-            format!("{:.0} req/s", l.per_second()),
-            ">= 2,000 req/s",
-            Some(l.per_second() >= 2_000.0 && l.errors == 0),
-        );
-        println!(
-            "{:<58} {:>16}",
-            "  latency median / p99",
-            format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99))
-        );
-        row(
-            &mut rows,
-            "resident memory after the list load",
-            format!("{:.1} MiB", server.rss()),
-            "< 40 MiB",
-            Some(server.rss() < 40.0),
-        );
+        load_row(&mut rows, "GET /api/repo, 1,000 repositories", &l, Some(2_000.0));
+        rss_row(&mut rows, "resident memory after the list load", &server);
         let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |c, n| {
             get(format!("/api/repo/id/{}", (c * 7919 + n * 31) % 1000))
         });
-        row(&mut rows, "GET /api/repo/id/{id}", format!("{:.0} req/s", l.per_second()), "", None);
-        println!(
-            "{:<58} {:>16}",
-            "  latency median / p99",
-            format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99))
-        );
+        load_row(&mut rows, "GET /api/repo/id/{id}", &l, None);
         let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |c, n| {
             if n % 10 == 9 {
                 Req {
@@ -220,11 +202,7 @@ fn main() {
             "",
             Some(l.errors == 0),
         );
-        println!(
-            "{:<58} {:>16}",
-            "  latency median / p99",
-            format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99))
-        );
+        latency_line(&l);
     }
 
     // 10,000 repositories: start-up, list, mutations, status check.
@@ -254,18 +232,8 @@ fn main() {
             "",
             Some(l.errors == 0),
         );
-        println!(
-            "{:<58} {:>16}",
-            "  latency median / p99",
-            format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99))
-        );
-        row(
-            &mut rows,
-            "resident memory after 10,000-repository list load",
-            format!("{:.1} MiB", server.rss()),
-            "< 40 MiB",
-            Some(server.rss() < 40.0),
-        );
+        latency_line(&l);
+        rss_row(&mut rows, "resident memory after 10,000-repository list load", &server);
 
         let mut conn = Conn::open(server.port, &auth);
         let (mut creates, mut edits, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
@@ -313,13 +281,7 @@ fn main() {
             "< 1,000 ms",
             Some(t < Duration::from_secs(1)),
         );
-        row(
-            &mut rows,
-            "resident memory after the status check",
-            format!("{:.1} MiB", server.rss()),
-            "< 40 MiB",
-            Some(server.rss() < 40.0),
-        );
+        rss_row(&mut rows, "resident memory after the status check", &server);
     }
 
     // 1,000 repositories of 100 files each: the storage check against du -s -L.
@@ -355,13 +317,7 @@ fn main() {
         );
         row(&mut rows, "du -s -L over the same pool", format!("{:.0} ms", du_time.as_secs_f64() * 1000.0), "", None);
         row(&mut rows, "storage check / du time", format!("{ratio:.2}x"), "<= 1.00x", Some(ratio <= 1.0));
-        row(
-            &mut rows,
-            "resident memory after the storage check",
-            format!("{:.1} MiB", server.rss()),
-            "< 40 MiB",
-            Some(server.rss() < 40.0),
-        );
+        rss_row(&mut rows, "resident memory after the storage check", &server);
         drop(pool);
     }
 

@@ -171,9 +171,16 @@ pub struct RepoStore {
     write: tokio::sync::Mutex<()>,
     keys: AuthorizedKeys,
     pool: Pool,
-    /// `{"repoList":[...]}` as bytes, for (generation, now): rebuilt at most once a second
-    /// (status depends on the clock) or after a change.
-    list_json: std::sync::Mutex<Option<(u64, i64, bytes::Bytes)>>,
+    /// The list answer as bytes, and for which store generation and times it holds.
+    list_json: std::sync::Mutex<Option<ListCache>>,
+}
+
+struct ListCache {
+    generation: u64,
+    built_at: i64,
+    /// The first second at which some repository's status is no longer what the bytes say.
+    valid_until: i64,
+    bytes: bytes::Bytes,
 }
 
 fn id_key(id: u64) -> [u8; 8] {
@@ -218,32 +225,44 @@ impl RepoStore {
         self.cache.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Every repository's id and name, ordered by id.
+    pub fn list_names(&self) -> Vec<(u64, String)> {
+        self.read().by_id.values().map(|r| (r.id, r.repository_name.clone())).collect()
+    }
+
     /// Every repository, ordered by id.
     pub fn list(&self) -> Vec<Repo> {
         self.read().by_id.values().cloned().collect()
     }
 
     /// The list answer, `{"repoList":[...]}` with `status` computed for `now`, as JSON bytes.
+    /// Built again only after a change, or when some repository's status turns false with the
+    /// passing of time (a status only turns from true to false as time passes).
     pub fn list_json(&self, now: i64) -> bytes::Bytes {
         let cache = self.read();
         let mut slot = self.list_json.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((generation, at, bytes)) = slot.as_ref() {
-            if *generation == cache.generation && *at == now {
-                return bytes.clone();
+        if let Some(c) = slot.as_ref() {
+            if c.generation == cache.generation && c.built_at <= now && now < c.valid_until {
+                return c.bytes.clone();
             }
         }
         let mut out = Vec::with_capacity(64 + cache.by_id.len() * 400);
+        let mut valid_until = i64::MAX;
         out.extend_from_slice(br#"{"repoList":["#);
         for (i, repo) in cache.by_id.values().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
+            let repo = repo.clone().at(now);
+            if repo.status {
+                valid_until = valid_until.min(repo.last_save.saturating_add(repo.alert as i64).saturating_add(1));
+            }
             // A Repo always serializes: plain strings and numbers.
-            let _ = serde_json::to_writer(&mut out, &repo.clone().at(now));
+            let _ = serde_json::to_writer(&mut out, &repo);
         }
         out.extend_from_slice(b"]}");
         let bytes = bytes::Bytes::from(out);
-        *slot = Some((cache.generation, now, bytes.clone()));
+        *slot = Some(ListCache { generation: cache.generation, built_at: now, valid_until, bytes: bytes.clone() });
         bytes
     }
 

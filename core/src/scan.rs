@@ -100,21 +100,35 @@ impl std::fmt::Display for ScanFailure {
 /// How many repositories are read at once.
 const PARALLEL: usize = 8;
 
-/// Reads every repository's folder with `work`, several at a time, each within the configured
-/// timeout, so one dead mount cannot hang a run (its blocking read is left behind).
+/// A repository as a check sees it: which record, which folder.
+#[derive(Debug, Clone)]
+pub struct ScanTarget {
+    pub id: u64,
+    pub repository_name: String,
+}
+
+/// Reads every repository's folder with `work`, [`PARALLEL`] at a time, each within the
+/// configured timeout, so one dead mount cannot hang a run (its blocking read is left behind).
+/// Results come in id order.
 pub async fn scan_all<T: Send + 'static>(
     state: &crate::AppState,
     work: fn(&dyn RepoScanner, &Path) -> io::Result<T>,
-) -> Vec<(crate::repo_store::Repo, Result<T, ScanFailure>)> {
+) -> Vec<(ScanTarget, Result<T, ScanFailure>)> {
     let timeout = state.config.scan_timeout;
-    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+    let targets: Vec<ScanTarget> =
+        state.repos.list_names().into_iter().map(|(id, repository_name)| ScanTarget { id, repository_name }).collect();
+    let mut out: Vec<(usize, Result<T, ScanFailure>)> = Vec::with_capacity(targets.len());
     let mut set = tokio::task::JoinSet::new();
-    for (index, repo) in state.repos.list().into_iter().enumerate() {
-        let path = state.repos.pool().repo_path(&repo.repository_name);
+    for (index, target) in targets.iter().enumerate() {
+        // Only PARALLEL reads in flight: a pool of 10,000 does not become 10,000 tasks.
+        while set.len() >= PARALLEL {
+            if let Some(Ok(item)) = set.join_next().await {
+                out.push(item);
+            }
+        }
+        let path = state.repos.pool().repo_path(&target.repository_name);
         let scanner = state.scanner.clone();
-        let limit = limit.clone();
         set.spawn(async move {
-            let _permit = limit.acquire_owned().await;
             let job = tokio::task::spawn_blocking(move || work(scanner.as_ref(), &path));
             let result = match tokio::time::timeout(timeout, job).await {
                 Err(_) => Err(ScanFailure::TimedOut),
@@ -122,17 +136,17 @@ pub async fn scan_all<T: Send + 'static>(
                 Ok(Ok(Err(e))) => Err(ScanFailure::Io(e.to_string())),
                 Ok(Ok(Ok(v))) => Ok(v),
             };
-            (index, repo, result)
+            (index, result)
         });
     }
-    let mut out = Vec::new();
     while let Some(joined) = set.join_next().await {
         if let Ok(item) = joined {
             out.push(item);
         }
     }
-    out.sort_by_key(|(i, _, _)| *i);
-    out.into_iter().map(|(_, r, v)| (r, v)).collect()
+    out.sort_by_key(|(i, _)| *i);
+    let mut targets: Vec<Option<ScanTarget>> = targets.into_iter().map(Some).collect();
+    out.into_iter().filter_map(|(i, r)| targets[i].take().map(|t| (t, r))).collect()
 }
 
 #[cfg(test)]

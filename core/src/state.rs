@@ -41,11 +41,11 @@ impl AppState {
         // The store holds token hashes and the administrator's password hash: private folder.
         crate::authorized_keys::ensure_private_dir(&config.data_dir)
             .map_err(|e| format!("cannot create data folder {}: {e}", config.data_dir.display()))?;
-        // sled's page cache defaults to 1 GiB; the whole store of 10,000 repositories is a few
-        // MiB, and the server keeps its own copy of what it serves.
+        // sled's page cache defaults to 1 GiB; the server keeps its own copy of what it serves
+        // and reads little from the store after start-up (tokens), so a small cache is enough.
         let db = sled::Config::new()
             .path(config.db_path())
-            .cache_capacity(16 * 1024 * 1024)
+            .cache_capacity(4 * 1024 * 1024)
             .open()
             .map_err(|e| format!("cannot open the store at {}: {e}", config.db_path().display()))?;
         Self::with_db(config, clock, db)

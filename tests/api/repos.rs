@@ -118,8 +118,17 @@ fn status_follows_last_save_and_alert() {
     let id = c["id"].as_u64().unwrap();
     s.set_last_save(id, NOW - 1000);
     assert_eq!(s.get(&format!("/api/repo/id/{id}"), Some(&t)).1["repo"]["status"], true);
+    assert_eq!(s.get("/api/repo", Some(&t)).1["repoList"][0]["status"], true);
+    // The list is cached; it must still turn late on time, to the second.
+    s.clock.set(NOW - 1000 + 90_000);
+    assert_eq!(s.get("/api/repo", Some(&t)).1["repoList"][0]["status"], true, "on time at exactly the alert delay");
+    s.clock.set(NOW - 1000 + 90_001);
+    assert_eq!(s.get("/api/repo", Some(&t)).1["repoList"][0]["status"], false, "late one second after");
     s.clock.set(NOW + 90_000);
     assert_eq!(s.get(&format!("/api/repo/id/{id}"), Some(&t)).1["repo"]["status"], false, "late by 1000 s");
+    // A new backup makes it current again at once.
+    s.set_last_save(id, NOW + 89_990);
+    assert_eq!(s.get("/api/repo", Some(&t)).1["repoList"][0]["status"], true);
 }
 
 #[test]
