@@ -45,7 +45,7 @@ impl AppState {
         // and reads little from the store after start-up (tokens), so a small cache is enough.
         let db = sled::Config::new()
             .path(config.db_path())
-            .cache_capacity(4 * 1024 * 1024)
+            .cache_capacity(1024 * 1024)
             .open()
             .map_err(|e| format!("cannot open the store at {}: {e}", config.db_path().display()))?;
         Self::with_db(config, clock, db)

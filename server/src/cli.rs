@@ -245,6 +245,8 @@ async fn run(config: Config) -> Result<(), String> {
             start(&state).map_err(|e| format!("plugin {}: {e}", plugin.name))?;
         }
     }
+    // Loading the store and reconciling allocate a lot once; give it back before serving.
+    bw_core::memory::release_free_memory();
     tracing::info!(plugins = ?crate::plugin_names()?, "plugins built in");
     let tasks = crate::tasks::spawn_all(&state)?;
     let control = tokio::spawn(control::serve(state.clone()));
