@@ -13,7 +13,7 @@ use poem_openapi::SecurityScheme;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::token_store::{Permission, Permissions};
+use crate::token_store::Permission;
 use crate::{ApiError, ApiResult, AppState};
 
 /// An API token made in the token manager.
@@ -90,12 +90,6 @@ impl CronAuthV1 {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    Admin,
-    Token { name: String, permissions: Permissions },
-}
-
 /// After `auth_failure_limit` failed authentications from one address within [`WINDOW`], the
 /// address is refused with 429 for [`WINDOW`].
 const WINDOW: Duration = Duration::from_secs(60);
@@ -161,14 +155,14 @@ pub fn client_ip(state: &AppState, req: &Request) -> Option<IpAddr> {
 
 impl AppState {
     /// Admits the administrator, or a token holding `need`.
-    pub async fn authorize(&self, auth: &RepoAuth, req: &Request, need: Permission) -> ApiResult<Principal> {
+    pub async fn authorize(&self, auth: &RepoAuth, req: &Request, need: Permission) -> ApiResult<()> {
         let ip = client_ip(self, req);
         if let Some(ip) = ip {
             self.throttle.check(ip)?;
         }
         let result = match auth {
             RepoAuth::Missing => Err(ApiError::Unauthorized),
-            RepoAuth::Admin(AdminAuth(basic)) => self.check_admin(basic).await.map(|_| Principal::Admin),
+            RepoAuth::Admin(AdminAuth(basic)) => self.check_admin(basic).await,
             RepoAuth::Token(TokenAuth(bearer)) if bearer.token.trim().is_empty() => Err(ApiError::Unauthorized),
             RepoAuth::Token(TokenAuth(bearer)) => self.check_token(&bearer.token, req, ip, need),
         };
@@ -238,7 +232,7 @@ impl AppState {
         }
     }
 
-    fn check_token(&self, token: &str, req: &Request, ip: Option<IpAddr>, need: Permission) -> ApiResult<Principal> {
+    fn check_token(&self, token: &str, req: &Request, ip: Option<IpAddr>, need: Permission) -> ApiResult<()> {
         let route = req.uri().path();
         let client = ip.map(|i| i.to_string()).unwrap_or_default();
         if !crate::INTEGRATIONS_COMPILED || self.config.disable_integrations {
@@ -256,6 +250,6 @@ impl AppState {
             return Err(ApiError::InsufficientPermissions);
         }
         tracing::info!(target: "audit", token = %record.name, route, client, outcome = "accepted", "token accepted");
-        Ok(Principal::Token { name: record.name, permissions: record.permissions })
+        Ok(())
     }
 }

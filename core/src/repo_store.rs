@@ -308,6 +308,33 @@ impl RepoStore {
         }
     }
 
+    /// The next id to give. Read under the write lock, which every writer of it holds (or at
+    /// start-up, before anything else runs).
+    fn next_id(&self) -> ApiResult<u64> {
+        Ok(self
+            .meta
+            .get(NEXT_ID)
+            .map_err(ApiError::internal)?
+            .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
+            .unwrap_or(0))
+    }
+
+    /// Writes records and the id counter in one transaction, so an id is never handed out
+    /// twice and no record outlives a counter that would give its id again.
+    fn store_records(&self, records: &[Repo], next_id: u64) -> ApiResult<()> {
+        (&self.repos, &self.meta)
+            .transaction(|(tree, meta)| {
+                for r in records {
+                    let bytes =
+                        serde_json::to_vec(r).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                    tree.insert(&id_key(r.id), bytes)?;
+                }
+                meta.insert(NEXT_ID, &next_id.to_be_bytes())?;
+                Ok(())
+            })
+            .map_err(|e: TransactionError<String>| ApiError::internal(format!("{e:?}")))
+    }
+
     async fn persist(&self) -> ApiResult<()> {
         self.db.flush_async().await.map(|_| ()).map_err(ApiError::internal)
     }
@@ -342,34 +369,8 @@ impl RepoStore {
     }
 
     pub async fn create(&self, new: NewRepo) -> ApiResult<Repo> {
-        let _guard = self.write.lock().await;
-        self.check_key_free(&new.key, None)?;
-        let mut repo = Repo::new(new, self.fresh_name());
-        // The id counter and the record change together, so an id is never handed out twice.
-        let id = (&self.repos, &self.meta)
-            .transaction(|(repos, meta)| {
-                let id = meta
-                    .get(NEXT_ID)?
-                    .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
-                    .unwrap_or(0);
-                meta.insert(NEXT_ID, &(id + 1).to_be_bytes())?;
-                let mut record = repo.clone();
-                record.id = id;
-                let bytes =
-                    serde_json::to_vec(&record).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
-                repos.insert(&id_key(id), bytes)?;
-                Ok(id)
-            })
-            .map_err(|e: TransactionError<String>| ApiError::internal(format!("{e:?}")))?;
-        repo.id = id;
-        self.cache_mut().put(repo.clone());
-        self.commit(|s| {
-            s.repos.remove(id_key(id)).map_err(ApiError::internal)?;
-            s.cache_mut().remove(id);
-            Ok(())
-        })
-        .await?;
-        Ok(repo)
+        let mut created = self.create_many(vec![new]).await?;
+        created.pop().ok_or_else(|| ApiError::internal("a create stored nothing"))
     }
 
     /// Creates many repositories under one lock, one store transaction and one
@@ -396,23 +397,11 @@ impl RepoStore {
             };
             repos.push(Repo::new(new, name));
         }
-        let repos = (&self.repos, &self.meta)
-            .transaction(|(tree, meta)| {
-                let first = meta
-                    .get(NEXT_ID)?
-                    .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
-                    .unwrap_or(0);
-                let mut out = repos.clone();
-                for (i, r) in out.iter_mut().enumerate() {
-                    r.id = first + i as u64;
-                    let bytes =
-                        serde_json::to_vec(&*r).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
-                    tree.insert(&id_key(r.id), bytes)?;
-                }
-                meta.insert(NEXT_ID, &(first + out.len() as u64).to_be_bytes())?;
-                Ok(out)
-            })
-            .map_err(|e: TransactionError<String>| ApiError::internal(format!("{e:?}")))?;
+        let first = self.next_id()?;
+        for (i, r) in repos.iter_mut().enumerate() {
+            r.id = first + i as u64;
+        }
+        self.store_records(&repos, first + repos.len() as u64)?;
         {
             let mut cache = self.cache_mut();
             for r in &repos {
@@ -509,12 +498,7 @@ impl RepoStore {
         let mut report = ImportReport::default();
         let mut records: Vec<Repo> = Vec::new();
         let mut used_ids: std::collections::HashSet<u64> = self.read().by_id.keys().copied().collect();
-        let mut next_id = self
-            .meta
-            .get(NEXT_ID)
-            .map_err(ApiError::internal)?
-            .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
-            .unwrap_or(0);
+        let mut next_id = self.next_id()?;
         next_id = next_id.max(used_ids.iter().max().map_or(0, |m| m + 1));
         let mut keys_taken: HashMap<KeyIdentity, String> = {
             let cache = self.read();
@@ -594,17 +578,7 @@ impl RepoStore {
             return Ok(report);
         }
         let before: Vec<Option<Repo>> = records.iter().map(|r| self.get(r.id)).collect();
-        (&self.repos, &self.meta)
-            .transaction(|(tree, meta)| {
-                for r in &records {
-                    let bytes =
-                        serde_json::to_vec(r).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
-                    tree.insert(&id_key(r.id), bytes)?;
-                }
-                meta.insert(NEXT_ID, &next_id.to_be_bytes())?;
-                Ok(())
-            })
-            .map_err(|e: TransactionError<String>| ApiError::internal(format!("{e:?}")))?;
+        self.store_records(&records, next_id)?;
         {
             let mut cache = self.cache_mut();
             for r in &records {
@@ -685,10 +659,8 @@ impl RepoStore {
             repo.id = adopted.len() as u64;
             adopted.push(repo);
         }
-        for repo in &adopted {
-            self.put_record(repo).map_err(|_| std::io::Error::other("storing an adopted repository failed"))?;
-        }
-        self.meta.insert(NEXT_ID, &(adopted.len() as u64).to_be_bytes()).map_err(std::io::Error::other)?;
+        self.store_records(&adopted, adopted.len() as u64)
+            .map_err(|_| std::io::Error::other("storing the repositories taken in failed"))?;
         let mut cache = self.cache_mut();
         let names = adopted.iter().map(|r| r.repository_name.clone()).collect();
         for repo in adopted {

@@ -78,10 +78,15 @@ impl AppState {
         AppState(Arc::new(inner))
     }
 
-    /// The lock that lets one run of the task `name` happen at a time, shared by its route and
-    /// the scheduler.
-    pub fn run_lock(&self, name: &'static str) -> Arc<tokio::sync::Mutex<()>> {
-        self.run_locks.lock().unwrap_or_else(|p| p.into_inner()).entry(name).or_default().clone()
+    /// Starts the one run of the task `name` that may happen at a time (its route and the
+    /// scheduler share it); while one runs, the contract's 409 with `busy` as message.
+    pub fn start_run(
+        &self,
+        name: &'static str,
+        busy: &'static str,
+    ) -> crate::ApiResult<tokio::sync::OwnedMutexGuard<()>> {
+        let lock = self.run_locks.lock().unwrap_or_else(|p| p.into_inner()).entry(name).or_default().clone();
+        lock.try_lock_owned().map_err(|_| crate::ApiError::AlreadyRunning(busy))
     }
 
     /// True when the store answers reads and writes.

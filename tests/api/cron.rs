@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bw_core::scan::{FsScanner, RepoScanner};
 use bw_tests::sinks::{HttpReceiver, SmtpSink};
-use bw_tests::{ed25519_key, json, repo_body, TestServer, NOW};
+use bw_tests::{du, ed25519_key, json, repo_body, TestServer, NOW};
 
 const KEY: &str = "cron-secret-key-0123456789";
 
@@ -150,11 +150,6 @@ fn a_failing_channel_does_not_stop_the_others_or_the_run() {
     assert_eq!(report.late.len(), 1);
     assert_eq!((report.delivery.email, report.delivery.webhook), (Some(false), Some(true)));
     assert_eq!(hook.requests().len(), 1);
-}
-
-fn du(dir: &Path) -> u64 {
-    let out = std::process::Command::new("du").arg("-s").arg("-L").arg(dir).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().parse().unwrap()
 }
 
 #[test]

@@ -338,11 +338,6 @@ impl Borg {
     }
 }
 
-pub fn du(dir: &Path) -> u64 {
-    let out = Command::new("du").arg("-s").arg("-L").arg(dir).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().parse().unwrap()
-}
-
 /// Incompressible bytes, so borg's compression cannot shrink them under the quota.
 pub fn random_file(path: &Path, bytes: usize) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -5,14 +5,17 @@
 //! Locally the scenario is skipped, saying why, when `CI` is unset and `sshd` or `borg` is
 //! missing; in CI a missing tool fails it.
 
+// Shared with tests/robustness, which uses parts this scenario does not.
+#[allow(dead_code)]
 mod harness;
 
 use std::fs;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bw_tests::du;
 use bw_tests::json;
 use bw_tests::sinks::{HttpReceiver, SmtpSink};
-use harness::{du, Borg, Server, Sshd};
+use harness::{Borg, Server, Sshd};
 
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64

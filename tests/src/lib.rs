@@ -197,6 +197,12 @@ impl Drop for TestServer {
     }
 }
 
+/// What `du -s -L` prints for `dir`, in KiB: the figure `storageUsed` must equal.
+pub fn du(dir: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("du").arg("-s").arg("-L").arg(dir).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().parse().unwrap()
+}
+
 pub fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }

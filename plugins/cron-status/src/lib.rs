@@ -10,7 +10,7 @@ use bw_core::auth::{CronAuth, CronAuthV1};
 use bw_core::body::CronSuccess;
 use bw_core::registry::{TaskFuture, TaskPlugin};
 use bw_core::scan::{scan_all, RepoScanner};
-use bw_core::{ApiError, ApiResult, AppState};
+use bw_core::{ApiResult, AppState};
 use poem::web::Data;
 use poem::Request;
 use poem_openapi::payload::Json;
@@ -39,10 +39,7 @@ pub struct StatusReport {
 
 /// One status run. A second run while one is under way gets 409.
 pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
-    let lock = state.run_lock(TASK);
-    let Ok(_guard) = lock.try_lock() else {
-        return Err(ApiError::AlreadyRunning("The check status service is already running"));
-    };
+    let _run = state.start_run(TASK, "The check status service is already running")?;
     let results = scan_all(state, |s: &dyn RepoScanner, p| s.last_save(p)).await;
     let now = state.clock.now();
     let mut report = StatusReport::default();

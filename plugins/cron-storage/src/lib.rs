@@ -8,7 +8,7 @@ use bw_core::auth::{CronAuth, CronAuthV1};
 use bw_core::body::CronSuccess;
 use bw_core::registry::{TaskFuture, TaskPlugin};
 use bw_core::scan::{scan_all, RepoScanner};
-use bw_core::{ApiError, ApiResult, AppState};
+use bw_core::{ApiResult, AppState};
 use poem::web::Data;
 use poem::Request;
 use poem_openapi::payload::Json;
@@ -31,10 +31,7 @@ pub struct StorageReport {
 
 /// One storage run. A second run while one is under way gets 409.
 pub async fn run(state: &AppState) -> ApiResult<StorageReport> {
-    let lock = state.run_lock(TASK);
-    let Ok(_guard) = lock.try_lock() else {
-        return Err(ApiError::AlreadyRunning("The storage used service is already running"));
-    };
+    let _run = state.start_run(TASK, "The storage used service is already running")?;
     let results = scan_all(state, |s: &dyn RepoScanner, p| s.disk_usage_kib(p)).await;
     let mut report = StorageReport::default();
     for (repo, result) in results {
