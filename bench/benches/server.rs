@@ -57,8 +57,9 @@ fn latency_line(l: &Load) {
 }
 
 fn config(root: &Path) -> Config {
-    let mut c = Config { data_dir: root.join("data"), ..Config::default() };
-    c.home = Some(root.join("home"));
+    let mut c = bw_core::config::Config::default();
+    c.server.data_dir = root.join("data");
+    c.server.home = Some(root.join("home"));
     c
 }
 
@@ -80,7 +81,7 @@ fn seed(root: &Path, n: u32, first_key: u32) -> String {
     runtime.block_on(state.repos.create_many(news)).unwrap();
     let all = Permissions { create: true, read: true, update: true, delete: true };
     let token = state.tokens.create("bench", all, None, Clock::system().now()).unwrap();
-    state.db.flush().unwrap();
+    runtime.block_on(state.flush()).unwrap();
     token
 }
 

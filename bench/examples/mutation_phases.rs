@@ -4,15 +4,15 @@ use std::time::Instant;
 
 use bw_bench::key;
 use bw_core::clock::Clock;
-use bw_core::config::Config;
 use bw_core::repo_store::{NewRepo, RepoPatch};
 use bw_core::ssh_key::ClientKey;
 use bw_core::AppState;
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
-    config.home = Some(dir.path().join("home"));
+    let mut config = bw_core::config::Config::default();
+    config.server.data_dir = dir.path().join("data");
+    config.server.home = Some(dir.path().join("home"));
     let state = AppState::open(config, Clock::system()).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let news: Vec<NewRepo> = (0..10_000)
@@ -42,7 +42,7 @@ fn main() {
     println!("update median {:?} p99 {:?}", times[50], times[99]);
     let t = Instant::now();
     for _ in 0..20 {
-        rt.block_on(state.db.flush_async()).unwrap();
+        rt.block_on(state.flush()).unwrap();
     }
     println!("sled flush (nothing dirty) {:?}", t.elapsed() / 20);
     let t = Instant::now();

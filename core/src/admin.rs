@@ -8,6 +8,8 @@ use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::store_error::{decode, encode, StoreError, StoreResult};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Account {
     user: String,
@@ -25,46 +27,43 @@ pub struct AdminStore {
 }
 
 impl AdminStore {
-    pub fn open(db: &sled::Db) -> Result<Self, String> {
-        Ok(Self {
-            db: db.clone(),
-            tree: db.open_tree("admin").map_err(|e| e.to_string())?,
-            verified: Mutex::new(HashSet::new()),
-        })
+    pub fn open(db: &sled::Db) -> StoreResult<Self> {
+        Ok(Self { db: db.clone(), tree: db.open_tree("admin")?, verified: Mutex::new(HashSet::new()) })
     }
 
-    fn account(&self) -> Option<Account> {
-        let bytes = self.tree.get(ACCOUNT).ok()??;
-        serde_json::from_slice(&bytes).ok()
+    /// The account; `None` only when none was ever set. A read failure is an error.
+    fn account(&self) -> StoreResult<Option<Account>> {
+        match self.tree.get(ACCOUNT)? {
+            None => Ok(None),
+            Some(bytes) => decode(|| "administrator account".into(), &bytes).map(Some),
+        }
     }
 
-    pub fn exists(&self) -> bool {
-        self.account().is_some()
+    pub fn exists(&self) -> StoreResult<bool> {
+        Ok(self.account()?.is_some())
     }
 
-    pub fn user(&self) -> Option<String> {
-        self.account().map(|a| a.user)
-    }
-
-    pub fn set_password(&self, user: &str, password: &str) -> Result<(), String> {
+    pub fn set_password(&self, user: &str, password: &str) -> StoreResult<()> {
         if user.is_empty() || user.contains(':') {
-            return Err("the user name must be non-empty and hold no ':'".into());
+            return Err(StoreError::Refused("the user name must be non-empty and hold no ':'".into()));
         }
         if password.chars().count() < 12 {
-            return Err("the password must have at least 12 characters".into());
+            return Err(StoreError::Refused("the password must have at least 12 characters".into()));
         }
         let salt = SaltString::generate(&mut OsRng);
-        let phc = Argon2::default().hash_password(password.as_bytes(), &salt).map_err(|e| e.to_string())?.to_string();
-        let bytes = serde_json::to_vec(&Account { user: user.to_string(), phc }).map_err(|e| e.to_string())?;
-        self.tree.insert(ACCOUNT, bytes).map_err(|e| e.to_string())?;
-        self.db.flush().map_err(|e| e.to_string())?;
+        let phc = Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map_err(|e| StoreError::corrupt("password hash", e))?
+            .to_string();
+        self.tree.insert(ACCOUNT, encode(&Account { user: user.to_string(), phc })?)?;
+        self.db.flush()?;
         self.verified.lock().unwrap_or_else(|p| p.into_inner()).clear();
         Ok(())
     }
 
     /// Checks Basic credentials. Blocking (argon2): call from a blocking thread.
-    pub fn verify(&self, user: &str, password: &str) -> bool {
-        let Some(account) = self.account() else { return false };
+    pub fn verify(&self, user: &str, password: &str) -> StoreResult<bool> {
+        let Some(account) = self.account()? else { return Ok(false) };
         let fingerprint: [u8; 32] = Sha256::new()
             .chain_update(account.phc.as_bytes())
             .chain_update([0])
@@ -74,15 +73,15 @@ impl AdminStore {
             .finalize()
             .into();
         if self.verified.lock().unwrap_or_else(|p| p.into_inner()).contains(&fingerprint) {
-            return true;
+            return Ok(true);
         }
-        let Ok(parsed) = PasswordHash::new(&account.phc) else { return false };
+        let parsed = PasswordHash::new(&account.phc).map_err(|e| StoreError::corrupt("administrator account", e))?;
         // Verify the password even for a wrong user name, so timing does not tell names apart.
         let password_ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
         let ok = password_ok && subtle::ConstantTimeEq::ct_eq(user.as_bytes(), account.user.as_bytes()).into();
         if ok {
             self.verified.lock().unwrap_or_else(|p| p.into_inner()).insert(fingerprint);
         }
-        ok
+        Ok(ok)
     }
 }

@@ -1,11 +1,19 @@
-//! One error type for every route. Each variant maps to one status and one JSON body of the
-//! contract; internal causes are logged where they happen and never sent to the client.
+//! Errors, by layer:
+//! - the stores and the borg user's files return [`StoreError`](crate::store_error::StoreError)
+//!   (and the token store its [`TokenError`]);
+//! - configuration loading returns [`ConfigError`](crate::config::ConfigError);
+//! - routes return [`ApiError`], defined here: each variant maps to one status and one JSON body
+//!   of the contract. The `From` conversions below are the one place where a store error becomes
+//!   an HTTP answer; internal causes are logged there and never sent to the client.
 
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object};
+
+use crate::store_error::StoreError;
+use crate::token_store::TokenError;
 
 /// The JSON body of every error answer.
 #[derive(Object, Debug, Clone, PartialEq, serde::Serialize)]
@@ -62,6 +70,26 @@ pub enum ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound("Not Found".into()),
+            StoreError::KeyInUse => ApiError::Conflict("The SSH key is already used in another repository.".into()),
+            StoreError::Refused(reason) => ApiError::BadRequest(reason),
+            e @ (StoreError::Io { .. } | StoreError::Db(_) | StoreError::Corrupt { .. }) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Store(e) => e.into(),
+            refusal => ApiError::BadRequest(refusal.to_string()),
+        }
+    }
+}
 
 impl ApiError {
     /// Logs `cause` and returns the opaque 500.

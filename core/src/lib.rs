@@ -8,21 +8,24 @@ pub mod body;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod limits;
 pub mod memory;
 pub mod pool;
 pub mod registry;
 pub mod repo_store;
+pub mod routes;
 pub mod scan;
 pub mod ssh_key;
 pub mod state;
+pub mod store_error;
 pub mod token_store;
 
 pub use error::{ApiError, ApiResult};
-pub use registry::{EndpointPlugin, PluginApis, TaskPlugin};
-pub use state::AppState;
+pub use registry::{EndpointPlugin, HttpPlugin, PluginApis, TaskPlugin};
 
-/// Re-exported so plugins register with the same `inventory` the registry walks.
-pub use inventory;
+#[doc(hidden)]
+pub use registry::__private;
+pub use state::AppState;
 
 /// This server's own version, answered by `/api/version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

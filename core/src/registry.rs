@@ -1,6 +1,15 @@
 //! The plugin registry. Plugins submit entries with `inventory`; the registry walks them once,
 //! sorts them by name (inventory gives no order, and a stable order keeps the OpenAPI document
 //! stable) and refuses duplicate names.
+//!
+//! Three kinds, each with its macro:
+//! - [`endpoint_plugin!`](crate::endpoint_plugin): OpenAPI-documented routes (`poem_openapi::OpenApi`);
+//! - [`http_plugin!`](crate::http_plugin): routes outside the OpenAPI document (Prometheus text,
+//!   HTML and assets), plain poem endpoints;
+//! - [`task_plugin!`](crate::task_plugin): work the server runs on its own every interval.
+//!
+//! The macros reach what they need through `$crate::__private`, so a plugin crate depends on
+//! `bw-core` alone for them.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -28,19 +37,42 @@ pub struct EndpointPlugin {
     pub on_start: Option<fn(&AppState) -> Result<(), String>>,
 }
 
+/// Routes outside the OpenAPI document. Build one with [`http_plugin!`](crate::http_plugin).
+pub struct HttpPlugin {
+    pub name: &'static str,
+    pub routes: fn() -> Vec<HttpRoute>,
+}
+
+/// One path of an [`HttpPlugin`]. Other methods get the contract's 405 with `Allow`; the
+/// handler reaches the state with `poem::web::Data<&AppState>`.
+pub struct HttpRoute {
+    pub path: &'static str,
+    pub methods: &'static [Method],
+    pub endpoint: BoxEndpoint<'static>,
+}
+
 pub type TaskFuture = Pin<Box<dyn Future<Output = ApiResult<()>> + Send>>;
 
-/// Work the server runs on its own every interval (0 turns it off).
+/// Work the server runs on its own every interval. Build one with
+/// [`task_plugin!`](crate::task_plugin).
 pub struct TaskPlugin {
     pub name: &'static str,
-    pub default_interval: Duration,
-    /// The interval the configuration sets, when it sets one.
-    pub interval: fn(&AppState) -> Option<Duration>,
+    /// How often, from the configuration; zero turns it off.
+    pub interval: fn(&AppState) -> Duration,
     pub run: fn(AppState) -> TaskFuture,
 }
 
 inventory::collect!(EndpointPlugin);
+inventory::collect!(HttpPlugin);
 inventory::collect!(TaskPlugin);
+
+/// What the registry macros use, re-exported so plugin crates need no dependency of their own
+/// under a particular name. Not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+    pub use poem_openapi::OpenApi;
+}
 
 /// Registers an `OpenApi` type as an endpoint plugin:
 /// `endpoint_plugin!("version", VersionApi, VersionApi);` or with an `on_start` hook as fourth
@@ -51,14 +83,36 @@ macro_rules! endpoint_plugin {
         $crate::endpoint_plugin!($name, $api, $value, None);
     };
     ($name:literal, $api:ty, $value:expr, $on_start:expr) => {
-        $crate::inventory::submit! {
+        $crate::__private::inventory::submit! {
             $crate::registry::EndpointPlugin {
                 name: $name,
-                meta: <$api as ::poem_openapi::OpenApi>::meta,
-                register: <$api as ::poem_openapi::OpenApi>::register,
-                add_routes: |table| <$api as ::poem_openapi::OpenApi>::add_routes($value, table),
+                meta: <$api as $crate::__private::OpenApi>::meta,
+                register: <$api as $crate::__private::OpenApi>::register,
+                add_routes: |table| <$api as $crate::__private::OpenApi>::add_routes($value, table),
                 on_start: $on_start,
             }
+        }
+    };
+}
+
+/// Registers routes outside the OpenAPI document:
+/// `http_plugin!("metrics", || vec![HttpRoute { path: "/metrics", methods: &[Method::GET], endpoint }]);`
+#[macro_export]
+macro_rules! http_plugin {
+    ($name:literal, $routes:expr) => {
+        $crate::__private::inventory::submit! {
+            $crate::registry::HttpPlugin { name: $name, routes: $routes }
+        }
+    };
+}
+
+/// Registers a task the server runs on its own:
+/// `task_plugin!("cron-status", |s| s.config.checks.status_interval, scheduled);`
+#[macro_export]
+macro_rules! task_plugin {
+    ($name:expr, $interval:expr, $run:expr) => {
+        $crate::__private::inventory::submit! {
+            $crate::registry::TaskPlugin { name: $name, interval: $interval, run: $run }
         }
     };
 }
@@ -82,12 +136,20 @@ fn sorted<T: 'static>(
 }
 
 static ENDPOINTS: OnceLock<Result<Vec<&'static EndpointPlugin>, String>> = OnceLock::new();
+static HTTP: OnceLock<Result<Vec<&'static HttpPlugin>, String>> = OnceLock::new();
 static TASKS: OnceLock<Result<Vec<&'static TaskPlugin>, String>> = OnceLock::new();
 
 /// Every endpoint plugin built in, by name; an error names a duplicate.
 pub fn endpoint_plugins() -> Result<&'static [&'static EndpointPlugin], String> {
     ENDPOINTS
         .get_or_init(|| sorted(inventory::iter::<EndpointPlugin>.into_iter(), |p| p.name, "endpoint"))
+        .as_deref()
+        .map_err(Clone::clone)
+}
+
+/// Every plugin of routes outside the document, by name; an error names a duplicate.
+pub fn http_plugins() -> Result<&'static [&'static HttpPlugin], String> {
+    HTTP.get_or_init(|| sorted(inventory::iter::<HttpPlugin>.into_iter(), |p| p.name, "http"))
         .as_deref()
         .map_err(Clone::clone)
 }
@@ -104,6 +166,7 @@ pub fn task_plugins() -> Result<&'static [&'static TaskPlugin], String> {
 /// a panic later.
 pub fn check() -> Result<(), String> {
     endpoint_plugins()?;
+    http_plugins()?;
     task_plugins()?;
     Ok(())
 }

@@ -114,7 +114,7 @@ pub async fn scan_all<T: Send + 'static>(
     state: &crate::AppState,
     work: fn(&dyn RepoScanner, &Path) -> io::Result<T>,
 ) -> Vec<(ScanTarget, Result<T, ScanFailure>)> {
-    let timeout = state.config.scan_timeout;
+    let timeout = state.config.checks.scan_timeout;
     let targets: Vec<ScanTarget> =
         state.repos.list_names().into_iter().map(|(id, repository_name)| ScanTarget { id, repository_name }).collect();
     let mut out: Vec<(usize, Result<T, ScanFailure>)> = Vec::with_capacity(targets.len());

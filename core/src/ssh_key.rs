@@ -44,6 +44,9 @@ impl ClientKey {
                 ALLOWED_TYPES.join(", ")
             ));
         }
+        if second_key_in(comment) {
+            return Err("sshPublicKey must hold one key; its comment holds a second one".into());
+        }
         let key = PublicKey::from_openssh(&format!("{kind} {data}"))
             .map_err(|_| format!("sshPublicKey: the base64 part is not a valid {kind} key"))?;
         if let KeyData::Rsa(rsa) = key.key_data() {
@@ -77,6 +80,20 @@ impl ClientKey {
 pub struct KeyIdentity {
     pub kind: String,
     pub blob: Vec<u8>,
+}
+
+/// True when `comment` holds a key type followed by a key of that type, as in
+/// `ssh-ed25519 AAAA... ssh-ed25519 BBBB...`: sshd would read one key, a reader another.
+fn second_key_in(comment: &str) -> bool {
+    let words: Vec<&str> = comment.split_whitespace().collect();
+    words.windows(2).any(|pair| {
+        let (kind, data) = (pair[0], pair[1]);
+        let known = ALLOWED_TYPES.contains(&kind) || kind == "ssh-dss";
+        known
+            && base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .is_ok_and(|blob| blob.len() > 4 + kind.len() && &blob[4..4 + kind.len()] == kind.as_bytes())
+    })
 }
 
 /// Bits in a big-endian unsigned integer as SSH encodes it (a leading zero byte may pad it).
@@ -160,6 +177,15 @@ mod tests {
             "ssh-ed25519".into(),
         ] {
             assert!(ClientKey::parse(&bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_comment_that_only_looks_like_a_key_is_kept() {
+        let data = ED.split(' ').nth(1).unwrap();
+        for comment in ["ssh-ed25519 laptop", "sk-laptop abcd", "ssh-ed25519"] {
+            let k = ClientKey::parse(&format!("ssh-ed25519 {data} {comment}")).unwrap();
+            assert_eq!(k.comment, comment);
         }
     }
 

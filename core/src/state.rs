@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::pool::Pool;
 use crate::repo_store::RepoStore;
 use crate::scan::{FsScanner, RepoScanner};
+use crate::store_error::{StoreError, StoreResult};
 use crate::token_store::TokenStore;
 
 /// Everything a handler or a task needs; cheap to clone, reaches handlers through poem `Data`.
@@ -19,7 +20,7 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub clock: Clock,
-    pub db: sled::Db,
+    db: sled::Db,
     pub repos: RepoStore,
     pub tokens: TokenStore,
     pub admin: AdminStore,
@@ -36,22 +37,22 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Opens the store under `config.data_dir` (creating it) and the borg user's files.
-    pub fn open(config: Config, clock: Clock) -> Result<Self, String> {
+    /// Opens the store under `config.server.data_dir` (creating it) and the borg user's files.
+    pub fn open(config: Config, clock: Clock) -> StoreResult<Self> {
         // The store holds token hashes and the administrator's password hash: private folder.
-        crate::authorized_keys::ensure_private_dir(&config.data_dir)
-            .map_err(|e| format!("cannot create data folder {}: {e}", config.data_dir.display()))?;
+        crate::authorized_keys::ensure_private_dir(&config.server.data_dir)
+            .map_err(|e| StoreError::io(&config.server.data_dir, e))?;
         // sled's page cache defaults to 1 GiB; the server keeps its own copy of what it serves
         // and reads little from the store after start-up (tokens), so a small cache is enough.
-        let db = sled::Config::new()
-            .path(config.db_path())
-            .cache_capacity(1024 * 1024)
-            .open()
-            .map_err(|e| format!("cannot open the store at {}: {e}", config.db_path().display()))?;
+        let db =
+            sled::Config::new().path(config.db_path()).cache_capacity(1024 * 1024).open().map_err(|e| match e {
+                sled::Error::Io(io) => StoreError::io(config.db_path(), io),
+                other => StoreError::Db(other),
+            })?;
         Self::with_db(config, clock, db)
     }
 
-    pub fn with_db(config: Config, clock: Clock, db: sled::Db) -> Result<Self, String> {
+    fn with_db(config: Config, clock: Clock, db: sled::Db) -> StoreResult<Self> {
         let home = absolute(&config.home());
         let keys = AuthorizedKeys::new(home.join(".ssh").join("authorized_keys"), home.join("repos"));
         let repos = RepoStore::open(&db, keys, Pool::new(home.join("repos")))?;
@@ -92,6 +93,12 @@ impl AppState {
     /// True when the store answers reads and writes.
     pub fn healthy(&self) -> bool {
         self.db.open_tree("health").and_then(|t| t.insert("probe", &[1u8]).map(|_| ())).is_ok()
+    }
+
+    /// Writes everything the store holds to disk (shutdown, tests).
+    pub async fn flush(&self) -> StoreResult<()> {
+        self.db.flush_async().await?;
+        Ok(())
     }
 }
 

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::store_error::{decode, encode, StoreError, StoreResult};
+
 /// What a token may do on the repository routes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, Object)]
 pub struct Permissions {
@@ -64,7 +66,7 @@ pub struct TokenRecord {
     pub last_used: Option<i64>,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("Token name must match ^[A-Za-z0-9_-]{{1,25}}$")]
     InvalidName,
@@ -72,8 +74,8 @@ pub enum TokenError {
     NameTaken,
     #[error("Expiration must be in the future")]
     ExpirationInPast,
-    #[error("store error: {0}")]
-    Store(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 pub fn is_token_name(name: &str) -> bool {
@@ -96,18 +98,14 @@ pub struct TokenStore {
 }
 
 impl TokenStore {
-    pub fn open(db: &sled::Db) -> Result<Self, String> {
+    pub fn open(db: &sled::Db) -> StoreResult<Self> {
         Ok(Self {
             db: db.clone(),
-            tokens: db.open_tree("tokens").map_err(|e| e.to_string())?,
-            by_hash: db.open_tree("token_hashes").map_err(|e| e.to_string())?,
+            tokens: db.open_tree("tokens")?,
+            by_hash: db.open_tree("token_hashes")?,
             last_written: Mutex::new(HashMap::new()),
             lock: Mutex::new(()),
         })
-    }
-
-    fn store_err(e: impl std::fmt::Display) -> TokenError {
-        TokenError::Store(e.to_string())
     }
 
     /// Makes a token and returns its value, which is never stored nor shown again.
@@ -125,7 +123,7 @@ impl TokenStore {
             return Err(TokenError::ExpirationInPast);
         }
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        if self.tokens.contains_key(name).map_err(Self::store_err)? {
+        if self.tokens.contains_key(name).map_err(StoreError::from)? {
             return Err(TokenError::NameTaken);
         }
         let token =
@@ -138,15 +136,15 @@ impl TokenStore {
             expiration,
             last_used: None,
         };
-        let bytes = serde_json::to_vec(&record).map_err(Self::store_err)?;
+        let bytes = encode(&record)?;
         (&self.tokens, &self.by_hash)
             .transaction(|(tokens, by_hash)| {
                 tokens.insert(name.as_bytes(), bytes.clone())?;
                 by_hash.insert(record.hash.as_bytes(), name.as_bytes())?;
                 Ok(())
             })
-            .map_err(|e: sled::transaction::TransactionError<()>| Self::store_err(format!("{e:?}")))?;
-        self.db.flush().map_err(Self::store_err)?;
+            .map_err(|e: sled::transaction::TransactionError<()>| StoreError::from(e))?;
+        self.db.flush().map_err(StoreError::from)?;
         Ok(token)
     }
 
@@ -154,32 +152,35 @@ impl TokenStore {
         self.tokens
             .iter()
             .values()
-            .map(|v| v.map_err(Self::store_err).and_then(|v| serde_json::from_slice(&v).map_err(Self::store_err)))
+            .map(|v| {
+                let v = v.map_err(StoreError::from)?;
+                Ok(decode(|| "token".into(), &v)?)
+            })
             .collect()
     }
 
     /// Removes a token; `false` when there was none by that name.
     pub fn revoke(&self, name: &str) -> Result<bool, TokenError> {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(bytes) = self.tokens.get(name).map_err(Self::store_err)? else { return Ok(false) };
-        let record: TokenRecord = serde_json::from_slice(&bytes).map_err(Self::store_err)?;
+        let Some(bytes) = self.tokens.get(name).map_err(StoreError::from)? else { return Ok(false) };
+        let record: TokenRecord = decode(|| format!("token {name}"), &bytes)?;
         (&self.tokens, &self.by_hash)
             .transaction(|(tokens, by_hash)| {
                 tokens.remove(name.as_bytes())?;
                 by_hash.remove(record.hash.as_bytes())?;
                 Ok(())
             })
-            .map_err(|e: sled::transaction::TransactionError<()>| Self::store_err(format!("{e:?}")))?;
-        self.db.flush().map_err(Self::store_err)?;
+            .map_err(|e: sled::transaction::TransactionError<()>| StoreError::from(e))?;
+        self.db.flush().map_err(StoreError::from)?;
         Ok(true)
     }
 
     /// The record of a live token; `None` for an unknown, revoked or expired one.
     pub fn verify(&self, token: &str, now: i64) -> Result<Option<TokenRecord>, TokenError> {
         let hash = hash_token(token);
-        let Some(name) = self.by_hash.get(hash.as_bytes()).map_err(Self::store_err)? else { return Ok(None) };
-        let Some(bytes) = self.tokens.get(&name).map_err(Self::store_err)? else { return Ok(None) };
-        let record: TokenRecord = serde_json::from_slice(&bytes).map_err(Self::store_err)?;
+        let Some(name) = self.by_hash.get(hash.as_bytes()).map_err(StoreError::from)? else { return Ok(None) };
+        let Some(bytes) = self.tokens.get(&name).map_err(StoreError::from)? else { return Ok(None) };
+        let record: TokenRecord = decode(|| "token".into(), &bytes)?;
         if !bool::from(record.hash.as_bytes().ct_eq(hash.as_bytes())) {
             return Ok(None);
         }
@@ -225,9 +226,9 @@ mod tests {
         let perms = Permissions { read: true, ..Default::default() };
         let t = store.create("ci", perms, Some(1000), 100).unwrap();
         assert!(t.len() >= 43, "{t}");
-        assert_eq!(store.create("ci", perms, None, 100), Err(TokenError::NameTaken));
-        assert_eq!(store.create("bad name", perms, None, 100), Err(TokenError::InvalidName));
-        assert_eq!(store.create(&"x".repeat(26), perms, None, 100), Err(TokenError::InvalidName));
+        assert!(matches!(store.create("ci", perms, None, 100), Err(TokenError::NameTaken)));
+        assert!(matches!(store.create("bad name", perms, None, 100), Err(TokenError::InvalidName)));
+        assert!(matches!(store.create(&"x".repeat(26), perms, None, 100), Err(TokenError::InvalidName)));
         assert_eq!(store.verify(&t, 500).unwrap().unwrap().permissions, perms);
         assert!(store.verify(&t, 1000).unwrap().is_none(), "expired");
         assert!(store.verify("bw_nope", 500).unwrap().is_none());

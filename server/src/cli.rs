@@ -3,16 +3,16 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use crate::control::{self, Command};
 use bw_core::clock::Clock;
 use bw_core::config::{Config, LogFormat};
+#[cfg(feature = "tokens")]
 use bw_core::token_store::Permissions;
 use bw_core::AppState;
 use clap::{Parser, Subcommand};
-use poem::listener::TcpListener;
-use poem::Server;
+
+use crate::startup::App;
 
 /// BorgWarehouse-compatible control plane for a BorgBackup server.
 #[derive(Parser)]
@@ -37,10 +37,12 @@ enum Cmd {
         command: AdminCmd,
     },
     /// API tokens; works with the server running or stopped.
+    #[cfg(feature = "tokens")]
     Token {
         #[command(subcommand)]
         command: TokenCmd,
     },
+    #[cfg(feature = "repo")]
     /// Take in BorgWarehouse's repo.json (aliases, alerts, quotas, ids); repositories already
     /// known by name are updated. Works with the server running or stopped.
     ImportBorgwarehouse {
@@ -59,6 +61,7 @@ enum AdminCmd {
     },
 }
 
+#[cfg(feature = "tokens")]
 #[derive(Subcommand)]
 enum TokenCmd {
     /// Create a token; the token alone is printed on the last line of standard output.
@@ -92,7 +95,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(config.log_format);
+    init_logging(config.server.log_format);
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -100,7 +103,7 @@ pub fn main() -> ExitCode {
         None | Some(Cmd::Serve) => serve(config),
         Some(Cmd::Openapi) => unreachable!("handled above"),
         Some(Cmd::Admin { command: AdminCmd::SetPassword { user } }) => {
-            let user = user.unwrap_or_else(|| config.admin_user.clone());
+            let user = user.unwrap_or_else(|| config.auth.admin_user.clone());
             match read_password() {
                 Ok(password) => local_command(&config, Command::SetPassword { user, password }),
                 Err(e) => {
@@ -109,6 +112,7 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+        #[cfg(feature = "repo")]
         Some(Cmd::ImportBorgwarehouse { file }) => {
             let repos = match std::fs::read_to_string(&file).map_err(|e| e.to_string()).and_then(|t| {
                 serde_json::from_str::<Vec<serde_json::Value>>(&t).map_err(|e| format!("not a JSON array: {e}"))
@@ -121,6 +125,7 @@ pub fn main() -> ExitCode {
             };
             local_command(&config, Command::ImportBorgwarehouse { repos })
         }
+        #[cfg(feature = "tokens")]
         Some(Cmd::Token { command }) => {
             let cmd = match command {
                 TokenCmd::Create { name, permissions, expires_in } => {
@@ -181,7 +186,7 @@ fn read_password() -> Result<String, String> {
 
 /// Runs a command through a running server's control socket, or on the store directly.
 fn local_command(config: &Config, cmd: Command) -> ExitCode {
-    let answer = match control::send(&config.data_dir, &cmd) {
+    let answer = match control::send(&config.server.data_dir, &cmd) {
         Some(Ok(a)) => a,
         Some(Err(e)) => {
             eprintln!("borgwarehouse: the running server did not answer: {e}");
@@ -190,7 +195,7 @@ fn local_command(config: &Config, cmd: Command) -> ExitCode {
         None => match AppState::open(config.clone(), Clock::system()) {
             Ok(state) => control::execute(&state, cmd),
             Err(e) => {
-                eprintln!("borgwarehouse: {e}");
+                eprintln!("borgwarehouse: opening the store: {e}");
                 return ExitCode::FAILURE;
             }
         },
@@ -204,9 +209,6 @@ fn local_command(config: &Config, cmd: Command) -> ExitCode {
     }
 }
 
-/// Keep-alive connections with no traffic for this long are closed.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-
 fn serve(config: Config) -> ExitCode {
     bw_core::memory::limit_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -216,64 +218,17 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let started = runtime.block_on(async {
+        let app = App::new(config, Clock::system(), None)?;
+        app.listen().await?.run(shutdown_signal()).await
+    });
+    match started {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::FAILURE
         }
     }
-}
-
-async fn run(config: Config) -> Result<(), String> {
-    bw_core::registry::check()?;
-    let state = AppState::open(config.clone(), Clock::system())?;
-    if !state.admin.exists() {
-        match &config.admin_password {
-            Some(pw) => {
-                state.admin.set_password(&config.admin_user, pw).map_err(|e| format!("BW_ADMIN_PASSWORD: {e}"))?;
-                tracing::info!(user = %config.admin_user, "administrator account created from BW_ADMIN_PASSWORD");
-            }
-            None => tracing::warn!(
-                "no administrator account yet: token routes answer 401 until you run \
-                 `borgwarehouse admin set-password` (or start once with BW_ADMIN_PASSWORD set)"
-            ),
-        }
-    }
-    for plugin in bw_core::registry::endpoint_plugins()? {
-        if let Some(start) = plugin.on_start {
-            start(&state).map_err(|e| format!("plugin {}: {e}", plugin.name))?;
-        }
-    }
-    // Loading the store and reconciling allocate a lot once; give it back before serving.
-    bw_core::memory::release_free_memory();
-    tracing::info!(plugins = ?crate::plugin_names()?, "plugins built in");
-    let tasks = crate::tasks::spawn_all(&state)?;
-    let control = tokio::spawn(control::serve(state.clone()));
-
-    let listener = TcpListener::bind(config.listen);
-    let acceptor = poem::listener::Listener::into_acceptor(listener)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let local = poem::listener::Acceptor::local_addr(&acceptor)
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .unwrap_or(config.listen);
-    tracing::info!("listening on http://{local} (Swagger UI at http://{local}/docs, OpenAPI at /openapi.json)");
-    let app = crate::app(state.clone());
-    let acceptor = crate::guard::HeadDeadline::new(acceptor, config.request_timeout);
-    let result = Server::new_with_acceptor(acceptor)
-        .idle_timeout(IDLE_TIMEOUT)
-        .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(30)))
-        .await;
-    for t in tasks {
-        t.abort();
-    }
-    control.abort();
-    let _ = std::fs::remove_file(control::socket_path(&config.data_dir));
-    state.db.flush_async().await.map_err(|e| format!("flushing the store: {e}"))?;
-    tracing::info!("stopped");
-    result.map_err(|e| e.to_string())
 }
 
 async fn shutdown_signal() {

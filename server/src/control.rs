@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "tokens")]
 use bw_core::token_store::{Permissions, TokenError};
 use bw_core::AppState;
 use serde::{Deserialize, Serialize};
@@ -13,12 +14,15 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Command {
+    #[cfg(feature = "tokens")]
     TokenCreate {
         name: String,
         permissions: Permissions,
         expiration: Option<i64>,
     },
+    #[cfg(feature = "tokens")]
     TokenList,
+    #[cfg(feature = "tokens")]
     TokenRevoke {
         name: String,
     },
@@ -27,6 +31,7 @@ pub enum Command {
         password: String,
     },
     /// BorgWarehouse's `repo.json`, as parsed JSON.
+    #[cfg(feature = "repo")]
     ImportBorgwarehouse {
         repos: Vec<serde_json::Value>,
     },
@@ -45,15 +50,16 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 
 /// Runs one command against the store.
 pub fn execute(state: &AppState, cmd: Command) -> Answer {
-    let now = state.clock.now();
     let result: Result<String, String> = match cmd {
+        #[cfg(feature = "tokens")]
         Command::TokenCreate { name, permissions, expiration } => {
-            if state.config.disable_integrations {
+            if state.config.auth.disable_integrations {
                 Err("integrations are disabled on this server (DISABLE_INTEGRATIONS=true)".into())
             } else {
-                state.tokens.create(&name, permissions, expiration, now).map_err(|e| e.to_string())
+                state.tokens.create(&name, permissions, expiration, state.clock.now()).map_err(|e| e.to_string())
             }
         }
+        #[cfg(feature = "tokens")]
         Command::TokenList => state.tokens.list().map_err(|e: TokenError| e.to_string()).map(|list| {
             let mut out = String::from("NAME\tPERMISSIONS\tCREATED\tEXPIRES\tLAST USED\n");
             for t in list {
@@ -75,14 +81,18 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
             }
             out.trim_end().to_string()
         }),
+        #[cfg(feature = "tokens")]
         Command::TokenRevoke { name } => match state.tokens.revoke(&name) {
             Ok(true) => Ok(format!("revoked {name}")),
             Ok(false) => Err(format!("no token named {name}")),
             Err(e) => Err(e.to_string()),
         },
-        Command::SetPassword { user, password } => {
-            state.admin.set_password(&user, &password).map(|_| format!("password set for {user}"))
-        }
+        Command::SetPassword { user, password } => state
+            .admin
+            .set_password(&user, &password)
+            .map(|_| format!("password set for {user}"))
+            .map_err(|e| e.to_string()),
+        #[cfg(feature = "repo")]
         Command::ImportBorgwarehouse { repos } => {
             let run = state.repos.import_borgwarehouse(repos);
             let result = match tokio::runtime::Handle::try_current() {
@@ -90,7 +100,7 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
                 Err(_) => tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| bw_core::ApiError::internal(e))
+                    .map_err(|e| bw_core::store_error::StoreError::io("runtime", e))
                     .and_then(|rt| rt.block_on(run)),
             };
             match result {
@@ -102,7 +112,7 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
                     }
                     Ok(out)
                 }
-                Err(e) => Err(format!("import failed: {}", e.body().message)),
+                Err(e) => Err(format!("import failed: {e}")),
             }
         }
     };
@@ -115,7 +125,7 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
 /// Serves the control socket until the task is dropped.
 pub async fn serve(state: AppState) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let path = socket_path(&state.config.data_dir);
+    let path = socket_path(&state.config.server.data_dir);
     let _ = std::fs::remove_file(&path);
     let listener = tokio::net::UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod control;
 pub mod guard;
 pub mod http;
+pub mod startup;
 pub mod tasks;
 
 // The linker drops a crate nothing refers to, and its `inventory` registrations with it: name
@@ -20,6 +21,7 @@ use bw_plugin_tokens as _;
 use bw_plugin_version as _;
 
 pub use http::{app, openapi_spec};
+pub use startup::{App, Listening};
 
 /// Names of the endpoint plugins built into this binary, sorted.
 pub fn plugin_names() -> Result<Vec<&'static str>, String> {

@@ -5,7 +5,7 @@ use bw_core::AppState;
 pub fn spawn_all(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
     let mut handles = Vec::new();
     for task in bw_core::registry::task_plugins()? {
-        let every = (task.interval)(state).unwrap_or(task.default_interval);
+        let every = (task.interval)(state);
         if every.is_zero() {
             tracing::info!(task = task.name, "scheduled task turned off");
             continue;

@@ -50,7 +50,7 @@ fn token_permissions_are_exact() {
 
 #[test]
 fn admin_basic_credentials_work_everywhere_and_wrong_ones_do_not() {
-    let s = TestServer::with_config(|c| c.disable_integrations = true);
+    let s = TestServer::with_config(|c| c.auth.disable_integrations = true);
     let admin = s.create_admin();
     let (status, _) = s.post(
         "/api/v1/repositories",
@@ -65,7 +65,7 @@ fn admin_basic_credentials_work_everywhere_and_wrong_ones_do_not() {
 
 #[test]
 fn disabled_integrations_refuse_every_token() {
-    let s = TestServer::with_config(|c| c.disable_integrations = true);
+    let s = TestServer::with_config(|c| c.auth.disable_integrations = true);
     let token = s.full_token();
     let (status, body) = s.get("/api/repo", Some(&token));
     assert_eq!((status, body["message"].as_str()), (403, Some("Invalid API key")));
@@ -108,7 +108,7 @@ fn get_from(s: &TestServer, token: &str, forwarded_for: &str) -> u16 {
 
 #[test]
 fn forwarded_for_counts_only_from_a_trusted_proxy() {
-    let trusted = TestServer::with_config(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]);
+    let trusted = TestServer::with_config(|c| c.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]);
     let good = trusted.token("good", "read");
     for _ in 0..20 {
         assert_eq!(get_from(&trusted, "bw_guess", "203.0.113.7"), 403);

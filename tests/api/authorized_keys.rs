@@ -93,8 +93,9 @@ fn a_fresh_store_takes_in_existing_repository_lines() {
     );
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
     std::fs::write(home.join(".ssh/authorized_keys"), &existing).unwrap();
-    let mut config = bw_core::config::Config { data_dir: dir.path().join("data"), ..Default::default() };
-    config.home = Some(home.clone());
+    let mut config = bw_core::config::Config::default();
+    config.server.data_dir = dir.path().join("data");
+    config.server.home = Some(home.clone());
     let s = TestServer::start_in(dir, config);
     assert_eq!(s.authorized_keys_text(), existing, "nothing cut off, nothing rewritten");
     let t = s.full_token();

@@ -34,7 +34,7 @@ fn cron(s: &TestServer, path: &str) -> (u16, serde_json::Value) {
 
 #[test]
 fn cron_routes_need_the_key() {
-    let s = TestServer::with_config(|c| c.cronjob_key = Some(KEY.into()));
+    let s = TestServer::with_config(|c| c.auth.cronjob_key = Some(KEY.into()));
     for path in
         ["/api/cronjob/checkStatus", "/api/v1/cron/status", "/api/cronjob/getStorageUsed", "/api/v1/cron/storage"]
     {
@@ -58,7 +58,7 @@ fn cron_routes_need_the_key() {
 #[test]
 fn an_unset_or_empty_key_refuses_every_call() {
     for key in [None, Some(String::new())] {
-        let s = TestServer::with_config(|c| c.cronjob_key = key.clone());
+        let s = TestServer::with_config(|c| c.auth.cronjob_key = key.clone().map(Into::into));
         assert_eq!(s.call("POST", "/api/cronjob/checkStatus", Some("Bearer "), None).0, 401);
         assert_eq!(s.get("/api/v1/cron/status?key=", None).0, 401);
         assert_eq!(s.call("POST", "/api/v1/cron/storage", None, None).0, 401);
@@ -70,14 +70,14 @@ fn status_reads_integrity_mtimes_and_alerts_once_per_90000_seconds() {
     let smtp = SmtpSink::start();
     let hook = HttpReceiver::start();
     let s = TestServer::with_config(|c| {
-        c.cronjob_key = Some(KEY.into());
-        c.alert_email = Some("admin@example.org".into());
-        c.mail_smtp_host = Some("127.0.0.1".into());
-        c.mail_smtp_port = Some(smtp.port);
-        c.mail_tls = Some(bw_core::config::MailTls::None);
-        c.mail_smtp_from = Some("bw@example.org".into());
-        c.webhook_url = Some(format!("{}/hook", hook.url));
-        c.webhook_secret = Some("hook-secret".into());
+        c.auth.cronjob_key = Some(KEY.into());
+        c.alerts.email_to = Some("admin@example.org".into());
+        c.mail.host = Some("127.0.0.1".into());
+        c.mail.port = Some(smtp.port);
+        c.mail.tls = Some(bw_core::config::MailTls::None);
+        c.mail.from = Some("bw@example.org".into());
+        c.alerts.webhook_url = Some(format!("{}/hook", hook.url));
+        c.alerts.webhook_secret = Some("hook-secret".into());
     });
     let t = s.full_token();
     let (fresh, fresh_name) = add_repo(&s, &t, 1, "fresh", 3600);
@@ -137,24 +137,24 @@ fn a_failing_channel_does_not_stop_the_others_or_the_run() {
     let hook = HttpReceiver::start();
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let s = TestServer::with_config(|c| {
-        c.cronjob_key = Some(KEY.into());
-        c.alert_email = Some("admin@example.org".into());
-        c.mail_smtp_host = Some("127.0.0.1".into());
-        c.mail_smtp_port = Some(dead);
-        c.mail_tls = Some(bw_core::config::MailTls::None);
-        c.webhook_url = Some(format!("{}/hook", hook.url));
+        c.auth.cronjob_key = Some(KEY.into());
+        c.alerts.email_to = Some("admin@example.org".into());
+        c.mail.host = Some("127.0.0.1".into());
+        c.mail.port = Some(dead);
+        c.mail.tls = Some(bw_core::config::MailTls::None);
+        c.alerts.webhook_url = Some(format!("{}/hook", hook.url));
     });
     let t = s.full_token();
     add_repo(&s, &t, 1, "late", 3600);
     let report = s.block_on(bw_plugin_cron_status::run(&s.state)).unwrap();
     assert_eq!(report.late.len(), 1);
-    assert_eq!((report.delivery.email, report.delivery.webhook), (Some(false), Some(true)));
+    assert_eq!((report.delivery.of("email"), report.delivery.of("webhook")), (Some(false), Some(true)));
     assert_eq!(hook.requests().len(), 1);
 }
 
 #[test]
 fn storage_used_is_what_du_reports() {
-    let s = TestServer::with_config(|c| c.cronjob_key = Some(KEY.into()));
+    let s = TestServer::with_config(|c| c.auth.cronjob_key = Some(KEY.into()));
     let t = s.full_token();
     let (id, name) = add_repo(&s, &t, 1, "a", 0);
     let (empty, _) = add_repo(&s, &t, 2, "never initialised", 0);
@@ -229,8 +229,8 @@ fn a_hung_repository_times_out_and_keeps_its_values() {
     let gate = Arc::new(Gate::default());
     let s = TestServer::with_scanner(
         |c| {
-            c.cronjob_key = Some(KEY.into());
-            c.scan_timeout = Duration::from_millis(500);
+            c.auth.cronjob_key = Some(KEY.into());
+            c.checks.scan_timeout = Duration::from_millis(500);
         },
         Arc::new(GatedScanner(gate.clone())),
     );
@@ -255,8 +255,10 @@ fn a_hung_repository_times_out_and_keeps_its_values() {
 #[test]
 fn no_update_made_during_a_scan_is_lost_and_a_second_run_gets_409() {
     let gate = Arc::new(Gate::default());
-    let s =
-        Arc::new(TestServer::with_scanner(|c| c.cronjob_key = Some(KEY.into()), Arc::new(GatedScanner(gate.clone()))));
+    let s = Arc::new(TestServer::with_scanner(
+        |c| c.auth.cronjob_key = Some(KEY.into()),
+        Arc::new(GatedScanner(gate.clone())),
+    ));
     let t = s.full_token();
     let (edited, edited_name) = add_repo(&s, &t, 1, "before", 0);
     let (deleted, _) = add_repo(&s, &t, 2, "to delete", 0);
@@ -296,8 +298,10 @@ fn no_update_made_during_a_scan_is_lost_and_a_second_run_gets_409() {
 #[test]
 fn storage_second_run_gets_409() {
     let gate = Arc::new(Gate::default());
-    let s =
-        Arc::new(TestServer::with_scanner(|c| c.cronjob_key = Some(KEY.into()), Arc::new(GatedScanner(gate.clone()))));
+    let s = Arc::new(TestServer::with_scanner(
+        |c| c.auth.cronjob_key = Some(KEY.into()),
+        Arc::new(GatedScanner(gate.clone())),
+    ));
     let t = s.full_token();
     let (_, name) = add_repo(&s, &t, 1, "a", 0);
     gate.block(&name);
@@ -316,8 +320,8 @@ fn storage_second_run_gets_409() {
 #[test]
 fn the_scheduler_runs_the_checks_on_its_own() {
     let s = TestServer::with_config(|c| {
-        c.status_interval = Duration::from_secs(1);
-        c.storage_interval = Duration::from_secs(1);
+        c.checks.status_interval = Duration::from_secs(1);
+        c.checks.storage_interval = Duration::from_secs(1);
     });
     let t = s.full_token();
     let (id, name) = add_repo(&s, &t, 1, "a", 0);
@@ -341,13 +345,13 @@ fn the_scheduler_runs_the_checks_on_its_own() {
 fn apprise_stateless_mode_posts_urls_and_body() {
     let apprise = HttpReceiver::start();
     let s = TestServer::with_config(|c| {
-        c.apprise_url = Some(apprise.url.clone());
-        c.apprise_services = vec!["mailto://ops@example.org".into(), "tgram://bot/chat".into()];
+        c.alerts.apprise_url = Some(apprise.url.clone());
+        c.alerts.apprise_services = vec!["mailto://ops@example.org".into(), "tgram://bot/chat".into()];
     });
     let t = s.full_token();
     add_repo(&s, &t, 1, "late; $(touch /tmp/pwned)", 3600);
     let report = s.block_on(bw_plugin_cron_status::run(&s.state)).unwrap();
-    assert_eq!(report.delivery.apprise, Some(true));
+    assert_eq!(report.delivery.of("apprise"), Some(true));
     let calls = apprise.requests();
     assert_eq!(calls.len(), 1);
     assert!(calls[0].request_line.starts_with("POST /notify "), "{}", calls[0].request_line);

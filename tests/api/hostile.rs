@@ -57,7 +57,7 @@ fn huge_headers_are_refused_and_the_server_stays_up() {
 
 #[test]
 fn a_client_sending_a_byte_a_second_is_cut_off() {
-    let s = TestServer::with_config(|c| c.request_timeout = Duration::from_secs(2));
+    let s = TestServer::with_config(|c| c.server.request_timeout = Duration::from_secs(2));
     let mut slow = TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();
     slow.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     let start = Instant::now();
@@ -92,7 +92,7 @@ fn a_client_sending_a_byte_a_second_is_cut_off() {
 
 #[test]
 fn a_body_that_trickles_in_gets_408() {
-    let s = TestServer::with_config(|c| c.request_timeout = Duration::from_secs(2));
+    let s = TestServer::with_config(|c| c.server.request_timeout = Duration::from_secs(2));
     let t = s.full_token();
     let body = repo_body(&ed25519_key(1, "")).to_string();
     let mut conn = TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();

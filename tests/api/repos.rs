@@ -159,7 +159,7 @@ fn duplicate_key_is_refused_ignoring_the_comment() {
 
 #[test]
 fn delete_can_be_disabled_at_runtime() {
-    let s = TestServer::with_config(|c| c.disable_delete_repo = true);
+    let s = TestServer::with_config(|c| c.repos.disable_delete = true);
     let t = s.full_token();
     let (_, c) = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(6, "")));
     let name = c["repositoryName"].as_str().unwrap().to_string();

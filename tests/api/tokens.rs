@@ -84,7 +84,7 @@ fn token_manager_needs_an_administrator_account() {
 
 #[test]
 fn disabled_integrations_refuse_to_create_tokens() {
-    let s = TestServer::with_config(|c| c.disable_integrations = true);
+    let s = TestServer::with_config(|c| c.auth.disable_integrations = true);
     let admin = s.create_admin();
     let (status, body) = s.post(
         PATHS[1],

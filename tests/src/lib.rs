@@ -1,11 +1,13 @@
-//! Test harness: a real server on a free 127.0.0.1 port with its own data folder, and a
-//! blocking HTTP client that returns status and JSON body.
+//! Test harness: a real server with its own data folder, started by the same [`App`] start-up
+//! that `serve` runs, on a port the system gives (127.0.0.1:0), and a blocking HTTP client that
+//! returns status and JSON body.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use borgwarehouse::App;
 use bw_core::clock::Clock;
 use bw_core::config::Config;
 use bw_core::scan::RepoScanner;
@@ -27,6 +29,16 @@ pub struct TestServer {
     pub home: PathBuf,
     pub dir: tempfile::TempDir,
     runtime: Option<tokio::runtime::Runtime>,
+    /// Ends the server's run (graceful shutdown, store flushed) and its task.
+    stop: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), String>>)>,
+}
+
+/// A configuration whose every folder is under `dir`.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.server.data_dir = dir.join("data");
+    config.server.home = Some(dir.join("home"));
+    config
 }
 
 impl TestServer {
@@ -36,8 +48,7 @@ impl TestServer {
 
     pub fn with_config(change: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
-        config.home = Some(dir.path().join("home"));
+        let mut config = test_config(dir.path());
         change(&mut config);
         Self::start_in(dir, config)
     }
@@ -45,8 +56,7 @@ impl TestServer {
     /// Starts with `scanner` reading repository folders (a stand-in the test controls).
     pub fn with_scanner(change: impl FnOnce(&mut Config), scanner: Arc<dyn RepoScanner>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
-        config.home = Some(dir.path().join("home"));
+        let mut config = test_config(dir.path());
         change(&mut config);
         Self::start_full(dir, config, Some(scanner))
     }
@@ -60,38 +70,33 @@ impl TestServer {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let clock = Clock::fixed(NOW);
         let home = config.home();
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        let mut state = AppState::open(config, clock.clone()).expect("open state");
-        if let Some(scanner) = scanner {
-            state = state.with_scanner(scanner);
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        let app = App::new(config, clock.clone(), scanner).expect("start-up");
+        let state = app.state.clone();
+        let listening = runtime.block_on(app.listen()).expect("listen");
+        let addr = listening.addr;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = runtime.spawn(listening.run(async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            url: format!("http://{addr}"),
+            state,
+            clock,
+            home,
+            dir,
+            runtime: Some(runtime),
+            stop: Some((stop, served)),
         }
-        for plugin in bw_core::registry::endpoint_plugins().unwrap() {
-            if let Some(start) = plugin.on_start {
-                start(&state).unwrap();
-            }
-        }
-        let app = borgwarehouse::app(state.clone());
-        let head_timeout = state.config.request_timeout;
-        {
-            let _enter = runtime.enter();
-            borgwarehouse::tasks::spawn_all(&state).unwrap();
-        }
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
-            let acceptor = borgwarehouse::guard::HeadDeadline::new(acceptor, head_timeout);
-            let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
-        });
-        TestServer { url: format!("http://{addr}"), state, clock, home, dir, runtime: Some(runtime) }
     }
 
     /// Stops the server and hands back its folder, to start again on the same store.
     pub fn stop(mut self) -> (tempfile::TempDir, Config) {
         let config = self.state.config.clone();
-        self.state.db.flush().unwrap();
+        if let (Some(rt), Some((stop, served))) = (self.runtime.as_ref(), self.stop.take()) {
+            let _ = stop.send(());
+            rt.block_on(served).expect("server task").expect("server stopped cleanly");
+        }
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_timeout(Duration::from_secs(5));
         }

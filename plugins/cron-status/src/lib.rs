@@ -4,15 +4,12 @@
 
 pub mod alerts;
 
-use std::time::Duration;
-
-use bw_core::auth::{CronAuth, CronAuthV1};
+use bw_core::auth::{CronKey, CronKeyOrQuery, Guard};
 use bw_core::body::CronSuccess;
-use bw_core::registry::{TaskFuture, TaskPlugin};
+use bw_core::registry::TaskFuture;
 use bw_core::scan::{scan_all, RepoScanner};
 use bw_core::{ApiResult, AppState};
 use poem::web::Data;
-use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, Tags};
 
@@ -96,22 +93,19 @@ pub struct StatusApi;
 impl StatusApi {
     /// Check status and send alerts
     #[oai(path = "/api/cronjob/checkStatus", method = "post", tag = "Tag::Cron", operation_id = "cronStatus")]
-    async fn seed(&self, state: Data<&AppState>, auth: CronAuth, req: &Request) -> ApiResult<Json<CronSuccess>> {
-        state.authorize_cron(auth.presented(), req)?;
+    async fn seed(&self, state: Data<&AppState>, _caller: Guard<CronKey>) -> ApiResult<Json<CronSuccess>> {
         answer(&state).await
     }
 
     /// Check status and send alerts (v1 path)
     #[oai(path = "/api/v1/cron/status", method = "post", tag = "Tag::Cron", operation_id = "cronStatusV1")]
-    async fn v1(&self, state: Data<&AppState>, auth: CronAuthV1, req: &Request) -> ApiResult<Json<CronSuccess>> {
-        state.authorize_cron(auth.presented(), req)?;
+    async fn v1(&self, state: Data<&AppState>, _caller: Guard<CronKeyOrQuery>) -> ApiResult<Json<CronSuccess>> {
         answer(&state).await
     }
 
     /// Check status and send alerts (v1 path, as BorgWarehouse's crontab example calls it)
     #[oai(path = "/api/v1/cron/status", method = "get", tag = "Tag::Cron", operation_id = "cronStatusV1Get")]
-    async fn v1_get(&self, state: Data<&AppState>, auth: CronAuthV1, req: &Request) -> ApiResult<Json<CronSuccess>> {
-        state.authorize_cron(auth.presented(), req)?;
+    async fn v1_get(&self, state: Data<&AppState>, _caller: Guard<CronKeyOrQuery>) -> ApiResult<Json<CronSuccess>> {
         answer(&state).await
     }
 }
@@ -122,11 +116,4 @@ fn scheduled(state: AppState) -> TaskFuture {
     Box::pin(async move { run(&state).await.map(|_| ()) })
 }
 
-bw_core::inventory::submit! {
-    TaskPlugin {
-        name: TASK,
-        default_interval: Duration::from_secs(3600),
-        interval: |s| Some(s.config.status_interval),
-        run: scheduled,
-    }
-}
+bw_core::task_plugin!(TASK, |s| s.config.checks.status_interval, scheduled);

@@ -2,15 +2,12 @@
 //! `POST /api/cronjob/getStorageUsed`, `/api/v1/cron/storage`, and on its own every
 //! `BW_STORAGE_INTERVAL`.
 
-use std::time::Duration;
-
-use bw_core::auth::{CronAuth, CronAuthV1};
+use bw_core::auth::{CronKey, CronKeyOrQuery, Guard};
 use bw_core::body::CronSuccess;
-use bw_core::registry::{TaskFuture, TaskPlugin};
+use bw_core::registry::TaskFuture;
 use bw_core::scan::{scan_all, RepoScanner};
 use bw_core::{ApiResult, AppState};
 use poem::web::Data;
-use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, Tags};
 
@@ -64,22 +61,19 @@ pub struct StorageApi;
 impl StorageApi {
     /// Retrieve storage of repositories
     #[oai(path = "/api/cronjob/getStorageUsed", method = "post", tag = "Tag::Cron", operation_id = "cronStorage")]
-    async fn seed(&self, state: Data<&AppState>, auth: CronAuth, req: &Request) -> ApiResult<Json<CronSuccess>> {
-        state.authorize_cron(auth.presented(), req)?;
+    async fn seed(&self, state: Data<&AppState>, _caller: Guard<CronKey>) -> ApiResult<Json<CronSuccess>> {
         answer(&state).await
     }
 
     /// Retrieve storage of repositories (v1 path)
     #[oai(path = "/api/v1/cron/storage", method = "post", tag = "Tag::Cron", operation_id = "cronStorageV1")]
-    async fn v1(&self, state: Data<&AppState>, auth: CronAuthV1, req: &Request) -> ApiResult<Json<CronSuccess>> {
-        state.authorize_cron(auth.presented(), req)?;
+    async fn v1(&self, state: Data<&AppState>, _caller: Guard<CronKeyOrQuery>) -> ApiResult<Json<CronSuccess>> {
         answer(&state).await
     }
 
     /// Retrieve storage of repositories (v1 path, as BorgWarehouse's crontab example calls it)
     #[oai(path = "/api/v1/cron/storage", method = "get", tag = "Tag::Cron", operation_id = "cronStorageV1Get")]
-    async fn v1_get(&self, state: Data<&AppState>, auth: CronAuthV1, req: &Request) -> ApiResult<Json<CronSuccess>> {
-        state.authorize_cron(auth.presented(), req)?;
+    async fn v1_get(&self, state: Data<&AppState>, _caller: Guard<CronKeyOrQuery>) -> ApiResult<Json<CronSuccess>> {
         answer(&state).await
     }
 }
@@ -90,11 +84,4 @@ fn scheduled(state: AppState) -> TaskFuture {
     Box::pin(async move { run(&state).await.map(|_| ()) })
 }
 
-bw_core::inventory::submit! {
-    TaskPlugin {
-        name: TASK,
-        default_interval: Duration::from_secs(3600),
-        interval: |s| Some(s.config.storage_interval),
-        run: scheduled,
-    }
-}
+bw_core::task_plugin!(TASK, |s| s.config.checks.storage_interval, scheduled);

@@ -3,14 +3,13 @@
 
 mod validate;
 
-use bw_core::auth::RepoAuth;
+use bw_core::auth::{Create, Guard, Read, Update};
 use bw_core::body::{JsonRequest, Message, PreJson};
 use bw_core::pool::is_repo_name;
 use bw_core::repo_store::Repo;
-use bw_core::token_store::Permission;
+use bw_core::store_error::StoreError;
 use bw_core::{ApiError, ApiResult, AppState};
 use poem::web::Data;
-use poem::Request;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
@@ -101,11 +100,16 @@ pub struct RepoEdit {
 }
 
 /// A seed path id: the repository with that id, or the contract's 404 naming the id as given.
+/// An id is a plain decimal: `0631`, `+631` or `6e2` name no repository.
 fn by_id(state: &AppState, id: &str) -> ApiResult<Repo> {
-    id.parse::<u64>()
-        .ok()
+    parse_id(id)
         .and_then(|n| state.repos.get(n))
         .ok_or_else(|| ApiError::NotFound(format!("No repository with id #{id}")))
+}
+
+fn parse_id(id: &str) -> Option<u64> {
+    let plain = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && (id == "0" || !id.starts_with('0'));
+    plain.then(|| id.parse().ok()).flatten()
 }
 
 /// A v1 path name: 8 hex characters, or the contract's 404.
@@ -116,11 +120,12 @@ fn by_name(state: &AppState, name: &str) -> ApiResult<Repo> {
         .ok_or_else(|| ApiError::NotFound(format!("No repository with name {name}")))
 }
 
-/// The store's own 404 (a repository deleted between lookup and write) in the route's words.
-fn not_found_as(err: ApiError, message: impl FnOnce() -> String) -> ApiError {
+/// The store's own "not found" (a repository deleted between lookup and write) in the route's
+/// words.
+fn not_found_as(err: StoreError, message: impl FnOnce() -> String) -> ApiError {
     match err {
-        ApiError::NotFound(_) => ApiError::NotFound(message()),
-        other => other,
+        StoreError::NotFound => ApiError::NotFound(message()),
+        other => other.into(),
     }
 }
 
@@ -148,27 +153,19 @@ pub struct RepoApi;
 impl RepoApi {
     /// Retrieve a list of repositories
     #[oai(path = "/api/repo", method = "get", tag = "Tag::Repositories", operation_id = "listRepos")]
-    async fn list(&self, state: Data<&AppState>, auth: RepoAuth, req: &Request) -> ApiResult<PreJson<RepoList>> {
-        state.authorize(&auth, req, Permission::Read).await?;
+    async fn list(&self, state: Data<&AppState>, _caller: Guard<Read>) -> ApiResult<PreJson<RepoList>> {
         Ok(PreJson::new(state.repos.list_json(state.clock.now())))
     }
 
     /// Retrieve a list of repositories (v1 path)
     #[oai(path = "/api/v1/repositories", method = "get", tag = "Tag::Repositories", operation_id = "listReposV1")]
-    async fn list_v1(&self, state: Data<&AppState>, auth: RepoAuth, req: &Request) -> ApiResult<PreJson<RepoList>> {
-        self.list(state, auth, req).await
+    async fn list_v1(&self, state: Data<&AppState>, caller: Guard<Read>) -> ApiResult<PreJson<RepoList>> {
+        self.list(state, caller).await
     }
 
     /// Retrieve details of a specific repository by ID
     #[oai(path = "/api/repo/id/:id", method = "get", tag = "Tag::Repositories", operation_id = "getRepo")]
-    async fn get(
-        &self,
-        state: Data<&AppState>,
-        auth: RepoAuth,
-        req: &Request,
-        id: Path<String>,
-    ) -> ApiResult<Json<RepoOne>> {
-        state.authorize(&auth, req, Permission::Read).await?;
+    async fn get(&self, state: Data<&AppState>, _caller: Guard<Read>, id: Path<String>) -> ApiResult<Json<RepoOne>> {
         Ok(Json(RepoOne { repo: by_id(&state, &id)?.at(state.clock.now()) }))
     }
 
@@ -182,11 +179,9 @@ impl RepoApi {
     async fn get_v1(
         &self,
         state: Data<&AppState>,
-        auth: RepoAuth,
-        req: &Request,
+        _caller: Guard<Read>,
         #[oai(name = "repositoryName")] name: Path<String>,
     ) -> ApiResult<Json<RepoOne>> {
-        state.authorize(&auth, req, Permission::Read).await?;
         Ok(Json(RepoOne { repo: by_name(&state, &name)?.at(state.clock.now()) }))
     }
 
@@ -195,11 +190,9 @@ impl RepoApi {
     async fn add(
         &self,
         state: Data<&AppState>,
-        auth: RepoAuth,
-        req: &Request,
+        _caller: Guard<Create>,
         body: JsonRequest<RepoCreate>,
     ) -> ApiResult<Json<Created>> {
-        state.authorize(&auth, req, Permission::Create).await?;
         create(&state, validate::create(&body, CreateFlavor::Seed)?).await
     }
 
@@ -208,11 +201,9 @@ impl RepoApi {
     async fn add_v1(
         &self,
         state: Data<&AppState>,
-        auth: RepoAuth,
-        req: &Request,
+        _caller: Guard<Create>,
         body: JsonRequest<RepoCreateV1>,
     ) -> ApiResult<Json<Created>> {
-        state.authorize(&auth, req, Permission::Create).await?;
         create(&state, validate::create(&body, CreateFlavor::V1)?).await
     }
 
@@ -221,12 +212,10 @@ impl RepoApi {
     async fn edit(
         &self,
         state: Data<&AppState>,
-        auth: RepoAuth,
-        req: &Request,
+        _caller: Guard<Update>,
         id: Path<String>,
         body: JsonRequest<RepoEdit>,
     ) -> ApiResult<Json<Message>> {
-        state.authorize(&auth, req, Permission::Update).await?;
         let repo = by_id(&state, &id)?;
         edit(&state, repo, body, || format!("No repository with id #{}", id.0)).await
     }
@@ -241,12 +230,10 @@ impl RepoApi {
     async fn edit_v1(
         &self,
         state: Data<&AppState>,
-        auth: RepoAuth,
-        req: &Request,
+        _caller: Guard<Update>,
         #[oai(name = "repositoryName")] name: Path<String>,
         body: JsonRequest<RepoEdit>,
     ) -> ApiResult<Json<Message>> {
-        state.authorize(&auth, req, Permission::Update).await?;
         let repo = by_name(&state, &name)?;
         edit(&state, repo, body, || format!("No repository with name {}", name.0)).await
     }
@@ -258,6 +245,7 @@ pub use delete::RepoDeleteApi;
 #[cfg(feature = "delete-repo")]
 mod delete {
     use super::*;
+    use bw_core::auth::Delete;
 
     const DISABLED: &str = "Deletion is disabled on this server";
 
@@ -281,12 +269,10 @@ mod delete {
         async fn delete(
             &self,
             state: Data<&AppState>,
-            auth: RepoAuth,
-            req: &Request,
+            _caller: Guard<Delete>,
             id: Path<String>,
         ) -> ApiResult<Json<Message>> {
-            state.authorize(&auth, req, Permission::Delete).await?;
-            if state.config.disable_delete_repo {
+            if state.config.repos.disable_delete {
                 return Err(ApiError::Forbidden(DISABLED.into()));
             }
             let repo = by_id(&state, &id)?;
@@ -303,12 +289,10 @@ mod delete {
         async fn delete_v1(
             &self,
             state: Data<&AppState>,
-            auth: RepoAuth,
-            req: &Request,
+            _caller: Guard<Delete>,
             #[oai(name = "repositoryName")] name: Path<String>,
         ) -> ApiResult<Json<Message>> {
-            state.authorize(&auth, req, Permission::Delete).await?;
-            if state.config.disable_delete_repo {
+            if state.config.repos.disable_delete {
                 return Err(ApiError::Forbidden(DISABLED.into()));
             }
             let repo = by_name(&state, &name)?;

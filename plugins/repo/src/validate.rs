@@ -7,13 +7,10 @@ use bw_core::ssh_key::ClientKey;
 use bw_core::ApiError;
 use serde_json::{Map, Value};
 
-pub const ALERT_VALUES: &[u64] =
-    &[0, 3600, 21600, 43200, 90000, 172800, 259200, 345600, 432000, 518400, 604800, 864000, 1209600, 2592000];
+use bw_core::limits::{text_problem, ALERT_VALUES, ALIAS_MAX_CHARS, COMMENT_MAX_CHARS, STORAGE_GB};
+
 const ALLOWED_KEYS: &[&str] =
     &["alias", "sshPublicKey", "storageSize", "comment", "alert", "lanCommand", "appendOnlyMode"];
-const MAX_ALIAS: usize = 100;
-const MAX_COMMENT: usize = 500;
-const MAX_STORAGE_GB: u64 = 1_000_000;
 
 /// Which create body: the seed's (all seven keys required) or v1's (three required).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -38,16 +35,10 @@ fn object<D>(body: &JsonRequest<D>) -> Result<Map<String, Value>, ApiError> {
 fn text(map: &Map<String, Value>, key: &str, max: usize, allow_empty: bool) -> Result<Option<String>, ApiError> {
     let Some(v) = map.get(key) else { return Ok(None) };
     let Value::String(s) = v else { return Err(unexpected(format!("{key} must be a string"))) };
-    if !allow_empty && s.trim().is_empty() {
-        return Err(unexpected(format!("{key} must not be empty")));
+    match text_problem(key, s, max, allow_empty) {
+        Some(problem) => Err(unexpected(problem)),
+        None => Ok(Some(s.clone())),
     }
-    if s.chars().count() > max {
-        return Err(unexpected(format!("{key} must be at most {max} characters")));
-    }
-    if s.chars().any(char::is_control) {
-        return Err(unexpected(format!("{key} must not contain control characters")));
-    }
-    Ok(Some(s.clone()))
 }
 
 fn boolean(map: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
@@ -61,8 +52,12 @@ fn boolean(map: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError
 fn storage_size(map: &Map<String, Value>) -> Result<Option<u64>, ApiError> {
     let Some(v) = map.get("storageSize") else { return Ok(None) };
     match v.as_u64() {
-        Some(n) if (1..=MAX_STORAGE_GB).contains(&n) && v.is_u64() => Ok(Some(n)),
-        _ => Err(unexpected(format!("storageSize must be a whole number of GB from 1 to {MAX_STORAGE_GB}"))),
+        Some(n) if STORAGE_GB.contains(&n) && v.is_u64() => Ok(Some(n)),
+        _ => Err(unexpected(format!(
+            "storageSize must be a whole number of GB from {} to {}",
+            STORAGE_GB.start(),
+            STORAGE_GB.end()
+        ))),
     }
 }
 
@@ -85,10 +80,10 @@ fn key(map: &Map<String, Value>) -> Result<Option<ClientKey>, ApiError> {
 
 fn patch_of(map: &Map<String, Value>) -> Result<RepoPatch, ApiError> {
     Ok(RepoPatch {
-        alias: text(map, "alias", MAX_ALIAS, false)?,
+        alias: text(map, "alias", ALIAS_MAX_CHARS, false)?,
         key: key(map)?,
         storage_size: storage_size(map)?,
-        comment: text(map, "comment", MAX_COMMENT, true)?,
+        comment: text(map, "comment", COMMENT_MAX_CHARS, true)?,
         alert: alert(map)?,
         lan_command: boolean(map, "lanCommand")?,
         append_only_mode: boolean(map, "appendOnlyMode")?,

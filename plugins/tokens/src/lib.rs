@@ -1,12 +1,11 @@
 //! The token manager: list, create and revoke API tokens, for the administrator only, on the
 //! seed-era path `/api/account/tokenManager` and the v1 path `/api/v1/integration/token-manager`.
 
-use bw_core::auth::AdminOnly;
+use bw_core::auth::{Administrator, Guard};
 use bw_core::body::{JsonRequest, Message};
-use bw_core::token_store::{Permissions, TokenError, TokenRecord};
+use bw_core::token_store::{Permissions, TokenRecord};
 use bw_core::{ApiError, ApiResult, AppState};
 use poem::web::Data;
-use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 
@@ -105,8 +104,9 @@ fn parse_create(body: &JsonRequest<TokenCreate>) -> ApiResult<TokenCreate> {
             k.chars().take(40).collect::<String>()
         )));
     }
+    // All four are required, as the document says: a forgotten key is a mistake, not "false".
     let flag = |k: &str| match p.get(k) {
-        None => Ok(false),
+        None => Err(bad(format!("permissions.{k} is required (true or false)"))),
         Some(serde_json::Value::Bool(b)) => Ok(*b),
         Some(_) => Err(bad(format!("permissions.{k} must be true or false"))),
     };
@@ -125,53 +125,28 @@ fn parse_delete(body: &JsonRequest<TokenDelete>) -> ApiResult<TokenDelete> {
     Ok(TokenDelete { name: name_of(&map)? })
 }
 
-fn from_store(e: TokenError) -> ApiError {
-    match e {
-        TokenError::Store(cause) => ApiError::internal(cause),
-        other => ApiError::BadRequest(other.to_string()),
-    }
-}
-
 pub struct TokenApi;
 
 impl TokenApi {
-    async fn list(&self, state: &AppState, auth: &AdminOnly, req: &Request) -> ApiResult<Json<Vec<TokenInfo>>> {
-        state.authorize_admin(auth, req).await?;
-        Ok(Json(state.tokens.list().map_err(from_store)?.into_iter().map(TokenInfo::from).collect()))
+    async fn list(&self, state: &AppState) -> ApiResult<Json<Vec<TokenInfo>>> {
+        Ok(Json(state.tokens.list()?.into_iter().map(TokenInfo::from).collect()))
     }
 
-    async fn create(
-        &self,
-        state: &AppState,
-        auth: &AdminOnly,
-        req: &Request,
-        body: JsonRequest<TokenCreate>,
-    ) -> ApiResult<Json<TokenCreated>> {
-        state.authorize_admin(auth, req).await?;
+    async fn create(&self, state: &AppState, body: JsonRequest<TokenCreate>) -> ApiResult<Json<TokenCreated>> {
         let body = parse_create(&body)?;
-        if state.config.disable_integrations {
+        if state.config.auth.disable_integrations {
             return Err(ApiError::Forbidden(
                 "Integrations are disabled on this server (DISABLE_INTEGRATIONS=true)".into(),
             ));
         }
-        let token = state
-            .tokens
-            .create(&body.name, body.permissions, body.expiration, state.clock.now())
-            .map_err(from_store)?;
+        let token = state.tokens.create(&body.name, body.permissions, body.expiration, state.clock.now())?;
         tracing::info!(target: "audit", token = %body.name, permissions = ?body.permissions, "token created");
         Ok(Json(TokenCreated { token }))
     }
 
-    async fn delete(
-        &self,
-        state: &AppState,
-        auth: &AdminOnly,
-        req: &Request,
-        body: JsonRequest<TokenDelete>,
-    ) -> ApiResult<Json<Message>> {
-        state.authorize_admin(auth, req).await?;
+    async fn delete(&self, state: &AppState, body: JsonRequest<TokenDelete>) -> ApiResult<Json<Message>> {
         let body = parse_delete(&body)?;
-        if !state.tokens.revoke(&body.name).map_err(from_store)? {
+        if !state.tokens.revoke(&body.name)? {
             return Err(ApiError::BadRequest(format!(
                 "No token named {}",
                 body.name.chars().take(40).collect::<String>()
@@ -189,10 +164,9 @@ impl TokenApi {
     async fn seed_list(
         &self,
         state: Data<&AppState>,
-        auth: AdminOnly,
-        req: &Request,
+        _caller: Guard<Administrator>,
     ) -> ApiResult<Json<Vec<TokenInfo>>> {
-        self.list(&state, &auth, req).await
+        self.list(&state).await
     }
 
     /// Create an API token; its value is shown this once
@@ -200,11 +174,10 @@ impl TokenApi {
     async fn seed_create(
         &self,
         state: Data<&AppState>,
-        auth: AdminOnly,
-        req: &Request,
+        _caller: Guard<Administrator>,
         body: JsonRequest<TokenCreate>,
     ) -> ApiResult<Json<TokenCreated>> {
-        self.create(&state, &auth, req, body).await
+        self.create(&state, body).await
     }
 
     /// Revoke an API token by name
@@ -212,11 +185,10 @@ impl TokenApi {
     async fn seed_delete(
         &self,
         state: Data<&AppState>,
-        auth: AdminOnly,
-        req: &Request,
+        _caller: Guard<Administrator>,
         body: JsonRequest<TokenDelete>,
     ) -> ApiResult<Json<Message>> {
-        self.delete(&state, &auth, req, body).await
+        self.delete(&state, body).await
     }
 
     /// List API tokens (v1 path)
@@ -226,8 +198,8 @@ impl TokenApi {
         tag = "Tag::Tokens",
         operation_id = "listTokensV1"
     )]
-    async fn v1_list(&self, state: Data<&AppState>, auth: AdminOnly, req: &Request) -> ApiResult<Json<Vec<TokenInfo>>> {
-        self.list(&state, &auth, req).await
+    async fn v1_list(&self, state: Data<&AppState>, _caller: Guard<Administrator>) -> ApiResult<Json<Vec<TokenInfo>>> {
+        self.list(&state).await
     }
 
     /// Create an API token (v1 path)
@@ -240,11 +212,10 @@ impl TokenApi {
     async fn v1_create(
         &self,
         state: Data<&AppState>,
-        auth: AdminOnly,
-        req: &Request,
+        _caller: Guard<Administrator>,
         body: JsonRequest<TokenCreate>,
     ) -> ApiResult<Json<TokenCreated>> {
-        self.create(&state, &auth, req, body).await
+        self.create(&state, body).await
     }
 
     /// Revoke an API token by name (v1 path)
@@ -257,11 +228,10 @@ impl TokenApi {
     async fn v1_delete(
         &self,
         state: Data<&AppState>,
-        auth: AdminOnly,
-        req: &Request,
+        _caller: Guard<Administrator>,
         body: JsonRequest<TokenDelete>,
     ) -> ApiResult<Json<Message>> {
-        self.delete(&state, &auth, req, body).await
+        self.delete(&state, body).await
     }
 }
 

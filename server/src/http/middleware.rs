@@ -1,104 +1,95 @@
-//! The HTTP application: plugin routes, the OpenAPI document and Swagger UI, and the
-//! middleware every request passes (body limit, panic catching, error shaping, access log).
+//! The middleware every request passes, outermost first: access log, error shaping, method
+//! and credential check on the request head, body limit.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bw_core::error::{error_response, ErrorBody};
-use bw_core::{AppState, PluginApis};
-use poem::http::StatusCode;
-use poem::middleware::CatchPanic;
-use poem::web::Data;
-use poem::{handler, Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
-use poem_openapi::OpenApiService;
+use bw_core::routes::RouteIndex;
+use bw_core::AppState;
+use poem::http::{Method, StatusCode};
+use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tokio::io::AsyncReadExt;
 
 /// Bodies above this answer 413; the largest legitimate body is a repository with an RSA key.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-fn service() -> OpenApiService<PluginApis, ()> {
-    OpenApiService::new(PluginApis, "BorgWarehouse API", bw_core::VERSION)
-        .description("Control plane of a BorgBackup server: repositories, API tokens and scheduled checks, compatible with BorgWarehouse clients.")
+/// Which methods every path takes: the documented operations, and the routes outside the
+/// document (the document itself, Swagger UI, health, plugins' own routes).
+#[derive(Clone)]
+pub struct Methods {
+    pub documented: Arc<RouteIndex>,
+    pub undocumented: Arc<Vec<(String, &'static [Method])>>,
 }
 
-/// The OpenAPI document of the plugins built in, as `/openapi.json` serves it.
-pub fn openapi_spec() -> String {
-    service().spec()
-}
+impl Methods {
+    fn undocumented(&self, path: &str) -> Option<&'static [Method]> {
+        self.undocumented.iter().find(|(p, _)| p == path).map(|(_, m)| *m)
+    }
 
-#[handler]
-fn healthz(state: Data<&AppState>) -> Response {
-    if state.healthy() {
-        Response::builder().content_type("application/json").body(r#"{"status":"ok"}"#)
-    } else {
-        tracing::error!("health check: the store does not accept writes");
-        error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &ErrorBody { status: Some(503), message: "Service Unavailable".into(), detail: None },
-        )
+    /// The `Allow` header for `path`, when it is a known path.
+    fn allow(&self, path: &str) -> Option<String> {
+        if let Some(p) = self.documented.find(path) {
+            return Some(p.allow());
+        }
+        self.undocumented(path).map(|m| m.iter().map(Method::as_str).collect::<Vec<_>>().join(", "))
     }
 }
 
-/// Which methods each documented path takes, for the `Allow` header of a 405.
-#[derive(Clone)]
-struct AllowedMethods(std::sync::Arc<Vec<(Vec<String>, String)>>);
+fn set_allow(resp: &mut Response, allow: Option<&str>) {
+    if let Some(allow) = allow.and_then(|a| poem::http::HeaderValue::from_str(a).ok()) {
+        resp.headers_mut().insert(poem::http::header::ALLOW, allow);
+    }
+}
 
-impl AllowedMethods {
-    fn from_plugins() -> Self {
-        use poem_openapi::OpenApi;
-        let mut by_path: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for api in PluginApis::meta() {
-            for path in api.paths {
-                let methods = by_path.entry(path.path.clone()).or_default();
-                methods.extend(path.operations.iter().map(|o| o.method.to_string()));
+fn method_not_allowed(allow: Option<&str>) -> Response {
+    let mut resp = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &ErrorBody { status: None, message: "Method Not Allowed".into(), detail: None },
+    );
+    set_allow(&mut resp, allow);
+    resp
+}
+
+/// On the request head, before any body is read: a method the path does not take gets 405
+/// (a HEAD on an API route too: it must never run the GET's work), and an operation that
+/// declares a security scheme gets its caller identified, or 401/403. The caller goes into the
+/// request for the route's guard.
+pub async fn admit<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let Some(methods) = req.data::<Methods>().cloned() else {
+        return ep.call(req).await.map(IntoResponse::into_response);
+    };
+    let path = req.uri().path().to_string();
+    if let Some(documented) = methods.documented.find(&path) {
+        let Some(operation) = documented.operation(req.method()) else {
+            return Ok(method_not_allowed(Some(&documented.allow())));
+        };
+        if !operation.schemes.is_empty() {
+            let Some(state) = req.data::<AppState>().cloned() else {
+                return Ok(bw_core::ApiError::internal("no state in the request").into_response());
+            };
+            match bw_core::auth::authenticate(&state, &req, &operation.schemes).await {
+                Ok(principal) => {
+                    req.extensions_mut().insert(principal);
+                }
+                Err(e) => return Ok(e.into_response()),
             }
         }
-        let table = by_path
-            .into_iter()
-            .map(|(path, mut methods)| {
-                methods.sort();
-                methods.dedup();
-                (path.split('/').map(str::to_string).collect(), methods.join(", "))
-            })
-            .collect();
-        AllowedMethods(std::sync::Arc::new(table))
+    } else if let Some(allowed) = methods.undocumented(&path) {
+        if !allowed.contains(req.method()) {
+            return Ok(method_not_allowed(methods.allow(&path).as_deref()));
+        }
     }
-
-    /// The methods of the documented path `path` matches (`{param}` matches any segment).
-    fn for_path(&self, path: &str) -> Option<&str> {
-        let segments: Vec<&str> = path.split('/').collect();
-        self.0.iter().find_map(|(template, methods)| {
-            let matches = template.len() == segments.len()
-                && template.iter().zip(&segments).all(|(t, s)| (t.starts_with(':') || t.starts_with('{')) || t == s);
-            matches.then_some(methods.as_str())
-        })
-    }
-}
-
-pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
-    let api = service();
-    let spec = api.spec_endpoint();
-    let ui = api.swagger_ui();
-    Route::new()
-        .nest("/", api)
-        .at("/openapi.json", spec)
-        .nest("/docs", ui)
-        .at("/healthz", healthz)
-        .with(CatchPanic::new())
-        .around(limit_body)
-        .data(BodyTimeout(state.config.request_timeout))
-        .around(shape_errors)
-        .data(AllowedMethods::from_plugins())
-        .around(access_log)
-        .data(state)
+    ep.call(req).await.map(IntoResponse::into_response)
 }
 
 /// How long the body may take to arrive.
 #[derive(Clone, Copy)]
-struct BodyTimeout(std::time::Duration);
+pub struct BodyTimeout(pub std::time::Duration);
 
 /// Reads the body up front, answering 413 past [`BODY_LIMIT`] whether or not the client sent
 /// a `Content-Length`.
-async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poem::Result<Response> {
+pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
     let too_large = || {
         error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -152,8 +143,8 @@ async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poe
 
 /// Gives every error answer the contract's JSON shape, including the ones poem and
 /// poem-openapi produce themselves (unknown path, wrong method, unparsable body, panics).
-async fn shape_errors<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
-    let allow = req.data::<AllowedMethods>().and_then(|a| a.for_path(req.uri().path())).map(str::to_string);
+pub async fn shape_errors<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let allow = req.data::<Methods>().and_then(|m| m.allow(req.uri().path()));
     let resp = match ep.call(req).await {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
@@ -183,9 +174,7 @@ async fn shape_errors<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem:
         &ErrorBody { status: with_status.then_some(status.as_u16()), message: message.into(), detail },
     );
     if status == StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(allow) = allow.and_then(|a| poem::http::HeaderValue::from_str(&a).ok()) {
-            shaped.headers_mut().insert(poem::http::header::ALLOW, allow);
-        }
+        set_allow(&mut shaped, allow.as_deref());
     }
     Ok(shaped)
 }
@@ -201,7 +190,7 @@ async fn resp_text(resp: Response) -> String {
 
 /// One line per request: method, path (never the query, which may hold a cron key), status,
 /// latency. The `Authorization` header is never logged.
-async fn access_log<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
+pub async fn access_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();

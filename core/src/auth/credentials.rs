@@ -1,0 +1,141 @@
+//! The credential check on the request head, before any body is read: who is calling, or the
+//! contract's 401/403. It runs in a middleware for every documented operation that declares a
+//! security scheme; the route's [`Guard`](super::Guard) then checks the permission.
+
+use base64::Engine;
+use poem::Request;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::throttle::client_ip;
+use super::{Principal, SCHEME_ADMIN, SCHEME_CRON, SCHEME_CRON_QUERY, SCHEME_TOKEN};
+use crate::{ApiError, ApiResult, AppState};
+
+/// What the `Authorization` header holds.
+enum Presented {
+    Bearer(String),
+    Basic {
+        user: String,
+        password: String,
+    },
+    /// Missing, another scheme, or not decodable.
+    Nothing,
+}
+
+fn presented(req: &Request) -> Presented {
+    let Some(value) = req.headers().get(poem::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return Presented::Nothing;
+    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Presented::Nothing;
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Presented::Bearer(rest.to_string());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded =
+            base64::engine::general_purpose::STANDARD.decode(rest).ok().and_then(|b| String::from_utf8(b).ok());
+        if let Some((user, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
+            return Presented::Basic { user: user.to_string(), password: password.to_string() };
+        }
+    }
+    Presented::Nothing
+}
+
+/// Identifies the caller of an operation that admits `schemes`. Every refusal that says the
+/// credentials were wrong counts against the address (the throttle's one counting rule).
+pub async fn authenticate(state: &AppState, req: &Request, schemes: &[&'static str]) -> ApiResult<Principal> {
+    let ip = client_ip(&state.config.server, req);
+    if ip.is_some_and(|ip| state.throttle.is_blocked(ip)) {
+        return Err(ApiError::TooManyRequests);
+    }
+    let result = identify(state, req, schemes, ip).await;
+    if let (Err(ApiError::Unauthorized | ApiError::InvalidApiKey | ApiError::CronUnauthorized), Some(ip)) =
+        (&result, ip)
+    {
+        state.throttle.fail(ip, state.config.auth.failure_limit);
+    }
+    result
+}
+
+async fn identify(
+    state: &AppState,
+    req: &Request,
+    schemes: &[&'static str],
+    ip: Option<std::net::IpAddr>,
+) -> ApiResult<Principal> {
+    if schemes.contains(&SCHEME_CRON) {
+        let from_query = || {
+            schemes
+                .contains(&SCHEME_CRON_QUERY)
+                .then(|| req.params::<std::collections::HashMap<String, String>>().ok()?.remove("key"))
+                .flatten()
+        };
+        let key = match presented(req) {
+            Presented::Bearer(t) => Some(t),
+            _ => from_query(),
+        };
+        return check_cron(state, key.as_deref());
+    }
+    match presented(req) {
+        Presented::Bearer(token) if schemes.contains(&SCHEME_TOKEN) => check_token(state, &token, req, ip),
+        Presented::Basic { user, password } if schemes.contains(&SCHEME_ADMIN) => {
+            check_admin(state, user, password).await
+        }
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+/// `CRONJOB_KEY`; an unset or empty key refuses everyone.
+fn check_cron(state: &AppState, presented: Option<&str>) -> ApiResult<Principal> {
+    let expected = state.config.auth.cronjob_key.as_ref().map(|k| k.expose()).unwrap_or("");
+    if expected.is_empty() {
+        tracing::warn!("cron call refused: CRONJOB_KEY is not set");
+        return Err(ApiError::CronUnauthorized);
+    }
+    // Equal-length digests: the comparison time tells nothing about the key.
+    let ok =
+        presented.is_some_and(|p| bool::from(Sha256::digest(p.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes()))));
+    if ok {
+        Ok(Principal::Cron)
+    } else {
+        Err(ApiError::CronUnauthorized)
+    }
+}
+
+async fn check_admin(state: &AppState, user: String, password: String) -> ApiResult<Principal> {
+    if !state.admin.exists()? {
+        tracing::warn!("administrator login refused: no account yet; run `borgwarehouse admin set-password` or set BW_ADMIN_PASSWORD");
+        return Err(ApiError::Unauthorized);
+    }
+    let verifier = state.clone();
+    let name = user.clone();
+    let ok = tokio::task::spawn_blocking(move || verifier.admin.verify(&name, &password))
+        .await
+        .map_err(ApiError::internal)??;
+    if ok {
+        Ok(Principal::Administrator)
+    } else {
+        tracing::warn!(target: "audit", user = %user, "administrator authentication failed");
+        Err(ApiError::Unauthorized)
+    }
+}
+
+fn check_token(state: &AppState, token: &str, req: &Request, ip: Option<std::net::IpAddr>) -> ApiResult<Principal> {
+    let route = req.uri().path();
+    let client = ip.map(|i| i.to_string()).unwrap_or_default();
+    if !crate::INTEGRATIONS_COMPILED || state.config.auth.disable_integrations {
+        tracing::info!(target: "audit", route, client, outcome = "integrations disabled", "token refused");
+        return Err(ApiError::InvalidApiKey);
+    }
+    let now = state.clock.now();
+    let Some(record) = state.tokens.verify(token, now)? else {
+        tracing::warn!(target: "audit", route, client, outcome = "invalid", "token refused");
+        return Err(ApiError::InvalidApiKey);
+    };
+    state.tokens.touch(&record.name, now);
+    tracing::info!(target: "audit", token = %record.name, route, client, outcome = "accepted", "token accepted");
+    Ok(Principal::Token { name: record.name, permissions: record.permissions })
+}

@@ -1,0 +1,490 @@
+//! Configuration: defaults, then an optional TOML file, then the environment (`BW_*` names and
+//! BorgWarehouse's own names, spelled as BorgWarehouse spells them).
+//!
+//! Users write one flat list of keys ([`flat`]); the code reads them grouped by the part of the
+//! server that owns them. Secrets are [`Secret`]s, so printing a `Config` shows `***`.
+
+mod flat;
+mod secret;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use flat::{FlatConfig, BORGWAREHOUSE_KEYS};
+pub use secret::Secret;
+
+/// Variables with the `BW_` prefix that are not configuration keys but are read elsewhere.
+const BW_OTHER_VARS: &[&str] = &["BW_CONFIG"];
+
+/// The whole configuration, grouped by owner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub server: ServerSettings,
+    pub auth: AuthSettings,
+    pub repos: RepoSettings,
+    pub checks: CheckSettings,
+    pub alerts: AlertSettings,
+    pub mail: MailSettings,
+    pub ssh: SshSettings,
+}
+
+/// Where the server listens and keeps its files, and how it treats connections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// The borg user's home; `data_dir/home` when unset.
+    pub home: Option<PathBuf>,
+    pub log_format: LogFormat,
+    /// Time allowed to receive a request's head, and then its body; slower clients are cut off.
+    pub request_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// Who may call: the administrator, API tokens, the cron key, and the failure throttle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthSettings {
+    pub admin_user: String,
+    /// Creates the administrator at the first start when no account exists yet.
+    pub admin_password: Option<Secret>,
+    /// Failed authentications from one address within a minute before it gets 429 for a
+    /// minute; 0 turns the throttle off.
+    pub failure_limit: u32,
+    /// Bearer key of the cron routes; unset or empty refuses every call.
+    pub cronjob_key: Option<Secret>,
+    /// `DISABLE_INTEGRATIONS`: no API token is accepted.
+    pub disable_integrations: bool,
+}
+
+/// The repository routes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepoSettings {
+    /// `DISABLE_DELETE_REPO`: the delete routes answer 403.
+    pub disable_delete: bool,
+}
+
+/// The status and storage checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckSettings {
+    /// How often the server runs each check on its own; zero turns it off.
+    pub status_interval: Duration,
+    pub storage_interval: Duration,
+    /// Time allowed to read one repository during a check.
+    pub scan_timeout: Duration,
+}
+
+/// Where lateness alerts go (the mail server is in [`MailSettings`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSettings {
+    pub email_to: Option<String>,
+    /// POST `{"status":"down","repos":[..],"timestamp":..}` here when repositories are late.
+    pub webhook_url: Option<String>,
+    /// Signs webhook bodies: header `X-BorgWarehouse-Signature: sha256=HEX(HMAC-SHA256)`.
+    pub webhook_secret: Option<Secret>,
+    /// Apprise API server (stateless mode): POST `{"urls":..,"body":..}` to `URL/notify`.
+    pub apprise_url: Option<String>,
+    /// Apprise service URLs to notify (both modes).
+    pub apprise_services: Vec<String>,
+    pub apprise_mode: AppriseMode,
+    /// Time allowed to each channel.
+    pub timeout: Duration,
+}
+
+/// The SMTP server alerts are sent through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailSettings {
+    pub from: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub login: Option<String>,
+    pub password: Option<Secret>,
+    pub reject_selfsigned_tls: bool,
+    /// `starttls` (required), `tls` (implicit, port 465), or `none` (a local relay);
+    /// default: `tls` on port 465, `starttls` elsewhere.
+    pub tls: Option<MailTls>,
+}
+
+/// BorgWarehouse's names for the SSH side, kept for compatibility.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SshSettings {
+    pub fqdn: Option<String>,
+    pub port: Option<u16>,
+    pub unix_user: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AppriseMode {
+    /// Through an Apprise API server at `apprise_url`.
+    Stateless,
+    /// By running the `apprise` program.
+    Package,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+impl From<FlatConfig> for Config {
+    fn from(f: FlatConfig) -> Self {
+        Config {
+            server: ServerSettings {
+                listen: f.listen,
+                data_dir: f.data_dir,
+                home: f.home,
+                log_format: f.log_format,
+                request_timeout: f.request_timeout,
+                trusted_proxies: f.trusted_proxies,
+            },
+            auth: AuthSettings {
+                admin_user: f.admin_user,
+                admin_password: f.admin_password,
+                failure_limit: f.auth_failure_limit,
+                cronjob_key: f.cronjob_key,
+                disable_integrations: f.disable_integrations,
+            },
+            repos: RepoSettings { disable_delete: f.disable_delete_repo },
+            checks: CheckSettings {
+                status_interval: f.status_interval,
+                storage_interval: f.storage_interval,
+                scan_timeout: f.scan_timeout,
+            },
+            alerts: AlertSettings {
+                email_to: f.alert_email,
+                webhook_url: f.webhook_url,
+                webhook_secret: f.webhook_secret,
+                apprise_url: f.apprise_url,
+                apprise_services: f.apprise_services,
+                apprise_mode: f.apprise_mode,
+                timeout: f.alert_timeout,
+            },
+            mail: MailSettings {
+                from: f.mail_smtp_from,
+                host: f.mail_smtp_host,
+                port: f.mail_smtp_port,
+                login: f.mail_smtp_login,
+                password: f.mail_smtp_pwd,
+                reject_selfsigned_tls: f.mail_reject_selfsigned_tls,
+                tls: f.mail_tls,
+            },
+            ssh: SshSettings { fqdn: f.fqdn, port: f.ssh_server_port, unix_user: f.unix_user },
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        FlatConfig::default().into()
+    }
+}
+
+/// A configuration that could not be loaded; the message names the key and what it expects.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Loads defaults -> TOML file (`file`, else `BW_CONFIG`) -> environment, returning the
+    /// config and warnings (misspelled `BW_*` variables) to log once logging is up.
+    pub fn load(file: Option<&Path>) -> Result<(Config, Vec<String>), ConfigError> {
+        let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("BW_CONFIG").map(PathBuf::from));
+        let mut figment = Figment::from(Serialized::defaults(FlatConfig::default()));
+        if let Some(path) = &file {
+            if !path.is_file() {
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // Text keys are read as exact text; the others as data (numbers, booleans, lists).
+        let text = flat::text_keys();
+        let (bw_text, bw_data): (Vec<String>, Vec<String>) =
+            flat::bw_keys().into_iter().partition(|k| text.contains(k));
+        let (bwh_text, bwh_data): (Vec<String>, Vec<String>) =
+            BORGWAREHOUSE_KEYS.iter().map(|k| k.to_string()).partition(|k| text.contains(k));
+        let bwh_data_upper: Vec<String> = bwh_data.iter().map(|k| k.to_uppercase()).collect();
+        figment = figment
+            .merge(Env::prefixed("BW_").only(&bw_data.iter().map(String::as_str).collect::<Vec<_>>()))
+            .merge(flat::TextEnv { prefix: "BW_", keys: bw_text })
+            .merge(
+                Env::raw()
+                    .only(&bwh_data_upper.iter().map(String::as_str).collect::<Vec<_>>())
+                    .map(|k| k.as_str().to_lowercase().into()),
+            )
+            .merge(flat::TextEnv { prefix: "", keys: bwh_text });
+        let flat: FlatConfig = figment.extract().map_err(describe)?;
+        let config = Config::from(flat);
+        config.check()?;
+        Ok((config, misspelled_env_warnings()))
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if let Some(key) = &self.auth.cronjob_key {
+            if key.expose().trim() != key.expose() {
+                return Err(ConfigError("CRONJOB_KEY must not start or end with white space".into()));
+            }
+        }
+        let user = &self.auth.admin_user;
+        if user.is_empty() || user.contains(':') {
+            return Err(ConfigError(format!("BW_ADMIN_USER: expected a non-empty name without ':', found {user:?}")));
+        }
+        Ok(())
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.server.home.clone().unwrap_or_else(|| self.server.data_dir.join("home"))
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.server.data_dir.join("db")
+    }
+}
+
+/// How a key is written by users: its variable name and its file key.
+fn user_name_of(key: &str) -> String {
+    if BORGWAREHOUSE_KEYS.contains(&key) {
+        format!("{} (`{key}` in the config file)", key.to_uppercase())
+    } else if flat::accepted_keys().iter().any(|k| k == key) {
+        format!("BW_{} (`{key}` in the config file)", key.to_uppercase())
+    } else if key.is_empty() {
+        "configuration".to_string()
+    } else {
+        format!("`{key}`")
+    }
+}
+
+fn describe(err: figment::Error) -> ConfigError {
+    let out: Vec<String> = err
+        .into_iter()
+        .map(|e| format!("{}: {}", user_name_of(&e.path.last().cloned().unwrap_or_default()), e.kind))
+        .collect();
+    ConfigError(out.join("; "))
+}
+
+fn misspelled_env_warnings() -> Vec<String> {
+    let known = flat::bw_keys();
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("BW_"))
+        .filter(|k| !BW_OTHER_VARS.contains(&k.as_str()))
+        .filter(|k| !known.contains(&k[3..].to_lowercase()))
+        .map(|k| match closest(&known, &k[3..].to_lowercase()) {
+            Some(g) => format!("unknown variable {k} ignored; did you mean BW_{}?", g.to_uppercase()),
+            None => format!("unknown variable {k} ignored"),
+        })
+        .collect()
+}
+
+fn closest<'k>(known: &'k [String], key: &str) -> Option<&'k str> {
+    known.iter().map(|k| (edit_distance(key, k), k.as_str())).filter(|(d, _)| *d <= 3).min().map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load_in_jail() -> Result<Config, ConfigError> {
+        Config::load(None).map(|(c, _)| c)
+    }
+
+    #[test]
+    fn defaults() {
+        Jail::expect_with(|_jail| {
+            let c = load_in_jail().unwrap();
+            assert_eq!(c, Config::default());
+            assert_eq!(c.server.listen.to_string(), "127.0.0.1:3000");
+            assert_eq!(c.home(), PathBuf::from("./data/home"));
+            assert_eq!(c.db_path(), PathBuf::from("./data/db"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_env() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "bw.toml",
+                r#"
+                listen = "127.0.0.1:4000"
+                data_dir = "/srv/bw"
+                cronjob_key = "from-file"
+                status_interval = "30m"
+                "#,
+            )?;
+            jail.set_env("BW_CONFIG", "bw.toml");
+            let c = load_in_jail().unwrap();
+            assert_eq!(c.server.listen.port(), 4000);
+            assert_eq!(c.home(), PathBuf::from("/srv/bw/home"));
+            assert_eq!(c.auth.cronjob_key, Some(Secret::from("from-file")));
+            assert_eq!(c.checks.status_interval, Duration::from_secs(1800));
+
+            jail.set_env("BW_LISTEN", "127.0.0.1:5000");
+            jail.set_env("CRONJOB_KEY", "from-env");
+            jail.set_env("BW_HOME", "/home/borg");
+            jail.set_env("BW_TRUSTED_PROXIES", r#"["127.0.0.1", "::1"]"#);
+            let c = load_in_jail().unwrap();
+            assert_eq!(c.server.trusted_proxies.len(), 2);
+            assert_eq!(c.server.listen.port(), 5000);
+            assert_eq!(c.auth.cronjob_key, Some(Secret::from("from-env")));
+            assert_eq!(c.home(), PathBuf::from("/home/borg"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn borgwarehouse_names() {
+        Jail::expect_with(|jail| {
+            jail.set_env("DISABLE_DELETE_REPO", "true");
+            jail.set_env("DISABLE_INTEGRATIONS", "true");
+            jail.set_env("MAIL_SMTP_HOST", "smtp.example.org");
+            jail.set_env("MAIL_SMTP_PORT", "587");
+            jail.set_env("MAIL_REJECT_SELFSIGNED_TLS", "false");
+            jail.set_env("FQDN", "backup.example.org");
+            jail.set_env("SSH_SERVER_PORT", "2222");
+            jail.set_env("UNIX_USER", "borgwarehouse");
+            jail.set_env("BW_STORAGE_INTERVAL", "0");
+            let c = load_in_jail().unwrap();
+            assert!(c.repos.disable_delete);
+            assert!(c.auth.disable_integrations);
+            assert_eq!(c.mail.host.as_deref(), Some("smtp.example.org"));
+            assert_eq!(c.mail.port, Some(587));
+            assert!(!c.mail.reject_selfsigned_tls);
+            assert_eq!(c.ssh.fqdn.as_deref(), Some("backup.example.org"));
+            assert_eq!(c.ssh.port, Some(2222));
+            assert_eq!(c.ssh.unix_user.as_deref(), Some("borgwarehouse"));
+            assert_eq!(c.checks.storage_interval, Duration::ZERO);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        Jail::expect_with(|jail| {
+            jail.set_env("DISABLE_DELETE_REPO", "maybe");
+            let err = load_in_jail().unwrap_err().to_string();
+            assert!(err.contains("DISABLE_DELETE_REPO"), "{err}");
+            assert!(err.contains("bool"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("BW_LISTEN", "not-an-address");
+            let err = load_in_jail().unwrap_err().to_string();
+            assert!(err.contains("BW_LISTEN"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("BW_STATUS_INTERVAL", "often");
+            let err = load_in_jail().unwrap_err().to_string();
+            assert!(err.contains("BW_STATUS_INTERVAL") && err.contains("duration"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn misspelled_variable_is_warned() {
+        Jail::expect_with(|jail| {
+            jail.set_env("BW_LISTNE", "127.0.0.1:1");
+            let (c, warnings) = Config::load(None).unwrap();
+            assert_eq!(c.server.listen.port(), 3000);
+            let ours: Vec<&String> = warnings.iter().filter(|w| w.contains("BW_LISTNE")).collect();
+            assert_eq!(ours.len(), 1, "{warnings:?}");
+            assert!(ours[0].contains("did you mean BW_LISTEN?"), "{warnings:?}");
+            assert!(!warnings.iter().any(|w| w.contains("BW_LISTEN ")), "a known name is not warned about");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_file_key_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file("bw.toml", "listne = \"127.0.0.1:1\"\n")?;
+            let err = Config::load(Some(Path::new("bw.toml"))).unwrap_err().to_string();
+            assert!(err.contains("listne"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        Jail::expect_with(|jail| {
+            jail.set_env("CRONJOB_KEY", "1234567890");
+            jail.set_env("BW_ADMIN_PASSWORD", "admin-password-secret");
+            jail.set_env("MAIL_SMTP_PWD", "smtp-password-secret");
+            jail.set_env("BW_WEBHOOK_SECRET", "webhook-secret-value");
+            let c = load_in_jail().unwrap();
+            // An all-digit key stays the exact text.
+            assert_eq!(c.auth.cronjob_key.as_ref().map(Secret::expose), Some("1234567890"));
+            jail.set_env("CRONJOB_KEY", "007");
+            jail.set_env("BW_ADMIN_USER", "0042");
+            let c = load_in_jail().unwrap();
+            assert_eq!(c.auth.cronjob_key.as_ref().map(Secret::expose), Some("007"));
+            assert_eq!(c.auth.admin_user, "0042");
+            let shown = format!("{c:?}");
+            for secret in ["1234567890", "admin-password-secret", "smtp-password-secret", "webhook-secret-value"] {
+                assert!(!shown.contains(secret), "{secret} printed in {shown}");
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn text_keys_are_derived_from_the_types() {
+        let text = flat::text_keys();
+        for key in ["cronjob_key", "admin_password", "admin_user", "data_dir", "home", "mail_smtp_pwd", "fqdn"] {
+            assert!(text.iter().any(|k| k == key), "{key} is text: {text:?}");
+        }
+        for key in ["listen", "mail_smtp_port", "disable_delete_repo", "status_interval", "trusted_proxies"] {
+            assert!(!text.iter().any(|k| k == key), "{key} is not text: {text:?}");
+        }
+    }
+
+    /// The accepted names come from the configuration itself; the README documents each.
+    #[test]
+    fn every_accepted_name_is_documented() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let keys = flat::accepted_keys();
+        assert!(keys.len() >= 30, "{keys:?}");
+        for key in keys {
+            let name = if BORGWAREHOUSE_KEYS.contains(&key.as_str()) {
+                key.to_uppercase()
+            } else {
+                format!("BW_{}", key.to_uppercase())
+            };
+            assert!(readme.contains(&format!("`{name}`")), "README does not document {name}");
+        }
+        for key in BORGWAREHOUSE_KEYS {
+            assert!(flat::accepted_keys().iter().any(|k| k == key), "{key} is not a configuration key");
+        }
+    }
+}

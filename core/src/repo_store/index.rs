@@ -1,0 +1,88 @@
+//! The in-memory copy of every repository that serves reads, its lookups by name and key, and
+//! the list answer cached as bytes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::Repo;
+use crate::ssh_key::KeyIdentity;
+
+#[derive(Default)]
+pub(super) struct Index {
+    /// Bumped on every change, so answers built from the index know when they are stale.
+    pub generation: u64,
+    pub by_id: BTreeMap<u64, Repo>,
+    pub by_name: HashMap<String, u64>,
+    pub by_key: HashMap<KeyIdentity, u64>,
+}
+
+impl Index {
+    pub fn put(&mut self, repo: Repo) {
+        self.generation += 1;
+        if let Some(old) = self.by_id.get(&repo.id) {
+            if old.ssh_public_key != repo.ssh_public_key {
+                self.by_key.remove(&old.key_identity());
+            }
+        }
+        self.by_name.insert(repo.repository_name.clone(), repo.id);
+        self.by_key.insert(repo.key_identity(), repo.id);
+        self.by_id.insert(repo.id, repo);
+    }
+
+    pub fn remove(&mut self, id: u64) -> Option<Repo> {
+        self.generation += 1;
+        let repo = self.by_id.remove(&id)?;
+        self.by_name.remove(&repo.repository_name);
+        self.by_key.remove(&repo.key_identity());
+        Some(repo)
+    }
+
+    /// The repository name that uses each key.
+    pub fn names_by_key(&self) -> HashMap<KeyIdentity, String> {
+        self.by_key
+            .iter()
+            .filter_map(|(k, id)| self.by_id.get(id).map(|r| (k.clone(), r.repository_name.clone())))
+            .collect()
+    }
+}
+
+/// The list answer as bytes, and for which index generation and times it holds.
+pub(super) struct ListCache {
+    generation: u64,
+    built_at: i64,
+    /// The first second at which some repository's status is no longer what the bytes say.
+    valid_until: i64,
+    bytes: bytes::Bytes,
+}
+
+impl ListCache {
+    /// The cached bytes when they still say what the index says at `now`.
+    pub fn fresh(slot: &Option<ListCache>, index: &Index, now: i64) -> Option<bytes::Bytes> {
+        let c = slot.as_ref()?;
+        (c.generation == index.generation && c.built_at <= now && now < c.valid_until).then(|| c.bytes.clone())
+    }
+
+    /// `{"repoList":[...]}` with `status` computed for `now`. A status only turns from true to
+    /// false as time passes, so the bytes hold until the first repository turns late.
+    pub fn build(index: &Index, now: i64) -> ListCache {
+        let mut out = Vec::with_capacity(64 + index.by_id.len() * 400);
+        let mut valid_until = i64::MAX;
+        out.extend_from_slice(br#"{"repoList":["#);
+        for (i, repo) in index.by_id.values().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let repo = repo.clone().at(now);
+            if repo.status {
+                valid_until = valid_until.min(repo.last_save.saturating_add(repo.alert as i64).saturating_add(1));
+            }
+            // A Repo always serializes: plain strings and numbers.
+            let _ = serde_json::to_writer(&mut out, &repo);
+        }
+        out.extend_from_slice(b"]}");
+        ListCache { generation: index.generation, built_at: now, valid_until, bytes: bytes::Bytes::from(out) }
+    }
+
+    pub fn bytes(&self) -> bytes::Bytes {
+        self.bytes.clone()
+    }
+}

@@ -1,0 +1,172 @@
+//! Repositories: the sled tree that is the truth, an in-memory index that serves reads, and the
+//! `authorized_keys` lines and pool folders that follow from them.
+//!
+//! - [`record`]: the record, its API shape and its line;
+//! - [`index`]: the in-memory index and the cached list answer;
+//! - [`mutations`]: create, edit, delete and the checks' writes, each with its undo;
+//! - [`import`]: BorgWarehouse's `repo.json` and first-start adoption of existing lines.
+//!
+//! Every mutation holds one lock, writes the store (flushed before it answers), then renders
+//! `authorized_keys` from the store. A crash between the two is repaired by [`RepoStore::reconcile`]
+//! at the next start; a failed file write rolls the store change back.
+
+mod import;
+mod index;
+mod mutations;
+mod record;
+
+use std::sync::RwLock;
+
+use crate::authorized_keys::{AuthorizedKeys, RepoLine, SyncReport};
+use crate::pool::Pool;
+use crate::store_error::{decode, StoreError, StoreResult};
+
+pub use import::{BorgWarehouseRepo, ImportReport};
+use index::{Index, ListCache};
+pub use record::{NewRepo, Repo, RepoPatch};
+
+const NEXT_ID: &[u8] = b"next_repo_id";
+/// Set once the store has been reconciled with `authorized_keys` for the first time.
+const INITIALIZED: &[u8] = b"initialized";
+
+fn id_key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+pub struct RepoStore {
+    db: sled::Db,
+    repos: sled::Tree,
+    meta: sled::Tree,
+    index: RwLock<Index>,
+    write: tokio::sync::Mutex<()>,
+    keys: AuthorizedKeys,
+    pool: Pool,
+    list_json: std::sync::Mutex<Option<ListCache>>,
+}
+
+impl RepoStore {
+    pub fn open(db: &sled::Db, keys: AuthorizedKeys, pool: Pool) -> StoreResult<Self> {
+        let repos = db.open_tree("repos")?;
+        let meta = db.open_tree("meta")?;
+        let mut index = Index::default();
+        for item in repos.iter() {
+            let (k, v) = item?;
+            let repo: Repo = decode(|| format!("repository {}", hex_key(&k)), &v)?;
+            index.put(repo);
+        }
+        Ok(Self {
+            db: db.clone(),
+            repos,
+            meta,
+            index: RwLock::new(index),
+            write: tokio::sync::Mutex::new(()),
+            keys,
+            pool,
+            list_json: std::sync::Mutex::new(None),
+        })
+    }
+
+    pub fn authorized_keys(&self) -> &AuthorizedKeys {
+        &self.keys
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn index_mut(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every repository's id and name, ordered by id.
+    pub fn list_names(&self) -> Vec<(u64, String)> {
+        self.read().by_id.values().map(|r| (r.id, r.repository_name.clone())).collect()
+    }
+
+    /// Every repository, ordered by id.
+    pub fn list(&self) -> Vec<Repo> {
+        self.read().by_id.values().cloned().collect()
+    }
+
+    /// The list answer, `{"repoList":[...]}` with `status` computed for `now`, as JSON bytes;
+    /// built again only after a change or when a status turns false with the passing of time.
+    pub fn list_json(&self, now: i64) -> bytes::Bytes {
+        let index = self.read();
+        let mut slot = self.list_json.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bytes) = ListCache::fresh(&slot, &index, now) {
+            return bytes;
+        }
+        let built = ListCache::build(&index, now);
+        let bytes = built.bytes();
+        *slot = Some(built);
+        bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, id: u64) -> Option<Repo> {
+        self.read().by_id.get(&id).cloned()
+    }
+
+    pub fn get_by_name(&self, name: &str) -> Option<Repo> {
+        let index = self.read();
+        index.by_name.get(name).and_then(|id| index.by_id.get(id)).cloned()
+    }
+
+    fn lines(&self) -> Vec<RepoLine> {
+        self.read().by_id.values().map(Repo::line).collect()
+    }
+
+    /// Keys on lines this server did not write.
+    fn foreign_keys(&self) -> StoreResult<std::sync::Arc<std::collections::HashSet<crate::ssh_key::KeyIdentity>>> {
+        self.keys.foreign_keys().map_err(|e| StoreError::io(self.keys.path(), e))
+    }
+
+    /// Brings `authorized_keys` back in line with the store, logging each line it fixed.
+    pub fn reconcile(&self) -> StoreResult<SyncReport> {
+        self.pool.ensure().map_err(|e| StoreError::io(self.pool.root(), e))?;
+        self.adopt_existing_lines()?;
+        let report = self.keys.sync(&self.lines()).map_err(|e| StoreError::io(self.keys.path(), e))?;
+        self.meta.insert(INITIALIZED, &[1u8])?;
+        self.db.flush()?;
+        for name in &report.added {
+            tracing::warn!(repository = %name, "authorized_keys: line was missing; added");
+        }
+        for name in &report.rewritten {
+            tracing::warn!(repository = %name, "authorized_keys: line differed from the store; rewritten");
+        }
+        for name in &report.removed {
+            tracing::warn!(repository = %name, "authorized_keys: line for no stored repository (or a duplicate); removed");
+        }
+        // sshd takes the first line with a matching key: a hand-written line with a
+        // repository's key can shadow (or widen) that repository's restrictions.
+        let foreign = self.foreign_keys()?;
+        let shadowed: Vec<String> = {
+            let index = self.read();
+            index
+                .by_key
+                .iter()
+                .filter(|(identity, _)| foreign.contains(*identity))
+                .filter_map(|(_, id)| index.by_id.get(id).map(|r| r.repository_name.clone()))
+                .collect()
+        };
+        for name in shadowed {
+            tracing::warn!(repository = %name, "authorized_keys: this repository's key also stands on a line this server did not write; sshd uses whichever comes first");
+        }
+        Ok(report)
+    }
+}
+
+fn hex_key(k: &[u8]) -> String {
+    k.iter().map(|b| format!("{b:02x}")).collect()
+}

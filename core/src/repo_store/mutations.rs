@@ -1,0 +1,212 @@
+//! Changes to repositories. Each holds the write lock, changes the store and the index, then
+//! makes the change durable with [`RepoStore::commit`], which undoes it when the file write
+//! fails.
+
+use std::collections::HashSet;
+
+use sled::transaction::ConflictableTransactionError;
+use sled::Transactional;
+
+use super::{id_key, NewRepo, Repo, RepoPatch, RepoStore, NEXT_ID};
+use crate::ssh_key::ClientKey;
+use crate::store_error::{encode, StoreError, StoreResult};
+
+impl RepoStore {
+    /// `KeyInUse` when `key` stands on any line but `except`'s own.
+    fn check_key_free(&self, key: &ClientKey, except: Option<u64>) -> StoreResult<()> {
+        let identity = key.identity();
+        let taken_by_repo = matches!(self.read().by_key.get(&identity), Some(id) if Some(*id) != except);
+        if taken_by_repo || self.foreign_keys()?.contains(&identity) {
+            return Err(StoreError::KeyInUse);
+        }
+        Ok(())
+    }
+
+    pub(super) fn fresh_name(&self) -> String {
+        loop {
+            let name = hex::encode(rand::random::<[u8; 4]>());
+            let taken = self.read().by_name.contains_key(&name)
+                || std::fs::symlink_metadata(self.pool.repo_path(&name)).is_ok();
+            if !taken {
+                return name;
+            }
+        }
+    }
+
+    /// The next id to give. Read under the write lock, which every writer of it holds (or at
+    /// start-up, before anything else runs).
+    pub(super) fn next_id(&self) -> StoreResult<u64> {
+        match self.meta.get(NEXT_ID)? {
+            None => Ok(0),
+            Some(v) => {
+                let bytes: [u8; 8] =
+                    v.as_ref().try_into().map_err(|_| StoreError::corrupt("the id counter", "not 8 bytes"))?;
+                Ok(u64::from_be_bytes(bytes))
+            }
+        }
+    }
+
+    /// Writes records and the id counter in one transaction, so an id is never handed out
+    /// twice and no record outlives a counter that would give its id again.
+    pub(super) fn store_records(&self, records: &[Repo], next_id: u64) -> StoreResult<()> {
+        let encoded: Vec<([u8; 8], Vec<u8>)> =
+            records.iter().map(|r| Ok((id_key(r.id), encode(r)?))).collect::<StoreResult<_>>()?;
+        (&self.repos, &self.meta).transaction(|(tree, meta)| {
+            for (key, bytes) in &encoded {
+                tree.insert(key, bytes.as_slice())?;
+            }
+            meta.insert(NEXT_ID, &next_id.to_be_bytes())?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        })?;
+        Ok(())
+    }
+
+    async fn persist(&self) -> StoreResult<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub(super) fn put_record(&self, repo: &Repo) -> StoreResult<()> {
+        self.repos.insert(id_key(repo.id), encode(repo)?)?;
+        Ok(())
+    }
+
+    /// Puts records in the index.
+    pub(super) fn index_all(&self, records: &[Repo]) {
+        let mut index = self.index_mut();
+        for r in records {
+            index.put(r.clone());
+        }
+    }
+
+    /// Makes a change durable: flushes the store and renders `authorized_keys` from the index,
+    /// both at once (each survives a crash on its own, and start-up reconciles the file with
+    /// the store, so their order on disk does not matter). On a file failure runs `undo` so
+    /// that the store and the file agree again, and returns the file's error.
+    pub(super) async fn commit(&self, undo: impl FnOnce(&Self) -> StoreResult<()>) -> StoreResult<()> {
+        let keys = self.keys.clone();
+        let lines = self.lines();
+        let pool = self.pool.clone();
+        let write_file = tokio::task::spawn_blocking(move || {
+            pool.ensure().map_err(|e| StoreError::io(pool.root(), e))?;
+            keys.sync(&lines).map_err(|e| StoreError::io(keys.path(), e))
+        });
+        let (flushed, written) = tokio::join!(self.persist(), write_file);
+        let written = written.map_err(|e| StoreError::io(self.keys.path(), std::io::Error::other(e)))?;
+        if let Err(e) = written {
+            tracing::error!(error = %e, "writing authorized_keys failed; undoing the change");
+            undo(self)?;
+            self.persist().await?;
+            return Err(e);
+        }
+        flushed
+    }
+
+    pub async fn create(&self, new: NewRepo) -> StoreResult<Repo> {
+        let mut created = self.create_many(vec![new]).await?;
+        created.pop().ok_or_else(|| StoreError::corrupt("create", "stored nothing"))
+    }
+
+    /// Creates many repositories under one lock, one store transaction and one
+    /// `authorized_keys` write (imports, benchmarks). All or nothing.
+    pub async fn create_many(&self, news: Vec<NewRepo>) -> StoreResult<Vec<Repo>> {
+        let _guard = self.write.lock().await;
+        let foreign = self.foreign_keys()?;
+        let mut batch_keys = HashSet::new();
+        for new in &news {
+            let identity = new.key.identity();
+            if self.read().by_key.contains_key(&identity) || foreign.contains(&identity) || !batch_keys.insert(identity)
+            {
+                return Err(StoreError::KeyInUse);
+            }
+        }
+        let mut names = HashSet::new();
+        let mut repos: Vec<Repo> = Vec::with_capacity(news.len());
+        for new in news {
+            let name = loop {
+                let n = self.fresh_name();
+                if names.insert(n.clone()) {
+                    break n;
+                }
+            };
+            repos.push(Repo::new(new, name));
+        }
+        let first = self.next_id()?;
+        for (i, r) in repos.iter_mut().enumerate() {
+            r.id = first + i as u64;
+        }
+        self.store_records(&repos, first + repos.len() as u64)?;
+        self.index_all(&repos);
+        let ids: Vec<u64> = repos.iter().map(|r| r.id).collect();
+        self.commit(move |s| {
+            for id in &ids {
+                s.repos.remove(id_key(*id))?;
+                s.index_mut().remove(*id);
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(repos)
+    }
+
+    pub async fn update(&self, id: u64, patch: RepoPatch) -> StoreResult<Repo> {
+        let _guard = self.write.lock().await;
+        let old = self.get(id).ok_or(StoreError::NotFound)?;
+        if let Some(key) = &patch.key {
+            self.check_key_free(key, Some(id))?;
+        }
+        let repo = old.patched(patch);
+        self.put_record(&repo)?;
+        self.index_mut().put(repo.clone());
+        self.commit(|s| {
+            s.put_record(&old)?;
+            s.index_mut().put(old.clone());
+            Ok(())
+        })
+        .await?;
+        Ok(repo)
+    }
+
+    pub async fn delete(&self, id: u64) -> StoreResult<Repo> {
+        let _guard = self.write.lock().await;
+        let old = self.get(id).ok_or(StoreError::NotFound)?;
+        self.repos.remove(id_key(id))?;
+        self.index_mut().remove(id);
+        self.commit(|s| {
+            s.put_record(&old)?;
+            s.index_mut().put(old.clone());
+            Ok(())
+        })
+        .await?;
+        // The key can no longer reach the folder; a folder left behind is only disk space.
+        let pool = self.pool.clone();
+        let name = old.repository_name.clone();
+        let removed = tokio::task::spawn_blocking(move || pool.remove_repo(&name))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        if let Err(e) = removed {
+            tracing::error!(repository = %old.repository_name, error = %e, "removing the repository folder failed");
+        }
+        Ok(old)
+    }
+
+    /// Changes fields that a check owns (`lastSave`, `storageUsed`, `lastStatusAlertSend`) on
+    /// the current record, so an edit made while a scan ran is kept. A repository deleted
+    /// meanwhile stays deleted (`false`).
+    pub async fn update_scanned(&self, id: u64, change: impl FnOnce(&mut Repo)) -> StoreResult<bool> {
+        let _guard = self.write.lock().await;
+        let Some(before) = self.get(id) else { return Ok(false) };
+        let mut repo = before.clone();
+        change(&mut repo);
+        if repo != before {
+            self.put_record(&repo)?;
+            self.index_mut().put(repo);
+        }
+        Ok(true)
+    }
+
+    /// Flushes changes made by [`RepoStore::update_scanned`].
+    pub async fn flush(&self) -> StoreResult<()> {
+        self.persist().await
+    }
+}

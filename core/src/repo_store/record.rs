@@ -1,0 +1,134 @@
+//! A repository record: what the store keeps, what the API shows, and the line it becomes.
+
+use poem_openapi::Object;
+use serde::{Deserialize, Serialize};
+
+use crate::authorized_keys::RepoLine;
+use crate::ssh_key::{ClientKey, KeyIdentity};
+
+/// A repository as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Object)]
+#[serde(rename_all = "camelCase")]
+#[oai(rename = "Repository", rename_all = "camelCase")]
+pub struct Repo {
+    /// Given once, never reused after a delete.
+    pub id: u64,
+    pub alias: String,
+    /// 8 lowercase hex characters: the folder `POOL/NAME`.
+    pub repository_name: String,
+    /// True when `now - lastSave <= alert`.
+    pub status: bool,
+    /// Unix seconds of the newest `integrity.*` file; 0 before the first backup.
+    pub last_save: i64,
+    /// Seconds without a backup before the repository counts as late; 0 turns alerts off.
+    pub alert: u64,
+    /// Quota in GB (10^9 bytes).
+    pub storage_size: u64,
+    /// KiB used, as `du -s -L` counts it.
+    pub storage_used: u64,
+    pub ssh_public_key: String,
+    pub comment: String,
+    pub display_details: bool,
+    pub lan_command: bool,
+    pub append_only_mode: bool,
+    /// Unix seconds of the last lateness alert sent for this repository.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_status_alert_send: Option<i64>,
+}
+
+impl Repo {
+    /// A new repository's record; its id is given when it is stored.
+    pub(super) fn new(new: NewRepo, name: String) -> Repo {
+        Repo {
+            id: 0,
+            alias: new.alias,
+            repository_name: name,
+            status: false,
+            last_save: 0,
+            alert: new.alert,
+            storage_size: new.storage_size,
+            storage_used: 0,
+            ssh_public_key: new.key.to_openssh(),
+            comment: new.comment,
+            display_details: true,
+            lan_command: new.lan_command,
+            append_only_mode: new.append_only_mode,
+            last_status_alert_send: None,
+        }
+    }
+
+    pub(super) fn line(&self) -> RepoLine {
+        RepoLine {
+            name: self.repository_name.clone(),
+            storage_size_gb: self.storage_size,
+            append_only: self.append_only_mode,
+            key: self.ssh_public_key.clone(),
+        }
+    }
+
+    /// The repository with `status` computed for `now`.
+    pub fn at(mut self, now: i64) -> Repo {
+        self.status = now.saturating_sub(self.last_save) <= self.alert as i64;
+        self
+    }
+
+    /// The record with the patch's fields changed.
+    pub(super) fn patched(&self, patch: RepoPatch) -> Repo {
+        let mut repo = self.clone();
+        if let Some(v) = patch.alias {
+            repo.alias = v;
+        }
+        if let Some(v) = patch.key {
+            repo.ssh_public_key = v.to_openssh();
+        }
+        if let Some(v) = patch.storage_size {
+            repo.storage_size = v;
+        }
+        if let Some(v) = patch.comment {
+            repo.comment = v;
+        }
+        if let Some(v) = patch.alert {
+            repo.alert = v;
+        }
+        if let Some(v) = patch.lan_command {
+            repo.lan_command = v;
+        }
+        if let Some(v) = patch.append_only_mode {
+            repo.append_only_mode = v;
+        }
+        repo
+    }
+
+    /// Stored keys were validated on the way in; a record that no longer parses (edited by
+    /// hand) gets an identity nothing else can have.
+    pub(super) fn key_identity(&self) -> KeyIdentity {
+        ClientKey::parse(&self.ssh_public_key)
+            .map(|k| k.identity())
+            .unwrap_or_else(|_| KeyIdentity { kind: format!("invalid:{}", self.id), blob: Vec::new() })
+    }
+}
+
+/// A validated create request.
+#[derive(Debug, Clone)]
+pub struct NewRepo {
+    pub alias: String,
+    pub key: ClientKey,
+    pub storage_size: u64,
+    pub comment: String,
+    pub alert: u64,
+    pub lan_command: bool,
+    pub append_only_mode: bool,
+}
+
+/// A validated edit: `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct RepoPatch {
+    pub alias: Option<String>,
+    pub key: Option<ClientKey>,
+    pub storage_size: Option<u64>,
+    pub comment: Option<String>,
+    pub alert: Option<u64>,
+    pub lan_command: Option<bool>,
+    pub append_only_mode: Option<bool>,
+}

@@ -1,0 +1,60 @@
+//! The error of the storage layer: the sled store and the borg user's files. It says what went
+//! wrong in the store's terms; [`crate::error`] is the one place that turns it into an HTTP
+//! answer. A read that fails is an error, never "absent".
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No record with that id or name.
+    #[error("no such record")]
+    NotFound,
+    /// The key already stands on another line of `authorized_keys`.
+    #[error("the SSH key is already used in another repository")]
+    KeyInUse,
+    /// The store refused the value (a name or password that breaks its rules).
+    #[error("{0}")]
+    Refused(String),
+    /// A file or folder could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    /// The sled store failed.
+    #[error("store: {0}")]
+    Db(#[from] sled::Error),
+    /// A record that does not decode (written by another version, or edited by hand).
+    #[error("corrupt record {what}: {cause}")]
+    Corrupt { what: String, cause: String },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StoreError::Io { path: path.into(), source }
+    }
+
+    pub fn corrupt(what: impl Into<String>, cause: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt { what: what.into(), cause: cause.to_string() }
+    }
+}
+
+impl<E: std::fmt::Debug> From<sled::transaction::TransactionError<E>> for StoreError {
+    fn from(e: sled::transaction::TransactionError<E>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Storage(e) => StoreError::Db(e),
+            sled::transaction::TransactionError::Abort(cause) => {
+                StoreError::corrupt("transaction", format!("{cause:?}"))
+            }
+        }
+    }
+}
+
+/// Decodes a stored JSON record, naming it when it does not decode.
+pub fn decode<T: serde::de::DeserializeOwned>(what: impl FnOnce() -> String, bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::corrupt(what(), e))
+}
+
+/// Encodes a record for the store.
+pub fn encode<T: serde::Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::corrupt("encoding", e))
+}

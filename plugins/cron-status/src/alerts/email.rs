@@ -1,0 +1,77 @@
+//! Email through an SMTP server (lettre: STARTTLS/TLS via rustls, or plain to a local relay).
+
+use bw_core::config::{AlertSettings, MailSettings, MailTls, SshSettings};
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::{Alert, AlertChannel, SendFuture};
+use bw_core::config::Config;
+
+pub struct Email {
+    to: String,
+    host: String,
+    mail: MailSettings,
+    alerts: AlertSettings,
+    ssh: SshSettings,
+}
+
+impl Email {
+    /// Needs a recipient (`BW_ALERT_EMAIL`) and a server (`MAIL_SMTP_HOST`).
+    pub fn from_config(config: &Config) -> Option<Box<dyn AlertChannel>> {
+        Some(Box::new(Email {
+            to: config.alerts.email_to.clone()?,
+            host: config.mail.host.clone()?,
+            mail: config.mail.clone(),
+            alerts: config.alerts.clone(),
+            ssh: config.ssh.clone(),
+        }))
+    }
+
+    async fn deliver(&self, alert: &Alert<'_>) -> Result<(), String> {
+        let count = alert.late.len();
+        let from = self
+            .mail
+            .from
+            .clone()
+            .unwrap_or_else(|| format!("borgwarehouse@{}", self.ssh.fqdn.as_deref().unwrap_or("localhost")));
+        let message = Message::builder()
+            .from(from.parse().map_err(|e| format!("MAIL_SMTP_FROM: {e}"))?)
+            .to(self.to.parse().map_err(|e| format!("BW_ALERT_EMAIL: {e}"))?)
+            .subject(format!("BorgWarehouse: {count} late repositor{}", if count == 1 { "y" } else { "ies" }))
+            .header(ContentType::TEXT_PLAIN)
+            .body(alert.text.clone())
+            .map_err(|e| e.to_string())?;
+        let port = self.mail.port.unwrap_or(587);
+        let mode = self.mail.tls.unwrap_or(if port == 465 { MailTls::Tls } else { MailTls::Starttls });
+        let tls = || {
+            TlsParameters::builder(self.host.clone())
+                .dangerous_accept_invalid_certs(!self.mail.reject_selfsigned_tls)
+                .build_rustls()
+                .map_err(|e| e.to_string())
+        };
+        let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
+            .port(port)
+            .timeout(Some(self.alerts.timeout));
+        transport = match mode {
+            MailTls::Tls => transport.tls(Tls::Wrapper(tls()?)),
+            MailTls::Starttls => transport.tls(Tls::Required(tls()?)),
+            MailTls::None => transport.tls(Tls::None),
+        };
+        if let (Some(user), Some(password)) = (&self.mail.login, &self.mail.password) {
+            transport = transport.credentials(Credentials::new(user.clone(), password.expose().to_string()));
+        }
+        transport.build().send(message).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+impl AlertChannel for Email {
+    fn name(&self) -> &'static str {
+        "email"
+    }
+
+    fn send<'a>(&'a self, alert: &'a Alert<'a>) -> SendFuture<'a> {
+        Box::pin(self.deliver(alert))
+    }
+}

@@ -1,0 +1,132 @@
+//! Lateness alerts. Each channel (email, webhook, Apprise) is one file implementing
+//! [`AlertChannel`], listed once in [`CHANNELS`]; a channel its configuration leaves out is not
+//! built. A failing channel is logged and does not stop the others; every send has a timeout.
+//! Aliases are data in every message (a mail body, a JSON string, one program argument), never
+//! code.
+//!
+//! To add a channel: a file here with a `from_config` constructor, its settings group in
+//! `bw_core::config`, and one line in [`CHANNELS`].
+
+mod apprise;
+mod email;
+mod webhook;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use bw_core::config::Config;
+
+pub use webhook::{signature, SIGNATURE_HEADER};
+
+#[derive(Debug, Clone)]
+pub struct LateRepo {
+    pub alias: String,
+    pub repository_name: String,
+    pub last_save: i64,
+}
+
+/// One alert, as every channel receives it.
+pub struct Alert<'a> {
+    pub late: &'a [LateRepo],
+    /// The plain-text message (email body, Apprise body).
+    pub text: String,
+    /// Unix seconds of the check that raised it.
+    pub now: i64,
+}
+
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// A way to tell people that repositories are late.
+pub trait AlertChannel: Send + Sync {
+    /// The name in logs and in [`Delivery`].
+    fn name(&self) -> &'static str;
+    /// Sends one alert; the error is a sentence for the log.
+    fn send<'a>(&'a self, alert: &'a Alert<'a>) -> SendFuture<'a>;
+}
+
+/// Every channel this server knows: each builds itself from the configuration, or is left out.
+const CHANNELS: &[fn(&Config) -> Option<Box<dyn AlertChannel>>] =
+    &[email::Email::from_config, webhook::Webhook::from_config, apprise::Apprise::from_config];
+
+/// The channels the configuration turns on.
+pub fn configured(config: &Config) -> Vec<Box<dyn AlertChannel>> {
+    CHANNELS.iter().filter_map(|build| build(config)).collect()
+}
+
+/// What each configured channel did with an alert: true when it was delivered.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Delivery(BTreeMap<&'static str, bool>);
+
+impl Delivery {
+    /// `None` for a channel that is not configured.
+    pub fn of(&self, channel: &str) -> Option<bool> {
+        self.0.get(channel).copied()
+    }
+}
+
+fn text(late: &[LateRepo]) -> String {
+    let mut body = format!(
+        "{} repositor{} had no backup within its alert delay:\n\n",
+        late.len(),
+        if late.len() == 1 { "y has" } else { "ies have" }
+    );
+    for r in late {
+        let when =
+            if r.last_save == 0 { "never".to_string() } else { format!("last backup at unix time {}", r.last_save) };
+        body.push_str(&format!("- {} ({}): {}\n", r.alias, r.repository_name, when));
+    }
+    body
+}
+
+/// Sends one alert for `late` through every configured channel at once.
+pub async fn send(config: &Config, late: &[LateRepo], now: i64) -> Delivery {
+    let alert = Alert { late, text: text(late), now };
+    let channels = configured(config);
+    let timeout = config.alerts.timeout;
+    let sends = channels.iter().map(|channel| {
+        let alert = &alert;
+        async move {
+            let outcome = match tokio::time::timeout(timeout, channel.send(alert)).await {
+                Err(_) => Err(format!("timed out after {timeout:?}")),
+                Ok(o) => o,
+            };
+            match &outcome {
+                Ok(()) => tracing::info!(channel = channel.name(), "alert sent"),
+                Err(e) => tracing::error!(channel = channel.name(), error = %e, "alert not sent"),
+            }
+            (channel.name(), outcome.is_ok())
+        }
+    });
+    Delivery(futures_util::future::join_all(sends).await.into_iter().collect())
+}
+
+/// Runs blocking I/O (ureq) off the runtime's threads.
+async fn blocking(f: impl FnOnce() -> Result<(), String> + Send + 'static) -> Result<(), String> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| e.to_string())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alias_is_data_in_the_text() {
+        let late = [LateRepo { alias: "$(rm -rf /)\"; x".into(), repository_name: "aaaaaaaa".into(), last_save: 0 }];
+        assert!(text(&late).contains("- $(rm -rf /)\"; x (aaaaaaaa): never"));
+    }
+
+    #[test]
+    fn only_configured_channels_are_built() {
+        let mut config = Config::default();
+        assert!(configured(&config).is_empty());
+        config.alerts.webhook_url = Some("http://127.0.0.1:9/hook".into());
+        let names: Vec<&str> = configured(&config).iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["webhook"]);
+        config.alerts.email_to = Some("ops@example.org".into());
+        config.mail.host = Some("127.0.0.1".into());
+        config.alerts.apprise_services = vec!["mailto://ops@example.org".into()];
+        let names: Vec<&str> = configured(&config).iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["email", "webhook", "apprise"]);
+    }
+}

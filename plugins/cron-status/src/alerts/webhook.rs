@@ -1,0 +1,70 @@
+//! A JSON POST to a URL, signed with HMAC-SHA256 when a secret is set.
+
+use std::time::Duration;
+
+use bw_core::config::{Config, Secret};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::{blocking, Alert, AlertChannel, SendFuture};
+
+/// The header carrying `sha256=HEX` of the HMAC-SHA256 of the webhook body.
+pub const SIGNATURE_HEADER: &str = "X-BorgWarehouse-Signature";
+
+pub struct Webhook {
+    url: String,
+    secret: Option<Secret>,
+    timeout: Duration,
+}
+
+impl Webhook {
+    /// Needs `BW_WEBHOOK_URL`.
+    pub fn from_config(config: &Config) -> Option<Box<dyn AlertChannel>> {
+        Some(Box::new(Webhook {
+            url: config.alerts.webhook_url.clone()?,
+            secret: config.alerts.webhook_secret.clone(),
+            timeout: config.alerts.timeout,
+        }))
+    }
+}
+
+/// `sha256=HEX` of the HMAC-SHA256 of `body` under `secret`.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+impl AlertChannel for Webhook {
+    fn name(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn send<'a>(&'a self, alert: &'a Alert<'a>) -> SendFuture<'a> {
+        let aliases: Vec<&str> = alert.late.iter().map(|r| r.alias.as_str()).collect();
+        let body = serde_json::json!({"status": "down", "repos": aliases, "timestamp": alert.now}).to_string();
+        let signature = self.secret.as_ref().map(|s| signature(s.expose(), body.as_bytes()));
+        let (url, timeout) = (self.url.clone(), self.timeout);
+        Box::pin(blocking(move || {
+            let mut req = ureq::post(&url).timeout(timeout).set("Content-Type", "application/json");
+            if let Some(sig) = &signature {
+                req = req.set(SIGNATURE_HEADER, sig);
+            }
+            req.send_string(&body).map(|_| ()).map_err(|e| e.to_string())
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_hmac_sha256() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            signature("Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

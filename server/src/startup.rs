@@ -1,0 +1,115 @@
+//! Start-up, as `serve` runs it and as the tests run it: one path, so the tests exercise what
+//! ships. [`App::new`] prepares (registry check, store, administrator bootstrap, plugins'
+//! start-up hooks); [`App::listen`] binds and reports the address it got (port 0 gives a free
+//! one); [`Listening::run`] serves until the shutdown future resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bw_core::clock::Clock;
+use bw_core::config::Config;
+use bw_core::scan::RepoScanner;
+use bw_core::AppState;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::Server;
+
+use crate::control;
+
+/// Keep-alive connections with no traffic for this long are closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Requests in flight get this long to finish after a shutdown signal.
+const GRACE: Duration = Duration::from_secs(30);
+
+pub struct App {
+    pub state: AppState,
+}
+
+impl App {
+    /// Everything before listening. `scanner` replaces the file-system reader of the checks
+    /// (tests: a hung mount the test controls).
+    pub fn new(config: Config, clock: Clock, scanner: Option<Arc<dyn RepoScanner>>) -> Result<App, String> {
+        bw_core::registry::check()?;
+        let mut state = AppState::open(config, clock).map_err(|e| format!("opening the store: {e}"))?;
+        if let Some(scanner) = scanner {
+            state = state.with_scanner(scanner);
+        }
+        bootstrap_admin(&state)?;
+        for plugin in bw_core::registry::endpoint_plugins()? {
+            if let Some(start) = plugin.on_start {
+                start(&state).map_err(|e| format!("plugin {}: {e}", plugin.name))?;
+            }
+        }
+        // Loading the store and reconciling allocate a lot once; give it back before serving.
+        bw_core::memory::release_free_memory();
+        tracing::info!(plugins = ?crate::plugin_names()?, "plugins built in");
+        Ok(App { state })
+    }
+
+    /// Binds the configured address.
+    pub async fn listen(self) -> Result<Listening, String> {
+        let listen = self.state.config.server.listen;
+        let acceptor =
+            TcpListener::bind(listen).into_acceptor().await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()).unwrap_or(listen);
+        Ok(Listening { state: self.state, acceptor, addr })
+    }
+}
+
+/// Creates the administrator from `BW_ADMIN_PASSWORD` at the first start.
+fn bootstrap_admin(state: &AppState) -> Result<(), String> {
+    let auth = &state.config.auth;
+    if state.admin.exists().map_err(|e| format!("reading the administrator account: {e}"))? {
+        return Ok(());
+    }
+    match &auth.admin_password {
+        Some(pw) => {
+            state.admin.set_password(&auth.admin_user, pw.expose()).map_err(|e| format!("BW_ADMIN_PASSWORD: {e}"))?;
+            tracing::info!(user = %auth.admin_user, "administrator account created from BW_ADMIN_PASSWORD");
+        }
+        None => tracing::warn!(
+            "no administrator account yet: token routes answer 401 until you run \
+             `borgwarehouse admin set-password` (or start once with BW_ADMIN_PASSWORD set)"
+        ),
+    }
+    Ok(())
+}
+
+pub struct Listening {
+    pub state: AppState,
+    acceptor: TcpAcceptor,
+    /// The address the server got (the configured one, or the free port it was given).
+    pub addr: SocketAddr,
+}
+
+impl Listening {
+    /// Serves until `shutdown` resolves: scheduled tasks, the control socket, request-head
+    /// deadlines and idle timeouts; then finishes requests in flight and flushes the store.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), String> {
+        let Listening { state, acceptor, addr } = self;
+        let config = state.config.clone();
+        let tasks = crate::tasks::spawn_all(&state)?;
+        let control_state = state.clone();
+        let control = tokio::spawn(async move {
+            if let Err(e) = control::serve(control_state).await {
+                tracing::error!(error = %e, "control socket stopped; CLI commands open the store instead");
+            }
+        });
+        tracing::info!("listening on http://{addr} (Swagger UI at http://{addr}/docs, OpenAPI at /openapi.json)");
+        let app = crate::app(state.clone());
+        let acceptor = crate::guard::HeadDeadline::new(acceptor, config.server.request_timeout);
+        let result = Server::new_with_acceptor(acceptor)
+            .idle_timeout(IDLE_TIMEOUT)
+            .run_with_graceful_shutdown(app, shutdown, Some(GRACE))
+            .await;
+        for t in tasks {
+            t.abort();
+        }
+        control.abort();
+        let _ = std::fs::remove_file(control::socket_path(&config.server.data_dir));
+        state.flush().await.map_err(|e| format!("flushing the store: {e}"))?;
+        tracing::info!("stopped");
+        result.map_err(|e| e.to_string())
+    }
+}
