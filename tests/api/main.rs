@@ -7,6 +7,7 @@ mod concurrency;
 mod cron;
 mod hostile;
 mod openapi;
+mod outside;
 mod repos;
 mod server;
 mod tokens;

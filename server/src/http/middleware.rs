@@ -56,6 +56,9 @@ fn method_not_allowed(allow: Option<&str>) -> Response {
 /// declares a security scheme gets its caller identified, or 401/403. The caller goes into the
 /// request for the route's guard.
 pub async fn admit<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    if let Some(uri) = literal_undecodable_segments(req.uri()) {
+        *req.uri_mut() = uri;
+    }
     let Some(methods) = req.data::<Methods>().cloned() else {
         return ep.call(req).await.map(IntoResponse::into_response);
     };
@@ -81,6 +84,27 @@ pub async fn admit<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Re
         }
     }
     ep.call(req).await.map(IntoResponse::into_response)
+}
+
+/// A path segment whose percent-escapes do not decode to UTF-8 (`/api/repo/id/%FF`) is taken
+/// literally, its `%` escaped, so that it reaches the route as the text the client sent (and
+/// gets the route's own 404) instead of failing in the router as a malformed request.
+fn literal_undecodable_segments(uri: &poem::http::Uri) -> Option<poem::http::Uri> {
+    let path = uri.path();
+    let decodes = |segment: &str| percent_encoding::percent_decode_str(segment).decode_utf8().is_ok();
+    if decodes(path) {
+        return None;
+    }
+    let fixed: Vec<String> =
+        path.split('/').map(|seg| if decodes(seg) { seg.to_string() } else { seg.replace('%', "%25") }).collect();
+    let mut path_and_query = fixed.join("/");
+    if let Some(query) = uri.query() {
+        path_and_query.push('?');
+        path_and_query.push_str(query);
+    }
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = path_and_query.parse().ok();
+    poem::http::Uri::from_parts(parts).ok()
 }
 
 /// How long the body may take to arrive.
