@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_borgwarehouse-under-test");
 
@@ -44,23 +43,13 @@ impl Env {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 struct Running(std::process::Child);
 
 impl Running {
-    /// Starts `cmd` listening on a free port and waits until it answers.
-    fn start(mut cmd: Command) -> (Running, u16) {
-        let port = free_port();
-        let server = Running(cmd.env("BW_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::null()).spawn().unwrap());
-        let start = Instant::now();
-        while ureq::get(&format!("http://127.0.0.1:{port}/healthz")).call().is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        (server, port)
+    /// Starts `cmd` on a port the system gives, its log in `log`.
+    fn start(cmd: Command, log: &std::path::Path) -> (Running, u16) {
+        let (child, port) = bw_tests::process::spawn_on_free_port(cmd, log);
+        (Running(child), port)
     }
 }
 
@@ -95,9 +84,7 @@ fn tokens_from_the_command_line_with_the_server_stopped_then_running() {
     let (ok, _, err) = env.run(&["token", "create", "--name", "x", "--permissions", "read,admin"], None);
     assert!(!ok && err.contains("admin"), "{err}");
 
-    let mut cmd = env.cmd(&[]);
-    cmd.stderr(Stdio::null());
-    let (server, port) = Running::start(cmd);
+    let (server, port) = Running::start(env.cmd(&[]), &env.dir.path().join("server.log"));
     let url = format!("http://127.0.0.1:{port}/api/repo");
     assert_eq!(get(&url, &offline), 200, "a token made offline works once the server runs");
 
@@ -161,11 +148,8 @@ fn logs_hold_audit_lines_but_never_keys_or_tokens() {
     let cron_key = "very-secret-cron-key-42";
     let log = env.dir.path().join("server.log");
     let mut cmd = env.cmd(&[]);
-    cmd.env("CRONJOB_KEY", cron_key)
-        .env("RUST_LOG", "trace,hyper=info,h2=info")
-        .env("BW_LOG_FORMAT", "json")
-        .stderr(std::fs::File::create(&log).unwrap());
-    let (server, port) = Running::start(cmd);
+    cmd.env("CRONJOB_KEY", cron_key).env("RUST_LOG", "trace,hyper=info,h2=info").env("BW_LOG_FORMAT", "json");
+    let (server, port) = Running::start(cmd, &log);
     let base = format!("http://127.0.0.1:{port}");
     assert_eq!(ureq::get(&format!("{base}/api/v1/cron/status?key={cron_key}")).call().unwrap().status(), 200);
     assert!(ureq::get(&format!("{base}/api/v1/cron/status?key={cron_key}-wrong")).call().is_err());
@@ -206,9 +190,7 @@ fn the_rest_automation_example_runs() {
         env.run(&["token", "create", "--name", "demo", "--permissions", "create,read,update,delete"], None);
     assert!(ok);
     let token = out.lines().last().unwrap().to_string();
-    let mut cmd = env.cmd(&[]);
-    cmd.stderr(Stdio::null());
-    let (server, port) = Running::start(cmd);
+    let (server, port) = Running::start(env.cmd(&[]), &env.dir.path().join("server.log"));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/rest-automation.sh");
     let out = Command::new("bash")
         .arg(script)
@@ -252,10 +234,10 @@ fn apprise_package_mode_passes_the_alias_as_one_argument() {
     cmd.env("PATH", path)
         .env("CRONJOB_KEY", "k")
         .env("BW_APPRISE_MODE", "package")
-        .env("BW_APPRISE_SERVICES", r#"["mailto://ops@example.org"]"#)
-        .stderr(Stdio::null());
-    let (server, port) = Running::start(cmd);
-    let alias = "late'; touch /tmp/pwned; echo '$(id)";
+        .env("BW_APPRISE_SERVICES", r#"["mailto://ops@example.org"]"#);
+    let (server, port) = Running::start(cmd, &env.dir.path().join("server.log"));
+    let pwned = env.dir.path().join("pwned");
+    let alias = format!("late'; touch {}; echo '$(touch {})", pwned.display(), pwned.display());
     let body = serde_json::json!({"alias": alias, "sshPublicKey": bw_tests::ed25519_key(1, ""), "storageSize": 1, "alert": 3600});
     let created = ureq::post(&format!("http://127.0.0.1:{port}/api/v1/repositories"))
         .set("Authorization", &format!("Bearer {token}"))
@@ -270,9 +252,9 @@ fn apprise_package_mode_passes_the_alias_as_one_argument() {
     let args = std::fs::read_to_string(&record).expect("apprise was not run");
     let args: Vec<&str> = args.split("\n--next--\n").filter(|a| !a.is_empty()).collect();
     assert_eq!(args[0], "--title=BorgWarehouse");
-    assert!(args[1].starts_with("--body=") && args[1].contains(alias), "{args:?}");
+    assert!(args[1].starts_with("--body=") && args[1].contains(&alias), "{args:?}");
     assert_eq!(&args[2..], ["--", "mailto://ops@example.org"]);
-    assert!(!std::path::Path::new("/tmp/pwned").exists());
+    assert!(!pwned.exists(), "the alias ran as shell code");
 }
 
 /// BorgWarehouse's repo.json, taken in offline and again through a running server.
@@ -312,9 +294,7 @@ fn import_borgwarehouse_repo_json() {
     let (ok, out, _) = env.run(&["token", "create", "--name", "r", "--permissions", "read,create"], None);
     assert!(ok);
     let token = out.lines().last().unwrap().to_string();
-    let mut cmd = env.cmd(&[]);
-    cmd.stderr(Stdio::null());
-    let (server, port) = Running::start(cmd);
+    let (server, port) = Running::start(env.cmd(&[]), &env.dir.path().join("server.log"));
     let one: serde_json::Value = ureq::get(&format!("http://127.0.0.1:{port}/api/repo/id/4"))
         .set("Authorization", &format!("Bearer {token}"))
         .call()

@@ -45,14 +45,67 @@ fn routes_snapshot() {
 }
 
 /// Each path stands once in the document: a JSON reader keeps only the last of two equal keys,
-/// and a client generated from it would lose that path's other methods.
+/// and a client generated from it would lose that path's other methods. The keys are read as
+/// the text has them, duplicates included.
 #[test]
 fn each_path_stands_once() {
+    struct Keys(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = Keys;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                    let mut keys = Vec::new();
+                    while let Some((k, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                        keys.push(k);
+                    }
+                    Ok(Keys(keys))
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        paths: Keys,
+    }
     let text = borgwarehouse::openapi_spec();
-    let keys: Vec<&str> = text.lines().filter(|l| l.starts_with("    \"/")).collect();
-    let unique: std::collections::BTreeSet<&&str> = keys.iter().collect();
+    let keys = serde_json::from_str::<Doc>(&text).unwrap().paths.0;
+    assert!(keys.len() >= 10, "the document lists too few paths: {keys:?}");
+    let unique: std::collections::BTreeSet<&String> = keys.iter().collect();
     assert_eq!(keys.len(), unique.len(), "a path is listed twice: {keys:?}");
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     let ops = doc["paths"]["/api/v1/repositories/{repositoryName}"].as_object().unwrap();
     assert_eq!(ops.keys().collect::<Vec<_>>(), ["delete", "get", "patch"]);
+}
+
+/// The document's validators are attribute literals; they must say what the limits say.
+#[test]
+fn document_limits_are_the_validation_limits() {
+    use bw_core::limits::{ALIAS_MAX_CHARS, COMMENT_MAX_CHARS, STORAGE_GB};
+    let doc: serde_json::Value = serde_json::from_str(&borgwarehouse::openapi_spec()).unwrap();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut checked = 0;
+    for (name, schema) in schemas {
+        let Some(props) = schema["properties"].as_object() else { continue };
+        if let Some(alias) = props.get("alias").filter(|_| name != "Repository") {
+            assert_eq!(alias["maxLength"], ALIAS_MAX_CHARS, "{name}.alias");
+            assert_eq!(alias["minLength"], 1, "{name}.alias");
+            checked += 1;
+        }
+        if let Some(comment) = props.get("comment").filter(|_| name != "Repository") {
+            assert_eq!(comment["maxLength"], COMMENT_MAX_CHARS, "{name}.comment");
+            checked += 1;
+        }
+        if let Some(size) = props.get("storageSize").filter(|_| name != "Repository") {
+            assert_eq!(size["minimum"].as_f64(), Some(*STORAGE_GB.start() as f64), "{name}.storageSize");
+            assert_eq!(size["maximum"].as_f64(), Some(*STORAGE_GB.end() as f64), "{name}.storageSize");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 9, "three request bodies with three limited fields each");
 }

@@ -68,18 +68,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(root: &Path, env: &[(String, String)]) -> Server {
-        let port = free_port();
-        let log = fs::OpenOptions::new().create(true).append(true).open(root.join("server.log")).unwrap();
         let mut cmd = Self::command(root);
-        cmd.env("BW_LISTEN", format!("127.0.0.1:{port}"))
-            .env("CRONJOB_KEY", CRON_KEY)
-            .stdout(Stdio::null())
-            .stderr(log);
+        cmd.env("CRONJOB_KEY", CRON_KEY);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap();
-        wait_for_port(port, "our server", &mut child);
+        let (child, port) = bw_tests::process::spawn_on_free_port(cmd, &root.join("server.log"));
         Server { child: Some(child), port, root: root.to_path_buf() }
     }
 

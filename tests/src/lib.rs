@@ -258,4 +258,5 @@ pub fn repo_body(key: &str) -> Value {
     })
 }
 
+pub mod process;
 pub mod sinks;
