@@ -8,6 +8,7 @@ mod cron;
 mod hostile;
 mod openapi;
 mod outside;
+mod plugins;
 mod repos;
 mod server;
 mod tokens;

@@ -1,0 +1,49 @@
+//! The plugin kinds, as a plugin crate uses them: a plugin of routes outside the OpenAPI
+//! document (here registered by this test binary, as the metrics or dashboard plugin would).
+
+use bw_core::registry::HttpRoute;
+use bw_tests::TestServer;
+use poem::endpoint::make_sync;
+use poem::http::Method;
+use poem::web::Data;
+use poem::{handler, EndpointExt};
+
+#[handler]
+fn repositories_as_text(state: Data<&bw_core::AppState>) -> String {
+    format!("repositories {}\n", state.repos.len())
+}
+
+fn routes() -> Vec<HttpRoute> {
+    vec![
+        HttpRoute {
+            path: "/test-plugin/count",
+            methods: &[Method::GET, Method::HEAD],
+            endpoint: repositories_as_text.map_to_response().boxed(),
+        },
+        HttpRoute {
+            path: "/test-plugin/echo",
+            methods: &[Method::POST],
+            endpoint: make_sync(|_| "posted").map_to_response().boxed(),
+        },
+    ]
+}
+
+bw_core::http_plugin!("test-plugin", routes);
+
+#[test]
+fn routes_outside_the_document_are_served_with_their_methods_only() {
+    let names: Vec<&str> = bw_core::registry::http_plugins().unwrap().iter().map(|p| p.name).collect();
+    assert_eq!(names, ["test-plugin"]);
+    let s = TestServer::start();
+    let t = s.full_token();
+    assert_eq!(s.post("/api/v1/repositories", Some(&t), &bw_tests::repo_body(&bw_tests::ed25519_key(1, ""))).0, 200);
+    let (status, body) = s.get("/test-plugin/count", None);
+    assert_eq!((status, body), (200, serde_json::Value::String("repositories 1\n".into())), "reaches the state");
+    let answer = s.raw(b"DELETE /test-plugin/count HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    assert!(answer.to_lowercase().contains("allow: get, head\r\n"), "{answer}");
+    assert_eq!(s.call("POST", "/test-plugin/echo", None, Some("")).0, 200);
+    assert_eq!(s.get("/test-plugin/echo", None).0, 405);
+    let doc = borgwarehouse::openapi_spec();
+    assert!(!doc.contains("/test-plugin"), "routes outside the document stay out of it");
+}
