@@ -43,6 +43,9 @@ pub struct AuthorizedKeys {
     last: Arc<Mutex<Option<Snapshot>>>,
 }
 
+/// Keys on lines this server did not write, shared with the snapshot they were read from.
+pub type ForeignKeys = Arc<HashSet<KeyIdentity>>;
+
 #[derive(Debug)]
 struct Snapshot {
     identity: FileIdentity,
@@ -151,7 +154,7 @@ impl AuthorizedKeys {
         Ok(self.snapshot()?.0)
     }
 
-    fn snapshot(&self) -> io::Result<(Arc<Vec<u8>>, Arc<HashSet<KeyIdentity>>)> {
+    fn snapshot(&self) -> io::Result<(Arc<Vec<u8>>, ForeignKeys)> {
         let identity = match fs::metadata(&self.path) {
             Ok(m) => Some(FileIdentity::of(&m)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -188,7 +191,7 @@ impl AuthorizedKeys {
     }
 
     /// Keys standing on lines this server did not write.
-    pub fn foreign_keys(&self) -> io::Result<Arc<HashSet<KeyIdentity>>> {
+    pub fn foreign_keys(&self) -> io::Result<ForeignKeys> {
         Ok(self.snapshot()?.1)
     }
 

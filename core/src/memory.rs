@@ -1,5 +1,9 @@
 //! Keeping resident memory small on glibc, whose allocator otherwise grows one arena per
 //! thread (tokio's blocking pool runs many) and keeps freed memory after a large scan.
+//!
+//! The workspace denies `unsafe`; these two libc calls are the one place allowed, each with its
+//! safety note.
+#![allow(unsafe_code)]
 
 /// Call once at start-up, before threads are spawned.
 pub fn limit_arenas() {

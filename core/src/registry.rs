@@ -34,8 +34,22 @@ pub struct EndpointPlugin {
     pub register: fn(&mut Registry),
     pub add_routes: fn(&mut RouteTable),
     /// Runs once at start-up, before the server listens (e.g. reconciling files with the store).
-    pub on_start: Option<fn(&AppState) -> Result<(), String>>,
+    pub on_start: Option<StartHook>,
 }
+
+/// A plugin's start-up work; its error stops the server with the plugin's name.
+pub type StartHook = fn(&AppState) -> Result<(), StartHookError>;
+pub type StartHookError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Two plugins of one kind share a name (a feature or crate built in twice).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("two {kind} plugins are named {name:?}; each plugin needs a name of its own (check the features and crates built in)")]
+pub struct DuplicatePlugin {
+    pub kind: &'static str,
+    pub name: &'static str,
+}
+
+type Registered<T> = OnceLock<Result<Vec<&'static T>, DuplicatePlugin>>;
 
 /// Routes outside the OpenAPI document. Build one with [`http_plugin!`](crate::http_plugin).
 pub struct HttpPlugin {
@@ -120,27 +134,24 @@ macro_rules! task_plugin {
 fn sorted<T: 'static>(
     items: impl Iterator<Item = &'static T>,
     name: fn(&T) -> &'static str,
-    kind: &str,
-) -> Result<Vec<&'static T>, String> {
+    kind: &'static str,
+) -> Result<Vec<&'static T>, DuplicatePlugin> {
     let mut v: Vec<&'static T> = items.collect();
     v.sort_by_key(|p| name(p));
     for w in v.windows(2) {
         if name(w[0]) == name(w[1]) {
-            return Err(format!(
-                "two {kind} plugins are named {:?}; each plugin needs a name of its own (check the features and crates built in)",
-                name(w[0])
-            ));
+            return Err(DuplicatePlugin { kind, name: name(w[0]) });
         }
     }
     Ok(v)
 }
 
-static ENDPOINTS: OnceLock<Result<Vec<&'static EndpointPlugin>, String>> = OnceLock::new();
-static HTTP: OnceLock<Result<Vec<&'static HttpPlugin>, String>> = OnceLock::new();
-static TASKS: OnceLock<Result<Vec<&'static TaskPlugin>, String>> = OnceLock::new();
+static ENDPOINTS: Registered<EndpointPlugin> = OnceLock::new();
+static HTTP: Registered<HttpPlugin> = OnceLock::new();
+static TASKS: Registered<TaskPlugin> = OnceLock::new();
 
 /// Every endpoint plugin built in, by name; an error names a duplicate.
-pub fn endpoint_plugins() -> Result<&'static [&'static EndpointPlugin], String> {
+pub fn endpoint_plugins() -> Result<&'static [&'static EndpointPlugin], DuplicatePlugin> {
     ENDPOINTS
         .get_or_init(|| sorted(inventory::iter::<EndpointPlugin>.into_iter(), |p| p.name, "endpoint"))
         .as_deref()
@@ -148,14 +159,14 @@ pub fn endpoint_plugins() -> Result<&'static [&'static EndpointPlugin], String> 
 }
 
 /// Every plugin of routes outside the document, by name; an error names a duplicate.
-pub fn http_plugins() -> Result<&'static [&'static HttpPlugin], String> {
+pub fn http_plugins() -> Result<&'static [&'static HttpPlugin], DuplicatePlugin> {
     HTTP.get_or_init(|| sorted(inventory::iter::<HttpPlugin>.into_iter(), |p| p.name, "http"))
         .as_deref()
         .map_err(Clone::clone)
 }
 
 /// Every task plugin built in, by name; an error names a duplicate.
-pub fn task_plugins() -> Result<&'static [&'static TaskPlugin], String> {
+pub fn task_plugins() -> Result<&'static [&'static TaskPlugin], DuplicatePlugin> {
     TASKS
         .get_or_init(|| sorted(inventory::iter::<TaskPlugin>.into_iter(), |p| p.name, "task"))
         .as_deref()
@@ -164,7 +175,7 @@ pub fn task_plugins() -> Result<&'static [&'static TaskPlugin], String> {
 
 /// Checks the registry at start-up, so a duplicate stops the server with a message instead of
 /// a panic later.
-pub fn check() -> Result<(), String> {
+pub fn check() -> Result<(), DuplicatePlugin> {
     endpoint_plugins()?;
     http_plugins()?;
     task_plugins()?;
@@ -222,7 +233,7 @@ mod tests {
         static C: P = P("b");
         let v = sorted([&A, &B].into_iter(), |p| p.0, "endpoint").unwrap();
         assert_eq!(v.iter().map(|p| p.0).collect::<Vec<_>>(), ["a", "b"]);
-        let err = sorted([&A, &B, &C].into_iter(), |p| p.0, "endpoint").unwrap_err();
+        let err = sorted([&A, &B, &C].into_iter(), |p| p.0, "endpoint").unwrap_err().to_string();
         assert!(err.contains("\"b\""), "{err}");
     }
 }

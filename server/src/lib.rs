@@ -21,9 +21,9 @@ use bw_plugin_tokens as _;
 use bw_plugin_version as _;
 
 pub use http::{app, openapi_spec};
-pub use startup::{App, Listening};
+pub use startup::{App, Listening, StartError};
 
 /// Names of the endpoint plugins built into this binary, sorted.
-pub fn plugin_names() -> Result<Vec<&'static str>, String> {
+pub fn plugin_names() -> Result<Vec<&'static str>, bw_core::registry::DuplicatePlugin> {
     Ok(bw_core::registry::endpoint_plugins()?.iter().map(|p| p.name).collect())
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use bw_core::clock::Clock;
 use bw_core::config::Config;
+use bw_core::registry::{DuplicatePlugin, StartHookError};
 use bw_core::scan::RepoScanner;
+use bw_core::store_error::StoreError;
 use bw_core::AppState;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::Server;
@@ -26,19 +28,36 @@ pub struct App {
     pub state: AppState,
 }
 
+/// Why the server could not start, or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Registry(#[from] DuplicatePlugin),
+    #[error("opening the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("BW_ADMIN_PASSWORD: {0}")]
+    AdminPassword(StoreError),
+    #[error("plugin {plugin}: {source}")]
+    Plugin { plugin: &'static str, source: StartHookError },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("serving: {0}")]
+    Serve(std::io::Error),
+}
+
 impl App {
     /// Everything before listening. `scanner` replaces the file-system reader of the checks
     /// (tests: a hung mount the test controls).
-    pub fn new(config: Config, clock: Clock, scanner: Option<Arc<dyn RepoScanner>>) -> Result<App, String> {
+    pub fn new(config: Config, clock: Clock, scanner: Option<Arc<dyn RepoScanner>>) -> Result<App, StartError> {
         bw_core::registry::check()?;
-        let mut state = AppState::open(config, clock).map_err(|e| format!("opening the store: {e}"))?;
+        let mut state = AppState::open(config, clock)?;
         if let Some(scanner) = scanner {
             state = state.with_scanner(scanner);
         }
         bootstrap_admin(&state)?;
         for plugin in bw_core::registry::endpoint_plugins()? {
             if let Some(start) = plugin.on_start {
-                start(&state).map_err(|e| format!("plugin {}: {e}", plugin.name))?;
+                start(&state).map_err(|source| StartError::Plugin { plugin: plugin.name, source })?;
             }
         }
         // Loading the store and reconciling allocate a lot once; give it back before serving.
@@ -48,24 +67,26 @@ impl App {
     }
 
     /// Binds the configured address.
-    pub async fn listen(self) -> Result<Listening, String> {
+    pub async fn listen(self) -> Result<Listening, StartError> {
         let listen = self.state.config.server.listen;
-        let acceptor =
-            TcpListener::bind(listen).into_acceptor().await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let acceptor = TcpListener::bind(listen)
+            .into_acceptor()
+            .await
+            .map_err(|source| StartError::Listen { addr: listen, source })?;
         let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()).unwrap_or(listen);
         Ok(Listening { state: self.state, acceptor, addr })
     }
 }
 
 /// Creates the administrator from `BW_ADMIN_PASSWORD` at the first start.
-fn bootstrap_admin(state: &AppState) -> Result<(), String> {
+fn bootstrap_admin(state: &AppState) -> Result<(), StartError> {
     let auth = &state.config.auth;
-    if state.admin.exists().map_err(|e| format!("reading the administrator account: {e}"))? {
+    if state.admin.exists()? {
         return Ok(());
     }
     match &auth.admin_password {
         Some(pw) => {
-            state.admin.set_password(&auth.admin_user, pw.expose()).map_err(|e| format!("BW_ADMIN_PASSWORD: {e}"))?;
+            state.admin.set_password(&auth.admin_user, pw.expose()).map_err(StartError::AdminPassword)?;
             tracing::info!(user = %auth.admin_user, "administrator account created from BW_ADMIN_PASSWORD");
         }
         None => tracing::warn!(
@@ -86,7 +107,7 @@ pub struct Listening {
 impl Listening {
     /// Serves until `shutdown` resolves: scheduled tasks, the control socket, request-head
     /// deadlines and idle timeouts; then finishes requests in flight and flushes the store.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), String> {
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), StartError> {
         let Listening { state, acceptor, addr } = self;
         let config = state.config.clone();
         let tasks = crate::tasks::spawn_all(&state)?;
@@ -108,8 +129,8 @@ impl Listening {
         }
         control.abort();
         let _ = std::fs::remove_file(control::socket_path(&config.server.data_dir));
-        state.flush().await.map_err(|e| format!("flushing the store: {e}"))?;
+        state.flush().await?;
         tracing::info!("stopped");
-        result.map_err(|e| e.to_string())
+        result.map_err(StartError::Serve)
     }
 }

@@ -2,7 +2,7 @@
 
 use bw_core::AppState;
 
-pub fn spawn_all(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
+pub fn spawn_all(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>, bw_core::registry::DuplicatePlugin> {
     let mut handles = Vec::new();
     for task in bw_core::registry::task_plugins()? {
         let every = (task.interval)(state);

@@ -30,8 +30,10 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     runtime: Option<tokio::runtime::Runtime>,
     /// Ends the server's run (graceful shutdown, store flushed) and its task.
-    stop: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), String>>)>,
+    stop: Option<(tokio::sync::oneshot::Sender<()>, ServerTask)>,
 }
+
+type ServerTask = tokio::task::JoinHandle<Result<(), borgwarehouse::StartError>>;
 
 /// A configuration whose every folder is under `dir`.
 pub fn test_config(dir: &std::path::Path) -> Config {

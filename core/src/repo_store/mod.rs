@@ -128,7 +128,7 @@ impl RepoStore {
     }
 
     /// Keys on lines this server did not write.
-    fn foreign_keys(&self) -> StoreResult<std::sync::Arc<std::collections::HashSet<crate::ssh_key::KeyIdentity>>> {
+    fn foreign_keys(&self) -> StoreResult<crate::authorized_keys::ForeignKeys> {
         self.keys.foreign_keys().map_err(|e| StoreError::io(self.keys.path(), e))
     }
 

@@ -312,7 +312,7 @@ const APIS: Apis = (RepoApi, RepoDeleteApi);
 const APIS: Apis = RepoApi;
 
 /// Start-up: the store is the truth for our `authorized_keys` lines.
-fn reconcile(state: &AppState) -> Result<(), String> {
+fn reconcile(state: &AppState) -> Result<(), bw_core::registry::StartHookError> {
     let report = state.repos.reconcile().map_err(|e| format!("reconciling authorized_keys: {e}"))?;
     tracing::info!(
         repositories = state.repos.len(),

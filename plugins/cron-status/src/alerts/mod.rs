@@ -45,8 +45,11 @@ pub trait AlertChannel: Send + Sync {
     fn send<'a>(&'a self, alert: &'a Alert<'a>) -> SendFuture<'a>;
 }
 
-/// Every channel this server knows: each builds itself from the configuration, or is left out.
-const CHANNELS: &[fn(&Config) -> Option<Box<dyn AlertChannel>>] =
+/// Builds a channel from the configuration, or `None` when the configuration leaves it out.
+type ChannelBuilder = fn(&Config) -> Option<Box<dyn AlertChannel>>;
+
+/// Every channel this server knows.
+const CHANNELS: &[ChannelBuilder] =
     &[email::Email::from_config, webhook::Webhook::from_config, apprise::Apprise::from_config];
 
 /// The channels the configuration turns on.
