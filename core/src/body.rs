@@ -64,7 +64,7 @@ impl<'a, D: Type> ApiExtractor<'a> for JsonRequest<D> {
     }
 }
 
-/// `{"message": "..."}`: the success answer of edits and deletes.
+/// Done: `{"message":"success"}`.
 #[derive(poem_openapi::Object, Debug, Clone, PartialEq)]
 pub struct Message {
     pub message: String,
@@ -76,7 +76,7 @@ impl Message {
     }
 }
 
-/// `{"success": "..."}`: the answer of a cron route.
+/// The check ran: `{"success":"..."}`.
 #[derive(poem_openapi::Object, Debug, Clone, PartialEq)]
 pub struct CronSuccess {
     pub success: String,

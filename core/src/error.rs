@@ -3,14 +3,13 @@
 //!   (and the token store its [`TokenError`]);
 //! - configuration loading returns [`ConfigError`](crate::config::ConfigError);
 //! - routes return [`ApiError`], defined here: each variant maps to one status and one JSON body
-//!   of the contract. The `From` conversions below are the one place where a store error becomes
+//!   of the contract; a route's return type says which of them it can give
+//!   ([`Refusals`](crate::refusals::Refusals)). The `From` conversions below are the one place where a store error becomes
 //!   an HTTP answer; internal causes are logged there and never sent to the client.
 
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
-use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
-use poem_openapi::types::Type;
-use poem_openapi::{ApiResponse, Object};
+use poem_openapi::Object;
 
 use crate::store_error::StoreError;
 use crate::token_store::TokenError;
@@ -150,41 +149,5 @@ impl poem::error::ResponseError for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         error_response(self.status(), &self.body())
-    }
-}
-
-impl ApiResponse for ApiError {
-    fn meta() -> MetaResponses {
-        let statuses: [(u16, &'static str); 10] = [
-            (400, "Invalid request body"),
-            (401, "Missing or malformed credentials"),
-            (403, "Invalid API key, insufficient permissions, or disabled by configuration"),
-            (404, "No such repository"),
-            (408, "The request body did not arrive in time"),
-            (409, "Conflict"),
-            (413, "Request body too large"),
-            (422, "Unexpected data"),
-            (429, "Too many failed authentications from this address"),
-            (500, "Internal Server Error"),
-        ];
-        MetaResponses {
-            responses: statuses
-                .into_iter()
-                .map(|(status, description)| MetaResponse {
-                    description,
-                    status: Some(status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: "application/json; charset=utf-8",
-                        schema: ErrorBody::schema_ref(),
-                    }],
-                    headers: vec![],
-                })
-                .collect(),
-        }
-    }
-
-    fn register(registry: &mut Registry) {
-        ErrorBody::register(registry);
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod limits;
 pub mod memory;
 pub mod pool;
+pub mod refusals;
 pub mod registry;
 pub mod repo_store;
 pub mod routes;

@@ -35,6 +35,9 @@ pub struct EndpointPlugin {
     pub add_routes: fn(&mut RouteTable),
     /// Runs once at start-up, before the server listens (e.g. reconciling files with the store).
     pub on_start: Option<StartHook>,
+    /// Finishes the plugin's part of the OpenAPI document where poem-openapi's attributes
+    /// cannot say it (`additionalProperties: false`, enums of integers, examples).
+    pub finish_document: Option<fn(&mut serde_json::Value)>,
 }
 
 /// A plugin's start-up work; its error stops the server with the plugin's name.
@@ -86,24 +89,35 @@ inventory::collect!(TaskPlugin);
 pub mod __private {
     pub use inventory;
     pub use poem_openapi::OpenApi;
+
+    /// `Some(x)` for a macro argument given, `None` for one left out.
+    #[macro_export]
+    #[doc(hidden)]
+    macro_rules! __optional {
+        () => {
+            None
+        };
+        ($e:expr) => {
+            Some($e)
+        };
+    }
+    pub use __optional as optional;
 }
 
 /// Registers an `OpenApi` type as an endpoint plugin:
-/// `endpoint_plugin!("version", VersionApi, VersionApi);` or with an `on_start` hook as fourth
-/// argument.
+/// `endpoint_plugin!("version", VersionApi, VersionApi);`, optionally with
+/// `on_start = hook` and `document = finish` after the value.
 #[macro_export]
 macro_rules! endpoint_plugin {
-    ($name:literal, $api:ty, $value:expr) => {
-        $crate::endpoint_plugin!($name, $api, $value, None);
-    };
-    ($name:literal, $api:ty, $value:expr, $on_start:expr) => {
+    ($name:literal, $api:ty, $value:expr $(, on_start = $on_start:expr)? $(, document = $document:expr)? $(,)?) => {
         $crate::__private::inventory::submit! {
             $crate::registry::EndpointPlugin {
                 name: $name,
                 meta: <$api as $crate::__private::OpenApi>::meta,
                 register: <$api as $crate::__private::OpenApi>::register,
                 add_routes: |table| <$api as $crate::__private::OpenApi>::add_routes($value, table),
-                on_start: $on_start,
+                on_start: $crate::__private::optional!($($on_start)?),
+                finish_document: $crate::__private::optional!($($document)?),
             }
         }
     };

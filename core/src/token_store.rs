@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 
 use crate::store_error::{decode, encode, StoreError, StoreResult};
 
-/// What a token may do on the repository routes.
+/// What a token may do on the repository routes; all four are required.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, Object)]
 pub struct Permissions {
     pub create: bool,

@@ -6,6 +6,7 @@ pub mod alerts;
 
 use bw_core::auth::{CronKey, CronKeyOrQuery, Guard};
 use bw_core::body::CronSuccess;
+use bw_core::refusals::{Answer, CONFLICT};
 use bw_core::registry::TaskFuture;
 use bw_core::scan::{scan_all, RepoScanner};
 use bw_core::{ApiResult, AppState};
@@ -21,8 +22,12 @@ pub const ALERT_REPEAT_AFTER: i64 = 90_000;
 
 #[derive(Tags)]
 enum Tag {
-    /// Scheduled checks, for a crontab or the built-in scheduler.
+    /// Scheduled checks on the BorgWarehouse 2.x paths, for a crontab or the built-in scheduler.
+    #[oai(rename = "Cron (2.x paths)")]
     Cron,
+    /// Scheduled checks on the v1 paths of BorgWarehouse 3.x.
+    #[oai(rename = "Cron (v1, 3.x paths)")]
+    CronV1,
 }
 
 /// What one run did, for logs and tests.
@@ -92,21 +97,25 @@ pub struct StatusApi;
 #[OpenApi]
 impl StatusApi {
     /// Check status and send alerts
-    #[oai(path = "/api/cronjob/checkStatus", method = "post", tag = "Tag::Cron", operation_id = "cronStatus")]
-    async fn seed(&self, state: Data<&AppState>, _caller: Guard<CronKey>) -> ApiResult<Json<CronSuccess>> {
-        answer(&state).await
+    #[oai(path = "/api/cronjob/checkStatus", method = "post", tag = "Tag::Cron", operation_id = "checkStatus")]
+    async fn seed(&self, state: Data<&AppState>, _caller: Guard<CronKey>) -> Answer<Json<CronSuccess>, CONFLICT> {
+        Ok(answer(&state).await?)
     }
 
-    /// Check status and send alerts (v1 path)
-    #[oai(path = "/api/v1/cron/status", method = "post", tag = "Tag::Cron", operation_id = "cronStatusV1")]
-    async fn v1(&self, state: Data<&AppState>, _caller: Guard<CronKeyOrQuery>) -> ApiResult<Json<CronSuccess>> {
-        answer(&state).await
+    /// Check status and send alerts
+    #[oai(path = "/api/v1/cron/status", method = "post", tag = "Tag::CronV1", operation_id = "runStatusCheck")]
+    async fn v1(&self, state: Data<&AppState>, _caller: Guard<CronKeyOrQuery>) -> Answer<Json<CronSuccess>, CONFLICT> {
+        Ok(answer(&state).await?)
     }
 
-    /// Check status and send alerts (v1 path, as BorgWarehouse's crontab example calls it)
-    #[oai(path = "/api/v1/cron/status", method = "get", tag = "Tag::Cron", operation_id = "cronStatusV1Get")]
-    async fn v1_get(&self, state: Data<&AppState>, _caller: Guard<CronKeyOrQuery>) -> ApiResult<Json<CronSuccess>> {
-        answer(&state).await
+    /// Check status and send alerts (with GET, as BorgWarehouse's crontab example calls it)
+    #[oai(path = "/api/v1/cron/status", method = "get", tag = "Tag::CronV1", operation_id = "runStatusCheckByGet")]
+    async fn v1_get(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<CronKeyOrQuery>,
+    ) -> Answer<Json<CronSuccess>, CONFLICT> {
+        Ok(answer(&state).await?)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use bw_core::auth::{CronKey, CronKeyOrQuery, Guard};
 use bw_core::body::CronSuccess;
+use bw_core::refusals::{Answer, CONFLICT};
 use bw_core::registry::TaskFuture;
 use bw_core::scan::{scan_all, RepoScanner};
 use bw_core::{ApiResult, AppState};
@@ -15,8 +16,12 @@ const TASK: &str = "cron-storage";
 
 #[derive(Tags)]
 enum Tag {
-    /// Scheduled checks, for a crontab or the built-in scheduler.
+    /// Scheduled checks on the BorgWarehouse 2.x paths, for a crontab or the built-in scheduler.
+    #[oai(rename = "Cron (2.x paths)")]
     Cron,
+    /// Scheduled checks on the v1 paths of BorgWarehouse 3.x.
+    #[oai(rename = "Cron (v1, 3.x paths)")]
+    CronV1,
 }
 
 /// What one run did, for logs and tests.
@@ -60,21 +65,25 @@ pub struct StorageApi;
 #[OpenApi]
 impl StorageApi {
     /// Retrieve storage of repositories
-    #[oai(path = "/api/cronjob/getStorageUsed", method = "post", tag = "Tag::Cron", operation_id = "cronStorage")]
-    async fn seed(&self, state: Data<&AppState>, _caller: Guard<CronKey>) -> ApiResult<Json<CronSuccess>> {
-        answer(&state).await
+    #[oai(path = "/api/cronjob/getStorageUsed", method = "post", tag = "Tag::Cron", operation_id = "getStorageUsed")]
+    async fn seed(&self, state: Data<&AppState>, _caller: Guard<CronKey>) -> Answer<Json<CronSuccess>, CONFLICT> {
+        Ok(answer(&state).await?)
     }
 
-    /// Retrieve storage of repositories (v1 path)
-    #[oai(path = "/api/v1/cron/storage", method = "post", tag = "Tag::Cron", operation_id = "cronStorageV1")]
-    async fn v1(&self, state: Data<&AppState>, _caller: Guard<CronKeyOrQuery>) -> ApiResult<Json<CronSuccess>> {
-        answer(&state).await
+    /// Retrieve storage of repositories
+    #[oai(path = "/api/v1/cron/storage", method = "post", tag = "Tag::CronV1", operation_id = "runStorageCheck")]
+    async fn v1(&self, state: Data<&AppState>, _caller: Guard<CronKeyOrQuery>) -> Answer<Json<CronSuccess>, CONFLICT> {
+        Ok(answer(&state).await?)
     }
 
-    /// Retrieve storage of repositories (v1 path, as BorgWarehouse's crontab example calls it)
-    #[oai(path = "/api/v1/cron/storage", method = "get", tag = "Tag::Cron", operation_id = "cronStorageV1Get")]
-    async fn v1_get(&self, state: Data<&AppState>, _caller: Guard<CronKeyOrQuery>) -> ApiResult<Json<CronSuccess>> {
-        answer(&state).await
+    /// Retrieve storage of repositories (with GET, as BorgWarehouse's crontab example calls it)
+    #[oai(path = "/api/v1/cron/storage", method = "get", tag = "Tag::CronV1", operation_id = "runStorageCheckByGet")]
+    async fn v1_get(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<CronKeyOrQuery>,
+    ) -> Answer<Json<CronSuccess>, CONFLICT> {
+        Ok(answer(&state).await?)
     }
 }
 

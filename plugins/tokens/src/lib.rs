@@ -3,6 +3,7 @@
 
 use bw_core::auth::{Administrator, Guard};
 use bw_core::body::{JsonRequest, Message};
+use bw_core::refusals::{Answer, DISABLED, INVALID_BODY, NONE};
 use bw_core::token_store::{Permissions, TokenRecord};
 use bw_core::{ApiError, ApiResult, AppState};
 use poem::web::Data;
@@ -11,11 +12,15 @@ use poem_openapi::{Object, OpenApi, Tags};
 
 #[derive(Tags)]
 enum Tag {
-    /// API tokens (administrator only).
+    /// API tokens (administrator only), on the token manager path of BorgWarehouse 2.x.
+    #[oai(rename = "Tokens (2.x paths)")]
     Tokens,
+    /// API tokens (administrator only), on the v1 path of BorgWarehouse 3.x.
+    #[oai(rename = "Tokens (v1, 3.x paths)")]
+    TokensV1,
 }
 
-/// A token as listed: never its value.
+/// A token as listed, never its value.
 #[derive(Object)]
 #[oai(rename = "TokenInfo", rename_all = "camelCase")]
 pub struct TokenInfo {
@@ -43,6 +48,7 @@ impl From<TokenRecord> for TokenInfo {
     }
 }
 
+/// A token to make: its name, what it may do, and when it stops working.
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct TokenCreate {
@@ -54,12 +60,14 @@ pub struct TokenCreate {
     pub expiration: Option<i64>,
 }
 
+/// The new token, shown this once.
 #[derive(Object)]
 pub struct TokenCreated {
     /// The token, shown this once.
     pub token: String,
 }
 
+/// The token to revoke, by name.
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct TokenDelete {
@@ -165,8 +173,8 @@ impl TokenApi {
         &self,
         state: Data<&AppState>,
         _caller: Guard<Administrator>,
-    ) -> ApiResult<Json<Vec<TokenInfo>>> {
-        self.list(&state).await
+    ) -> Answer<Json<Vec<TokenInfo>>, NONE> {
+        Ok(self.list(&state).await?)
     }
 
     /// Create an API token; its value is shown this once
@@ -176,8 +184,8 @@ impl TokenApi {
         state: Data<&AppState>,
         _caller: Guard<Administrator>,
         body: JsonRequest<TokenCreate>,
-    ) -> ApiResult<Json<TokenCreated>> {
-        self.create(&state, body).await
+    ) -> Answer<Json<TokenCreated>, { INVALID_BODY | DISABLED }> {
+        Ok(self.create(&state, body).await?)
     }
 
     /// Revoke an API token by name
@@ -187,52 +195,71 @@ impl TokenApi {
         state: Data<&AppState>,
         _caller: Guard<Administrator>,
         body: JsonRequest<TokenDelete>,
-    ) -> ApiResult<Json<Message>> {
-        self.delete(&state, body).await
+    ) -> Answer<Json<Message>, INVALID_BODY> {
+        Ok(self.delete(&state, body).await?)
     }
 
-    /// List API tokens (v1 path)
+    /// List API tokens
     #[oai(
         path = "/api/v1/integration/token-manager",
         method = "get",
-        tag = "Tag::Tokens",
-        operation_id = "listTokensV1"
+        tag = "Tag::TokensV1",
+        operation_id = "listIntegrationTokens"
     )]
-    async fn v1_list(&self, state: Data<&AppState>, _caller: Guard<Administrator>) -> ApiResult<Json<Vec<TokenInfo>>> {
-        self.list(&state).await
+    async fn v1_list(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<Administrator>,
+    ) -> Answer<Json<Vec<TokenInfo>>, NONE> {
+        Ok(self.list(&state).await?)
     }
 
-    /// Create an API token (v1 path)
+    /// Create an API token
     #[oai(
         path = "/api/v1/integration/token-manager",
         method = "post",
-        tag = "Tag::Tokens",
-        operation_id = "createTokenV1"
+        tag = "Tag::TokensV1",
+        operation_id = "createIntegrationToken"
     )]
     async fn v1_create(
         &self,
         state: Data<&AppState>,
         _caller: Guard<Administrator>,
         body: JsonRequest<TokenCreate>,
-    ) -> ApiResult<Json<TokenCreated>> {
-        self.create(&state, body).await
+    ) -> Answer<Json<TokenCreated>, { INVALID_BODY | DISABLED }> {
+        Ok(self.create(&state, body).await?)
     }
 
-    /// Revoke an API token by name (v1 path)
+    /// Revoke an API token by name
     #[oai(
         path = "/api/v1/integration/token-manager",
         method = "delete",
-        tag = "Tag::Tokens",
-        operation_id = "deleteTokenV1"
+        tag = "Tag::TokensV1",
+        operation_id = "deleteIntegrationToken"
     )]
     async fn v1_delete(
         &self,
         state: Data<&AppState>,
         _caller: Guard<Administrator>,
         body: JsonRequest<TokenDelete>,
-    ) -> ApiResult<Json<Message>> {
-        self.delete(&state, body).await
+    ) -> Answer<Json<Message>, INVALID_BODY> {
+        Ok(self.delete(&state, body).await?)
     }
 }
 
-bw_core::endpoint_plugin!("tokens", TokenApi, TokenApi);
+/// Unknown keys are refused in the token bodies.
+fn finish_document(doc: &mut serde_json::Value) {
+    for name in ["TokenCreate", "TokenDelete", "Permissions"] {
+        if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
+            schema["additionalProperties"] = serde_json::json!(false);
+        }
+    }
+    if let Some(schema) = doc.pointer_mut("/components/schemas/TokenCreate") {
+        schema["example"] = serde_json::json!({
+            "name": "ci", "permissions": {"create": true, "read": true, "update": false, "delete": false},
+            "expiration": 1767225600
+        });
+    }
+}
+
+bw_core::endpoint_plugin!("tokens", TokenApi, TokenApi, document = finish_document);

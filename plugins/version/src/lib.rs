@@ -5,10 +5,11 @@ use poem_openapi::{Object, OpenApi, Tags};
 
 #[derive(Tags)]
 enum Tag {
-    /// The server's version.
+    /// The server's version, on both path families.
     Version,
 }
 
+/// This server's version.
 #[derive(Object, Debug, PartialEq)]
 pub struct VersionBody {
     /// This server's version.
@@ -25,8 +26,8 @@ impl VersionApi {
         Json(VersionBody { version: bw_core::VERSION.to_string() })
     }
 
-    /// Get the version number (v1 path)
-    #[oai(path = "/api/v1/version", method = "get", tag = "Tag::Version", operation_id = "getVersionV1")]
+    /// Get the version number
+    #[oai(path = "/api/v1/version", method = "get", tag = "Tag::Version", operation_id = "getServerVersion")]
     async fn version_v1(&self) -> Json<VersionBody> {
         self.version().await
     }

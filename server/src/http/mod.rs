@@ -1,47 +1,27 @@
 //! The HTTP application: plugin routes (documented and not), the OpenAPI document and Swagger
 //! UI, and the middleware every request passes ([`middleware`]).
 
+mod document;
 pub mod middleware;
+
+pub use document::openapi_spec;
+use document::service;
 
 use std::sync::Arc;
 
 use bw_core::error::{error_response, ErrorBody};
 use bw_core::routes::RouteIndex;
-use bw_core::{AppState, PluginApis};
+use bw_core::AppState;
 use poem::endpoint::make_sync;
 use poem::http::{Method, StatusCode};
 use poem::middleware::CatchPanic;
 use poem::web::{Data, Html};
 use poem::{handler, Endpoint, EndpointExt, Response, Route};
-use poem_openapi::{LicenseObject, OpenApiService, ServerObject};
 
 pub use middleware::BODY_LIMIT;
 use middleware::{access_log, admit, limit_body, shape_errors, BodyTimeout, Methods};
 
 const READ_ONLY: &[Method] = &[Method::GET, Method::HEAD];
-
-fn service() -> OpenApiService<PluginApis, ()> {
-    OpenApiService::new(PluginApis, "BorgWarehouse API", bw_core::VERSION)
-        .description("Control plane of a BorgBackup server: repositories, API tokens and scheduled checks, compatible with BorgWarehouse clients.")
-        .license(LicenseObject::new("AGPL-3.0-only").url("https://www.gnu.org/licenses/agpl-3.0.html"))
-        .server(ServerObject::new("/").description("this server"))
-}
-
-/// The OpenAPI document of the plugins built in, as `/openapi.json` serves it. poem-openapi
-/// leaves `security` out of an operation that has none, which a reader takes as "the
-/// document's default"; a public operation says `security: []`.
-pub fn openapi_spec() -> String {
-    let generated = service().spec();
-    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&generated) else { return generated };
-    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
-        for operation in paths.values_mut().filter_map(|ops| ops.as_object_mut()).flat_map(|ops| ops.values_mut()) {
-            if let Some(op) = operation.as_object_mut() {
-                op.entry("security").or_insert_with(|| serde_json::json!([]));
-            }
-        }
-    }
-    serde_json::to_string_pretty(&doc).unwrap_or(generated)
-}
 
 #[handler]
 fn healthz(state: Data<&AppState>) -> Response {

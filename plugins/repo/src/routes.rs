@@ -1,0 +1,173 @@
+//! The repository routes: BorgWarehouse 2.x paths by id (`/api/repo...`) and v1 paths by name
+//! (`/api/v1/repositories...`), over the store, `authorized_keys` and the pool.
+
+use bw_core::auth::{Create, Guard, Read, Update};
+use bw_core::body::{JsonRequest, Message, PreJson};
+use bw_core::pool::is_repo_name;
+use bw_core::refusals::{Answer, CONFLICT, INVALID_BODY, NONE, NOT_FOUND, UNEXPECTED_DATA};
+use bw_core::repo_store::Repo;
+use bw_core::store_error::StoreError;
+use bw_core::{ApiError, ApiResult, AppState};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::OpenApi;
+
+use crate::schema::{Created, RepoCreate, RepoCreateV1, RepoEdit, RepoOne, RepositoryList};
+use crate::validate::{self, CreateFlavor};
+use crate::Tag;
+
+/// A seed path id: the repository with that id, or the contract's 404 naming the id as given.
+/// An id is a plain decimal: `0631`, `+631` or `6e2` name no repository.
+pub(crate) fn by_id(state: &AppState, id: &str) -> ApiResult<Repo> {
+    parse_id(id)
+        .and_then(|n| state.repos.get(n))
+        .ok_or_else(|| ApiError::NotFound(format!("No repository with id #{id}")))
+}
+
+fn parse_id(id: &str) -> Option<u64> {
+    let plain = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && (id == "0" || !id.starts_with('0'));
+    plain.then(|| id.parse().ok()).flatten()
+}
+
+/// A v1 path name: 8 hex characters, or the contract's 404.
+pub(crate) fn by_name(state: &AppState, name: &str) -> ApiResult<Repo> {
+    Some(name)
+        .filter(|n| is_repo_name(n))
+        .and_then(|n| state.repos.get_by_name(n))
+        .ok_or_else(|| ApiError::NotFound(format!("No repository with name {name}")))
+}
+
+/// The store's own "not found" (a repository deleted between lookup and write) in the route's
+/// words.
+pub(crate) fn not_found_as(err: StoreError, message: impl FnOnce() -> String) -> ApiError {
+    match err {
+        StoreError::NotFound => ApiError::NotFound(message()),
+        other => other.into(),
+    }
+}
+
+pub(crate) async fn create(state: &AppState, new: bw_core::repo_store::NewRepo) -> ApiResult<Json<Created>> {
+    let repo = state.repos.create(new).await?;
+    tracing::info!(id = repo.id, repository = %repo.repository_name, "repository created");
+    Ok(Json(Created { id: repo.id, repository_name: repo.repository_name }))
+}
+
+pub(crate) async fn edit(
+    state: &AppState,
+    repo: Repo,
+    body: JsonRequest<RepoEdit>,
+    missing: impl FnOnce() -> String,
+) -> ApiResult<Json<Message>> {
+    let patch = validate::edit(&body)?;
+    state.repos.update(repo.id, patch).await.map_err(|e| not_found_as(e, missing))?;
+    tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
+    Ok(Message::success())
+}
+
+pub struct RepoApi;
+
+#[OpenApi]
+impl RepoApi {
+    /// Retrieve a list of repositories
+    #[oai(path = "/api/repo", method = "get", tag = "Tag::Repositories", operation_id = "listRepos")]
+    async fn list(&self, state: Data<&AppState>, _caller: Guard<Read>) -> Answer<PreJson<RepositoryList>, NONE> {
+        Ok(PreJson::new(state.repos.list_json(state.clock.now())))
+    }
+
+    /// Retrieve a list of repositories
+    #[oai(
+        path = "/api/v1/repositories",
+        method = "get",
+        tag = "Tag::RepositoriesV1",
+        operation_id = "listRepositories"
+    )]
+    async fn list_v1(&self, state: Data<&AppState>, caller: Guard<Read>) -> Answer<PreJson<RepositoryList>, NONE> {
+        self.list(state, caller).await
+    }
+
+    /// Retrieve details of a specific repository by ID
+    #[oai(path = "/api/repo/id/:id", method = "get", tag = "Tag::Repositories", operation_id = "getRepoById")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<Read>,
+        id: Path<String>,
+    ) -> Answer<Json<RepoOne>, NOT_FOUND> {
+        Ok(Json(RepoOne { repo: by_id(&state, &id)?.at(state.clock.now()) }))
+    }
+
+    /// Retrieve details of a specific repository by name
+    #[oai(
+        path = "/api/v1/repositories/:repositoryName",
+        method = "get",
+        tag = "Tag::RepositoriesV1",
+        operation_id = "getRepositoryByName"
+    )]
+    async fn get_v1(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<Read>,
+        #[oai(name = "repositoryName")] name: Path<String>,
+    ) -> Answer<Json<RepoOne>, NOT_FOUND> {
+        Ok(Json(RepoOne { repo: by_name(&state, &name)?.at(state.clock.now()) }))
+    }
+
+    /// Create a new repository (every field required)
+    #[oai(path = "/api/repo/add", method = "post", tag = "Tag::Repositories", operation_id = "addRepo")]
+    async fn add(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<Create>,
+        body: JsonRequest<RepoCreate>,
+    ) -> Answer<Json<Created>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
+        Ok(create(&state, validate::create(&body, CreateFlavor::Seed)?).await?)
+    }
+
+    /// Create a new repository (alias, key and quota required)
+    #[oai(
+        path = "/api/v1/repositories",
+        method = "post",
+        tag = "Tag::RepositoriesV1",
+        operation_id = "createRepository"
+    )]
+    async fn add_v1(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<Create>,
+        body: JsonRequest<RepoCreateV1>,
+    ) -> Answer<Json<Created>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
+        Ok(create(&state, validate::create(&body, CreateFlavor::V1)?).await?)
+    }
+
+    /// Update a specific repository by ID
+    #[oai(path = "/api/repo/id/:id/edit", method = "patch", tag = "Tag::Repositories", operation_id = "editRepoById")]
+    async fn edit(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<Update>,
+        id: Path<String>,
+        body: JsonRequest<RepoEdit>,
+    ) -> Answer<Json<Message>, { INVALID_BODY | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
+        let repo = by_id(&state, &id)?;
+        Ok(edit(&state, repo, body, || format!("No repository with id #{}", id.0)).await?)
+    }
+
+    /// Update a specific repository by name
+    #[oai(
+        path = "/api/v1/repositories/:repositoryName",
+        method = "patch",
+        tag = "Tag::RepositoriesV1",
+        operation_id = "updateRepositoryByName"
+    )]
+    async fn edit_v1(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<Update>,
+        #[oai(name = "repositoryName")] name: Path<String>,
+        body: JsonRequest<RepoEdit>,
+    ) -> Answer<Json<Message>, { INVALID_BODY | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
+        let repo = by_name(&state, &name)?;
+        Ok(edit(&state, repo, body, || format!("No repository with name {}", name.0)).await?)
+    }
+}

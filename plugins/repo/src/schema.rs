@@ -1,0 +1,89 @@
+//! The bodies of the repository routes, as the OpenAPI document shows them. The limits in the
+//! validator attributes are literals; a test compares them with `bw_core::limits`, and
+//! [`crate::document`] adds what attributes cannot say.
+
+use bw_core::repo_store::Repo;
+use poem_openapi::Object;
+
+// Named `RepositoryList`, not `RepoList`: a schema named like its own property breaks
+// generated Python clients.
+/// Every repository, as `{"repoList":[...]}`.
+#[derive(Object)]
+#[oai(rename = "RepositoryList")]
+pub struct RepositoryList {
+    /// Every repository, ordered by id.
+    #[oai(rename = "repoList")]
+    pub repo_list: Vec<Repo>,
+}
+
+/// One repository, as `{"repo":{...}}`.
+#[derive(Object)]
+pub struct RepoOne {
+    pub repo: Repo,
+}
+
+/// The new repository's id and folder name.
+#[derive(Object)]
+pub struct Created {
+    pub id: u64,
+    #[oai(rename = "repositoryName")]
+    pub repository_name: String,
+}
+
+/// Body of the seed create route: every key required.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RepoCreate {
+    /// Non-empty, at most 100 characters, no control characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub alias: String,
+    /// One OpenSSH public key: ssh-ed25519, sk-ssh-ed25519@openssh.com, ssh-rsa (2048 bits or
+    /// more), ecdsa-sha2-nistp256/384/521, sk-ecdsa-sha2-nistp256@openssh.com.
+    pub ssh_public_key: String,
+    /// Quota in GB.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    pub storage_size: u64,
+    #[oai(validator(max_length = 500))]
+    pub comment: String,
+    /// One of 0, 3600, 21600, 43200, 90000, 172800, 259200, 345600, 432000, 518400, 604800,
+    /// 864000, 1209600, 2592000 (seconds; 0 turns alerts off).
+    pub alert: u64,
+    pub lan_command: bool,
+    pub append_only_mode: bool,
+}
+
+/// Body of the v1 create route: `alias`, `sshPublicKey`, `storageSize` required.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RepoCreateV1 {
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub alias: String,
+    pub ssh_public_key: String,
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    pub storage_size: u64,
+    /// Default "".
+    #[oai(validator(max_length = 500))]
+    pub comment: Option<String>,
+    /// Default 0 (alerts off).
+    pub alert: Option<u64>,
+    /// Default false.
+    pub lan_command: Option<bool>,
+    /// Default false.
+    pub append_only_mode: Option<bool>,
+}
+
+/// Body of the edit routes: at least one key; absent keys keep their value.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RepoEdit {
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub alias: Option<String>,
+    pub ssh_public_key: Option<String>,
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    pub storage_size: Option<u64>,
+    #[oai(validator(max_length = 500))]
+    pub comment: Option<String>,
+    pub alert: Option<u64>,
+    pub lan_command: Option<bool>,
+    pub append_only_mode: Option<bool>,
+}
