@@ -5,6 +5,7 @@ mod authorized_keys;
 mod cli;
 mod concurrency;
 mod cron;
+mod generated_clients;
 mod hostile;
 mod openapi;
 mod outside;

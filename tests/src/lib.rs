@@ -204,6 +204,22 @@ impl Drop for TestServer {
     }
 }
 
+/// A program on `PATH`, for tests that need a tool CI installs (schemathesis, redocly, a client
+/// generator).
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// The tool, or `None` outside CI after saying the test was skipped; in CI a missing tool fails.
+pub fn tool_or_skip(name: &str, what: &str) -> Option<PathBuf> {
+    let found = which(name);
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide {name} (see .ci/run)");
+        eprintln!("SKIPPED {what}: `{name}` is not installed");
+    }
+    found
+}
+
 /// What `du -s -L` prints for `dir`, in KiB: the figure `storageUsed` must equal.
 pub fn du(dir: &std::path::Path) -> u64 {
     let out = std::process::Command::new("du").arg("-s").arg("-L").arg(dir).output().unwrap();
