@@ -96,12 +96,12 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
         Command::ImportBorgwarehouse { repos } => {
             let run = state.repos.import_borgwarehouse(repos);
             let result = match tokio::runtime::Handle::try_current() {
-                Ok(handle) => handle.block_on(run),
+                Ok(handle) => handle.block_on(run).map_err(|e| e.to_string()),
                 Err(_) => tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| bw_core::store_error::StoreError::io("runtime", e))
-                    .and_then(|rt| rt.block_on(run)),
+                    .map_err(|e| format!("cannot start a runtime: {e}"))
+                    .and_then(|rt| rt.block_on(run).map_err(|e| e.to_string())),
             };
             match result {
                 Ok(r) => {

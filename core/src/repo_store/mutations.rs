@@ -22,12 +22,16 @@ impl RepoStore {
         Ok(())
     }
 
+    /// A name no repository and no folder in the pool has. A folder that cannot be looked at
+    /// counts as taken: a read failure is never "absent".
     pub(super) fn fresh_name(&self) -> String {
         loop {
             let name = hex::encode(rand::random::<[u8; 4]>());
-            let taken = self.read().by_name.contains_key(&name)
-                || std::fs::symlink_metadata(self.pool.repo_path(&name)).is_ok();
-            if !taken {
+            let on_disk = !matches!(
+                std::fs::symlink_metadata(self.pool.repo_path(&name)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound
+            );
+            if !on_disk && !self.read().by_name.contains_key(&name) {
                 return name;
             }
         }

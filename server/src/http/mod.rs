@@ -49,7 +49,14 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             "/openapi.json",
             make_sync(move |_| Response::builder().content_type("application/json").body(document.clone())),
         )
-        .at("/docs", make_sync(move |_| Html(ui.clone())))
+        .at(
+            "/docs",
+            make_sync({
+                let ui = ui.clone();
+                move |_| Html(ui.clone())
+            }),
+        )
+        .at("/docs/", make_sync(move |_| Html(ui.clone())))
         .at("/healthz", healthz);
     for plugin in bw_core::registry::http_plugins().unwrap_or(&[]) {
         for r in (plugin.routes)() {
