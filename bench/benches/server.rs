@@ -76,6 +76,7 @@ fn seed(root: &Path, n: u32, first_key: u32) -> String {
             alert: 90000,
             lan_command: false,
             append_only_mode: false,
+            icon: None,
         })
         .collect();
     runtime.block_on(state.repos.create_many(news)).unwrap();

@@ -24,6 +24,7 @@ fn main() {
             alert: 0,
             lan_command: false,
             append_only_mode: false,
+            icon: None,
         })
         .collect();
     rt.block_on(state.repos.create_many(news)).unwrap();

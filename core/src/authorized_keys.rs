@@ -22,7 +22,13 @@ pub struct RepoLine {
     pub append_only: bool,
     /// `kind BASE64[ comment]`, already validated.
     pub key: String,
+    /// Kept behind `#BW-ARCHIVED ` (BorgWarehouse's form): a comment to sshd, so the client
+    /// cannot connect, and read back as the archived repository.
+    pub archived: bool,
 }
+
+/// BorgWarehouse's prefix for the line of an archived repository.
+pub const ARCHIVED_PREFIX: &str = "#BW-ARCHIVED ";
 
 /// What a [`AuthorizedKeys::sync`] changed, for the reconcile log.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -38,6 +44,8 @@ pub struct AuthorizedKeys {
     path: PathBuf,
     prefix: String,
     repo_marker: String,
+    /// BorgWarehouse before 3.1.3 wrote `--restrict-to-path`; read, never written.
+    path_marker: String,
     /// The file as last read or written, with what identifies that version on disk, so a
     /// mutation with 10,000 lines does not read and parse the whole file twice.
     last: Arc<Mutex<Option<Snapshot>>>,
@@ -83,6 +91,7 @@ impl AuthorizedKeys {
         Self {
             prefix: format!("command=\"cd {pool_s};borg serve"),
             repo_marker: format!(" --restrict-to-repository {pool_s}/"),
+            path_marker: format!(" --restrict-to-path {pool_s}/"),
             path,
             last: Arc::new(Mutex::new(None)),
         }
@@ -101,6 +110,9 @@ impl AuthorizedKeys {
 
     fn render_into(&self, line: &RepoLine, out: &mut String) {
         use std::fmt::Write as _;
+        if line.archived {
+            out.push_str(ARCHIVED_PREFIX);
+        }
         out.push_str(&self.prefix);
         if line.append_only {
             out.push_str(" --append-only");
@@ -112,24 +124,33 @@ impl AuthorizedKeys {
         );
     }
 
-    /// The repository name on a line this server wrote, `None` for anybody else's line.
-    /// Only prefix checks: this runs for every line on every mutation.
+    /// The repository name on a line of ours: one this server wrote, or one BorgWarehouse wrote
+    /// (either restriction flag, archived or not); `None` for anybody else's line. Only prefix
+    /// checks: this runs for every line on every mutation.
     fn ours<'l>(&self, line: &'l [u8]) -> Option<&'l [u8]> {
+        let line = line.strip_prefix(ARCHIVED_PREFIX.as_bytes()).unwrap_or(line);
         let rest = line.strip_prefix(self.prefix.as_bytes())?;
         let rest = rest.strip_prefix(b" --append-only".as_slice()).unwrap_or(rest);
-        let rest = rest.strip_prefix(self.repo_marker.as_bytes())?;
+        let rest = rest
+            .strip_prefix(self.repo_marker.as_bytes())
+            .or_else(|| rest.strip_prefix(self.path_marker.as_bytes()))?;
         let end = rest.iter().position(|b| *b == b' ' || *b == b'"' || *b == b'\t').unwrap_or(rest.len());
         Some(&rest[..end])
     }
 
-    /// Reads back a line this server (or BorgWarehouse, which writes the same form) wrote.
+    /// Reads back a line of ours (see [`AuthorizedKeys::ours`]).
     pub fn parse_ours(&self, line: &str) -> Option<RepoLine> {
+        let (archived, line) = match line.strip_prefix(ARCHIVED_PREFIX) {
+            Some(rest) => (true, rest),
+            None => (false, line),
+        };
         let rest = line.strip_prefix(self.prefix.as_str())?;
         let (append_only, rest) = match rest.strip_prefix(" --append-only") {
             Some(r) => (true, r),
             None => (false, rest),
         };
-        let rest = rest.strip_prefix(self.repo_marker.as_str())?;
+        let rest =
+            rest.strip_prefix(self.repo_marker.as_str()).or_else(|| rest.strip_prefix(self.path_marker.as_str()))?;
         let (name, rest) = rest.split_once(" --storage-quota ")?;
         let (quota, key) = rest.split_once("G\",restrict ")?;
         Some(RepoLine {
@@ -137,6 +158,7 @@ impl AuthorizedKeys {
             storage_size_gb: quota.parse().ok()?,
             append_only,
             key: key.to_string(),
+            archived,
         })
     }
 
@@ -294,7 +316,7 @@ mod tests {
     const KEY_A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a@host";
 
     fn line(name: &str, gb: u64, ao: bool) -> RepoLine {
-        RepoLine { name: name.into(), storage_size_gb: gb, append_only: ao, key: KEY_A.into() }
+        RepoLine { name: name.into(), storage_size_gb: gb, append_only: ao, key: KEY_A.into(), archived: false }
     }
 
     fn setup() -> (tempfile::TempDir, AuthorizedKeys) {
@@ -350,6 +372,34 @@ mod tests {
             assert_eq!(ak.parse_ours(&ak.render(&l)), Some(l));
         }
         assert_eq!(ak.parse_ours(KEY_A), None);
+    }
+
+    /// BorgWarehouse's forms: `--restrict-to-path` (before 3.1.3) and `--restrict-to-repository`,
+    /// with or without `--append-only`, active or behind `#BW-ARCHIVED `; all read back, and a
+    /// sync rewrites them to the current form in place.
+    #[test]
+    fn borgwarehouse_forms_are_ours() {
+        let (_d, ak) = setup();
+        let pool = ak.path().parent().unwrap().parent().unwrap().join("repos");
+        let p = pool.display();
+        let old = format!("command=\"cd {p};borg serve --append-only --restrict-to-path {p}/aaaaaaaa --storage-quota 500G\",restrict {KEY_A}");
+        let archived = format!("#BW-ARCHIVED command=\"cd {p};borg serve --restrict-to-repository {p}/bbbbbbbb --storage-quota 20G\",restrict {KEY_A}");
+        let elsewhere = format!("command=\"cd /other/repos;borg serve --restrict-to-path /other/repos/cccccccc --storage-quota 1G\",restrict {KEY_A}");
+        let a = ak.parse_ours(&old).unwrap();
+        assert_eq!((a.name.as_str(), a.storage_size_gb, a.append_only, a.archived), ("aaaaaaaa", 500, true, false));
+        let b = ak.parse_ours(&archived).unwrap();
+        assert_eq!((b.name.as_str(), b.storage_size_gb, b.append_only, b.archived), ("bbbbbbbb", 20, false, true));
+        assert_eq!(ak.parse_ours(&elsewhere), None, "another pool's line is not ours");
+        assert_eq!(ak.parse_ours("#BW-ARCHIVED just a comment"), None);
+        assert_eq!(ak.render(&b), archived, "an archived line renders as BorgWarehouse writes it");
+
+        fs::create_dir_all(ak.path().parent().unwrap()).unwrap();
+        fs::write(ak.path(), format!("{old}\n{elsewhere}\n{archived}\n")).unwrap();
+        let r = ak.sync(&[a.clone(), b.clone()]).unwrap();
+        assert_eq!(r.rewritten, vec!["aaaaaaaa"]);
+        let text = fs::read_to_string(ak.path()).unwrap();
+        assert_eq!(text, format!("{}\n{elsewhere}\n{archived}\n", ak.render(&a)));
+        assert!(text.lines().next().unwrap().contains("--restrict-to-repository"), "{text}");
     }
 
     #[test]
@@ -439,7 +489,7 @@ mod properties {
             prop_assume!(parsed.is_ok());
             let key = parsed.unwrap();
             let ak = AuthorizedKeys::new("/home/borg/.ssh/authorized_keys".into(), "/home/borg/repos".into());
-            let line = ak.render(&RepoLine { name: name.clone(), storage_size_gb: quota, append_only, key: key.to_openssh() });
+            let line = ak.render(&RepoLine { name: name.clone(), storage_size_gb: quota, append_only, key: key.to_openssh(), archived: false });
             prop_assert!(!line.chars().any(char::is_control), "control character in {line:?}");
             prop_assert_eq!(line.lines().count(), 1);
             // The key on the line is the key that was accepted.

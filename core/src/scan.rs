@@ -115,8 +115,12 @@ pub async fn scan_all<T: Send + 'static>(
     work: fn(&dyn RepoScanner, &Path) -> io::Result<T>,
 ) -> Vec<(ScanTarget, Result<T, ScanFailure>)> {
     let timeout = state.config.checks.scan_timeout;
-    let targets: Vec<ScanTarget> =
-        state.repos.list_names().into_iter().map(|(id, repository_name)| ScanTarget { id, repository_name }).collect();
+    let targets: Vec<ScanTarget> = state
+        .repos
+        .scan_targets()
+        .into_iter()
+        .map(|(id, repository_name)| ScanTarget { id, repository_name })
+        .collect();
     let mut out: Vec<(usize, Result<T, ScanFailure>)> = Vec::with_capacity(targets.len());
     let mut set = tokio::task::JoinSet::new();
     for (index, target) in targets.iter().enumerate() {

@@ -29,11 +29,13 @@ pub struct ClientKey {
 impl ClientKey {
     /// Parses one OpenSSH public key as the contract's Validation section says; the error is a
     /// sentence for the 422 `detail`.
+    /// Surrounding white space (a trailing `\n` or `\r\n` of a key read from a file) is trimmed
+    /// first; a control character inside stays refused.
     pub fn parse(input: &str) -> Result<ClientKey, String> {
-        if input.chars().any(char::is_control) {
+        let text = input.trim_matches(|c: char| c.is_whitespace());
+        if text.chars().any(char::is_control) {
             return Err("sshPublicKey must be one key on one line, without control characters".into());
         }
-        let text = input.trim();
         let mut parts = text.splitn(3, ' ');
         let kind = parts.next().unwrap_or_default();
         let data = parts.next().unwrap_or_default();
@@ -178,6 +180,16 @@ mod tests {
         ] {
             assert!(ClientKey::parse(&bad).is_err(), "accepted {bad:?}");
         }
+    }
+
+    #[test]
+    fn a_trailing_newline_is_trimmed_an_inner_one_is_not() {
+        for input in [format!("{ED}\n"), format!("{ED}\r\n"), format!("  {ED}\t\n")] {
+            assert_eq!(ClientKey::parse(&input).unwrap().to_openssh(), ED, "{input:?}");
+        }
+        let data = ED.split(' ').nth(1).unwrap();
+        assert!(ClientKey::parse(&format!("ssh-ed25519 {data} me\n@host")).is_err());
+        assert!(ClientKey::parse(&format!("ssh-ed25519 {data} me\u{7}")).is_err());
     }
 
     #[test]

@@ -86,6 +86,34 @@ fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A user of BorgWarehouse's `config/users.json`: only its integration tokens are read.
+#[derive(Debug, Deserialize)]
+struct BorgWarehouseUser {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    tokens: Vec<BorgWarehouseToken>,
+}
+
+/// An integration token as BorgWarehouse stores it: its value in clear (a UUID).
+#[derive(Debug, Deserialize)]
+struct BorgWarehouseToken {
+    name: String,
+    token: String,
+    creation: i64,
+    expiration: Option<i64>,
+    permissions: Permissions,
+}
+
+/// What a token import did (or, dry, would do).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TokenImportReport {
+    pub added: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Name and why.
+    pub skipped: Vec<(String, String)>,
+}
+
 /// How often a token's `last_used` may be written, so reads do not turn into writes.
 const LAST_USED_EVERY: i64 = 60;
 
@@ -146,6 +174,91 @@ impl TokenStore {
             .map_err(|e: sled::transaction::TransactionError<()>| StoreError::from(e))?;
         self.db.flush().map_err(StoreError::from)?;
         Ok(token)
+    }
+
+    /// Takes in the integration tokens of BorgWarehouse's `users.json`, keeping their values
+    /// (only their hashes are stored), so that automation keeps working. A name that exists here
+    /// already, or that two users share, is skipped and said. A malformed file changes nothing.
+    pub fn import_borgwarehouse(
+        &self,
+        users: &[serde_json::Value],
+        dry_run: bool,
+    ) -> Result<TokenImportReport, TokenError> {
+        let mut parsed = Vec::new();
+        let mut problems = Vec::new();
+        for (i, user) in users.iter().enumerate() {
+            match BorgWarehouseUser::deserialize(user) {
+                Ok(u) => parsed.push(u),
+                Err(e) => problems.push(format!("user {i}: {e}")),
+            }
+        }
+        for user in &parsed {
+            for t in user.tokens.iter().filter(|t| t.token.trim().is_empty()) {
+                problems.push(format!("user {}: token {} has no value", user.username, t.name));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::Refused(format!(
+                "users.json refused, nothing changed:\n  {}",
+                problems.join("\n  ")
+            ))
+            .into());
+        }
+        let mut owners: HashMap<&str, Vec<&str>> = HashMap::new();
+        for user in &parsed {
+            for t in &user.tokens {
+                owners.entry(t.name.as_str()).or_default().push(user.username.as_str());
+            }
+        }
+        let mut report = TokenImportReport::default();
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        for t in parsed.iter().flat_map(|u| &u.tokens) {
+            let users_of_name = &owners[t.name.as_str()];
+            if users_of_name.len() > 1 {
+                if !report.skipped.iter().any(|(n, _)| *n == t.name) {
+                    report.skipped.push((
+                        t.name.clone(),
+                        format!("two users have a token of this name ({})", users_of_name.join(", ")),
+                    ));
+                }
+                continue;
+            }
+            if !is_token_name(&t.name) {
+                report.skipped.push((t.name.clone(), "the name does not match ^[A-Za-z0-9_-]{1,25}$".into()));
+                continue;
+            }
+            if let Some(bytes) = self.tokens.get(&t.name).map_err(StoreError::from)? {
+                let here: TokenRecord = decode(|| format!("token {}", t.name), &bytes)?;
+                if here.hash == hash_token(&t.token) {
+                    report.unchanged.push(t.name.clone());
+                } else {
+                    report.skipped.push((t.name.clone(), "a token of this name exists here".into()));
+                }
+                continue;
+            }
+            report.added.push(t.name.clone());
+            if dry_run {
+                continue;
+            }
+            let record = TokenRecord {
+                name: t.name.clone(),
+                hash: hash_token(&t.token),
+                permissions: t.permissions,
+                creation: t.creation,
+                expiration: t.expiration,
+                last_used: None,
+            };
+            let bytes = encode(&record)?;
+            (&self.tokens, &self.by_hash)
+                .transaction(|(tokens, by_hash)| {
+                    tokens.insert(record.name.as_bytes(), bytes.clone())?;
+                    by_hash.insert(record.hash.as_bytes(), record.name.as_bytes())?;
+                    Ok(())
+                })
+                .map_err(|e: sled::transaction::TransactionError<()>| StoreError::from(e))?;
+        }
+        self.db.flush().map_err(StoreError::from)?;
+        Ok(report)
     }
 
     pub fn list(&self) -> Result<Vec<TokenRecord>, TokenError> {

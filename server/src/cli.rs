@@ -43,11 +43,19 @@ enum Cmd {
         command: TokenCmd,
     },
     #[cfg(feature = "repo")]
-    /// Take in BorgWarehouse's repo.json (aliases, alerts, quotas, ids); repositories already
-    /// known by name are updated. Works with the server running or stopped.
+    /// Take in a BorgWarehouse host: its config/repo.json under BorgWarehouse's ids (and its
+    /// users.json tokens). Running it twice changes nothing. Works with the server running or
+    /// stopped.
     ImportBorgwarehouse {
-        /// Path to BorgWarehouse's config/repo.json.
-        file: PathBuf,
+        /// BorgWarehouse's config/repo.json.
+        file: Option<PathBuf>,
+        /// BorgWarehouse's config/users.json: its integration tokens keep working here.
+        #[cfg(feature = "tokens")]
+        #[arg(long)]
+        users: Option<PathBuf>,
+        /// Say what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -113,17 +121,34 @@ pub fn main() -> ExitCode {
             }
         }
         #[cfg(feature = "repo")]
-        Some(Cmd::ImportBorgwarehouse { file }) => {
-            let repos = match std::fs::read_to_string(&file).map_err(|e| e.to_string()).and_then(|t| {
-                serde_json::from_str::<Vec<serde_json::Value>>(&t).map_err(|e| format!("not a JSON array: {e}"))
-            }) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("borgwarehouse: {}: {e}", file.display());
+        Some(Cmd::ImportBorgwarehouse {
+            file,
+            #[cfg(feature = "tokens")]
+            users,
+            dry_run,
+        }) => {
+            #[cfg(not(feature = "tokens"))]
+            let users: Option<PathBuf> = None;
+            if file.is_none() && users.is_none() {
+                eprintln!("borgwarehouse: give repo.json, --users users.json, or both");
+                return ExitCode::from(2);
+            }
+            let read = |path: &PathBuf| {
+                std::fs::read_to_string(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| {
+                        serde_json::from_str::<Vec<serde_json::Value>>(&t).map_err(|e| format!("not a JSON array: {e}"))
+                    })
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            };
+            let (repos, users) = match (file.as_ref().map(read).transpose(), users.as_ref().map(read).transpose()) {
+                (Ok(r), Ok(u)) => (r, u),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("borgwarehouse: {e}");
                     return ExitCode::from(2);
                 }
             };
-            local_command(&config, Command::ImportBorgwarehouse { repos })
+            local_command(&config, Command::ImportBorgwarehouse(crate::import::ImportRequest { repos, users, dry_run }))
         }
         #[cfg(feature = "tokens")]
         Some(Cmd::Token { command }) => {

@@ -32,9 +32,7 @@ pub enum Command {
     },
     /// BorgWarehouse's `repo.json`, as parsed JSON.
     #[cfg(feature = "repo")]
-    ImportBorgwarehouse {
-        repos: Vec<serde_json::Value>,
-    },
+    ImportBorgwarehouse(crate::import::ImportRequest),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -93,28 +91,7 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
             .map(|_| format!("password set for {user}"))
             .map_err(|e| e.to_string()),
         #[cfg(feature = "repo")]
-        Command::ImportBorgwarehouse { repos } => {
-            let run = state.repos.import_borgwarehouse(repos);
-            let result = match tokio::runtime::Handle::try_current() {
-                Ok(handle) => handle.block_on(run).map_err(|e| e.to_string()),
-                Err(_) => tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| format!("cannot start a runtime: {e}"))
-                    .and_then(|rt| rt.block_on(run).map_err(|e| e.to_string())),
-            };
-            match result {
-                Ok(r) => {
-                    let mut out =
-                        format!("added {}, updated {}, skipped {}", r.added.len(), r.updated.len(), r.skipped.len());
-                    for s in &r.skipped {
-                        out.push_str(&format!("\nskipped {s}"));
-                    }
-                    Ok(out)
-                }
-                Err(e) => Err(format!("import failed: {e}")),
-            }
-        }
+        Command::ImportBorgwarehouse(request) => crate::import::run(state, request),
     };
     match result {
         Ok(output) => Answer { ok: true, output },

@@ -4,6 +4,8 @@ pub mod cli;
 pub mod control;
 pub mod guard;
 pub mod http;
+#[cfg(feature = "repo")]
+pub mod import;
 pub mod startup;
 pub mod tasks;
 

@@ -262,13 +262,25 @@ fn apprise_package_mode_passes_the_alias_as_one_argument() {
 fn import_borgwarehouse_repo_json() {
     let env = Env::new();
     let file = env.dir.path().join("repo.json");
+    // A malformed file is refused whole, every offending entry named, and nothing changes.
+    let malformed = serde_json::json!([
+        {"id": 5, "alias": "broken", "repositoryName": "deadbeef", "storageSize": 5, "sshPublicKey": "ssh-dss AAAA", "alert": 0},
+        {"id": 6, "alias": "bad name", "repositoryName": "../../x", "storageSize": 5, "sshPublicKey": bw_tests::ed25519_key(2, ""), "alert": 0},
+        {"id": 7, "alias": 7, "repositoryName": "0a0a0a0a", "storageSize": 5, "sshPublicKey": bw_tests::ed25519_key(4, "")}
+    ]);
+    std::fs::write(&file, malformed.to_string()).unwrap();
+    let (ok, _, err) = env.run(&["import-borgwarehouse", file.to_str().unwrap()], None);
+    assert!(!ok, "a malformed file was taken in");
+    for named in ["entry 0 (deadbeef): sshPublicKey", "entry 1 (../../x): repositoryName", "entry 2 (0a0a0a0a): invalid type"] {
+        assert!(err.contains(named), "{named} not said: {err}");
+    }
+    assert!(!env.dir.path().join("home/.ssh/authorized_keys").exists(), "a refused import wrote lines");
+
     let repos = serde_json::json!([
         {"id": 4, "alias": "web server", "repositoryName": "0a1b2c3d", "status": true, "lastSave": 1700000000,
          "alert": 90000, "storageSize": 50, "storageUsed": 1234, "sshPublicKey": bw_tests::ed25519_key(1, "web"),
          "comment": "from BorgWarehouse", "displayDetails": true, "unixUser": "borgwarehouse", "lanCommand": true,
-         "appendOnlyMode": true, "lastStatusAlertSend": 1700000100},
-        {"id": 5, "alias": "broken", "repositoryName": "deadbeef", "storageSize": 5, "sshPublicKey": "ssh-dss AAAA", "alert": 0},
-        {"id": 6, "alias": "bad name", "repositoryName": "../../x", "storageSize": 5, "sshPublicKey": bw_tests::ed25519_key(2, ""), "alert": 0}
+         "appendOnlyMode": true, "lastStatusAlertSend": 1700000100}
     ]);
     std::fs::write(&file, repos.to_string()).unwrap();
     // The borg home already holds a line BorgWarehouse wrote for a repository repo.json lacks.
@@ -282,7 +294,8 @@ fn import_borgwarehouse_repo_json() {
     std::fs::write(env.dir.path().join("home/.ssh/authorized_keys"), &left_by_borgwarehouse).unwrap();
     let (ok, out, err) = env.run(&["import-borgwarehouse", file.to_str().unwrap()], None);
     assert!(ok, "{err}");
-    assert!(out.contains("added 1, updated 0, skipped 2"), "{out}");
+    assert!(out.contains("repositories: added 1 (0a1b2c3d), updated 0, unchanged 0"), "{out}");
+    assert!(out.contains("note: unixUser is ignored"), "{out}");
     let keys = std::fs::read_to_string(env.dir.path().join("home/.ssh/authorized_keys")).unwrap();
     assert!(keys.starts_with(&left_by_borgwarehouse), "the existing line was dropped: {keys}");
     assert!(
@@ -321,7 +334,7 @@ fn import_borgwarehouse_repo_json() {
         "sshPublicKey": bw_tests::ed25519_key(1, "web"), "alert": 3600}]);
     std::fs::write(&file, renamed.to_string()).unwrap();
     let (ok, out, err) = env.run(&["import-borgwarehouse", file.to_str().unwrap()], None);
-    assert!(ok && out.contains("added 0, updated 1, skipped 0"), "{out}{err}");
+    assert!(ok && out.contains("repositories: added 0, updated 1 (0a1b2c3d), unchanged 0"), "{out}{err}");
     let one: serde_json::Value = ureq::get(&format!("http://127.0.0.1:{port}/api/v1/repositories/0a1b2c3d"))
         .set("Authorization", &format!("Bearer {token}"))
         .call()

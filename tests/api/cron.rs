@@ -110,6 +110,8 @@ fn status_reads_integrity_mtimes_and_alerts_once_per_90000_seconds() {
         calls[0].header(bw_plugin_cron_status::alerts::SIGNATURE_HEADER),
         Some(bw_plugin_cron_status::alerts::signature("hook-secret", &calls[0].body).as_str())
     );
+    // BorgWarehouse 3.x's header, for receivers written for it.
+    assert_eq!(calls[0].header(bw_plugin_cron_status::alerts::SECRET_HEADER), Some("hook-secret"));
     assert_ne!(
         bw_plugin_cron_status::alerts::signature("other", &calls[0].body),
         bw_plugin_cron_status::alerts::signature("hook-secret", &calls[0].body)

@@ -107,5 +107,5 @@ fn document_limits_are_the_validation_limits() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 9, "three request bodies with three limited fields each");
+    assert_eq!(checked, 12, "four request bodies with three limited fields each");
 }

@@ -43,6 +43,7 @@ pub(super) struct FlatConfig {
     // BorgWarehouse's names (see BORGWAREHOUSE_KEYS).
     pub cronjob_key: Option<Secret>,
     pub disable_delete_repo: bool,
+    pub disable_compact_repo: bool,
     pub disable_integrations: bool,
     pub mail_smtp_from: Option<String>,
     pub mail_smtp_host: Option<String>,
@@ -60,6 +61,7 @@ pub(super) struct FlatConfig {
 pub(super) const BORGWAREHOUSE_KEYS: &[&str] = &[
     "cronjob_key",
     "disable_delete_repo",
+    "disable_compact_repo",
     "disable_integrations",
     "mail_smtp_from",
     "mail_smtp_host",
@@ -97,6 +99,7 @@ impl Default for FlatConfig {
             mail_tls: None,
             cronjob_key: None,
             disable_delete_repo: false,
+            disable_compact_repo: false,
             disable_integrations: false,
             mail_smtp_from: None,
             mail_smtp_host: None,

@@ -67,6 +67,8 @@ pub struct AuthSettings {
 pub struct RepoSettings {
     /// `DISABLE_DELETE_REPO`: the delete routes answer 403.
     pub disable_delete: bool,
+    /// `DISABLE_COMPACT_REPO`: the compact route answers 403.
+    pub disable_compact: bool,
 }
 
 /// The status and storage checks.
@@ -160,7 +162,7 @@ impl From<FlatConfig> for Config {
                 cronjob_key: f.cronjob_key,
                 disable_integrations: f.disable_integrations,
             },
-            repos: RepoSettings { disable_delete: f.disable_delete_repo },
+            repos: RepoSettings { disable_delete: f.disable_delete_repo, disable_compact: f.disable_compact_repo },
             checks: CheckSettings {
                 status_interval: f.status_interval,
                 storage_interval: f.storage_interval,

@@ -1,147 +1,263 @@
-//! Taking in what a BorgWarehouse server left: its `repo.json`, and at the very first start the
-//! repository lines already in `authorized_keys`.
+//! Taking in what a BorgWarehouse server left: at the very first start, the repository lines
+//! already in `authorized_keys`; and on demand its `config/repo.json`, whose ids, aliases,
+//! quotas and the rest are the truth that scripts and Terraform state know.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Deserialize;
+use sled::transaction::ConflictableTransactionError;
+use sled::Transactional;
 
-use super::{NewRepo, Repo, RepoStore, INITIALIZED};
-use crate::limits;
-use crate::ssh_key::{ClientKey, KeyIdentity};
-use crate::store_error::{StoreError, StoreResult};
+use super::{id_key, NewRepo, Repo, RepoStore, INITIALIZED, NEXT_ID};
+use crate::ssh_key::ClientKey;
+use crate::store_error::{encode, StoreError, StoreResult};
 
-/// One entry of BorgWarehouse's `repo.json`, as versions 2.x to 3.6 write it. Fields this
-/// server does not keep (`status`, `displayDetails`, `unixUser`, 3.x's additions) are ignored;
-/// a field of the wrong type refuses the whole file instead of being dropped silently.
+/// Records made by first-start adoption: their ids were made up here and no client has seen
+/// them yet, so an import may give them BorgWarehouse's.
+const ADOPTED: &[u8] = b"adopted:";
+
+fn adopted_key(id: u64) -> Vec<u8> {
+    [ADOPTED, &id.to_be_bytes()].concat()
+}
+
+/// One entry of BorgWarehouse's `repo.json`, as versions 2.x to 3.6 write it (`displayDetails`,
+/// `unixUser`, the 3.x fields present or absent). A field of the wrong type refuses the whole
+/// file instead of being dropped.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BorgWarehouseRepo {
-    pub id: Option<u64>,
-    pub alias: Option<String>,
+    pub id: u64,
+    pub alias: String,
     pub repository_name: String,
     pub ssh_public_key: String,
-    pub storage_size: Option<u64>,
-    pub storage_used: Option<u64>,
-    pub comment: Option<String>,
-    pub alert: Option<u64>,
-    pub lan_command: Option<bool>,
-    pub append_only_mode: Option<bool>,
-    pub last_save: Option<i64>,
+    pub storage_size: u64,
+    #[serde(default)]
+    pub storage_used: u64,
+    #[serde(default)]
+    pub comment: String,
+    #[serde(default)]
+    pub alert: u64,
+    #[serde(default)]
+    pub lan_command: bool,
+    #[serde(default)]
+    pub append_only_mode: bool,
+    #[serde(default)]
+    pub last_save: i64,
     pub last_status_alert_send: Option<i64>,
+    pub icon: Option<String>,
+    pub storage_target: Option<String>,
+    #[serde(default)]
+    pub archived: bool,
+    /// Ignored: this server has one borg user (the dry run says so).
+    pub unix_user: Option<String>,
+}
+
+/// What an import did (or, dry, would do), by repository name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub added: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Repositories taken in at first start that got their BorgWarehouse id: (name, from, to).
+    pub renumbered: Vec<(String, u64, u64)>,
+    /// Notes for the operator (ignored fields).
+    pub notes: Vec<String>,
 }
 
 impl BorgWarehouseRepo {
-    /// Reads every entry; the error lists each entry that does not have the expected shape.
-    pub fn parse_all(entries: &[serde_json::Value]) -> StoreResult<Vec<BorgWarehouseRepo>> {
+    /// Reads and checks every entry; the error lists each offending entry and field, and then
+    /// nothing changes.
+    pub fn parse_all(entries: &[serde_json::Value]) -> StoreResult<Vec<(BorgWarehouseRepo, ClientKey)>> {
         let mut parsed = Vec::with_capacity(entries.len());
         let mut problems = Vec::new();
+        let (mut names, mut ids, mut keys) = (HashSet::new(), HashSet::new(), HashSet::new());
         for (i, entry) in entries.iter().enumerate() {
-            match BorgWarehouseRepo::deserialize(entry) {
-                Ok(r) => parsed.push(r),
+            let shown = entry.get("repositoryName").and_then(|n| n.as_str()).unwrap_or("?");
+            let mut problem = |what: String| problems.push(format!("entry {i} ({shown}): {what}"));
+            let repo = match BorgWarehouseRepo::deserialize(entry) {
+                Ok(r) => r,
                 Err(e) => {
-                    let name = entry.get("repositoryName").and_then(|n| n.as_str()).unwrap_or("?");
-                    problems.push(format!("entry {i} ({name}): {e}"));
+                    problem(e.to_string());
+                    continue;
                 }
+            };
+            if !crate::pool::is_repo_name(&repo.repository_name) {
+                problem("repositoryName is not 8 lowercase hex characters".into());
+            }
+            let key = match ClientKey::parse(&repo.ssh_public_key) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    problem(e);
+                    None
+                }
+            };
+            if !names.insert(repo.repository_name.clone()) {
+                problem("repositoryName stands twice in the file".into());
+            }
+            if !ids.insert(repo.id) {
+                problem(format!("id {} stands twice in the file", repo.id));
+            }
+            if let Some(key) = key {
+                if !keys.insert(key.identity()) {
+                    problem("sshPublicKey is the key of another entry".into());
+                }
+                parsed.push((repo, key));
             }
         }
         if problems.is_empty() {
             Ok(parsed)
         } else {
-            Err(StoreError::Refused(format!("repo.json refused, nothing changed: {}", problems.join("; "))))
+            Err(StoreError::Refused(format!("repo.json refused, nothing changed:\n  {}", problems.join("\n  "))))
         }
+    }
+
+    /// The record this entry makes, on top of `base` (the record already here, if any).
+    fn record(&self, id: u64, key: &ClientKey, base: Option<&Repo>) -> Repo {
+        let new = NewRepo {
+            alias: self.alias.clone(),
+            key: key.clone(),
+            storage_size: self.storage_size,
+            comment: self.comment.clone(),
+            alert: self.alert,
+            lan_command: self.lan_command,
+            append_only_mode: self.append_only_mode,
+            icon: self.icon.clone(),
+        };
+        // What BorgWarehouse accepted is taken as it is (an alert outside the list, an old
+        // alias); later edits validate only the fields they send.
+        let mut repo = Repo::new(new, self.repository_name.clone());
+        repo.id = id;
+        repo.last_save = self.last_save;
+        repo.storage_used = self.storage_used;
+        repo.last_status_alert_send = self.last_status_alert_send.or(base.and_then(|b| b.last_status_alert_send));
+        repo.storage_target = self.storage_target.clone();
+        repo.archived = self.archived;
+        repo
     }
 }
 
-/// What an import did, by repository name.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ImportReport {
-    pub added: Vec<String>,
-    pub updated: Vec<String>,
-    pub skipped: Vec<String>,
-}
-
 impl RepoStore {
-    /// Takes in BorgWarehouse's `repo.json`. A repository whose name the store knows gets
-    /// BorgWarehouse's fields; a new one keeps its id when free. Entries with a bad name or key,
-    /// or a key another repository uses, are skipped and reported. One store transaction, one
-    /// `authorized_keys` write.
-    pub async fn import_borgwarehouse(&self, entries: Vec<serde_json::Value>) -> StoreResult<ImportReport> {
+    fn is_adopted(&self, id: u64) -> StoreResult<bool> {
+        Ok(self.meta.get(adopted_key(id))?.is_some())
+    }
+
+    /// Takes in BorgWarehouse's `repo.json` under BorgWarehouse's ids. Run twice, the second
+    /// run changes nothing; killed midway, its one store transaction either happened or not, and
+    /// a second run completes it. `dry_run` says what would change and changes nothing.
+    pub async fn import_borgwarehouse(
+        &self,
+        entries: Vec<serde_json::Value>,
+        dry_run: bool,
+    ) -> StoreResult<ImportReport> {
         let entries = BorgWarehouseRepo::parse_all(&entries)?;
         let _guard = self.write.lock().await;
         // Run before the server's first start, the import must not drop the lines a
         // BorgWarehouse server left: take them in first, as the first start would.
-        self.adopt_existing_lines()?;
+        if !dry_run {
+            self.adopt_existing_lines()?;
+        }
         let foreign = self.foreign_keys()?;
         let mut report = ImportReport::default();
-        let mut records: Vec<Repo> = Vec::new();
-        let mut used_ids: HashSet<u64> = self.read().by_id.keys().copied().collect();
-        let mut next_id = self.next_id()?.max(used_ids.iter().max().map_or(0, |m| m + 1));
-        let mut keys_taken: HashMap<KeyIdentity, String> = self.read().names_by_key();
-        for entry in entries {
-            let name = entry.repository_name.clone();
-            let mut skip = |why: &str| report.skipped.push(format!("{name}: {why}"));
-            if !crate::pool::is_repo_name(&name) {
-                skip("repositoryName is not 8 lowercase hex characters");
-                continue;
-            }
-            let Ok(key) = ClientKey::parse(&entry.ssh_public_key) else {
-                skip("sshPublicKey is not an accepted public key");
-                continue;
-            };
-            let identity = key.identity();
-            if foreign.contains(&identity) || matches!(keys_taken.get(&identity), Some(owner) if *owner != name) {
-                skip("its key is already used elsewhere in authorized_keys");
-                continue;
-            }
-            let existing = self.get_by_name(&name);
-            let mut repo = existing.clone().unwrap_or_else(|| {
-                let new = NewRepo {
-                    alias: name.clone(),
-                    key: key.clone(),
-                    storage_size: 1,
-                    comment: String::new(),
-                    alert: 0,
-                    lan_command: false,
-                    append_only_mode: false,
-                };
-                Repo::new(new, name.clone())
-            });
-            if existing.is_none() {
-                repo.id = match entry.id {
-                    Some(id) if !used_ids.contains(&id) => id,
-                    _ => next_id,
-                };
-                used_ids.insert(repo.id);
-                next_id = next_id.max(repo.id + 1);
-            }
-            apply(&mut repo, &entry, &key);
-            keys_taken.insert(identity, name.clone());
-            if existing.is_some() {
-                report.updated.push(name);
-            } else {
-                report.added.push(name);
-            }
-            records.retain(|r| r.repository_name != repo.repository_name);
-            records.push(repo);
+        if entries.iter().any(|(e, _)| e.unix_user.is_some()) {
+            report.notes.push("unixUser is ignored: this server serves one borg user, the owner of BW_HOME".into());
         }
-        if records.is_empty() {
+        let current: BTreeMap<u64, Repo> = self.read().by_id.clone();
+        let by_name: HashMap<&str, &Repo> = current.values().map(|r| (r.repository_name.as_str(), r)).collect();
+        let imported_names: HashSet<&str> = entries.iter().map(|(e, _)| e.repository_name.as_str()).collect();
+        let mut problems = Vec::new();
+        let mut records = Vec::new();
+        let mut removed_ids = Vec::new();
+        for (entry, key) in &entries {
+            let name = entry.repository_name.as_str();
+            let here = by_name.get(name).copied();
+            // The record now holding BorgWarehouse's id, when it is another repository.
+            let holder = current.get(&entry.id).filter(|r| r.repository_name != name);
+            if let Some(other) = holder {
+                let moves_away = self.is_adopted(other.id)? && imported_names.contains(other.repository_name.as_str());
+                if !moves_away {
+                    problems.push(format!(
+                        "BorgWarehouse id {} ({name}) belongs here to repository {} ({}), whose id clients have seen",
+                        entry.id, other.repository_name, other.alias
+                    ));
+                    continue;
+                }
+            }
+            if let Some(here) = here.filter(|h| h.id != entry.id) {
+                if !self.is_adopted(here.id)? {
+                    problems.push(format!(
+                        "{name} has id {} here, which clients have seen, and id {} in repo.json",
+                        here.id, entry.id
+                    ));
+                    continue;
+                }
+                report.renumbered.push((name.to_string(), here.id, entry.id));
+                removed_ids.push(here.id);
+            }
+            let identity = key.identity();
+            let key_owner =
+                self.read().by_key.get(&identity).and_then(|id| current.get(id)).map(|r| r.repository_name.clone());
+            if foreign.contains(&identity)
+                || key_owner.as_deref().is_some_and(|owner| owner != name && !imported_names.contains(owner))
+            {
+                problems.push(format!("{name}: its key already stands on another line of authorized_keys"));
+                continue;
+            }
+            let record = entry.record(entry.id, key, here);
+            match here {
+                None => report.added.push(name.to_string()),
+                Some(h) if *h == record => report.unchanged.push(name.to_string()),
+                Some(_) => report.updated.push(name.to_string()),
+            }
+            if here != Some(&record) {
+                records.push(record);
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::Refused(format!(
+                "repo.json refused, nothing changed:\n  {}",
+                problems.join("\n  ")
+            )));
+        }
+        if dry_run || records.is_empty() {
             return Ok(report);
         }
-        let before: Vec<Option<Repo>> = records.iter().map(|r| self.get(r.id)).collect();
-        self.store_records(&records, next_id)?;
+        let highest = entries.iter().map(|(e, _)| e.id).max().unwrap_or(0);
+        let next_id = self.next_id()?.max(highest + 1);
+        let encoded: Vec<(u64, Vec<u8>)> =
+            records.iter().map(|r| Ok((r.id, encode(r)?))).collect::<StoreResult<_>>()?;
+        // Records, ids given up and the counter in one transaction.
+        (&self.repos, &self.meta).transaction(|(tree, meta)| {
+            for id in &removed_ids {
+                tree.remove(&id_key(*id))?;
+                meta.remove(adopted_key(*id))?;
+            }
+            for (id, bytes) in &encoded {
+                tree.insert(&id_key(*id), bytes.as_slice())?;
+                // A repository BorgWarehouse knows keeps its id from now on.
+                meta.remove(adopted_key(*id))?;
+            }
+            meta.insert(NEXT_ID, &next_id.to_be_bytes())?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        })?;
+        let before: Vec<Repo> =
+            removed_ids.iter().chain(records.iter().map(|r| &r.id)).filter_map(|id| current.get(id).cloned()).collect();
+        {
+            let mut index = self.index_mut();
+            for id in &removed_ids {
+                index.remove(*id);
+            }
+        }
         self.index_all(&records);
+        let written: Vec<u64> = records.iter().map(|r| r.id).collect();
         self.commit(move |s| {
-            for (r, old) in records.iter().zip(before) {
-                match old {
-                    Some(old) => {
-                        s.put_record(&old)?;
-                        s.index_mut().put(old);
-                    }
-                    None => {
-                        s.repos.remove(super::id_key(r.id))?;
-                        s.index_mut().remove(r.id);
-                    }
-                }
+            // The file could not be written: put the store back as it was.
+            for id in &written {
+                s.repos.remove(id_key(*id))?;
+                s.index_mut().remove(*id);
+            }
+            for old in &before {
+                s.put_record(old)?;
+                s.index_mut().put(old.clone());
             }
             Ok(())
         })
@@ -150,9 +266,9 @@ impl RepoStore {
     }
 
     /// On the very first start with an empty store, takes in the repository lines already in
-    /// `authorized_keys` (a BorgWarehouse server writes the same lines), so that pointing this
-    /// server at an existing borg home does not cut every client off. Later, the store is the
-    /// truth and such lines are stale. Returns the names taken in.
+    /// `authorized_keys` (BorgWarehouse's, in any of its forms), so that pointing this server
+    /// at an existing borg home does not cut every client off. Later, the store is the truth
+    /// and such lines are stale. Returns the names taken in.
     pub(super) fn adopt_existing_lines(&self) -> StoreResult<Vec<String>> {
         let initialized = self.meta.get(INITIALIZED)?.is_some();
         if initialized || !self.is_empty() {
@@ -180,41 +296,29 @@ impl RepoStore {
                 alert: 0,
                 lan_command: false,
                 append_only_mode: line.append_only,
+                icon: None,
             };
             let mut repo = Repo::new(new, line.name.clone());
             repo.id = adopted.len() as u64;
+            repo.archived = line.archived;
             adopted.push(repo);
         }
-        self.store_records(&adopted, adopted.len() as u64)?;
+        let encoded: Vec<(u64, Vec<u8>)> =
+            adopted.iter().map(|r| Ok((r.id, encode(r)?))).collect::<StoreResult<_>>()?;
+        let next_id = adopted.len() as u64;
+        // Records, their "adopted" marks and the counter in one transaction.
+        (&self.repos, &self.meta).transaction(|(tree, meta)| {
+            for (id, bytes) in &encoded {
+                tree.insert(&id_key(*id), bytes.as_slice())?;
+                meta.insert(adopted_key(*id), &[1u8])?;
+            }
+            meta.insert(NEXT_ID, &next_id.to_be_bytes())?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        })?;
         for repo in &adopted {
-            tracing::warn!(repository = %repo.repository_name, "authorized_keys: repository line taken in at first start");
+            tracing::warn!(repository = %repo.repository_name, archived = repo.archived, "authorized_keys: repository line taken in at first start");
         }
         self.index_all(&adopted);
         Ok(adopted.into_iter().map(|r| r.repository_name).collect())
     }
-}
-
-/// BorgWarehouse's fields on a record. Text that breaks this server's limits keeps the value
-/// the record had (the import never writes what the API would refuse).
-fn apply(repo: &mut Repo, entry: &BorgWarehouseRepo, key: &ClientKey) {
-    let acceptable = |field: &str, v: &Option<String>, max: usize, allow_empty: bool| {
-        v.clone().filter(|s| limits::text_problem(field, s, max, allow_empty).is_none())
-    };
-    if let Some(alias) = acceptable("alias", &entry.alias, limits::ALIAS_MAX_CHARS, false) {
-        repo.alias = alias;
-    }
-    if let Some(comment) = acceptable("comment", &entry.comment, limits::COMMENT_MAX_CHARS, true) {
-        repo.comment = comment;
-    }
-    repo.ssh_public_key = key.to_openssh();
-    if let Some(n) = entry.storage_size.filter(|n| limits::STORAGE_GB.contains(n)) {
-        repo.storage_size = n;
-    }
-    // BorgWarehouse 3.x accepts any alert delay: what it accepted is kept as it is.
-    repo.alert = entry.alert.unwrap_or(repo.alert);
-    repo.lan_command = entry.lan_command.unwrap_or(repo.lan_command);
-    repo.append_only_mode = entry.append_only_mode.unwrap_or(repo.append_only_mode);
-    repo.last_save = entry.last_save.unwrap_or(repo.last_save);
-    repo.storage_used = entry.storage_used.unwrap_or(repo.storage_used);
-    repo.last_status_alert_send = entry.last_status_alert_send.or(repo.last_status_alert_send);
 }

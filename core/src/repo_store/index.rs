@@ -35,14 +35,6 @@ impl Index {
         self.by_key.remove(&repo.key_identity());
         Some(repo)
     }
-
-    /// The repository name that uses each key.
-    pub fn names_by_key(&self) -> HashMap<KeyIdentity, String> {
-        self.by_key
-            .iter()
-            .filter_map(|(k, id)| self.by_id.get(id).map(|r| (k.clone(), r.repository_name.clone())))
-            .collect()
-    }
 }
 
 /// The list answer as bytes, and for which index generation and times it holds.
@@ -61,9 +53,10 @@ impl ListCache {
         (c.generation == index.generation && c.built_at <= now && now < c.valid_until).then(|| c.bytes.clone())
     }
 
-    /// `{"repoList":[...]}` with `status` computed for `now`. A status only turns from true to
-    /// false as time passes, so the bytes hold until the first repository turns late.
-    pub fn build(index: &Index, now: i64) -> ListCache {
+    /// `{"repoList":[...]}` with `status` computed for `now`, in the shape of the path family
+    /// (`seed`: without the v1 fields). A status only turns from true to false as time passes, so
+    /// the bytes hold until the first repository turns late.
+    pub fn build(index: &Index, now: i64, seed: bool) -> ListCache {
         let mut out = Vec::with_capacity(64 + index.by_id.len() * 400);
         let mut valid_until = i64::MAX;
         out.extend_from_slice(br#"{"repoList":["#);
@@ -71,7 +64,10 @@ impl ListCache {
             if i > 0 {
                 out.push(b',');
             }
-            let repo = repo.clone().at(now);
+            let mut repo = repo.clone().at(now);
+            if seed {
+                repo = repo.for_seed_paths();
+            }
             if repo.status {
                 valid_until = valid_until.min(repo.last_save.saturating_add(repo.alert as i64).saturating_add(1));
             }

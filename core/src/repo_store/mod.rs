@@ -41,7 +41,8 @@ pub struct RepoStore {
     write: tokio::sync::Mutex<()>,
     keys: AuthorizedKeys,
     pool: Pool,
-    list_json: std::sync::Mutex<Option<ListCache>>,
+    /// The list answer of each path family: `[seed, v1]`.
+    list_json: [std::sync::Mutex<Option<ListCache>>; 2],
 }
 
 impl RepoStore {
@@ -62,7 +63,7 @@ impl RepoStore {
             write: tokio::sync::Mutex::new(()),
             keys,
             pool,
-            list_json: std::sync::Mutex::new(None),
+            list_json: [std::sync::Mutex::new(None), std::sync::Mutex::new(None)],
         })
     }
 
@@ -82,9 +83,10 @@ impl RepoStore {
         self.index.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Every repository's id and name, ordered by id.
-    pub fn list_names(&self) -> Vec<(u64, String)> {
-        self.read().by_id.values().map(|r| (r.id, r.repository_name.clone())).collect()
+    /// The id and name of every repository the checks read, ordered by id: all but the
+    /// archived, whose figures stay as they were.
+    pub fn scan_targets(&self) -> Vec<(u64, String)> {
+        self.read().by_id.values().filter(|r| !r.archived).map(|r| (r.id, r.repository_name.clone())).collect()
     }
 
     /// Every repository, ordered by id.
@@ -92,15 +94,16 @@ impl RepoStore {
         self.read().by_id.values().cloned().collect()
     }
 
-    /// The list answer, `{"repoList":[...]}` with `status` computed for `now`, as JSON bytes;
-    /// built again only after a change or when a status turns false with the passing of time.
-    pub fn list_json(&self, now: i64) -> bytes::Bytes {
+    /// The list answer, `{"repoList":[...]}` with `status` computed for `now`, as JSON bytes,
+    /// in the shape of the BorgWarehouse 2.x paths (`seed`) or the v1 paths; built again only
+    /// after a change or when a status turns false with the passing of time.
+    pub fn list_json(&self, now: i64, seed: bool) -> bytes::Bytes {
         let index = self.read();
-        let mut slot = self.list_json.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.list_json[usize::from(!seed)].lock().unwrap_or_else(|p| p.into_inner());
         if let Some(bytes) = ListCache::fresh(&slot, &index, now) {
             return bytes;
         }
-        let built = ListCache::build(&index, now);
+        let built = ListCache::build(&index, now, seed);
         let bytes = built.bytes();
         *slot = Some(built);
         bytes

@@ -171,6 +171,23 @@ impl RepoStore {
         Ok(repo)
     }
 
+    /// Archives (the line is commented out, so the client cannot connect) or unarchives (the
+    /// line is active again) a repository. Its data and record stay.
+    pub async fn set_archived(&self, id: u64, archived: bool) -> StoreResult<Repo> {
+        let _guard = self.write.lock().await;
+        let old = self.get(id).ok_or(StoreError::NotFound)?;
+        let repo = Repo { archived, ..old.clone() };
+        self.put_record(&repo)?;
+        self.index_mut().put(repo.clone());
+        self.commit(|s| {
+            s.put_record(&old)?;
+            s.index_mut().put(old.clone());
+            Ok(())
+        })
+        .await?;
+        Ok(repo)
+    }
+
     pub async fn delete(&self, id: u64) -> StoreResult<Repo> {
         let _guard = self.write.lock().await;
         let old = self.get(id).ok_or(StoreError::NotFound)?;

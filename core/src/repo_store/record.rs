@@ -35,6 +35,18 @@ pub struct Repo {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub last_status_alert_send: Option<i64>,
+    /// Archived: data and record kept, but the client cannot connect (its line is commented
+    /// out); edits are refused, the checks skip it.
+    #[serde(default)]
+    pub archived: bool,
+    /// BorgWarehouse 3.x's icon name, e.g. `IconServer` (v1 paths only; absent when unset).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub icon: Option<String>,
+    /// The storage target the repository lives on (v1 paths only; absent for the pool).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub storage_target: Option<String>,
 }
 
 impl Repo {
@@ -55,6 +67,9 @@ impl Repo {
             lan_command: new.lan_command,
             append_only_mode: new.append_only_mode,
             last_status_alert_send: None,
+            archived: false,
+            icon: new.icon,
+            storage_target: None,
         }
     }
 
@@ -64,7 +79,16 @@ impl Repo {
             storage_size_gb: self.storage_size,
             append_only: self.append_only_mode,
             key: self.ssh_public_key.clone(),
+            archived: self.archived,
         }
+    }
+
+    /// The repository as the BorgWarehouse 2.x paths show it: without the v1 family's `icon`
+    /// and `storageTarget`.
+    pub fn for_seed_paths(mut self) -> Repo {
+        self.icon = None;
+        self.storage_target = None;
+        self
     }
 
     /// The repository with `status` computed for `now`.
@@ -97,6 +121,9 @@ impl Repo {
         if let Some(v) = patch.append_only_mode {
             repo.append_only_mode = v;
         }
+        if let Some(v) = patch.icon {
+            repo.icon = Some(v);
+        }
         repo
     }
 
@@ -119,6 +146,8 @@ pub struct NewRepo {
     pub alert: u64,
     pub lan_command: bool,
     pub append_only_mode: bool,
+    /// v1 only.
+    pub icon: Option<String>,
 }
 
 /// A validated edit: `None` keeps the current value.
@@ -131,4 +160,6 @@ pub struct RepoPatch {
     pub alert: Option<u64>,
     pub lan_command: Option<bool>,
     pub append_only_mode: Option<bool>,
+    /// v1 only.
+    pub icon: Option<String>,
 }

@@ -13,7 +13,7 @@ const NO_CONTROL: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
 const NOT_BLANK: &str =
     r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
 
-const BODIES: [&str; 3] = ["RepoCreate", "RepoCreateV1", "RepoEdit"];
+const BODIES: [&str; 4] = ["RepoCreate", "RepoCreateV1", "RepoEdit", "RepoEditV1"];
 
 fn key_pattern() -> String {
     let kinds: Vec<String> = ALLOWED_TYPES.iter().map(|k| k.replace('.', r"\.")).collect();
@@ -31,8 +31,15 @@ pub fn finish(doc: &mut Value) {
         props["sshPublicKey"]["pattern"] = json!(key_pattern());
         schema["example"] = example_body(name);
     }
-    if let Some(edit) = doc.pointer_mut("/components/schemas/RepoEdit") {
-        edit["minProperties"] = json!(1);
+    for name in ["RepoEdit", "RepoEditV1"] {
+        if let Some(edit) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
+            edit["minProperties"] = json!(1);
+        }
+    }
+    for name in ["RepoCreateV1", "RepoEditV1"] {
+        if let Some(icon) = doc.pointer_mut(&format!("/components/schemas/{name}/properties/icon")) {
+            icon["pattern"] = json!(crate::validate::ICON_PATTERN);
+        }
     }
     if let Some(repo) = doc.pointer_mut("/components/schemas/Repository") {
         repo["example"] = json!({

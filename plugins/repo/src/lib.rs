@@ -4,11 +4,13 @@
 //! - [`schema`]: the bodies as the document shows them;
 //! - [`validate`]: the contract's Validation section;
 //! - [`routes`]: list, get, create, edit; [`delete`]: the delete routes (cargo feature);
+//! - [`maintenance`]: BorgWarehouse 3.x's archive, compact and break-lock;
 //! - [`document`]: what the document says that attributes cannot.
 
 #[cfg(feature = "delete-repo")]
 mod delete;
 mod document;
+mod maintenance;
 mod routes;
 mod schema;
 mod validate;
@@ -17,7 +19,7 @@ use bw_core::AppState;
 use poem_openapi::Tags;
 
 pub use routes::RepoApi;
-pub use schema::{Created, RepoCreate, RepoCreateV1, RepoEdit, RepoOne, RepositoryList};
+pub use schema::{Created, RepoCreate, RepoCreateV1, RepoEdit, RepoEditV1, RepoOne, RepositoryList};
 
 #[derive(Tags)]
 enum Tag {
@@ -31,14 +33,14 @@ enum Tag {
 }
 
 #[cfg(feature = "delete-repo")]
-type Apis = (RepoApi, delete::RepoDeleteApi);
+type Apis = (RepoApi, maintenance::MaintenanceApi, delete::RepoDeleteApi);
 #[cfg(not(feature = "delete-repo"))]
-type Apis = RepoApi;
+type Apis = (RepoApi, maintenance::MaintenanceApi);
 
 #[cfg(feature = "delete-repo")]
-const APIS: Apis = (RepoApi, delete::RepoDeleteApi);
+const APIS: Apis = (RepoApi, maintenance::MaintenanceApi, delete::RepoDeleteApi);
 #[cfg(not(feature = "delete-repo"))]
-const APIS: Apis = RepoApi;
+const APIS: Apis = (RepoApi, maintenance::MaintenanceApi);
 
 /// Start-up: the store is the truth for our `authorized_keys` lines.
 fn reconcile(state: &AppState) -> Result<(), bw_core::registry::StartHookError> {

@@ -4,7 +4,7 @@
 use bw_core::auth::{Create, Guard, Read, Update};
 use bw_core::body::{JsonRequest, Message, PreJson};
 use bw_core::pool::is_repo_name;
-use bw_core::refusals::{Answer, CONFLICT, INVALID_BODY, NONE, NOT_FOUND, UNEXPECTED_DATA};
+use bw_core::refusals::{Answer, CONFLICT, DISABLED, INVALID_BODY, NONE, NOT_FOUND, UNEXPECTED_DATA};
 use bw_core::repo_store::Repo;
 use bw_core::store_error::StoreError;
 use bw_core::{ApiError, ApiResult, AppState};
@@ -13,8 +13,8 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 
-use crate::schema::{Created, RepoCreate, RepoCreateV1, RepoEdit, RepoOne, RepositoryList};
-use crate::validate::{self, CreateFlavor};
+use crate::schema::{Created, RepoCreate, RepoCreateV1, RepoEdit, RepoEditV1, RepoOne, RepositoryList};
+use crate::validate::{self, Flavor};
 use crate::Tag;
 
 /// A seed path id: the repository with that id, or the contract's 404 naming the id as given.
@@ -53,13 +53,21 @@ pub(crate) async fn create(state: &AppState, new: bw_core::repo_store::NewRepo) 
     Ok(Json(Created { id: repo.id, repository_name: repo.repository_name }))
 }
 
-pub(crate) async fn edit(
+/// BorgWarehouse 3.x's answer to an edit of an archived repository.
+pub(crate) const ARCHIVED: &str = "Repository is archived (read-only). Unarchive it first.";
+
+pub(crate) async fn edit<D>(
     state: &AppState,
     repo: Repo,
-    body: JsonRequest<RepoEdit>,
+    body: JsonRequest<D>,
+    flavor: Flavor,
     missing: impl FnOnce() -> String,
 ) -> ApiResult<Json<Message>> {
-    let patch = validate::edit(&body)?;
+    // After the 404, before validation, as BorgWarehouse 3.x answers.
+    if repo.archived {
+        return Err(ApiError::Forbidden(ARCHIVED.into()));
+    }
+    let patch = validate::edit(&body, flavor)?;
     state.repos.update(repo.id, patch).await.map_err(|e| not_found_as(e, missing))?;
     tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
     Ok(Message::success())
@@ -72,7 +80,7 @@ impl RepoApi {
     /// Retrieve a list of repositories
     #[oai(path = "/api/repo", method = "get", tag = "Tag::Repositories", operation_id = "listRepos")]
     async fn list(&self, state: Data<&AppState>, _caller: Guard<Read>) -> Answer<PreJson<RepositoryList>, NONE> {
-        Ok(PreJson::new(state.repos.list_json(state.clock.now())))
+        Ok(PreJson::new(state.repos.list_json(state.clock.now(), true)))
     }
 
     /// Retrieve a list of repositories
@@ -82,8 +90,8 @@ impl RepoApi {
         tag = "Tag::RepositoriesV1",
         operation_id = "listRepositories"
     )]
-    async fn list_v1(&self, state: Data<&AppState>, caller: Guard<Read>) -> Answer<PreJson<RepositoryList>, NONE> {
-        self.list(state, caller).await
+    async fn list_v1(&self, state: Data<&AppState>, _caller: Guard<Read>) -> Answer<PreJson<RepositoryList>, NONE> {
+        Ok(PreJson::new(state.repos.list_json(state.clock.now(), false)))
     }
 
     /// Retrieve details of a specific repository by ID
@@ -94,7 +102,7 @@ impl RepoApi {
         _caller: Guard<Read>,
         id: Path<String>,
     ) -> Answer<Json<RepoOne>, NOT_FOUND> {
-        Ok(Json(RepoOne { repo: by_id(&state, &id)?.at(state.clock.now()) }))
+        Ok(Json(RepoOne { repo: by_id(&state, &id)?.at(state.clock.now()).for_seed_paths() }))
     }
 
     /// Retrieve details of a specific repository by name
@@ -121,7 +129,7 @@ impl RepoApi {
         _caller: Guard<Create>,
         body: JsonRequest<RepoCreate>,
     ) -> Answer<Json<Created>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
-        Ok(create(&state, validate::create(&body, CreateFlavor::Seed)?).await?)
+        Ok(create(&state, validate::create(&body, Flavor::Seed)?).await?)
     }
 
     /// Create a new repository (alias, key and quota required)
@@ -137,7 +145,7 @@ impl RepoApi {
         _caller: Guard<Create>,
         body: JsonRequest<RepoCreateV1>,
     ) -> Answer<Json<Created>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
-        Ok(create(&state, validate::create(&body, CreateFlavor::V1)?).await?)
+        Ok(create(&state, validate::create(&body, Flavor::V1)?).await?)
     }
 
     /// Update a specific repository by ID
@@ -148,9 +156,9 @@ impl RepoApi {
         _caller: Guard<Update>,
         id: Path<String>,
         body: JsonRequest<RepoEdit>,
-    ) -> Answer<Json<Message>, { INVALID_BODY | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
+    ) -> Answer<Json<Message>, { INVALID_BODY | DISABLED | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
         let repo = by_id(&state, &id)?;
-        Ok(edit(&state, repo, body, || format!("No repository with id #{}", id.0)).await?)
+        Ok(edit(&state, repo, body, Flavor::Seed, || format!("No repository with id #{}", id.0)).await?)
     }
 
     /// Update a specific repository by name
@@ -165,9 +173,9 @@ impl RepoApi {
         state: Data<&AppState>,
         _caller: Guard<Update>,
         #[oai(name = "repositoryName")] name: Path<String>,
-        body: JsonRequest<RepoEdit>,
-    ) -> Answer<Json<Message>, { INVALID_BODY | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
+        body: JsonRequest<RepoEditV1>,
+    ) -> Answer<Json<Message>, { INVALID_BODY | DISABLED | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
         let repo = by_name(&state, &name)?;
-        Ok(edit(&state, repo, body, || format!("No repository with name {}", name.0)).await?)
+        Ok(edit(&state, repo, body, Flavor::V1, || format!("No repository with name {}", name.0)).await?)
     }
 }

@@ -70,6 +70,11 @@ pub struct RepoCreateV1 {
     pub lan_command: Option<bool>,
     /// Default false.
     pub append_only_mode: Option<bool>,
+    /// BorgWarehouse 3.x's icon, `^Icon[A-Za-z0-9]{1,40}$` (e.g. `IconServer`).
+    pub icon: Option<String>,
+    /// One of the configured storage targets' paths; none is configured yet, so any value is
+    /// refused (422).
+    pub storage_target: Option<String>,
 }
 
 /// Body of the edit routes: at least one key; absent keys keep their value.
@@ -86,4 +91,22 @@ pub struct RepoEdit {
     pub alert: Option<u64>,
     pub lan_command: Option<bool>,
     pub append_only_mode: Option<bool>,
+}
+
+/// Body of the v1 edit route: at least one key; absent keys keep their value.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RepoEditV1 {
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub alias: Option<String>,
+    pub ssh_public_key: Option<String>,
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    pub storage_size: Option<u64>,
+    #[oai(validator(max_length = 500))]
+    pub comment: Option<String>,
+    pub alert: Option<u64>,
+    pub lan_command: Option<bool>,
+    pub append_only_mode: Option<bool>,
+    /// BorgWarehouse 3.x's icon, `^Icon[A-Za-z0-9]{1,40}$`.
+    pub icon: Option<String>,
 }

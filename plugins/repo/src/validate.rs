@@ -9,12 +9,31 @@ use serde_json::{Map, Value};
 
 use bw_core::limits::{text_problem, ALERT_VALUES, ALIAS_MAX_CHARS, COMMENT_MAX_CHARS, STORAGE_GB};
 
-const ALLOWED_KEYS: &[&str] =
+/// The seed's seven keys: all the BorgWarehouse 2.x paths take.
+const SEED_KEYS: &[&str] =
     &["alias", "sshPublicKey", "storageSize", "comment", "alert", "lanCommand", "appendOnlyMode"];
+/// BorgWarehouse 3.x's additions on v1 edit (and add).
+const V1_EDIT_KEYS: &[&str] =
+    &["alias", "sshPublicKey", "storageSize", "comment", "alert", "lanCommand", "appendOnlyMode", "icon"];
+const V1_ADD_KEYS: &[&str] = &[
+    "alias",
+    "sshPublicKey",
+    "storageSize",
+    "comment",
+    "alert",
+    "lanCommand",
+    "appendOnlyMode",
+    "icon",
+    "storageTarget",
+];
 
-/// Which create body: the seed's (all seven keys required) or v1's (three required).
+/// `icon`: BorgWarehouse 3.x's icon names.
+pub const ICON_PATTERN: &str = "^Icon[A-Za-z0-9]{1,40}$";
+
+/// Which path family: the seed's (all seven keys required on add) or v1's (three required,
+/// and 3.x's `icon` and `storageTarget`).
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum CreateFlavor {
+pub enum Flavor {
     Seed,
     V1,
 }
@@ -23,13 +42,32 @@ fn unexpected(detail: impl Into<String>) -> ApiError {
     ApiError::UnexpectedData(detail.into())
 }
 
-fn object<D>(body: &JsonRequest<D>) -> Result<Map<String, Value>, ApiError> {
+fn object<D>(body: &JsonRequest<D>, allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
     let map = body.object()?;
-    if let Some(k) = map.keys().find(|k| !ALLOWED_KEYS.contains(&k.as_str())) {
+    if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
         let shown: String = k.chars().take(40).collect();
-        return Err(unexpected(format!("unknown field {shown:?}; allowed: {}", ALLOWED_KEYS.join(", "))));
+        return Err(unexpected(format!("unknown field {shown:?}; allowed: {}", allowed.join(", "))));
     }
     Ok(map)
+}
+
+fn icon(map: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    let Some(v) = map.get("icon") else { return Ok(None) };
+    let ok = v.as_str().filter(|s| {
+        s.len() <= 44
+            && s.strip_prefix("Icon")
+                .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+    });
+    ok.map(|s| Some(s.to_string())).ok_or_else(|| unexpected(format!("icon must be a string matching {ICON_PATTERN}")))
+}
+
+/// No storage target is configured yet (they come with the operations work): any value names
+/// a target this server does not have.
+fn storage_target(map: &Map<String, Value>) -> Result<(), ApiError> {
+    match map.get("storageTarget") {
+        None => Ok(()),
+        Some(_) => Err(unexpected("storageTarget must be one of the configured storage targets; none is configured")),
+    }
 }
 
 fn text(map: &Map<String, Value>, key: &str, max: usize, allow_empty: bool) -> Result<Option<String>, ApiError> {
@@ -87,19 +125,21 @@ fn patch_of(map: &Map<String, Value>) -> Result<RepoPatch, ApiError> {
         alert: alert(map)?,
         lan_command: boolean(map, "lanCommand")?,
         append_only_mode: boolean(map, "appendOnlyMode")?,
+        icon: icon(map)?,
     })
 }
 
-pub fn create<D>(body: &JsonRequest<D>, flavor: CreateFlavor) -> Result<NewRepo, ApiError> {
-    let map = object(body)?;
-    let required: &[&str] = match flavor {
-        CreateFlavor::Seed => ALLOWED_KEYS,
-        CreateFlavor::V1 => &["alias", "sshPublicKey", "storageSize"],
+pub fn create<D>(body: &JsonRequest<D>, flavor: Flavor) -> Result<NewRepo, ApiError> {
+    let (allowed, required): (&[&str], &[&str]) = match flavor {
+        Flavor::Seed => (SEED_KEYS, SEED_KEYS),
+        Flavor::V1 => (V1_ADD_KEYS, &["alias", "sshPublicKey", "storageSize"]),
     };
+    let map = object(body, allowed)?;
     if let Some(missing) = required.iter().find(|k| !map.contains_key(**k)) {
         return Err(unexpected(format!("{missing} is required")));
     }
     let p = patch_of(&map)?;
+    storage_target(&map)?;
     let missing = |k: &str| unexpected(format!("{k} is required"));
     Ok(NewRepo {
         alias: p.alias.ok_or_else(|| missing("alias"))?,
@@ -109,13 +149,18 @@ pub fn create<D>(body: &JsonRequest<D>, flavor: CreateFlavor) -> Result<NewRepo,
         alert: p.alert.unwrap_or(0),
         lan_command: p.lan_command.unwrap_or(false),
         append_only_mode: p.append_only_mode.unwrap_or(false),
+        icon: p.icon,
     })
 }
 
-pub fn edit<D>(body: &JsonRequest<D>) -> Result<RepoPatch, ApiError> {
-    let map = object(body)?;
+pub fn edit<D>(body: &JsonRequest<D>, flavor: Flavor) -> Result<RepoPatch, ApiError> {
+    let allowed = match flavor {
+        Flavor::Seed => SEED_KEYS,
+        Flavor::V1 => V1_EDIT_KEYS,
+    };
+    let map = object(body, allowed)?;
     if map.is_empty() {
-        return Err(unexpected(format!("give at least one of {}", ALLOWED_KEYS.join(", "))));
+        return Err(unexpected(format!("give at least one of {}", allowed.join(", "))));
     }
     patch_of(&map)
 }

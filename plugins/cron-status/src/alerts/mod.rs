@@ -17,7 +17,7 @@ use std::pin::Pin;
 
 use bw_core::config::Config;
 
-pub use webhook::{signature, SIGNATURE_HEADER};
+pub use webhook::{signature, SECRET_HEADER, SIGNATURE_HEADER};
 
 #[derive(Debug, Clone)]
 pub struct LateRepo {

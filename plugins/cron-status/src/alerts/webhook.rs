@@ -10,6 +10,9 @@ use super::{blocking, Alert, AlertChannel, SendFuture};
 
 /// The header carrying `sha256=HEX` of the HMAC-SHA256 of the webhook body.
 pub const SIGNATURE_HEADER: &str = "X-BorgWarehouse-Signature";
+/// BorgWarehouse 3.x's header: the secret itself, for receivers written for BorgWarehouse. It
+/// sends the secret, so the guide recommends https and checking the signature instead.
+pub const SECRET_HEADER: &str = "X-BorgWarehouse-Secret";
 
 pub struct Webhook {
     url: String,
@@ -43,12 +46,13 @@ impl AlertChannel for Webhook {
     fn send<'a>(&'a self, alert: &'a Alert<'a>) -> SendFuture<'a> {
         let aliases: Vec<&str> = alert.late.iter().map(|r| r.alias.as_str()).collect();
         let body = serde_json::json!({"status": "down", "repos": aliases, "timestamp": alert.now}).to_string();
-        let signature = self.secret.as_ref().map(|s| signature(s.expose(), body.as_bytes()));
+        let secret = self.secret.as_ref().map(|s| s.expose().to_string());
+        let signature = secret.as_deref().map(|s| signature(s, body.as_bytes()));
         let (url, timeout) = (self.url.clone(), self.timeout);
         Box::pin(blocking(move || {
             let mut req = ureq::post(&url).timeout(timeout).set("Content-Type", "application/json");
-            if let Some(sig) = &signature {
-                req = req.set(SIGNATURE_HEADER, sig);
+            if let (Some(sig), Some(secret)) = (&signature, &secret) {
+                req = req.set(SIGNATURE_HEADER, sig).set(SECRET_HEADER, secret);
             }
             req.send_string(&body).map(|_| ()).map_err(|e| e.to_string())
         }))

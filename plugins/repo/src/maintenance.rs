@@ -1,0 +1,219 @@
+//! BorgWarehouse 3.x's maintenance routes on the v1 paths: archive, compact, break-lock.
+//!
+//! `compact` and `break-lock` run the real `borg` on the repository's folder, as this server's
+//! own user, which owns the borg home. A folder that another user owns is left alone (409): the
+//! files borg would write there as this user would lock the client out.
+
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use bw_core::auth::{Guard, Update};
+use bw_core::body::{JsonRequest, Message};
+use bw_core::refusals::{Answer, CONFLICT, DISABLED, INVALID_BODY, NOT_FOUND};
+use bw_core::repo_store::Repo;
+use bw_core::store_error::StoreError;
+use bw_core::{ApiError, ApiResult, AppState};
+use poem::web::Data;
+use poem_openapi::param::Path as PathParam;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use crate::Tag;
+
+/// Body of the archive route.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ArchiveBody {
+    /// `true` archives (the client can no longer connect), `false` restores the line.
+    pub archived: bool,
+}
+
+/// Repositories whose compaction runs now: one at a time per repository, and no break-lock
+/// under it.
+static COMPACTING: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+/// Marks a compaction as running until dropped.
+struct Compacting(String);
+
+impl Compacting {
+    fn start(name: &str) -> Option<Compacting> {
+        let mut set = COMPACTING.lock().unwrap_or_else(|p| p.into_inner());
+        set.get_or_insert_with(HashSet::new).insert(name.to_string()).then(|| Compacting(name.to_string()))
+    }
+
+    fn running(name: &str) -> bool {
+        COMPACTING.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|s| s.contains(name))
+    }
+}
+
+impl Drop for Compacting {
+    fn drop(&mut self) {
+        if let Some(set) = COMPACTING.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            set.remove(&self.0);
+        }
+    }
+}
+
+/// BorgWarehouse 3.x's 404 for the routes of this section.
+fn by_name(state: &AppState, name: &str) -> ApiResult<Repo> {
+    Some(name)
+        .filter(|n| bw_core::pool::is_repo_name(n))
+        .and_then(|n| state.repos.get_by_name(n))
+        .ok_or_else(|| ApiError::NotFound(format!("Repository with name {name} not found")))
+}
+
+/// The name of a user id, from `/etc/passwd` (the number when it is not there).
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|l| {
+                let fields: Vec<&str> = l.split(':').collect();
+                (fields.get(2) == Some(&uid.to_string().as_str())).then(|| fields[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// The folder borg works on, when borg can safely work on it: initialised by a client, and
+/// owned by this server's user.
+fn borg_folder(state: &AppState, name: &str) -> ApiResult<std::path::PathBuf> {
+    let folder = state.repos.pool().repo_path(name);
+    let no_data = || ApiError::Conflict(format!("Repository {name} has no borg data yet"));
+    let meta = match std::fs::metadata(&folder) {
+        Ok(m) if m.is_dir() => m,
+        Ok(_) => return Err(no_data()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_data()),
+        Err(e) => return Err(StoreError::io(&folder, e).into()),
+    };
+    if !folder.join("config").is_file() {
+        return Err(no_data());
+    }
+    // /proc/self belongs to the process's effective user.
+    let me = std::fs::metadata("/proc/self").map_err(|e| StoreError::io("/proc/self", e))?.uid();
+    if meta.uid() != me {
+        return Err(ApiError::Conflict(format!(
+            "Repository {name} is owned by {}, not by this server's user",
+            user_name(meta.uid())
+        )));
+    }
+    Ok(folder)
+}
+
+/// Runs `borg ARGS FOLDER`; its error output goes to the log, never to the client.
+async fn borg(state: &AppState, args: &[&str], folder: &Path) -> ApiResult<()> {
+    let base = state.config.server.data_dir.join("borg");
+    let out = tokio::process::Command::new("borg")
+        .args(args)
+        .arg(folder)
+        // borg's own cache and security files stay in the server's data folder.
+        .env("BORG_BASE_DIR", &base)
+        .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot run borg: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(ApiError::internal(format!(
+            "borg {} {} exited with {}: {}",
+            args.join(" "),
+            folder.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+pub struct MaintenanceApi;
+
+#[OpenApi]
+impl MaintenanceApi {
+    /// Archive or unarchive a repository
+    ///
+    /// An archived repository keeps its data and its record, but its client can no longer
+    /// connect; edits are refused and the checks skip it. Unarchiving restores its line.
+    #[oai(
+        path = "/api/v1/repositories/:repositoryName/archive",
+        method = "post",
+        tag = "Tag::RepositoriesV1",
+        operation_id = "archiveRepository"
+    )]
+    async fn archive(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<Update>,
+        #[oai(name = "repositoryName")] name: PathParam<String>,
+        body: JsonRequest<ArchiveBody>,
+    ) -> Answer<Json<Message>, { INVALID_BODY | NOT_FOUND }> {
+        let repo = by_name(&state, &name)?;
+        // BorgWarehouse's own answer: 400, not the 422 of add and edit.
+        let bad = || ApiError::BadRequest("archived must be a boolean".into());
+        let map = body.object().map_err(|_| bad())?;
+        let archived = match (map.get("archived"), map.len()) {
+            (Some(serde_json::Value::Bool(b)), 1) => *b,
+            _ => return Err(bad().into()),
+        };
+        state
+            .repos
+            .set_archived(repo.id, archived)
+            .await
+            .map_err(|e| crate::routes::not_found_as(e, || format!("Repository with name {} not found", name.0)))?;
+        let done = if archived { "archived" } else { "unarchived" };
+        tracing::info!(repository = %repo.repository_name, "repository {done}");
+        Ok(Json(Message { message: format!("Repository {} has been {done}", repo.repository_name) }))
+    }
+
+    /// Compact a repository (frees the space of deleted archives)
+    #[oai(
+        path = "/api/v1/repositories/:repositoryName/compact",
+        method = "post",
+        tag = "Tag::RepositoriesV1",
+        operation_id = "compactRepository"
+    )]
+    async fn compact(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<Update>,
+        #[oai(name = "repositoryName")] name: PathParam<String>,
+    ) -> Answer<Json<Message>, { DISABLED | NOT_FOUND | CONFLICT }> {
+        let repo = by_name(&state, &name)?;
+        if state.config.repos.disable_compact {
+            return Err(ApiError::Forbidden("Compaction is disabled on this server".into()).into());
+        }
+        let folder = borg_folder(&state, &repo.repository_name)?;
+        let Some(_running) = Compacting::start(&repo.repository_name) else {
+            return Err(ApiError::Conflict("A compaction is already running for this repository".into()).into());
+        };
+        borg(&state, &["compact", "--lock-wait", "10"], &folder).await?;
+        tracing::info!(repository = %repo.repository_name, "repository compacted");
+        Ok(Json(Message { message: format!("Repository {} has been compacted", repo.repository_name) }))
+    }
+
+    /// Release a stale lock on a repository
+    #[oai(
+        path = "/api/v1/repositories/:repositoryName/break-lock",
+        method = "post",
+        tag = "Tag::RepositoriesV1",
+        operation_id = "breakRepositoryLock"
+    )]
+    async fn break_lock(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<Update>,
+        #[oai(name = "repositoryName")] name: PathParam<String>,
+    ) -> Answer<Json<Message>, { NOT_FOUND | CONFLICT }> {
+        let repo = by_name(&state, &name)?;
+        let folder = borg_folder(&state, &repo.repository_name)?;
+        if Compacting::running(&repo.repository_name) {
+            return Err(ApiError::Conflict("A compaction is running for this repository".into()).into());
+        }
+        borg(&state, &["break-lock"], &folder).await?;
+        tracing::info!(repository = %repo.repository_name, "repository lock released");
+        Ok(Json(Message { message: format!("Lock on repository {} has been released", repo.repository_name) }))
+    }
+}
