@@ -7,6 +7,7 @@ mod concurrency;
 mod cron;
 mod generated_clients;
 mod hostile;
+mod migration;
 mod openapi;
 mod outside;
 mod plugins;
