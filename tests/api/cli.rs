@@ -271,7 +271,9 @@ fn import_borgwarehouse_repo_json() {
     std::fs::write(&file, malformed.to_string()).unwrap();
     let (ok, _, err) = env.run(&["import-borgwarehouse", file.to_str().unwrap()], None);
     assert!(!ok, "a malformed file was taken in");
-    for named in ["entry 0 (deadbeef): sshPublicKey", "entry 1 (../../x): repositoryName", "entry 2 (0a0a0a0a): invalid type"] {
+    for named in
+        ["entry 0 (deadbeef): sshPublicKey", "entry 1 (../../x): repositoryName", "entry 2 (0a0a0a0a): invalid type"]
+    {
         assert!(err.contains(named), "{named} not said: {err}");
     }
     assert!(!env.dir.path().join("home/.ssh/authorized_keys").exists(), "a refused import wrote lines");

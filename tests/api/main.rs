@@ -2,6 +2,7 @@
 
 mod auth;
 mod authorized_keys;
+mod borgwarehouse3;
 mod cli;
 mod concurrency;
 mod cron;

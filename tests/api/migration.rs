@@ -15,7 +15,8 @@ fn json_file(version: &str, file: &str) -> Vec<Value> {
 }
 
 /// An administrator's own key, on a line BorgWarehouse did not write: it must stay as it is.
-const ADMIN_LINE: &str = "no-pty ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJm admin@host";
+const ADMIN_LINE: &str =
+    "no-pty ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJm admin@host";
 
 /// A borg home as BorgWarehouse `version` left it, moved to `home` (its lines name
 /// `/home/borgwarehouse`), with the administrator's own line in the middle.
@@ -54,7 +55,9 @@ fn assert_managed_as_borgwarehouse_had_them(s: &TestServer, version: &str, token
         let (status, one) = s.get(&format!("/api/repo/id/{id}"), Some(token));
         assert_eq!(status, 200, "BorgWarehouse id {id}");
         let repo = &one["repo"];
-        for field in ["repositoryName", "alias", "storageSize", "alert", "comment", "appendOnlyMode", "lanCommand", "lastSave"] {
+        for field in
+            ["repositoryName", "alias", "storageSize", "alert", "comment", "appendOnlyMode", "lanCommand", "lastSave"]
+        {
             assert_eq!(repo[field], entry[field], "id {id}: {field}");
         }
         assert_eq!(repo["archived"], entry.get("archived").cloned().unwrap_or(json!(false)), "id {id}: archived");
@@ -73,8 +76,14 @@ fn assert_lines(s: &TestServer, version: &str) {
     assert_eq!(text.lines().nth(1), Some(ADMIN_LINE), "the administrator's line moved or changed:\n{text}");
     for entry in json_file(version, "repo.json") {
         let name = entry["repositoryName"].as_str().unwrap();
-        let line = text.lines().find(|l| l.contains(&format!("/repos/{name} "))).unwrap_or_else(|| panic!("no line for {name}"));
-        assert!(line.contains(&format!("--restrict-to-repository {}/{name} ", s.home.join("repos").display())), "{line}");
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("/repos/{name} ")))
+            .unwrap_or_else(|| panic!("no line for {name}"));
+        assert!(
+            line.contains(&format!("--restrict-to-repository {}/{name} ", s.home.join("repos").display())),
+            "{line}"
+        );
         assert!(!line.contains("--restrict-to-path"), "{line}");
         assert_eq!(line.starts_with("#BW-ARCHIVED "), entry.get("archived") == Some(&json!(true)), "{line}");
         assert!(line.ends_with(entry["sshPublicKey"].as_str().unwrap()), "{line}");
@@ -112,7 +121,11 @@ fn moved_host(version: &str, reorder: bool) {
     assert_lines(&s, version);
     assert_eq!(s.get("/api/v1/repositories", Some(&monitoring)).0, 200);
     assert_eq!(s.delete("/api/repo/id/0/delete", Some(&ansible)).0, 403, "ansible has no delete");
-    let (status, _) = s.post("/api/v1/repositories", Some(&monitoring), &json!({"alias": "x", "sshPublicKey": ed25519_key(9, ""), "storageSize": 1}));
+    let (status, _) = s.post(
+        "/api/v1/repositories",
+        Some(&monitoring),
+        &json!({"alias": "x", "sshPublicKey": ed25519_key(9, ""), "storageSize": 1}),
+    );
     assert_eq!(status, 403, "monitoring only reads");
 
     // A second run changes nothing.
@@ -125,7 +138,11 @@ fn moved_host(version: &str, reorder: bool) {
     assert_eq!(tokens.unchanged, ["ansible", "monitoring"], "{tokens:?}");
 
     // The next repository made here continues after BorgWarehouse's highest id.
-    let (_, created) = s.post("/api/v1/repositories", Some(&ansible), &json!({"alias": "new", "sshPublicKey": ed25519_key(9, ""), "storageSize": 1}));
+    let (_, created) = s.post(
+        "/api/v1/repositories",
+        Some(&ansible),
+        &json!({"alias": "new", "sshPublicKey": ed25519_key(9, ""), "storageSize": 1}),
+    );
     assert_eq!(created["id"], 3);
 
     // And all of it survives a restart.
@@ -166,11 +183,19 @@ fn ids_taken_in_at_first_start_become_borgwarehouse_ids() {
 fn an_id_clients_have_seen_is_never_taken() {
     let s = TestServer::start();
     let t = s.full_token();
-    let (_, mine) = s.post("/api/v1/repositories", Some(&t), &json!({"alias": "mine", "sshPublicKey": ed25519_key(9, ""), "storageSize": 1}));
+    let (_, mine) = s.post(
+        "/api/v1/repositories",
+        Some(&t),
+        &json!({"alias": "mine", "sshPublicKey": ed25519_key(9, ""), "storageSize": 1}),
+    );
     assert_eq!(mine["id"], 0);
     let before = s.authorized_keys_text();
-    let err = s.block_on(s.state.repos.import_borgwarehouse(json_file("2.4.4", "repo.json"), false)).unwrap_err().to_string();
-    assert!(err.contains("BorgWarehouse id 0 (81ffe3c7)") && err.contains(mine["repositoryName"].as_str().unwrap()), "{err}");
+    let err =
+        s.block_on(s.state.repos.import_borgwarehouse(json_file("2.4.4", "repo.json"), false)).unwrap_err().to_string();
+    assert!(
+        err.contains("BorgWarehouse id 0 (81ffe3c7)") && err.contains(mine["repositoryName"].as_str().unwrap()),
+        "{err}"
+    );
     assert_eq!(s.authorized_keys_text(), before);
     assert_eq!(s.state.repos.len(), 1);
 }
@@ -205,12 +230,21 @@ fn what_borgwarehouse_accepted_is_taken_as_it_is() {
     let s = TestServer::start();
     let t = s.full_token();
     let long_alias = "a".repeat(140);
-    let entries = vec![json!({"id": 7, "alias": long_alias, "repositoryName": "0a1b2c3d", "sshPublicKey": ed25519_key(3, "x\n"),
+    let entries =
+        vec![json!({"id": 7, "alias": long_alias, "repositoryName": "0a1b2c3d", "sshPublicKey": ed25519_key(3, "x\n"),
         "storageSize": 10, "alert": 7200, "unixUser": "borgwarehouse"})];
     let report = s.block_on(s.state.repos.import_borgwarehouse(entries, false)).unwrap();
     assert_eq!(report.added, ["0a1b2c3d"]);
     let (_, one) = s.get("/api/repo/id/7", Some(&t));
     assert_eq!((one["repo"]["alert"].as_u64(), one["repo"]["alias"].as_str()), (Some(7200), Some(long_alias.as_str())));
-    assert_eq!(s.patch("/api/repo/id/7/edit", Some(&t), &json!({"storageSize": 20})).0, 200, "an edit of another field passes");
-    assert_eq!(s.patch("/api/repo/id/7/edit", Some(&t), &json!({"alert": 7200})).0, 422, "sent again, the alert is validated");
+    assert_eq!(
+        s.patch("/api/repo/id/7/edit", Some(&t), &json!({"storageSize": 20})).0,
+        200,
+        "an edit of another field passes"
+    );
+    assert_eq!(
+        s.patch("/api/repo/id/7/edit", Some(&t), &json!({"alert": 7200})).0,
+        422,
+        "sent again, the alert is validated"
+    );
 }

@@ -31,6 +31,10 @@ pub fn finish(doc: &mut Value) {
         props["sshPublicKey"]["pattern"] = json!(key_pattern());
         schema["example"] = example_body(name);
     }
+    if let Some(archive) = doc.pointer_mut("/components/schemas/ArchiveBody") {
+        archive["additionalProperties"] = json!(false);
+        archive["example"] = json!({"archived": true});
+    }
     for name in ["RepoEdit", "RepoEditV1"] {
         if let Some(edit) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
             edit["minProperties"] = json!(1);

@@ -6,7 +6,6 @@
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::sync::Mutex;
 
 use bw_core::auth::{Guard, Update};
@@ -16,7 +15,8 @@ use bw_core::repo_store::Repo;
 use bw_core::store_error::StoreError;
 use bw_core::{ApiError, ApiResult, AppState};
 use poem::web::Data;
-use poem_openapi::param::Path as PathParam;
+// Named `Path`: poem-openapi finds path parameters by that type name.
+use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
@@ -103,7 +103,7 @@ fn borg_folder(state: &AppState, name: &str) -> ApiResult<std::path::PathBuf> {
 }
 
 /// Runs `borg ARGS FOLDER`; its error output goes to the log, never to the client.
-async fn borg(state: &AppState, args: &[&str], folder: &Path) -> ApiResult<()> {
+async fn borg(state: &AppState, args: &[&str], folder: &std::path::Path) -> ApiResult<()> {
     let base = state.config.server.data_dir.join("borg");
     let out = tokio::process::Command::new("borg")
         .args(args)
@@ -147,7 +147,7 @@ impl MaintenanceApi {
         &self,
         state: Data<&AppState>,
         _caller: Guard<Update>,
-        #[oai(name = "repositoryName")] name: PathParam<String>,
+        #[oai(name = "repositoryName")] name: Path<String>,
         body: JsonRequest<ArchiveBody>,
     ) -> Answer<Json<Message>, { INVALID_BODY | NOT_FOUND }> {
         let repo = by_name(&state, &name)?;
@@ -179,7 +179,7 @@ impl MaintenanceApi {
         &self,
         state: Data<&AppState>,
         _caller: Guard<Update>,
-        #[oai(name = "repositoryName")] name: PathParam<String>,
+        #[oai(name = "repositoryName")] name: Path<String>,
     ) -> Answer<Json<Message>, { DISABLED | NOT_FOUND | CONFLICT }> {
         let repo = by_name(&state, &name)?;
         if state.config.repos.disable_compact {
@@ -205,7 +205,7 @@ impl MaintenanceApi {
         &self,
         state: Data<&AppState>,
         _caller: Guard<Update>,
-        #[oai(name = "repositoryName")] name: PathParam<String>,
+        #[oai(name = "repositoryName")] name: Path<String>,
     ) -> Answer<Json<Message>, { NOT_FOUND | CONFLICT }> {
         let repo = by_name(&state, &name)?;
         let folder = borg_folder(&state, &repo.repository_name)?;
