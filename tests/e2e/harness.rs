@@ -83,6 +83,12 @@ impl Server {
         cmd
     }
 
+    /// Our command line, as a sysadmin runs it next to the running server (or with it
+    /// stopped): `borgwarehouse ARGS`.
+    pub fn cli(root: &Path, args: &[&str]) -> Output {
+        Self::command(root).args(args).output().unwrap()
+    }
+
     /// `borgwarehouse token create`, as a sysadmin runs it next to the running server.
     pub fn cli_token(&self, name: &str, perms: &str) -> String {
         let out = Self::command(&self.root)
@@ -311,18 +317,24 @@ impl Borg {
         format!("ssh://{}@127.0.0.1:{}/./{name}", self.user, self.port)
     }
 
-    pub fn run(&self, key: &Key, args: &[&str]) -> Output {
+    /// The borg command for `args` with `key`, not started (a test that kills it midway).
+    pub fn command(&self, key: &Key, args: &[&str]) -> Command {
         let rsh = format!("ssh -i {} {}", key.private.display(), self.ssh_args.join(" "));
-        Command::new(&self.bin)
-            .args(args)
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
             .env("BORG_RSH", rsh)
             .env("BORG_BASE_DIR", &self.base)
             .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "yes")
             .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
             .env("BORG_DELETE_I_KNOW_WHAT_I_AM_DOING", "YES")
             .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, key: &Key, args: &[&str]) -> Output {
+        self.command(key, args).stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap()
     }
 
     pub fn ok(&self, key: &Key, args: &[&str]) -> Output {
@@ -345,6 +357,20 @@ pub fn random_file(path: &Path, bytes: usize) {
         f.write_all(&buf[..n]).unwrap();
         left -= n;
     }
+}
+
+/// The pids of the `borg serve` processes working on repository `name` (sshd's forced command).
+pub fn borg_serve_pids(name: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(" serve ") && cmdline.contains(&format!("/{name} ")) {
+            pids.push(pid);
+        }
+    }
+    pids
 }
 
 /// Every segment file of a borg repository (`data/N/M`).

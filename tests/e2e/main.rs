@@ -145,3 +145,110 @@ fn borg_backs_up_through_the_repositories_the_api_makes() {
     assert!(!borg.run(&key_b, &["list", &borg.url(&name)]).status.success(), "the client still gets in");
     server.stop();
 }
+
+/// A host that BorgWarehouse 2.4.4 ran: its client backs up through the old `--restrict-to-path`
+/// line before the move and, untouched, after it; then BorgWarehouse 3.x's maintenance routes
+/// on the real thing: compact frees deleted archives' space, break-lock clears the lock a killed
+/// `borg serve` left, archive shuts the client out and unarchive lets it back in.
+#[test]
+fn a_borgwarehouse_host_moves_over_and_its_clients_keep_backing_up() {
+    let Some(tools) = harness::tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let pool = home.join("repos");
+    fs::create_dir_all(&pool).unwrap();
+    fs::create_dir_all(home.join(".ssh")).unwrap();
+    let name = "81ffe3c7";
+    let client = harness::keygen(dir.path(), "laptop");
+    // The line as BorgWarehouse before 3.1.3 wrote it.
+    let old_line = format!(
+        "command=\"cd {p};borg serve --restrict-to-path {p}/{name} --storage-quota 10G\",restrict {}\n",
+        client.public,
+        p = pool.display()
+    );
+    fs::write(home.join(".ssh/authorized_keys"), &old_line).unwrap();
+    let sshd = Sshd::start(&tools, dir.path(), &home);
+    let borg = Borg::new(&tools, dir.path(), &sshd);
+    let src = dir.path().join("src");
+    harness::random_file(&src.join("a.bin"), 2 * 1024 * 1024);
+    borg.ok(&client, &["init", "-e", "none", &borg.url(name)]);
+    borg.ok(&client, &["create", &format!("{}::before-the-move", borg.url(name)), src.to_str().unwrap()]);
+
+    // The move: our server starts on that home and takes BorgWarehouse's repo.json in.
+    let server = Server::start(dir.path(), &[]);
+    let keys = fs::read_to_string(home.join(".ssh/authorized_keys")).unwrap();
+    assert!(keys.contains("--restrict-to-repository") && !keys.contains("--restrict-to-path"), "{keys}");
+    let repo_json = dir.path().join("repo.json");
+    fs::write(
+        &repo_json,
+        json!([{"id": 5, "alias": "laptop", "repositoryName": name, "sshPublicKey": client.public,
+                "storageSize": 10, "alert": 90000, "comment": "", "lanCommand": false, "appendOnlyMode": false,
+                "lastSave": 0, "status": false, "storageUsed": 0, "displayDetails": true, "unixUser": "borgwarehouse"}])
+        .to_string(),
+    )
+    .unwrap();
+    let out = Server::cli(dir.path(), &["import-borgwarehouse", repo_json.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = server.cli_token("e2e", "create,read,update,delete");
+    let (status, one) = server.get("/api/repo/id/5", &token);
+    assert_eq!((status, one["repo"]["repositoryName"].as_str()), (200, Some(name)), "{one}");
+    // The same client, untouched, after the move.
+    borg.ok(&client, &["create", &format!("{}::after-the-move", borg.url(name)), src.to_str().unwrap()]);
+    let repo_dir = pool.join(name);
+
+    // compact frees the space of deleted archives.
+    harness::random_file(&src.join("big.bin"), 40 * 1024 * 1024);
+    borg.ok(&client, &["create", "-C", "none", &format!("{}::big", borg.url(name)), src.to_str().unwrap()]);
+    fs::remove_file(src.join("big.bin")).unwrap();
+    borg.ok(&client, &["delete", &format!("{}::big", borg.url(name))]);
+    let before = du(&repo_dir);
+    let (status, body) = server.post(&format!("/api/v1/repositories/{name}/compact"), &token, &json!({}));
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (200, Some(format!("Repository {name} has been compacted").as_str())),
+        "{body}"
+    );
+    let freed = before.saturating_sub(du(&repo_dir));
+    assert!(freed > 30 * 1024, "compact freed only {freed} KiB of a deleted 40 MiB archive");
+    borg.ok(&client, &["list", &borg.url(name)]);
+
+    // break-lock: SIGKILL the server-side borg serve in the middle of a backup; its lock stays.
+    harness::random_file(&src.join("slow.bin"), 400 * 1024 * 1024);
+    let mut running = borg
+        .command(&client, &["create", "-C", "none", &format!("{}::interrupted", borg.url(name)), src.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let lock = repo_dir.join("lock.exclusive");
+    while !lock.exists() || harness::borg_serve_pids(name).is_empty() {
+        assert!(start.elapsed().as_secs() < 60, "the backup never took its lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for pid in harness::borg_serve_pids(name) {
+        let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+    }
+    let _ = running.wait();
+    assert!(lock.exists(), "no stale lock was left to break");
+    let (status, body) = server.post(&format!("/api/v1/repositories/{name}/break-lock"), &token, &json!({}));
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (200, Some(format!("Lock on repository {name} has been released").as_str())),
+        "{body}"
+    );
+    assert!(!lock.exists() && !repo_dir.join("lock.roster").exists(), "the lock is still there");
+    fs::remove_file(src.join("slow.bin")).unwrap();
+    borg.ok(&client, &["create", &format!("{}::after-the-lock", borg.url(name)), src.to_str().unwrap()]);
+
+    // archive shuts the client out; unarchive lets it back in.
+    assert_eq!(server.post(&format!("/api/v1/repositories/{name}/archive"), &token, &json!({"archived": true})).0, 200);
+    assert!(!borg.run(&client, &["list", &borg.url(name)]).status.success(), "an archived repository's client got in");
+    assert!(repo_dir.join("data").is_dir(), "archiving kept the data");
+    assert_eq!(
+        server.post(&format!("/api/v1/repositories/{name}/archive"), &token, &json!({"archived": false})).0,
+        200
+    );
+    let listed = String::from_utf8_lossy(&borg.ok(&client, &["list", &borg.url(name)]).stdout).into_owned();
+    for archive in ["before-the-move", "after-the-move", "after-the-lock"] {
+        assert!(listed.contains(archive), "{archive} missing: {listed}");
+    }
+}
