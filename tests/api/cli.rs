@@ -2,6 +2,7 @@
 //! through its control socket.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_borgwarehouse-under-test");
@@ -294,9 +295,17 @@ fn import_borgwarehouse_repo_json() {
     );
     std::fs::create_dir_all(env.dir.path().join("home/.ssh")).unwrap();
     std::fs::write(env.dir.path().join("home/.ssh/authorized_keys"), &left_by_borgwarehouse).unwrap();
-    let (ok, out, err) = env.run(&["import-borgwarehouse", file.to_str().unwrap()], None);
+    // A dry run says what would change and changes nothing.
+    let (ok, out, err) = env.run(&["import-borgwarehouse", "--dry-run", file.to_str().unwrap()], None);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("dry run: nothing is changed") && out.contains("added 1 (0a1b2c3d)"), "{out}");
+    let keys_file = env.dir.path().join("home/.ssh/authorized_keys");
+    assert_eq!(std::fs::read_to_string(&keys_file).unwrap(), left_by_borgwarehouse, "a dry run wrote");
+    let users = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/borgwarehouse-2.4.4/users.json");
+    let (ok, out, err) = env.run(&["import-borgwarehouse", file.to_str().unwrap(), "--users", users.to_str().unwrap()], None);
     assert!(ok, "{err}");
     assert!(out.contains("repositories: added 1 (0a1b2c3d), updated 0, unchanged 0"), "{out}");
+    assert!(out.contains("tokens: added 2 (ansible, monitoring)"), "{out}");
     assert!(out.contains("note: unixUser is ignored"), "{out}");
     let keys = std::fs::read_to_string(env.dir.path().join("home/.ssh/authorized_keys")).unwrap();
     assert!(keys.starts_with(&left_by_borgwarehouse), "the existing line was dropped: {keys}");
