@@ -302,7 +302,8 @@ fn import_borgwarehouse_repo_json() {
     let keys_file = env.dir.path().join("home/.ssh/authorized_keys");
     assert_eq!(std::fs::read_to_string(&keys_file).unwrap(), left_by_borgwarehouse, "a dry run wrote");
     let users = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/borgwarehouse-2.4.4/users.json");
-    let (ok, out, err) = env.run(&["import-borgwarehouse", file.to_str().unwrap(), "--users", users.to_str().unwrap()], None);
+    let (ok, out, err) =
+        env.run(&["import-borgwarehouse", file.to_str().unwrap(), "--users", users.to_str().unwrap()], None);
     assert!(ok, "{err}");
     assert!(out.contains("repositories: added 1 (0a1b2c3d), updated 0, unchanged 0"), "{out}");
     assert!(out.contains("tokens: added 2 (ansible, monitoring)"), "{out}");

@@ -248,3 +248,26 @@ fn what_borgwarehouse_accepted_is_taken_as_it_is() {
         "sent again, the alert is validated"
     );
 }
+
+/// BorgWarehouse's `status` is shown as it was until this server's next status check computes
+/// its own.
+#[test]
+fn the_imported_status_holds_until_the_next_check() {
+    let s = TestServer::with_config(|c| c.auth.cronjob_key = Some("k".into()));
+    let t = s.full_token();
+    let entries = vec![json!({"id": 0, "alias": "a", "repositoryName": "0a1b2c3d", "sshPublicKey": ed25519_key(3, ""),
+        "storageSize": 10, "alert": 3600, "lastSave": 0, "status": true})];
+    s.block_on(s.state.repos.import_borgwarehouse(entries.clone(), false)).unwrap();
+    for path in ["/api/repo", "/api/v1/repositories"] {
+        let (_, list) = s.get(path, Some(&t));
+        assert_eq!(list["repoList"][0]["status"], true, "{path}");
+        assert!(list["repoList"][0].get("importedStatus").is_none(), "{path}: an internal field shows");
+    }
+    let again = s.block_on(s.state.repos.import_borgwarehouse(entries, false)).unwrap();
+    assert_eq!(again.unchanged, ["0a1b2c3d"]);
+    assert_eq!(s.call("POST", "/api/cronjob/checkStatus", Some("Bearer k"), None).0, 200);
+    let (_, one) = s.get("/api/v1/repositories/0a1b2c3d", Some(&t));
+    assert_eq!(one["repo"]["status"], false, "the check computed this server's own status");
+    let (_, list) = s.get("/api/repo", Some(&t));
+    assert_eq!(list["repoList"][0]["status"], false);
+}

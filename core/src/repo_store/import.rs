@@ -50,6 +50,8 @@ pub struct BorgWarehouseRepo {
     pub archived: bool,
     /// Ignored: this server has one borg user (the dry run says so).
     pub unix_user: Option<String>,
+    /// Kept until this server's next status check computes its own.
+    pub status: Option<bool>,
 }
 
 /// What an import did (or, dry, would do), by repository name.
@@ -132,6 +134,7 @@ impl BorgWarehouseRepo {
         repo.last_status_alert_send = self.last_status_alert_send.or(base.and_then(|b| b.last_status_alert_send));
         repo.storage_target = self.storage_target.clone();
         repo.archived = self.archived;
+        repo.imported_status = self.status;
         repo
     }
 }

@@ -64,11 +64,13 @@ impl ListCache {
             if i > 0 {
                 out.push(b',');
             }
+            // An imported status holds until a check, whatever the time.
+            let computed = repo.imported_status.is_none();
             let mut repo = repo.clone().at(now);
             if seed {
                 repo = repo.for_seed_paths();
             }
-            if repo.status {
+            if repo.status && computed {
                 valid_until = valid_until.min(repo.last_save.saturating_add(repo.alert as i64).saturating_add(1));
             }
             // A Repo always serializes: plain strings and numbers.

@@ -47,6 +47,12 @@ pub struct Repo {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub storage_target: Option<String>,
+    /// The `status` BorgWarehouse had computed, taken in by an import and shown until this
+    /// server's next status check computes its own. Stored, never shown as such: [`Repo::at`]
+    /// takes it out.
+    #[oai(skip)]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub imported_status: Option<bool>,
 }
 
 impl Repo {
@@ -70,6 +76,7 @@ impl Repo {
             archived: false,
             icon: new.icon,
             storage_target: None,
+            imported_status: None,
         }
     }
 
@@ -91,9 +98,13 @@ impl Repo {
         self
     }
 
-    /// The repository with `status` computed for `now`.
+    /// The repository as the API shows it at `now`: `status` computed, or the imported one until
+    /// the next status check.
     pub fn at(mut self, now: i64) -> Repo {
-        self.status = now.saturating_sub(self.last_save) <= self.alert as i64;
+        self.status = match self.imported_status.take() {
+            Some(kept) => kept,
+            None => now.saturating_sub(self.last_save) <= self.alert as i64,
+        };
         self
     }
 

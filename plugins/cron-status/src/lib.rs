@@ -65,6 +65,8 @@ pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
                     r.last_save = t;
                 }
                 r.status = now.saturating_sub(r.last_save) <= r.alert as i64;
+                // This server's own status from now on, not the one an import brought.
+                r.imported_status = None;
                 let quiet = matches!(r.last_status_alert_send, Some(t) if now - t < ALERT_REPEAT_AFTER);
                 if !r.status && r.alert != 0 && !quiet {
                     r.last_status_alert_send = Some(now);
