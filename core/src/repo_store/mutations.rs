@@ -160,6 +160,12 @@ impl RepoStore {
             self.check_key_free(key, Some(id))?;
         }
         let repo = old.patched(patch);
+        self.replace(old, repo).await
+    }
+
+    /// Puts `repo` in place of `old` (same id) and makes it durable; back to `old` when the
+    /// file cannot be written. The caller holds the write lock.
+    async fn replace(&self, old: Repo, repo: Repo) -> StoreResult<Repo> {
         self.put_record(&repo)?;
         self.index_mut().put(repo.clone());
         self.commit(|s| {
@@ -177,15 +183,7 @@ impl RepoStore {
         let _guard = self.write.lock().await;
         let old = self.get(id).ok_or(StoreError::NotFound)?;
         let repo = Repo { archived, ..old.clone() };
-        self.put_record(&repo)?;
-        self.index_mut().put(repo.clone());
-        self.commit(|s| {
-            s.put_record(&old)?;
-            s.index_mut().put(old.clone());
-            Ok(())
-        })
-        .await?;
-        Ok(repo)
+        self.replace(old, repo).await
     }
 
     pub async fn delete(&self, id: u64) -> StoreResult<Repo> {

@@ -51,7 +51,7 @@ pub fn finish(doc: &mut Value) {
             "alert": 90000, "storageSize": 100, "storageUsed": 0,
             "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@host",
             "comment": "", "displayDetails": true, "lanCommand": false, "appendOnlyMode": false,
-            "lastStatusAlertSend": 1732665600
+            "lastStatusAlertSend": 1732665600, "archived": false
         });
     }
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };

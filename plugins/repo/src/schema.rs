@@ -78,8 +78,10 @@ pub struct RepoCreateV1 {
 }
 
 /// Body of the edit routes: at least one key; absent keys keep their value.
+// No `deny_unknown_fields` (it cannot be flattened into RepoEditV1): these types document the
+// bodies, validate.rs parses them, and document.rs says `additionalProperties: false`.
 #[derive(Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase")]
 pub struct RepoEdit {
     #[oai(validator(min_length = 1, max_length = 100))]
     pub alias: Option<String>,
@@ -93,20 +95,12 @@ pub struct RepoEdit {
     pub append_only_mode: Option<bool>,
 }
 
-/// Body of the v1 edit route: at least one key; absent keys keep their value.
+/// Body of the v1 edit route: the seed's keys and BorgWarehouse 3.x's `icon`; at least one key.
 #[derive(Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase")]
 pub struct RepoEditV1 {
-    #[oai(validator(min_length = 1, max_length = 100))]
-    pub alias: Option<String>,
-    pub ssh_public_key: Option<String>,
-    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
-    pub storage_size: Option<u64>,
-    #[oai(validator(max_length = 500))]
-    pub comment: Option<String>,
-    pub alert: Option<u64>,
-    pub lan_command: Option<bool>,
-    pub append_only_mode: Option<bool>,
+    #[oai(flatten)]
+    pub seed: RepoEdit,
     /// BorgWarehouse 3.x's icon, `^Icon[A-Za-z0-9]{1,40}$`.
     pub icon: Option<String>,
 }
