@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::control::{self, Command};
 use bw_core::clock::Clock;
@@ -148,7 +149,21 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            local_command(&config, Command::ImportBorgwarehouse(crate::import::ImportRequest { repos, users, dry_run }))
+            // On a terminal, a long import shows that it is working (100,000 repositories take
+            // several seconds).
+            let count = repos.as_ref().map_or(0, Vec::len);
+            let spinner = std::io::stderr().is_terminal().then(|| {
+                let s = indicatif::ProgressBar::new_spinner()
+                    .with_message(format!("taking in {count} repositories from BorgWarehouse"));
+                s.enable_steady_tick(Duration::from_millis(120));
+                s
+            });
+            let request = crate::import::ImportRequest { repos, users, dry_run };
+            local_command_then(&config, Command::ImportBorgwarehouse(request), || {
+                if let Some(s) = spinner {
+                    s.finish_and_clear();
+                }
+            })
         }
         #[cfg(feature = "tokens")]
         Some(Cmd::Token { command }) => {
@@ -211,6 +226,11 @@ fn read_password() -> Result<String, String> {
 
 /// Runs a command through a running server's control socket, or on the store directly.
 fn local_command(config: &Config, cmd: Command) -> ExitCode {
+    local_command_then(config, cmd, || {})
+}
+
+/// [`local_command`], running `done` once the answer is in and before it is printed.
+fn local_command_then(config: &Config, cmd: Command, done: impl FnOnce()) -> ExitCode {
     let answer = match control::send(&config.server.data_dir, &cmd) {
         Some(Ok(a)) => a,
         Some(Err(e)) => {
@@ -225,6 +245,7 @@ fn local_command(config: &Config, cmd: Command) -> ExitCode {
             }
         },
     };
+    done();
     if answer.ok {
         println!("{}", answer.output);
         ExitCode::SUCCESS

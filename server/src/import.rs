@@ -11,11 +11,13 @@ pub struct ImportRequest {
     pub dry_run: bool,
 }
 
+/// The names, up to [`SHOWN`] of them: a host of 100,000 repositories gets a readable line.
 fn names(list: &[String]) -> String {
-    if list.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", list.join(", "))
+    const SHOWN: usize = 10;
+    match list.len() {
+        0 => String::new(),
+        n if n <= SHOWN => format!(" ({})", list.join(", ")),
+        n => format!(" ({}, and {} more)", list[..SHOWN].join(", "), n - SHOWN),
     }
 }
 
@@ -72,5 +74,16 @@ fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, String> {
             .build()
             .map_err(|e| format!("cannot start a runtime: {e}"))
             .map(|rt| rt.block_on(future)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_lists_are_cut() {
+        let many: Vec<String> = (0..25).map(|i| format!("n{i}")).collect();
+        assert_eq!(super::names(&many[..2]), " (n0, n1)");
+        assert_eq!(super::names(&many), " (n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, and 15 more)");
+        assert_eq!(super::names(&[]), "");
     }
 }

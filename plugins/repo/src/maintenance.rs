@@ -217,3 +217,20 @@ impl MaintenanceApi {
         Ok(Json(Message { message: format!("Lock on repository {} has been released", repo.repository_name) }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Compacting;
+
+    #[test]
+    fn one_compaction_at_a_time_per_repository() {
+        let first = Compacting::start("aaaaaaaa").expect("the first starts");
+        assert!(Compacting::start("aaaaaaaa").is_none(), "a second compaction of one repository started");
+        assert!(Compacting::running("aaaaaaaa"));
+        let other = Compacting::start("bbbbbbbb").expect("another repository is not held up");
+        drop(first);
+        assert!(!Compacting::running("aaaaaaaa"), "a finished compaction still counts");
+        assert!(Compacting::start("aaaaaaaa").is_some());
+        drop(other);
+    }
+}
