@@ -13,6 +13,16 @@ fn document() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json")
 }
 
+/// The server process, stopped however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn output(cmd: &mut Command) -> (bool, String) {
     let out = cmd.output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
@@ -41,7 +51,8 @@ fn a_generated_python_client_drives_the_main_flows() {
         .env("BW_HOME", dir.path().join("home"))
         .env("BW_ADMIN_PASSWORD", "python-admin-password")
         .env("CRONJOB_KEY", "python-cron-key");
-    let (mut child, port) = bw_tests::process::spawn_on_free_port(server, &dir.path().join("server.log"));
+    let (child, port) = bw_tests::process::spawn_on_free_port(server, &dir.path().join("server.log"));
+    let _server = KillOnDrop(child);
 
     // The generator's own environment has the client's dependencies (httpx, attrs).
     let python = generator.parent().map(|d| d.join("python3")).filter(|p| p.is_file()).unwrap_or("python3".into());
@@ -54,8 +65,6 @@ fn a_generated_python_client_drives_the_main_flows() {
             .env("PYTHONPATH", dir.path().join("client"))
             .env("PYTHONDONTWRITEBYTECODE", "1"),
     );
-    let _ = child.kill();
-    let _ = child.wait();
     assert!(ok, "the generated client failed a flow:\n{text}");
     assert!(text.contains("python client: 19 steps passed"), "{text}");
     println!("{}", text.trim());

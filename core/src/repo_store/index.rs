@@ -57,7 +57,7 @@ impl ListCache {
     /// (`seed`: without the v1 fields). A status only turns from true to false as time passes, so
     /// the bytes hold until the first repository turns late.
     pub fn build(index: &Index, now: i64, seed: bool) -> ListCache {
-        let mut out = Vec::with_capacity(64 + index.by_id.len() * 400);
+        let mut out = Vec::with_capacity(64 + index.by_id.len() * 480);
         let mut valid_until = i64::MAX;
         out.extend_from_slice(br#"{"repoList":["#);
         for (i, repo) in index.by_id.values().enumerate() {
