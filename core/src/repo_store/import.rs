@@ -228,6 +228,13 @@ impl RepoStore {
         let next_id = self.next_id()?.max(highest + 1);
         let encoded: Vec<(u64, Vec<u8>)> =
             records.iter().map(|r| Ok((r.id, encode(r)?))).collect::<StoreResult<_>>()?;
+        // The "adopted" marks this import takes away, to put back if it has to be undone.
+        let mut marked_before = Vec::new();
+        for id in removed_ids.iter().chain(records.iter().map(|r| &r.id)) {
+            if self.is_adopted(*id)? {
+                marked_before.push(*id);
+            }
+        }
         // Records, ids given up and the counter in one transaction.
         (&self.repos, &self.meta).transaction(|(tree, meta)| {
             for id in &removed_ids {
@@ -261,6 +268,9 @@ impl RepoStore {
             for old in &before {
                 s.put_record(old)?;
                 s.index_mut().put(old.clone());
+            }
+            for id in &marked_before {
+                s.meta.insert(adopted_key(*id), &[1u8])?;
             }
             Ok(())
         })
