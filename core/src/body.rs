@@ -8,7 +8,7 @@
 
 use std::marker::PhantomData;
 
-use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde_json::{Map, Value};
@@ -83,54 +83,95 @@ pub struct CronSuccess {
 }
 
 /// A JSON answer serialized once (with serde, straight to bytes) and documented with `T`'s
-/// schema: large, hot answers are cached as bytes instead of rebuilt per request.
-pub struct PreJson<T> {
-    bytes: bytes::Bytes,
-    _doc: PhantomData<fn() -> T>,
+/// schema, with its entity tag: 200 with `ETag`, or 304 (no body) when the client's
+/// `If-None-Match` names it. Large, hot answers are cached as bytes; pollers that already have
+/// them get 304.
+pub enum TaggedJson<T> {
+    Fresh { bytes: bytes::Bytes, etag: String, _doc: PhantomData<fn() -> T> },
+    NotModified { etag: String },
 }
 
-impl<T> PreJson<T> {
-    pub fn new(bytes: bytes::Bytes) -> Self {
-        Self { bytes, _doc: PhantomData }
+impl<T> TaggedJson<T> {
+    /// The answer to a request whose `If-None-Match` is `if_none_match`.
+    pub fn answer(bytes: bytes::Bytes, etag: String, if_none_match: Option<&str>) -> Self {
+        if if_none_match.is_some_and(|h| matches_etag(h, &etag)) {
+            TaggedJson::NotModified { etag }
+        } else {
+            TaggedJson::Fresh { bytes, etag, _doc: PhantomData }
+        }
     }
 }
 
-impl<T: Type> poem_openapi::payload::Payload for PreJson<T> {
-    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+/// `If-None-Match`: `*`, or a list of tags, weak (`W/"x"`) or strong, compared weakly.
+fn matches_etag(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+}
 
-    fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        T::register(registry)
+fn etag_header() -> poem_openapi::registry::MetaHeader {
+    poem_openapi::registry::MetaHeader {
+        name: "ETag".into(),
+        description: Some("Names this answer; send it back as If-None-Match to get 304 while nothing changed".into()),
+        required: true,
+        deprecated: false,
+        schema: String::schema_ref(),
     }
 }
 
-impl<T> poem::IntoResponse for PreJson<T> {
+impl<T> poem::IntoResponse for TaggedJson<T> {
     fn into_response(self) -> poem::Response {
-        poem::Response::builder().content_type("application/json; charset=utf-8").body(self.bytes)
+        match self {
+            TaggedJson::Fresh { bytes, etag, .. } => poem::Response::builder()
+                .content_type("application/json; charset=utf-8")
+                .header(poem::http::header::ETAG, etag)
+                .body(bytes),
+            TaggedJson::NotModified { etag } => poem::Response::builder()
+                .status(poem::http::StatusCode::NOT_MODIFIED)
+                .header(poem::http::header::ETAG, etag)
+                .finish(),
+        }
     }
 }
 
-impl<T: Type> poem_openapi::ApiResponse for PreJson<T> {
+impl<T: Type> poem_openapi::ApiResponse for TaggedJson<T> {
     fn meta() -> poem_openapi::registry::MetaResponses {
-        use poem_openapi::payload::Payload;
         poem_openapi::registry::MetaResponses {
-            responses: vec![poem_openapi::registry::MetaResponse {
-                description: "",
-                status: Some(200),
-                status_range: None,
-                content: vec![poem_openapi::registry::MetaMediaType {
-                    content_type: Self::CONTENT_TYPE,
-                    schema: Self::schema_ref(),
-                }],
-                headers: vec![],
-            }],
+            responses: vec![
+                poem_openapi::registry::MetaResponse {
+                    description: "",
+                    status: Some(200),
+                    status_range: None,
+                    content: vec![poem_openapi::registry::MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: T::schema_ref(),
+                    }],
+                    headers: vec![etag_header()],
+                },
+                poem_openapi::registry::MetaResponse {
+                    description: "Not Modified: the answer is still the one If-None-Match names",
+                    status: Some(304),
+                    status_range: None,
+                    content: vec![],
+                    headers: vec![etag_header()],
+                },
+            ],
         }
     }
 
     fn register(registry: &mut Registry) {
         T::register(registry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn if_none_match_compares_weakly_and_takes_lists_and_star() {
+        let tag = "\"abc-1\"";
+        for header in ["\"abc-1\"", "W/\"abc-1\"", "\"x\", \"abc-1\"", "*"] {
+            assert!(super::matches_etag(header, tag), "{header}");
+        }
+        for header in ["\"abc-2\"", "abc-1", ""] {
+            assert!(!super::matches_etag(header, tag), "{header}");
+        }
     }
 }

@@ -190,3 +190,49 @@ fn bad_path_ids_are_404_never_500() {
     assert_eq!(s.patch("/api/repo/id/7/edit", Some(&t), &json!({"alias": "x"})).0, 404);
     assert_eq!(s.delete("/api/repo/id/7/delete", Some(&t)).0, 404);
 }
+
+/// Pollers: both list routes send an `ETag`; `If-None-Match` with it gets 304 and no body while
+/// nothing changed, and the list again once something did.
+#[test]
+fn list_answers_carry_an_etag_and_304_while_nothing_changed() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    assert_eq!(s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(1, ""))).0, 200);
+    let get = |path: &str, if_none_match: Option<&str>| {
+        let mut req = ureq::get(&format!("{}{path}", s.url)).set("Authorization", &format!("Bearer {t}"));
+        if let Some(tag) = if_none_match {
+            req = req.set("If-None-Match", tag);
+        }
+        let resp = match req.call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let (status, etag) = (resp.status(), resp.header("ETag").map(str::to_string));
+        (status, etag, resp.into_string().unwrap())
+    };
+    let (status, seed_tag, body) = get("/api/repo", None);
+    assert_eq!(status, 200);
+    let seed_tag = seed_tag.expect("an ETag on the list");
+    assert!(body.contains("repoList"));
+    let (_, v1_tag, _) = get("/api/v1/repositories", None);
+    let v1_tag = v1_tag.expect("an ETag on the v1 list");
+    assert_ne!(seed_tag, v1_tag, "the two families' answers differ, so do their tags");
+
+    for header in [seed_tag.clone(), format!("W/{seed_tag}"), format!("\"other\", {seed_tag}"), "*".to_string()] {
+        let (status, etag, body) = get("/api/repo", Some(&header));
+        assert_eq!((status, etag.as_deref(), body.as_str()), (304, Some(seed_tag.as_str()), ""), "{header}");
+    }
+    assert_eq!(get("/api/repo", Some("\"stale\"")).0, 200);
+    assert_eq!(get("/api/v1/repositories", Some(&seed_tag)).0, 200, "another family's tag is not this answer");
+
+    // A change makes a new answer with a new tag.
+    assert_eq!(s.patch("/api/repo/id/0/edit", Some(&t), &json!({"alias": "renamed"})).0, 200);
+    let (status, new_tag, body) = get("/api/repo", Some(&seed_tag));
+    assert_eq!(status, 200);
+    assert!(body.contains("renamed"));
+    assert_ne!(new_tag.unwrap(), seed_tag);
+    // Credentials come first: a stranger with a good tag gets 401, not 304.
+    let stranger = ureq::get(&format!("{}/api/repo", s.url)).set("If-None-Match", &seed_tag).call();
+    assert!(matches!(stranger, Err(ureq::Error::Status(401, _))));
+}

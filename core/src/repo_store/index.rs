@@ -44,19 +44,20 @@ pub(super) struct ListCache {
     /// The first second at which some repository's status is no longer what the bytes say.
     valid_until: i64,
     bytes: bytes::Bytes,
+    etag: String,
 }
 
 impl ListCache {
-    /// The cached bytes when they still say what the index says at `now`.
-    pub fn fresh(slot: &Option<ListCache>, index: &Index, now: i64) -> Option<bytes::Bytes> {
+    /// The cached answer when it still says what the index says at `now`.
+    pub fn fresh(slot: &Option<ListCache>, index: &Index, now: i64) -> Option<ListAnswer> {
         let c = slot.as_ref()?;
-        (c.generation == index.generation && c.built_at <= now && now < c.valid_until).then(|| c.bytes.clone())
+        (c.generation == index.generation && c.built_at <= now && now < c.valid_until).then(|| c.answer())
     }
 
     /// `{"repoList":[...]}` with `status` computed for `now`, in the shape of the path family
     /// (`seed`: without the v1 fields). A status only turns from true to false as time passes, so
     /// the bytes hold until the first repository turns late.
-    pub fn build(index: &Index, now: i64, seed: bool) -> ListCache {
+    pub fn build(index: &Index, now: i64, seed: bool, etag: String) -> ListCache {
         let mut out = Vec::with_capacity(64 + index.by_id.len() * 480);
         let mut valid_until = i64::MAX;
         out.extend_from_slice(br#"{"repoList":["#);
@@ -77,10 +78,18 @@ impl ListCache {
             let _ = serde_json::to_writer(&mut out, &repo);
         }
         out.extend_from_slice(b"]}");
-        ListCache { generation: index.generation, built_at: now, valid_until, bytes: bytes::Bytes::from(out) }
+        ListCache { generation: index.generation, built_at: now, valid_until, bytes: bytes::Bytes::from(out), etag }
     }
 
-    pub fn bytes(&self) -> bytes::Bytes {
-        self.bytes.clone()
+    pub fn answer(&self) -> ListAnswer {
+        ListAnswer { bytes: self.bytes.clone(), etag: self.etag.clone() }
     }
+}
+
+/// The list answer and the entity tag that names it: equal tags, equal bytes.
+#[derive(Debug, Clone)]
+pub struct ListAnswer {
+    pub bytes: bytes::Bytes,
+    /// Quoted, as the `ETag` header carries it.
+    pub etag: String,
 }

@@ -22,6 +22,7 @@ use crate::pool::Pool;
 use crate::store_error::{decode, StoreError, StoreResult};
 
 pub use import::{BorgWarehouseRepo, ImportReport};
+pub use index::ListAnswer;
 use index::{Index, ListCache};
 pub use record::{NewRepo, Repo, RepoPatch};
 
@@ -43,6 +44,10 @@ pub struct RepoStore {
     pool: Pool,
     /// The list answer of each path family: `[seed, v1]`.
     list_json: [std::sync::Mutex<Option<ListCache>>; 2],
+    /// Makes entity tags unique across restarts (the index generation starts again at each).
+    instance: u64,
+    /// Counts list builds, so that no two builds share a tag.
+    builds: std::sync::atomic::AtomicU64,
 }
 
 impl RepoStore {
@@ -64,6 +69,8 @@ impl RepoStore {
             keys,
             pool,
             list_json: [std::sync::Mutex::new(None), std::sync::Mutex::new(None)],
+            instance: rand::random(),
+            builds: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -94,19 +101,22 @@ impl RepoStore {
         self.read().by_id.values().cloned().collect()
     }
 
-    /// The list answer, `{"repoList":[...]}` with `status` computed for `now`, as JSON bytes,
-    /// in the shape of the BorgWarehouse 2.x paths (`seed`) or the v1 paths; built again only
-    /// after a change or when a status turns false with the passing of time.
-    pub fn list_json(&self, now: i64, seed: bool) -> bytes::Bytes {
+    /// The list answer, `{"repoList":[...]}` with `status` computed for `now`, as JSON bytes
+    /// with their entity tag, in the shape of the BorgWarehouse 2.x paths (`seed`) or the v1
+    /// paths; built again only after a change or when a status turns false with the passing of
+    /// time.
+    pub fn list_json(&self, now: i64, seed: bool) -> ListAnswer {
         let index = self.read();
         let mut slot = self.list_json[usize::from(!seed)].lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(bytes) = ListCache::fresh(&slot, &index, now) {
-            return bytes;
+        if let Some(answer) = ListCache::fresh(&slot, &index, now) {
+            return answer;
         }
-        let built = ListCache::build(&index, now, seed);
-        let bytes = built.bytes();
+        let build = self.builds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let etag = format!("\"{:016x}-{}-{:x}\"", self.instance, if seed { "s" } else { "v1" }, build);
+        let built = ListCache::build(&index, now, seed, etag);
+        let answer = built.answer();
         *slot = Some(built);
-        bytes
+        answer
     }
 
     pub fn len(&self) -> usize {

@@ -2,14 +2,15 @@
 //! (`/api/v1/repositories...`), over the store, `authorized_keys` and the pool.
 
 use bw_core::auth::{Create, Guard, Read, Update};
-use bw_core::body::{JsonRequest, Message, PreJson};
+use bw_core::body::{JsonRequest, Message, TaggedJson};
 use bw_core::pool::is_repo_name;
 use bw_core::refusals::{Answer, CONFLICT, DISABLED, INVALID_BODY, NONE, NOT_FOUND, UNEXPECTED_DATA};
 use bw_core::repo_store::Repo;
 use bw_core::store_error::StoreError;
 use bw_core::{ApiError, ApiResult, AppState};
 use poem::web::Data;
-use poem_openapi::param::Path;
+// Named `Header` and `Path`: poem-openapi finds parameters by these type names.
+use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 
@@ -79,8 +80,16 @@ pub struct RepoApi;
 impl RepoApi {
     /// Retrieve a list of repositories
     #[oai(path = "/api/repo", method = "get", tag = "Tag::Repositories", operation_id = "listRepos")]
-    async fn list(&self, state: Data<&AppState>, _caller: Guard<Read>) -> Answer<PreJson<RepositoryList>, NONE> {
-        Ok(PreJson::new(state.repos.list_json(state.clock.now(), true)))
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<Read>,
+        /// The `ETag` of a list already held: 304 while it is still the answer.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> Answer<TaggedJson<RepositoryList>, NONE> {
+        let list = state.repos.list_json(state.clock.now(), true);
+        Ok(TaggedJson::answer(list.bytes, list.etag, if_none_match.as_deref()))
     }
 
     /// Retrieve a list of repositories
@@ -90,8 +99,16 @@ impl RepoApi {
         tag = "Tag::RepositoriesV1",
         operation_id = "listRepositories"
     )]
-    async fn list_v1(&self, state: Data<&AppState>, _caller: Guard<Read>) -> Answer<PreJson<RepositoryList>, NONE> {
-        Ok(PreJson::new(state.repos.list_json(state.clock.now(), false)))
+    async fn list_v1(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<Read>,
+        /// The `ETag` of a list already held: 304 while it is still the answer.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> Answer<TaggedJson<RepositoryList>, NONE> {
+        let list = state.repos.list_json(state.clock.now(), false);
+        Ok(TaggedJson::answer(list.bytes, list.etag, if_none_match.as_deref()))
     }
 
     /// Retrieve details of a specific repository by ID
