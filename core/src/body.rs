@@ -87,11 +87,26 @@ pub struct CronSuccess {
 /// `If-None-Match` names it. Large, hot answers are cached as bytes; pollers that already have
 /// them get 304.
 pub enum TaggedJson<T> {
-    Fresh { bytes: bytes::Bytes, etag: String, _doc: PhantomData<fn() -> T> },
-    NotModified { etag: String },
+    Fresh {
+        bytes: bytes::Bytes,
+        etag: String,
+        _doc: PhantomData<fn() -> T>,
+    },
+    NotModified {
+        etag: String,
+    },
+    /// An answer made for this request alone (a page): no tag.
+    Untagged {
+        bytes: bytes::Bytes,
+        _doc: PhantomData<fn() -> T>,
+    },
 }
 
 impl<T> TaggedJson<T> {
+    pub fn untagged(bytes: bytes::Bytes) -> Self {
+        TaggedJson::Untagged { bytes, _doc: PhantomData }
+    }
+
     /// The answer to a request whose `If-None-Match` is `if_none_match`.
     pub fn answer(bytes: bytes::Bytes, etag: String, if_none_match: Option<&str>) -> Self {
         if if_none_match.is_some_and(|h| matches_etag(h, &etag)) {
@@ -110,8 +125,11 @@ fn matches_etag(header: &str, etag: &str) -> bool {
 fn etag_header() -> poem_openapi::registry::MetaHeader {
     poem_openapi::registry::MetaHeader {
         name: "ETag".into(),
-        description: Some("Names this answer; send it back as If-None-Match to get 304 while nothing changed".into()),
-        required: true,
+        description: Some(
+            "Names this answer (whole lists; a page has none); send it back as If-None-Match to get 304 while nothing changed"
+                .into(),
+        ),
+        required: false,
         deprecated: false,
         schema: String::schema_ref(),
     }
@@ -128,6 +146,9 @@ impl<T> poem::IntoResponse for TaggedJson<T> {
                 .status(poem::http::StatusCode::NOT_MODIFIED)
                 .header(poem::http::header::ETAG, etag)
                 .finish(),
+            TaggedJson::Untagged { bytes, .. } => {
+                poem::Response::builder().content_type("application/json; charset=utf-8").body(bytes)
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::store_error::StoreError;
 use crate::token_store::TokenError;
 use crate::ApiError;
 
-/// 400: the body is not a JSON object, or a token route's own refusal.
+/// 400: the body is not a JSON object, a token route's own refusal, or a bad query parameter.
 pub const INVALID_BODY: u32 = 1 << 0;
 /// 403: refused by the server's configuration (deletion or integrations disabled).
 pub const DISABLED: u32 = 1 << 1;
@@ -33,7 +33,11 @@ pub const NONE: u32 = 0;
 
 /// Every error answer of the API: status, name in `components.responses`, description.
 pub const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
-    (400, "InvalidRequestBody", "The body is not a JSON object (or a token route refused it)"),
+    (
+        400,
+        "InvalidRequestBody",
+        "The body is not a JSON object, a token route refused it, or a query parameter is out of range",
+    ),
     (401, "Unauthorized", "Missing or malformed credentials (cron routes: a wrong or missing cron key)"),
     (403, "Forbidden", "Invalid API key, insufficient permissions, or refused by the server's configuration"),
     (404, "NotFound", "No repository with that id or name"),

@@ -236,3 +236,34 @@ fn list_answers_carry_an_etag_and_304_while_nothing_changed() {
     let stranger = ureq::get(&format!("{}/api/repo", s.url)).set("If-None-Match", &seed_tag).call();
     assert!(matches!(stranger, Err(ureq::Error::Status(401, _))));
 }
+
+/// The v1 list pages with `limit` and `offset` (the answer adds `total`); bad values get 400
+/// with a message; without them the answer is the whole list, as before.
+#[test]
+fn the_v1_list_pages() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    for i in 0..5 {
+        assert_eq!(s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(10 + i, ""))).0, 200);
+    }
+    let ids = |body: &serde_json::Value| -> Vec<u64> {
+        body["repoList"].as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect()
+    };
+    let (_, whole) = s.get("/api/v1/repositories", Some(&t));
+    assert_eq!((ids(&whole), whole.get("total")), (vec![0, 1, 2, 3, 4], None));
+    let (status, page) = s.get("/api/v1/repositories?limit=2&offset=1", Some(&t));
+    assert_eq!((status, ids(&page), page["total"].as_u64()), (200, vec![1, 2], Some(5)));
+    let (_, page) = s.get("/api/v1/repositories?offset=3", Some(&t));
+    assert_eq!((ids(&page), page["total"].as_u64()), (vec![3, 4], Some(5)));
+    let (_, page) = s.get("/api/v1/repositories?limit=2&offset=9", Some(&t));
+    assert_eq!((ids(&page), page["total"].as_u64()), (vec![], Some(5)));
+    assert_eq!(page["repoList"][0], serde_json::Value::Null);
+    let (_, first) = s.get("/api/v1/repositories?limit=1", Some(&t));
+    assert_eq!(first["repoList"][0], whole["repoList"][0], "a page shows repositories as the whole list does");
+    for bad in ["limit=0", "limit=10001", "limit=-1", "limit=two", "limit=", "offset=-1", "offset=1.5", "limit=%2B3"] {
+        let (status, body) = s.get(&format!("/api/v1/repositories?{bad}"), Some(&t));
+        assert_eq!(status, 400, "{bad}: {body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.starts_with("limit must") || message.starts_with("offset must"), "{bad}: {message}");
+    }
+}

@@ -69,6 +69,10 @@ pub fn finish(doc: &mut Value) {
                     Some("repositoryName") => {
                         param["schema"] = json!({"type": "string", "pattern": "^[0-9a-f]{8}$"});
                     }
+                    // Strings in the handler, so that a bad value gets the contract's 400
+                    // with a message naming it.
+                    Some("limit") => param["schema"] = json!({"type": "integer", "minimum": 1, "maximum": 10000}),
+                    Some("offset") => param["schema"] = json!({"type": "integer", "minimum": 0}),
                     _ => {}
                 }
             }

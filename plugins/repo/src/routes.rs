@@ -10,7 +10,7 @@ use bw_core::store_error::StoreError;
 use bw_core::{ApiError, ApiResult, AppState};
 use poem::web::Data;
 // Named `Header` and `Path`: poem-openapi finds parameters by these type names.
-use poem_openapi::param::{Header, Path};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 
@@ -74,6 +74,20 @@ pub(crate) async fn edit<D>(
     Ok(Message::success())
 }
 
+/// The largest page of the v1 list.
+const MAX_PAGE: usize = 10_000;
+
+/// A paging parameter: a plain decimal from `min` to `max`, or the contract's 400 naming it.
+fn page_number(value: Option<&str>, name: &str, min: usize, max: usize) -> ApiResult<Option<usize>> {
+    let Some(text) = value else { return Ok(None) };
+    let plain = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    match plain.then(|| text.parse::<usize>().ok()).flatten() {
+        Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ if max == usize::MAX => Err(ApiError::BadRequest(format!("{name} must be a whole number from {min}"))),
+        _ => Err(ApiError::BadRequest(format!("{name} must be a whole number from {min} to {max}"))),
+    }
+}
+
 pub struct RepoApi;
 
 #[OpenApi]
@@ -103,12 +117,21 @@ impl RepoApi {
         &self,
         state: Data<&AppState>,
         _caller: Guard<Read>,
-        /// The `ETag` of a list already held: 304 while it is still the answer.
+        /// The `ETag` of a list already held: 304 while it is still the answer (whole lists).
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
-    ) -> Answer<TaggedJson<RepositoryList>, NONE> {
-        let list = state.repos.list_json(state.clock.now(), false);
-        Ok(TaggedJson::answer(list.bytes, list.etag, if_none_match.as_deref()))
+        /// A page of at most this many repositories (1 to 10000); the answer adds `total`.
+        limit: Query<Option<String>>,
+        /// Repositories to skip, in id order, before the page (default 0).
+        offset: Query<Option<String>>,
+    ) -> Answer<TaggedJson<RepositoryList>, INVALID_BODY> {
+        if limit.is_none() && offset.is_none() {
+            let list = state.repos.list_json(state.clock.now(), false);
+            return Ok(TaggedJson::answer(list.bytes, list.etag, if_none_match.as_deref()));
+        }
+        let limit = page_number(limit.as_deref(), "limit", 1, MAX_PAGE)?.unwrap_or(MAX_PAGE);
+        let offset = page_number(offset.as_deref(), "offset", 0, usize::MAX)?.unwrap_or(0);
+        Ok(TaggedJson::untagged(state.repos.list_page_json(state.clock.now(), offset, limit)))
     }
 
     /// Retrieve details of a specific repository by ID

@@ -7,13 +7,16 @@ use poem_openapi::Object;
 
 // Named `RepositoryList`, not `RepoList`: a schema named like its own property breaks
 // generated Python clients.
-/// Every repository, as `{"repoList":[...]}`.
+/// Every repository, as `{"repoList":[...]}`; a page of them (v1 `limit`/`offset`) adds `total`.
 #[derive(Object)]
 #[oai(rename = "RepositoryList")]
 pub struct RepositoryList {
-    /// Every repository, ordered by id.
+    /// The repositories, ordered by id.
     #[oai(rename = "repoList")]
     pub repo_list: Vec<Repo>,
+    /// On a paged answer: how many repositories there are in all.
+    #[oai(skip_serializing_if_is_none)]
+    pub total: Option<u64>,
 }
 
 /// One repository, as `{"repo":{...}}`.
