@@ -87,9 +87,11 @@ pub struct CronSuccess {
 /// `If-None-Match` names it. Large, hot answers are cached as bytes; pollers that already have
 /// them get 304.
 pub enum TaggedJson<T> {
+    /// The answer, gzipped when `gzip` is set (`Content-Encoding: gzip`).
     Fresh {
         bytes: bytes::Bytes,
         etag: String,
+        gzip: bool,
         _doc: PhantomData<fn() -> T>,
     },
     NotModified {
@@ -107,14 +109,33 @@ impl<T> TaggedJson<T> {
         TaggedJson::Untagged { bytes, _doc: PhantomData }
     }
 
-    /// The answer to a request whose `If-None-Match` is `if_none_match`.
-    pub fn answer(bytes: bytes::Bytes, etag: String, if_none_match: Option<&str>) -> Self {
-        if if_none_match.is_some_and(|h| matches_etag(h, &etag)) {
-            TaggedJson::NotModified { etag }
-        } else {
-            TaggedJson::Fresh { bytes, etag, _doc: PhantomData }
+    /// The answer to `req` (its `If-None-Match` and `Accept-Encoding`): 304 when the client holds
+    /// this answer, gzipped when it accepts gzip. The gzipped representation has its own tag,
+    /// and either tag stands for the answer in `If-None-Match`.
+    pub fn answer(list: crate::repo_store::ListAnswer, req: &poem::Request) -> Self {
+        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let gzip = header(poem::http::header::ACCEPT_ENCODING).is_some_and(accepts_gzip);
+        let gz_tag = format!("{}-gz\"", list.etag.trim_end_matches('"'));
+        let held = header(poem::http::header::IF_NONE_MATCH)
+            .is_some_and(|h| matches_etag(h, &list.etag) || matches_etag(h, &gz_tag));
+        let etag = if gzip { gz_tag } else { list.etag.clone() };
+        match (held, gzip) {
+            (true, _) => TaggedJson::NotModified { etag },
+            (false, true) => TaggedJson::Fresh { bytes: list.gzipped(), etag, gzip: true, _doc: PhantomData },
+            (false, false) => TaggedJson::Fresh { bytes: list.bytes, etag, gzip: false, _doc: PhantomData },
         }
     }
+}
+
+/// `Accept-Encoding` names gzip (or `*`) without `q=0`.
+fn accepts_gzip(header: &str) -> bool {
+    header.split(',').any(|part| {
+        let mut fields = part.split(';').map(str::trim);
+        let coding = fields.next().unwrap_or_default();
+        let refused = fields
+            .any(|f| f.replace(' ', "").strip_prefix("q=").is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q == 0.0)));
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
 }
 
 /// `If-None-Match`: `*`, or a list of tags, weak (`W/"x"`) or strong, compared weakly.
@@ -138,10 +159,17 @@ fn etag_header() -> poem_openapi::registry::MetaHeader {
 impl<T> poem::IntoResponse for TaggedJson<T> {
     fn into_response(self) -> poem::Response {
         match self {
-            TaggedJson::Fresh { bytes, etag, .. } => poem::Response::builder()
-                .content_type("application/json; charset=utf-8")
-                .header(poem::http::header::ETAG, etag)
-                .body(bytes),
+            TaggedJson::Fresh { bytes, etag, gzip, .. } => {
+                let mut resp = poem::Response::builder()
+                    .content_type("application/json; charset=utf-8")
+                    .header(poem::http::header::ETAG, etag)
+                    // Caches keep the gzipped and the plain answer apart.
+                    .header(poem::http::header::VARY, "Accept-Encoding");
+                if gzip {
+                    resp = resp.header(poem::http::header::CONTENT_ENCODING, "gzip");
+                }
+                resp.body(bytes)
+            }
             TaggedJson::NotModified { etag } => poem::Response::builder()
                 .status(poem::http::StatusCode::NOT_MODIFIED)
                 .header(poem::http::header::ETAG, etag)
@@ -185,6 +213,16 @@ impl<T: Type> poem_openapi::ApiResponse for TaggedJson<T> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn accept_encoding() {
+        for yes in ["gzip", "deflate, gzip;q=0.5", "*", "GZIP", "br, gzip; q=1.0"] {
+            assert!(super::accepts_gzip(yes), "{yes}");
+        }
+        for no in ["deflate", "gzip;q=0", "gzip; q=0.0, br", "identity", ""] {
+            assert!(!super::accepts_gzip(no), "{no}");
+        }
+    }
+
     #[test]
     fn if_none_match_compares_weakly_and_takes_lists_and_star() {
         let tag = "\"abc-1\"";

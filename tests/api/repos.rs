@@ -267,3 +267,46 @@ fn the_v1_list_pages() {
         assert!(message.starts_with("limit must") || message.starts_with("offset must"), "{bad}: {message}");
     }
 }
+
+/// A client that accepts gzip gets the list gzipped (compressed once per change), with a tag
+/// of its own; either tag stands for the list in `If-None-Match`.
+#[test]
+fn the_list_is_gzipped_for_clients_that_accept_it() {
+    use std::io::Read;
+    let s = TestServer::start();
+    let t = s.full_token();
+    for i in 0..20 {
+        assert_eq!(s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(30 + i, ""))).0, 200);
+    }
+    let fetch = |encoding: &str, if_none_match: Option<&str>| {
+        let mut req = ureq::get(&format!("{}/api/v1/repositories", s.url))
+            .set("Authorization", &format!("Bearer {t}"))
+            .set("Accept-Encoding", encoding);
+        if let Some(tag) = if_none_match {
+            req = req.set("If-None-Match", tag);
+        }
+        let resp = req.call().unwrap();
+        let head = (
+            resp.status(),
+            resp.header("Content-Encoding").map(str::to_string),
+            resp.header("ETag").unwrap().to_string(),
+        );
+        let mut body = Vec::new();
+        resp.into_reader().read_to_end(&mut body).unwrap();
+        (head, body)
+    };
+    let ((status, encoding, plain_tag), plain) = fetch("identity", None);
+    assert_eq!((status, encoding), (200, None));
+    let ((status, encoding, gz_tag), gz) = fetch("br, gzip", None);
+    assert_eq!((status, encoding.as_deref()), (200, Some("gzip")));
+    assert_ne!(gz_tag, plain_tag, "two representations, two tags");
+    assert!(gz.len() * 4 < plain.len(), "{} gzipped bytes for {} plain", gz.len(), plain.len());
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut unzipped).unwrap();
+    assert_eq!(unzipped, plain, "the gzipped list is the list");
+    assert_eq!(fetch("gzip;q=0", None).0 .1, None, "q=0 refuses gzip");
+    for tag in [&plain_tag, &gz_tag] {
+        let ((status, _, etag), body) = fetch("gzip", Some(tag));
+        assert_eq!((status, etag.as_str(), body.len()), (304, gz_tag.as_str(), 0), "{tag}");
+    }
+}

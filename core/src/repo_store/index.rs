@@ -45,6 +45,8 @@ pub(super) struct ListCache {
     valid_until: i64,
     bytes: bytes::Bytes,
     etag: String,
+    /// The same answer gzipped, made at the first request that accepts it.
+    gzip: std::sync::Arc<std::sync::OnceLock<bytes::Bytes>>,
 }
 
 impl ListCache {
@@ -78,11 +80,18 @@ impl ListCache {
             let _ = serde_json::to_writer(&mut out, &repo);
         }
         out.extend_from_slice(b"]}");
-        ListCache { generation: index.generation, built_at: now, valid_until, bytes: bytes::Bytes::from(out), etag }
+        ListCache {
+            generation: index.generation,
+            built_at: now,
+            valid_until,
+            bytes: bytes::Bytes::from(out),
+            etag,
+            gzip: Default::default(),
+        }
     }
 
     pub fn answer(&self) -> ListAnswer {
-        ListAnswer { bytes: self.bytes.clone(), etag: self.etag.clone() }
+        ListAnswer { bytes: self.bytes.clone(), etag: self.etag.clone(), gzip: self.gzip.clone() }
     }
 }
 
@@ -92,4 +101,24 @@ pub struct ListAnswer {
     pub bytes: bytes::Bytes,
     /// Quoted, as the `ETag` header carries it.
     pub etag: String,
+    gzip: std::sync::Arc<std::sync::OnceLock<bytes::Bytes>>,
+}
+
+impl ListAnswer {
+    /// The answer gzipped, compressed once per list build (fast level: a list compresses about
+    /// tenfold, and the answer is rebuilt only after a change).
+    pub fn gzipped(&self) -> bytes::Bytes {
+        self.gzip
+            .get_or_init(|| {
+                use std::io::Write;
+                let mut enc = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(self.bytes.len() / 8),
+                    flate2::Compression::fast(),
+                );
+                // Writing to a Vec cannot fail.
+                let _ = enc.write_all(&self.bytes);
+                bytes::Bytes::from(enc.finish().unwrap_or_default())
+            })
+            .clone()
+    }
 }

@@ -9,6 +9,7 @@ use bw_core::repo_store::Repo;
 use bw_core::store_error::StoreError;
 use bw_core::{ApiError, ApiResult, AppState};
 use poem::web::Data;
+use poem::Request;
 // Named `Header` and `Path`: poem-openapi finds parameters by these type names.
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -98,12 +99,13 @@ impl RepoApi {
         &self,
         state: Data<&AppState>,
         _caller: Guard<Read>,
+        req: &Request,
         /// The `ETag` of a list already held: 304 while it is still the answer.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
     ) -> Answer<TaggedJson<RepositoryList>, NONE> {
-        let list = state.repos.list_json(state.clock.now(), true);
-        Ok(TaggedJson::answer(list.bytes, list.etag, if_none_match.as_deref()))
+        let _ = if_none_match; // documented here, read by TaggedJson::answer
+        Ok(TaggedJson::answer(state.repos.list_json(state.clock.now(), true), req))
     }
 
     /// Retrieve a list of repositories
@@ -117,6 +119,7 @@ impl RepoApi {
         &self,
         state: Data<&AppState>,
         _caller: Guard<Read>,
+        req: &Request,
         /// The `ETag` of a list already held: 304 while it is still the answer (whole lists).
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
@@ -126,8 +129,8 @@ impl RepoApi {
         offset: Query<Option<String>>,
     ) -> Answer<TaggedJson<RepositoryList>, INVALID_BODY> {
         if limit.is_none() && offset.is_none() {
-            let list = state.repos.list_json(state.clock.now(), false);
-            return Ok(TaggedJson::answer(list.bytes, list.etag, if_none_match.as_deref()));
+            let _ = if_none_match; // documented here, read by TaggedJson::answer
+            return Ok(TaggedJson::answer(state.repos.list_json(state.clock.now(), false), req));
         }
         let limit = page_number(limit.as_deref(), "limit", 1, MAX_PAGE)?.unwrap_or(MAX_PAGE);
         let offset = page_number(offset.as_deref(), "offset", 0, usize::MAX)?.unwrap_or(0);
