@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use crate::control::{self, Command};
 use bw_core::clock::Clock;
@@ -155,7 +154,7 @@ pub fn main() -> ExitCode {
             let spinner = std::io::stderr().is_terminal().then(|| {
                 let s = indicatif::ProgressBar::new_spinner()
                     .with_message(format!("taking in {count} repositories from BorgWarehouse"));
-                s.enable_steady_tick(Duration::from_millis(120));
+                s.enable_steady_tick(std::time::Duration::from_millis(120));
                 s
             });
             let request = crate::import::ImportRequest { repos, users, dry_run };
