@@ -168,7 +168,9 @@ pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Resu
 /// Gives every error answer the contract's JSON shape, including the ones poem and
 /// poem-openapi produce themselves (unknown path, wrong method, unparsable body, panics).
 pub async fn shape_errors<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
-    let allow = req.data::<Methods>().and_then(|m| m.allow(req.uri().path()));
+    // Kept to name the allowed methods, should the answer be a 405.
+    let methods = req.data::<Methods>().cloned();
+    let path = req.uri().path().to_owned();
     let resp = match ep.call(req).await {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
@@ -198,7 +200,7 @@ pub async fn shape_errors<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result
         &ErrorBody { status: with_status.then_some(status.as_u16()), message: message.into(), detail },
     );
     if status == StatusCode::METHOD_NOT_ALLOWED {
-        set_allow(&mut shaped, allow.as_deref());
+        set_allow(&mut shaped, methods.and_then(|m| m.allow(&path)).as_deref());
     }
     Ok(shaped)
 }
