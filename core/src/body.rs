@@ -109,15 +109,17 @@ impl<T> TaggedJson<T> {
         TaggedJson::Untagged { bytes, _doc: PhantomData }
     }
 
-    /// The answer to `req` (its `If-None-Match` and `Accept-Encoding`): 304 when the client holds
-    /// this answer, gzipped when it accepts gzip. The gzipped representation has its own tag,
-    /// and either tag stands for the answer in `If-None-Match`.
-    pub fn answer(list: crate::repo_store::ListAnswer, req: &poem::Request) -> Self {
-        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let gzip = header(poem::http::header::ACCEPT_ENCODING).is_some_and(accepts_gzip);
+    /// The answer to a request with these `If-None-Match` and `Accept-Encoding` headers: 304
+    /// when the client holds this answer, gzipped when it accepts gzip. The gzipped
+    /// representation has its own tag, and either tag stands for the answer in `If-None-Match`.
+    pub fn answer(
+        list: crate::repo_store::ListAnswer,
+        if_none_match: Option<&str>,
+        accept_encoding: Option<&str>,
+    ) -> Self {
+        let gzip = accept_encoding.is_some_and(accepts_gzip);
         let gz_tag = format!("{}-gz\"", list.etag.trim_end_matches('"'));
-        let held = header(poem::http::header::IF_NONE_MATCH)
-            .is_some_and(|h| matches_etag(h, &list.etag) || matches_etag(h, &gz_tag));
+        let held = if_none_match.is_some_and(|h| matches_etag(h, &list.etag) || matches_etag(h, &gz_tag));
         let etag = if gzip { gz_tag } else { list.etag.clone() };
         match (held, gzip) {
             (true, _) => TaggedJson::NotModified { etag },

@@ -104,8 +104,8 @@ impl RepoApi {
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
     ) -> Answer<TaggedJson<RepositoryList>, NONE> {
-        let _ = if_none_match; // documented here, read by TaggedJson::answer
-        Ok(TaggedJson::answer(state.repos.list_json(state.clock.now(), true), req))
+        let list = state.repos.list_json(state.clock.now(), true);
+        Ok(TaggedJson::answer(list, if_none_match.as_deref(), req.header("Accept-Encoding")))
     }
 
     /// Retrieve a list of repositories
@@ -129,8 +129,8 @@ impl RepoApi {
         offset: Query<Option<String>>,
     ) -> Answer<TaggedJson<RepositoryList>, INVALID_BODY> {
         if limit.is_none() && offset.is_none() {
-            let _ = if_none_match; // documented here, read by TaggedJson::answer
-            return Ok(TaggedJson::answer(state.repos.list_json(state.clock.now(), false), req));
+            let list = state.repos.list_json(state.clock.now(), false);
+            return Ok(TaggedJson::answer(list, if_none_match.as_deref(), req.header("Accept-Encoding")));
         }
         let limit = page_number(limit.as_deref(), "limit", 1, MAX_PAGE)?.unwrap_or(MAX_PAGE);
         let offset = page_number(offset.as_deref(), "offset", 0, usize::MAX)?.unwrap_or(0);
