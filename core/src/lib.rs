@@ -19,6 +19,7 @@ pub mod scan;
 pub mod ssh_key;
 pub mod state;
 pub mod store_error;
+pub mod tags;
 pub mod token_store;
 
 pub use error::{ApiError, ApiResult};

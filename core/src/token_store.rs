@@ -136,6 +136,19 @@ impl TokenStore {
         })
     }
 
+    /// Stores a record and its hash's index entry in one transaction (the caller flushes).
+    fn insert(&self, record: &TokenRecord) -> Result<(), TokenError> {
+        let bytes = encode(record)?;
+        (&self.tokens, &self.by_hash)
+            .transaction(|(tokens, by_hash)| {
+                tokens.insert(record.name.as_bytes(), bytes.clone())?;
+                by_hash.insert(record.hash.as_bytes(), record.name.as_bytes())?;
+                Ok(())
+            })
+            .map_err(|e: sled::transaction::TransactionError<()>| StoreError::from(e))?;
+        Ok(())
+    }
+
     /// Makes a token and returns its value, which is never stored nor shown again.
     pub fn create(
         &self,
@@ -164,14 +177,7 @@ impl TokenStore {
             expiration,
             last_used: None,
         };
-        let bytes = encode(&record)?;
-        (&self.tokens, &self.by_hash)
-            .transaction(|(tokens, by_hash)| {
-                tokens.insert(name.as_bytes(), bytes.clone())?;
-                by_hash.insert(record.hash.as_bytes(), name.as_bytes())?;
-                Ok(())
-            })
-            .map_err(|e: sled::transaction::TransactionError<()>| StoreError::from(e))?;
+        self.insert(&record)?;
         self.db.flush().map_err(StoreError::from)?;
         Ok(token)
     }
@@ -248,14 +254,7 @@ impl TokenStore {
                 expiration: t.expiration,
                 last_used: None,
             };
-            let bytes = encode(&record)?;
-            (&self.tokens, &self.by_hash)
-                .transaction(|(tokens, by_hash)| {
-                    tokens.insert(record.name.as_bytes(), bytes.clone())?;
-                    by_hash.insert(record.hash.as_bytes(), record.name.as_bytes())?;
-                    Ok(())
-                })
-                .map_err(|e: sled::transaction::TransactionError<()>| StoreError::from(e))?;
+            self.insert(&record)?;
         }
         self.db.flush().map_err(StoreError::from)?;
         Ok(report)

@@ -60,26 +60,7 @@ impl ListCache {
     /// (`seed`: without the v1 fields). A status only turns from true to false as time passes, so
     /// the bytes hold until the first repository turns late.
     pub fn build(index: &Index, now: i64, seed: bool, etag: String) -> ListCache {
-        let mut out = Vec::with_capacity(64 + index.by_id.len() * 480);
-        let mut valid_until = i64::MAX;
-        out.extend_from_slice(br#"{"repoList":["#);
-        for (i, repo) in index.by_id.values().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            // An imported status holds until a check, whatever the time.
-            let computed = repo.imported_status.is_none();
-            let mut repo = repo.clone().at(now);
-            if seed {
-                repo = repo.for_seed_paths();
-            }
-            if repo.status && computed {
-                valid_until = valid_until.min(repo.last_save.saturating_add(repo.alert as i64).saturating_add(1));
-            }
-            // A Repo always serializes: plain strings and numbers.
-            let _ = serde_json::to_writer(&mut out, &repo);
-        }
-        out.extend_from_slice(b"]}");
+        let (out, valid_until) = write_list(index.by_id.values(), index.by_id.len(), now, seed, None);
         ListCache {
             generation: index.generation,
             built_at: now,
@@ -93,6 +74,43 @@ impl ListCache {
     pub fn answer(&self) -> ListAnswer {
         ListAnswer { bytes: self.bytes.clone(), etag: self.etag.clone(), gzip: self.gzip.clone() }
     }
+}
+
+/// `{"repoList":[...]}` (and `"total"` when given) with `status` computed for `now`, in the
+/// shape of the path family (`seed`: without the v1 fields), and the first second at which a
+/// status in it turns false with the passing of time.
+pub(super) fn write_list<'r>(
+    repos: impl Iterator<Item = &'r Repo>,
+    count: usize,
+    now: i64,
+    seed: bool,
+    total: Option<usize>,
+) -> (Vec<u8>, i64) {
+    let mut out = Vec::with_capacity(64 + count * 480);
+    let mut valid_until = i64::MAX;
+    out.extend_from_slice(br#"{"repoList":["#);
+    for (i, repo) in repos.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // An imported status holds until a check, whatever the time.
+        let computed = repo.imported_status.is_none();
+        let mut repo = repo.clone().at(now);
+        if seed {
+            repo = repo.for_seed_paths();
+        }
+        if repo.status && computed {
+            valid_until = valid_until.min(repo.last_save.saturating_add(repo.alert as i64).saturating_add(1));
+        }
+        // A Repo always serializes: plain strings and numbers.
+        let _ = serde_json::to_writer(&mut out, &repo);
+    }
+    out.push(b']');
+    if let Some(total) = total {
+        out.extend_from_slice(format!(r#","total":{total}"#).as_bytes());
+    }
+    out.push(b'}');
+    (out, valid_until)
 }
 
 /// The list answer and the entity tag that names it: equal tags, equal bytes.

@@ -123,16 +123,9 @@ impl RepoStore {
     /// `offset`-th in id order, with `status` computed for `now`. Not cached: pages are small.
     pub fn list_page_json(&self, now: i64, offset: usize, limit: usize) -> bytes::Bytes {
         let index = self.read();
-        let mut out = Vec::with_capacity(64 + limit.min(index.by_id.len()) * 480);
-        out.extend_from_slice(br#"{"repoList":["#);
-        for (i, repo) in index.by_id.values().skip(offset).take(limit).enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            // A Repo always serializes: plain strings and numbers.
-            let _ = serde_json::to_writer(&mut out, &repo.clone().at(now));
-        }
-        out.extend_from_slice(format!(r#"],"total":{}}}"#, index.by_id.len()).as_bytes());
+        let total = index.by_id.len();
+        let page = index.by_id.values().skip(offset).take(limit);
+        let (out, _) = index::write_list(page, limit.min(total), now, false, Some(total));
         bytes::Bytes::from(out)
     }
 

@@ -9,26 +9,17 @@ use bw_core::body::CronSuccess;
 use bw_core::refusals::{Answer, CONFLICT};
 use bw_core::registry::TaskFuture;
 use bw_core::scan::{scan_all, RepoScanner};
+use bw_core::tags::CronTag as Tag;
 use bw_core::{ApiResult, AppState};
 use poem::web::Data;
 use poem_openapi::payload::Json;
-use poem_openapi::{OpenApi, Tags};
+use poem_openapi::OpenApi;
 
 pub use alerts::{Delivery, LateRepo};
 
 const TASK: &str = "cron-status";
 /// A late repository is alerted about again only after this many seconds.
 pub const ALERT_REPEAT_AFTER: i64 = 90_000;
-
-#[derive(Tags)]
-enum Tag {
-    /// Scheduled checks on the BorgWarehouse 2.x paths, for a crontab or the built-in scheduler.
-    #[oai(rename = "Cron (2.x paths)")]
-    Cron,
-    /// Scheduled checks on the v1 paths of BorgWarehouse 3.x.
-    #[oai(rename = "Cron (v1, 3.x paths)")]
-    CronV1,
-}
 
 /// What one run did, for logs and tests.
 #[derive(Debug, Default)]

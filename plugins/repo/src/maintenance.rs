@@ -58,10 +58,7 @@ impl Drop for Compacting {
 
 /// BorgWarehouse 3.x's 404 for the routes of this section.
 fn by_name(state: &AppState, name: &str) -> ApiResult<Repo> {
-    Some(name)
-        .filter(|n| bw_core::pool::is_repo_name(n))
-        .and_then(|n| state.repos.get_by_name(n))
-        .ok_or_else(|| ApiError::NotFound(format!("Repository with name {name} not found")))
+    crate::routes::find_by_name(state, name, || format!("Repository with name {name} not found"))
 }
 
 /// The name of a user id, from `/etc/passwd` (the number when it is not there).

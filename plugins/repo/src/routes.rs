@@ -34,10 +34,16 @@ fn parse_id(id: &str) -> Option<u64> {
 
 /// A v1 path name: 8 hex characters, or the contract's 404.
 pub(crate) fn by_name(state: &AppState, name: &str) -> ApiResult<Repo> {
+    find_by_name(state, name, || format!("No repository with name {name}"))
+}
+
+/// The repository named `name` (8 hex characters), or 404 with `message`: the 3.x routes say it
+/// in BorgWarehouse 3.x's words.
+pub(crate) fn find_by_name(state: &AppState, name: &str, message: impl FnOnce() -> String) -> ApiResult<Repo> {
     Some(name)
         .filter(|n| is_repo_name(n))
         .and_then(|n| state.repos.get_by_name(n))
-        .ok_or_else(|| ApiError::NotFound(format!("No repository with name {name}")))
+        .ok_or_else(|| ApiError::NotFound(message()))
 }
 
 /// The store's own "not found" (a repository deleted between lookup and write) in the route's
