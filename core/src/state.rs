@@ -6,9 +6,10 @@ use crate::admin::AdminStore;
 use crate::auth::Throttle;
 use crate::authorized_keys::AuthorizedKeys;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, KeyMode};
+use crate::key_lookup::KeyDir;
 use crate::pool::Pool;
-use crate::repo_store::RepoStore;
+use crate::repo_store::{KeySink, RepoStore};
 use crate::scan::{FsScanner, RepoScanner};
 use crate::store_error::{StoreError, StoreResult};
 use crate::token_store::TokenStore;
@@ -53,9 +54,16 @@ impl AppState {
     }
 
     fn with_db(config: Config, clock: Clock, db: sled::Db) -> StoreResult<Self> {
-        let home = absolute(&config.home());
+        let home = crate::paths::absolute(&config.home());
         let keys = AuthorizedKeys::new(home.join(".ssh").join("authorized_keys"), home.join("repos"));
-        let repos = RepoStore::open(&db, keys, Pool::new(home.join("repos")))?;
+        let key_dir = config.ssh.key_lookup_dir.as_deref().map(|d| KeyDir::new(crate::paths::absolute(d)));
+        let sink = match config.ssh.key_mode {
+            KeyMode::File => KeySink::File { stale_dir: key_dir },
+            KeyMode::Command => KeySink::Command(
+                key_dir.ok_or_else(|| StoreError::Refused("command key mode needs key_lookup_dir".into()))?,
+            ),
+        };
+        let repos = RepoStore::open(&db, keys, sink, Pool::new(home.join("repos")))?;
         let tokens = TokenStore::open(&db)?;
         let admin = AdminStore::open(&db)?;
         Ok(AppState(Arc::new(Inner {
@@ -100,14 +108,4 @@ impl AppState {
         self.db.flush_async().await?;
         Ok(())
     }
-}
-
-/// The forced command names the pool by its full path, so a relative home is resolved once.
-fn absolute(p: &std::path::Path) -> std::path::PathBuf {
-    if p.is_absolute() {
-        return p.to_path_buf();
-    }
-    let joined = std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf());
-    // Drop `.` components so lines read `/srv/data/home/repos`, not `/srv/./data/...`.
-    joined.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
 }

@@ -57,6 +57,30 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// sshd's AuthorizedKeysCommand in command key mode: prints the one restricted line for the
+    /// offered key, or nothing. Reads only the key folder (never the store or the
+    /// configuration), so it answers while the server is stopped.
+    #[cfg(feature = "repo")]
+    KeyLookup(KeyLookupArgs),
+}
+
+/// `borgwarehouse key-lookup`'s arguments, in the order sshd's `AuthorizedKeysCommand` line
+/// gives them.
+#[cfg(feature = "repo")]
+#[derive(clap::Args)]
+struct KeyLookupArgs {
+    /// The key folder the server writes (its BW_KEY_LOOKUP_DIR).
+    #[arg(long)]
+    dir: PathBuf,
+    /// The borg user: a login as anybody else gets no line.
+    #[arg(long)]
+    user: String,
+    /// sshd's %u: the user logging in.
+    login_user: String,
+    /// sshd's %t: the key type offered.
+    key_type: String,
+    /// sshd's %k: the key offered, base64.
+    key: String,
 }
 
 #[derive(Subcommand)]
@@ -96,6 +120,11 @@ pub fn main() -> ExitCode {
         println!("{}", crate::openapi_spec());
         return ExitCode::SUCCESS;
     }
+    // sshd waits on this at every login: no configuration, no logging set-up.
+    #[cfg(feature = "repo")]
+    if let Some(Cmd::KeyLookup(args)) = &cli.command {
+        return key_lookup(args);
+    }
     let (config, warnings) = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -110,6 +139,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         None | Some(Cmd::Serve) => serve(config),
         Some(Cmd::Openapi) => unreachable!("handled above"),
+        #[cfg(feature = "repo")]
+        Some(Cmd::KeyLookup(_)) => unreachable!("handled above"),
         Some(Cmd::Admin { command: AdminCmd::SetPassword { user } }) => {
             let user = user.unwrap_or_else(|| config.auth.admin_user.clone());
             match read_password() {
@@ -189,6 +220,24 @@ pub fn main() -> ExitCode {
                 TokenCmd::Revoke { name } => Command::TokenRevoke { name },
             };
             local_command(&config, cmd)
+        }
+    }
+}
+
+/// Prints the line for the offered key. Exit 0 with nothing printed is sshd's "no key here";
+/// a folder that cannot be read exits 1 with the reason on standard error (sshd logs it).
+#[cfg(feature = "repo")]
+fn key_lookup(a: &KeyLookupArgs) -> ExitCode {
+    use bw_core::key_lookup::{lookup, Miss};
+    match lookup(&a.dir, &a.user, &a.login_user, &a.key_type, &a.key) {
+        Ok(Ok(line)) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(Miss::UnknownKey | Miss::OtherUser)) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("borgwarehouse key-lookup: {e}");
+            ExitCode::from(1)
         }
     }
 }

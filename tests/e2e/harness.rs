@@ -213,9 +213,88 @@ pub struct Sshd {
     user: String,
 }
 
+/// `borgwarehouse key-lookup` installed as sshd demands of an `AuthorizedKeysCommand`: the
+/// program and every folder above it owned by root and writable by no one else, run as a real
+/// unprivileged user. Removed again on drop.
+pub struct KeyLookupInstall {
+    folder: PathBuf,
+    pub program: PathBuf,
+    pub run_as: String,
+}
+
+/// The unprivileged user sshd runs the lookup as (created once, kept: other tests share it).
+pub const LOOKUP_USER: &str = "bw-keylookup-test";
+
+impl KeyLookupInstall {
+    /// Installs the lookup, or `None` (skip) when not root outside CI; in CI it must work.
+    pub fn install() -> Option<KeyLookupInstall> {
+        let root = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap().trim() == "0";
+        if !root {
+            assert!(std::env::var_os("CI").is_none(), "CI runs as root: the key lookup needs useradd and /usr/local");
+            eprintln!("SKIPPED command key mode: needs root (useradd, a root-owned folder for the program)");
+            return None;
+        }
+        let known = Command::new("id").arg(LOOKUP_USER).output().unwrap().status.success();
+        if !known {
+            let out = Command::new("useradd")
+                .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", LOOKUP_USER])
+                .output()
+                .unwrap();
+            // 9: created meanwhile by a test running in parallel.
+            assert!(
+                out.status.success() || out.status.code() == Some(9),
+                "useradd: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let unique = format!(
+            "bw-tests-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+        );
+        let folder = Path::new("/usr/local/libexec").join(unique);
+        fs::create_dir_all(&folder).unwrap();
+        for d in [Path::new("/usr/local/libexec"), folder.as_path()] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let program = folder.join("borgwarehouse");
+        fs::copy(BIN, &program).unwrap();
+        fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+        Some(KeyLookupInstall { folder, program, run_as: LOOKUP_USER.to_string() })
+    }
+
+    /// The `sshd_config` lines of command key mode, as docs/deployment.md gives them.
+    pub fn sshd_lines(&self, key_dir: &Path, borg_user: &str) -> String {
+        format!(
+            "AuthorizedKeysCommand {} key-lookup --dir {} --user {borg_user} %u %t %k\nAuthorizedKeysCommandUser {}\n",
+            self.program.display(),
+            key_dir.display(),
+            self.run_as
+        )
+    }
+}
+
+impl Drop for KeyLookupInstall {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.folder);
+    }
+}
+
+/// Lets the lookup's unprivileged user reach `path` (the test's temporary folders are 0700).
+pub fn open_to_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 impl Sshd {
     pub fn start(tools: &Tools, root: &Path, home: &Path) -> Sshd {
-        let dir = root.join("sshd");
+        Self::start_with(tools, root, home, "sshd", "")
+    }
+
+    /// sshd with `extra` configuration lines, its files in `root/name`.
+    pub fn start_with(tools: &Tools, root: &Path, home: &Path, name: &str, extra: &str) -> Sshd {
+        let dir = root.join(name);
         fs::create_dir_all(&dir).unwrap();
         let host_key = dir.join("host_ed25519");
         assert!(Command::new("ssh-keygen")
@@ -235,7 +314,7 @@ impl Sshd {
                  PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  UsePAM no\nPermitRootLogin prohibit-password\nAllowUsers {}\n\
                  # The test's temporary folders are not owned the way StrictModes wants.\nStrictModes no\n\
-                 LogLevel VERBOSE\n",
+                 LogLevel VERBOSE\n{extra}",
                 host_key.display(),
                 dir.join("sshd.pid").display(),
                 home.join(".ssh/authorized_keys").display(),

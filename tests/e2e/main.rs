@@ -8,6 +8,7 @@
 // Shared with tests/robustness, which uses parts this scenario does not.
 #[allow(dead_code)]
 mod harness;
+mod key_command;
 
 use std::fs;
 use std::time::{SystemTime, UNIX_EPOCH};

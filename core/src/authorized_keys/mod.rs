@@ -263,6 +263,13 @@ impl AuthorizedKeys {
         Ok(report)
     }
 
+    /// Applies one mutation's change without rewriting the whole file, when it can.
+    /// `Ok(false)`: the caller rewrites the file whole with [`AuthorizedKeys::sync`].
+    pub fn apply(&self, change: &crate::repo_store::KeyChange) -> io::Result<bool> {
+        let _ = change;
+        Ok(false)
+    }
+
     fn write_atomic(&self, content: &[u8]) -> io::Result<FileIdentity> {
         let dir = self.path.parent().ok_or_else(|| io::Error::other("authorized_keys has no folder"))?;
         ensure_private_dir(dir)?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{AppriseMode, LogFormat, MailTls, Secret};
+use super::{AppriseMode, KeyMode, LogFormat, MailTls, Secret};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +39,8 @@ pub(super) struct FlatConfig {
     #[serde(with = "duration_text")]
     pub alert_timeout: Duration,
     pub mail_tls: Option<MailTls>,
+    pub key_mode: KeyMode,
+    pub key_lookup_dir: Option<PathBuf>,
 
     // BorgWarehouse's names (see BORGWAREHOUSE_KEYS).
     pub cronjob_key: Option<Secret>,
@@ -97,6 +99,8 @@ impl Default for FlatConfig {
             apprise_mode: AppriseMode::Stateless,
             alert_timeout: Duration::from_secs(30),
             mail_tls: None,
+            key_mode: KeyMode::File,
+            key_lookup_dir: None,
             cronjob_key: None,
             disable_delete_repo: false,
             disable_compact_repo: false,

@@ -112,12 +112,30 @@ pub struct MailSettings {
     pub tls: Option<MailTls>,
 }
 
-/// BorgWarehouse's names for the SSH side, kept for compatibility.
+/// The SSH side: how sshd learns the clients' keys, and BorgWarehouse's names, kept for
+/// compatibility.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SshSettings {
     pub fqdn: Option<String>,
     pub port: Option<u16>,
     pub unix_user: Option<String>,
+    pub key_mode: KeyMode,
+    /// The folder `borgwarehouse key-lookup` reads in command mode; outside `data_dir`, readable
+    /// by sshd's `AuthorizedKeysCommandUser`.
+    pub key_lookup_dir: Option<PathBuf>,
+}
+
+/// How sshd learns which key may reach which repository.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyMode {
+    /// One line per repository in the borg user's `authorized_keys` (BorgWarehouse's way; sshd
+    /// reads the whole file at every login).
+    File,
+    /// sshd's `AuthorizedKeysCommand` runs `borgwarehouse key-lookup`, which reads one small
+    /// file per login from `key_lookup_dir`; `authorized_keys` keeps only lines this server did
+    /// not write.
+    Command,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -186,7 +204,13 @@ impl From<FlatConfig> for Config {
                 reject_selfsigned_tls: f.mail_reject_selfsigned_tls,
                 tls: f.mail_tls,
             },
-            ssh: SshSettings { fqdn: f.fqdn, port: f.ssh_server_port, unix_user: f.unix_user },
+            ssh: SshSettings {
+                fqdn: f.fqdn,
+                port: f.ssh_server_port,
+                unix_user: f.unix_user,
+                key_mode: f.key_mode,
+                key_lookup_dir: f.key_lookup_dir,
+            },
         }
     }
 }
@@ -242,9 +266,35 @@ impl Config {
                 return Err(ConfigError("CRONJOB_KEY must not start or end with white space".into()));
             }
         }
+        self.check_key_lookup_dir()?;
         let user = &self.auth.admin_user;
         if user.is_empty() || user.contains(':') {
             return Err(ConfigError(format!("BW_ADMIN_USER: expected a non-empty name without ':', found {user:?}")));
+        }
+        Ok(())
+    }
+
+    /// Command mode needs the key folder, and that folder must not be inside the data folder:
+    /// the lookup runs as an unprivileged user that must never read the store.
+    fn check_key_lookup_dir(&self) -> Result<(), ConfigError> {
+        let Some(dir) = &self.ssh.key_lookup_dir else {
+            if self.ssh.key_mode == KeyMode::Command {
+                return Err(ConfigError(
+                    "BW_KEY_MODE=command needs BW_KEY_LOOKUP_DIR (`key_lookup_dir`): the folder sshd's \
+                     AuthorizedKeysCommand reads, outside the data folder"
+                        .into(),
+                ));
+            }
+            return Ok(());
+        };
+        let inside = crate::paths::absolute(dir).starts_with(crate::paths::absolute(&self.server.data_dir));
+        if inside {
+            return Err(ConfigError(format!(
+                "BW_KEY_LOOKUP_DIR (`key_lookup_dir`) {} is inside the data folder {}; put it outside, where \
+                 sshd's AuthorizedKeysCommandUser may read it without reading the store",
+                dir.display(),
+                self.server.data_dir.display()
+            )));
         }
         Ok(())
     }

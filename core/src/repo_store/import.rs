@@ -8,7 +8,7 @@ use serde::Deserialize;
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
-use super::{id_key, NewRepo, Repo, RepoStore, INITIALIZED, NEXT_ID};
+use super::{id_key, KeyChange, NewRepo, Repo, RepoStore, INITIALIZED, NEXT_ID};
 use crate::ssh_key::ClientKey;
 use crate::store_error::{encode, StoreError, StoreResult};
 
@@ -259,7 +259,11 @@ impl RepoStore {
         }
         self.index_all(&records);
         let written: Vec<u64> = records.iter().map(|r| r.id).collect();
-        self.commit(move |s| {
+        let change = KeyChange::Batch {
+            before: before.iter().map(Repo::line).collect(),
+            after: records.iter().map(Repo::line).collect(),
+        };
+        self.commit(change, move |s| {
             // The file could not be written: put the store back as it was.
             for id in &written {
                 s.repos.remove(id_key(*id))?;

@@ -12,6 +12,7 @@
 
 mod import;
 mod index;
+mod key_sink;
 mod mutations;
 mod record;
 
@@ -24,6 +25,7 @@ use crate::store_error::{decode, StoreError, StoreResult};
 pub use import::{BorgWarehouseRepo, ImportReport};
 pub use index::ListAnswer;
 use index::{Index, ListCache};
+pub use key_sink::{KeyChange, KeySink};
 pub use record::{NewRepo, Repo, RepoPatch};
 
 const NEXT_ID: &[u8] = b"next_repo_id";
@@ -41,6 +43,7 @@ pub struct RepoStore {
     index: RwLock<Index>,
     write: tokio::sync::Mutex<()>,
     keys: AuthorizedKeys,
+    sink: KeySink,
     pool: Pool,
     /// The list answer of each path family: `[seed, v1]`.
     list_json: [std::sync::Mutex<Option<ListCache>>; 2],
@@ -51,7 +54,7 @@ pub struct RepoStore {
 }
 
 impl RepoStore {
-    pub fn open(db: &sled::Db, keys: AuthorizedKeys, pool: Pool) -> StoreResult<Self> {
+    pub fn open(db: &sled::Db, keys: AuthorizedKeys, sink: KeySink, pool: Pool) -> StoreResult<Self> {
         let repos = db.open_tree("repos")?;
         let meta = db.open_tree("meta")?;
         let mut index = Index::default();
@@ -67,6 +70,7 @@ impl RepoStore {
             index: RwLock::new(index),
             write: tokio::sync::Mutex::new(()),
             keys,
+            sink,
             pool,
             list_json: [std::sync::Mutex::new(None), std::sync::Mutex::new(None)],
             instance: rand::random(),
@@ -76,6 +80,10 @@ impl RepoStore {
 
     pub fn authorized_keys(&self) -> &AuthorizedKeys {
         &self.keys
+    }
+
+    pub fn key_sink(&self) -> &KeySink {
+        &self.sink
     }
 
     pub fn pool(&self) -> &Pool {
@@ -150,16 +158,25 @@ impl RepoStore {
         self.read().by_id.values().map(Repo::line).collect()
     }
 
+    /// What an error of the key sink names: the file or the key folder.
+    fn sink_path(&self) -> std::path::PathBuf {
+        match &self.sink {
+            KeySink::File { .. } => self.keys.path().to_path_buf(),
+            KeySink::Command(dir) => dir.root().to_path_buf(),
+        }
+    }
+
     /// Keys on lines this server did not write.
     fn foreign_keys(&self) -> StoreResult<crate::authorized_keys::ForeignKeys> {
         self.keys.foreign_keys().map_err(|e| StoreError::io(self.keys.path(), e))
     }
 
-    /// Brings `authorized_keys` back in line with the store, logging each line it fixed.
+    /// Brings the key lines (`authorized_keys`, or the key folder in command mode) back in line
+    /// with the store, logging each line it fixed.
     pub fn reconcile(&self) -> StoreResult<SyncReport> {
         self.pool.ensure().map_err(|e| StoreError::io(self.pool.root(), e))?;
         self.adopt_existing_lines()?;
-        let report = self.keys.sync(&self.lines()).map_err(|e| StoreError::io(self.keys.path(), e))?;
+        let report = self.sink.sync(&self.keys, &self.lines()).map_err(|e| StoreError::io(self.sink_path(), e))?;
         self.meta.insert(INITIALIZED, &[1u8])?;
         self.db.flush()?;
         for name in &report.added {

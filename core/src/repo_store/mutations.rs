@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
-use super::{id_key, NewRepo, Repo, RepoPatch, RepoStore, NEXT_ID};
+use super::{id_key, KeyChange, NewRepo, Repo, RepoPatch, RepoStore, NEXT_ID};
 use crate::ssh_key::ClientKey;
 use crate::store_error::{encode, StoreError, StoreResult};
 
@@ -83,27 +83,47 @@ impl RepoStore {
         }
     }
 
-    /// Makes a change durable: flushes the store and renders `authorized_keys` from the index,
-    /// both at once (each survives a crash on its own, and start-up reconciles the file with
-    /// the store, so their order on disk does not matter). On a file failure runs `undo` so
-    /// that the store and the file agree again, and returns the file's error.
-    pub(super) async fn commit(&self, undo: impl FnOnce(&Self) -> StoreResult<()>) -> StoreResult<()> {
-        let keys = self.keys.clone();
-        let lines = self.lines();
-        let pool = self.pool.clone();
-        let write_file = tokio::task::spawn_blocking(move || {
-            pool.ensure().map_err(|e| StoreError::io(pool.root(), e))?;
-            keys.sync(&lines).map_err(|e| StoreError::io(keys.path(), e))
-        });
-        let (flushed, written) = tokio::join!(self.persist(), write_file);
-        let written = written.map_err(|e| StoreError::io(self.keys.path(), std::io::Error::other(e)))?;
+    /// Makes a change durable: flushes the store and writes the key lines' `change`, both at
+    /// once (each survives a crash on its own, and start-up reconciles the key lines with the
+    /// store, so their order on disk does not matter). On a key-line failure runs `undo` so that
+    /// the store and the key lines agree again, and returns the key lines' error.
+    pub(super) async fn commit(
+        &self,
+        change: KeyChange,
+        undo: impl FnOnce(&Self) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let (flushed, written) = tokio::join!(self.persist(), self.write_keys(change.clone()));
         if let Err(e) = written {
-            tracing::error!(error = %e, "writing authorized_keys failed; undoing the change");
+            tracing::error!(error = %e, "writing the key lines failed; undoing the change");
             undo(self)?;
             self.persist().await?;
+            if let Err(again) = self.write_keys(change.inverse()).await {
+                tracing::error!(error = %again, "restoring the key lines failed; the next start repairs them");
+            }
             return Err(e);
         }
         flushed
+    }
+
+    /// Writes one change to the key sink: O(1) when the sink can apply it alone, else the whole
+    /// `authorized_keys` rendered from the index.
+    async fn write_keys(&self, change: KeyChange) -> StoreResult<()> {
+        let (keys, sink, pool) = (self.keys.clone(), self.sink.clone(), self.pool.clone());
+        let path = self.sink_path();
+        let applied = tokio::task::spawn_blocking(move || {
+            pool.ensure().map_err(|e| StoreError::io(pool.root(), e))?;
+            sink.apply(&keys, &change).map_err(|e| StoreError::io(&path, e))
+        })
+        .await
+        .map_err(|e| StoreError::io(self.sink_path(), std::io::Error::other(e)))??;
+        if applied {
+            return Ok(());
+        }
+        let keys = self.keys.clone();
+        let lines = self.lines();
+        tokio::task::spawn_blocking(move || keys.sync(&lines).map(|_| ()).map_err(|e| StoreError::io(keys.path(), e)))
+            .await
+            .map_err(|e| StoreError::io(self.keys.path(), std::io::Error::other(e)))?
     }
 
     pub async fn create(&self, new: NewRepo) -> StoreResult<Repo> {
@@ -142,7 +162,7 @@ impl RepoStore {
         self.store_records(&repos, first + repos.len() as u64)?;
         self.index_all(&repos);
         let ids: Vec<u64> = repos.iter().map(|r| r.id).collect();
-        self.commit(move |s| {
+        self.commit(KeyChange::Added(repos.iter().map(Repo::line).collect()), move |s| {
             for id in &ids {
                 s.repos.remove(id_key(*id))?;
                 s.index_mut().remove(*id);
@@ -168,7 +188,7 @@ impl RepoStore {
     async fn replace(&self, old: Repo, repo: Repo) -> StoreResult<Repo> {
         self.put_record(&repo)?;
         self.index_mut().put(repo.clone());
-        self.commit(|s| {
+        self.commit(KeyChange::Replaced { old: old.line(), new: repo.line() }, |s| {
             s.put_record(&old)?;
             s.index_mut().put(old.clone());
             Ok(())
@@ -191,7 +211,7 @@ impl RepoStore {
         let old = self.get(id).ok_or(StoreError::NotFound)?;
         self.repos.remove(id_key(id))?;
         self.index_mut().remove(id);
-        self.commit(|s| {
+        self.commit(KeyChange::Removed(vec![old.line()]), |s| {
             s.put_record(&old)?;
             s.index_mut().put(old.clone());
             Ok(())

@@ -1,0 +1,13 @@
+//! Paths as the files this server writes name them.
+
+use std::path::{Component, Path, PathBuf};
+
+/// `p` made absolute against the current folder, without `.` components: the forced command
+/// names the pool by its full path (`/srv/data/home/repos`, not `/srv/./data/...`).
+pub fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        return p.components().filter(|c| !matches!(c, Component::CurDir)).collect();
+    }
+    let joined = std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf());
+    joined.components().filter(|c| !matches!(c, Component::CurDir)).collect()
+}

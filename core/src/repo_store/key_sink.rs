@@ -1,0 +1,142 @@
+//! Where the repositories' key lines go: the borg user's `authorized_keys` (file key mode) or
+//! the key folder sshd's `AuthorizedKeysCommand` reads (command key mode). A mutation hands
+//! its [`KeyChange`] to [`KeySink::apply`], which writes only what changed.
+
+use std::io;
+
+use crate::authorized_keys::{AuthorizedKeys, RepoLine, SyncReport};
+use crate::key_lookup::KeyDir;
+
+/// The key mode chosen by configuration, with what it writes.
+#[derive(Debug, Clone)]
+pub enum KeySink {
+    /// Lines in `authorized_keys`. A key folder left from command mode (`stale_dir`) is cleared
+    /// at start-up, so it cannot keep granting logins.
+    File { stale_dir: Option<KeyDir> },
+    /// Files in the key folder; `authorized_keys` keeps only lines this server did not write.
+    Command(KeyDir),
+}
+
+/// What one mutation changed in the key lines.
+#[derive(Debug, Clone)]
+pub enum KeyChange {
+    Added(Vec<RepoLine>),
+    Replaced {
+        old: RepoLine,
+        new: RepoLine,
+    },
+    Removed(Vec<RepoLine>),
+    /// Many repositories replaced at once (an import): `before`'s lines go, `after`'s come.
+    Batch {
+        before: Vec<RepoLine>,
+        after: Vec<RepoLine>,
+    },
+}
+
+impl KeyChange {
+    /// The change that undoes this one.
+    pub fn inverse(&self) -> KeyChange {
+        match self {
+            KeyChange::Added(lines) => KeyChange::Removed(lines.clone()),
+            KeyChange::Replaced { old, new } => KeyChange::Replaced { old: new.clone(), new: old.clone() },
+            KeyChange::Removed(lines) => KeyChange::Added(lines.clone()),
+            KeyChange::Batch { before, after } => KeyChange::Batch { before: after.clone(), after: before.clone() },
+        }
+    }
+}
+
+/// The key part (`kind BASE64`) of a line's key, without the comment: two lines name the same
+/// key when these are equal.
+fn key_part(line: &RepoLine) -> &str {
+    let mut cut = line.key.match_indices(' ').map(|(i, _)| i);
+    let _kind_end = cut.next();
+    match cut.next() {
+        Some(end) => &line.key[..end],
+        None => &line.key,
+    }
+}
+
+impl KeySink {
+    pub fn is_command(&self) -> bool {
+        matches!(self, KeySink::Command(_))
+    }
+
+    /// Applies one mutation's change. In command mode that is one or two files; in file mode
+    /// [`AuthorizedKeys::apply`] appends or rewrites a bounded part when it can. `Ok(false)`:
+    /// not applied, the file must be rewritten whole from every line.
+    pub fn apply(&self, keys: &AuthorizedKeys, change: &KeyChange) -> io::Result<bool> {
+        match self {
+            KeySink::File { .. } => keys.apply(change),
+            KeySink::Command(dir) => {
+                let put = |line: &RepoLine| {
+                    if line.archived {
+                        dir.remove(&line.key)
+                    } else {
+                        dir.put(&line.key, &keys.render(line))
+                    }
+                };
+                match change {
+                    KeyChange::Added(lines) => lines.iter().try_for_each(put)?,
+                    KeyChange::Replaced { old, new } => {
+                        // Revoke first: a new key is granted only after the old one is gone.
+                        if key_part(old) != key_part(new) {
+                            dir.remove(&old.key)?;
+                        }
+                        put(new)?
+                    }
+                    KeyChange::Removed(lines) => lines.iter().try_for_each(|l| dir.remove(&l.key))?,
+                    KeyChange::Batch { before, after } => {
+                        let staying: std::collections::HashSet<&str> = after.iter().map(key_part).collect();
+                        for old in before.iter().filter(|l| !staying.contains(key_part(l))) {
+                            dir.remove(&old.key)?;
+                        }
+                        after.iter().try_for_each(put)?;
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// Start-up: makes the sink say exactly `lines`. In command mode the key folder gets one
+    /// file per active line and `authorized_keys` loses this server's lines; in file mode the
+    /// file gets them and a stale key folder is emptied.
+    pub fn sync(&self, keys: &AuthorizedKeys, lines: &[RepoLine]) -> io::Result<SyncReport> {
+        match self {
+            KeySink::File { stale_dir } => {
+                let report = keys.sync(lines)?;
+                if let Some(dir) = stale_dir {
+                    let cleared = dir.clear()?;
+                    if cleared > 0 {
+                        tracing::warn!(
+                            folder = %dir.root().display(),
+                            lines = cleared,
+                            "file key mode: emptied the key folder left from command mode"
+                        );
+                    }
+                }
+                Ok(report)
+            }
+            KeySink::Command(dir) => {
+                let moved = keys.sync(&[])?;
+                if !moved.removed.is_empty() {
+                    tracing::info!(
+                        lines = moved.removed.len(),
+                        "command key mode: removed this server's lines from authorized_keys (the key folder serves them)"
+                    );
+                }
+                let active = lines.iter().filter(|l| !l.archived).map(|l| (l.key.as_str(), keys.render(l)));
+                let report = dir.sync(active)?;
+                let changed = report.written + report.removed > 0;
+                if changed {
+                    tracing::warn!(
+                        written = report.written,
+                        removed = report.removed,
+                        "key folder: brought back in line with the store"
+                    );
+                }
+                Ok(SyncReport { written: changed, ..SyncReport::default() })
+            }
+        }
+    }
+}
