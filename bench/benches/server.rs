@@ -2,10 +2,10 @@
 //! with the load generator on the same host (so both share the machine's cores).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bw_bench::{key, percentile_ms, rss_mib, run_load, Conn, Load, Req};
+use bw_bench::{key, percentile_ms, run_load, Conn, Load, Req, ServerProcess};
 use bw_core::clock::Clock;
 use bw_core::config::Config;
 use bw_core::repo_store::NewRepo;
@@ -35,7 +35,7 @@ fn row(rows: &mut Vec<Row>, what: &str, value: String, target: &str, met: Option
     rows.push(Row { what: what.into(), value, target: target.into(), met });
 }
 
-fn rss_row(rows: &mut Vec<Row>, what: &str, server: &Server) {
+fn rss_row(rows: &mut Vec<Row>, what: &str, server: &ServerProcess) {
     let rss = server.rss();
     row(rows, what, format!("{rss:.1} MiB"), "< 40 MiB", Some(rss < 40.0));
 }
@@ -86,51 +86,12 @@ fn seed(root: &Path, n: u32, first_key: u32) -> String {
     token
 }
 
-struct Server {
-    child: Child,
-    port: u16,
-}
+/// The server binary as a process, with its data folder and borg home under `root`.
+struct Server;
 
 impl Server {
-    /// Starts the server and returns it with the time to its first answer.
-    fn start(root: &Path) -> (Server, Duration) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let t = Instant::now();
-        let child = Command::new(BIN)
-            .env("BW_DATA_DIR", root.join("data"))
-            .env("BW_HOME", root.join("home"))
-            .env("BW_LISTEN", format!("127.0.0.1:{port}"))
-            .env("CRONJOB_KEY", CRON_KEY)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        loop {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                use std::io::{Read, Write};
-                s.write_all(b"GET /api/version HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n").unwrap();
-                let mut out = String::new();
-                let _ = s.read_to_string(&mut out);
-                if out.starts_with("HTTP/1.1 200") {
-                    break;
-                }
-            }
-            assert!(t.elapsed() < Duration::from_secs(60), "server did not start");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        (Server { child, port }, t.elapsed())
-    }
-
-    fn rss(&self) -> f64 {
-        rss_mib(self.child.id())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
+    fn start(root: &Path) -> (ServerProcess, Duration) {
+        ServerProcess::start(BIN, root, &[("CRONJOB_KEY", CRON_KEY.to_string())])
     }
 }
 

@@ -30,7 +30,7 @@ fn main() {
     rt.block_on(state.repos.create_many(news)).unwrap();
     let lines_t = Instant::now();
     for _ in 0..20 {
-        let _ = state.repos.list();
+        let _ = state.repos.list().unwrap();
     }
     println!("list clone x20: {:?}", lines_t.elapsed() / 20);
     let mut times = Vec::new();

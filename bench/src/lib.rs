@@ -142,6 +142,22 @@ pub fn rss_mib(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Resident memory of a process split into anonymous (heap, stacks) and file-backed (the
+/// program's own pages) MiB.
+pub fn rss_split_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    };
+    (field("RssAnon:"), field("RssFile:"))
+}
+
 /// A distinct, well-formed ed25519 public key.
 pub fn key(seed: u32) -> String {
     use base64::Engine;
@@ -149,8 +165,78 @@ pub fn key(seed: u32) -> String {
     blob.extend_from_slice(&11u32.to_be_bytes());
     blob.extend_from_slice(b"ssh-ed25519");
     blob.extend_from_slice(&32u32.to_be_bytes());
-    let mut point = [9u8; 32];
+    // As random as a real key's point (lists of real keys hardly compress), yet reproducible.
+    let mut point = [0u8; 32];
+    let mut x = u64::from(seed).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    for chunk in point.chunks_mut(8) {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        chunk.copy_from_slice(&(z ^ (z >> 31)).to_be_bytes());
+    }
     point[..4].copy_from_slice(&seed.to_be_bytes());
     blob.extend_from_slice(&point);
     format!("ssh-ed25519 {} bench{seed}", base64::engine::general_purpose::STANDARD.encode(blob))
+}
+
+/// The server binary as a process, stopped (SIGTERM) on drop.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl ServerProcess {
+    /// Starts `bin` with its data folder and borg home under `root` and `env` set, and returns
+    /// it with the time to its first answer.
+    pub fn start(bin: &str, root: &std::path::Path, env: &[(&str, String)]) -> (ServerProcess, Duration) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let t = Instant::now();
+        let mut cmd = std::process::Command::new(bin);
+        cmd.env("BW_DATA_DIR", root.join("data"))
+            .env("BW_HOME", root.join("home"))
+            .env("BW_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        loop {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                s.write_all(b"GET /api/version HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n").unwrap();
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                if out.starts_with("HTTP/1.1 200") {
+                    break;
+                }
+            }
+            assert!(t.elapsed() < Duration::from_secs(300), "server did not start");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        (ServerProcess { child, port }, t.elapsed())
+    }
+
+    pub fn rss(&self) -> f64 {
+        rss_mib(self.child.id())
+    }
+
+    /// SIGTERM, then wait: the store is flushed.
+    pub fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
 }

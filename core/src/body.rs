@@ -87,9 +87,10 @@ pub struct CronSuccess {
 /// `If-None-Match` names it. Large, hot answers are cached as bytes; pollers that already have
 /// them get 304.
 pub enum TaggedJson<T> {
-    /// The answer, gzipped when `gzip` is set (`Content-Encoding: gzip`).
+    /// The answer, gzipped when `gzip` is set (`Content-Encoding: gzip`), else inflated as it
+    /// is sent.
     Fresh {
-        bytes: bytes::Bytes,
+        list: crate::repo_store::ListAnswer,
         etag: String,
         gzip: bool,
         _doc: PhantomData<fn() -> T>,
@@ -123,8 +124,7 @@ impl<T> TaggedJson<T> {
         let etag = if gzip { gz_tag } else { list.etag.clone() };
         match (held, gzip) {
             (true, _) => TaggedJson::NotModified { etag },
-            (false, true) => TaggedJson::Fresh { bytes: list.gzipped(), etag, gzip: true, _doc: PhantomData },
-            (false, false) => TaggedJson::Fresh { bytes: list.bytes, etag, gzip: false, _doc: PhantomData },
+            (false, gzip) => TaggedJson::Fresh { list, etag, gzip, _doc: PhantomData },
         }
     }
 }
@@ -161,16 +161,19 @@ fn etag_header() -> poem_openapi::registry::MetaHeader {
 impl<T> poem::IntoResponse for TaggedJson<T> {
     fn into_response(self) -> poem::Response {
         match self {
-            TaggedJson::Fresh { bytes, etag, gzip, .. } => {
-                let mut resp = poem::Response::builder()
+            TaggedJson::Fresh { list, etag, gzip, .. } => {
+                let resp = poem::Response::builder()
                     .content_type("application/json; charset=utf-8")
                     .header(poem::http::header::ETAG, etag)
                     // Caches keep the gzipped and the plain answer apart.
                     .header(poem::http::header::VARY, "Accept-Encoding");
                 if gzip {
-                    resp = resp.header(poem::http::header::CONTENT_ENCODING, "gzip");
+                    resp.header(poem::http::header::CONTENT_ENCODING, "gzip").body(list.gzipped())
+                } else {
+                    // Streamed with its length known, so clients see a Content-Length.
+                    resp.header(poem::http::header::CONTENT_LENGTH, list.plain_len())
+                        .body(poem::Body::from_async_read(list.plain_reader()))
                 }
-                resp.body(bytes)
             }
             TaggedJson::NotModified { etag } => poem::Response::builder()
                 .status(poem::http::StatusCode::NOT_MODIFIED)

@@ -77,18 +77,24 @@ impl KeyDir {
 
     /// Puts the line for `key` (`kind BASE64[ comment]`); `line` is the whole restricted line.
     pub fn put(&self, key: &str, line: &str) -> io::Result<()> {
+        self.put_with(key, line, Durability::Each)
+    }
+
+    fn put_with(&self, key: &str, line: &str, durability: Durability) -> io::Result<()> {
         let blob = blob_of(key).ok_or_else(|| io::Error::other("key without a base64 part"))?;
         let name = key_file_name(&blob);
         let shard = self.root.join(&name[..2]);
         if !shard.is_dir() {
             self.ensure()?;
             fs::DirBuilder::new().recursive(true).mode(0o755).create(&shard)?;
-            File::open(&self.root)?.sync_all()?;
+            if durability == Durability::Each {
+                File::open(&self.root)?.sync_all()?;
+            }
         }
         let mut content = Vec::with_capacity(line.len() + 1);
         content.extend_from_slice(line.as_bytes());
         content.push(b'\n');
-        write_atomic(&shard, &name, &content)
+        write_atomic_with(&shard, &name, &content, durability)
     }
 
     /// Removes the line for `key`; an absent file is not an error.
@@ -123,7 +129,7 @@ impl KeyDir {
                 Err(e) => return Err(e),
             };
             if !same {
-                self.put(key, &line)?;
+                self.put_with(key, &line, Durability::AtTheEnd)?;
                 report.written += 1;
             }
             keep.insert(name);
@@ -146,6 +152,12 @@ impl KeyDir {
                 }
             }
         }
+        if report.written + report.removed > 0 {
+            // One syncfs for every file written above: each was renamed into place whole, so
+            // a crash before this leaves old lines or no line, which the next start repairs.
+            let root = File::open(&self.root)?;
+            rustix::fs::syncfs(&root)?;
+        }
         Ok(report)
     }
 
@@ -159,16 +171,35 @@ impl KeyDir {
     }
 }
 
-/// Writes `dir/name` through a temporary file, fsynced, renamed, then the folder fsynced.
+/// When a write reaches the disk: before the call returns (a mutation), or with one syncfs after
+/// many writes (start-up repair).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Each,
+    AtTheEnd,
+}
+
 fn write_atomic(dir: &Path, name: &str, content: &[u8]) -> io::Result<()> {
+    write_atomic_with(dir, name, content, Durability::Each)
+}
+
+/// Writes `dir/name` through a temporary file, renamed into place (fsynced before the rename
+/// and the folder after it, unless the caller syncs everything at the end).
+fn write_atomic_with(dir: &Path, name: &str, content: &[u8], durability: Durability) -> io::Result<()> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let each = durability == Durability::Each;
     let result = (|| {
         let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
         f.set_permissions(fs::Permissions::from_mode(0o644))?;
         f.write_all(content)?;
-        f.sync_all()?;
+        if each {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, dir.join(name))?;
-        File::open(dir)?.sync_all()
+        if each {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

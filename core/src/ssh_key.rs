@@ -84,6 +84,38 @@ pub struct KeyIdentity {
     pub blob: Vec<u8>,
 }
 
+/// A key identity in 16 bytes (SHA-256 of type and blob, cut): what the in-memory index keeps
+/// per repository instead of the key itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyDigest([u8; 16]);
+
+impl KeyIdentity {
+    pub fn digest(&self) -> KeyDigest {
+        digest_of(&self.kind, &self.blob)
+    }
+}
+
+fn digest_of(kind: &str, blob: &[u8]) -> KeyDigest {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(kind.as_bytes());
+    h.update([0u8]);
+    h.update(blob);
+    let full = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    KeyDigest(out)
+}
+
+/// The digest of a stored `kind BASE64[ comment]` without parsing the key again (start-up reads
+/// every record); `None` when the text is not of that shape.
+pub fn digest_of_stored(key: &str) -> Option<KeyDigest> {
+    let mut parts = key.split(' ');
+    let kind = parts.next()?;
+    let blob = base64::engine::general_purpose::STANDARD.decode(parts.next()?).ok()?;
+    Some(digest_of(kind, &blob))
+}
+
 /// True when `comment` holds a key type followed by a key of that type, as in
 /// `ssh-ed25519 AAAA... ssh-ed25519 BBBB...`: sshd would read one key, a reader another.
 fn second_key_in(comment: &str) -> bool {
@@ -209,6 +241,15 @@ mod tests {
         assert_eq!(key_on_line(&with_opts), Some(id));
         assert_eq!(key_on_line("# a comment"), None);
         assert_eq!(key_on_line(""), None);
+    }
+
+    #[test]
+    fn a_stored_key_and_its_parsed_identity_have_one_digest() {
+        let id = ClientKey::parse(ED).unwrap().identity();
+        assert_eq!(digest_of_stored(ED), Some(id.digest()));
+        let other = format!("ssh-rsa {}", ED.split(' ').nth(1).unwrap());
+        assert_ne!(digest_of_stored(&other), Some(id.digest()));
+        assert_eq!(digest_of_stored("nonsense"), None);
     }
 
     #[test]

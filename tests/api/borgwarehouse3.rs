@@ -59,7 +59,7 @@ fn archive_comments_the_line_out_and_unarchive_restores_it() {
     std::fs::write(folder.join("integrity.1"), vec![0u8; 50_000]).unwrap();
     s.block_on(bw_plugin_cron_storage::run(&s.state)).unwrap();
     s.block_on(bw_plugin_cron_status::run(&s.state)).unwrap();
-    let repo = s.state.repos.get(0).unwrap();
+    let repo = s.state.repos.get(0).unwrap().unwrap();
     assert_eq!((repo.storage_used, repo.last_save), (0, 0), "a check read an archived repository");
 
     let (status, body) = s.post(&path, Some(&t), &json!({"archived": false}));
@@ -140,7 +140,7 @@ fn icon_and_storage_target_on_the_v1_paths_only() {
     let (_, seed) = s.get(&format!("/api/repo/id/{}", created["id"]), Some(&t));
     assert!(seed["repo"].get("icon").is_none(), "the 2.x paths keep their shape");
     assert_eq!(s.patch(&format!("/api/v1/repositories/{name}"), Some(&t), &json!({"icon": "IconDeviceLaptop"})).0, 200);
-    assert_eq!(s.state.repos.get(0).unwrap().icon.as_deref(), Some("IconDeviceLaptop"));
+    assert_eq!(s.state.repos.get(0).unwrap().unwrap().icon.as_deref(), Some("IconDeviceLaptop"));
 
     let before = s.authorized_keys_text();
     for (what, body) in [
@@ -177,6 +177,6 @@ fn a_key_read_from_a_file_keeps_working() {
         let (status, created) = s.post("/api/v1/repositories", Some(&t), &body);
         assert_eq!(status, 200, "{ending:?}: {created}");
     }
-    assert_eq!(s.state.repos.get(0).unwrap().ssh_public_key, key, "stored trimmed");
+    assert_eq!(s.state.repos.get(0).unwrap().unwrap().ssh_public_key, key, "stored trimmed");
     assert_eq!(s.authorized_keys_text().lines().count(), 2);
 }

@@ -26,7 +26,7 @@ fn fifty_concurrent_creates_with_distinct_keys() {
     let names: std::collections::BTreeSet<&str> =
         answers.iter().map(|(_, body)| body["repositoryName"].as_str().unwrap()).collect();
     assert_eq!(names.len(), 50, "two clients were given one name");
-    for repo in s.state.repos.list() {
+    for repo in s.state.repos.list().unwrap() {
         assert_eq!(text.matches(&format!("/repos/{} ", repo.repository_name)).count(), 1);
     }
 }

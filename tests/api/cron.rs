@@ -249,8 +249,8 @@ fn a_hung_repository_times_out_and_keeps_its_values() {
     let report = s.block_on(bw_plugin_cron_status::run(&s.state)).unwrap();
     assert!(started.elapsed() < Duration::from_secs(20), "the run did not wait for the hung mount");
     assert_eq!((report.scanned, report.failed), (1, 1));
-    assert_eq!(s.state.repos.get(hung).unwrap().last_save, 1234, "kept its old value");
-    assert_eq!(s.state.repos.get(ok).unwrap().last_save, NOW - 10);
+    assert_eq!(s.state.repos.get(hung).unwrap().unwrap().last_save, 1234, "kept its old value");
+    assert_eq!(s.state.repos.get(ok).unwrap().unwrap().last_save, NOW - 10);
     gate.release();
 }
 
@@ -286,14 +286,14 @@ fn no_update_made_during_a_scan_is_lost_and_a_second_run_gets_409() {
     gate.release();
     assert_eq!(runner.join().unwrap().0, 200);
 
-    let repo = s.state.repos.get(edited).unwrap();
+    let repo = s.state.repos.get(edited).unwrap().unwrap();
     assert_eq!(
         (repo.alias.as_str(), repo.storage_size, repo.last_save),
         ("after", 42, NOW - 5),
         "edit kept, scan result written"
     );
-    assert!(s.state.repos.get(deleted).is_none(), "a delete made during the scan stays deleted");
-    assert!(s.state.repos.get(added).is_some());
+    assert!(s.state.repos.get(deleted).unwrap().is_none(), "a delete made during the scan stays deleted");
+    assert!(s.state.repos.get(added).unwrap().is_some());
     assert!(s.authorized_keys_text().contains("--storage-quota 42G"));
 }
 
@@ -334,7 +334,7 @@ fn the_scheduler_runs_the_checks_on_its_own() {
     touch(&dir.join("integrity.4"), now - 30);
     let start = Instant::now();
     loop {
-        let repo = s.state.repos.get(id).unwrap();
+        let repo = s.state.repos.get(id).unwrap().unwrap();
         if repo.last_save == now - 30 && repo.storage_used == du(&dir) {
             break;
         }

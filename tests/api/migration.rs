@@ -277,7 +277,8 @@ fn the_imported_status_holds_until_the_next_check() {
 #[test]
 fn an_import_that_cannot_write_the_file_is_undone() {
     let (s, _) = start_on("2.4.4", true);
-    let ids_before: Vec<(u64, String)> = s.state.repos.list().into_iter().map(|r| (r.id, r.repository_name)).collect();
+    let ids_before: Vec<(u64, String)> =
+        s.state.repos.list().unwrap().into_iter().map(|r| (r.id, r.repository_name)).collect();
     // The file reads, but its replacement cannot be made: a folder stands where the atomic
     // write puts its temporary file.
     let in_the_way = s.authorized_keys().with_file_name(format!(".authorized_keys.{}.tmp", std::process::id()));
@@ -288,7 +289,8 @@ fn an_import_that_cannot_write_the_file_is_undone() {
     entries[0]["storageSize"] = json!(77);
     let err = s.block_on(s.state.repos.import_borgwarehouse(entries.clone(), false));
     assert!(err.is_err(), "the import claimed success without its file");
-    let ids_after: Vec<(u64, String)> = s.state.repos.list().into_iter().map(|r| (r.id, r.repository_name)).collect();
+    let ids_after: Vec<(u64, String)> =
+        s.state.repos.list().unwrap().into_iter().map(|r| (r.id, r.repository_name)).collect();
     assert_eq!(ids_after, ids_before, "the store was not put back");
     assert_eq!(s.authorized_keys_text(), text);
     std::fs::remove_dir_all(&in_the_way).unwrap();

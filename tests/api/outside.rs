@@ -33,11 +33,11 @@ fn head_on_a_cron_route_is_405_and_runs_nothing() {
         assert_eq!(status_line(&answer), "HTTP/1.1 405 Method Not Allowed", "{path}: {answer}");
         assert_eq!(allow_header(&answer).as_deref(), Some("get, post"), "{path}: {answer}");
     }
-    let repo = s.state.repos.get(created["id"].as_u64().unwrap()).unwrap();
+    let repo = s.state.repos.get(created["id"].as_u64().unwrap()).unwrap().unwrap();
     assert_eq!((repo.last_save, repo.storage_used), (0, 0), "a HEAD ran a check");
     // The GET itself still runs it.
     assert_eq!(s.get(&format!("/api/v1/cron/storage?key={KEY}"), None).0, 200);
-    assert!(s.state.repos.get(repo.id).unwrap().storage_used > 0);
+    assert!(s.state.repos.get(repo.id).unwrap().unwrap().storage_used > 0);
 }
 
 /// The document and Swagger UI answered 200 to every method.
@@ -167,5 +167,5 @@ fn an_id_is_a_plain_decimal() {
         assert_eq!(s.delete(&format!("/api/repo/id/{id}/delete"), Some(&t)).0, 404, "delete {id}");
     }
     assert_eq!(s.state.repos.len(), 2);
-    assert!(s.state.repos.list().iter().all(|r| r.alias == "MyRepo"));
+    assert!(s.state.repos.list().unwrap().iter().all(|r| r.alias == "MyRepo"));
 }

@@ -269,13 +269,15 @@ fn the_v1_list_pages() {
 }
 
 /// A client that accepts gzip gets the list gzipped (compressed once per change), with a tag
-/// of its own; either tag stands for the list in `If-None-Match`.
+/// of its own; either tag stands for the list in `If-None-Match`. The others get it inflated
+/// as it is sent (the server holds only the gzipped copy), whole and with its length.
 #[test]
 fn the_list_is_gzipped_for_clients_that_accept_it() {
     use std::io::Read;
     let s = TestServer::start();
     let t = s.full_token();
-    for i in 0..20 {
+    // Enough repositories for a plain answer of several inflated chunks.
+    for i in 0..200 {
         assert_eq!(s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(30 + i, ""))).0, 200);
     }
     let fetch = |encoding: &str, if_none_match: Option<&str>| {
@@ -291,12 +293,19 @@ fn the_list_is_gzipped_for_clients_that_accept_it() {
             resp.header("Content-Encoding").map(str::to_string),
             resp.header("ETag").unwrap().to_string(),
         );
+        let length = resp.header("Content-Length").map(|l| l.parse::<usize>().unwrap());
         let mut body = Vec::new();
         resp.into_reader().read_to_end(&mut body).unwrap();
+        if head.0 == 200 {
+            assert_eq!(length, Some(body.len()), "Content-Length is the body's length");
+        }
         (head, body)
     };
     let ((status, encoding, plain_tag), plain) = fetch("identity", None);
     assert_eq!((status, encoding), (200, None));
+    let list: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(list["repoList"].as_array().unwrap().len(), 200);
+    assert!(plain.len() > 64 * 1024, "only {} bytes: not several chunks", plain.len());
     let ((status, encoding, gz_tag), gz) = fetch("br, gzip", None);
     assert_eq!((status, encoding.as_deref()), (200, Some("gzip")));
     assert_ne!(gz_tag, plain_tag, "two representations, two tags");

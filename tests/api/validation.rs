@@ -5,7 +5,7 @@ use bw_tests::{ed25519_key, json, repo_body, rsa_key, TestServer};
 use serde_json::Value;
 
 fn snapshot_of_everything(s: &TestServer) -> (Vec<u64>, String, Vec<String>) {
-    let ids = s.state.repos.list().iter().map(|r| r.id).collect();
+    let ids = s.state.repos.list().unwrap().iter().map(|r| r.id).collect();
     let mut pool: Vec<String> = std::fs::read_dir(s.home.join("repos"))
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();

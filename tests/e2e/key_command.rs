@@ -28,7 +28,7 @@ fn create(server: &Server, token: &str, alias: &str, key: &str) -> String {
 
 fn setup() -> Option<(Tools, KeyLookupInstall, tempfile::TempDir)> {
     let tools = harness::tools()?;
-    let lookup = KeyLookupInstall::install()?;
+    let lookup = KeyLookupInstall::install(std::path::Path::new(harness::BIN))?;
     let dir = tempfile::tempdir().unwrap();
     // The lookup's user must reach the key folder under the test's (otherwise private) folder.
     harness::open_to_others(dir.path());

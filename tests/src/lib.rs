@@ -278,3 +278,4 @@ pub fn repo_body(key: &str) -> Value {
 
 pub mod process;
 pub mod sinks;
+pub mod ssh;

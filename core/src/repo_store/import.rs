@@ -164,7 +164,7 @@ impl RepoStore {
         if entries.iter().any(|(e, _)| e.unix_user.is_some()) {
             report.notes.push("unixUser is ignored: this server serves one borg user, the owner of BW_HOME".into());
         }
-        let current: BTreeMap<u64, Repo> = self.read().by_id.clone();
+        let current: BTreeMap<u64, Repo> = self.records().map(|r| r.map(|r| (r.id, r))).collect::<StoreResult<_>>()?;
         let by_name: HashMap<&str, &Repo> = current.values().map(|r| (r.repository_name.as_str(), r)).collect();
         let imported_names: HashSet<&str> = entries.iter().map(|(e, _)| e.repository_name.as_str()).collect();
         let mut problems = Vec::new();
@@ -197,8 +197,11 @@ impl RepoStore {
                 removed_ids.push(here.id);
             }
             let identity = key.identity();
-            let key_owner =
-                self.read().by_key.get(&identity).and_then(|id| current.get(id)).map(|r| r.repository_name.clone());
+            let key_owner = self
+                .read()
+                .id_of_key(&identity.digest())
+                .and_then(|id| current.get(&id))
+                .map(|r| r.repository_name.clone());
             if foreign.contains(&identity)
                 || key_owner.as_deref().is_some_and(|owner| owner != name && !imported_names.contains(owner))
             {
@@ -271,7 +274,7 @@ impl RepoStore {
             }
             for old in &before {
                 s.put_record(old)?;
-                s.index_mut().put(old.clone());
+                s.index_mut().put(old);
             }
             for id in &marked_before {
                 s.meta.insert(adopted_key(*id), &[1u8])?;

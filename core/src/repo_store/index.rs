@@ -1,142 +1,252 @@
-//! The in-memory copy of every repository that serves reads, its lookups by name and key, and
-//! the list answer cached as bytes.
+//! The in-memory index: per repository only what lookups need (name, key digest, archived),
+//! about 100 bytes, so 100,000 repositories take a few MiB. Records themselves are read from
+//! the store when asked for; the list answer is cached gzipped, once per path family.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
 
 use super::Repo;
-use crate::ssh_key::KeyIdentity;
+use crate::ssh_key::{digest_of_stored, KeyDigest};
+
+/// What the index keeps of one repository.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// The 8-hex-character name as a number.
+    name: u32,
+    archived: bool,
+    key: Option<KeyDigest>,
+}
+
+/// A repository name (8 lowercase hex characters, as every path that makes one ensures) as a
+/// number.
+fn name_code(name: &str) -> Option<u32> {
+    crate::pool::is_repo_name(name).then(|| u32::from_str_radix(name, 16).ok()).flatten()
+}
+
+fn name_text(code: u32) -> String {
+    format!("{code:08x}")
+}
 
 #[derive(Default)]
 pub(super) struct Index {
-    /// Bumped on every change, so answers built from the index know when they are stale.
+    /// Bumped on every change, so answers built from the store know when they are stale.
     pub generation: u64,
-    pub by_id: BTreeMap<u64, Repo>,
-    pub by_name: HashMap<String, u64>,
-    pub by_key: HashMap<KeyIdentity, u64>,
+    entries: BTreeMap<u64, Entry>,
+    by_name: HashMap<u32, u64>,
+    by_key: HashMap<KeyDigest, u64>,
 }
 
 impl Index {
-    pub fn put(&mut self, repo: Repo) {
-        self.generation += 1;
-        if let Some(old) = self.by_id.get(&repo.id) {
-            if old.ssh_public_key != repo.ssh_public_key {
-                self.by_key.remove(&old.key_identity());
-            }
-        }
-        self.by_name.insert(repo.repository_name.clone(), repo.id);
-        self.by_key.insert(repo.key_identity(), repo.id);
-        self.by_id.insert(repo.id, repo);
+    pub fn put(&mut self, repo: &Repo) {
+        self.put_parts(repo.id, &repo.repository_name, &repo.ssh_public_key, repo.archived);
     }
 
-    pub fn remove(&mut self, id: u64) -> Option<Repo> {
+    pub fn put_parts(&mut self, id: u64, name: &str, key: &str, archived: bool) {
         self.generation += 1;
-        let repo = self.by_id.remove(&id)?;
-        self.by_name.remove(&repo.repository_name);
-        self.by_key.remove(&repo.key_identity());
-        Some(repo)
+        self.unlink(id);
+        let Some(code) = name_code(name) else {
+            // Unreachable through the API and the import, which check names; kept out of the
+            // index rather than aliased to another name.
+            tracing::error!(id, repository = %name, "a stored repository has a name that is not 8 hex characters; left out");
+            return;
+        };
+        let key = digest_of_stored(key);
+        self.by_name.insert(code, id);
+        if let Some(k) = key {
+            self.by_key.insert(k, id);
+        }
+        self.entries.insert(id, Entry { name: code, archived, key });
+    }
+
+    /// Takes `id`'s entry out of the lookups (not out of `entries`).
+    fn unlink(&mut self, id: u64) -> Option<Entry> {
+        let old = self.entries.get(&id).copied()?;
+        if self.by_name.get(&old.name) == Some(&id) {
+            self.by_name.remove(&old.name);
+        }
+        if let Some(k) = old.key {
+            if self.by_key.get(&k) == Some(&id) {
+                self.by_key.remove(&k);
+            }
+        }
+        Some(old)
+    }
+
+    pub fn remove(&mut self, id: u64) -> bool {
+        self.generation += 1;
+        let had = self.unlink(id).is_some();
+        self.entries.remove(&id);
+        had
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn id_of_name(&self, name: &str) -> Option<u64> {
+        self.by_name.get(&name_code(name)?).copied()
+    }
+
+    pub fn id_of_key(&self, key: &KeyDigest) -> Option<u64> {
+        self.by_key.get(key).copied()
+    }
+
+    pub fn name_of(&self, id: u64) -> Option<String> {
+        self.entries.get(&id).map(|e| name_text(e.name))
+    }
+
+    /// `(id, name)` of every repository the checks read, in id order: all but the archived.
+    pub fn scan_targets(&self) -> Vec<(u64, String)> {
+        self.entries.iter().filter(|(_, e)| !e.archived).map(|(id, e)| (*id, name_text(e.name))).collect()
+    }
+
+    /// Every key and the repository that holds it.
+    pub fn keys(&self) -> impl Iterator<Item = (&KeyDigest, u64)> {
+        self.by_key.iter().map(|(k, id)| (k, *id))
     }
 }
 
-/// The list answer as bytes, and for which index generation and times it holds.
+/// The list answer gzipped, and for which index generation and times it holds.
 pub(super) struct ListCache {
     generation: u64,
     built_at: i64,
-    /// The first second at which some repository's status is no longer what the bytes say.
+    /// The first second at which some repository's status is no longer what the answer says.
     valid_until: i64,
-    bytes: bytes::Bytes,
-    etag: String,
-    /// The same answer gzipped, made at the first request that accepts it.
-    gzip: std::sync::Arc<std::sync::OnceLock<bytes::Bytes>>,
+    answer: ListAnswer,
 }
 
 impl ListCache {
     /// The cached answer when it still says what the index says at `now`.
-    pub fn fresh(slot: &Option<ListCache>, index: &Index, now: i64) -> Option<ListAnswer> {
+    pub fn fresh(slot: &Option<ListCache>, generation: u64, now: i64) -> Option<ListAnswer> {
         let c = slot.as_ref()?;
-        (c.generation == index.generation && c.built_at <= now && now < c.valid_until).then(|| c.answer())
-    }
-
-    /// `{"repoList":[...]}` with `status` computed for `now`, in the shape of the path family
-    /// (`seed`: without the v1 fields). A status only turns from true to false as time passes, so
-    /// the bytes hold until the first repository turns late.
-    pub fn build(index: &Index, now: i64, seed: bool, etag: String) -> ListCache {
-        let (out, valid_until) = write_list(index.by_id.values(), index.by_id.len(), now, seed, None);
-        ListCache {
-            generation: index.generation,
-            built_at: now,
-            valid_until,
-            bytes: bytes::Bytes::from(out),
-            etag,
-            gzip: Default::default(),
-        }
+        (c.generation == generation && c.built_at <= now && now < c.valid_until).then(|| c.answer.clone())
     }
 
     pub fn answer(&self) -> ListAnswer {
-        ListAnswer { bytes: self.bytes.clone(), etag: self.etag.clone(), gzip: self.gzip.clone() }
+        self.answer.clone()
+    }
+
+    /// `{"repoList":[...]}` with `status` computed for `now`, in the shape of the path family
+    /// (`seed`: without the v1 fields), gzipped as it is written: the plain answer (34 MB at
+    /// 100,000 repositories) is never held. A status only turns from true to false as time
+    /// passes, so the answer holds until the first repository turns late.
+    pub fn build(
+        repos: impl Iterator<Item = Repo>,
+        generation: u64,
+        now: i64,
+        seed: bool,
+        etag: String,
+    ) -> io::Result<ListCache> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut counted = Counted { inner: &mut gz, written: 0 };
+        let valid_until = write_list(&mut counted, repos, now, seed, None)?;
+        let plain_len = counted.written;
+        let gzip = bytes::Bytes::from(gz.finish()?);
+        Ok(ListCache { generation, built_at: now, valid_until, answer: ListAnswer { gzip, plain_len, etag } })
     }
 }
 
-/// `{"repoList":[...]}` (and `"total"` when given) with `status` computed for `now`, in the
-/// shape of the path family (`seed`: without the v1 fields), and the first second at which a
-/// status in it turns false with the passing of time.
-pub(super) fn write_list<'r>(
-    repos: impl Iterator<Item = &'r Repo>,
-    count: usize,
+/// Counts what passes through.
+struct Counted<'w, W: Write> {
+    inner: &'w mut W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes `{"repoList":[...]}` (and `"total"` when given) with `status` computed for `now`, in
+/// the shape of the path family (`seed`: without the v1 fields); returns the first second at
+/// which a status in it turns false with the passing of time.
+pub(super) fn write_list(
+    out: &mut impl Write,
+    repos: impl Iterator<Item = Repo>,
     now: i64,
     seed: bool,
     total: Option<usize>,
-) -> (Vec<u8>, i64) {
-    let mut out = Vec::with_capacity(64 + count * 480);
+) -> io::Result<i64> {
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
     let mut valid_until = i64::MAX;
-    out.extend_from_slice(br#"{"repoList":["#);
+    out.write_all(br#"{"repoList":["#)?;
     for (i, repo) in repos.enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.write_all(b",")?;
         }
         // An imported status holds until a check, whatever the time.
         let computed = repo.imported_status.is_none();
-        let mut repo = repo.clone().at(now);
+        let mut repo = repo.at(now);
         if seed {
             repo = repo.for_seed_paths();
         }
         if repo.status && computed {
             valid_until = valid_until.min(repo.last_save.saturating_add(repo.alert as i64).saturating_add(1));
         }
-        // A Repo always serializes: plain strings and numbers.
-        let _ = serde_json::to_writer(&mut out, &repo);
+        serde_json::to_writer(&mut out, &repo).map_err(io::Error::other)?;
     }
-    out.push(b']');
+    out.write_all(b"]")?;
     if let Some(total) = total {
-        out.extend_from_slice(format!(r#","total":{total}"#).as_bytes());
+        write!(out, r#","total":{total}"#)?;
     }
-    out.push(b'}');
-    (out, valid_until)
+    out.write_all(b"}")?;
+    out.flush()?;
+    Ok(valid_until)
 }
 
-/// The list answer and the entity tag that names it: equal tags, equal bytes.
+/// The list answer and the entity tag that names it: equal tags, equal bytes. Held gzipped;
+/// a client that does not accept gzip gets it inflated as it is sent.
 #[derive(Debug, Clone)]
 pub struct ListAnswer {
-    pub bytes: bytes::Bytes,
+    gzip: bytes::Bytes,
+    plain_len: u64,
     /// Quoted, as the `ETag` header carries it.
     pub etag: String,
-    gzip: std::sync::Arc<std::sync::OnceLock<bytes::Bytes>>,
 }
 
 impl ListAnswer {
-    /// The answer gzipped, compressed once per list build (fast level: a list compresses about
-    /// tenfold, and the answer is rebuilt only after a change).
     pub fn gzipped(&self) -> bytes::Bytes {
-        self.gzip
-            .get_or_init(|| {
-                use std::io::Write;
-                let mut enc = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(self.bytes.len() / 8),
-                    flate2::Compression::fast(),
-                );
-                // Writing to a Vec cannot fail.
-                let _ = enc.write_all(&self.bytes);
-                bytes::Bytes::from(enc.finish().unwrap_or_default())
-            })
-            .clone()
+        self.gzip.clone()
+    }
+
+    /// Length of the plain answer (its `Content-Length`).
+    pub fn plain_len(&self) -> u64 {
+        self.plain_len
+    }
+
+    /// The plain answer, inflated from the gzipped copy as the client reads it.
+    pub fn plain_reader(&self) -> Inflating {
+        Inflating(flate2::read::GzDecoder::new(bytes::Buf::reader(self.gzip.clone())))
+    }
+
+    /// The plain answer at once (tests, small lists).
+    pub fn plain(&self) -> io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.plain_len as usize);
+        io::Read::read_to_end(&mut self.plain_reader().0, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// The plain list answer, inflated chunk by chunk (about 64 KiB per read: a fraction of a
+/// millisecond of work per poll).
+pub struct Inflating(flate2::read::GzDecoder<bytes::buf::Reader<bytes::Bytes>>);
+
+impl tokio::io::AsyncRead for Inflating {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let dst = buf.initialize_unfilled();
+        let n = io::Read::read(&mut self.0, dst)?;
+        buf.advance(n);
+        std::task::Poll::Ready(Ok(()))
     }
 }

@@ -23,6 +23,7 @@ use crate::pool::Pool;
 use crate::store_error::{decode, StoreError, StoreResult};
 
 pub use import::{BorgWarehouseRepo, ImportReport};
+pub use index::Inflating;
 pub use index::ListAnswer;
 use index::{Index, ListCache};
 pub use key_sink::{KeyChange, KeySink};
@@ -55,13 +56,27 @@ pub struct RepoStore {
 
 impl RepoStore {
     pub fn open(db: &sled::Db, keys: AuthorizedKeys, sink: KeySink, pool: Pool) -> StoreResult<Self> {
+        /// The fields the index needs, borrowed from the stored bytes (a full decode of every
+        /// record would cost start-up time for nothing).
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Slim<'a> {
+            id: u64,
+            #[serde(borrow)]
+            repository_name: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            ssh_public_key: std::borrow::Cow<'a, str>,
+            #[serde(default)]
+            archived: bool,
+        }
         let repos = db.open_tree("repos")?;
         let meta = db.open_tree("meta")?;
         let mut index = Index::default();
         for item in repos.iter() {
             let (k, v) = item?;
-            let repo: Repo = decode(|| format!("repository {}", hex_key(&k)), &v)?;
-            index.put(repo);
+            let slim: Slim = serde_json::from_slice(&v)
+                .map_err(|e| StoreError::corrupt(format!("repository {}", hex_key(&k)), e))?;
+            index.put_parts(slim.id, &slim.repository_name, &slim.ssh_public_key, slim.archived);
         }
         Ok(Self {
             db: db.clone(),
@@ -101,61 +116,86 @@ impl RepoStore {
     /// The id and name of every repository the checks read, ordered by id: all but the
     /// archived, whose figures stay as they were.
     pub fn scan_targets(&self) -> Vec<(u64, String)> {
-        self.read().by_id.values().filter(|r| !r.archived).map(|r| (r.id, r.repository_name.clone())).collect()
+        self.read().scan_targets()
+    }
+
+    /// Every stored record, in id order, read from the store.
+    pub(super) fn records(&self) -> impl Iterator<Item = StoreResult<Repo>> + '_ {
+        self.repos.iter().map(|item| {
+            let (k, v) = item?;
+            decode(|| format!("repository {}", hex_key(&k)), &v)
+        })
     }
 
     /// Every repository, ordered by id.
-    pub fn list(&self) -> Vec<Repo> {
-        self.read().by_id.values().cloned().collect()
+    pub fn list(&self) -> StoreResult<Vec<Repo>> {
+        self.records().collect()
     }
 
-    /// The list answer, `{"repoList":[...]}` with `status` computed for `now`, as JSON bytes
-    /// with their entity tag, in the shape of the BorgWarehouse 2.x paths (`seed`) or the v1
-    /// paths; built again only after a change or when a status turns false with the passing of
-    /// time.
-    pub fn list_json(&self, now: i64, seed: bool) -> ListAnswer {
-        let index = self.read();
+    /// The list answer, `{"repoList":[...]}` with `status` computed for `now`, gzipped with its
+    /// entity tag, in the shape of the BorgWarehouse 2.x paths (`seed`) or the v1 paths; built
+    /// again only after a change or when a status turns false with the passing of time. Builds
+    /// of one family wait for each other: pollers arriving together share one build.
+    pub fn list_json(&self, now: i64, seed: bool) -> StoreResult<ListAnswer> {
         let mut slot = self.list_json[usize::from(!seed)].lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(answer) = ListCache::fresh(&slot, &index, now) {
-            return answer;
+        let generation = self.read().generation;
+        if let Some(answer) = ListCache::fresh(&slot, generation, now) {
+            return Ok(answer);
         }
         let build = self.builds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let etag = format!("\"{:016x}-{}-{:x}\"", self.instance, if seed { "s" } else { "v1" }, build);
-        let built = ListCache::build(&index, now, seed, etag);
+        // Records are read from the store as the answer is written. A change made meanwhile
+        // bumps the generation, so this answer is rebuilt at the next request.
+        let mut failed = None;
+        let repos = self.records().map_while(|r| r.map_err(|e| failed = Some(e)).ok());
+        let built = ListCache::build(repos, generation, now, seed, etag)
+            .map_err(|e| StoreError::corrupt("the list answer", e))?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
         let answer = built.answer();
         *slot = Some(built);
-        answer
+        Ok(answer)
     }
 
     /// A page of the v1 list, `{"repoList":[...],"total":N}`: `limit` repositories from the
     /// `offset`-th in id order, with `status` computed for `now`. Not cached: pages are small.
-    pub fn list_page_json(&self, now: i64, offset: usize, limit: usize) -> bytes::Bytes {
-        let index = self.read();
-        let total = index.by_id.len();
-        let page = index.by_id.values().skip(offset).take(limit);
-        let (out, _) = index::write_list(page, limit.min(total), now, false, Some(total));
-        bytes::Bytes::from(out)
+    pub fn list_page_json(&self, now: i64, offset: usize, limit: usize) -> StoreResult<bytes::Bytes> {
+        let total = self.len();
+        let page: Vec<Repo> = self.records().skip(offset).take(limit).collect::<StoreResult<_>>()?;
+        let mut out = Vec::with_capacity(64 + page.len() * 480);
+        index::write_list(&mut out, page.into_iter(), now, false, Some(total))
+            .map_err(|e| StoreError::corrupt("a list page", e))?;
+        Ok(bytes::Bytes::from(out))
     }
 
     pub fn len(&self) -> usize {
-        self.read().by_id.len()
+        self.read().len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    pub fn get(&self, id: u64) -> Option<Repo> {
-        self.read().by_id.get(&id).cloned()
+    /// The record with this id, read from the store.
+    pub fn get(&self, id: u64) -> StoreResult<Option<Repo>> {
+        match self.repos.get(id_key(id))? {
+            None => Ok(None),
+            Some(v) => decode(|| format!("repository {}", hex_key(&id_key(id))), &v).map(Some),
+        }
     }
 
-    pub fn get_by_name(&self, name: &str) -> Option<Repo> {
-        let index = self.read();
-        index.by_name.get(name).and_then(|id| index.by_id.get(id)).cloned()
+    pub fn get_by_name(&self, name: &str) -> StoreResult<Option<Repo>> {
+        let id = self.read().id_of_name(name);
+        match id {
+            Some(id) => self.get(id),
+            None => Ok(None),
+        }
     }
 
-    fn lines(&self) -> Vec<RepoLine> {
-        self.read().by_id.values().map(Repo::line).collect()
+    /// Every repository's line, read from the store.
+    fn lines(&self) -> StoreResult<Vec<RepoLine>> {
+        self.records().map(|r| r.map(|r| r.line())).collect()
     }
 
     /// What an error of the key sink names: the file or the key folder.
@@ -176,7 +216,7 @@ impl RepoStore {
     pub fn reconcile(&self) -> StoreResult<SyncReport> {
         self.pool.ensure().map_err(|e| StoreError::io(self.pool.root(), e))?;
         self.adopt_existing_lines()?;
-        let report = self.sink.sync(&self.keys, &self.lines()).map_err(|e| StoreError::io(self.sink_path(), e))?;
+        let report = self.sink.sync(&self.keys, &self.lines()?).map_err(|e| StoreError::io(self.sink_path(), e))?;
         self.meta.insert(INITIALIZED, &[1u8])?;
         self.db.flush()?;
         for name in &report.added {
@@ -191,13 +231,13 @@ impl RepoStore {
         // sshd takes the first line with a matching key: a hand-written line with a
         // repository's key can shadow (or widen) that repository's restrictions.
         let foreign = self.foreign_keys()?;
+        let foreign: std::collections::HashSet<_> = foreign.iter().map(|k| k.digest()).collect();
         let shadowed: Vec<String> = {
             let index = self.read();
             index
-                .by_key
-                .iter()
-                .filter(|(identity, _)| foreign.contains(*identity))
-                .filter_map(|(_, id)| index.by_id.get(id).map(|r| r.repository_name.clone()))
+                .keys()
+                .filter(|(digest, _)| foreign.contains(*digest))
+                .filter_map(|(_, id)| index.name_of(id))
                 .collect()
         };
         for name in shadowed {

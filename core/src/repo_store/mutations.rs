@@ -15,7 +15,7 @@ impl RepoStore {
     /// `KeyInUse` when `key` stands on any line but `except`'s own.
     fn check_key_free(&self, key: &ClientKey, except: Option<u64>) -> StoreResult<()> {
         let identity = key.identity();
-        let taken_by_repo = matches!(self.read().by_key.get(&identity), Some(id) if Some(*id) != except);
+        let taken_by_repo = matches!(self.read().id_of_key(&identity.digest()), Some(id) if Some(id) != except);
         if taken_by_repo || self.foreign_keys()?.contains(&identity) {
             return Err(StoreError::KeyInUse);
         }
@@ -31,7 +31,7 @@ impl RepoStore {
                 std::fs::symlink_metadata(self.pool.repo_path(&name)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound
             );
-            if !on_disk && !self.read().by_name.contains_key(&name) {
+            if !on_disk && self.read().id_of_name(&name).is_none() {
                 return name;
             }
         }
@@ -79,7 +79,7 @@ impl RepoStore {
     pub(super) fn index_all(&self, records: &[Repo]) {
         let mut index = self.index_mut();
         for r in records {
-            index.put(r.clone());
+            index.put(r);
         }
     }
 
@@ -120,7 +120,7 @@ impl RepoStore {
             return Ok(());
         }
         let keys = self.keys.clone();
-        let lines = self.lines();
+        let lines = self.lines()?;
         tokio::task::spawn_blocking(move || keys.sync(&lines).map(|_| ()).map_err(|e| StoreError::io(keys.path(), e)))
             .await
             .map_err(|e| StoreError::io(self.keys.path(), std::io::Error::other(e)))?
@@ -139,7 +139,9 @@ impl RepoStore {
         let mut batch_keys = HashSet::new();
         for new in &news {
             let identity = new.key.identity();
-            if self.read().by_key.contains_key(&identity) || foreign.contains(&identity) || !batch_keys.insert(identity)
+            if self.read().id_of_key(&identity.digest()).is_some()
+                || foreign.contains(&identity)
+                || !batch_keys.insert(identity)
             {
                 return Err(StoreError::KeyInUse);
             }
@@ -175,7 +177,7 @@ impl RepoStore {
 
     pub async fn update(&self, id: u64, patch: RepoPatch) -> StoreResult<Repo> {
         let _guard = self.write.lock().await;
-        let old = self.get(id).ok_or(StoreError::NotFound)?;
+        let old = self.get(id)?.ok_or(StoreError::NotFound)?;
         if let Some(key) = &patch.key {
             self.check_key_free(key, Some(id))?;
         }
@@ -187,10 +189,10 @@ impl RepoStore {
     /// file cannot be written. The caller holds the write lock.
     async fn replace(&self, old: Repo, repo: Repo) -> StoreResult<Repo> {
         self.put_record(&repo)?;
-        self.index_mut().put(repo.clone());
+        self.index_mut().put(&repo);
         self.commit(KeyChange::Replaced { old: old.line(), new: repo.line() }, |s| {
             s.put_record(&old)?;
-            s.index_mut().put(old.clone());
+            s.index_mut().put(&old);
             Ok(())
         })
         .await?;
@@ -201,19 +203,19 @@ impl RepoStore {
     /// line is active again) a repository. Its data and record stay.
     pub async fn set_archived(&self, id: u64, archived: bool) -> StoreResult<Repo> {
         let _guard = self.write.lock().await;
-        let old = self.get(id).ok_or(StoreError::NotFound)?;
+        let old = self.get(id)?.ok_or(StoreError::NotFound)?;
         let repo = Repo { archived, ..old.clone() };
         self.replace(old, repo).await
     }
 
     pub async fn delete(&self, id: u64) -> StoreResult<Repo> {
         let _guard = self.write.lock().await;
-        let old = self.get(id).ok_or(StoreError::NotFound)?;
+        let old = self.get(id)?.ok_or(StoreError::NotFound)?;
         self.repos.remove(id_key(id))?;
         self.index_mut().remove(id);
         self.commit(KeyChange::Removed(vec![old.line()]), |s| {
             s.put_record(&old)?;
-            s.index_mut().put(old.clone());
+            s.index_mut().put(&old);
             Ok(())
         })
         .await?;
@@ -234,12 +236,12 @@ impl RepoStore {
     /// meanwhile stays deleted (`false`).
     pub async fn update_scanned(&self, id: u64, change: impl FnOnce(&mut Repo)) -> StoreResult<bool> {
         let _guard = self.write.lock().await;
-        let Some(before) = self.get(id) else { return Ok(false) };
+        let Some(before) = self.get(id)? else { return Ok(false) };
         let mut repo = before.clone();
         change(&mut repo);
         if repo != before {
             self.put_record(&repo)?;
-            self.index_mut().put(repo);
+            self.index_mut().put(&repo);
         }
         Ok(true)
     }

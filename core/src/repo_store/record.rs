@@ -4,7 +4,7 @@ use poem_openapi::Object;
 use serde::{Deserialize, Serialize};
 
 use crate::authorized_keys::RepoLine;
-use crate::ssh_key::{ClientKey, KeyIdentity};
+use crate::ssh_key::ClientKey;
 
 /// A repository as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Object)]
@@ -136,14 +136,6 @@ impl Repo {
             repo.icon = Some(v);
         }
         repo
-    }
-
-    /// Stored keys were validated on the way in; a record that no longer parses (edited by
-    /// hand) gets an identity nothing else can have.
-    pub(super) fn key_identity(&self) -> KeyIdentity {
-        ClientKey::parse(&self.ssh_public_key)
-            .map(|k| k.identity())
-            .unwrap_or_else(|_| KeyIdentity { kind: format!("invalid:{}", self.id), blob: Vec::new() })
     }
 }
 

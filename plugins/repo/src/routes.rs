@@ -5,7 +5,7 @@ use bw_core::auth::{Create, Guard, Read, Update};
 use bw_core::body::{JsonRequest, Message, TaggedJson};
 use bw_core::pool::is_repo_name;
 use bw_core::refusals::{Answer, CONFLICT, DISABLED, INVALID_BODY, NONE, NOT_FOUND, UNEXPECTED_DATA};
-use bw_core::repo_store::Repo;
+use bw_core::repo_store::{ListAnswer, Repo};
 use bw_core::store_error::StoreError;
 use bw_core::{ApiError, ApiResult, AppState};
 use poem::web::Data;
@@ -22,9 +22,11 @@ use crate::Tag;
 /// A seed path id: the repository with that id, or the contract's 404 naming the id as given.
 /// An id is a plain decimal: `0631`, `+631` or `6e2` name no repository.
 pub(crate) fn by_id(state: &AppState, id: &str) -> ApiResult<Repo> {
-    parse_id(id)
-        .and_then(|n| state.repos.get(n))
-        .ok_or_else(|| ApiError::NotFound(format!("No repository with id #{id}")))
+    let found = match parse_id(id) {
+        Some(n) => state.repos.get(n)?,
+        None => None,
+    };
+    found.ok_or_else(|| ApiError::NotFound(format!("No repository with id #{id}")))
 }
 
 fn parse_id(id: &str) -> Option<u64> {
@@ -40,10 +42,8 @@ pub(crate) fn by_name(state: &AppState, name: &str) -> ApiResult<Repo> {
 /// The repository named `name` (8 hex characters), or 404 with `message`: the 3.x routes say it
 /// in BorgWarehouse 3.x's words.
 pub(crate) fn find_by_name(state: &AppState, name: &str, message: impl FnOnce() -> String) -> ApiResult<Repo> {
-    Some(name)
-        .filter(|n| is_repo_name(n))
-        .and_then(|n| state.repos.get_by_name(n))
-        .ok_or_else(|| ApiError::NotFound(message()))
+    let found = if is_repo_name(name) { state.repos.get_by_name(name)? } else { None };
+    found.ok_or_else(|| ApiError::NotFound(message()))
 }
 
 /// The store's own "not found" (a repository deleted between lookup and write) in the route's
@@ -53,6 +53,17 @@ pub(crate) fn not_found_as(err: StoreError, message: impl FnOnce() -> String) ->
         StoreError::NotFound => ApiError::NotFound(message()),
         other => other.into(),
     }
+}
+
+/// The whole list of a path family. Built off the request threads: a rebuild at 100,000
+/// repositories reads every record.
+async fn list_answer(state: &AppState, seed: bool) -> ApiResult<ListAnswer> {
+    let (state, now) = (state.clone(), state.clock.now());
+    let built = tokio::task::spawn_blocking(move || state.repos.list_json(now, seed)).await.map_err(|e| {
+        tracing::error!(error = %e, "building the list answer failed");
+        ApiError::Internal
+    })?;
+    Ok(built?)
 }
 
 pub(crate) async fn create(state: &AppState, new: bw_core::repo_store::NewRepo) -> ApiResult<Json<Created>> {
@@ -110,7 +121,7 @@ impl RepoApi {
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
     ) -> Answer<TaggedJson<RepositoryList>, NONE> {
-        let list = state.repos.list_json(state.clock.now(), true);
+        let list = list_answer(&state, true).await?;
         Ok(TaggedJson::answer(list, if_none_match.as_deref(), req.header("Accept-Encoding")))
     }
 
@@ -135,12 +146,12 @@ impl RepoApi {
         offset: Query<Option<String>>,
     ) -> Answer<TaggedJson<RepositoryList>, INVALID_BODY> {
         if limit.is_none() && offset.is_none() {
-            let list = state.repos.list_json(state.clock.now(), false);
+            let list = list_answer(&state, false).await?;
             return Ok(TaggedJson::answer(list, if_none_match.as_deref(), req.header("Accept-Encoding")));
         }
         let limit = page_number(limit.as_deref(), "limit", 1, MAX_PAGE)?.unwrap_or(MAX_PAGE);
         let offset = page_number(offset.as_deref(), "offset", 0, usize::MAX)?.unwrap_or(0);
-        Ok(TaggedJson::untagged(state.repos.list_page_json(state.clock.now(), offset, limit)))
+        Ok(TaggedJson::untagged(state.repos.list_page_json(state.clock.now(), offset, limit)?))
     }
 
     /// Retrieve details of a specific repository by ID

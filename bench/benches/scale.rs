@@ -1,0 +1,346 @@
+//! `cargo bench -p bw-bench --bench scale`: hosting scale. 10,000 and 100,000 repositories
+//! seeded straight into the store (no 100,000 HTTP calls), then the real server binary in
+//! command key mode: start-up, list, both checks, memory, mutations, and SSH logins against a
+//! real sshd in both key modes beside a one-key file. File mode's figures are printed too.
+//!
+//! `BENCH_SCALE=10000` runs one size only.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bw_bench::{key, percentile_ms, Conn, Req, ServerProcess};
+use bw_core::clock::Clock;
+use bw_core::repo_store::NewRepo;
+use bw_core::ssh_key::ClientKey;
+use bw_core::token_store::Permissions;
+use bw_core::AppState;
+use bw_tests::ssh::{self, KeyLookupInstall, Sshd};
+
+const BIN: &str = env!("CARGO_BIN_EXE_borgwarehouse-bench-server");
+const CRON_KEY: &str = "bench-cron-key";
+const MUTATIONS: u32 = 100;
+
+struct Targets {
+    mutation_ms: f64,
+    memory_mib: f64,
+    status_check: Option<Duration>,
+    startup: Option<Duration>,
+    login_ratio: Option<f64>,
+}
+
+fn row(missed: &mut Vec<String>, what: &str, value: String, target: &str, met: Option<bool>) {
+    let mark = match met {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "",
+    };
+    println!("{what:<60} {value:>14}   target {target:<14} {mark}");
+    if met == Some(false) {
+        missed.push(format!("{what} = {value} (target {target})"));
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn config(root: &Path) -> bw_core::config::Config {
+    let mut c = bw_core::config::Config::default();
+    c.server.data_dir = root.join("data");
+    c.server.home = Some(root.join("home"));
+    c
+}
+
+/// `n` repositories (and a token) in the store and `authorized_keys` (file mode), each with a
+/// folder holding an integrity file, as after a first backup.
+fn seed(root: &Path, n: u32) -> String {
+    let state = AppState::open(config(root), Clock::system()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let news: Vec<NewRepo> = (0..n)
+        .map(|i| NewRepo {
+            alias: format!("host-{i}"),
+            key: ClientKey::parse(&key(i)).unwrap(),
+            storage_size: 100,
+            comment: "seeded by the bench".into(),
+            alert: 90000,
+            lan_command: false,
+            append_only_mode: false,
+            icon: None,
+        })
+        .collect();
+    let created = runtime.block_on(state.repos.create_many(news)).unwrap();
+    let pool = root.join("home/repos");
+    for r in &created {
+        let folder = pool.join(&r.repository_name);
+        fs::create_dir_all(&folder).unwrap();
+        fs::write(folder.join("integrity.1"), b"x").unwrap();
+    }
+    let all = Permissions { create: true, read: true, update: true, delete: true };
+    let token = state.tokens.create("bench", all, None, Clock::system().now()).unwrap();
+    runtime.block_on(state.flush()).unwrap();
+    token
+}
+
+fn env(root: &Path, command_mode: bool) -> Vec<(&'static str, String)> {
+    let mut env = vec![("CRONJOB_KEY", CRON_KEY.to_string())];
+    if command_mode {
+        env.push(("BW_KEY_MODE", "command".into()));
+        env.push(("BW_KEY_LOOKUP_DIR", root.join("keys").display().to_string()));
+    }
+    env
+}
+
+fn timed(conn: &mut Conn, req: &Req) -> Duration {
+    let t = Instant::now();
+    let (status, body) = conn.send(req);
+    assert_eq!(status, 200, "{} {}: {}", req.method, req.path, String::from_utf8_lossy(&body));
+    t.elapsed()
+}
+
+/// Medians of `MUTATIONS` creates, edits and deletes over the v1 routes.
+fn mutations(server: &ServerProcess, token: &str, first_key: u32) -> [(&'static str, f64, f64); 3] {
+    let mut conn = Conn::open(server.port, &format!("Bearer {token}"));
+    let (mut creates, mut edits, mut deletes, mut names) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..MUTATIONS {
+        let body = format!("{{\"alias\":\"new-{i}\",\"sshPublicKey\":\"{}\",\"storageSize\":10}}", key(first_key + i));
+        let req = Req { method: "POST", path: "/api/v1/repositories".into(), body: Some(body) };
+        let t = Instant::now();
+        let (status, body) = conn.send(&req);
+        creates.push(t.elapsed().as_micros() as u64);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        names.push(v["repositoryName"].as_str().unwrap().to_string());
+    }
+    for name in &names {
+        let body = Some("{\"storageSize\":20,\"appendOnlyMode\":true}".into());
+        let req = Req { method: "PATCH", path: format!("/api/v1/repositories/{name}"), body };
+        edits.push(timed(&mut conn, &req).as_micros() as u64);
+    }
+    for name in &names {
+        let req = Req { method: "DELETE", path: format!("/api/v1/repositories/{name}"), body: None };
+        deletes.push(timed(&mut conn, &req).as_micros() as u64);
+    }
+    [("create", creates), ("edit", edits), ("delete", deletes)].map(|(what, mut d)| {
+        d.sort_unstable();
+        (what, percentile_ms(&d, 0.5), percentile_ms(&d, 0.99))
+    })
+}
+
+fn cron(server: &ServerProcess, path: &str) -> Duration {
+    let mut conn = Conn::open(server.port, &format!("Bearer {CRON_KEY}"));
+    timed(&mut conn, &Req { method: "POST", path: path.into(), body: None })
+}
+
+/// The whole v1 list, plain and gzipped: bytes of each.
+fn list(server: &ServerProcess, token: &str) -> (usize, usize) {
+    let url = format!("http://127.0.0.1:{}/api/v1/repositories", server.port);
+    let mut sizes = [0usize; 2];
+    for (i, encoding) in ["identity", "gzip"].into_iter().enumerate() {
+        let resp = ureq::get(&url)
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Accept-Encoding", encoding)
+            .call()
+            .unwrap();
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut resp.into_reader(), &mut body).unwrap();
+        sizes[i] = body.len();
+    }
+    (sizes[0], sizes[1])
+}
+
+fn scenario(n: u32, t: &Targets, missed: &mut Vec<String>) {
+    println!("\n== {n} repositories ==");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // sshd's AuthorizedKeysCommandUser reads the key folder under this one.
+    ssh::open_to_others(root);
+    let seeded = Instant::now();
+    let token = seed(root, n);
+    row(missed, "seeding the store, no HTTP (not a target)", ms(seeded.elapsed()), "", None);
+    let file_mode_keys = root.join("authorized_keys.file-mode");
+    fs::copy(root.join("home/.ssh/authorized_keys"), &file_mode_keys).unwrap();
+
+    // File mode, printed for comparison.
+    let (server, startup) = ServerProcess::start(BIN, root, &env(root, false));
+    row(missed, "file mode: start-up to first answer", ms(startup), "", None);
+    for (what, median, p99) in mutations(&server, &token, 1_000_000) {
+        row(missed, &format!("file mode: {what}, median (p99 {p99:.1} ms)"), format!("{median:.2} ms"), "", None);
+    }
+    server.stop();
+
+    // Command mode: the first start writes the key folder; the second is the everyday start.
+    let (server, first) = ServerProcess::start(BIN, root, &env(root, true));
+    row(missed, "command mode: first start (writes the key folder)", ms(first), "", None);
+    server.stop();
+    let (server, startup) = ServerProcess::start(BIN, root, &env(root, true));
+    row(
+        missed,
+        "command mode: start-up to first answer",
+        ms(startup),
+        &t.startup.map(|s| format!("< {} s", s.as_secs())).unwrap_or_default(),
+        t.startup.map(|s| startup < s),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let idle = server.rss();
+    let (plain, gzip) = list(&server, &token);
+    let after_list = server.rss();
+    row(
+        missed,
+        "list answer, plain / gzip (MB)",
+        format!("{:.1} / {:.1}", plain as f64 / 1e6, gzip as f64 / 1e6),
+        "",
+        None,
+    );
+    let status = cron(&server, "/api/v1/cron/status");
+    row(
+        missed,
+        "status check",
+        ms(status),
+        &t.status_check.map(|s| format!("< {} ms", s.as_millis())).unwrap_or_default(),
+        t.status_check.map(|s| status < s),
+    );
+    let after_status = server.rss();
+    let storage = cron(&server, "/api/v1/cron/storage");
+    let du_start = Instant::now();
+    let du = Command::new("du").arg("-s").arg("-L").arg(root.join("home/repos")).output().unwrap();
+    assert!(du.status.success());
+    row(
+        missed,
+        "storage check (du -s -L of the pool beside it)",
+        format!("{} / {}", ms(storage), ms(du_start.elapsed())),
+        "",
+        None,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let rss = server.rss();
+    let (anon, file) = bw_bench::rss_split_mib(server.child.id());
+    row(missed, "  of which heap and stacks / program pages (MiB)", format!("{anon:.1} / {file:.1}"), "", None);
+    row(
+        missed,
+        "resident memory idle / after list / after status (MiB)",
+        format!("{idle:.1} / {after_list:.1} / {after_status:.1}"),
+        "",
+        None,
+    );
+    row(
+        missed,
+        "resident memory after list and both checks",
+        format!("{rss:.1} MiB"),
+        &format!("< {:.0} MiB", t.memory_mib),
+        Some(rss < t.memory_mib),
+    );
+    for (what, median, p99) in mutations(&server, &token, 2_000_000) {
+        row(
+            missed,
+            &format!("command mode: {what}, median (p99 {p99:.1} ms)"),
+            format!("{median:.2} ms"),
+            &format!("< {:.0} ms", t.mutation_ms),
+            Some(median < t.mutation_ms),
+        );
+    }
+    if let Some(ratio) = t.login_ratio {
+        logins(root, &server, &token, &file_mode_keys, ratio, missed);
+    }
+    server.stop();
+}
+
+/// SSH login time (`ssh -i KEY user@127.0.0.1 true`, the forced `borg serve` included) with a
+/// real sshd: one-key file, command mode over every repository, file mode over every line.
+fn logins(
+    root: &Path,
+    server: &ServerProcess,
+    token: &str,
+    file_mode_keys: &Path,
+    ratio: f64,
+    missed: &mut Vec<String>,
+) {
+    let Some(tools) = ssh::tools() else { return };
+    let Some(lookup) = KeyLookupInstall::install(Path::new(BIN)) else { return };
+    let client = ssh::keygen(root, "login");
+    let body = format!("{{\"alias\":\"login\",\"sshPublicKey\":\"{}\",\"storageSize\":1}}", client.public);
+    let mut conn = Conn::open(server.port, &format!("Bearer {token}"));
+    let (status, answer) = conn.send(&Req { method: "POST", path: "/api/v1/repositories".into(), body: Some(body) });
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    let key_dir = root.join("keys");
+    let line = String::from_utf8(
+        Command::new(&lookup.program)
+            .args(["key-lookup", "--dir", key_dir.to_str().unwrap(), "--user", &tools.user, &tools.user, "ssh-ed25519"])
+            .arg(client.public.split(' ').nth(1).unwrap())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(line.contains("borg serve"), "the lookup did not answer: {line:?}");
+    // Homes for sshd: one line; every line (the newest repository last, as a create appends);
+    // command mode's own (no line of ours in the file).
+    let one = root.join("login-one");
+    let all = root.join("login-file");
+    fs::create_dir_all(one.join(".ssh")).unwrap();
+    fs::create_dir_all(all.join(".ssh")).unwrap();
+    fs::write(one.join(".ssh/authorized_keys"), &line).unwrap();
+    let mut every = fs::read(file_mode_keys).unwrap();
+    every.extend_from_slice(line.as_bytes());
+    fs::write(all.join(".ssh/authorized_keys"), &every).unwrap();
+    let sshd_one = Sshd::start_with(&tools, root, &one, "sshd-one", "");
+    let sshd_file = Sshd::start_with(&tools, root, &all, "sshd-file", "");
+    let sshd_command =
+        Sshd::start_with(&tools, root, &root.join("home"), "sshd-command", &lookup.sshd_lines(&key_dir, &tools.user));
+    let (mut t_one, mut t_file, mut t_command) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..15 {
+        for (sshd, times) in [(&sshd_one, &mut t_one), (&sshd_command, &mut t_command), (&sshd_file, &mut t_file)] {
+            let t = Instant::now();
+            let out = sshd.ssh(&client, "true");
+            times.push(t.elapsed().as_micros() as u64);
+            assert!(!String::from_utf8_lossy(&out.stderr).contains("Permission denied"), "login refused");
+        }
+    }
+    let median = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        percentile_ms(&v, 0.5)
+    };
+    let (one_ms, command_ms, file_ms) = (median(t_one), median(t_command), median(t_file));
+    let lines = every.iter().filter(|b| **b == b'\n').count();
+    row(missed, "SSH login, one-key file", format!("{one_ms:.0} ms"), "", None);
+    row(missed, &format!("SSH login, file mode ({lines} lines)"), format!("{file_ms:.0} ms"), "", None);
+    let r = command_ms / one_ms;
+    row(
+        missed,
+        "SSH login, command mode / one-key file",
+        format!("{command_ms:.0} ms, {r:.2}x"),
+        &format!("<= {ratio:.1}x"),
+        Some(r <= ratio),
+    );
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for a listing; there are no test cases here.
+    }
+    let only: Option<u32> = std::env::var("BENCH_SCALE").ok().and_then(|v| v.parse().ok());
+    let mut missed = Vec::new();
+    let sizes = [
+        (10_000, Targets { mutation_ms: 3.0, memory_mib: 20.0, status_check: None, startup: None, login_ratio: None }),
+        (
+            100_000,
+            Targets {
+                mutation_ms: 5.0,
+                memory_mib: 64.0,
+                status_check: Some(Duration::from_secs(1)),
+                startup: Some(Duration::from_secs(2)),
+                login_ratio: Some(1.2),
+            },
+        ),
+    ];
+    for (n, targets) in sizes {
+        if only.is_none_or(|o| o == n) {
+            scenario(n, &targets, &mut missed);
+        }
+    }
+    println!("\n{} targets missed", missed.len());
+    for m in missed {
+        println!("  missed: {m}");
+    }
+}
