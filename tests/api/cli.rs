@@ -208,7 +208,7 @@ fn the_rest_automation_example_runs() {
         "{stdout}"
     );
     let keys = std::fs::read_to_string(env.dir.path().join("home/.ssh/authorized_keys")).unwrap_or_default();
-    assert_eq!(keys, "", "the example cleans up after itself");
+    assert_eq!(bw_tests::as_sshd_reads(&keys), "", "the example cleans up after itself");
     drop(server);
 }
 

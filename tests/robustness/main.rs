@@ -38,13 +38,19 @@ fn check_agreement(server: &Server, token: &str, root: &Path) -> BTreeMap<String
     assert_eq!(status, 200);
     let text = fs::read_to_string(root.join("home/.ssh/authorized_keys")).unwrap();
     assert!(text.starts_with(FOREIGN), "foreign lines damaged:\n{text}");
-    let ours: Vec<&str> = text[FOREIGN.len()..].lines().collect();
+    // Our lines as sshd reads them (blanked lines skipped), in any order: an edit in place
+    // keeps a line where it was, a longer one moves it to the end.
+    let ours: Vec<&str> = text[FOREIGN.len()..].lines().filter(|l| !l.trim().is_empty()).collect();
     let repos = list["repoList"].as_array().unwrap();
-    assert_eq!(ours.len(), repos.len(), "{} lines for {} repositories", ours.len(), repos.len());
+    assert_eq!(ours.len(), repos.len(), "{} lines for {} repositories:\n{text}", ours.len(), repos.len());
     let pool = root.join("home/repos");
     let mut seen = BTreeMap::new();
-    for (line, repo) in ours.iter().zip(repos) {
+    for repo in repos {
         let name = repo["repositoryName"].as_str().unwrap();
+        let marker = format!(" --restrict-to-repository {}/{name} ", pool.display());
+        let found: Vec<&&str> = ours.iter().filter(|l| l.contains(&marker)).collect();
+        assert_eq!(found.len(), 1, "{name}: {} lines:\n{text}", found.len());
+        let line = found[0];
         let expected = format!(
             "command=\"cd {pool};borg serve{} --restrict-to-repository {pool}/{name} --storage-quota {}G\",restrict {}",
             if repo["appendOnlyMode"].as_bool().unwrap() { " --append-only" } else { "" },
@@ -52,7 +58,7 @@ fn check_agreement(server: &Server, token: &str, root: &Path) -> BTreeMap<String
             repo["sshPublicKey"].as_str().unwrap(),
             pool = pool.display()
         );
-        assert_eq!(*line, expected, "authorized_keys disagrees with the store");
+        assert_eq!(**line, expected, "authorized_keys disagrees with the store");
         seen.insert(
             name.to_string(),
             Expect {

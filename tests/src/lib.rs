@@ -22,6 +22,13 @@ pub const NOW: i64 = 1_732_665_600;
 pub const ADMIN_USER: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
+/// `authorized_keys` text without blanked lines (spaces only), which sshd skips.
+pub fn as_sshd_reads(text: &str) -> String {
+    text.split_inclusive('\n')
+        .filter(|l| !(l.trim_end_matches('\n').bytes().all(|b| b == b' ') && l.len() > 1))
+        .collect()
+}
+
 pub struct TestServer {
     pub url: String,
     pub state: AppState,
@@ -123,8 +130,10 @@ impl TestServer {
         self.home.join(".ssh/authorized_keys")
     }
 
+    /// `authorized_keys` as sshd reads it: without the lines a delete or an edit blanked in
+    /// place (spaces only; see `core/src/authorized_keys/incremental.rs`).
     pub fn authorized_keys_text(&self) -> String {
-        std::fs::read_to_string(self.authorized_keys()).unwrap_or_default()
+        as_sshd_reads(&std::fs::read_to_string(self.authorized_keys()).unwrap_or_default())
     }
 
     /// A token made through the store, as the CLI makes it.

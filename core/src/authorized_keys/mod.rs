@@ -1,9 +1,10 @@
 //! The one owner of the borg user's `authorized_keys`.
 //!
 //! Lines this server writes are always rendered from the store; every other line (an admin's
-//! own keys, comments) is kept byte for byte and in place. Each write goes to a temporary file
-//! in the same folder, is fsynced, renamed over the file, and the folder is fsynced, so a crash
-//! leaves either the old file or the new one.
+//! own keys, comments) is kept byte for byte and in place. A whole-file write goes to a
+//! temporary file in the same folder, is fsynced, renamed over the file, and the folder is
+//! fsynced, so a crash leaves either the old file or the new one. While the file is still the
+//! version this server last wrote, a mutation changes only its own bytes ([`incremental`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -46,8 +47,8 @@ pub struct AuthorizedKeys {
     repo_marker: String,
     /// BorgWarehouse before 3.1.3 wrote `--restrict-to-path`; read, never written.
     path_marker: String,
-    /// The file as last read or written, with what identifies that version on disk, so a
-    /// mutation with 10,000 lines does not read and parse the whole file twice.
+    /// What this server knows of the file as last read or written, with what identifies that
+    /// version on disk: its foreign keys, and where each of our lines stands.
     last: Arc<Mutex<Option<Snapshot>>>,
 }
 
@@ -57,8 +58,10 @@ pub type ForeignKeys = Arc<HashSet<KeyIdentity>>;
 #[derive(Debug)]
 struct Snapshot {
     identity: FileIdentity,
-    content: Arc<Vec<u8>>,
     foreign: Arc<HashSet<KeyIdentity>>,
+    /// Where our lines stand, when this server wrote this version (else `None`: a mutation
+    /// rewrites the file whole).
+    layout: Option<incremental::Layout>,
 }
 
 /// Changes whenever the file is replaced (our renames give a new inode) or edited in place.
@@ -164,45 +167,48 @@ impl AuthorizedKeys {
 
     /// Every line in the file that has this server's form, read back.
     pub fn lines_of_ours(&self) -> io::Result<Vec<RepoLine>> {
-        let content = self.read()?;
+        let (_, content) = self.load()?;
         Ok(split_lines(&content)
             .filter_map(|l| std::str::from_utf8(l).ok())
             .filter_map(|l| self.parse_ours(l))
             .collect())
     }
 
-    /// The current file, from the snapshot when the file on disk is still that version.
-    fn read(&self) -> io::Result<Arc<Vec<u8>>> {
-        Ok(self.snapshot()?.0)
+    /// The identity of the file on disk now (`None`: no file).
+    fn identity_now(&self) -> io::Result<Option<FileIdentity>> {
+        match fs::metadata(&self.path) {
+            Ok(m) => Ok(Some(FileIdentity::of(&m))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
-    fn snapshot(&self) -> io::Result<(Arc<Vec<u8>>, ForeignKeys)> {
-        let identity = match fs::metadata(&self.path) {
-            Ok(m) => Some(FileIdentity::of(&m)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
-        };
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if let (Some(id), Some(snap)) = (identity, last.as_ref()) {
-            if snap.identity == id {
-                return Ok((snap.content.clone(), snap.foreign.clone()));
-            }
-        }
+    /// The file's bytes, with its identity when it did not change while being read.
+    fn load(&self) -> io::Result<(Option<FileIdentity>, Vec<u8>)> {
+        let before = self.identity_now()?;
         let content = match fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
-        let content = Arc::new(content);
-        let foreign = Arc::new(self.parse_foreign(&content));
-        // Remember it only if it is still the version we stat'ed.
-        match (identity, fs::metadata(&self.path).ok().map(|m| FileIdentity::of(&m))) {
-            (Some(before), Some(after)) if before == after => {
-                *last = Some(Snapshot { identity: before, content: content.clone(), foreign: foreign.clone() });
+        let after = self.identity_now()?;
+        Ok((before.filter(|b| Some(*b) == after), content))
+    }
+
+    /// Foreign keys of the file on disk, from the snapshot when it is still that version.
+    fn snapshot(&self) -> io::Result<ForeignKeys> {
+        let identity = self.identity_now()?;
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(id), Some(snap)) = (identity, last.as_ref()) {
+            if snap.identity == id {
+                return Ok(snap.foreign.clone());
             }
-            _ => *last = None,
         }
-        Ok((content, foreign))
+        let (identity, content) = self.load()?;
+        let foreign = Arc::new(self.parse_foreign(&content));
+        // Read, not written by us: no layout, so the next mutation rewrites the file whole.
+        *last = identity.map(|identity| Snapshot { identity, foreign: foreign.clone(), layout: None });
+        Ok(foreign)
     }
 
     fn parse_foreign(&self, content: &[u8]) -> HashSet<KeyIdentity> {
@@ -214,21 +220,26 @@ impl AuthorizedKeys {
 
     /// Keys standing on lines this server did not write.
     pub fn foreign_keys(&self) -> io::Result<ForeignKeys> {
-        Ok(self.snapshot()?.1)
+        self.snapshot()
     }
 
     /// Makes our lines equal `wanted` (in id order): a line of ours whose repository is wanted
-    /// is re-rendered in place, the others are dropped, and wanted lines not yet present are
-    /// appended. Writes only when something changed.
+    /// is re-rendered in place, the others are dropped (and so are lines blanked by earlier
+    /// mutations), and wanted lines not yet present are appended. Writes only when something
+    /// changed; either way remembers where each line stands, for the next mutation.
     pub fn sync(&self, wanted: &[RepoLine]) -> io::Result<SyncReport> {
-        let content = self.read()?;
+        let (identity, content) = self.load()?;
         let index: HashMap<&[u8], usize> = wanted.iter().enumerate().map(|(i, l)| (l.name.as_bytes(), i)).collect();
         let mut placed = vec![false; wanted.len()];
         let mut report = SyncReport::default();
         let mut out: Vec<u8> = Vec::with_capacity(content.len() + 512);
+        let mut layout = incremental::Layout::default();
         let mut text = String::new();
         let lossy = |n: &[u8]| String::from_utf8_lossy(n).into_owned();
         for line in split_lines(&content) {
+            if incremental::is_blanked(line) {
+                continue;
+            }
             match self.ours(line) {
                 None => push_line(&mut out, line),
                 Some(name) => match index.get(name) {
@@ -239,6 +250,7 @@ impl AuthorizedKeys {
                         if text.as_bytes() != line {
                             report.rewritten.push(lossy(name));
                         }
+                        layout.place(&wanted[i].name, out.len() as u64, text.len());
                         push_line(&mut out, text.as_bytes());
                     }
                     _ => report.removed.push(lossy(name)),
@@ -250,24 +262,17 @@ impl AuthorizedKeys {
                 report.added.push(line.name.clone());
                 text.clear();
                 self.render_into(line, &mut text);
+                layout.place(&line.name, out.len() as u64, text.len());
                 push_line(&mut out, text.as_bytes());
             }
         }
-        if out != *content {
-            let foreign = self.foreign_keys()?;
-            let identity = self.write_atomic(&out)?;
-            *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(Snapshot { identity, content: Arc::new(out), foreign });
-            report.written = true;
-        }
+        layout.len = out.len() as u64;
+        let foreign = Arc::new(self.parse_foreign(&out));
+        report.written = out != content;
+        let identity = if report.written { Some(self.write_atomic(&out)?) } else { identity };
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+            identity.map(|identity| Snapshot { identity, foreign, layout: Some(layout) });
         Ok(report)
-    }
-
-    /// Applies one mutation's change without rewriting the whole file, when it can.
-    /// `Ok(false)`: the caller rewrites the file whole with [`AuthorizedKeys::sync`].
-    pub fn apply(&self, change: &crate::repo_store::KeyChange) -> io::Result<bool> {
-        let _ = change;
-        Ok(false)
     }
 
     fn write_atomic(&self, content: &[u8]) -> io::Result<FileIdentity> {
@@ -285,10 +290,10 @@ impl AuthorizedKeys {
             }
             f.write_all(content)?;
             f.sync_all()?;
-            let identity = FileIdentity::of(&f.metadata()?);
             fs::rename(&tmp, &self.path)?;
             File::open(dir)?.sync_all()?;
-            Ok(identity)
+            // After the rename, which changes the file's ctime.
+            Ok(FileIdentity::of(&f.metadata()?))
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -316,5 +321,6 @@ fn push_line(out: &mut Vec<u8>, line: &[u8]) {
     out.push(b'\n');
 }
 
+mod incremental;
 #[cfg(test)]
 mod tests;

@@ -190,3 +190,81 @@ mod properties {
         }
     }
 }
+
+mod incremental {
+    use super::*;
+    use crate::repo_store::KeyChange;
+
+    const KEY_B: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGLAbQvO4tD8Sw5B0mPxhrrmVttuMjUhl4k1yQmEQ4RF b@host";
+    const FOREIGN: &str =
+        "# the admin's own\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJm admin\n";
+
+    fn keyed(name: &str, gb: u64, ao: bool, key: &str) -> RepoLine {
+        RepoLine { name: name.into(), storage_size_gb: gb, append_only: ao, key: key.into(), archived: false }
+    }
+
+    fn inode(ak: &AuthorizedKeys) -> u64 {
+        fs::metadata(ak.path()).unwrap().ino()
+    }
+
+    /// Our lines as sshd reads them: blank lines skipped.
+    fn ours_in_file(ak: &AuthorizedKeys) -> Vec<RepoLine> {
+        let mut l = ak.lines_of_ours().unwrap();
+        l.sort_by(|a, b| a.name.cmp(&b.name));
+        l
+    }
+
+    #[test]
+    fn create_edit_delete_change_only_their_bytes_of_the_file_this_server_wrote() {
+        let (_d, ak) = setup();
+        fs::create_dir_all(ak.path().parent().unwrap()).unwrap();
+        fs::write(ak.path(), FOREIGN).unwrap();
+        ak.sync(&[line("aaaaaaaa", 1, false)]).unwrap();
+        let ino = inode(&ak);
+
+        let b = keyed("bbbbbbbb", 2, false, KEY_B);
+        assert!(ak.apply(&KeyChange::Added(vec![b.clone()])).unwrap(), "an append");
+        // Same length (quota 2 -> 3): in place. Longer (append-only): appended, old blanked.
+        let b3 = keyed("bbbbbbbb", 3, false, KEY_B);
+        assert!(ak.apply(&KeyChange::Replaced { old: b.clone(), new: b3.clone() }).unwrap());
+        let b3ao = keyed("bbbbbbbb", 3, true, KEY_B);
+        assert!(ak.apply(&KeyChange::Replaced { old: b3, new: b3ao.clone() }).unwrap());
+        assert_eq!(ours_in_file(&ak), vec![line("aaaaaaaa", 1, false), b3ao.clone()]);
+        assert!(ak.apply(&KeyChange::Removed(vec![line("aaaaaaaa", 1, false)])).unwrap());
+        assert_eq!(ours_in_file(&ak), vec![b3ao.clone()]);
+        assert_eq!(inode(&ak), ino, "the file was replaced, not changed in place");
+
+        let text = fs::read_to_string(ak.path()).unwrap();
+        assert!(text.starts_with(FOREIGN), "{text}");
+        assert!(text.lines().all(|l| l.is_empty() || !l.starts_with(' ') || l.trim().is_empty()), "{text}");
+        assert!(text.ends_with('\n'));
+        // A whole-file write drops the blanked lines and keeps the rest.
+        let report = ak.sync(std::slice::from_ref(&b3ao)).unwrap();
+        assert!(report.added.is_empty() && report.rewritten.is_empty() && report.removed.is_empty(), "{report:?}");
+        assert_eq!(fs::read_to_string(ak.path()).unwrap(), format!("{FOREIGN}{}\n", ak.render(&b3ao)));
+    }
+
+    #[test]
+    fn a_file_edited_by_hand_is_rewritten_whole() {
+        let (_d, ak) = setup();
+        ak.sync(&[line("aaaaaaaa", 1, false)]).unwrap();
+        let mut f = fs::OpenOptions::new().append(true).open(ak.path()).unwrap();
+        std::io::Write::write_all(&mut f, b"# added by hand\n").unwrap();
+        drop(f);
+        let b = keyed("bbbbbbbb", 2, false, KEY_B);
+        assert!(!ak.apply(&KeyChange::Added(vec![b.clone()])).unwrap(), "applied over a hand edit");
+        assert!(!fs::read_to_string(ak.path()).unwrap().contains("bbbbbbbb"), "wrote although it said it did not");
+        ak.sync(&[line("aaaaaaaa", 1, false), b.clone()]).unwrap();
+        assert!(fs::read_to_string(ak.path()).unwrap().contains("# added by hand"));
+        assert!(ak.apply(&KeyChange::Removed(vec![b])).unwrap(), "after the rewrite, changes are in place again");
+    }
+
+    #[test]
+    fn once_half_the_file_is_blanked_the_next_change_rewrites_it() {
+        let (_d, ak) = setup();
+        ak.sync(&[line("aaaaaaaa", 1, false), keyed("bbbbbbbb", 2, false, KEY_B)]).unwrap();
+        assert!(ak.apply(&KeyChange::Removed(vec![line("aaaaaaaa", 1, false)])).unwrap());
+        assert!(ak.apply(&KeyChange::Removed(vec![keyed("bbbbbbbb", 2, false, KEY_B)])).unwrap());
+        assert!(!ak.apply(&KeyChange::Added(vec![line("cccccccc", 1, false)])).unwrap(), "no compaction");
+    }
+}

@@ -8,9 +8,10 @@ use serde::Deserialize;
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
+use super::stored::encode_record;
 use super::{id_key, KeyChange, NewRepo, Repo, RepoStore, INITIALIZED, NEXT_ID};
 use crate::ssh_key::ClientKey;
-use crate::store_error::{encode, StoreError, StoreResult};
+use crate::store_error::{StoreError, StoreResult};
 
 /// Records made by first-start adoption: their ids were made up here and no client has seen
 /// them yet, so an import may give them BorgWarehouse's.
@@ -230,7 +231,7 @@ impl RepoStore {
         let highest = entries.iter().map(|(e, _)| e.id).max().unwrap_or(0);
         let next_id = self.next_id()?.max(highest + 1);
         let encoded: Vec<(u64, Vec<u8>)> =
-            records.iter().map(|r| Ok((r.id, encode(r)?))).collect::<StoreResult<_>>()?;
+            records.iter().map(|r| Ok((r.id, encode_record(r)?))).collect::<StoreResult<_>>()?;
         // The "adopted" marks this import takes away, to put back if it has to be undone.
         let mut marked_before = Vec::new();
         for id in removed_ids.iter().chain(records.iter().map(|r| &r.id)) {
@@ -324,7 +325,7 @@ impl RepoStore {
             adopted.push(repo);
         }
         let encoded: Vec<(u64, Vec<u8>)> =
-            adopted.iter().map(|r| Ok((r.id, encode(r)?))).collect::<StoreResult<_>>()?;
+            adopted.iter().map(|r| Ok((r.id, encode_record(r)?))).collect::<StoreResult<_>>()?;
         let next_id = adopted.len() as u64;
         // Records, their "adopted" marks and the counter in one transaction.
         (&self.repos, &self.meta).transaction(|(tree, meta)| {

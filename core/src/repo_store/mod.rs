@@ -15,12 +15,14 @@ mod index;
 mod key_sink;
 mod mutations;
 mod record;
+mod stored;
 
 use std::sync::RwLock;
 
 use crate::authorized_keys::{AuthorizedKeys, RepoLine, SyncReport};
 use crate::pool::Pool;
-use crate::store_error::{decode, StoreError, StoreResult};
+use crate::store_error::{StoreError, StoreResult};
+use stored::{decode_record, encode_record};
 
 pub use import::{BorgWarehouseRepo, ImportReport};
 pub use index::Inflating;
@@ -56,27 +58,25 @@ pub struct RepoStore {
 
 impl RepoStore {
     pub fn open(db: &sled::Db, keys: AuthorizedKeys, sink: KeySink, pool: Pool) -> StoreResult<Self> {
-        /// The fields the index needs, borrowed from the stored bytes (a full decode of every
-        /// record would cost start-up time for nothing).
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Slim<'a> {
-            id: u64,
-            #[serde(borrow)]
-            repository_name: std::borrow::Cow<'a, str>,
-            #[serde(borrow)]
-            ssh_public_key: std::borrow::Cow<'a, str>,
-            #[serde(default)]
-            archived: bool,
-        }
         let repos = db.open_tree("repos")?;
         let meta = db.open_tree("meta")?;
         let mut index = Index::default();
+        let mut legacy = sled::Batch::default();
+        let mut legacy_count = 0usize;
         for item in repos.iter() {
             let (k, v) = item?;
-            let slim: Slim = serde_json::from_slice(&v)
-                .map_err(|e| StoreError::corrupt(format!("repository {}", hex_key(&k)), e))?;
-            index.put_parts(slim.id, &slim.repository_name, &slim.ssh_public_key, slim.archived);
+            let repo = decode_record(|| format!("repository {}", hex_key(&k)), &v)?;
+            if stored::is_legacy(&v) {
+                legacy.insert(k, encode_record(&repo)?);
+                legacy_count += 1;
+            }
+            index.put(&repo);
+        }
+        if legacy_count > 0 {
+            // Records of an earlier version (JSON) are rewritten once in the compact form.
+            repos.apply_batch(legacy)?;
+            db.flush()?;
+            tracing::info!(records = legacy_count, "store: repository records rewritten in the compact form");
         }
         Ok(Self {
             db: db.clone(),
@@ -123,7 +123,7 @@ impl RepoStore {
     pub(super) fn records(&self) -> impl Iterator<Item = StoreResult<Repo>> + '_ {
         self.repos.iter().map(|item| {
             let (k, v) = item?;
-            decode(|| format!("repository {}", hex_key(&k)), &v)
+            decode_record(|| format!("repository {}", hex_key(&k)), &v)
         })
     }
 
@@ -181,7 +181,7 @@ impl RepoStore {
     pub fn get(&self, id: u64) -> StoreResult<Option<Repo>> {
         match self.repos.get(id_key(id))? {
             None => Ok(None),
-            Some(v) => decode(|| format!("repository {}", hex_key(&id_key(id))), &v).map(Some),
+            Some(v) => decode_record(|| format!("repository {}", hex_key(&id_key(id))), &v).map(Some),
         }
     }
 

@@ -7,9 +7,10 @@ use std::collections::HashSet;
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
+use super::stored::encode_record;
 use super::{id_key, KeyChange, NewRepo, Repo, RepoPatch, RepoStore, NEXT_ID};
 use crate::ssh_key::ClientKey;
-use crate::store_error::{encode, StoreError, StoreResult};
+use crate::store_error::{StoreError, StoreResult};
 
 impl RepoStore {
     /// `KeyInUse` when `key` stands on any line but `except`'s own.
@@ -54,7 +55,7 @@ impl RepoStore {
     /// twice and no record outlives a counter that would give its id again.
     pub(super) fn store_records(&self, records: &[Repo], next_id: u64) -> StoreResult<()> {
         let encoded: Vec<([u8; 8], Vec<u8>)> =
-            records.iter().map(|r| Ok((id_key(r.id), encode(r)?))).collect::<StoreResult<_>>()?;
+            records.iter().map(|r| Ok((id_key(r.id), encode_record(r)?))).collect::<StoreResult<_>>()?;
         (&self.repos, &self.meta).transaction(|(tree, meta)| {
             for (key, bytes) in &encoded {
                 tree.insert(key, bytes.as_slice())?;
@@ -71,7 +72,7 @@ impl RepoStore {
     }
 
     pub(super) fn put_record(&self, repo: &Repo) -> StoreResult<()> {
-        self.repos.insert(id_key(repo.id), encode(repo)?)?;
+        self.repos.insert(id_key(repo.id), encode_record(repo)?)?;
         Ok(())
     }
 
