@@ -8,6 +8,7 @@ mod concurrency;
 mod cron;
 mod generated_clients;
 mod hostile;
+mod key_modes;
 mod migration;
 mod openapi;
 mod outside;

@@ -164,3 +164,40 @@ fn switching_back_to_file_mode_puts_the_lines_back_and_empties_the_key_folder() 
     let borg = Borg::new(&tools, dir.path(), &sshd);
     borg.ok(&key, &["init", "-e", "none", &borg.url(&name)]);
 }
+
+/// docs/scale-out.md, locally: two sshd instances stand for two storage hosts (two ports on
+/// 127.0.0.1) over one pool on a shared folder, and both ask the key lookup of one control
+/// plane. A client backs up through either, and one delete shuts it out of both.
+#[test]
+fn two_storage_hosts_answer_through_one_control_plane() {
+    let Some((tools, lookup, dir)) = setup() else { return };
+    let home = dir.path().join("home");
+    let key_dir = dir.path().join("keys");
+    let server = Server::start(dir.path(), &command_mode_env(dir.path()));
+    let lines = lookup.sshd_lines(&key_dir, &tools.user);
+    let host_a = Sshd::start_with(&tools, dir.path(), &home, "sshd-host-a", &lines);
+    let host_b = Sshd::start_with(&tools, dir.path(), &home, "sshd-host-b", &lines);
+    assert_ne!(host_a.port, host_b.port);
+    let (via_a, via_b) = (Borg::new(&tools, dir.path(), &host_a), Borg::new(&tools, dir.path(), &host_b));
+    let token = server.cli_token("e2e", "create,read,update,delete");
+
+    let client = harness::keygen(dir.path(), "client");
+    let name = create(&server, &token, "shared", &client.public);
+    let src = dir.path().join("src");
+    harness::random_file(&src.join("f.bin"), 128 * 1024);
+    via_a.ok(&client, &["init", "-e", "none", &via_a.url(&name)]);
+    via_a.ok(&client, &["create", &format!("{}::through-a", via_a.url(&name)), src.to_str().unwrap()]);
+    via_b.ok(&client, &["create", &format!("{}::through-b", via_b.url(&name)), src.to_str().unwrap()]);
+    let listed = String::from_utf8_lossy(&via_a.ok(&client, &["list", &via_a.url(&name)]).stdout).into_owned();
+    assert!(listed.contains("through-a") && listed.contains("through-b"), "{listed}");
+
+    let stranger = harness::keygen(dir.path(), "stranger");
+    for host in [&host_a, &host_b] {
+        assert!(!host.ssh(&stranger, "true").status.success(), "a stranger got into port {}", host.port);
+    }
+    assert_eq!(server.delete(&format!("/api/v1/repositories/{name}"), &token).0, 200);
+    for host in [&host_a, &host_b] {
+        let out = host.ssh(&client, "true");
+        assert!(!out.status.success(), "a deleted repository's key still logs in on port {}", host.port);
+    }
+}

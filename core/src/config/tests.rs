@@ -178,3 +178,20 @@ fn every_accepted_name_is_documented() {
         assert!(flat::accepted_keys().iter().any(|k| k == key), "{key} is not a configuration key");
     }
 }
+
+#[test]
+fn command_key_mode_needs_a_key_folder_outside_the_data_folder() {
+    Jail::expect_with(|jail| {
+        jail.set_env("BW_KEY_MODE", "command");
+        let err = load_in_jail().unwrap_err().to_string();
+        assert!(err.contains("BW_KEY_LOOKUP_DIR"), "{err}");
+        jail.set_env("BW_DATA_DIR", "/srv/bw");
+        jail.set_env("BW_KEY_LOOKUP_DIR", "/srv/bw/./keys");
+        let err = load_in_jail().unwrap_err().to_string();
+        assert!(err.contains("inside the data folder"), "{err}");
+        jail.set_env("BW_KEY_LOOKUP_DIR", "/srv/bw-keys");
+        let c = load_in_jail().unwrap();
+        assert_eq!((c.ssh.key_mode, c.ssh.key_lookup_dir), (KeyMode::Command, Some(PathBuf::from("/srv/bw-keys"))));
+        Ok(())
+    });
+}

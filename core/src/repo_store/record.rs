@@ -80,7 +80,7 @@ impl Repo {
         }
     }
 
-    pub(super) fn line(&self) -> RepoLine {
+    pub fn line(&self) -> RepoLine {
         RepoLine {
             name: self.repository_name.clone(),
             storage_size_gb: self.storage_size,

@@ -1,0 +1,125 @@
+//! Command key mode over the API, without sshd (the end-to-end tests log in through it): what a
+//! mutation writes into the key folder, what stays in `authorized_keys`, and what the key folder
+//! is good for when the store is lost.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bw_core::config::KeyMode;
+use bw_core::key_lookup::{lookup, Miss};
+use bw_tests::{ed25519_key, json, repo_body, TestServer};
+
+const FOREIGN: &str =
+    "# the admin's own key\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJm admin\n";
+
+fn key_dir_of(data_dir: &Path) -> PathBuf {
+    data_dir.parent().unwrap().join("keys")
+}
+
+fn command_mode() -> TestServer {
+    TestServer::with_config(|c| {
+        c.ssh.key_mode = KeyMode::Command;
+        c.ssh.key_lookup_dir = Some(key_dir_of(&c.server.data_dir));
+        let ssh = c.home().join(".ssh");
+        fs::create_dir_all(&ssh).unwrap();
+        fs::write(ssh.join("authorized_keys"), FOREIGN).unwrap();
+    })
+}
+
+/// What the lookup prints for `key` (`kind BASE64 comment`), as sshd would call it.
+fn looked_up(s: &TestServer, key: &str) -> Result<String, Miss> {
+    let dir = key_dir_of(&s.state.config.server.data_dir);
+    let mut parts = key.split(' ');
+    let (kind, b64) = (parts.next().unwrap(), parts.next().unwrap());
+    lookup(&dir, "borg", "borg", kind, b64).unwrap()
+}
+
+/// Every line file in the key folder.
+fn files(s: &TestServer) -> Vec<PathBuf> {
+    let dir = key_dir_of(&s.state.config.server.data_dir);
+    let mut out: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .flat_map(|d| fs::read_dir(d.path()).unwrap().flatten().map(|e| e.path()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn each_mutation_writes_one_key_file_and_authorized_keys_keeps_only_foreign_lines() {
+    let s = command_mode();
+    let t = s.full_token();
+    let (key_a, key_b) = (ed25519_key(71, "a"), ed25519_key(72, "b"));
+    let (status, created) = s.post("/api/v1/repositories", Some(&t), &repo_body(&key_a));
+    assert_eq!(status, 200, "{created}");
+    let name = created["repositoryName"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/repositories/{name}");
+    let line = looked_up(&s, &key_a).unwrap();
+    assert_eq!(
+        line,
+        s.state.repos.authorized_keys().render(&s.state.repos.get_by_name(&name).unwrap().unwrap().line())
+    );
+    assert_eq!(files(&s).len(), 1);
+    assert_eq!(fs::read_to_string(s.authorized_keys()).unwrap(), FOREIGN, "command mode wrote into authorized_keys");
+
+    assert_eq!(s.patch(&path, Some(&t), &json!({"storageSize": 77, "appendOnlyMode": true})).0, 200);
+    let line = looked_up(&s, &key_a).unwrap();
+    assert!(line.contains("--append-only") && line.contains("--storage-quota 77G"), "{line}");
+
+    // Archived: no file, so no login; unarchived: back.
+    assert_eq!(s.post(&format!("{path}/archive"), Some(&t), &json!({"archived": true})).0, 200);
+    assert_eq!(looked_up(&s, &key_a), Err(Miss::UnknownKey));
+    assert!(files(&s).is_empty());
+    assert_eq!(s.post(&format!("{path}/archive"), Some(&t), &json!({"archived": false})).0, 200);
+    assert!(looked_up(&s, &key_a).is_ok());
+
+    // A new key: the old one is refused at once.
+    assert_eq!(s.patch(&path, Some(&t), &json!({"sshPublicKey": key_b})).0, 200);
+    assert_eq!(looked_up(&s, &key_a), Err(Miss::UnknownKey));
+    assert!(looked_up(&s, &key_b).unwrap().contains(&format!("/{name} ")));
+    assert_eq!(files(&s).len(), 1);
+
+    // A key standing on a foreign line is still refused for a repository.
+    let admin = FOREIGN.lines().nth(1).unwrap();
+    assert_eq!(s.post("/api/v1/repositories", Some(&t), &repo_body(admin)).0, 409);
+
+    assert_eq!(s.delete(&path, Some(&t)).0, 200);
+    assert_eq!(looked_up(&s, &key_b), Err(Miss::UnknownKey));
+    assert!(files(&s).is_empty());
+    assert_eq!(fs::read_to_string(s.authorized_keys()).unwrap(), FOREIGN);
+}
+
+/// docs/scale-out.md's last resort: with the store lost, the key folder's lines put into a fresh
+/// borg home's authorized_keys are taken in at the first start, names, keys and quotas kept.
+#[test]
+fn the_key_folder_brings_the_repositories_back_when_the_store_is_lost() {
+    let s = command_mode();
+    let t = s.full_token();
+    let mut made = Vec::new();
+    for (i, quota) in [(81, 5), (82, 9)] {
+        let mut body = repo_body(&ed25519_key(i, ""));
+        body["storageSize"] = json!(quota);
+        let (_, created) = s.post("/api/v1/repositories", Some(&t), &body);
+        made.push((created["repositoryName"].as_str().unwrap().to_string(), ed25519_key(i, ""), quota));
+    }
+    let lines: String = files(&s).iter().map(|f| fs::read_to_string(f).unwrap()).collect();
+    let home = s.home.clone();
+    let (_dir, _) = s.stop();
+
+    let fresh = TestServer::with_config(|c| {
+        c.server.home = Some(home.clone());
+        let ssh = home.join(".ssh");
+        fs::write(ssh.join("authorized_keys"), format!("{FOREIGN}{lines}")).unwrap();
+    });
+    let t = fresh.full_token();
+    for (name, key, quota) in made {
+        let (status, one) = fresh.get(&format!("/api/v1/repositories/{name}"), Some(&t));
+        assert_eq!(status, 200, "{name} not taken in: {one}");
+        assert_eq!(
+            (one["repo"]["sshPublicKey"].as_str(), one["repo"]["storageSize"].as_u64()),
+            (Some(key.as_str()), Some(quota))
+        );
+    }
+}
