@@ -100,6 +100,9 @@ impl std::fmt::Display for ScanFailure {
 /// How many repositories are read at once.
 const PARALLEL: usize = 8;
 
+/// How often the run looks for a read that has passed its time.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// A repository as a check sees it: which record, which folder.
 #[derive(Debug, Clone)]
 pub struct ScanTarget {
@@ -107,13 +110,22 @@ pub struct ScanTarget {
     pub repository_name: String,
 }
 
-/// Reads every repository's folder with `work`, [`PARALLEL`] at a time, each within the
-/// configured timeout, so one dead mount cannot hang a run (its blocking read is left behind).
-/// Results come in id order.
+/// What one reader is doing, for the watch: the index of the repository it reads and since
+/// when; `None` between two.
+type Busy = std::sync::Mutex<Option<(usize, std::time::Instant)>>;
+
+/// Reads every repository's folder with `work`, [`PARALLEL`] readers at a time, each read within
+/// the configured timeout. A reader is a blocking thread that takes repositories one after the
+/// other (no task per repository: 100,000 of them would cost more than the reads). A read that
+/// passes its time is reported as timed out, its reader is left behind (a dead mount's read
+/// cannot be cancelled) and a new reader takes over. Results come in id order.
 pub async fn scan_all<T: Send + 'static>(
     state: &crate::AppState,
     work: fn(&dyn RepoScanner, &Path) -> io::Result<T>,
 ) -> Vec<(ScanTarget, Result<T, ScanFailure>)> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
     let timeout = state.config.checks.scan_timeout;
     let targets: Vec<ScanTarget> = state
         .repos
@@ -121,36 +133,75 @@ pub async fn scan_all<T: Send + 'static>(
         .into_iter()
         .map(|(id, repository_name)| ScanTarget { id, repository_name })
         .collect();
-    let mut out: Vec<(usize, Result<T, ScanFailure>)> = Vec::with_capacity(targets.len());
-    let mut set = tokio::task::JoinSet::new();
-    for (index, target) in targets.iter().enumerate() {
-        // Only PARALLEL reads in flight: a pool of 10,000 does not become 10,000 tasks.
-        while set.len() >= PARALLEL {
-            if let Some(Ok(item)) = set.join_next().await {
-                out.push(item);
+    let paths: Arc<Vec<PathBuf>> =
+        Arc::new(targets.iter().map(|t| state.repos.pool().repo_path(&t.repository_name)).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Result<T, ScanFailure>)>();
+
+    struct Reader {
+        busy: Arc<Busy>,
+        abandoned: Arc<AtomicBool>,
+    }
+    let spawn_reader = || {
+        let reader = Reader { busy: Arc::new(Busy::new(None)), abandoned: Arc::new(AtomicBool::new(false)) };
+        let (busy, abandoned) = (reader.busy.clone(), reader.abandoned.clone());
+        let (paths, next, tx, scanner) = (paths.clone(), next.clone(), tx.clone(), state.scanner.clone());
+        tokio::task::spawn_blocking(move || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(path) = paths.get(i) else { break };
+            *busy.lock().unwrap_or_else(|p| p.into_inner()) = Some((i, std::time::Instant::now()));
+            let result = work(scanner.as_ref(), path).map_err(|e| ScanFailure::Io(e.to_string()));
+            *busy.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            // Given up on by the watch: its repository is already reported, and another reader
+            // took its place.
+            if abandoned.load(Ordering::Acquire) || tx.send((i, result)).is_err() {
+                break;
+            }
+        });
+        reader
+    };
+    let mut readers: Vec<Reader> = (0..PARALLEL.min(targets.len())).map(|_| spawn_reader()).collect();
+    let mut results: Vec<Option<Result<T, ScanFailure>>> = (0..targets.len()).map(|_| None).collect();
+    let mut received = 0;
+    while received < targets.len() {
+        match tokio::time::timeout(WATCH_EVERY, rx.recv()).await {
+            Ok(Some((i, result))) => {
+                if results[i].is_none() {
+                    received += 1;
+                }
+                results[i] = Some(result);
+            }
+            Ok(None) => break,
+            Err(_) => {}
+        }
+        // Readers stuck past the timeout: report their repository, replace them.
+        let mut replace = 0;
+        for reader in &readers {
+            let stuck = match *reader.busy.lock().unwrap_or_else(|p| p.into_inner()) {
+                Some((i, since)) if since.elapsed() >= timeout => Some(i),
+                _ => None,
+            };
+            if let Some(i) = stuck {
+                if !reader.abandoned.swap(true, Ordering::AcqRel) {
+                    if results[i].is_none() {
+                        received += 1;
+                    }
+                    results[i] = Some(Err(ScanFailure::TimedOut));
+                    replace += 1;
+                }
             }
         }
-        let path = state.repos.pool().repo_path(&target.repository_name);
-        let scanner = state.scanner.clone();
-        set.spawn(async move {
-            let job = tokio::task::spawn_blocking(move || work(scanner.as_ref(), &path));
-            let result = match tokio::time::timeout(timeout, job).await {
-                Err(_) => Err(ScanFailure::TimedOut),
-                Ok(Err(join)) => Err(ScanFailure::Io(join.to_string())),
-                Ok(Ok(Err(e))) => Err(ScanFailure::Io(e.to_string())),
-                Ok(Ok(Ok(v))) => Ok(v),
-            };
-            (index, result)
-        });
-    }
-    while let Some(joined) = set.join_next().await {
-        if let Ok(item) = joined {
-            out.push(item);
+        readers.retain(|r| !r.abandoned.load(Ordering::Acquire));
+        for _ in 0..replace {
+            readers.push(spawn_reader());
         }
     }
-    out.sort_by_key(|(i, _)| *i);
-    let mut targets: Vec<Option<ScanTarget>> = targets.into_iter().map(Some).collect();
-    out.into_iter().filter_map(|(i, r)| targets[i].take().map(|t| (t, r))).collect()
+    drop(tx);
+    targets
+        .into_iter()
+        .zip(results)
+        .map(|(t, r)| (t, r.unwrap_or_else(|| Err(ScanFailure::Io("not read".into())))))
+        .collect()
 }
 
 #[cfg(test)]

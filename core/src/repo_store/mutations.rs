@@ -12,6 +12,9 @@ use super::{id_key, KeyChange, NewRepo, Repo, RepoPatch, RepoStore, NEXT_ID};
 use crate::ssh_key::ClientKey;
 use crate::store_error::{StoreError, StoreResult};
 
+/// Records a check writes under one hold of the write lock.
+const SCAN_BATCH: usize = 1024;
+
 impl RepoStore {
     /// `KeyInUse` when `key` stands on any line but `except`'s own.
     fn check_key_free(&self, key: &ClientKey, except: Option<u64>) -> StoreResult<()> {
@@ -245,6 +248,38 @@ impl RepoStore {
             self.index_mut().put(&repo);
         }
         Ok(true)
+    }
+
+    /// [`RepoStore::update_scanned`] for many repositories: `change` runs on each current
+    /// record with its item, and the changed records are written in one batch per
+    /// [`SCAN_BATCH`] (the write lock is let go between batches, so API changes are not held up
+    /// for a whole check). Repositories deleted meanwhile are skipped.
+    pub async fn update_scanned_many<T>(
+        &self,
+        items: Vec<(u64, T)>,
+        mut change: impl FnMut(&mut Repo, T),
+    ) -> StoreResult<()> {
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let _guard = self.write.lock().await;
+            let mut batch = sled::Batch::default();
+            let mut changed = Vec::new();
+            for (id, item) in items.by_ref().take(SCAN_BATCH) {
+                let Some(before) = self.get(id)? else { continue };
+                let mut repo = before.clone();
+                change(&mut repo, item);
+                if repo != before {
+                    batch.insert(&id_key(id), encode_record(&repo)?);
+                    changed.push(repo);
+                }
+            }
+            self.repos.apply_batch(batch)?;
+            let mut index = self.index_mut();
+            for repo in &changed {
+                index.put(repo);
+            }
+        }
+        Ok(())
     }
 
     /// Flushes changes made by [`RepoStore::update_scanned`].

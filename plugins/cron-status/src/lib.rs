@@ -36,41 +36,43 @@ pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
     let results = scan_all(state, |s: &dyn RepoScanner, p| s.last_save(p)).await;
     let now = state.clock.now();
     let mut report = StatusReport::default();
+    let mut found_all = Vec::with_capacity(results.len());
     for (repo, result) in results {
-        let found = match result {
-            Ok(found) => found,
+        match result {
+            Ok(found) => {
+                report.scanned += 1;
+                found_all.push((repo.id, found));
+            }
             Err(e) => {
                 report.failed += 1;
                 tracing::warn!(repository = %repo.repository_name, error = %e, "status check: repository not read; keeping its old values");
-                continue;
             }
-        };
-        report.scanned += 1;
-        let mut late = None;
-        // Decide on the current record, so an edit of `alert` made during the scan counts,
-        // and write only the fields this check owns.
-        state
-            .repos
-            .update_scanned(repo.id, |r| {
-                if let Some(t) = found {
-                    r.last_save = t;
-                }
-                r.status = now.saturating_sub(r.last_save) <= r.alert as i64;
-                // This server's own status from now on, not the one an import brought.
-                r.imported_status = None;
-                let quiet = matches!(r.last_status_alert_send, Some(t) if now - t < ALERT_REPEAT_AFTER);
-                if !r.status && r.alert != 0 && !quiet {
-                    r.last_status_alert_send = Some(now);
-                    late = Some(LateRepo {
-                        alias: r.alias.clone(),
-                        repository_name: r.repository_name.clone(),
-                        last_save: r.last_save,
-                    });
-                }
-            })
-            .await?;
-        report.late.extend(late);
+        }
     }
+    let mut late = Vec::new();
+    // Decide on the current record, so an edit of `alert` made during the scan counts, and
+    // write only the fields this check owns.
+    state
+        .repos
+        .update_scanned_many(found_all, |r, found| {
+            if let Some(t) = found {
+                r.last_save = t;
+            }
+            r.status = now.saturating_sub(r.last_save) <= r.alert as i64;
+            // This server's own status from now on, not the one an import brought.
+            r.imported_status = None;
+            let quiet = matches!(r.last_status_alert_send, Some(t) if now - t < ALERT_REPEAT_AFTER);
+            if !r.status && r.alert != 0 && !quiet {
+                r.last_status_alert_send = Some(now);
+                late.push(LateRepo {
+                    alias: r.alias.clone(),
+                    repository_name: r.repository_name.clone(),
+                    last_save: r.last_save,
+                });
+            }
+        })
+        .await?;
+    report.late = late;
     state.repos.flush().await?;
     bw_core::memory::release_free_memory();
     if !report.late.is_empty() {

@@ -27,12 +27,12 @@ pub async fn run(state: &AppState) -> ApiResult<StorageReport> {
     let _run = state.start_run(TASK, "The storage used service is already running")?;
     let results = scan_all(state, |s: &dyn RepoScanner, p| s.disk_usage_kib(p)).await;
     let mut report = StorageReport::default();
+    let mut found = Vec::with_capacity(results.len());
     for (repo, result) in results {
         match result {
             Ok(kib) => {
                 report.scanned += 1;
-                // Write only the field this check owns, on the current record.
-                state.repos.update_scanned(repo.id, |r| r.storage_used = kib.unwrap_or(0)).await?;
+                found.push((repo.id, kib.unwrap_or(0)));
             }
             Err(e) => {
                 report.failed += 1;
@@ -40,6 +40,8 @@ pub async fn run(state: &AppState) -> ApiResult<StorageReport> {
             }
         }
     }
+    // Write only the field this check owns, on the current record.
+    state.repos.update_scanned_many(found, |r, kib| r.storage_used = kib).await?;
     state.repos.flush().await?;
     bw_core::memory::release_free_memory();
     tracing::info!(scanned = report.scanned, failed = report.failed, "storage check done");

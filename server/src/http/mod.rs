@@ -38,21 +38,35 @@ fn healthz(state: Data<&AppState>) -> Response {
 
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let api = service();
-    let document = openapi_spec();
-    // Swagger UI embeds the document it is given; give it the one /openapi.json serves. Both are
-    // built once and shared by every answer (the UI page is 1.5 MB).
-    let ui = bytes::Bytes::from(api.swagger_ui_html().replace(&api.spec(), &document));
-    let document = bytes::Bytes::from(document);
+    let document = bytes::Bytes::from(openapi_spec());
+    // Swagger UI embeds the document it is given; give it the one /openapi.json serves. The page
+    // (1.5 MB, most of it Swagger UI's script) is built at its first request and then shared:
+    // a host that never opens it never holds it.
+    let ui: Arc<std::sync::OnceLock<bytes::Bytes>> = Arc::default();
+    let ui_page = {
+        let document = document.clone();
+        move || {
+            ui.get_or_init(|| {
+                let api = service();
+                bytes::Bytes::from(api.swagger_ui_html().replace(&api.spec(), &String::from_utf8_lossy(&document)))
+            })
+            .clone()
+        }
+    };
     let page = move |content_type: &'static str, body: bytes::Bytes| {
         make_sync(move |_| Response::builder().content_type(content_type).body(body.clone()))
+    };
+    let ui_endpoint = || {
+        let ui_page = ui_page.clone();
+        make_sync(move |_| Response::builder().content_type("text/html; charset=utf-8").body(ui_page()))
     };
     let mut undocumented: Vec<(String, &'static [Method])> =
         ["/openapi.json", "/docs", "/docs/", "/healthz"].into_iter().map(|p| (p.to_string(), READ_ONLY)).collect();
     let mut route = Route::new()
         .nest("/", api)
         .at("/openapi.json", page("application/json", document))
-        .at("/docs", page("text/html; charset=utf-8", ui.clone()))
-        .at("/docs/", page("text/html; charset=utf-8", ui))
+        .at("/docs", ui_endpoint())
+        .at("/docs/", ui_endpoint())
         .at("/healthz", healthz);
     for plugin in bw_core::registry::http_plugins().unwrap_or(&[]) {
         for r in (plugin.routes)() {
