@@ -63,7 +63,8 @@ impl AppState {
                 key_dir.ok_or_else(|| StoreError::Refused("command key mode needs key_lookup_dir".into()))?,
             ),
         };
-        let repos = RepoStore::open(&db, keys, sink, Pool::new(home.join("repos")))?;
+        let checks = config.server.data_dir.join("checks.bin");
+        let repos = RepoStore::open(&db, keys, sink, Pool::new(home.join("repos")), checks)?;
         let tokens = TokenStore::open(&db)?;
         let admin = AdminStore::open(&db)?;
         Ok(AppState(Arc::new(Inner {

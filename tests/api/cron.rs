@@ -361,3 +361,36 @@ fn apprise_stateless_mode_posts_urls_and_body() {
     assert_eq!(body["urls"], "mailto://ops@example.org,tgram://bot/chat");
     assert!(body["body"].as_str().unwrap().contains("late; $(touch /tmp/pwned)"));
 }
+
+/// The checks' figures are saved in `DATA_DIR/checks.bin`, not written into each record; after
+/// a restart every repository shows the newer of the two: the check's, or what an edit wrote.
+#[test]
+fn check_figures_survive_a_restart_and_the_newer_write_wins() {
+    let s = TestServer::with_config(|c| c.auth.cronjob_key = Some(KEY.into()));
+    let t = s.full_token();
+    let (a, name_a) = add_repo(&s, &t, 91, "edited-after-the-check", 3600);
+    let (b, name_b) = add_repo(&s, &t, 92, "only-checked", 3600);
+    for name in [&name_a, &name_b] {
+        fs::create_dir_all(s.home.join("repos").join(name)).unwrap();
+        touch(&s.home.join("repos").join(name).join("integrity.3"), NOW - 30);
+    }
+    assert_eq!(cron(&s, "/api/cronjob/checkStatus").0, 200);
+    assert_eq!(cron(&s, "/api/cronjob/getStorageUsed").0, 200);
+    assert!(s.state.config.server.data_dir.join("checks.bin").is_file());
+    assert_eq!(s.patch(&format!("/api/repo/id/{a}/edit"), Some(&t), &json!({"comment": "after"})).0, 200);
+    let before: Vec<serde_json::Value> =
+        [a, b].iter().map(|id| s.get(&format!("/api/repo/id/{id}"), Some(&t)).1).collect();
+    assert_eq!(before[1]["repo"]["lastSave"], NOW - 30);
+    assert!(before[1]["repo"]["storageUsed"].as_u64().unwrap() > 0);
+
+    let (dir, config) = s.stop();
+    let s = TestServer::start_in(dir, config);
+    for (id, was) in [a, b].iter().zip(&before) {
+        let (_, now) = s.get(&format!("/api/repo/id/{id}"), Some(&t));
+        assert_eq!(now, *was, "repository {id} changed across the restart");
+    }
+    // A later check run still updates them.
+    touch(&s.home.join("repos").join(&name_b).join("integrity.4"), NOW - 5);
+    assert_eq!(cron(&s, "/api/cronjob/checkStatus").0, 200);
+    assert_eq!(s.get(&format!("/api/repo/id/{b}"), Some(&t)).1["repo"]["lastSave"], NOW - 5);
+}

@@ -230,8 +230,10 @@ impl RepoStore {
         }
         let highest = entries.iter().map(|(e, _)| e.id).max().unwrap_or(0);
         let next_id = self.next_id()?.max(highest + 1);
-        let encoded: Vec<(u64, Vec<u8>)> =
-            records.iter().map(|r| Ok((r.id, encode_record(r)?))).collect::<StoreResult<_>>()?;
+        let encoded: Vec<(u64, Vec<u8>)> = {
+            let seq = self.next_seq()?;
+            records.iter().map(|r| Ok((r.id, encode_record(r, seq)?))).collect::<StoreResult<_>>()?
+        };
         // The "adopted" marks this import takes away, to put back if it has to be undone.
         let mut marked_before = Vec::new();
         for id in removed_ids.iter().chain(records.iter().map(|r| &r.id)) {
@@ -324,8 +326,10 @@ impl RepoStore {
             repo.archived = line.archived;
             adopted.push(repo);
         }
-        let encoded: Vec<(u64, Vec<u8>)> =
-            adopted.iter().map(|r| Ok((r.id, encode_record(r)?))).collect::<StoreResult<_>>()?;
+        let encoded: Vec<(u64, Vec<u8>)> = {
+            let seq = self.next_seq()?;
+            adopted.iter().map(|r| Ok((r.id, encode_record(r, seq)?))).collect::<StoreResult<_>>()?
+        };
         let next_id = adopted.len() as u64;
         // Records, their "adopted" marks and the counter in one transaction.
         (&self.repos, &self.meta).transaction(|(tree, meta)| {

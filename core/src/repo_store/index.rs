@@ -1,10 +1,12 @@
-//! The in-memory index: per repository only what lookups need (name, key digest, archived),
-//! about 100 bytes, so 100,000 repositories take a few MiB. Records themselves are read from
-//! the store when asked for; the list answer is cached gzipped, once per path family.
+//! The in-memory index: per repository only what lookups need (name, key digest, archived) and
+//! the checks' figures, about 130 bytes, so 100,000 repositories take about 13 MiB. Records
+//! themselves are read from the store when asked for; the list answer is cached gzipped, once
+//! per path family.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
+use super::record::Scan;
 use super::Repo;
 use crate::ssh_key::{digest_of_stored, KeyDigest};
 
@@ -15,6 +17,8 @@ struct Entry {
     name: u32,
     archived: bool,
     key: Option<KeyDigest>,
+    /// The checks' figures: these, not the stored record's, are the current ones.
+    scan: Scan,
 }
 
 /// A repository name (8 lowercase hex characters, as every path that makes one ensures) as a
@@ -37,11 +41,9 @@ pub(super) struct Index {
 }
 
 impl Index {
+    /// Puts what the index keeps of `repo`, its check figures included.
     pub fn put(&mut self, repo: &Repo) {
-        self.put_parts(repo.id, &repo.repository_name, &repo.ssh_public_key, repo.archived);
-    }
-
-    pub fn put_parts(&mut self, id: u64, name: &str, key: &str, archived: bool) {
+        let (id, name, key, archived) = (repo.id, repo.repository_name.as_str(), &repo.ssh_public_key, repo.archived);
         self.generation += 1;
         self.unlink(id);
         let Some(code) = name_code(name) else {
@@ -55,7 +57,29 @@ impl Index {
         if let Some(k) = key {
             self.by_key.insert(k, id);
         }
-        self.entries.insert(id, Entry { name: code, archived, key });
+        self.entries.insert(id, Entry { name: code, archived, key, scan: repo.scan() });
+    }
+
+    pub fn scan_of(&self, id: u64) -> Option<Scan> {
+        self.entries.get(&id).map(|e| e.scan)
+    }
+
+    /// Sets a repository's check figures; `false` when it is gone.
+    pub fn set_scan(&mut self, id: u64, scan: Scan) -> bool {
+        match self.entries.get_mut(&id) {
+            Some(e) if e.scan != scan => {
+                e.scan = scan;
+                self.generation += 1;
+                true
+            }
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    /// Every repository's check figures, in id order.
+    pub fn scans(&self) -> Vec<(u64, Scan)> {
+        self.entries.iter().map(|(id, e)| (*id, e.scan)).collect()
     }
 
     /// Takes `id`'s entry out of the lookups (not out of `entries`).

@@ -10,6 +10,7 @@
 //! `authorized_keys` from the store. A crash between the two is repaired by [`RepoStore::reconcile`]
 //! at the next start; a failed file write rolls the store change back.
 
+mod checks_file;
 mod import;
 mod index;
 mod key_sink;
@@ -48,6 +49,8 @@ pub struct RepoStore {
     keys: AuthorizedKeys,
     sink: KeySink,
     pool: Pool,
+    /// `DATA_DIR/checks.bin`, see [`checks_file`].
+    checks: std::path::PathBuf,
     /// The list answer of each path family: `[seed, v1]`.
     list_json: [std::sync::Mutex<Option<ListCache>>; 2],
     /// Makes entity tags unique across restarts (the index generation starts again at each).
@@ -57,21 +60,40 @@ pub struct RepoStore {
 }
 
 impl RepoStore {
-    pub fn open(db: &sled::Db, keys: AuthorizedKeys, sink: KeySink, pool: Pool) -> StoreResult<Self> {
+    /// Opens the repositories of `db`, with their check figures from `checks` where those are
+    /// newer than the record.
+    pub fn open(
+        db: &sled::Db,
+        keys: AuthorizedKeys,
+        sink: KeySink,
+        pool: Pool,
+        checks: std::path::PathBuf,
+    ) -> StoreResult<Self> {
         let repos = db.open_tree("repos")?;
         let meta = db.open_tree("meta")?;
         let mut index = Index::default();
         let mut legacy = sled::Batch::default();
         let mut legacy_count = 0usize;
+        let mut written_at: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
         for item in repos.iter() {
             let (k, v) = item?;
-            let repo = decode_record(|| format!("repository {}", hex_key(&k)), &v)?;
+            let (repo, seq) = stored::decode_with_seq(|| format!("repository {}", hex_key(&k)), &v)?;
             if stored::is_legacy(&v) {
-                legacy.insert(k, encode_record(&repo)?);
+                legacy.insert(k, encode_record(&repo, 0)?);
                 legacy_count += 1;
             }
+            written_at.insert(repo.id, seq);
             index.put(&repo);
         }
+        // The checks' figures saved after a record was last written are the newer ones.
+        if let Some((saved_at, scans)) = checks_file::load(&checks).map_err(|e| StoreError::io(&checks, e))? {
+            for (id, scan) in scans {
+                if written_at.get(&id).is_some_and(|w| *w < saved_at) {
+                    index.set_scan(id, scan);
+                }
+            }
+        }
+        drop(written_at);
         if legacy_count > 0 {
             // Records of an earlier version (JSON) are rewritten once in the compact form.
             repos.apply_batch(legacy)?;
@@ -87,6 +109,7 @@ impl RepoStore {
             keys,
             sink,
             pool,
+            checks,
             list_json: [std::sync::Mutex::new(None), std::sync::Mutex::new(None)],
             instance: rand::random(),
             builds: std::sync::atomic::AtomicU64::new(0),
@@ -119,12 +142,33 @@ impl RepoStore {
         self.read().scan_targets()
     }
 
-    /// Every stored record, in id order, read from the store.
+    /// A stored record with the current check figures.
+    fn current(&self, repo: Repo) -> Repo {
+        match self.read().scan_of(repo.id) {
+            Some(scan) => repo.with_scan(scan),
+            None => repo,
+        }
+    }
+
+    /// Every stored record, in id order, read from the store, with the current check figures.
     pub(super) fn records(&self) -> impl Iterator<Item = StoreResult<Repo>> + '_ {
         self.repos.iter().map(|item| {
             let (k, v) = item?;
-            decode_record(|| format!("repository {}", hex_key(&k)), &v)
+            decode_record(|| format!("repository {}", hex_key(&k)), &v).map(|r| self.current(r))
         })
+    }
+
+    /// A number from sled's persistent monotonic counter, for the record or checks file about
+    /// to be written.
+    pub(super) fn next_seq(&self) -> StoreResult<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// Saves every repository's check figures (after a check run).
+    pub(super) fn save_scans(&self) -> StoreResult<()> {
+        let scans = self.read().scans();
+        let seq = self.next_seq()?;
+        checks_file::save(&self.checks, seq, scans).map_err(|e| StoreError::io(&self.checks, e))
     }
 
     /// Every repository, ordered by id.
@@ -181,7 +225,9 @@ impl RepoStore {
     pub fn get(&self, id: u64) -> StoreResult<Option<Repo>> {
         match self.repos.get(id_key(id))? {
             None => Ok(None),
-            Some(v) => decode_record(|| format!("repository {}", hex_key(&id_key(id))), &v).map(Some),
+            Some(v) => {
+                decode_record(|| format!("repository {}", hex_key(&id_key(id))), &v).map(|r| Some(self.current(r)))
+            }
         }
     }
 

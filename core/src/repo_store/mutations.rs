@@ -57,8 +57,10 @@ impl RepoStore {
     /// Writes records and the id counter in one transaction, so an id is never handed out
     /// twice and no record outlives a counter that would give its id again.
     pub(super) fn store_records(&self, records: &[Repo], next_id: u64) -> StoreResult<()> {
-        let encoded: Vec<([u8; 8], Vec<u8>)> =
-            records.iter().map(|r| Ok((id_key(r.id), encode_record(r)?))).collect::<StoreResult<_>>()?;
+        let encoded: Vec<([u8; 8], Vec<u8>)> = {
+            let seq = self.next_seq()?;
+            records.iter().map(|r| Ok((id_key(r.id), encode_record(r, seq)?))).collect::<StoreResult<_>>()?
+        };
         (&self.repos, &self.meta).transaction(|(tree, meta)| {
             for (key, bytes) in &encoded {
                 tree.insert(key, bytes.as_slice())?;
@@ -75,7 +77,7 @@ impl RepoStore {
     }
 
     pub(super) fn put_record(&self, repo: &Repo) -> StoreResult<()> {
-        self.repos.insert(id_key(repo.id), encode_record(repo)?)?;
+        self.repos.insert(id_key(repo.id), encode_record(repo, self.next_seq()?)?)?;
         Ok(())
     }
 
@@ -235,49 +237,48 @@ impl RepoStore {
         Ok(old)
     }
 
-    /// Changes fields that a check owns (`lastSave`, `storageUsed`, `lastStatusAlertSend`) on
-    /// the current record, so an edit made while a scan ran is kept. A repository deleted
-    /// meanwhile stays deleted (`false`).
+    /// Changes fields that a check owns (`lastSave`, `storageUsed`, `status`,
+    /// `lastStatusAlertSend`) on the current record, so an edit made while a scan ran is kept,
+    /// and saves the checks file. A repository deleted meanwhile stays deleted (`false`).
     pub async fn update_scanned(&self, id: u64, change: impl FnOnce(&mut Repo)) -> StoreResult<bool> {
-        let _guard = self.write.lock().await;
-        let Some(before) = self.get(id)? else { return Ok(false) };
-        let mut repo = before.clone();
-        change(&mut repo);
-        if repo != before {
-            self.put_record(&repo)?;
-            self.index_mut().put(&repo);
-        }
-        Ok(true)
+        let mut change = Some(change);
+        let mut found = false;
+        self.update_scanned_many(vec![(id, ())], |r, ()| {
+            found = true;
+            if let Some(c) = change.take() {
+                c(r)
+            }
+        })
+        .await?;
+        Ok(found)
     }
 
     /// [`RepoStore::update_scanned`] for many repositories: `change` runs on each current
-    /// record with its item, and the changed records are written in one batch per
-    /// [`SCAN_BATCH`] (the write lock is let go between batches, so API changes are not held up
-    /// for a whole check). Repositories deleted meanwhile are skipped.
+    /// record with its item; only the fields the checks own are kept from what it changes, in
+    /// the index, and the checks file is saved once at the end (never the records: see
+    /// `checks_file`). The write lock is let go every [`SCAN_BATCH`] repositories, so API
+    /// changes are not held up for a whole check. Repositories deleted meanwhile are skipped.
     pub async fn update_scanned_many<T>(
         &self,
         items: Vec<(u64, T)>,
         mut change: impl FnMut(&mut Repo, T),
     ) -> StoreResult<()> {
         let mut items = items.into_iter().peekable();
+        let mut changed = false;
         while items.peek().is_some() {
             let _guard = self.write.lock().await;
-            let mut batch = sled::Batch::default();
-            let mut changed = Vec::new();
             for (id, item) in items.by_ref().take(SCAN_BATCH) {
                 let Some(before) = self.get(id)? else { continue };
                 let mut repo = before.clone();
                 change(&mut repo, item);
-                if repo != before {
-                    batch.insert(&id_key(id), encode_record(&repo)?);
-                    changed.push(repo);
+                if repo.scan() != before.scan() {
+                    changed |= self.index_mut().set_scan(id, repo.scan());
                 }
             }
-            self.repos.apply_batch(batch)?;
-            let mut index = self.index_mut();
-            for repo in &changed {
-                index.put(repo);
-            }
+        }
+        if changed {
+            let _guard = self.write.lock().await;
+            self.save_scans()?;
         }
         Ok(())
     }

@@ -80,6 +80,27 @@ impl Repo {
         }
     }
 
+    /// The fields the checks own.
+    pub(super) fn scan(&self) -> Scan {
+        Scan {
+            last_save: self.last_save,
+            storage_used: self.storage_used,
+            status: self.status,
+            imported_status: self.imported_status,
+            last_status_alert_send: self.last_status_alert_send,
+        }
+    }
+
+    /// The record with the checks' fields of `scan`.
+    pub(super) fn with_scan(mut self, scan: Scan) -> Repo {
+        self.last_save = scan.last_save;
+        self.storage_used = scan.storage_used;
+        self.status = scan.status;
+        self.imported_status = scan.imported_status;
+        self.last_status_alert_send = scan.last_status_alert_send;
+        self
+    }
+
     pub fn line(&self) -> RepoLine {
         RepoLine {
             name: self.repository_name.clone(),
@@ -165,4 +186,16 @@ pub struct RepoPatch {
     pub append_only_mode: Option<bool>,
     /// v1 only.
     pub icon: Option<String>,
+}
+
+/// The fields of a record that the checks own. They change for most repositories at every
+/// check, so they are kept in the index and saved in the checks file (`DATA_DIR/checks.bin`),
+/// not rewritten into the store: sled keeps every page it writes in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Scan {
+    pub last_save: i64,
+    pub storage_used: u64,
+    pub status: bool,
+    pub imported_status: Option<bool>,
+    pub last_status_alert_send: Option<i64>,
 }

@@ -18,6 +18,9 @@ const V2: u8 = 2;
 /// means a new version byte).
 #[derive(Serialize, Deserialize)]
 struct StoredV2<'a> {
+    /// When the record was written, from sled's persistent monotonic counter: a checks file
+    /// saved earlier than this holds older check figures for it (see [`super::checks_file`]).
+    seq: u64,
     id: u64,
     alias: std::borrow::Cow<'a, str>,
     repository_name: std::borrow::Cow<'a, str>,
@@ -38,9 +41,10 @@ struct StoredV2<'a> {
     imported_status: Option<bool>,
 }
 
-pub(super) fn encode_record(r: &Repo) -> StoreResult<Vec<u8>> {
+pub(super) fn encode_record(r: &Repo, seq: u64) -> StoreResult<Vec<u8>> {
     use std::borrow::Cow::Borrowed;
     let stored = StoredV2 {
+        seq,
         id: r.id,
         alias: Borrowed(&r.alias),
         repository_name: Borrowed(&r.repository_name),
@@ -69,10 +73,16 @@ pub(super) fn is_legacy(bytes: &[u8]) -> bool {
 }
 
 pub(super) fn decode_record(what: impl FnOnce() -> String, bytes: &[u8]) -> StoreResult<Repo> {
+    decode_with_seq(what, bytes).map(|(r, _)| r)
+}
+
+/// The record and when it was written (0 for a record of an earlier version).
+pub(super) fn decode_with_seq(what: impl FnOnce() -> String, bytes: &[u8]) -> StoreResult<(Repo, u64)> {
     match bytes.split_first() {
         Some((&V2, rest)) => {
             let s: StoredV2 = postcard::from_bytes(rest).map_err(|e| StoreError::corrupt(what(), e))?;
-            Ok(Repo {
+            let seq = s.seq;
+            let repo = Repo {
                 id: s.id,
                 alias: s.alias.into_owned(),
                 repository_name: s.repository_name.into_owned(),
@@ -91,9 +101,10 @@ pub(super) fn decode_record(what: impl FnOnce() -> String, bytes: &[u8]) -> Stor
                 icon: s.icon.map(|c| c.into_owned()),
                 storage_target: s.storage_target.map(|c| c.into_owned()),
                 imported_status: s.imported_status,
-            })
+            };
+            Ok((repo, seq))
         }
-        _ => crate::store_error::decode(what, bytes),
+        _ => crate::store_error::decode(what, bytes).map(|r| (r, 0)),
     }
 }
 
@@ -128,10 +139,10 @@ mod tests {
     #[test]
     fn a_record_comes_back_as_it_went_in_and_is_small() {
         let r = sample();
-        let bytes = encode_record(&r).unwrap();
+        let bytes = encode_record(&r, 7).unwrap();
         assert!(!is_legacy(&bytes));
         // id 123 is also `{` in postcard's varint: the version byte keeps the forms apart.
-        assert_eq!(decode_record(|| "r".into(), &bytes).unwrap(), r);
+        assert_eq!(decode_with_seq(|| "r".into(), &bytes).unwrap(), (r.clone(), 7));
         let json = serde_json::to_vec(&r).unwrap();
         assert!(bytes.len() * 2 < json.len(), "{} bytes against {} as JSON", bytes.len(), json.len());
     }
@@ -146,7 +157,8 @@ mod tests {
         let home = dir.path().join("home");
         let keys = crate::authorized_keys::AuthorizedKeys::new(home.join(".ssh/authorized_keys"), home.join("repos"));
         let sink = super::super::KeySink::File { stale_dir: None };
-        let store = super::super::RepoStore::open(&db, keys, sink, crate::pool::Pool::new(home.join("repos"))).unwrap();
+        let pool = crate::pool::Pool::new(home.join("repos"));
+        let store = super::super::RepoStore::open(&db, keys, sink, pool, dir.path().join("checks.bin")).unwrap();
         assert_eq!(store.get(123).unwrap(), Some(r.clone()));
         assert_eq!(store.get_by_name("0a1b2c3d").unwrap(), Some(r));
         let raw = tree.get(123u64.to_be_bytes()).unwrap().unwrap();
