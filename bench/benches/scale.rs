@@ -152,8 +152,16 @@ fn list(server: &ServerProcess, token: &str) -> (usize, usize) {
 
 fn scenario(n: u32, t: &Targets, missed: &mut Vec<String>) {
     println!("\n== {n} repositories ==");
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+    // BENCH_SCALE_KEEP=1 keeps the seeded store and key folder to look into afterwards.
+    let mut dir = Some(tempfile::tempdir().unwrap());
+    let kept = match std::env::var_os("BENCH_SCALE_KEEP") {
+        Some(_) => dir.take().map(|d| d.keep()),
+        None => None,
+    };
+    let root = kept.as_deref().unwrap_or_else(|| dir.as_ref().unwrap().path());
+    if let Some(k) = &kept {
+        println!("keeping {}", k.display());
+    }
     // sshd's AuthorizedKeysCommandUser reads the key folder under this one.
     ssh::open_to_others(root);
     let seeded = Instant::now();
@@ -213,7 +221,8 @@ fn scenario(n: u32, t: &Targets, missed: &mut Vec<String>) {
         "",
         None,
     );
-    std::thread::sleep(Duration::from_millis(300));
+    // Steady state: the checks' reader threads end after a second idle.
+    std::thread::sleep(Duration::from_millis(2500));
     let rss = server.rss();
     let (anon, file) = bw_bench::rss_split_mib(server.child.id());
     row(missed, "  of which heap and stacks / program pages (MiB)", format!("{anon:.1} / {file:.1}"), "", None);

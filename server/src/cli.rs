@@ -305,7 +305,13 @@ fn local_command_then(config: &Config, cmd: Command, done: impl FnOnce()) -> Exi
 
 fn serve(config: Config) -> ExitCode {
     bw_core::memory::limit_arenas();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Blocking threads (the checks' readers, file writes) end after a second idle rather than
+    // tokio's ten: each holds a stack and allocator caches.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_keep_alive(std::time::Duration::from_secs(1))
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("cannot start the runtime: {e}");

@@ -2,13 +2,17 @@
 //! `authorized_keys` lines and pool folders that follow from them.
 //!
 //! - [`record`]: the record, its API shape and its line;
+//! - [`stored`]: the record's compact form in the store;
 //! - [`index`]: the in-memory index and the cached list answer;
+//! - [`checks_file`]: the checks' figures, saved beside the store;
+//! - [`key_sink`]: where key lines go (file or command key mode);
 //! - [`mutations`]: create, edit, delete and the checks' writes, each with its undo;
 //! - [`import`]: BorgWarehouse's `repo.json` and first-start adoption of existing lines.
 //!
-//! Every mutation holds one lock, writes the store (flushed before it answers), then renders
-//! `authorized_keys` from the store. A crash between the two is repaired by [`RepoStore::reconcile`]
-//! at the next start; a failed file write rolls the store change back.
+//! Every mutation holds one lock, writes the store (flushed before it answers) and hands its
+//! change to the key sink, which writes one key file or a bounded part of `authorized_keys`.
+//! A crash between the two is repaired by [`RepoStore::reconcile`] at the next start; a failed
+//! key write rolls the store change back.
 
 mod checks_file;
 mod import;
