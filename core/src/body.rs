@@ -172,7 +172,7 @@ impl<T> poem::IntoResponse for TaggedJson<T> {
                 } else {
                     // Streamed with its length known, so clients see a Content-Length.
                     resp.header(poem::http::header::CONTENT_LENGTH, list.plain_len())
-                        .body(poem::Body::from_async_read(list.plain_reader()))
+                        .body(list.plain_body())
                 }
             }
             TaggedJson::NotModified { etag } => poem::Response::builder()

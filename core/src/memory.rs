@@ -26,3 +26,23 @@ pub fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// [`release_free_memory`] now and once more two seconds later: sled frees the pages a large
+/// read went through only when its epoch-based reclamation gets to them, after the read.
+/// Calls made while one is pending share it.
+pub fn release_free_memory_now_and_soon() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static PENDING: AtomicBool = AtomicBool::new(false);
+    release_free_memory();
+    if PENDING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let spawned = std::thread::Builder::new().name("release-memory".into()).spawn(|| {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        PENDING.store(false, Ordering::Release);
+        release_free_memory();
+    });
+    if spawned.is_err() {
+        PENDING.store(false, Ordering::Release);
+    }
+}

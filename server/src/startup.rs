@@ -61,7 +61,7 @@ impl App {
             }
         }
         // Loading the store and reconciling allocate a lot once; give it back before serving.
-        bw_core::memory::release_free_memory();
+        bw_core::memory::release_free_memory_now_and_soon();
         tracing::info!(plugins = ?crate::plugin_names()?, "plugins built in");
         Ok(App { state })
     }

@@ -40,24 +40,53 @@ pub(super) struct Index {
     by_key: HashMap<KeyDigest, u64>,
 }
 
+/// What the index keeps of one repository, made before the index exists (start-up).
+pub(super) struct Loaded(u64, Entry);
+
+impl Loaded {
+    pub fn of(repo: &Repo) -> Option<Loaded> {
+        let Some(name) = name_code(&repo.repository_name) else {
+            // Unreachable through the API and the import, which check names.
+            tracing::error!(id = repo.id, repository = %repo.repository_name, "a stored repository has a name that is not 8 hex characters; left out");
+            return None;
+        };
+        let entry =
+            Entry { name, archived: repo.archived, key: digest_of_stored(&repo.ssh_public_key), scan: repo.scan() };
+        Some(Loaded(repo.id, entry))
+    }
+}
+
 impl Index {
+    /// The index of every stored repository, built at once: the id map's nodes come out full
+    /// (inserting in id order one by one leaves them half empty: twice the memory).
+    pub fn from_loaded(mut loaded: Vec<Loaded>) -> Index {
+        loaded.sort_unstable_by_key(|l| l.0);
+        let mut by_name = HashMap::with_capacity(loaded.len());
+        let mut by_key = HashMap::with_capacity(loaded.len());
+        for Loaded(id, e) in &loaded {
+            by_name.insert(e.name, *id);
+            if let Some(k) = e.key {
+                by_key.insert(k, *id);
+            }
+        }
+        let entries: BTreeMap<u64, Entry> = loaded.into_iter().map(|Loaded(id, e)| (id, e)).collect();
+        Index { generation: 1, entries, by_name, by_key }
+    }
+
     /// Puts what the index keeps of `repo`, its check figures included.
     pub fn put(&mut self, repo: &Repo) {
-        let (id, name, key, archived) = (repo.id, repo.repository_name.as_str(), &repo.ssh_public_key, repo.archived);
         self.generation += 1;
-        self.unlink(id);
-        let Some(code) = name_code(name) else {
-            // Unreachable through the API and the import, which check names; kept out of the
-            // index rather than aliased to another name.
-            tracing::error!(id, repository = %name, "a stored repository has a name that is not 8 hex characters; left out");
+        self.unlink(repo.id);
+        let Some(Loaded(id, entry)) = Loaded::of(repo) else {
+            // Kept out of the index rather than aliased to another name.
+            self.entries.remove(&repo.id);
             return;
         };
-        let key = digest_of_stored(key);
-        self.by_name.insert(code, id);
-        if let Some(k) = key {
+        self.by_name.insert(entry.name, id);
+        if let Some(k) = entry.key {
             self.by_key.insert(k, id);
         }
-        self.entries.insert(id, Entry { name: code, archived, key, scan: repo.scan() });
+        self.entries.insert(id, entry);
     }
 
     pub fn scan_of(&self, id: u64) -> Option<Scan> {
@@ -245,6 +274,14 @@ impl ListAnswer {
         self.plain_len
     }
 
+    /// The plain answer as a body, inflated from the gzipped copy as the client reads it, in
+    /// chunks of [`PLAIN_CHUNK`]: as large as glibc's mmap threshold (`core::memory`), so each
+    /// chunk is its own mapping, handed back to the system when sent. Small chunks would leave
+    /// tens of MB of a 100,000-repository answer behind in the heap.
+    pub fn plain_body(&self) -> poem::Body {
+        poem::Body::from_bytes_stream(tokio_util::io::ReaderStream::with_capacity(self.plain_reader(), PLAIN_CHUNK))
+    }
+
     /// The plain answer, inflated from the gzipped copy as the client reads it.
     pub fn plain_reader(&self) -> Inflating {
         Inflating(flate2::read::GzDecoder::new(bytes::Buf::reader(self.gzip.clone())))
@@ -258,8 +295,11 @@ impl ListAnswer {
     }
 }
 
-/// The plain list answer, inflated chunk by chunk (about 64 KiB per read: a fraction of a
-/// millisecond of work per poll).
+/// Bytes per chunk of the plain list answer.
+pub const PLAIN_CHUNK: usize = 256 * 1024;
+
+/// The plain list answer, inflated chunk by chunk (a chunk is about a millisecond of work per
+/// poll).
 pub struct Inflating(flate2::read::GzDecoder<bytes::buf::Reader<bytes::Bytes>>);
 
 impl tokio::io::AsyncRead for Inflating {
@@ -268,9 +308,14 @@ impl tokio::io::AsyncRead for Inflating {
         _cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<io::Result<()>> {
-        let dst = buf.initialize_unfilled();
-        let n = io::Read::read(&mut self.0, dst)?;
-        buf.advance(n);
+        // Fill the chunk: the inflater stops at each of its input blocks.
+        while buf.remaining() > 0 {
+            let n = io::Read::read(&mut self.0, buf.initialize_unfilled())?;
+            if n == 0 {
+                break;
+            }
+            buf.advance(n);
+        }
         std::task::Poll::Ready(Ok(()))
     }
 }

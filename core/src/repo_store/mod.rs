@@ -75,10 +75,10 @@ impl RepoStore {
     ) -> StoreResult<Self> {
         let repos = db.open_tree("repos")?;
         let meta = db.open_tree("meta")?;
-        let mut index = Index::default();
         let mut legacy = sled::Batch::default();
         let mut legacy_count = 0usize;
         let mut written_at: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+        let mut loaded = Vec::new();
         for item in repos.iter() {
             let (k, v) = item?;
             let (repo, seq) = stored::decode_with_seq(|| format!("repository {}", hex_key(&k)), &v)?;
@@ -87,8 +87,9 @@ impl RepoStore {
                 legacy_count += 1;
             }
             written_at.insert(repo.id, seq);
-            index.put(&repo);
+            loaded.extend(index::Loaded::of(&repo));
         }
+        let mut index = Index::from_loaded(loaded);
         // The checks' figures saved after a record was last written are the newer ones.
         if let Some((saved_at, scans)) = checks_file::load(&checks).map_err(|e| StoreError::io(&checks, e))? {
             for (id, scan) in scans {
@@ -203,6 +204,8 @@ impl RepoStore {
         }
         let answer = built.answer();
         *slot = Some(built);
+        // A rebuild reads every record once; give its working memory back.
+        crate::memory::release_free_memory_now_and_soon();
         Ok(answer)
     }
 

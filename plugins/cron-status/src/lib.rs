@@ -74,7 +74,7 @@ pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
         .await?;
     report.late = late;
     state.repos.flush().await?;
-    bw_core::memory::release_free_memory();
+    bw_core::memory::release_free_memory_now_and_soon();
     if !report.late.is_empty() {
         report.delivery = alerts::send(&state.config, &report.late, now).await;
     }
