@@ -152,6 +152,7 @@ fn list(server: &ServerProcess, token: &str) -> (usize, usize) {
 
 fn scenario(n: u32, t: &Targets, missed: &mut Vec<String>) {
     println!("\n== {n} repositories ==");
+    import_row(n, missed);
     // BENCH_SCALE_KEEP=1 keeps the seeded store and key folder to look into afterwards.
     let mut dir = Some(tempfile::tempdir().unwrap());
     let kept = match std::env::var_os("BENCH_SCALE_KEEP") {
@@ -240,6 +241,7 @@ fn scenario(n: u32, t: &Targets, missed: &mut Vec<String>) {
         &format!("< {:.0} MiB", t.memory_mib),
         Some(rss < t.memory_mib),
     );
+    lookup_row(root, missed);
     for (what, median, p99) in mutations(&server, &token, 2_000_000) {
         row(
             missed,
@@ -253,6 +255,64 @@ fn scenario(n: u32, t: &Targets, missed: &mut Vec<String>) {
         logins(root, &server, &token, &file_mode_keys, ratio, missed);
     }
     server.stop();
+}
+
+/// `borgwarehouse key-lookup` as sshd runs it (a new process each time), for a seeded key.
+fn lookup_row(root: &Path, missed: &mut Vec<String>) {
+    let seeded = key(7);
+    let b64 = seeded.split(' ').nth(1).unwrap();
+    let dir = root.join("keys");
+    let mut times = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        let out = Command::new(BIN)
+            .args(["key-lookup", "--dir", dir.to_str().unwrap(), "--user", "borg", "borg", "ssh-ed25519", b64])
+            .output()
+            .unwrap();
+        times.push(t.elapsed().as_micros() as u64);
+        assert!(String::from_utf8_lossy(&out.stdout).contains(b64), "the lookup did not find a seeded key");
+    }
+    times.sort_unstable();
+    let median = percentile_ms(&times, 0.5);
+    row(missed, "key-lookup, one process, median", format!("{median:.1} ms"), "< 5 ms", Some(median < 5.0));
+}
+
+/// `borgwarehouse import-borgwarehouse repo.json` of `n` repositories into a new data folder.
+fn import_row(n: u32, missed: &mut Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "id": i + 1, "alias": format!("client-{i}"),
+                // A bijection of u32: distinct names.
+                "repositoryName": format!("{:08x}", i.wrapping_mul(0x9E37_79B1)),
+                "status": true, "lastSave": 1_700_000_000, "lastStatusAlertSend": null, "alert": 90000,
+                "storageSize": 100, "storageUsed": 1234, "sshPublicKey": key(3_000_000 + i),
+                "comment": "from BorgWarehouse", "displayDetails": true, "lanCommand": false, "appendOnlyMode": false
+            })
+        })
+        .collect();
+    let file = dir.path().join("repo.json");
+    fs::write(&file, serde_json::to_vec(&entries).unwrap()).unwrap();
+    let t = Instant::now();
+    let out = Command::new(BIN)
+        .env("BW_DATA_DIR", dir.path().join("data"))
+        .env("BW_HOME", dir.path().join("home"))
+        .env("RUST_LOG", "warn")
+        .arg("import-borgwarehouse")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let target = if n >= 100_000 { Some(Duration::from_secs(10)) } else { None };
+    row(
+        missed,
+        "import-borgwarehouse of repo.json (file mode)",
+        ms(took),
+        &target.map(|t| format!("< {} s", t.as_secs())).unwrap_or_default(),
+        target.map(|t| took < t),
+    );
 }
 
 /// SSH login time (`ssh -i KEY user@127.0.0.1 true`, the forced `borg serve` included) with a

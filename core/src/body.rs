@@ -171,8 +171,7 @@ impl<T> poem::IntoResponse for TaggedJson<T> {
                     resp.header(poem::http::header::CONTENT_ENCODING, "gzip").body(list.gzipped())
                 } else {
                     // Streamed with its length known, so clients see a Content-Length.
-                    resp.header(poem::http::header::CONTENT_LENGTH, list.plain_len())
-                        .body(list.plain_body())
+                    resp.header(poem::http::header::CONTENT_LENGTH, list.plain_len()).body(list.plain_body())
                 }
             }
             TaggedJson::NotModified { etag } => poem::Response::builder()

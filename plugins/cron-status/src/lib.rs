@@ -33,7 +33,9 @@ pub struct StatusReport {
 /// One status run. A second run while one is under way gets 409.
 pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
     let _run = state.start_run(TASK, "The check status service is already running")?;
+    let started = std::time::Instant::now();
     let results = scan_all(state, |s: &dyn RepoScanner, p| s.last_save(p)).await;
+    let scanned_in = started.elapsed();
     let now = state.clock.now();
     let mut report = StatusReport::default();
     let mut found_all = Vec::with_capacity(results.len());
@@ -78,7 +80,14 @@ pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
     if !report.late.is_empty() {
         report.delivery = alerts::send(&state.config, &report.late, now).await;
     }
-    tracing::info!(scanned = report.scanned, failed = report.failed, late = report.late.len(), "status check done");
+    tracing::info!(
+        scanned = report.scanned,
+        failed = report.failed,
+        late = report.late.len(),
+        read_ms = scanned_in.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "status check done"
+    );
     Ok(report)
 }
 
