@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bw_bench::{key, percentile_ms, Conn, Req, ServerProcess};
+use bw_bench::{bench_config, key, percentile_ms, timed, Conn, Report, Req, ServerProcess};
 use bw_core::clock::Clock;
 use bw_core::repo_store::NewRepo;
 use bw_core::ssh_key::ClientKey;
@@ -30,33 +30,14 @@ struct Targets {
     login_ratio: Option<f64>,
 }
 
-fn row(missed: &mut Vec<String>, what: &str, value: String, target: &str, met: Option<bool>) {
-    let mark = match met {
-        Some(true) => "met",
-        Some(false) => "MISSED",
-        None => "",
-    };
-    println!("{what:<60} {value:>14}   target {target:<14} {mark}");
-    if met == Some(false) {
-        missed.push(format!("{what} = {value} (target {target})"));
-    }
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn config(root: &Path) -> bw_core::config::Config {
-    let mut c = bw_core::config::Config::default();
-    c.server.data_dir = root.join("data");
-    c.server.home = Some(root.join("home"));
-    c
 }
 
 /// `n` repositories (and a token) in the store and `authorized_keys` (file mode), each with a
 /// folder holding an integrity file, as after a first backup.
 fn seed(root: &Path, n: u32) -> String {
-    let state = AppState::open(config(root), Clock::system()).unwrap();
+    let state = AppState::open(bench_config(root), Clock::system()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let news: Vec<NewRepo> = (0..n)
         .map(|i| NewRepo {
@@ -90,13 +71,6 @@ fn env(root: &Path, command_mode: bool) -> Vec<(&'static str, String)> {
         env.push(("BW_KEY_LOOKUP_DIR", root.join("keys").display().to_string()));
     }
     env
-}
-
-fn timed(conn: &mut Conn, req: &Req) -> Duration {
-    let t = Instant::now();
-    let (status, body) = conn.send(req);
-    assert_eq!(status, 200, "{} {}: {}", req.method, req.path, String::from_utf8_lossy(&body));
-    t.elapsed()
 }
 
 /// Medians of `MUTATIONS` creates, edits and deletes over the v1 routes.
@@ -150,9 +124,9 @@ fn list(server: &ServerProcess, token: &str) -> (usize, usize) {
     (sizes[0], sizes[1])
 }
 
-fn scenario(n: u32, t: &Targets, missed: &mut Vec<String>) {
+fn scenario(n: u32, t: &Targets, report: &mut Report) {
     println!("\n== {n} repositories ==");
-    import_row(n, missed);
+    import_row(n, report);
     // BENCH_SCALE_KEEP=1 keeps the seeded store and key folder to look into afterwards.
     let mut dir = Some(tempfile::tempdir().unwrap());
     let kept = match std::env::var_os("BENCH_SCALE_KEEP") {
@@ -167,25 +141,24 @@ fn scenario(n: u32, t: &Targets, missed: &mut Vec<String>) {
     ssh::open_to_others(root);
     let seeded = Instant::now();
     let token = seed(root, n);
-    row(missed, "seeding the store, no HTTP (not a target)", ms(seeded.elapsed()), "", None);
+    report.row("seeding the store, no HTTP (not a target)", ms(seeded.elapsed()), "", None);
     let file_mode_keys = root.join("authorized_keys.file-mode");
     fs::copy(root.join("home/.ssh/authorized_keys"), &file_mode_keys).unwrap();
 
     // File mode, printed for comparison.
     let (server, startup) = ServerProcess::start(BIN, root, &env(root, false));
-    row(missed, "file mode: start-up to first answer", ms(startup), "", None);
+    report.row("file mode: start-up to first answer", ms(startup), "", None);
     for (what, median, p99) in mutations(&server, &token, 1_000_000) {
-        row(missed, &format!("file mode: {what}, median (p99 {p99:.1} ms)"), format!("{median:.2} ms"), "", None);
+        report.row(&format!("file mode: {what}, median (p99 {p99:.1} ms)"), format!("{median:.2} ms"), "", None);
     }
     server.stop();
 
     // Command mode: the first start writes the key folder; the second is the everyday start.
     let (server, first) = ServerProcess::start(BIN, root, &env(root, true));
-    row(missed, "command mode: first start (writes the key folder)", ms(first), "", None);
+    report.row("command mode: first start (writes the key folder)", ms(first), "", None);
     server.stop();
     let (server, startup) = ServerProcess::start(BIN, root, &env(root, true));
-    row(
-        missed,
+    report.row(
         "command mode: start-up to first answer",
         ms(startup),
         &t.startup.map(|s| format!("< {} s", s.as_secs())).unwrap_or_default(),
@@ -195,16 +168,14 @@ fn scenario(n: u32, t: &Targets, missed: &mut Vec<String>) {
     let idle = server.rss();
     let (plain, gzip) = list(&server, &token);
     let after_list = server.rss();
-    row(
-        missed,
+    report.row(
         "list answer, plain / gzip (MB)",
         format!("{:.1} / {:.1}", plain as f64 / 1e6, gzip as f64 / 1e6),
         "",
         None,
     );
     let status = cron(&server, "/api/v1/cron/status");
-    row(
-        missed,
+    report.row(
         "status check",
         ms(status),
         &t.status_check.map(|s| format!("< {} ms", s.as_millis())).unwrap_or_default(),
@@ -215,8 +186,7 @@ fn scenario(n: u32, t: &Targets, missed: &mut Vec<String>) {
     let du_start = Instant::now();
     let du = Command::new("du").arg("-s").arg("-L").arg(root.join("home/repos")).output().unwrap();
     assert!(du.status.success());
-    row(
-        missed,
+    report.row(
         "storage check (du -s -L of the pool beside it)",
         format!("{} / {}", ms(storage), ms(du_start.elapsed())),
         "",
@@ -226,25 +196,22 @@ fn scenario(n: u32, t: &Targets, missed: &mut Vec<String>) {
     std::thread::sleep(Duration::from_millis(2500));
     let rss = server.rss();
     let (anon, file) = bw_bench::rss_split_mib(server.child.id());
-    row(missed, "  of which heap and stacks / program pages (MiB)", format!("{anon:.1} / {file:.1}"), "", None);
-    row(
-        missed,
+    report.row("  of which heap and stacks / program pages (MiB)", format!("{anon:.1} / {file:.1}"), "", None);
+    report.row(
         "resident memory idle / after list / after status (MiB)",
         format!("{idle:.1} / {after_list:.1} / {after_status:.1}"),
         "",
         None,
     );
-    row(
-        missed,
+    report.row(
         "resident memory after list and both checks",
         format!("{rss:.1} MiB"),
         &format!("< {:.0} MiB", t.memory_mib),
         Some(rss < t.memory_mib),
     );
-    lookup_row(root, missed);
+    lookup_row(root, report);
     for (what, median, p99) in mutations(&server, &token, 2_000_000) {
-        row(
-            missed,
+        report.row(
             &format!("command mode: {what}, median (p99 {p99:.1} ms)"),
             format!("{median:.2} ms"),
             &format!("< {:.0} ms", t.mutation_ms),
@@ -252,13 +219,13 @@ fn scenario(n: u32, t: &Targets, missed: &mut Vec<String>) {
         );
     }
     if let Some(ratio) = t.login_ratio {
-        logins(root, &server, &token, &file_mode_keys, ratio, missed);
+        logins(root, &server, &token, &file_mode_keys, ratio, report);
     }
     server.stop();
 }
 
 /// `borgwarehouse key-lookup` as sshd runs it (a new process each time), for a seeded key.
-fn lookup_row(root: &Path, missed: &mut Vec<String>) {
+fn lookup_row(root: &Path, report: &mut Report) {
     let seeded = key(7);
     let b64 = seeded.split(' ').nth(1).unwrap();
     let dir = root.join("keys");
@@ -274,11 +241,11 @@ fn lookup_row(root: &Path, missed: &mut Vec<String>) {
     }
     times.sort_unstable();
     let median = percentile_ms(&times, 0.5);
-    row(missed, "key-lookup, one process, median", format!("{median:.1} ms"), "< 5 ms", Some(median < 5.0));
+    report.row("key-lookup, one process, median", format!("{median:.1} ms"), "< 5 ms", Some(median < 5.0));
 }
 
 /// `borgwarehouse import-borgwarehouse repo.json` of `n` repositories into a new data folder.
-fn import_row(n: u32, missed: &mut Vec<String>) {
+fn import_row(n: u32, report: &mut Report) {
     let dir = tempfile::tempdir().unwrap();
     let entries: Vec<serde_json::Value> = (0..n)
         .map(|i| {
@@ -306,8 +273,7 @@ fn import_row(n: u32, missed: &mut Vec<String>) {
     let took = t.elapsed();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let target = if n >= 100_000 { Some(Duration::from_secs(10)) } else { None };
-    row(
-        missed,
+    report.row(
         "import-borgwarehouse of repo.json (file mode)",
         ms(took),
         &target.map(|t| format!("< {} s", t.as_secs())).unwrap_or_default(),
@@ -317,14 +283,7 @@ fn import_row(n: u32, missed: &mut Vec<String>) {
 
 /// SSH login time (`ssh -i KEY user@127.0.0.1 true`, the forced `borg serve` included) with a
 /// real sshd: one-key file, command mode over every repository, file mode over every line.
-fn logins(
-    root: &Path,
-    server: &ServerProcess,
-    token: &str,
-    file_mode_keys: &Path,
-    ratio: f64,
-    missed: &mut Vec<String>,
-) {
+fn logins(root: &Path, server: &ServerProcess, token: &str, file_mode_keys: &Path, ratio: f64, report: &mut Report) {
     let Some(tools) = ssh::tools() else { return };
     let Some(lookup) = KeyLookupInstall::install(Path::new(BIN)) else { return };
     let client = ssh::keygen(root, "login");
@@ -372,11 +331,10 @@ fn logins(
     };
     let (one_ms, command_ms, file_ms) = (median(t_one), median(t_command), median(t_file));
     let lines = every.iter().filter(|b| **b == b'\n').count();
-    row(missed, "SSH login, one-key file", format!("{one_ms:.0} ms"), "", None);
-    row(missed, &format!("SSH login, file mode ({lines} lines)"), format!("{file_ms:.0} ms"), "", None);
+    report.row("SSH login, one-key file", format!("{one_ms:.0} ms"), "", None);
+    report.row(&format!("SSH login, file mode ({lines} lines)"), format!("{file_ms:.0} ms"), "", None);
     let r = command_ms / one_ms;
-    row(
-        missed,
+    report.row(
         "SSH login, command mode / one-key file",
         format!("{command_ms:.0} ms, {r:.2}x"),
         &format!("<= {ratio:.1}x"),
@@ -389,7 +347,7 @@ fn main() {
         return; // `cargo test --benches` asks for a listing; there are no test cases here.
     }
     let only: Option<u32> = std::env::var("BENCH_SCALE").ok().and_then(|v| v.parse().ok());
-    let mut missed = Vec::new();
+    let mut report = Report::default();
     let sizes = [
         (10_000, Targets { mutation_ms: 3.0, memory_mib: 20.0, status_check: None, startup: None, login_ratio: None }),
         (
@@ -405,11 +363,8 @@ fn main() {
     ];
     for (n, targets) in sizes {
         if only.is_none_or(|o| o == n) {
-            scenario(n, &targets, &mut missed);
+            scenario(n, &targets, &mut report);
         }
     }
-    println!("\n{} targets missed", missed.len());
-    for m in missed {
-        println!("  missed: {m}");
-    }
+    report.finish();
 }

@@ -5,9 +5,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bw_bench::{key, percentile_ms, run_load, Conn, Load, Req, ServerProcess};
+use bw_bench::{bench_config, key, percentile_ms, run_load, timed, Conn, Load, Report, Req, ServerProcess};
 use bw_core::clock::Clock;
-use bw_core::config::Config;
 use bw_core::repo_store::NewRepo;
 use bw_core::ssh_key::ClientKey;
 use bw_core::token_store::Permissions;
@@ -18,33 +17,16 @@ const LOAD_TIME: Duration = Duration::from_secs(4);
 const CONNECTIONS: usize = 8;
 const CRON_KEY: &str = "bench-cron-key";
 
-struct Row {
-    what: String,
-    value: String,
-    target: String,
-    met: Option<bool>,
-}
-
-fn row(rows: &mut Vec<Row>, what: &str, value: String, target: &str, met: Option<bool>) {
-    let mark = match met {
-        Some(true) => "met",
-        Some(false) => "MISSED",
-        None => "",
-    };
-    println!("{what:<58} {value:>16}   target {target:<18} {mark}");
-    rows.push(Row { what: what.into(), value, target: target.into(), met });
-}
-
-fn rss_row(rows: &mut Vec<Row>, what: &str, server: &ServerProcess) {
+fn rss_row(rows: &mut Report, what: &str, server: &ServerProcess) {
     let rss = server.rss();
-    row(rows, what, format!("{rss:.1} MiB"), "< 40 MiB", Some(rss < 40.0));
+    rows.row(what, format!("{rss:.1} MiB"), "< 40 MiB", Some(rss < 40.0));
 }
 
 /// A throughput row (met when at least `min_rate` and no error), then its latencies.
-fn load_row(rows: &mut Vec<Row>, what: &str, l: &Load, min_rate: Option<f64>) {
+fn load_row(rows: &mut Report, what: &str, l: &Load, min_rate: Option<f64>) {
     let rate = l.per_second();
     let target = min_rate.map(|m| format!(">= {m:.0} req/s")).unwrap_or_default();
-    row(rows, what, format!("{rate:.0} req/s"), &target, min_rate.map(|m| rate >= m && l.errors == 0));
+    rows.row(what, format!("{rate:.0} req/s"), &target, min_rate.map(|m| rate >= m && l.errors == 0));
     latency_line(l);
 }
 
@@ -56,16 +38,9 @@ fn latency_line(l: &Load) {
     );
 }
 
-fn config(root: &Path) -> Config {
-    let mut c = bw_core::config::Config::default();
-    c.server.data_dir = root.join("data");
-    c.server.home = Some(root.join("home"));
-    c
-}
-
 /// Fills a store with `n` repositories (and a token) before the server starts.
 fn seed(root: &Path, n: u32, first_key: u32) -> String {
-    let state = AppState::open(config(root), Clock::system()).unwrap();
+    let state = AppState::open(bench_config(root), Clock::system()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let news: Vec<NewRepo> = (0..n)
         .map(|i| NewRepo {
@@ -99,13 +74,6 @@ fn get(path: String) -> Req {
     Req { method: "GET", path, body: None }
 }
 
-fn timed(conn: &mut Conn, req: &Req) -> Duration {
-    let t = Instant::now();
-    let (status, body) = conn.send(req);
-    assert_eq!(status, 200, "{} {}: {}", req.method, req.path, String::from_utf8_lossy(&body));
-    t.elapsed()
-}
-
 fn median_p99(mut d: Vec<u64>) -> (f64, f64) {
     d.sort_unstable();
     (percentile_ms(&d, 0.5), percentile_ms(&d, 0.99))
@@ -128,7 +96,7 @@ fn main() {
         return; // `cargo test --benches` asks for a listing; there are no test cases here.
     }
     println!("machine: {}", machine());
-    let mut rows = Vec::new();
+    let mut rows = Report::default();
 
     // 1,000 repositories: reads.
     {
@@ -158,8 +126,7 @@ fn main() {
                 get("/api/repo".into())
             }
         });
-        row(
-            &mut rows,
+        rows.row(
             "mix 90% list / 10% edit, 1,000 repositories",
             format!("{:.0} req/s", l.per_second()),
             "",
@@ -180,21 +147,14 @@ fn main() {
             std::fs::write(Path::new(name).join("integrity.1"), b"x").unwrap();
         }
         let (server, startup) = Server::start(dir.path());
-        row(
-            &mut rows,
+        rows.row(
             "start-up to first answer, 10,000 repositories",
             format!("{:.0} ms", startup.as_secs_f64() * 1000.0),
             "",
             None,
         );
         let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |_, _| get("/api/repo".into()));
-        row(
-            &mut rows,
-            "GET /api/repo, 10,000 repositories",
-            format!("{:.0} req/s", l.per_second()),
-            "",
-            Some(l.errors == 0),
-        );
+        rows.row("GET /api/repo, 10,000 repositories", format!("{:.0} req/s", l.per_second()), "", Some(l.errors == 0));
         latency_line(&l);
         rss_row(&mut rows, "resident memory after 10,000-repository list load", &server);
 
@@ -226,8 +186,7 @@ fn main() {
         }
         for (what, d) in [("create", creates), ("edit", edits), ("delete", deletes)] {
             let (m, p) = median_p99(d);
-            row(
-                &mut rows,
+            rows.row(
                 &format!("{what} at 10,000 repositories, median (p99 {p:.1} ms)"),
                 format!("{m:.2} ms"),
                 "< 20 ms",
@@ -237,8 +196,7 @@ fn main() {
 
         let mut cron = Conn::open(server.port, &format!("Bearer {CRON_KEY}"));
         let t = timed(&mut cron, &Req { method: "POST", path: "/api/cronjob/checkStatus".into(), body: None });
-        row(
-            &mut rows,
+        rows.row(
             "status check over 10,000 repositories",
             format!("{:.0} ms", t.as_secs_f64() * 1000.0),
             "< 1,000 ms",
@@ -247,17 +205,17 @@ fn main() {
         rss_row(&mut rows, "resident memory after the status check", &server);
     }
 
-    // 1,000 repositories of 100 files each: the storage check against du -s -L.
+    // 10,000 repositories of 10 files each: the storage check against du -s -L.
     {
         let dir = tempfile::tempdir().unwrap();
-        seed(dir.path(), 1_000, 200_000);
+        seed(dir.path(), 10_000, 200_000);
         let pool = dir.path().join("home/repos");
         let mut folders = Vec::new();
         for e in std::fs::read_to_string(dir.path().join("home/.ssh/authorized_keys")).unwrap().lines() {
             let path = e.split("--restrict-to-repository ").nth(1).unwrap().split(' ').next().unwrap().to_string();
             std::fs::create_dir_all(Path::new(&path).join("data/0")).unwrap();
-            for f in 0..100 {
-                std::fs::write(Path::new(&path).join(format!("data/0/{f}")), vec![1u8; 1000 + f * 40]).unwrap();
+            for f in 0..10 {
+                std::fs::write(Path::new(&path).join(format!("data/0/{f}")), vec![1u8; 1000 + f * 400]).unwrap();
             }
             folders.push(path);
         }
@@ -271,22 +229,17 @@ fn main() {
         let du_time = du_start.elapsed();
         assert!(out.status.success());
         let ratio = t.as_secs_f64() / du_time.as_secs_f64();
-        row(
-            &mut rows,
-            "storage check, 1,000 repositories x 100 files",
+        rows.row(
+            "storage check, 10,000 repositories x 10 files",
             format!("{:.0} ms", t.as_secs_f64() * 1000.0),
             "",
             None,
         );
-        row(&mut rows, "du -s -L over the same pool", format!("{:.0} ms", du_time.as_secs_f64() * 1000.0), "", None);
-        row(&mut rows, "storage check / du time", format!("{ratio:.2}x"), "<= 1.00x", Some(ratio <= 1.0));
+        rows.row("du -s -L over the same pool", format!("{:.0} ms", du_time.as_secs_f64() * 1000.0), "", None);
+        rows.row("storage check / du time", format!("{ratio:.2}x"), "<= 1.00x", Some(ratio <= 1.0));
         rss_row(&mut rows, "resident memory after the storage check", &server);
         drop(pool);
     }
 
-    let missed: Vec<&Row> = rows.iter().filter(|r| r.met == Some(false)).collect();
-    println!("\n{} targets met, {} missed", rows.iter().filter(|r| r.met == Some(true)).count(), missed.len());
-    for r in missed {
-        println!("  missed: {} = {} (target {})", r.what, r.value, r.target);
-    }
+    rows.finish();
 }

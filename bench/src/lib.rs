@@ -240,3 +240,50 @@ impl Drop for ServerProcess {
         }
     }
 }
+
+/// The figures of a bench run, each printed beside its target as it comes, and the summary.
+#[derive(Default)]
+pub struct Report {
+    met: usize,
+    missed: Vec<String>,
+}
+
+impl Report {
+    /// Prints one figure; `met` is `None` for a figure without a target.
+    pub fn row(&mut self, what: &str, value: String, target: &str, met: Option<bool>) {
+        let mark = match met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "",
+        };
+        println!("{what:<60} {value:>16}   target {target:<16} {mark}");
+        match met {
+            Some(true) => self.met += 1,
+            Some(false) => self.missed.push(format!("{what} = {value} (target {target})")),
+            None => {}
+        }
+    }
+
+    pub fn finish(&self) {
+        println!("\n{} targets met, {} missed", self.met, self.missed.len());
+        for m in &self.missed {
+            println!("  missed: {m}");
+        }
+    }
+}
+
+/// A configuration whose data folder and borg home are under `root` (seeding a store).
+pub fn bench_config(root: &std::path::Path) -> bw_core::config::Config {
+    let mut c = bw_core::config::Config::default();
+    c.server.data_dir = root.join("data");
+    c.server.home = Some(root.join("home"));
+    c
+}
+
+/// Sends `req`, checks for 200, and returns how long the answer took.
+pub fn timed(conn: &mut Conn, req: &Req) -> Duration {
+    let t = Instant::now();
+    let (status, body) = conn.send(req);
+    assert_eq!(status, 200, "{} {}: {}", req.method, req.path, String::from_utf8_lossy(&body));
+    t.elapsed()
+}

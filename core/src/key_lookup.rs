@@ -28,6 +28,10 @@ pub const MARKER: &str = ".borgwarehouse-keys";
 const MARKER_TEXT: &[u8] =
     b"Written by borgwarehouse: one file per active repository key, read by `borgwarehouse key-lookup`.\n";
 
+/// Written at a clean stop in command mode, taken away at the next start (see
+/// [`KeyDir::take_clean_stop`]).
+const CLEAN_STOP: &str = ".clean-stop";
+
 /// The file name of a key: hex SHA-256 of its decoded blob (the comment and base64 spelling
 /// play no part, as for sshd).
 pub fn key_file_name(blob: &[u8]) -> String {
@@ -159,6 +163,27 @@ impl KeyDir {
             rustix::fs::syncfs(&root)?;
         }
         Ok(report)
+    }
+
+    /// Marks a clean stop: the folder said exactly what the store said when the server stopped,
+    /// and `token` (also kept in the store) names that moment.
+    pub fn write_clean_stop(&self, token: u64) -> io::Result<()> {
+        self.ensure()?;
+        write_atomic(&self.root, CLEAN_STOP, format!("{token:016x}\n").as_bytes())
+    }
+
+    /// Takes the clean-stop mark away (whatever follows may change the folder) and returns its
+    /// token.
+    pub fn take_clean_stop(&self) -> io::Result<Option<u64>> {
+        let path = self.root.join(CLEAN_STOP);
+        let token = match fs::read_to_string(&path) {
+            Ok(t) => u64::from_str_radix(t.trim(), 16).ok(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        fs::remove_file(&path)?;
+        File::open(&self.root)?.sync_all()?;
+        Ok(token)
     }
 
     /// Removes every line (file key mode: a folder left from command mode must not keep

@@ -35,7 +35,13 @@ impl RepoScanner for FsScanner {
             if !entry.file_name().as_encoded_bytes().starts_with(b"integrity.") {
                 continue;
             }
-            let Ok(meta) = fs::metadata(entry.path()) else { continue };
+            // Relative to the open folder (no path to build and resolve); a symbolic link is
+            // followed as before.
+            let meta = match entry.file_type() {
+                Ok(t) if t.is_symlink() => fs::metadata(entry.path()),
+                _ => entry.metadata(),
+            };
+            let Ok(meta) = meta else { continue };
             let mtime = meta
                 .modified()
                 .ok()

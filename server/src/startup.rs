@@ -129,6 +129,9 @@ impl Listening {
         }
         control.abort();
         let _ = std::fs::remove_file(control::socket_path(&config.server.data_dir));
+        if let Err(e) = state.repos.mark_clean_stop().await {
+            tracing::warn!(error = %e, "could not mark the key folder clean; the next start reads it again");
+        }
         state.flush().await?;
         tracing::info!("stopped");
         result.map_err(StartError::Serve)

@@ -123,3 +123,64 @@ fn the_key_folder_brings_the_repositories_back_when_the_store_is_lost() {
         );
     }
 }
+
+fn key_file_of(s: &TestServer, key: &str) -> PathBuf {
+    let b64 = key.split(' ').nth(1).unwrap();
+    let blob = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap();
+    let name = bw_core::key_lookup::key_file_name(&blob);
+    key_dir_of(&s.state.config.server.data_dir).join(&name[..2]).join(name)
+}
+
+/// After a graceful stop the next start trusts the key folder without reading its files (a
+/// file removed by hand while the server was stopped stays removed, which shows it was not
+/// read); after anything else (a crash: no mark) it reads and repairs the folder.
+#[test]
+fn a_clean_stop_lets_the_next_start_skip_reading_the_key_folder_and_a_crash_does_not() {
+    let s = command_mode();
+    let t = s.full_token();
+    let key = ed25519_key(95, "");
+    assert_eq!(s.post("/api/v1/repositories", Some(&t), &repo_body(&key)).0, 200);
+    let file = key_file_of(&s, &key);
+    let (dir, config) = s.stop();
+    let marker = key_dir_of(&config.server.data_dir).join(".clean-stop");
+    assert!(marker.is_file(), "a graceful stop marks the folder");
+
+    fs::remove_file(&file).unwrap();
+    let s = TestServer::start_in(dir, config);
+    assert!(!file.exists(), "the folder was read although the stop was clean");
+    assert!(!marker.exists(), "the mark counts once");
+    let (dir, config) = s.stop();
+
+    // A crash leaves no mark: the folder is read and repaired.
+    fs::remove_file(&marker).unwrap();
+    let s = TestServer::start_in(dir, config);
+    assert!(file.is_file(), "the missing key file was not repaired");
+    drop(s);
+}
+
+/// A run in file mode between two runs in command mode changes the store without the key
+/// folder (here not even configured, so nothing touches the folder or its mark): the mark of
+/// the first run must not let the third skip reading it.
+#[test]
+fn a_file_mode_run_in_between_voids_the_clean_stop() {
+    let s = command_mode();
+    let t = s.full_token();
+    let first = ed25519_key(96, "");
+    assert_eq!(s.post("/api/v1/repositories", Some(&t), &repo_body(&first)).0, 200);
+    let (dir, mut config) = s.stop();
+    let folder = config.ssh.key_lookup_dir.take().unwrap();
+    assert!(folder.join(".clean-stop").is_file());
+
+    config.ssh.key_mode = KeyMode::File;
+    let s = TestServer::start_in(dir, config);
+    let second = ed25519_key(97, "");
+    assert_eq!(s.post("/api/v1/repositories", Some(&t), &repo_body(&second)).0, 200);
+    let (dir, mut config) = s.stop();
+    assert!(folder.join(".clean-stop").is_file(), "the mark is still there, as a sysadmin's file mode leaves it");
+
+    config.ssh.key_mode = KeyMode::Command;
+    config.ssh.key_lookup_dir = Some(folder);
+    let s = TestServer::start_in(dir, config);
+    assert!(looked_up(&s, &first).is_ok(), "the first repository lost its key file");
+    assert!(looked_up(&s, &second).is_ok(), "the repository made in file mode has no key file");
+}

@@ -241,6 +241,7 @@ impl RepoStore {
                 marked_before.push(*id);
             }
         }
+        self.unsettle();
         // Records, ids given up and the counter in one transaction.
         (&self.repos, &self.meta).transaction(|(tree, meta)| {
             for id in &removed_ids {

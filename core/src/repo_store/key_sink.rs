@@ -61,6 +61,14 @@ impl KeySink {
         matches!(self, KeySink::Command(_))
     }
 
+    /// The key folder, in either mode (in file mode, one left from command mode).
+    pub fn key_dir(&self) -> Option<&KeyDir> {
+        match self {
+            KeySink::File { stale_dir } => stale_dir.as_ref(),
+            KeySink::Command(dir) => Some(dir),
+        }
+    }
+
     /// Applies one mutation's change. In command mode that is one or two files; in file mode
     /// [`AuthorizedKeys::apply`] appends or rewrites a bounded part when it can. `Ok(false)`:
     /// not applied, the file must be rewritten whole from every line.
@@ -96,6 +104,19 @@ impl KeySink {
                 Ok(true)
             }
         }
+    }
+
+    /// Start-up after a clean stop in command mode, the key folder unchanged since: only
+    /// `authorized_keys` is checked for lines of ours.
+    pub fn sync_trusting_key_dir(&self, keys: &AuthorizedKeys) -> io::Result<SyncReport> {
+        let moved = keys.sync(&[])?;
+        if !moved.removed.is_empty() {
+            tracing::info!(
+                lines = moved.removed.len(),
+                "command key mode: removed this server's lines from authorized_keys"
+            );
+        }
+        Ok(SyncReport { written: moved.written, ..SyncReport::default() })
     }
 
     /// Start-up: makes the sink say exactly `lines`. In command mode the key folder gets one

@@ -39,6 +39,8 @@ pub use record::{NewRepo, Repo, RepoPatch};
 const NEXT_ID: &[u8] = b"next_repo_id";
 /// Set once the store has been reconciled with `authorized_keys` for the first time.
 const INITIALIZED: &[u8] = b"initialized";
+/// The token of the last clean stop in command mode (see [`RepoStore::mark_clean_stop`]).
+const KEY_DIR_CLEAN: &[u8] = b"key_dir_clean_stop";
 
 fn id_key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
@@ -55,6 +57,11 @@ pub struct RepoStore {
     pool: Pool,
     /// `DATA_DIR/checks.bin`, see [`checks_file`].
     checks: std::path::PathBuf,
+    /// The token of the clean stop before this opening, if there was one.
+    clean_stop: Option<u64>,
+    /// Set while a mutation has changed the store and not yet its key lines (a mutation cut
+    /// off midway leaves it set: no clean stop is marked then).
+    unsettled: std::sync::atomic::AtomicBool,
     /// The list answer of each path family: `[seed, v1]`.
     list_json: [std::sync::Mutex<Option<ListCache>>; 2],
     /// Makes entity tags unique across restarts (the index generation starts again at each).
@@ -75,6 +82,8 @@ impl RepoStore {
     ) -> StoreResult<Self> {
         let repos = db.open_tree("repos")?;
         let meta = db.open_tree("meta")?;
+        // Whoever opens the store next may change it: a clean stop counts once.
+        let clean_stop = meta.remove(KEY_DIR_CLEAN)?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes));
         let mut legacy = sled::Batch::default();
         let mut legacy_count = 0usize;
         let mut written_at: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
@@ -115,6 +124,8 @@ impl RepoStore {
             sink,
             pool,
             checks,
+            clean_stop,
+            unsettled: std::sync::atomic::AtomicBool::new(false),
             list_json: [std::sync::Mutex::new(None), std::sync::Mutex::new(None)],
             instance: rand::random(),
             builds: std::sync::atomic::AtomicU64::new(0),
@@ -251,6 +262,24 @@ impl RepoStore {
         self.records().map(|r| r.map(|r| r.line())).collect()
     }
 
+    /// At a graceful stop in command mode: marks the key folder and the store with one token,
+    /// so the next start can trust the folder without reading it (see [`RepoStore::reconcile`]).
+    /// Not marked when a mutation was cut off between the store and its key lines.
+    pub async fn mark_clean_stop(&self) -> StoreResult<()> {
+        let KeySink::Command(dir) = &self.sink else { return Ok(()) };
+        let _guard = self.write.lock().await;
+        if self.unsettled.load(std::sync::atomic::Ordering::Acquire) {
+            tracing::warn!(
+                "a change was cut off before its key file was written; the next start reads the key folder again"
+            );
+            return Ok(());
+        }
+        let token: u64 = rand::random();
+        self.meta.insert(KEY_DIR_CLEAN, &token.to_be_bytes())?;
+        self.db.flush_async().await?;
+        dir.write_clean_stop(token).map_err(|e| StoreError::io(dir.root(), e))
+    }
+
     /// What an error of the key sink names: the file or the key folder.
     fn sink_path(&self) -> std::path::PathBuf {
         match &self.sink {
@@ -269,7 +298,20 @@ impl RepoStore {
     pub fn reconcile(&self) -> StoreResult<SyncReport> {
         self.pool.ensure().map_err(|e| StoreError::io(self.pool.root(), e))?;
         self.adopt_existing_lines()?;
-        let report = self.sink.sync(&self.keys, &self.lines()?).map_err(|e| StoreError::io(self.sink_path(), e))?;
+        // A key folder marked at a clean stop that matches the store's token said exactly what
+        // the store says: reading its 100,000 files again would only cost start-up time.
+        let marked = match self.sink.key_dir() {
+            Some(dir) if dir.root().is_dir() => dir.take_clean_stop().map_err(|e| StoreError::io(dir.root(), e))?,
+            _ => None,
+        };
+        let trusted = self.sink.is_command() && marked.is_some() && marked == self.clean_stop;
+        let report = if trusted {
+            tracing::info!("key folder: unchanged since the last clean stop; not read again");
+            self.sink.sync_trusting_key_dir(&self.keys)
+        } else {
+            self.sink.sync(&self.keys, &self.lines()?)
+        }
+        .map_err(|e| StoreError::io(self.sink_path(), e))?;
         self.meta.insert(INITIALIZED, &[1u8])?;
         self.db.flush()?;
         for name in &report.added {

@@ -105,10 +105,24 @@ impl RepoStore {
             self.persist().await?;
             if let Err(again) = self.write_keys(change.inverse()).await {
                 tracing::error!(error = %again, "restoring the key lines failed; the next start repairs them");
+                return Err(e);
             }
+            self.settled();
             return Err(e);
         }
-        flushed
+        flushed?;
+        self.settled();
+        Ok(())
+    }
+
+    /// The store is about to change ahead of its key lines.
+    pub(super) fn unsettle(&self) {
+        self.unsettled.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The store and the key lines agree again.
+    fn settled(&self) {
+        self.unsettled.store(false, std::sync::atomic::Ordering::Release);
     }
 
     /// Writes one change to the key sink: O(1) when the sink can apply it alone, else the whole
@@ -167,6 +181,7 @@ impl RepoStore {
         for (i, r) in repos.iter_mut().enumerate() {
             r.id = first + i as u64;
         }
+        self.unsettle();
         self.store_records(&repos, first + repos.len() as u64)?;
         self.index_all(&repos);
         let ids: Vec<u64> = repos.iter().map(|r| r.id).collect();
@@ -194,6 +209,7 @@ impl RepoStore {
     /// Puts `repo` in place of `old` (same id) and makes it durable; back to `old` when the
     /// file cannot be written. The caller holds the write lock.
     async fn replace(&self, old: Repo, repo: Repo) -> StoreResult<Repo> {
+        self.unsettle();
         self.put_record(&repo)?;
         self.index_mut().put(&repo);
         self.commit(KeyChange::Replaced { old: old.line(), new: repo.line() }, |s| {
@@ -217,6 +233,7 @@ impl RepoStore {
     pub async fn delete(&self, id: u64) -> StoreResult<Repo> {
         let _guard = self.write.lock().await;
         let old = self.get(id)?.ok_or(StoreError::NotFound)?;
+        self.unsettle();
         self.repos.remove(id_key(id))?;
         self.index_mut().remove(id);
         self.commit(KeyChange::Removed(vec![old.line()]), |s| {
