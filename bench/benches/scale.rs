@@ -153,13 +153,17 @@ fn scenario(n: u32, t: &Targets, report: &mut Report) {
     }
     server.stop();
 
-    // Command mode: the first start writes the key folder; the second is the everyday start.
+    // Command mode: the first start writes the key folder; a start after a crash reads it all
+    // again; a start after a graceful stop (the everyday one) trusts it.
     let (server, first) = ServerProcess::start(BIN, root, &env(root, true));
     report.row("command mode: first start (writes the key folder)", ms(first), "", None);
+    server.kill();
+    let (server, after_crash) = ServerProcess::start(BIN, root, &env(root, true));
+    report.row("command mode: start-up after a crash (reads the key folder)", ms(after_crash), "", None);
     server.stop();
     let (server, startup) = ServerProcess::start(BIN, root, &env(root, true));
     report.row(
-        "command mode: start-up to first answer",
+        "command mode: start-up after a graceful stop",
         ms(startup),
         &t.startup.map(|s| format!("< {} s", s.as_secs())).unwrap_or_default(),
         t.startup.map(|s| startup < s),

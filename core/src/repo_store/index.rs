@@ -19,6 +19,9 @@ struct Entry {
     key: Option<KeyDigest>,
     /// The checks' figures: these, not the stored record's, are the current ones.
     scan: Scan,
+    /// Seconds without a backup before the repository is late (the status check decides on
+    /// the index alone).
+    alert: u64,
 }
 
 /// A repository name (8 lowercase hex characters, as every path that makes one ensures) as a
@@ -50,8 +53,8 @@ impl Loaded {
             tracing::error!(id = repo.id, repository = %repo.repository_name, "a stored repository has a name that is not 8 hex characters; left out");
             return None;
         };
-        let entry =
-            Entry { name, archived: repo.archived, key: digest_of_stored(&repo.ssh_public_key), scan: repo.scan() };
+        let key = digest_of_stored(&repo.ssh_public_key);
+        let entry = Entry { name, archived: repo.archived, key, scan: repo.scan(), alert: repo.alert };
         Some(Loaded(repo.id, entry))
     }
 }
@@ -91,6 +94,11 @@ impl Index {
 
     pub fn scan_of(&self, id: u64) -> Option<Scan> {
         self.entries.get(&id).map(|e| e.scan)
+    }
+
+    /// A repository's check figures and its `alert`.
+    pub fn scan_and_alert(&self, id: u64) -> Option<(Scan, u64)> {
+        self.entries.get(&id).map(|e| (e.scan, e.alert))
     }
 
     /// Sets a repository's check figures; `false` when it is gone.

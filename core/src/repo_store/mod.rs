@@ -34,7 +34,7 @@ pub use index::Inflating;
 pub use index::ListAnswer;
 use index::{Index, ListCache};
 pub use key_sink::{KeyChange, KeySink};
-pub use record::{NewRepo, Repo, RepoPatch};
+pub use record::{NewRepo, Repo, RepoPatch, Scan};
 
 const NEXT_ID: &[u8] = b"next_repo_id";
 /// Set once the store has been reconciled with `authorized_keys` for the first time.

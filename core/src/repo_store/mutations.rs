@@ -8,7 +8,7 @@ use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
 use super::stored::encode_record;
-use super::{id_key, KeyChange, NewRepo, Repo, RepoPatch, RepoStore, NEXT_ID};
+use super::{id_key, KeyChange, NewRepo, Repo, RepoPatch, RepoStore, Scan, NEXT_ID};
 use crate::ssh_key::ClientKey;
 use crate::store_error::{StoreError, StoreResult};
 
@@ -258,38 +258,40 @@ impl RepoStore {
     /// `lastStatusAlertSend`) on the current record, so an edit made while a scan ran is kept,
     /// and saves the checks file. A repository deleted meanwhile stays deleted (`false`).
     pub async fn update_scanned(&self, id: u64, change: impl FnOnce(&mut Repo)) -> StoreResult<bool> {
-        let mut change = Some(change);
-        let mut found = false;
-        self.update_scanned_many(vec![(id, ())], |r, ()| {
-            found = true;
-            if let Some(c) = change.take() {
-                c(r)
-            }
-        })
-        .await?;
-        Ok(found)
+        let _guard = self.write.lock().await;
+        let Some(before) = self.get(id)? else { return Ok(false) };
+        let mut repo = before.clone();
+        change(&mut repo);
+        if repo.scan() != before.scan() && self.index_mut().set_scan(id, repo.scan()) {
+            self.save_scans()?;
+        }
+        Ok(true)
     }
 
-    /// [`RepoStore::update_scanned`] for many repositories: `change` runs on each current
-    /// record with its item; only the fields the checks own are kept from what it changes, in
-    /// the index, and the checks file is saved once at the end (never the records: see
-    /// `checks_file`). The write lock is let go every [`SCAN_BATCH`] repositories, so API
-    /// changes are not held up for a whole check. Repositories deleted meanwhile are skipped.
-    pub async fn update_scanned_many<T>(
+    /// A check's writes for many repositories, on the index alone (no record is read):
+    /// `decide` changes each repository's current figures given its `alert` and its item, and
+    /// says whether the repository is to be reported (the status check's late ones, returned
+    /// as their current records). The checks file is saved once at the end (never the records:
+    /// see `checks_file`). The write lock is let go every [`SCAN_BATCH`] repositories, so API
+    /// changes are not held up for a whole check, and one made meanwhile is kept; repositories
+    /// deleted meanwhile are skipped.
+    pub async fn update_scans<T>(
         &self,
         items: Vec<(u64, T)>,
-        mut change: impl FnMut(&mut Repo, T),
-    ) -> StoreResult<()> {
+        mut decide: impl FnMut(&mut Scan, u64, T) -> bool,
+    ) -> StoreResult<Vec<Repo>> {
         let mut items = items.into_iter().peekable();
-        let mut changed = false;
+        let (mut changed, mut flagged) = (false, Vec::new());
         while items.peek().is_some() {
             let _guard = self.write.lock().await;
             for (id, item) in items.by_ref().take(SCAN_BATCH) {
-                let Some(before) = self.get(id)? else { continue };
-                let mut repo = before.clone();
-                change(&mut repo, item);
-                if repo.scan() != before.scan() {
-                    changed |= self.index_mut().set_scan(id, repo.scan());
+                let Some((before, alert)) = self.read().scan_and_alert(id) else { continue };
+                let mut scan = before;
+                if decide(&mut scan, alert, item) {
+                    flagged.push(id);
+                }
+                if scan != before {
+                    changed |= self.index_mut().set_scan(id, scan);
                 }
             }
         }
@@ -297,7 +299,11 @@ impl RepoStore {
             let _guard = self.write.lock().await;
             self.save_scans()?;
         }
-        Ok(())
+        let mut reported = Vec::with_capacity(flagged.len());
+        for id in flagged {
+            reported.extend(self.get(id)?);
+        }
+        Ok(reported)
     }
 
     /// Flushes changes made by [`RepoStore::update_scanned`].

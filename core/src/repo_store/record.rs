@@ -192,7 +192,7 @@ pub struct RepoPatch {
 /// check, so they are kept in the index and saved in the checks file (`DATA_DIR/checks.bin`),
 /// not rewritten into the store: sled keeps every page it writes in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct Scan {
+pub struct Scan {
     pub last_save: i64,
     pub storage_used: u64,
     pub status: bool,

@@ -51,29 +51,29 @@ pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
             }
         }
     }
-    let mut late = Vec::new();
-    // Decide on the current record, so an edit of `alert` made during the scan counts, and
+    // Decide on the current figures, so an edit of `alert` made during the scan counts, and
     // write only the fields this check owns.
-    state
+    let late = state
         .repos
-        .update_scanned_many(found_all, |r, found| {
+        .update_scans(found_all, |scan, alert, found| {
             if let Some(t) = found {
-                r.last_save = t;
+                scan.last_save = t;
             }
-            r.status = now.saturating_sub(r.last_save) <= r.alert as i64;
+            scan.status = now.saturating_sub(scan.last_save) <= alert as i64;
             // This server's own status from now on, not the one an import brought.
-            r.imported_status = None;
-            let quiet = matches!(r.last_status_alert_send, Some(t) if now - t < ALERT_REPEAT_AFTER);
-            if !r.status && r.alert != 0 && !quiet {
-                r.last_status_alert_send = Some(now);
-                late.push(LateRepo {
-                    alias: r.alias.clone(),
-                    repository_name: r.repository_name.clone(),
-                    last_save: r.last_save,
-                });
+            scan.imported_status = None;
+            let quiet = matches!(scan.last_status_alert_send, Some(t) if now - t < ALERT_REPEAT_AFTER);
+            let late = !scan.status && alert != 0 && !quiet;
+            if late {
+                scan.last_status_alert_send = Some(now);
             }
+            late
         })
         .await?;
+    let late: Vec<LateRepo> = late
+        .into_iter()
+        .map(|r| LateRepo { alias: r.alias, repository_name: r.repository_name, last_save: r.last_save })
+        .collect();
     report.late = late;
     state.repos.flush().await?;
     bw_core::memory::release_free_memory_now_and_soon();

@@ -41,7 +41,13 @@ pub async fn run(state: &AppState) -> ApiResult<StorageReport> {
         }
     }
     // Write only the field this check owns, on the current record.
-    state.repos.update_scanned_many(found, |r, kib| r.storage_used = kib).await?;
+    state
+        .repos
+        .update_scans(found, |scan, _alert, kib| {
+            scan.storage_used = kib;
+            false
+        })
+        .await?;
     state.repos.flush().await?;
     bw_core::memory::release_free_memory_now_and_soon();
     tracing::info!(scanned = report.scanned, failed = report.failed, "storage check done");
