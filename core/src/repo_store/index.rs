@@ -203,7 +203,13 @@ impl ListCache {
         let valid_until = write_list(&mut counted, repos, now, seed, None)?;
         let plain_len = counted.written;
         let gzip = bytes::Bytes::from(gz.finish()?);
-        Ok(ListCache { generation, built_at: now, valid_until, answer: ListAnswer { gzip, plain_len, etag } })
+        let mut answer = ListAnswer { gzip, plain_len, etag, plain: None };
+        // A small list (a BorgWarehouse-sized host) is also kept plain: inflating it at every
+        // request would halve the list rate for a few hundred KiB saved.
+        if plain_len <= PLAIN_KEPT_UP_TO {
+            answer.plain = Some(bytes::Bytes::from(answer.plain()?));
+        }
+        Ok(ListCache { generation, built_at: now, valid_until, answer })
     }
 }
 
@@ -262,14 +268,19 @@ pub(super) fn write_list(
     Ok(valid_until)
 }
 
+/// Plain answers up to this size are kept beside the gzipped one (about 2,800 repositories).
+const PLAIN_KEPT_UP_TO: u64 = 1024 * 1024;
+
 /// The list answer and the entity tag that names it: equal tags, equal bytes. Held gzipped;
-/// a client that does not accept gzip gets it inflated as it is sent.
+/// a client that does not accept gzip gets it inflated as it is sent, or, for a small list,
+/// the plain bytes kept beside it.
 #[derive(Debug, Clone)]
 pub struct ListAnswer {
     gzip: bytes::Bytes,
     plain_len: u64,
     /// Quoted, as the `ETag` header carries it.
     pub etag: String,
+    plain: Option<bytes::Bytes>,
 }
 
 impl ListAnswer {
@@ -282,12 +293,19 @@ impl ListAnswer {
         self.plain_len
     }
 
-    /// The plain answer as a body, inflated from the gzipped copy as the client reads it, in
+    /// The plain answer as a body: the kept bytes of a small list, else inflated from the
+    /// gzipped copy as the client reads it, in
     /// chunks of [`PLAIN_CHUNK`]: as large as glibc's mmap threshold (`core::memory`), so each
     /// chunk is its own mapping, handed back to the system when sent. Small chunks would leave
     /// tens of MB of a 100,000-repository answer behind in the heap.
     pub fn plain_body(&self) -> poem::Body {
-        poem::Body::from_bytes_stream(tokio_util::io::ReaderStream::with_capacity(self.plain_reader(), PLAIN_CHUNK))
+        match &self.plain {
+            Some(bytes) => poem::Body::from_bytes(bytes.clone()),
+            None => poem::Body::from_bytes_stream(tokio_util::io::ReaderStream::with_capacity(
+                self.plain_reader(),
+                PLAIN_CHUNK,
+            )),
+        }
     }
 
     /// The plain answer, inflated from the gzipped copy as the client reads it.
@@ -325,5 +343,52 @@ impl tokio::io::AsyncRead for Inflating {
             buf.advance(n);
         }
         std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repos(n: u64) -> impl Iterator<Item = Repo> {
+        (0..n).map(|i| Repo {
+            id: i,
+            alias: format!("host-{i}"),
+            repository_name: format!("{i:08x}"),
+            status: false,
+            last_save: 1_700_000_000,
+            alert: 90_000,
+            storage_size: 100,
+            storage_used: 1234,
+            ssh_public_key: format!("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{i:043} c{i}"),
+            comment: "a comment that makes the record longer".into(),
+            display_details: true,
+            lan_command: false,
+            append_only_mode: false,
+            last_status_alert_send: None,
+            archived: false,
+            icon: None,
+            storage_target: None,
+            imported_status: None,
+        })
+    }
+
+    async fn body_bytes(answer: &ListAnswer) -> Vec<u8> {
+        answer.plain_body().into_vec().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_large_list_is_held_gzipped_only_and_streams_whole() {
+        let big = ListCache::build(repos(4_000), 1, 1_700_000_100, false, "\"t\"".into()).unwrap().answer();
+        assert!(big.plain.is_none(), "a large plain answer is kept in memory");
+        assert!(big.plain_len() > PLAIN_KEPT_UP_TO);
+        let streamed = body_bytes(&big).await;
+        assert_eq!(streamed.len() as u64, big.plain_len());
+        let list: serde_json::Value = serde_json::from_slice(&streamed).unwrap();
+        assert_eq!(list["repoList"].as_array().unwrap().len(), 4_000);
+
+        let small = ListCache::build(repos(10), 1, 1_700_000_100, false, "\"t\"".into()).unwrap().answer();
+        assert!(small.plain.is_some());
+        assert_eq!(body_bytes(&small).await, small.plain().unwrap());
     }
 }
