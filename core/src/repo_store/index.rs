@@ -191,24 +191,37 @@ impl ListCache {
     /// (`seed`: without the v1 fields), gzipped as it is written: the plain answer (34 MB at
     /// 100,000 repositories) is never held. A status only turns from true to false as time
     /// passes, so the answer holds until the first repository turns late.
+    ///
+    /// A small list (`count` repositories making at most [`PLAIN_KEPT_UP_TO`], a
+    /// BorgWarehouse-sized host) is kept plain instead and gzipped at its first gzip request:
+    /// inflating it at every request, or compressing it at every change, would cost more of the
+    /// list rate than its few hundred KiB are worth.
     pub fn build(
         repos: impl Iterator<Item = Repo>,
+        count: usize,
         generation: u64,
         now: i64,
         seed: bool,
         etag: String,
     ) -> io::Result<ListCache> {
+        let answer_of = |plain: Option<bytes::Bytes>, gzip: Option<bytes::Bytes>, plain_len: u64| ListAnswer {
+            gzip: std::sync::Arc::new(gzip.map(std::sync::OnceLock::from).unwrap_or_default()),
+            plain_len,
+            etag: etag.clone(),
+            plain,
+        };
+        if (count as u64).saturating_mul(SMALL_RECORD) <= PLAIN_KEPT_UP_TO {
+            let mut out = Vec::with_capacity(64 + count * 480);
+            let valid_until = write_list(&mut out, repos, now, seed, None)?;
+            let plain_len = out.len() as u64;
+            let answer = answer_of(Some(bytes::Bytes::from(out)), None, plain_len);
+            return Ok(ListCache { generation, built_at: now, valid_until, answer });
+        }
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         let mut counted = Counted { inner: &mut gz, written: 0 };
         let valid_until = write_list(&mut counted, repos, now, seed, None)?;
         let plain_len = counted.written;
-        let gzip = bytes::Bytes::from(gz.finish()?);
-        let mut answer = ListAnswer { gzip, plain_len, etag, plain: None };
-        // A small list (a BorgWarehouse-sized host) is also kept plain: inflating it at every
-        // request would halve the list rate for a few hundred KiB saved.
-        if plain_len <= PLAIN_KEPT_UP_TO {
-            answer.plain = Some(bytes::Bytes::from(answer.plain()?));
-        }
+        let answer = answer_of(None, Some(bytes::Bytes::from(gz.finish()?)), plain_len);
         Ok(ListCache { generation, built_at: now, valid_until, answer })
     }
 }
@@ -268,15 +281,19 @@ pub(super) fn write_list(
     Ok(valid_until)
 }
 
-/// Plain answers up to this size are kept beside the gzipped one (about 2,800 repositories).
+/// Plain answers up to this size are kept plain (about 2,000 repositories).
 const PLAIN_KEPT_UP_TO: u64 = 1024 * 1024;
+
+/// A generous size of one repository in the plain answer, to choose the form before writing.
+const SMALL_RECORD: u64 = 512;
 
 /// The list answer and the entity tag that names it: equal tags, equal bytes. Held gzipped;
 /// a client that does not accept gzip gets it inflated as it is sent, or, for a small list,
 /// the plain bytes kept beside it.
 #[derive(Debug, Clone)]
 pub struct ListAnswer {
-    gzip: bytes::Bytes,
+    /// Set at the build (large lists) or at the first gzip request (small ones).
+    gzip: std::sync::Arc<std::sync::OnceLock<bytes::Bytes>>,
     plain_len: u64,
     /// Quoted, as the `ETag` header carries it.
     pub etag: String,
@@ -285,7 +302,14 @@ pub struct ListAnswer {
 
 impl ListAnswer {
     pub fn gzipped(&self) -> bytes::Bytes {
-        self.gzip.clone()
+        self.gzip
+            .get_or_init(|| {
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                // Writing to a Vec cannot fail; a small list always has its plain bytes.
+                let _ = gz.write_all(self.plain.as_deref().unwrap_or_default());
+                bytes::Bytes::from(gz.finish().unwrap_or_default())
+            })
+            .clone()
     }
 
     /// Length of the plain answer (its `Content-Length`).
@@ -294,10 +318,9 @@ impl ListAnswer {
     }
 
     /// The plain answer as a body: the kept bytes of a small list, else inflated from the
-    /// gzipped copy as the client reads it, in
-    /// chunks of [`PLAIN_CHUNK`]: as large as glibc's mmap threshold (`core::memory`), so each
-    /// chunk is its own mapping, handed back to the system when sent. Small chunks would leave
-    /// tens of MB of a 100,000-repository answer behind in the heap.
+    /// gzipped copy as the client reads it, in chunks of [`PLAIN_CHUNK`]: as large as glibc's
+    /// mmap threshold (`core::memory`), so each chunk is its own mapping, handed back to the
+    /// system when sent.
     pub fn plain_body(&self) -> poem::Body {
         match &self.plain {
             Some(bytes) => poem::Body::from_bytes(bytes.clone()),
@@ -310,11 +333,14 @@ impl ListAnswer {
 
     /// The plain answer, inflated from the gzipped copy as the client reads it.
     pub fn plain_reader(&self) -> Inflating {
-        Inflating(flate2::read::GzDecoder::new(bytes::Buf::reader(self.gzip.clone())))
+        Inflating(flate2::read::GzDecoder::new(bytes::Buf::reader(self.gzipped())))
     }
 
     /// The plain answer at once (tests, small lists).
     pub fn plain(&self) -> io::Result<Vec<u8>> {
+        if let Some(p) = &self.plain {
+            return Ok(p.to_vec());
+        }
         let mut out = Vec::with_capacity(self.plain_len as usize);
         io::Read::read_to_end(&mut self.plain_reader().0, &mut out)?;
         Ok(out)
@@ -379,7 +405,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_large_list_is_held_gzipped_only_and_streams_whole() {
-        let big = ListCache::build(repos(4_000), 1, 1_700_000_100, false, "\"t\"".into()).unwrap().answer();
+        let big = ListCache::build(repos(4_000), 4_000, 1, 1_700_000_100, false, "\"t\"".into()).unwrap().answer();
         assert!(big.plain.is_none(), "a large plain answer is kept in memory");
         assert!(big.plain_len() > PLAIN_KEPT_UP_TO);
         let streamed = body_bytes(&big).await;
@@ -387,8 +413,12 @@ mod tests {
         let list: serde_json::Value = serde_json::from_slice(&streamed).unwrap();
         assert_eq!(list["repoList"].as_array().unwrap().len(), 4_000);
 
-        let small = ListCache::build(repos(10), 1, 1_700_000_100, false, "\"t\"".into()).unwrap().answer();
+        let small = ListCache::build(repos(10), 10, 1, 1_700_000_100, false, "\"t\"".into()).unwrap().answer();
         assert!(small.plain.is_some());
-        assert_eq!(body_bytes(&small).await, small.plain().unwrap());
+        let plain = body_bytes(&small).await;
+        assert_eq!(plain.len() as u64, small.plain_len());
+        let mut unzipped = Vec::new();
+        io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&small.gzipped()[..]), &mut unzipped).unwrap();
+        assert_eq!(unzipped, plain, "the gzipped small list is the list");
     }
 }

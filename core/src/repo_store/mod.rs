@@ -208,7 +208,7 @@ impl RepoStore {
         // bumps the generation, so this answer is rebuilt at the next request.
         let mut failed = None;
         let repos = self.records().map_while(|r| r.map_err(|e| failed = Some(e)).ok());
-        let built = ListCache::build(repos, generation, now, seed, etag)
+        let built = ListCache::build(repos, self.len(), generation, now, seed, etag)
             .map_err(|e| StoreError::corrupt("the list answer", e))?;
         if let Some(e) = failed {
             return Err(e);
