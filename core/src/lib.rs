@@ -19,6 +19,7 @@ pub mod repo_store;
 pub mod routes;
 pub mod scan;
 pub mod ssh_key;
+pub mod ssh_url;
 pub mod state;
 pub mod store_error;
 pub mod tags;

@@ -78,6 +78,40 @@ impl ClientKey {
     }
 }
 
+/// The host's public keys found at `pattern` (a path whose file name may hold one `*`, such as
+/// `/etc/ssh/ssh_host_*_key.pub`), as `(type, "SHA256:...")` the way `ssh-keygen -l` prints
+/// them, sorted by type. Unreadable or malformed files are left out.
+pub fn host_key_fingerprints(pattern: &str) -> Vec<(String, String)> {
+    let path = std::path::Path::new(pattern);
+    let (dir, name) = match (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+        (Some(d), Some(n)) => (d, n),
+        _ => return Vec::new(),
+    };
+    let (prefix, suffix) = name.split_once('*').unwrap_or((name, ""));
+    let exact = !name.contains('*');
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir })
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = entries
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            if exact {
+                n == name
+            } else {
+                n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix)
+            }
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|text| PublicKey::from_openssh(text.trim()).ok())
+        .map(|k| (k.algorithm().as_str().to_string(), k.fingerprint(::ssh_key::HashAlg::Sha256).to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KeyIdentity {
     pub kind: String,

@@ -64,7 +64,8 @@ impl AppState {
             ),
         };
         let checks = config.server.data_dir.join("checks.bin");
-        let repos = RepoStore::open(&db, keys, sink, Pool::new(home.join("repos")), checks)?;
+        let repos = RepoStore::open(&db, keys, sink, Pool::new(home.join("repos")), checks)?
+            .with_urls(crate::ssh_url::RepoUrls::from_config(&config.ssh));
         let tokens = TokenStore::open(&db)?;
         let admin = AdminStore::open(&db)?;
         Ok(AppState(Arc::new(Inner {

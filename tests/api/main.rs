@@ -15,5 +15,6 @@ mod outside;
 mod plugins;
 mod repos;
 mod server;
+mod server_info;
 mod tokens;
 mod validation;

@@ -56,6 +56,10 @@ pub(super) struct FlatConfig {
     pub fqdn: Option<String>,
     pub ssh_server_port: Option<u16>,
     pub unix_user: Option<String>,
+    pub fqdn_lan: Option<String>,
+    pub ssh_server_port_lan: Option<u16>,
+    pub hide_ssh_port: bool,
+    pub host_key_files: String,
 }
 
 /// Keys read from the environment without the `BW_` prefix, spelled as BorgWarehouse spells
@@ -74,6 +78,9 @@ pub(super) const BORGWAREHOUSE_KEYS: &[&str] = &[
     "fqdn",
     "ssh_server_port",
     "unix_user",
+    "fqdn_lan",
+    "ssh_server_port_lan",
+    "hide_ssh_port",
 ];
 
 impl Default for FlatConfig {
@@ -114,6 +121,10 @@ impl Default for FlatConfig {
             fqdn: None,
             ssh_server_port: None,
             unix_user: None,
+            fqdn_lan: None,
+            ssh_server_port_lan: None,
+            hide_ssh_port: false,
+            host_key_files: "/etc/ssh/ssh_host_*_key.pub".into(),
         }
     }
 }

@@ -123,6 +123,14 @@ pub struct SshSettings {
     /// The folder `borgwarehouse key-lookup` reads in command mode; outside `data_dir`, readable
     /// by sshd's `AuthorizedKeysCommandUser`.
     pub key_lookup_dir: Option<PathBuf>,
+    /// The LAN name and port of the SSH side (`lanSshUrl`).
+    pub fqdn_lan: Option<String>,
+    pub port_lan: Option<u16>,
+    /// `HIDE_SSH_PORT`: URLs leave the port out.
+    pub hide_port: bool,
+    /// The host's public key files, a path whose file name may hold `*` (server-info's
+    /// fingerprints).
+    pub host_key_files: String,
 }
 
 /// How sshd learns which key may reach which repository.
@@ -210,6 +218,10 @@ impl From<FlatConfig> for Config {
                 unix_user: f.unix_user,
                 key_mode: f.key_mode,
                 key_lookup_dir: f.key_lookup_dir,
+                fqdn_lan: f.fqdn_lan,
+                port_lan: f.ssh_server_port_lan,
+                hide_port: f.hide_ssh_port,
+                host_key_files: f.host_key_files,
             },
         }
     }

@@ -395,6 +395,8 @@ mod tests {
             archived: false,
             icon: None,
             storage_target: None,
+            ssh_url: None,
+            lan_ssh_url: None,
             imported_status: None,
         })
     }

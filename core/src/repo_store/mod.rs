@@ -57,6 +57,8 @@ pub struct RepoStore {
     pool: Pool,
     /// `DATA_DIR/checks.bin`, see [`checks_file`].
     checks: std::path::PathBuf,
+    /// The URLs the v1 answers carry.
+    urls: crate::ssh_url::RepoUrls,
     /// The token of the clean stop before this opening, if there was one.
     clean_stop: Option<u64>,
     /// Set while a mutation has changed the store and not yet its key lines (a mutation cut
@@ -125,6 +127,7 @@ impl RepoStore {
             pool,
             checks,
             clean_stop,
+            urls: Default::default(),
             unsettled: std::sync::atomic::AtomicBool::new(false),
             list_json: [std::sync::Mutex::new(None), std::sync::Mutex::new(None)],
             instance: rand::random(),
@@ -134,6 +137,16 @@ impl RepoStore {
 
     pub fn authorized_keys(&self) -> &AuthorizedKeys {
         &self.keys
+    }
+
+    /// The same store whose v1 answers carry these URLs.
+    pub fn with_urls(mut self, urls: crate::ssh_url::RepoUrls) -> Self {
+        self.urls = urls;
+        self
+    }
+
+    pub fn urls(&self) -> &crate::ssh_url::RepoUrls {
+        &self.urls
     }
 
     pub fn key_sink(&self) -> &KeySink {
@@ -207,7 +220,13 @@ impl RepoStore {
         // Records are read from the store as the answer is written. A change made meanwhile
         // bumps the generation, so this answer is rebuilt at the next request.
         let mut failed = None;
-        let repos = self.records().map_while(|r| r.map_err(|e| failed = Some(e)).ok());
+        let repos = self.records().map_while(|r| r.map_err(|e| failed = Some(e)).ok()).map(|r| {
+            if seed {
+                r
+            } else {
+                r.with_urls(&self.urls)
+            }
+        });
         let built = ListCache::build(repos, self.len(), generation, now, seed, etag)
             .map_err(|e| StoreError::corrupt("the list answer", e))?;
         if let Some(e) = failed {
@@ -224,7 +243,12 @@ impl RepoStore {
     /// `offset`-th in id order, with `status` computed for `now`. Not cached: pages are small.
     pub fn list_page_json(&self, now: i64, offset: usize, limit: usize) -> StoreResult<bytes::Bytes> {
         let total = self.len();
-        let page: Vec<Repo> = self.records().skip(offset).take(limit).collect::<StoreResult<_>>()?;
+        let page: Vec<Repo> = self
+            .records()
+            .skip(offset)
+            .take(limit)
+            .map(|r| r.map(|r| r.with_urls(&self.urls)))
+            .collect::<StoreResult<_>>()?;
         let mut out = Vec::with_capacity(64 + page.len() * 480);
         index::write_list(&mut out, page.into_iter(), now, false, Some(total))
             .map_err(|e| StoreError::corrupt("a list page", e))?;

@@ -47,6 +47,16 @@ pub struct Repo {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub storage_target: Option<String>,
+    /// The URL a client gives borg, `ssh://UNIX_USER@FQDN[:PORT]/./NAME` (v1 paths only; absent
+    /// while `FQDN` or `UNIX_USER` is unset). Not stored: made from the settings when answered.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ssh_url: Option<String>,
+    /// The same on the LAN, from `FQDN_LAN` and `SSH_SERVER_PORT_LAN` (v1 paths only; absent
+    /// unless `FQDN_LAN` is set).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub lan_ssh_url: Option<String>,
     /// The `status` BorgWarehouse had computed, taken in by an import and shown until this
     /// server's next status check computes its own. Stored, never shown as such: [`Repo::at`]
     /// takes it out.
@@ -76,6 +86,8 @@ impl Repo {
             archived: false,
             icon: new.icon,
             storage_target: None,
+            ssh_url: None,
+            lan_ssh_url: None,
             imported_status: None,
         }
     }
@@ -111,11 +123,20 @@ impl Repo {
         }
     }
 
-    /// The repository as the BorgWarehouse 2.x paths show it: without the v1 family's `icon`
-    /// and `storageTarget`.
+    /// The repository as the BorgWarehouse 2.x paths show it: without the v1 family's `icon`,
+    /// `storageTarget` and URLs.
     pub fn for_seed_paths(mut self) -> Repo {
         self.icon = None;
         self.storage_target = None;
+        self.ssh_url = None;
+        self.lan_ssh_url = None;
+        self
+    }
+
+    /// The repository as the v1 paths show it: with its URLs.
+    pub fn with_urls(mut self, urls: &crate::ssh_url::RepoUrls) -> Repo {
+        self.ssh_url = urls.ssh_url(&self.repository_name);
+        self.lan_ssh_url = urls.lan_ssh_url(&self.repository_name);
         self
     }
 

@@ -100,6 +100,8 @@ pub(super) fn decode_with_seq(what: impl FnOnce() -> String, bytes: &[u8]) -> St
                 archived: s.archived,
                 icon: s.icon.map(|c| c.into_owned()),
                 storage_target: s.storage_target.map(|c| c.into_owned()),
+                ssh_url: None,
+                lan_ssh_url: None,
                 imported_status: s.imported_status,
             };
             Ok((repo, seq))
@@ -132,6 +134,8 @@ mod tests {
             archived: false,
             icon: Some("IconServer".into()),
             storage_target: None,
+            ssh_url: None,
+            lan_ssh_url: None,
             imported_status: Some(false),
         }
     }

@@ -13,13 +13,14 @@ mod document;
 mod maintenance;
 mod routes;
 mod schema;
+mod server_info;
 mod validate;
 
 use bw_core::AppState;
 use poem_openapi::Tags;
 
 pub use routes::RepoApi;
-pub use schema::{Created, RepoCreate, RepoCreateV1, RepoEdit, RepoEditV1, RepoOne, RepositoryList};
+pub use schema::{Created, CreatedV1, RepoCreate, RepoCreateV1, RepoEdit, RepoEditV1, RepoOne, RepositoryList};
 
 #[derive(Tags)]
 enum Tag {
@@ -33,14 +34,14 @@ enum Tag {
 }
 
 #[cfg(feature = "delete-repo")]
-type Apis = (RepoApi, maintenance::MaintenanceApi, delete::RepoDeleteApi);
+type Apis = (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi, delete::RepoDeleteApi);
 #[cfg(not(feature = "delete-repo"))]
-type Apis = (RepoApi, maintenance::MaintenanceApi);
+type Apis = (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi);
 
 #[cfg(feature = "delete-repo")]
-const APIS: Apis = (RepoApi, maintenance::MaintenanceApi, delete::RepoDeleteApi);
+const APIS: Apis = (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi, delete::RepoDeleteApi);
 #[cfg(not(feature = "delete-repo"))]
-const APIS: Apis = (RepoApi, maintenance::MaintenanceApi);
+const APIS: Apis = (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi);
 
 /// Start-up: the store is the truth for our `authorized_keys` lines.
 fn reconcile(state: &AppState) -> Result<(), bw_core::registry::StartHookError> {

@@ -15,7 +15,7 @@ use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 
-use crate::schema::{Created, RepoCreate, RepoCreateV1, RepoEdit, RepoEditV1, RepoOne, RepositoryList};
+use crate::schema::{Created, CreatedV1, RepoCreate, RepoCreateV1, RepoEdit, RepoEditV1, RepoOne, RepositoryList};
 use crate::validate::{self, Flavor};
 use crate::Tag;
 
@@ -178,7 +178,7 @@ impl RepoApi {
         _caller: Guard<Read>,
         #[oai(name = "repositoryName")] name: Path<String>,
     ) -> Answer<Json<RepoOne>, NOT_FOUND> {
-        Ok(Json(RepoOne { repo: by_name(&state, &name)?.at(state.clock.now()) }))
+        Ok(Json(RepoOne { repo: by_name(&state, &name)?.at(state.clock.now()).with_urls(state.repos.urls()) }))
     }
 
     /// Create a new repository (every field required)
@@ -204,8 +204,15 @@ impl RepoApi {
         state: Data<&AppState>,
         _caller: Guard<Create>,
         body: JsonRequest<RepoCreateV1>,
-    ) -> Answer<Json<Created>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
-        Ok(create(&state, validate::create(&body, Flavor::V1)?).await?)
+    ) -> Answer<Json<CreatedV1>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
+        let Json(created) = create(&state, validate::create(&body, Flavor::V1)?).await?;
+        let urls = state.repos.urls();
+        Ok(Json(CreatedV1 {
+            id: created.id,
+            ssh_url: urls.ssh_url(&created.repository_name),
+            lan_ssh_url: urls.lan_ssh_url(&created.repository_name),
+            repository_name: created.repository_name,
+        }))
     }
 
     /// Update a specific repository by ID

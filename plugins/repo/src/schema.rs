@@ -33,6 +33,51 @@ pub struct Created {
     pub repository_name: String,
 }
 
+/// The v1 create answer: the new repository's id and name, and the URLs a client gives borg.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "CreatedV1", rename_all = "camelCase")]
+pub struct CreatedV1 {
+    pub id: u64,
+    pub repository_name: String,
+    /// `ssh://UNIX_USER@FQDN[:PORT]/./NAME`; absent while `FQDN` or `UNIX_USER` is unset.
+    #[oai(skip_serializing_if_is_none)]
+    pub ssh_url: Option<String>,
+    /// The same with `FQDN_LAN` and `SSH_SERVER_PORT_LAN`; absent unless `FQDN_LAN` is set.
+    #[oai(skip_serializing_if_is_none)]
+    pub lan_ssh_url: Option<String>,
+}
+
+/// One of the host's SSH keys, as `ssh-keygen -l` names it.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "HostKeyFingerprint")]
+pub struct HostKeyFingerprint {
+    /// Key type, e.g. `ssh-ed25519`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// `SHA256:` and the unpadded base64 of the key's SHA-256.
+    pub sha256: String,
+}
+
+/// What a client needs to know of this host to set up a backup, and what the server allows.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename = "ServerInfo", rename_all = "camelCase")]
+pub struct ServerInfo {
+    #[oai(skip_serializing_if_is_none)]
+    pub unix_user: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub fqdn: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub ssh_port: Option<u16>,
+    #[oai(skip_serializing_if_is_none)]
+    pub fqdn_lan: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub ssh_port_lan: Option<u16>,
+    pub host_key_fingerprints: Vec<HostKeyFingerprint>,
+    pub delete_disabled: bool,
+    pub integrations_disabled: bool,
+    pub compact_disabled: bool,
+}
+
 /// Body of the seed create route: every key required.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]

@@ -1,0 +1,40 @@
+//! `GET /api/v1/server-info`: the facts a client needs to set up a backup on this host (its SSH
+//! name, port, user and host key fingerprints) and what the server allows, as BorgWarehouse's
+//! wizard gives them to its web page.
+
+use bw_core::auth::{Guard, Read};
+use bw_core::refusals::{Answer, NONE};
+use bw_core::AppState;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::OpenApi;
+
+use crate::schema::{HostKeyFingerprint, ServerInfo};
+use crate::Tag;
+
+pub struct ServerInfoApi;
+
+#[OpenApi]
+impl ServerInfoApi {
+    /// Retrieve what a client needs to back up to this host
+    #[oai(path = "/api/v1/server-info", method = "get", tag = "Tag::RepositoriesV1", operation_id = "getServerInfo")]
+    async fn server_info(&self, state: Data<&AppState>, _caller: Guard<Read>) -> Answer<Json<ServerInfo>, NONE> {
+        let ssh = &state.config.ssh;
+        let pattern = ssh.host_key_files.clone();
+        // Reading a few small files; off the request threads all the same (a slow mount).
+        let keys = tokio::task::spawn_blocking(move || bw_core::ssh_key::host_key_fingerprints(&pattern))
+            .await
+            .unwrap_or_default();
+        Ok(Json(ServerInfo {
+            unix_user: ssh.unix_user.clone().filter(|v| !v.is_empty()),
+            fqdn: ssh.fqdn.clone().filter(|v| !v.is_empty()),
+            ssh_port: ssh.port,
+            fqdn_lan: ssh.fqdn_lan.clone().filter(|v| !v.is_empty()),
+            ssh_port_lan: ssh.port_lan,
+            host_key_fingerprints: keys.into_iter().map(|(kind, sha256)| HostKeyFingerprint { kind, sha256 }).collect(),
+            delete_disabled: state.config.repos.disable_delete || !cfg!(feature = "delete-repo"),
+            integrations_disabled: state.config.auth.disable_integrations || !bw_core::INTEGRATIONS_COMPILED,
+            compact_disabled: state.config.repos.disable_compact,
+        }))
+    }
+}
