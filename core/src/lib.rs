@@ -24,6 +24,7 @@ pub mod state;
 pub mod store_error;
 pub mod tags;
 pub mod token_store;
+pub mod users;
 
 pub use error::{ApiError, ApiResult};
 pub use registry::{EndpointPlugin, HttpPlugin, PluginApis, TaskPlugin};

@@ -40,6 +40,7 @@ impl Deref for AppState {
 impl AppState {
     /// Opens the store under `config.server.data_dir` (creating it) and the borg user's files.
     pub fn open(config: Config, clock: Clock) -> StoreResult<Self> {
+        check_home_owner(&config)?;
         // The store holds token hashes and the administrator's password hash: private folder.
         crate::authorized_keys::ensure_private_dir(&config.server.data_dir)
             .map_err(|e| StoreError::io(&config.server.data_dir, e))?;
@@ -109,5 +110,59 @@ impl AppState {
     pub async fn flush(&self) -> StoreResult<()> {
         self.db.flush_async().await?;
         Ok(())
+    }
+}
+
+/// Started as root by mistake, the server would create `.ssh`, `authorized_keys` and the pool
+/// as root, and lock every client out. So an existing home must belong to the server's user
+/// (unless `BW_HOME_OWNER_CHECK=false`); a missing one is created as that user.
+fn check_home_owner(config: &Config) -> StoreResult<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !config.server.home_owner_check {
+        return Ok(());
+    }
+    let home = config.home();
+    let owner = match std::fs::metadata(&home) {
+        Ok(m) => m.uid(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::io(&home, e)),
+    };
+    let me = crate::users::effective_uid().map_err(|e| StoreError::io("/proc/self", e))?;
+    if owner == me {
+        return Ok(());
+    }
+    let (owner_name, me_name) = (crate::users::user_name(owner), crate::users::user_name(me));
+    Err(StoreError::Refused(format!(
+        "BW_HOME {} belongs to {owner_name} (uid {owner}), but this runs as {me_name} (uid {me}): files written \
+         there would be {me_name}'s and lock the clients out. Run it as {owner_name} \
+         (`runuser -u {owner_name} -- borgwarehouse ...`), or set BW_HOME_OWNER_CHECK=false if this is intended",
+        home.display()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Needs root (CI runs as root): a home owned by another user.
+    #[test]
+    fn a_home_owned_by_another_user_is_refused_unless_allowed() {
+        if crate::users::effective_uid().unwrap() != 0 {
+            eprintln!("SKIPPED: needs root to give the home to another user");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.server.data_dir = dir.path().join("data");
+        config.server.home = Some(dir.path().join("home"));
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        std::os::unix::fs::chown(dir.path().join("home"), Some(65534), Some(65534)).unwrap();
+        let err =
+            AppState::open(config.clone(), Clock::system()).err().expect("opened a home of another user").to_string();
+        assert!(err.contains("uid 65534") && err.contains("uid 0") && err.contains("BW_HOME_OWNER_CHECK"), "{err}");
+        assert!(!dir.path().join("data").exists(), "the refusal created the data folder");
+        assert!(!dir.path().join("home/.ssh").exists(), "the refusal wrote into the home");
+        config.server.home_owner_check = false;
+        assert!(AppState::open(config, Clock::system()).is_ok());
     }
 }

@@ -41,6 +41,7 @@ pub(super) struct FlatConfig {
     pub mail_tls: Option<MailTls>,
     pub key_mode: KeyMode,
     pub key_lookup_dir: Option<PathBuf>,
+    pub home_owner_check: bool,
 
     // BorgWarehouse's names (see BORGWAREHOUSE_KEYS).
     pub cronjob_key: Option<Secret>,
@@ -108,6 +109,7 @@ impl Default for FlatConfig {
             mail_tls: None,
             key_mode: KeyMode::File,
             key_lookup_dir: None,
+            home_owner_check: true,
             cronjob_key: None,
             disable_delete_repo: false,
             disable_compact_repo: false,

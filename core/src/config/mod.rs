@@ -40,6 +40,8 @@ pub struct ServerSettings {
     pub data_dir: PathBuf,
     /// The borg user's home; `data_dir/home` when unset.
     pub home: Option<PathBuf>,
+    /// Refuse to start when the home exists and belongs to another user than the server's.
+    pub home_owner_check: bool,
     pub log_format: LogFormat,
     /// Time allowed to receive a request's head, and then its body; slower clients are cut off.
     pub request_timeout: Duration,
@@ -177,6 +179,7 @@ impl From<FlatConfig> for Config {
                 listen: f.listen,
                 data_dir: f.data_dir,
                 home: f.home,
+                home_owner_check: f.home_owner_check,
                 log_format: f.log_format,
                 request_timeout: f.request_timeout,
                 trusted_proxies: f.trusted_proxies,
@@ -279,11 +282,33 @@ impl Config {
             }
         }
         self.check_key_lookup_dir()?;
+        self.check_pool_path()?;
         let user = &self.auth.admin_user;
         if user.is_empty() || user.contains(':') {
             return Err(ConfigError(format!("BW_ADMIN_USER: expected a non-empty name without ':', found {user:?}")));
         }
         Ok(())
+    }
+
+    /// The pool's path is written unquoted into every forced command (`cd POOL;borg serve
+    /// --restrict-to-repository POOL/NAME`, inside `command="..."`): a character the shell or
+    /// sshd reads as syntax would break every line, or worse.
+    fn check_pool_path(&self) -> Result<(), ConfigError> {
+        let pool = crate::paths::absolute(&self.home()).join("repos");
+        let text = pool.to_string_lossy();
+        let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+@,=%".contains(c);
+        match text.chars().find(|c| !safe(*c)) {
+            None => Ok(()),
+            Some(c) => Err(ConfigError(format!(
+                "BW_HOME (`home`): the pool {text} holds {c:?}, which the forced command on each authorized_keys \
+                 line cannot carry safely; choose a home of letters, digits and / . _ - + @ , = % only{}",
+                if self.server.home.is_none() {
+                    " (it defaults to BW_DATA_DIR/home, from the current folder)"
+                } else {
+                    ""
+                }
+            ))),
+        }
     }
 
     /// Command mode needs the key folder, and that folder must not be inside the data folder:

@@ -195,3 +195,20 @@ fn command_key_mode_needs_a_key_folder_outside_the_data_folder() {
         Ok(())
     });
 }
+
+#[test]
+fn a_home_the_forced_command_cannot_carry_is_refused_naming_the_character() {
+    for (home, bad) in [("/srv/bor g", "' '"), ("/srv/a;b", "';'"), ("/srv/x\"y", "'\"'"), ("/srv/$HOME", "'$'")] {
+        Jail::expect_with(|jail| {
+            jail.set_env("BW_HOME", home);
+            let err = load_in_jail().unwrap_err().to_string();
+            assert!(err.contains("BW_HOME") && err.contains(bad), "{home}: {err}");
+            Ok(())
+        });
+    }
+    Jail::expect_with(|jail| {
+        jail.set_env("BW_HOME", "/srv/borg-home_1.2");
+        assert!(load_in_jail().is_ok());
+        Ok(())
+    });
+}

@@ -61,19 +61,6 @@ fn by_name(state: &AppState, name: &str) -> ApiResult<Repo> {
     crate::routes::find_by_name(state, name, || format!("Repository with name {name} not found"))
 }
 
-/// The name of a user id, from `/etc/passwd` (the number when it is not there).
-fn user_name(uid: u32) -> String {
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|passwd| {
-            passwd.lines().find_map(|l| {
-                let fields: Vec<&str> = l.split(':').collect();
-                (fields.get(2) == Some(&uid.to_string().as_str())).then(|| fields[0].to_string())
-            })
-        })
-        .unwrap_or_else(|| uid.to_string())
-}
-
 /// The folder borg works on, when borg can safely work on it: initialised by a client, and
 /// owned by this server's user.
 fn borg_folder(state: &AppState, name: &str) -> ApiResult<std::path::PathBuf> {
@@ -88,12 +75,11 @@ fn borg_folder(state: &AppState, name: &str) -> ApiResult<std::path::PathBuf> {
     if !folder.join("config").is_file() {
         return Err(no_data());
     }
-    // /proc/self belongs to the process's effective user.
-    let me = std::fs::metadata("/proc/self").map_err(|e| StoreError::io("/proc/self", e))?.uid();
+    let me = bw_core::users::effective_uid().map_err(|e| StoreError::io("/proc/self", e))?;
     if meta.uid() != me {
         return Err(ApiError::Conflict(format!(
             "Repository {name} is owned by {}, not by this server's user",
-            user_name(meta.uid())
+            bw_core::users::user_name(meta.uid())
         )));
     }
     Ok(folder)
