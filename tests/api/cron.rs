@@ -394,3 +394,48 @@ fn check_figures_survive_a_restart_and_the_newer_write_wins() {
     assert_eq!(cron(&s, "/api/cronjob/checkStatus").0, 200);
     assert_eq!(s.get(&format!("/api/repo/id/{b}"), Some(&t)).1["repo"]["lastSave"], NOW - 5);
 }
+
+/// `POST /api/v1/repositories/refresh` runs both checks now, for the administrator or a token
+/// with update; 409 while a check runs, as the cron routes.
+#[test]
+fn refresh_runs_both_checks_now_and_gets_409_while_one_runs() {
+    let gate = Arc::new(Gate::default());
+    let s = Arc::new(TestServer::with_scanner(
+        |c| c.auth.cronjob_key = Some(KEY.into()),
+        Arc::new(GatedScanner(gate.clone())),
+    ));
+    let t = s.full_token();
+    let (id, name) = add_repo(&s, &t, 71, "refreshed", 3600);
+    let folder = s.home.join("repos").join(&name);
+    fs::create_dir_all(folder.join("data")).unwrap();
+    fs::write(folder.join("data/1"), vec![7u8; 200_000]).unwrap();
+    touch(&folder.join("integrity.2"), NOW - 60);
+    assert_eq!(s.call("POST", "/api/v1/repositories/refresh", None, None).0, 401);
+    assert_eq!(
+        s.call("POST", "/api/v1/repositories/refresh", Some(&format!("Bearer {}", s.token("ro", "read"))), None).0,
+        403
+    );
+
+    let (status, body) = s.call("POST", "/api/v1/repositories/refresh", Some(&format!("Bearer {t}")), None);
+    assert_eq!((status, body), (200, json!({"message": "Repositories refreshed"})));
+    let (_, one) = s.get(&format!("/api/repo/id/{id}"), Some(&t));
+    assert_eq!(one["repo"]["lastSave"], NOW - 60);
+    assert_eq!(one["repo"]["storageUsed"].as_u64(), Some(du(&folder)));
+
+    gate.block(&name);
+    let runner = {
+        let s = s.clone();
+        std::thread::spawn(move || cron(&s, "/api/v1/cron/status"))
+    };
+    gate.wait_entered(&name);
+    let admin = s.create_admin();
+    let (status, _) = s.call("POST", "/api/v1/repositories/refresh", Some(&admin), None);
+    assert_eq!(status, 409);
+    gate.release();
+    assert_eq!(runner.join().unwrap().0, 200);
+    assert_eq!(
+        s.call("POST", "/api/v1/repositories/refresh", Some(&admin), None).0,
+        200,
+        "the administrator may refresh"
+    );
+}

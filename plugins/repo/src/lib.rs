@@ -11,6 +11,7 @@
 mod delete;
 mod document;
 mod maintenance;
+mod refresh;
 mod routes;
 mod schema;
 mod server_info;
@@ -34,14 +35,16 @@ enum Tag {
 }
 
 #[cfg(feature = "delete-repo")]
-type Apis = (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi, delete::RepoDeleteApi);
+type Apis =
+    (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi, refresh::RefreshApi, delete::RepoDeleteApi);
 #[cfg(not(feature = "delete-repo"))]
-type Apis = (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi);
+type Apis = (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi, refresh::RefreshApi);
 
 #[cfg(feature = "delete-repo")]
-const APIS: Apis = (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi, delete::RepoDeleteApi);
+const APIS: Apis =
+    (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi, refresh::RefreshApi, delete::RepoDeleteApi);
 #[cfg(not(feature = "delete-repo"))]
-const APIS: Apis = (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi);
+const APIS: Apis = (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi, refresh::RefreshApi);
 
 /// Start-up: the store is the truth for our `authorized_keys` lines.
 fn reconcile(state: &AppState) -> Result<(), bw_core::registry::StartHookError> {
