@@ -285,13 +285,35 @@ fn local_command_then(config: &Config, cmd: Command, done: impl FnOnce()) -> Exi
             eprintln!("borgwarehouse: the running server did not answer: {e}");
             return ExitCode::FAILURE;
         }
-        None => match AppState::open(config.clone(), Clock::system()) {
-            Ok(state) => control::execute(&state, cmd),
-            Err(e) => {
-                eprintln!("borgwarehouse: opening the store: {e}");
+        None => {
+            // A command that only reads or removes never creates a store: run from the wrong
+            // folder, it would make a new empty one and answer from it.
+            let db = config.db_path();
+            if !creates_state(&cmd) && !db.exists() {
+                eprintln!(
+                    "borgwarehouse: no store at {} (BW_DATA_DIR is {}); set BW_DATA_DIR or --config to the server's",
+                    db.display(),
+                    config.server.data_dir.display()
+                );
                 return ExitCode::FAILURE;
             }
-        },
+            match AppState::open(config.clone(), Clock::system()) {
+                Ok(state) => {
+                    let answer = control::execute(&state, cmd);
+                    // Said, so that a command run with the wrong settings shows where it wrote.
+                    eprintln!(
+                        "borgwarehouse: (server not running) used the store in {} and the borg home {}",
+                        config.server.data_dir.display(),
+                        config.home().display()
+                    );
+                    answer
+                }
+                Err(e) => {
+                    eprintln!("borgwarehouse: opening the store: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
     };
     done();
     if answer.ok {
@@ -300,6 +322,16 @@ fn local_command_then(config: &Config, cmd: Command, done: impl FnOnce()) -> Exi
     } else {
         eprintln!("borgwarehouse: {}", answer.output);
         ExitCode::FAILURE
+    }
+}
+
+/// Whether `cmd` may make a store where there is none (a first token, the administrator, an
+/// import); listing and revoking never do.
+fn creates_state(cmd: &Command) -> bool {
+    match cmd {
+        #[cfg(feature = "tokens")]
+        Command::TokenList | Command::TokenRevoke { .. } => false,
+        _ => true,
     }
 }
 

@@ -136,7 +136,19 @@ use tokio::io::AsyncReadExt;
 /// Sends one command to a running server; `None` when no server listens.
 pub fn send(data_dir: &Path, cmd: &Command) -> Option<Result<Answer, String>> {
     use std::io::{BufRead, Write};
-    let mut stream = std::os::unix::net::UnixStream::connect(socket_path(data_dir)).ok()?;
+    let path = socket_path(data_dir);
+    let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
+        Ok(s) => s,
+        // A server is there, but not for this user: opening the store instead would only fail
+        // on its lock, with a misleading message.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Some(Err(format!(
+                "the control socket {} refused this user ({e}); run the command as the server's user",
+                path.display()
+            )))
+        }
+        Err(_) => return None,
+    };
     let mut run = || -> Result<Answer, String> {
         let mut text = serde_json::to_string(cmd).map_err(|e| e.to_string())?;
         text.push('\n');

@@ -359,3 +359,41 @@ fn import_borgwarehouse_repo_json() {
     );
     drop(server);
 }
+
+/// Run from the wrong place, `token list` used to make a new empty store and list nothing; it
+/// now says there is no store there and makes none. A command that writes says where it wrote.
+/// Against a running server whose socket this user may not use, the CLI says so instead of
+/// failing on the store's lock.
+#[test]
+fn the_cli_never_makes_a_store_to_read_and_says_where_it_wrote() {
+    let env = Env::new();
+    for args in [&["token", "list"][..], &["token", "revoke", "ci"][..]] {
+        let (ok, _, err) = env.run(args, None);
+        assert!(!ok && err.contains("no store at") && err.contains("BW_DATA_DIR"), "{args:?}: {err}");
+        assert!(!env.dir.path().join("data").exists(), "{args:?} made a store");
+    }
+    let (ok, _, err) = env.run(&["admin", "set-password"], Some("a long enough password 123\n"));
+    assert!(ok, "{err}");
+    assert!(err.contains(&format!("used the store in {}", env.dir.path().join("data").display())), "{err}");
+    let (ok, out, _) = env.run(&["token", "list"], None);
+    assert!(ok, "{out}");
+
+    // Another user, with a server running: told about the socket, not about a lock.
+    if let (0, Some(runuser)) = (bw_core::users::effective_uid().unwrap(), bw_tests::which("runuser")) {
+        let (_server, _port) = Running::start(env.cmd(&["serve"]), &env.dir.path().join("server.log"));
+        // The socket's folder is private to the server's user; let the other user reach it.
+        std::fs::set_permissions(env.dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(env.dir.path().join("data"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let out = Command::new(runuser)
+            .args(["-u", "nobody", "--", BIN, "token", "list"])
+            .env_clear()
+            .env("BW_DATA_DIR", env.dir.path().join("data"))
+            .env("BW_HOME", env.dir.path().join("home"))
+            .env("BW_HOME_OWNER_CHECK", "false")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("control socket") && err.contains("refused"), "{err}");
+    }
+}
