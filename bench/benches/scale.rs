@@ -73,35 +73,6 @@ fn env(root: &Path, command_mode: bool) -> Vec<(&'static str, String)> {
     env
 }
 
-/// Medians of `MUTATIONS` creates, edits and deletes over the v1 routes.
-fn mutations(server: &ServerProcess, token: &str, first_key: u32) -> [(&'static str, f64, f64); 3] {
-    let mut conn = Conn::open(server.port, &format!("Bearer {token}"));
-    let (mut creates, mut edits, mut deletes, mut names) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for i in 0..MUTATIONS {
-        let body = format!("{{\"alias\":\"new-{i}\",\"sshPublicKey\":\"{}\",\"storageSize\":10}}", key(first_key + i));
-        let req = Req { method: "POST", path: "/api/v1/repositories".into(), body: Some(body) };
-        let t = Instant::now();
-        let (status, body) = conn.send(&req);
-        creates.push(t.elapsed().as_micros() as u64);
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        names.push(v["repositoryName"].as_str().unwrap().to_string());
-    }
-    for name in &names {
-        let body = Some("{\"storageSize\":20,\"appendOnlyMode\":true}".into());
-        let req = Req { method: "PATCH", path: format!("/api/v1/repositories/{name}"), body };
-        edits.push(timed(&mut conn, &req).as_micros() as u64);
-    }
-    for name in &names {
-        let req = Req { method: "DELETE", path: format!("/api/v1/repositories/{name}"), body: None };
-        deletes.push(timed(&mut conn, &req).as_micros() as u64);
-    }
-    [("create", creates), ("edit", edits), ("delete", deletes)].map(|(what, mut d)| {
-        d.sort_unstable();
-        (what, percentile_ms(&d, 0.5), percentile_ms(&d, 0.99))
-    })
-}
-
 fn cron(server: &ServerProcess, path: &str) -> Duration {
     let mut conn = Conn::open(server.port, &format!("Bearer {CRON_KEY}"));
     timed(&mut conn, &Req { method: "POST", path: path.into(), body: None })
@@ -148,7 +119,7 @@ fn scenario(n: u32, t: &Targets, report: &mut Report) {
     // File mode, printed for comparison.
     let (server, startup) = ServerProcess::start(BIN, root, &env(root, false));
     report.row("file mode: start-up to first answer", ms(startup), "", None);
-    for (what, median, p99) in mutations(&server, &token, 1_000_000) {
+    for (what, median, p99) in bw_bench::mutations(server.port, &token, 1_000_000, MUTATIONS) {
         report.row(&format!("file mode: {what}, median (p99 {p99:.1} ms)"), format!("{median:.2} ms"), "", None);
     }
     server.stop();
@@ -214,7 +185,7 @@ fn scenario(n: u32, t: &Targets, report: &mut Report) {
         Some(rss < t.memory_mib),
     );
     lookup_row(root, report);
-    for (what, median, p99) in mutations(&server, &token, 2_000_000) {
+    for (what, median, p99) in bw_bench::mutations(server.port, &token, 2_000_000, MUTATIONS) {
         report.row(
             &format!("command mode: {what}, median (p99 {p99:.1} ms)"),
             format!("{median:.2} ms"),

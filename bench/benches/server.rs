@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bw_bench::{bench_config, key, percentile_ms, run_load, timed, Conn, Load, Report, Req, ServerProcess};
+use bw_bench::{bench_config, key, run_load, timed, Conn, Load, Report, Req, ServerProcess};
 use bw_core::clock::Clock;
 use bw_core::repo_store::NewRepo;
 use bw_core::ssh_key::ClientKey;
@@ -72,11 +72,6 @@ impl Server {
 
 fn get(path: String) -> Req {
     Req { method: "GET", path, body: None }
-}
-
-fn median_p99(mut d: Vec<u64>) -> (f64, f64) {
-    d.sort_unstable();
-    (percentile_ms(&d, 0.5), percentile_ms(&d, 0.99))
 }
 
 fn machine() -> String {
@@ -158,34 +153,7 @@ fn main() {
         latency_line(&l);
         rss_row(&mut rows, "resident memory after 10,000-repository list load", &server);
 
-        let mut conn = Conn::open(server.port, &auth);
-        let (mut creates, mut edits, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
-        let mut names = Vec::new();
-        for i in 0..200u32 {
-            let body =
-                format!("{{\"alias\":\"new-{i}\",\"sshPublicKey\":\"{}\",\"storageSize\":10}}", key(900_000 + i));
-            let req = Req { method: "POST", path: "/api/v1/repositories".into(), body: Some(body) };
-            let t = Instant::now();
-            let (status, body) = conn.send(&req);
-            creates.push(t.elapsed().as_micros() as u64);
-            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            names.push(v["repositoryName"].as_str().unwrap().to_string());
-        }
-        for name in &names {
-            let req = Req {
-                method: "PATCH",
-                path: format!("/api/v1/repositories/{name}"),
-                body: Some("{\"storageSize\":20,\"appendOnlyMode\":true}".into()),
-            };
-            edits.push(timed(&mut conn, &req).as_micros() as u64);
-        }
-        for name in &names {
-            let req = Req { method: "DELETE", path: format!("/api/v1/repositories/{name}"), body: None };
-            deletes.push(timed(&mut conn, &req).as_micros() as u64);
-        }
-        for (what, d) in [("create", creates), ("edit", edits), ("delete", deletes)] {
-            let (m, p) = median_p99(d);
+        for (what, m, p) in bw_bench::mutations(server.port, &token, 900_000, 200) {
             rows.row(
                 &format!("{what} at 10,000 repositories, median (p99 {p:.1} ms)"),
                 format!("{m:.2} ms"),

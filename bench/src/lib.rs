@@ -293,3 +293,33 @@ pub fn timed(conn: &mut Conn, req: &Req) -> Duration {
     assert_eq!(status, 200, "{} {}: {}", req.method, req.path, String::from_utf8_lossy(&body));
     t.elapsed()
 }
+
+/// Median and p99 (ms) of `count` creates, then as many edits and deletes, over the v1 routes,
+/// one after the other on one connection; keys from `first_key` on.
+pub fn mutations(port: u16, token: &str, first_key: u32, count: u32) -> [(&'static str, f64, f64); 3] {
+    let mut conn = Conn::open(port, &format!("Bearer {token}"));
+    let (mut creates, mut edits, mut deletes, mut names) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..count {
+        let body = format!("{{\"alias\":\"new-{i}\",\"sshPublicKey\":\"{}\",\"storageSize\":10}}", key(first_key + i));
+        let req = Req { method: "POST", path: "/api/v1/repositories".into(), body: Some(body) };
+        let t = Instant::now();
+        let (status, body) = conn.send(&req);
+        creates.push(t.elapsed().as_micros() as u64);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        names.push(v["repositoryName"].as_str().unwrap().to_string());
+    }
+    for name in &names {
+        let body = Some("{\"storageSize\":20,\"appendOnlyMode\":true}".into());
+        let req = Req { method: "PATCH", path: format!("/api/v1/repositories/{name}"), body };
+        edits.push(timed(&mut conn, &req).as_micros() as u64);
+    }
+    for name in &names {
+        let req = Req { method: "DELETE", path: format!("/api/v1/repositories/{name}"), body: None };
+        deletes.push(timed(&mut conn, &req).as_micros() as u64);
+    }
+    [("create", creates), ("edit", edits), ("delete", deletes)].map(|(what, mut d)| {
+        d.sort_unstable();
+        (what, percentile_ms(&d, 0.5), percentile_ms(&d, 0.99))
+    })
+}
