@@ -10,12 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bw_bench::{bench_config, key, percentile_ms, timed, Conn, Report, Req, ServerProcess};
-use bw_core::clock::Clock;
-use bw_core::repo_store::NewRepo;
-use bw_core::ssh_key::ClientKey;
-use bw_core::token_store::Permissions;
-use bw_core::AppState;
+use bw_bench::{key, percentile_ms, timed, Conn, Report, Req, ServerProcess};
 use bw_tests::ssh::{self, KeyLookupInstall, Sshd};
 
 const BIN: &str = env!("CARGO_BIN_EXE_borgwarehouse-bench-server");
@@ -37,30 +32,11 @@ fn ms(d: Duration) -> String {
 /// `n` repositories (and a token) in the store and `authorized_keys` (file mode), each with a
 /// folder holding an integrity file, as after a first backup.
 fn seed(root: &Path, n: u32) -> String {
-    let state = AppState::open(bench_config(root), Clock::system()).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let news: Vec<NewRepo> = (0..n)
-        .map(|i| NewRepo {
-            alias: format!("host-{i}"),
-            key: ClientKey::parse(&key(i)).unwrap(),
-            storage_size: 100,
-            comment: "seeded by the bench".into(),
-            alert: 90000,
-            lan_command: false,
-            append_only_mode: false,
-            icon: None,
-        })
-        .collect();
-    let created = runtime.block_on(state.repos.create_many(news)).unwrap();
-    let pool = root.join("home/repos");
-    for r in &created {
-        let folder = pool.join(&r.repository_name);
-        fs::create_dir_all(&folder).unwrap();
+    let (token, folders) = bw_bench::seed_store(root, n, 0);
+    for folder in &folders {
+        fs::create_dir_all(folder).unwrap();
         fs::write(folder.join("integrity.1"), b"x").unwrap();
     }
-    let all = Permissions { create: true, read: true, update: true, delete: true };
-    let token = state.tokens.create("bench", all, None, Clock::system().now()).unwrap();
-    runtime.block_on(state.flush()).unwrap();
     token
 }
 

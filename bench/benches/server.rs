@@ -5,12 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bw_bench::{bench_config, key, run_load, timed, Conn, Load, Report, Req, ServerProcess};
-use bw_core::clock::Clock;
-use bw_core::repo_store::NewRepo;
-use bw_core::ssh_key::ClientKey;
-use bw_core::token_store::Permissions;
-use bw_core::AppState;
+use bw_bench::{run_load, seed_store, timed, Conn, Load, Report, Req, ServerProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_borgwarehouse-bench-server");
 const LOAD_TIME: Duration = Duration::from_secs(4);
@@ -36,29 +31,6 @@ fn latency_line(l: &Load) {
         "  latency median / p99",
         format!("{:.2} / {:.2} ms", l.percentile_ms(0.5), l.percentile_ms(0.99))
     );
-}
-
-/// Fills a store with `n` repositories (and a token) before the server starts.
-fn seed(root: &Path, n: u32, first_key: u32) -> String {
-    let state = AppState::open(bench_config(root), Clock::system()).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let news: Vec<NewRepo> = (0..n)
-        .map(|i| NewRepo {
-            alias: format!("host-{i}"),
-            key: ClientKey::parse(&key(first_key + i)).unwrap(),
-            storage_size: 100,
-            comment: "seeded by the bench".into(),
-            alert: 90000,
-            lan_command: false,
-            append_only_mode: false,
-            icon: None,
-        })
-        .collect();
-    runtime.block_on(state.repos.create_many(news)).unwrap();
-    let all = Permissions { create: true, read: true, update: true, delete: true };
-    let token = state.tokens.create("bench", all, None, Clock::system().now()).unwrap();
-    runtime.block_on(state.flush()).unwrap();
-    token
 }
 
 /// The server binary as a process, with its data folder and borg home under `root`.
@@ -96,7 +68,7 @@ fn main() {
     // 1,000 repositories: reads.
     {
         let dir = tempfile::tempdir().unwrap();
-        let token = seed(dir.path(), 1_000, 0);
+        let (token, _) = seed_store(dir.path(), 1_000, 0);
         let auth = format!("Bearer {token}");
         let (server, _) = Server::start(dir.path());
         std::thread::sleep(Duration::from_millis(300));
@@ -133,13 +105,12 @@ fn main() {
     // 10,000 repositories: start-up, list, mutations, status check.
     {
         let dir = tempfile::tempdir().unwrap();
-        let token = seed(dir.path(), 10_000, 100_000);
+        let (token, folders) = seed_store(dir.path(), 10_000, 100_000);
         let auth = format!("Bearer {token}");
         // Each repository has a folder with an integrity file, as after a first backup.
-        for e in std::fs::read_to_string(dir.path().join("home/.ssh/authorized_keys")).unwrap().lines() {
-            let name = e.split("--restrict-to-repository ").nth(1).unwrap().split(' ').next().unwrap();
-            std::fs::create_dir_all(name).unwrap();
-            std::fs::write(Path::new(name).join("integrity.1"), b"x").unwrap();
+        for folder in &folders {
+            std::fs::create_dir_all(folder).unwrap();
+            std::fs::write(folder.join("integrity.1"), b"x").unwrap();
         }
         let (server, startup) = Server::start(dir.path());
         rows.row(
@@ -176,14 +147,13 @@ fn main() {
     // 10,000 repositories of 10 files each: the storage check against du -s -L.
     {
         let dir = tempfile::tempdir().unwrap();
-        seed(dir.path(), 10_000, 200_000);
+        let (_, seeded) = seed_store(dir.path(), 10_000, 200_000);
         let pool = dir.path().join("home/repos");
         let mut folders = Vec::new();
-        for e in std::fs::read_to_string(dir.path().join("home/.ssh/authorized_keys")).unwrap().lines() {
-            let path = e.split("--restrict-to-repository ").nth(1).unwrap().split(' ').next().unwrap().to_string();
-            std::fs::create_dir_all(Path::new(&path).join("data/0")).unwrap();
+        for path in seeded {
+            std::fs::create_dir_all(path.join("data/0")).unwrap();
             for f in 0..10 {
-                std::fs::write(Path::new(&path).join(format!("data/0/{f}")), vec![1u8; 1000 + f * 400]).unwrap();
+                std::fs::write(path.join(format!("data/0/{f}")), vec![1u8; 1000 + f * 400]).unwrap();
             }
             folders.push(path);
         }

@@ -73,6 +73,12 @@ pub fn is_repo_name(name: &str) -> bool {
     name.len() == 8 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// A repository name as the number its 8 hex characters spell (what in-memory maps key on);
+/// `None` for anything [`is_repo_name`] refuses.
+pub fn name_code(name: &str) -> Option<u32> {
+    is_repo_name(name).then(|| u32::from_str_radix(name, 16).ok()).flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

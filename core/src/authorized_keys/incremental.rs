@@ -17,6 +17,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 use super::{AuthorizedKeys, FileIdentity, RepoLine};
+use crate::pool::name_code;
 use crate::repo_store::KeyChange;
 
 /// Where this server's lines stand in the version of the file it wrote last.
@@ -33,13 +34,9 @@ pub(super) struct Layout {
     dead: u64,
 }
 
-fn code(name: &str) -> Option<u32> {
-    crate::pool::is_repo_name(name).then(|| u32::from_str_radix(name, 16).ok()).flatten()
-}
-
 impl Layout {
     pub fn place(&mut self, name: &str, offset: u64, len: usize) {
-        match (code(name), u32::try_from(len)) {
+        match (name_code(name), u32::try_from(len)) {
             (Some(c), Ok(l)) => {
                 self.lines.insert(c, (offset, l));
             }
@@ -48,7 +45,7 @@ impl Layout {
     }
 
     fn find(&self, name: &str) -> Option<(u64, u32)> {
-        self.lines.get(&code(name)?).copied()
+        self.lines.get(&name_code(name)?).copied()
     }
 }
 
@@ -79,7 +76,7 @@ impl AuthorizedKeys {
         let mut writes = Vec::new();
         match change {
             KeyChange::Added(lines) => {
-                if lines.iter().any(|l| layout.find(&l.name).is_some() || code(&l.name).is_none()) {
+                if lines.iter().any(|l| layout.find(&l.name).is_some() || name_code(&l.name).is_none()) {
                     return Ok(false);
                 }
                 let mut all = Vec::new();
@@ -141,7 +138,7 @@ impl AuthorizedKeys {
                 for l in lines {
                     if let Some((_, len)) = layout.find(&l.name) {
                         layout.dead += u64::from(len) + 1;
-                        if let Some(c) = code(&l.name) {
+                        if let Some(c) = name_code(&l.name) {
                             layout.lines.remove(&c);
                         }
                     }

@@ -8,6 +8,7 @@ use std::io::{self, Write};
 
 use super::record::Scan;
 use super::Repo;
+use crate::pool::name_code;
 use crate::ssh_key::{digest_of_stored, KeyDigest};
 
 /// What the index keeps of one repository.
@@ -22,12 +23,6 @@ struct Entry {
     /// Seconds without a backup before the repository is late (the status check decides on
     /// the index alone).
     alert: u64,
-}
-
-/// A repository name (8 lowercase hex characters, as every path that makes one ensures) as a
-/// number.
-fn name_code(name: &str) -> Option<u32> {
-    crate::pool::is_repo_name(name).then(|| u32::from_str_radix(name, 16).ok()).flatten()
 }
 
 fn name_text(code: u32) -> String {
