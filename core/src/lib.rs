@@ -23,6 +23,7 @@ pub mod ssh_url;
 pub mod state;
 pub mod store_error;
 pub mod tags;
+pub mod telemetry;
 pub mod token_store;
 pub mod users;
 

@@ -187,6 +187,17 @@ pub fn task_plugins() -> Result<&'static [&'static TaskPlugin], DuplicatePlugin>
         .map_err(Clone::clone)
 }
 
+/// The name of every plugin built in, of any kind, sorted (a plugin with routes and a task,
+/// such as `cron-status`, once).
+pub fn all_plugin_names() -> Result<Vec<&'static str>, DuplicatePlugin> {
+    let mut names: Vec<&'static str> = endpoint_plugins()?.iter().map(|p| p.name).collect();
+    names.extend(http_plugins()?.iter().map(|p| p.name));
+    names.extend(task_plugins()?.iter().map(|p| p.name));
+    names.sort_unstable();
+    names.dedup();
+    Ok(names)
+}
+
 /// Checks the registry at start-up, so a duplicate stops the server with a message instead of
 /// a panic later.
 pub fn check() -> Result<(), DuplicatePlugin> {

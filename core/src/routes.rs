@@ -31,6 +31,11 @@ impl DocumentedPath {
         methods.join(", ")
     }
 
+    /// The path as the document writes it, `/api/repo/id/{id}`.
+    pub fn template(&self) -> String {
+        self.segments.join("/")
+    }
+
     pub fn operation(&self, method: &Method) -> Option<&Operation> {
         self.operations.iter().find(|o| o.method == *method)
     }

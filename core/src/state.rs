@@ -27,6 +27,8 @@ pub struct Inner {
     pub admin: AdminStore,
     pub throttle: Throttle,
     pub scanner: Arc<dyn RepoScanner>,
+    /// What the server counts about itself, for the metrics plugin.
+    pub telemetry: crate::telemetry::Telemetry,
     run_locks: Mutex<HashMap<&'static str, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -78,6 +80,7 @@ impl AppState {
             admin,
             throttle: Throttle::default(),
             scanner: Arc::new(FsScanner),
+            telemetry: Default::default(),
             run_locks: Mutex::new(HashMap::new()),
         })))
     }

@@ -15,6 +15,8 @@ pub mod tasks;
 use bw_plugin_cron_status as _;
 #[cfg(feature = "cron-storage")]
 use bw_plugin_cron_storage as _;
+#[cfg(feature = "metrics")]
+use bw_plugin_metrics as _;
 #[cfg(feature = "repo")]
 use bw_plugin_repo as _;
 #[cfg(feature = "tokens")]
@@ -27,5 +29,5 @@ pub use startup::{App, Listening, StartError};
 
 /// Names of the endpoint plugins built into this binary, sorted.
 pub fn plugin_names() -> Result<Vec<&'static str>, bw_core::registry::DuplicatePlugin> {
-    Ok(bw_core::registry::endpoint_plugins()?.iter().map(|p| p.name).collect())
+    bw_core::registry::all_plugin_names()
 }

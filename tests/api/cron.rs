@@ -152,6 +152,14 @@ fn a_failing_channel_does_not_stop_the_others_or_the_run() {
     assert_eq!(report.late.len(), 1);
     assert_eq!((report.delivery.of("email"), report.delivery.of("webhook")), (Some(false), Some(true)));
     assert_eq!(hook.requests().len(), 1);
+    // The metrics count each channel's outcome.
+    let (_, text) = s.get("/metrics", Some(&t));
+    let text = text.as_str().unwrap().to_string();
+    assert!(text.contains("borgwarehouse_alert_deliveries_total{channel=\"email\",outcome=\"failed\"} 1\n"), "{text}");
+    assert!(
+        text.contains("borgwarehouse_alert_deliveries_total{channel=\"webhook\",outcome=\"delivered\"} 1\n"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod cron;
 mod generated_clients;
 mod hostile;
 mod key_modes;
+mod metrics;
 mod migration;
 mod openapi;
 mod outside;

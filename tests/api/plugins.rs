@@ -33,7 +33,7 @@ bw_core::http_plugin!("test-plugin", routes);
 #[test]
 fn routes_outside_the_document_are_served_with_their_methods_only() {
     let names: Vec<&str> = bw_core::registry::http_plugins().unwrap().iter().map(|p| p.name).collect();
-    assert_eq!(names, ["test-plugin"]);
+    assert_eq!(names, ["metrics", "test-plugin"]);
     let s = TestServer::start();
     let t = s.full_token();
     assert_eq!(s.post("/api/v1/repositories", Some(&t), &bw_tests::repo_body(&bw_tests::ed25519_key(1, ""))).0, 200);

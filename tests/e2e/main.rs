@@ -9,6 +9,7 @@
 #[allow(dead_code)]
 mod harness;
 mod key_command;
+mod prometheus;
 
 use std::fs;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -49,13 +49,21 @@ fn presented(req: &Request) -> Presented {
 pub async fn authenticate(state: &AppState, req: &Request, schemes: &[&'static str]) -> ApiResult<Principal> {
     let ip = client_ip(&state.config.server, req);
     if ip.is_some_and(|ip| state.throttle.is_blocked(ip)) {
+        state.telemetry.auth_failure("throttled");
         return Err(ApiError::TooManyRequests);
     }
     let result = identify(state, req, schemes, ip).await;
-    if let (Err(ApiError::Unauthorized | ApiError::InvalidApiKey | ApiError::CronUnauthorized), Some(ip)) =
-        (&result, ip)
-    {
-        state.throttle.fail(ip, state.config.auth.failure_limit);
+    let reason = match &result {
+        Err(ApiError::Unauthorized) => Some("unauthorized"),
+        Err(ApiError::InvalidApiKey) => Some("invalid_api_key"),
+        Err(ApiError::CronUnauthorized) => Some("cron_key"),
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        state.telemetry.auth_failure(reason);
+        if let Some(ip) = ip {
+            state.throttle.fail(ip, state.config.auth.failure_limit);
+        }
     }
     result
 }
@@ -67,6 +75,16 @@ async fn identify(
     ip: Option<std::net::IpAddr>,
 ) -> ApiResult<Principal> {
     if schemes.contains(&SCHEME_CRON) {
+        // An operation that also takes a token or the administrator (the metrics) admits the
+        // cron key as one more bearer: a bearer that is not the key is checked as a token.
+        if schemes.contains(&SCHEME_TOKEN) || schemes.contains(&SCHEME_ADMIN) {
+            if let Presented::Bearer(t) = presented(req) {
+                if cron_key_matches(state, &t) {
+                    return Ok(Principal::Cron);
+                }
+            }
+            return identify_user(state, req, schemes, ip).await;
+        }
         let from_query = || {
             schemes
                 .contains(&SCHEME_CRON_QUERY)
@@ -79,6 +97,16 @@ async fn identify(
         };
         return check_cron(state, key.as_deref());
     }
+    identify_user(state, req, schemes, ip).await
+}
+
+/// A token or the administrator.
+async fn identify_user(
+    state: &AppState,
+    req: &Request,
+    schemes: &[&'static str],
+    ip: Option<std::net::IpAddr>,
+) -> ApiResult<Principal> {
     match presented(req) {
         Presented::Bearer(token) if schemes.contains(&SCHEME_TOKEN) => check_token(state, &token, req, ip),
         Presented::Basic { user, password } if schemes.contains(&SCHEME_ADMIN) => {
@@ -95,14 +123,18 @@ fn check_cron(state: &AppState, presented: Option<&str>) -> ApiResult<Principal>
         tracing::warn!("cron call refused: CRONJOB_KEY is not set");
         return Err(ApiError::CronUnauthorized);
     }
-    // Equal-length digests: the comparison time tells nothing about the key.
-    let ok =
-        presented.is_some_and(|p| bool::from(Sha256::digest(p.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes()))));
-    if ok {
+    if presented.is_some_and(|p| cron_key_matches(state, p)) {
         Ok(Principal::Cron)
     } else {
         Err(ApiError::CronUnauthorized)
     }
+}
+
+/// Whether `presented` is the configured, non-empty `CRONJOB_KEY`.
+fn cron_key_matches(state: &AppState, presented: &str) -> bool {
+    let expected = state.config.auth.cronjob_key.as_ref().map(|k| k.expose()).unwrap_or("");
+    // Equal-length digests: the comparison time tells nothing about the key.
+    !expected.is_empty() && bool::from(Sha256::digest(presented.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())))
 }
 
 async fn check_admin(state: &AppState, user: String, password: String) -> ApiResult<Principal> {

@@ -42,6 +42,7 @@ pub(super) struct FlatConfig {
     pub key_mode: KeyMode,
     pub key_lookup_dir: Option<PathBuf>,
     pub home_owner_check: bool,
+    pub metrics_public: bool,
 
     // BorgWarehouse's names (see BORGWAREHOUSE_KEYS).
     pub cronjob_key: Option<Secret>,
@@ -110,6 +111,7 @@ impl Default for FlatConfig {
             key_mode: KeyMode::File,
             key_lookup_dir: None,
             home_owner_check: true,
+            metrics_public: false,
             cronjob_key: None,
             disable_delete_repo: false,
             disable_compact_repo: false,

@@ -62,6 +62,8 @@ pub struct AuthSettings {
     pub cronjob_key: Option<Secret>,
     /// `DISABLE_INTEGRATIONS`: no API token is accepted.
     pub disable_integrations: bool,
+    /// `GET /metrics` answers without credentials.
+    pub metrics_public: bool,
 }
 
 /// The repository routes.
@@ -190,6 +192,7 @@ impl From<FlatConfig> for Config {
                 failure_limit: f.auth_failure_limit,
                 cronjob_key: f.cronjob_key,
                 disable_integrations: f.disable_integrations,
+                metrics_public: f.metrics_public,
             },
             repos: RepoSettings { disable_delete: f.disable_delete_repo, disable_compact: f.disable_compact_repo },
             checks: CheckSettings {

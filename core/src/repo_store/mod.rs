@@ -179,8 +179,10 @@ impl RepoStore {
         }
     }
 
-    /// Every stored record, in id order, read from the store, with the current check figures.
-    pub(super) fn records(&self) -> impl Iterator<Item = StoreResult<Repo>> + '_ {
+    /// Every stored record, in id order, read from the store as the iterator advances, with the
+    /// current check figures. Holds no lock between items: a reader that takes its time (a
+    /// metrics scrape) delays no change.
+    pub fn records(&self) -> impl Iterator<Item = StoreResult<Repo>> + '_ {
         self.repos.iter().map(|item| {
             let (k, v) = item?;
             decode_record(|| format!("repository {}", hex_key(&k)), &v).map(|r| self.current(r))

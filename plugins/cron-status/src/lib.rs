@@ -10,6 +10,7 @@ use bw_core::refusals::{Answer, CONFLICT};
 use bw_core::registry::TaskFuture;
 use bw_core::scan::{scan_all, RepoScanner};
 use bw_core::tags::CronTag as Tag;
+use bw_core::telemetry::CheckRun;
 use bw_core::{ApiResult, AppState};
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -34,6 +35,15 @@ pub struct StatusReport {
 pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
     let _run = state.start_run(TASK, "The check status service is already running")?;
     let started = std::time::Instant::now();
+    let result = check(state, started).await;
+    state.telemetry.check_finished(
+        "status",
+        CheckRun { duration: started.elapsed(), ended_at: state.clock.now(), succeeded: result.is_ok() },
+    );
+    result
+}
+
+async fn check(state: &AppState, started: std::time::Instant) -> ApiResult<StatusReport> {
     let results = scan_all(state, |s: &dyn RepoScanner, p| s.last_save(p)).await;
     let scanned_in = started.elapsed();
     let now = state.clock.now();
@@ -79,6 +89,9 @@ pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
     bw_core::memory::release_free_memory_now_and_soon();
     if !report.late.is_empty() {
         report.delivery = alerts::send(&state.config, &report.late, now).await;
+        for (channel, delivered) in report.delivery.iter() {
+            state.telemetry.alert_delivery(channel, delivered);
+        }
     }
     tracing::info!(
         scanned = report.scanned,

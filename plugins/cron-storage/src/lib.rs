@@ -8,6 +8,7 @@ use bw_core::refusals::{Answer, CONFLICT};
 use bw_core::registry::TaskFuture;
 use bw_core::scan::{scan_all, RepoScanner};
 use bw_core::tags::CronTag as Tag;
+use bw_core::telemetry::CheckRun;
 use bw_core::{ApiResult, AppState};
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -25,6 +26,16 @@ pub struct StorageReport {
 /// One storage run. A second run while one is under way gets 409.
 pub async fn run(state: &AppState) -> ApiResult<StorageReport> {
     let _run = state.start_run(TASK, "The storage used service is already running")?;
+    let started = std::time::Instant::now();
+    let result = check(state).await;
+    state.telemetry.check_finished(
+        "storage",
+        CheckRun { duration: started.elapsed(), ended_at: state.clock.now(), succeeded: result.is_ok() },
+    );
+    result
+}
+
+async fn check(state: &AppState) -> ApiResult<StorageReport> {
     let results = scan_all(state, |s: &dyn RepoScanner, p| s.disk_usage_kib(p)).await;
     let mut report = StorageReport::default();
     let mut found = Vec::with_capacity(results.len());

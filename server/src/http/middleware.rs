@@ -27,6 +27,18 @@ impl Methods {
         self.undocumented.iter().find(|(p, _)| p == path).map(|(_, m)| *m)
     }
 
+    /// What a request to `path` is counted under: its documented template, the path of a
+    /// route outside the document, or `unmatched`.
+    fn route_label(&self, path: &str) -> String {
+        if let Some(p) = self.documented.find(path) {
+            return p.template();
+        }
+        match self.undocumented.iter().find(|(p, _)| p == path) {
+            Some((p, _)) => p.clone(),
+            None => bw_core::telemetry::UNMATCHED_ROUTE.to_string(),
+        }
+    }
+
     /// The `Allow` header for `path`, when it is a known path.
     fn allow(&self, path: &str) -> Option<String> {
         if let Some(p) = self.documented.find(path) {
@@ -215,12 +227,17 @@ async fn resp_text(resp: Response) -> String {
 }
 
 /// One line per request: method, path (never the query, which may hold a cron key), status,
-/// latency. The `Authorization` header is never logged.
+/// latency. The `Authorization` header is never logged. Also counts the request, by route
+/// template, for the metrics.
 pub async fn access_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let counted = req.data::<AppState>().cloned().zip(req.data::<Methods>().cloned());
     let resp = ep.call(req).await?.into_response();
+    if let Some((state, methods)) = counted {
+        state.telemetry.request(&methods.route_label(&path), method.as_str(), resp.status().as_u16());
+    }
     tracing::info!(
         target: "access",
         method = %method,

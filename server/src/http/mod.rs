@@ -81,7 +81,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .data(BodyTimeout(state.config.server.request_timeout))
         .around(admit)
         .around(shape_errors)
-        .data(methods)
         .around(access_log)
+        .data(methods)
         .data(state)
 }

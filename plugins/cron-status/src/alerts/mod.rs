@@ -66,6 +66,11 @@ impl Delivery {
     pub fn of(&self, channel: &str) -> Option<bool> {
         self.0.get(channel).copied()
     }
+
+    /// Each configured channel and whether it delivered.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, bool)> + '_ {
+        self.0.iter().map(|(c, d)| (*c, *d))
+    }
 }
 
 fn text(late: &[LateRepo]) -> String {

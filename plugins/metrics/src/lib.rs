@@ -1,0 +1,139 @@
+//! The `metrics` plugin: `GET /metrics` for Prometheus, outside the OpenAPI document (its answer
+//! is not JSON). A token with read, the administrator, or the cron key may scrape; anyone when
+//! `BW_METRICS_PUBLIC=true`.
+//!
+//! The repositories are read from the store at each scrape and the answer is written as it is
+//! sent, in chunks, so metrics cost no memory between scrapes and little during one.
+//! Prometheus, which asks for OpenMetrics, gets OpenMetrics; any other client (curl, promtool,
+//! other scrapers) gets the Prometheus text format.
+
+mod render;
+
+use std::fmt;
+
+use bw_core::auth::{authenticate, Principal, SCHEME_ADMIN, SCHEME_CRON, SCHEME_TOKEN};
+use bw_core::registry::HttpRoute;
+use bw_core::token_store::Permission;
+use bw_core::{ApiError, AppState};
+use bytes::Bytes;
+use poem::http::Method;
+use poem::web::Data;
+use poem::{handler, Body, EndpointExt, IntoResponse, Request, Response};
+use tokio::sync::mpsc;
+
+pub use render::{to_prometheus_text, RepoFigures, Scrape};
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The answer goes out in pieces of about this size.
+const CHUNK: usize = 64 * 1024;
+
+/// The caller may scrape, or the contract's 401/403.
+async fn admit(state: &AppState, req: &Request) -> Result<(), ApiError> {
+    if state.config.auth.metrics_public {
+        return Ok(());
+    }
+    match authenticate(state, req, &[SCHEME_TOKEN, SCHEME_ADMIN, SCHEME_CRON]).await? {
+        Principal::Token { permissions, .. } if !permissions.allows(Permission::Read) => {
+            Err(ApiError::InsufficientPermissions)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn wants_openmetrics(req: &Request) -> bool {
+    req.headers()
+        .get_all(poem::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"))
+}
+
+/// Reads what the scrape shows: the repositories' figures now, and the server's counters.
+fn collect(state: &AppState) -> Result<Scrape, bw_core::store_error::StoreError> {
+    let now = state.clock.now();
+    let mut repos = Vec::with_capacity(state.repos.len());
+    for repo in state.repos.records() {
+        repos.push(RepoFigures::of(repo?, now));
+    }
+    Ok(Scrape {
+        repos,
+        telemetry: state.telemetry.snapshot(),
+        version: bw_core::VERSION,
+        plugins: bw_core::registry::all_plugin_names().unwrap_or_default().join(","),
+    })
+}
+
+/// Hands the encoder's output to the response in chunks of whole lines, converted to the
+/// format the client asked for. A client that went away stops the encoding.
+struct Chunks {
+    buf: String,
+    tx: mpsc::Sender<Bytes>,
+    openmetrics: bool,
+}
+
+impl Chunks {
+    fn send_lines(&mut self, all: bool) -> fmt::Result {
+        let end = if all { self.buf.len() } else { self.buf.rfind('\n').map_or(0, |i| i + 1) };
+        if end == 0 {
+            return Ok(());
+        }
+        let out = if self.openmetrics {
+            self.buf[..end].to_string()
+        } else {
+            let mut out = String::with_capacity(end + 256);
+            to_prometheus_text(&self.buf[..end], &mut out);
+            out
+        };
+        self.buf.drain(..end);
+        self.tx.blocking_send(Bytes::from(out)).map_err(|_| fmt::Error)
+    }
+}
+
+impl fmt::Write for Chunks {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.buf.push_str(s);
+        if self.buf.len() >= CHUNK {
+            self.send_lines(false)?;
+        }
+        Ok(())
+    }
+}
+
+#[handler]
+async fn metrics(req: &Request, state: Data<&AppState>) -> Response {
+    if let Err(e) = admit(&state, req).await {
+        return e.into_response();
+    }
+    let openmetrics = wants_openmetrics(req);
+    let reader = state.clone();
+    let scrape = match tokio::task::spawn_blocking(move || collect(&reader)).await {
+        Ok(Ok(scrape)) => scrape,
+        Ok(Err(e)) => return ApiError::from(e).into_response(),
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    let (tx, mut rx) = mpsc::channel::<Bytes>(2);
+    tokio::task::spawn_blocking(move || {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(scrape));
+        let mut out = Chunks { buf: String::with_capacity(CHUNK + 1024), tx, openmetrics };
+        let written =
+            prometheus_client::encoding::text::encode(&mut out, &registry).and_then(|()| out.send_lines(true));
+        if written.is_err() {
+            tracing::debug!("metrics: the client went away before the answer was sent");
+        }
+        drop(registry);
+        bw_core::memory::release_free_memory_now_and_soon();
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|c| c.map(Ok::<_, std::io::Error>)));
+    Response::builder()
+        .content_type(if openmetrics { OPENMETRICS } else { PROMETHEUS_TEXT })
+        .header(poem::http::header::CACHE_CONTROL, "no-store")
+        .body(Body::from_bytes_stream(stream))
+}
+
+fn routes() -> Vec<HttpRoute> {
+    vec![HttpRoute { path: "/metrics", methods: &[Method::GET], endpoint: metrics.map_to_response().boxed() }]
+}
+
+bw_core::http_plugin!("metrics", routes);

@@ -1,0 +1,354 @@
+//! What a scrape shows, encoded with `prometheus-client`: the repositories as the store holds
+//! them at scrape time (no second copy is kept between scrapes), their totals, and the counters
+//! the server keeps about itself ([`bw_core::telemetry`]).
+
+use std::fmt::Write;
+
+use bw_core::telemetry::TelemetrySnapshot;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::MetricType;
+
+/// One repository's figures, taken from its record.
+#[derive(Debug)]
+pub struct RepoFigures {
+    pub name: String,
+    pub alias: String,
+    /// Unix seconds; 0 before the first backup.
+    pub last_backup: i64,
+    pub used_bytes: u64,
+    pub quota_bytes: u64,
+    pub alert_seconds: u64,
+    /// `status` as the API computes it now.
+    pub ok: bool,
+    pub append_only: bool,
+    pub archived: bool,
+}
+
+impl RepoFigures {
+    pub fn of(repo: bw_core::repo_store::Repo, now: i64) -> RepoFigures {
+        let repo = repo.at(now);
+        RepoFigures {
+            // KiB as `du -s -L` counts them; GB are 10^9 bytes, as BorgWarehouse's quota.
+            used_bytes: repo.storage_used.saturating_mul(1024),
+            quota_bytes: repo.storage_size.saturating_mul(1_000_000_000),
+            last_backup: repo.last_save,
+            alert_seconds: repo.alert,
+            ok: repo.status,
+            append_only: repo.append_only_mode,
+            archived: repo.archived,
+            name: repo.repository_name,
+            alias: repo.alias,
+        }
+    }
+
+    /// Monitored (alert set), not archived, and without a backup within its alert delay.
+    fn late(&self) -> bool {
+        !self.ok && self.alert_seconds != 0 && !self.archived
+    }
+}
+
+/// Everything one scrape shows.
+#[derive(Debug)]
+pub struct Scrape {
+    pub repos: Vec<RepoFigures>,
+    pub telemetry: TelemetrySnapshot,
+    pub version: &'static str,
+    pub plugins: String,
+}
+
+/// The names of the counter families, without the `_total` their samples carry.
+pub const COUNTERS: &[&str] =
+    &["borgwarehouse_http_requests", "borgwarehouse_authentication_failures", "borgwarehouse_alert_deliveries"];
+
+/// A label value written in the exposition's escaped form: aliases are text users typed, and a
+/// quote or a line break in one must not end the label (`prometheus-client` writes values as
+/// they are).
+struct Escaped<'a>(&'a str);
+
+impl std::fmt::Debug for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl EncodeLabelValue for Escaped<'_> {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        for c in self.0.chars() {
+            match c {
+                '\\' => encoder.write_str("\\\\")?,
+                '"' => encoder.write_str("\\\"")?,
+                '\n' => encoder.write_str("\\n")?,
+                c => encoder.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bit(b: bool) -> u32 {
+    u32::from(b)
+}
+
+impl Scrape {
+    /// One gauge per repository, labelled by its name.
+    fn per_repo<V: prometheus_client::encoding::EncodeGaugeValue>(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: impl Fn(&RepoFigures) -> V,
+    ) -> Result<(), std::fmt::Error> {
+        let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for r in &self.repos {
+            let labels = [("repositoryName", Escaped(&r.name))];
+            metric.encode_family(&labels)?.encode_gauge(&value(r))?;
+        }
+        Ok(())
+    }
+
+    fn gauge<V: prometheus_client::encoding::EncodeGaugeValue>(
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: V,
+    ) -> Result<(), std::fmt::Error> {
+        encoder.encode_descriptor(name, help, None, MetricType::Gauge)?.encode_gauge(&value)
+    }
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let e = &mut encoder;
+        {
+            let mut metric = e.encode_descriptor(
+                "borgwarehouse_build_info",
+                "This server's version and the plugins built in (value 1).",
+                None,
+                MetricType::Gauge,
+            )?;
+            let labels = [("version", Escaped(self.version)), ("plugins", Escaped(&self.plugins))];
+            metric.encode_family(&labels)?.encode_gauge(&1u32)?;
+        }
+
+        // Per repository.
+        self.per_repo(
+            e,
+            "borgwarehouse_repository_last_backup_timestamp_seconds",
+            "Unix time of the repository's newest backup as the status check last read it; 0 before the first.",
+            |r| r.last_backup,
+        )?;
+        self.per_repo(
+            e,
+            "borgwarehouse_repository_used_bytes",
+            "Disk space the repository uses, as the storage check last read it (du -s -L).",
+            |r| r.used_bytes,
+        )?;
+        self.per_repo(e, "borgwarehouse_repository_quota_bytes", "The repository's storage quota.", |r| r.quota_bytes)?;
+        self.per_repo(
+            e,
+            "borgwarehouse_repository_alert_seconds",
+            "Seconds without a backup before the repository is late; 0 means not monitored.",
+            |r| r.alert_seconds,
+        )?;
+        self.per_repo(
+            e,
+            "borgwarehouse_repository_status",
+            "1 when the last backup is within the alert delay (the API's status), else 0; always 0 when alert is 0.",
+            |r| bit(r.ok),
+        )?;
+        self.per_repo(e, "borgwarehouse_repository_append_only", "1 when the repository is append-only.", |r| {
+            bit(r.append_only)
+        })?;
+        self.per_repo(
+            e,
+            "borgwarehouse_repository_archived",
+            "1 when the repository is archived (its client cannot connect).",
+            |r| bit(r.archived),
+        )?;
+        {
+            let mut metric = e.encode_descriptor(
+                "borgwarehouse_repository_info",
+                "The repository's alias (value 1), to join on repositoryName.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for r in &self.repos {
+                let labels = [("repositoryName", Escaped(&r.name)), ("alias", Escaped(&r.alias))];
+                metric.encode_family(&labels)?.encode_gauge(&1u32)?;
+            }
+        }
+
+        // Totals.
+        Self::gauge(e, "borgwarehouse_repositories", "Repositories, archived ones included.", self.repos.len() as u64)?;
+        Self::gauge(
+            e,
+            "borgwarehouse_repositories_archived",
+            "Archived repositories.",
+            self.repos.iter().filter(|r| r.archived).count() as u64,
+        )?;
+        Self::gauge(
+            e,
+            "borgwarehouse_repositories_late",
+            "Monitored repositories (alert above 0, not archived) without a backup within their alert delay.",
+            self.repos.iter().filter(|r| r.late()).count() as u64,
+        )?;
+        Self::gauge(
+            e,
+            "borgwarehouse_repositories_used_bytes",
+            "Disk space all repositories use.",
+            self.repos.iter().map(|r| r.used_bytes).fold(0u64, u64::saturating_add),
+        )?;
+        Self::gauge(
+            e,
+            "borgwarehouse_repositories_quota_bytes",
+            "The sum of all repositories' quotas.",
+            self.repos.iter().map(|r| r.quota_bytes).fold(0u64, u64::saturating_add),
+        )?;
+
+        // The checks' last runs (absent for a check that has not run since start-up).
+        let checks = &self.telemetry.checks;
+        for (name, help, value) in [
+            (
+                "borgwarehouse_check_duration_seconds",
+                "How long the check's last run took.",
+                &(|r: &bw_core::telemetry::CheckRun| r.duration.as_secs_f64()) as &dyn Fn(&_) -> f64,
+            ),
+            (
+                "borgwarehouse_check_last_run_timestamp_seconds",
+                "Unix time at which the check's last run ended.",
+                &|r: &bw_core::telemetry::CheckRun| r.ended_at as f64,
+            ),
+            (
+                "borgwarehouse_check_success",
+                "1 when the check's last run finished, 0 when it failed.",
+                &|r: &bw_core::telemetry::CheckRun| f64::from(bit(r.succeeded)),
+            ),
+        ] {
+            let mut metric = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (check, run) in checks {
+                metric.encode_family(&[("check", Escaped(check))])?.encode_gauge(&value(run))?;
+            }
+        }
+
+        // The server's own counters.
+        {
+            let mut metric = e.encode_descriptor(
+                COUNTERS[0],
+                "HTTP requests answered, by route template, method and status.",
+                None,
+                MetricType::Counter,
+            )?;
+            for ((route, method, status), n) in &self.telemetry.requests {
+                let status = status.to_string();
+                let labels = [("route", Escaped(route)), ("method", Escaped(method)), ("status", Escaped(&status))];
+                metric
+                    .encode_family(&labels)?
+                    .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(n, None)?;
+            }
+        }
+        {
+            let mut metric = e.encode_descriptor(
+                COUNTERS[1],
+                "Refused credentials, by reason (unauthorized, invalid_api_key, cron_key, throttled).",
+                None,
+                MetricType::Counter,
+            )?;
+            for (reason, n) in &self.telemetry.auth_failures {
+                metric
+                    .encode_family(&[("reason", Escaped(reason))])?
+                    .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(n, None)?;
+            }
+        }
+        {
+            let mut metric = e.encode_descriptor(
+                COUNTERS[2],
+                "Lateness alerts handed to a channel, by channel and outcome (delivered, failed).",
+                None,
+                MetricType::Counter,
+            )?;
+            for ((channel, outcome), n) in &self.telemetry.alert_deliveries {
+                let labels = [("channel", Escaped(channel)), ("outcome", Escaped(outcome))];
+                metric
+                    .encode_family(&labels)?
+                    .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(n, None)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Turns complete lines of the OpenMetrics text `prometheus-client` writes into the Prometheus
+/// text format (0.0.4), which every scraper and `promtool check metrics` read: a counter's
+/// HELP and TYPE name its samples' `_total` name, and there is no `# EOF`. Label values are
+/// escaped alike in both formats.
+pub fn to_prometheus_text(openmetrics: &str, out: &mut String) {
+    for line in openmetrics.split_inclusive('\n') {
+        if line.starts_with("# EOF") || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let counter_descriptor = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let name = rest.split(' ').next()?;
+            COUNTERS.contains(&name).then_some((prefix, name, &rest[name.len()..]))
+        });
+        match counter_descriptor {
+            Some((prefix, name, rest)) => {
+                out.push_str(prefix);
+                out.push_str(name);
+                out.push_str("_total");
+                out.push_str(rest);
+            }
+            None => out.push_str(line),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_renamed_and_eof_dropped() {
+        let om = "# HELP borgwarehouse_http_requests Requests.\n# TYPE borgwarehouse_http_requests counter\nborgwarehouse_http_requests_total{route=\"/a\"} 1\n# HELP borgwarehouse_repositories Count.\n# TYPE borgwarehouse_repositories gauge\nborgwarehouse_repositories 2\n# EOF\n";
+        let mut out = String::new();
+        to_prometheus_text(om, &mut out);
+        assert_eq!(
+            out,
+            "# HELP borgwarehouse_http_requests_total Requests.\n# TYPE borgwarehouse_http_requests_total counter\nborgwarehouse_http_requests_total{route=\"/a\"} 1\n# HELP borgwarehouse_repositories Count.\n# TYPE borgwarehouse_repositories gauge\nborgwarehouse_repositories 2\n"
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let scrape = Scrape {
+            repos: vec![RepoFigures {
+                name: "abcd1234".into(),
+                alias: "a \"quoted\"\nback\\slash".into(),
+                last_backup: 5,
+                used_bytes: 0,
+                quota_bytes: 0,
+                alert_seconds: 0,
+                ok: false,
+                append_only: false,
+                archived: false,
+            }],
+            telemetry: TelemetrySnapshot::default(),
+            version: "1",
+            plugins: "metrics".into(),
+        };
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(scrape));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains(
+                r#"borgwarehouse_repository_info{repositoryName="abcd1234",alias="a \"quoted\"\nback\\slash"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("borgwarehouse_repository_last_backup_timestamp_seconds{repositoryName=\"abcd1234\"} 5\n")
+        );
+    }
+}
