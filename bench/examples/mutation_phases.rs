@@ -25,6 +25,7 @@ fn main() {
             lan_command: false,
             append_only_mode: false,
             icon: None,
+            storage_target: None,
         })
         .collect();
     rt.block_on(state.repos.create_many(news)).unwrap();

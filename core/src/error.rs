@@ -76,6 +76,9 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound("Not Found".into()),
             StoreError::KeyInUse => ApiError::Conflict("The SSH key is already used in another repository.".into()),
             StoreError::Refused(reason) => ApiError::BadRequest(reason),
+            StoreError::TargetUnavailable(path) => {
+                ApiError::Conflict(format!("Storage target {path} is not available (missing or not mounted)"))
+            }
             e @ (StoreError::Io { .. } | StoreError::Db(_) | StoreError::Corrupt { .. }) => ApiError::internal(e),
         }
     }

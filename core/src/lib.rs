@@ -21,6 +21,7 @@ pub mod scan;
 pub mod ssh_key;
 pub mod ssh_url;
 pub mod state;
+pub mod storage_target;
 pub mod store_error;
 pub mod tags;
 pub mod telemetry;

@@ -24,7 +24,7 @@ pub const INVALID_BODY: u32 = 1 << 0;
 pub const DISABLED: u32 = 1 << 1;
 /// 404: no such repository.
 pub const NOT_FOUND: u32 = 1 << 2;
-/// 409: the key is in use, or the check already runs.
+/// 409: the key is in use, the check already runs, or the storage target is not available.
 pub const CONFLICT: u32 = 1 << 3;
 /// 422: JSON that the contract's validation refuses.
 pub const UNEXPECTED_DATA: u32 = 1 << 4;
@@ -42,7 +42,11 @@ pub const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
     (403, "Forbidden", "Invalid API key, insufficient permissions, or refused by the server's configuration"),
     (404, "NotFound", "No repository with that id or name"),
     (408, "RequestTimeout", "The request body did not arrive in time"),
-    (409, "Conflict", "The SSH key is already used by another repository, or the check is already running"),
+    (
+        409,
+        "Conflict",
+        "The SSH key is already used by another repository, the check is already running, or the storage target is not available",
+    ),
     (413, "PayloadTooLarge", "The request body is larger than 64 KiB"),
     (422, "UnexpectedData", "The body breaks the contract's validation; `detail` names the field"),
     (429, "TooManyRequests", "Too many failed authentications from this address; try again in a minute"),

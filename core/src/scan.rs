@@ -26,7 +26,7 @@ impl RepoScanner for FsScanner {
     fn last_save(&self, dir: &Path) -> io::Result<Option<i64>> {
         let entries = match fs::read_dir(dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return absent(dir),
             Err(e) => return Err(e),
         };
         let mut newest: Option<i64> = None;
@@ -56,7 +56,7 @@ impl RepoScanner for FsScanner {
     fn disk_usage_kib(&self, dir: &Path) -> io::Result<Option<u64>> {
         let root = match fs::metadata(dir) {
             Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return absent(dir),
             Err(e) => return Err(e),
         };
         let mut seen: HashSet<(u64, u64)> = HashSet::new();
@@ -84,6 +84,20 @@ impl RepoScanner for FsScanner {
         }
         // st_blocks counts 512-byte units; du rounds the KiB total up.
         Ok(Some(blocks.div_ceil(2)))
+    }
+}
+
+/// A repository without a folder has never been initialised (`None`), but a link whose target
+/// is gone is a storage target that is not mounted: an error, so that the check keeps the
+/// repository's figures instead of reading it as empty.
+fn absent<T>(dir: &Path) -> io::Result<Option<T>> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => Err(io::Error::other(format!(
+            "{} links to {}, which is missing (storage target not mounted?)",
+            dir.display(),
+            fs::read_link(dir).map(|t| t.display().to_string()).unwrap_or_default()
+        ))),
+        _ => Ok(None),
     }
 }
 
@@ -253,6 +267,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         assert_eq!(FsScanner.last_save(&d.path().join("nope")).unwrap(), None);
         assert_eq!(FsScanner.last_save(d.path()).unwrap(), None);
+        // A repository on a storage target that is not mounted: an error, not "never backed up".
+        symlink(d.path().join("unmounted/abcd0123"), d.path().join("abcd0123")).unwrap();
+        let err = FsScanner.last_save(&d.path().join("abcd0123")).unwrap_err();
+        assert!(err.to_string().contains("storage target not mounted"), "{err}");
+        assert!(FsScanner.disk_usage_kib(&d.path().join("abcd0123")).is_err());
         for (name, t) in [("integrity.5", 1_000_000), ("integrity.9", 2_000_000), ("index.9", 3_000_000)] {
             let f = fs::File::create(d.path().join(name)).unwrap();
             f.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(t)).unwrap();

@@ -15,6 +15,9 @@ pub enum StoreError {
     /// The store refused the value (a name or password that breaks its rules).
     #[error("{0}")]
     Refused(String),
+    /// The storage target a repository was to be placed on is missing or not mounted.
+    #[error("storage target {0} is not available")]
+    TargetUnavailable(String),
     /// A file or folder could not be read or written.
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },

@@ -17,5 +17,6 @@ mod plugins;
 mod repos;
 mod server;
 mod server_info;
+mod storage_targets;
 mod tokens;
 mod validation;

@@ -10,6 +10,7 @@
 mod harness;
 mod key_command;
 mod prometheus;
+mod storage_target;
 
 use std::fs;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -62,6 +62,7 @@ pub(super) struct FlatConfig {
     pub ssh_server_port_lan: Option<u16>,
     pub hide_ssh_port: bool,
     pub host_key_files: String,
+    pub storage_targets: Option<String>,
 }
 
 /// Keys read from the environment without the `BW_` prefix, spelled as BorgWarehouse spells
@@ -83,6 +84,7 @@ pub(super) const BORGWAREHOUSE_KEYS: &[&str] = &[
     "fqdn_lan",
     "ssh_server_port_lan",
     "hide_ssh_port",
+    "storage_targets",
 ];
 
 impl Default for FlatConfig {
@@ -129,6 +131,7 @@ impl Default for FlatConfig {
             ssh_server_port_lan: None,
             hide_ssh_port: false,
             host_key_files: "/etc/ssh/ssh_host_*_key.pub".into(),
+            storage_targets: None,
         }
     }
 }

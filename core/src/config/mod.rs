@@ -73,6 +73,8 @@ pub struct RepoSettings {
     pub disable_delete: bool,
     /// `DISABLE_COMPACT_REPO`: the compact route answers 403.
     pub disable_compact: bool,
+    /// `STORAGE_TARGETS`: mounted folders where a repository may live instead of the pool.
+    pub storage_targets: Vec<crate::storage_target::StorageTarget>,
 }
 
 /// The status and storage checks.
@@ -194,7 +196,12 @@ impl From<FlatConfig> for Config {
                 disable_integrations: f.disable_integrations,
                 metrics_public: f.metrics_public,
             },
-            repos: RepoSettings { disable_delete: f.disable_delete_repo, disable_compact: f.disable_compact_repo },
+            repos: RepoSettings {
+                disable_delete: f.disable_delete_repo,
+                disable_compact: f.disable_compact_repo,
+                // Parsed by `Config::load`, which can refuse a malformed list.
+                storage_targets: Vec::new(),
+            },
             checks: CheckSettings {
                 status_interval: f.status_interval,
                 storage_interval: f.storage_interval,
@@ -273,7 +280,10 @@ impl Config {
             )
             .merge(flat::TextEnv { prefix: "", keys: bwh_text });
         let flat: FlatConfig = figment.extract().map_err(describe)?;
-        let config = Config::from(flat);
+        let targets = crate::storage_target::parse_list(flat.storage_targets.as_deref().unwrap_or(""))
+            .map_err(|e| ConfigError(format!("STORAGE_TARGETS (`storage_targets`): {e}")))?;
+        let mut config = Config::from(flat);
+        config.repos.storage_targets = targets;
         config.check()?;
         Ok((config, misspelled_env_warnings()))
     }
@@ -286,6 +296,7 @@ impl Config {
         }
         self.check_key_lookup_dir()?;
         self.check_pool_path()?;
+        self.check_storage_targets()?;
         let user = &self.auth.admin_user;
         if user.is_empty() || user.contains(':') {
             return Err(ConfigError(format!("BW_ADMIN_USER: expected a non-empty name without ':', found {user:?}")));
@@ -312,6 +323,26 @@ impl Config {
                 }
             ))),
         }
+    }
+
+    /// A target inside the pool or the data folder would hold repositories twice over, or next
+    /// to the store.
+    fn check_storage_targets(&self) -> Result<(), ConfigError> {
+        let pool = crate::paths::absolute(&self.home()).join("repos");
+        let data = crate::paths::absolute(&self.server.data_dir);
+        for t in &self.repos.storage_targets {
+            let path = Path::new(&t.path);
+            if path.starts_with(&pool) || path.starts_with(&data) {
+                return Err(ConfigError(format!(
+                    "STORAGE_TARGETS (`storage_targets`): {} overlaps the pool {} or the data folder {}; a target \
+                     is a folder of its own on another disk",
+                    t.path,
+                    pool.display(),
+                    data.display()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Command mode needs the key folder, and that folder must not be inside the data folder:

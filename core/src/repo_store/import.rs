@@ -125,6 +125,8 @@ impl BorgWarehouseRepo {
             lan_command: self.lan_command,
             append_only_mode: self.append_only_mode,
             icon: self.icon.clone(),
+            // BorgWarehouse made the folder and the link already; the record names the target below.
+            storage_target: None,
         };
         // What BorgWarehouse accepted is taken as it is (an alert outside the list, an old
         // alias); later edits validate only the fields they send.
@@ -321,6 +323,7 @@ impl RepoStore {
                 lan_command: false,
                 append_only_mode: line.append_only,
                 icon: None,
+                storage_target: None,
             };
             let mut repo = Repo::new(new, line.name.clone());
             repo.id = adopted.len() as u64;

@@ -168,11 +168,31 @@ impl RepoStore {
         }
         let mut names = HashSet::new();
         let mut repos: Vec<Repo> = Vec::with_capacity(news.len());
+        // Repositories placed on a storage target so far: undone if anything below fails.
+        let mut placed: Vec<(crate::storage_target::StorageTarget, String)> = Vec::new();
+        let undo_placed = |placed: &[(crate::storage_target::StorageTarget, String)]| {
+            for (target, name) in placed {
+                target.unplace(&self.pool, name);
+            }
+        };
         for new in news {
             let name = loop {
                 let n = self.fresh_name();
-                if names.insert(n.clone()) {
-                    break n;
+                if !names.insert(n.clone()) {
+                    continue;
+                }
+                let Some(target) = &new.storage_target else { break n };
+                match self.place_on(target, &n) {
+                    Ok(true) => {
+                        placed.push((target.clone(), n.clone()));
+                        break n;
+                    }
+                    // The target already has a folder of that name: take another.
+                    Ok(false) => continue,
+                    Err(e) => {
+                        undo_placed(&placed);
+                        return Err(e);
+                    }
                 }
             };
             repos.push(Repo::new(new, name));
@@ -182,18 +202,42 @@ impl RepoStore {
             r.id = first + i as u64;
         }
         self.unsettle();
-        self.store_records(&repos, first + repos.len() as u64)?;
+        if let Err(e) = self.store_records(&repos, first + repos.len() as u64) {
+            undo_placed(&placed);
+            return Err(e);
+        }
         self.index_all(&repos);
         let ids: Vec<u64> = repos.iter().map(|r| r.id).collect();
-        self.commit(KeyChange::Added(repos.iter().map(Repo::line).collect()), move |s| {
-            for id in &ids {
-                s.repos.remove(id_key(*id))?;
-                s.index_mut().remove(*id);
-            }
-            Ok(())
-        })
-        .await?;
+        let committed = self
+            .commit(KeyChange::Added(repos.iter().map(Repo::line).collect()), move |s| {
+                for id in &ids {
+                    s.repos.remove(id_key(*id))?;
+                    s.index_mut().remove(*id);
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = committed {
+            undo_placed(&placed);
+            return Err(e);
+        }
         Ok(repos)
+    }
+
+    /// Makes `TARGET/NAME` and the pool's link to it before the repository is stored, so that
+    /// its client can `borg init` as soon as the answer arrives. `Ok(false)` when the target
+    /// already has a folder of that name.
+    fn place_on(&self, target: &crate::storage_target::StorageTarget, name: &str) -> StoreResult<bool> {
+        if let Some(problem) = target.problem() {
+            tracing::warn!(target = %target.path, problem = %problem, "storage target not available; nothing written");
+            return Err(StoreError::TargetUnavailable(target.path.clone()));
+        }
+        self.pool.ensure().map_err(|e| StoreError::io(self.pool.root(), e))?;
+        match target.place(&self.pool, name) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(StoreError::io(target.repo_dir(name), e)),
+        }
     }
 
     pub async fn update(&self, id: u64, patch: RepoPatch) -> StoreResult<Repo> {

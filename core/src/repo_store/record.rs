@@ -85,7 +85,7 @@ impl Repo {
             last_status_alert_send: None,
             archived: false,
             icon: new.icon,
-            storage_target: None,
+            storage_target: new.storage_target.map(|t| t.path),
             ssh_url: None,
             lan_ssh_url: None,
             imported_status: None,
@@ -193,6 +193,8 @@ pub struct NewRepo {
     pub append_only_mode: bool,
     /// v1 only.
     pub icon: Option<String>,
+    /// Where the repository's folder goes instead of the pool (v1 only).
+    pub storage_target: Option<crate::storage_target::StorageTarget>,
 }
 
 /// A validated edit: `None` keeps the current value.

@@ -15,6 +15,7 @@ mod refresh;
 mod routes;
 mod schema;
 mod server_info;
+mod storage_targets;
 mod validate;
 
 use bw_core::AppState;
@@ -35,16 +36,40 @@ enum Tag {
 }
 
 #[cfg(feature = "delete-repo")]
-type Apis =
-    (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi, refresh::RefreshApi, delete::RepoDeleteApi);
+type Apis = (
+    RepoApi,
+    maintenance::MaintenanceApi,
+    server_info::ServerInfoApi,
+    refresh::RefreshApi,
+    storage_targets::StorageTargetsApi,
+    delete::RepoDeleteApi,
+);
 #[cfg(not(feature = "delete-repo"))]
-type Apis = (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi, refresh::RefreshApi);
+type Apis = (
+    RepoApi,
+    maintenance::MaintenanceApi,
+    server_info::ServerInfoApi,
+    refresh::RefreshApi,
+    storage_targets::StorageTargetsApi,
+);
 
 #[cfg(feature = "delete-repo")]
-const APIS: Apis =
-    (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi, refresh::RefreshApi, delete::RepoDeleteApi);
+const APIS: Apis = (
+    RepoApi,
+    maintenance::MaintenanceApi,
+    server_info::ServerInfoApi,
+    refresh::RefreshApi,
+    storage_targets::StorageTargetsApi,
+    delete::RepoDeleteApi,
+);
 #[cfg(not(feature = "delete-repo"))]
-const APIS: Apis = (RepoApi, maintenance::MaintenanceApi, server_info::ServerInfoApi, refresh::RefreshApi);
+const APIS: Apis = (
+    RepoApi,
+    maintenance::MaintenanceApi,
+    server_info::ServerInfoApi,
+    refresh::RefreshApi,
+    storage_targets::StorageTargetsApi,
+);
 
 /// Start-up: the store is the truth for our `authorized_keys` lines.
 fn reconcile(state: &AppState) -> Result<(), bw_core::registry::StartHookError> {

@@ -189,7 +189,7 @@ impl RepoApi {
         _caller: Guard<Create>,
         body: JsonRequest<RepoCreate>,
     ) -> Answer<Json<Created>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
-        Ok(create(&state, validate::create(&body, Flavor::Seed)?).await?)
+        Ok(create(&state, validate::create(&body, Flavor::Seed, &state.config.repos.storage_targets)?).await?)
     }
 
     /// Create a new repository (alias, key and quota required)
@@ -205,7 +205,8 @@ impl RepoApi {
         _caller: Guard<Create>,
         body: JsonRequest<RepoCreateV1>,
     ) -> Answer<Json<CreatedV1>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
-        let Json(created) = create(&state, validate::create(&body, Flavor::V1)?).await?;
+        let Json(created) =
+            create(&state, validate::create(&body, Flavor::V1, &state.config.repos.storage_targets)?).await?;
         let urls = state.repos.urls();
         Ok(Json(CreatedV1 {
             id: created.id,

@@ -120,8 +120,9 @@ pub struct RepoCreateV1 {
     pub append_only_mode: Option<bool>,
     /// BorgWarehouse 3.x's icon, `^Icon[A-Za-z0-9]{1,40}$` (e.g. `IconServer`).
     pub icon: Option<String>,
-    /// One of the configured storage targets' paths; none is configured yet, so any value is
-    /// refused (422).
+    /// One of the configured storage targets' paths (`GET /api/v1/storage-targets`); absent: the
+    /// pool. Any other value, or any value while none is configured, is refused (422); a target
+    /// that is missing or not mounted answers 409.
     pub storage_target: Option<String>,
 }
 

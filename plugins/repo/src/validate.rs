@@ -4,6 +4,7 @@
 use bw_core::body::JsonRequest;
 use bw_core::repo_store::{NewRepo, RepoPatch};
 use bw_core::ssh_key::ClientKey;
+use bw_core::storage_target::StorageTarget;
 use bw_core::ApiError;
 use serde_json::{Map, Value};
 
@@ -61,13 +62,16 @@ fn icon(map: &Map<String, Value>) -> Result<Option<String>, ApiError> {
     ok.map(|s| Some(s.to_string())).ok_or_else(|| unexpected(format!("icon must be a string matching {ICON_PATTERN}")))
 }
 
-/// No storage target is configured yet (they come with the operations work): any value names
-/// a target this server does not have.
-fn storage_target(map: &Map<String, Value>) -> Result<(), ApiError> {
-    match map.get("storageTarget") {
-        None => Ok(()),
-        Some(_) => Err(unexpected("storageTarget must be one of the configured storage targets; none is configured")),
+/// `storageTarget`: one of the configured targets' paths, or absent (the pool).
+fn storage_target(map: &Map<String, Value>, targets: &[StorageTarget]) -> Result<Option<StorageTarget>, ApiError> {
+    let Some(v) = map.get("storageTarget") else { return Ok(None) };
+    if targets.is_empty() {
+        return Err(unexpected("storageTarget must be one of the configured storage targets; none is configured"));
     }
+    v.as_str().and_then(|p| targets.iter().find(|t| t.path == p)).cloned().map(Some).ok_or_else(|| {
+        let paths: Vec<&str> = targets.iter().map(|t| t.path.as_str()).collect();
+        unexpected(format!("storageTarget must be one of the configured storage targets: {}", paths.join(", ")))
+    })
 }
 
 fn text(map: &Map<String, Value>, key: &str, max: usize, allow_empty: bool) -> Result<Option<String>, ApiError> {
@@ -129,7 +133,7 @@ fn patch_of(map: &Map<String, Value>) -> Result<RepoPatch, ApiError> {
     })
 }
 
-pub fn create<D>(body: &JsonRequest<D>, flavor: Flavor) -> Result<NewRepo, ApiError> {
+pub fn create<D>(body: &JsonRequest<D>, flavor: Flavor, targets: &[StorageTarget]) -> Result<NewRepo, ApiError> {
     let (allowed, required): (&[&str], &[&str]) = match flavor {
         Flavor::Seed => (SEED_KEYS, SEED_KEYS),
         Flavor::V1 => (V1_ADD_KEYS, &["alias", "sshPublicKey", "storageSize"]),
@@ -139,7 +143,7 @@ pub fn create<D>(body: &JsonRequest<D>, flavor: Flavor) -> Result<NewRepo, ApiEr
         return Err(unexpected(format!("{missing} is required")));
     }
     let p = patch_of(&map)?;
-    storage_target(&map)?;
+    let storage_target = storage_target(&map, targets)?;
     let missing = |k: &str| unexpected(format!("{k} is required"));
     Ok(NewRepo {
         alias: p.alias.ok_or_else(|| missing("alias"))?,
@@ -150,6 +154,7 @@ pub fn create<D>(body: &JsonRequest<D>, flavor: Flavor) -> Result<NewRepo, ApiEr
         lan_command: p.lan_command.unwrap_or(false),
         append_only_mode: p.append_only_mode.unwrap_or(false),
         icon: p.icon,
+        storage_target,
     })
 }
 
