@@ -61,6 +61,24 @@ impl AdminStore {
         Ok(())
     }
 
+    /// The account's name and password hash (PHC string), for a server snapshot.
+    pub fn export(&self) -> StoreResult<Option<(String, String)>> {
+        Ok(self.account()?.map(|a| (a.user, a.phc)))
+    }
+
+    /// Puts back an account from a server snapshot: the same password keeps working.
+    pub fn restore(&self, user: &str, phc: &str) -> StoreResult<()> {
+        if user.is_empty() || user.contains(':') {
+            return Err(StoreError::Refused("the snapshot's administrator name is empty or holds ':'".into()));
+        }
+        PasswordHash::new(phc)
+            .map_err(|e| StoreError::Refused(format!("the snapshot's administrator password hash: {e}")))?;
+        self.tree.insert(ACCOUNT, encode(&Account { user: user.to_string(), phc: phc.to_string() })?)?;
+        self.db.flush()?;
+        self.verified.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        Ok(())
+    }
+
     /// Checks Basic credentials. Blocking (argon2): call from a blocking thread.
     pub fn verify(&self, user: &str, password: &str) -> StoreResult<bool> {
         let Some(account) = self.account()? else { return Ok(false) };

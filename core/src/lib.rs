@@ -18,6 +18,7 @@ pub mod registry;
 pub mod repo_store;
 pub mod routes;
 pub mod scan;
+pub mod snapshot;
 pub mod ssh_key;
 pub mod ssh_url;
 pub mod state;

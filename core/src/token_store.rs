@@ -271,6 +271,39 @@ impl TokenStore {
             .collect()
     }
 
+    /// Puts back the records of a server snapshot (hashes, not values: every token keeps
+    /// working). All are checked before any is written.
+    pub fn restore(&self, records: &[TokenRecord]) -> StoreResult<()> {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.check_restorable(records)?;
+        for r in records {
+            self.insert(r).map_err(|e| match e {
+                TokenError::Store(e) => e,
+                other => StoreError::Refused(other.to_string()),
+            })?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Whether [`TokenStore::restore`] would take `records`, changing nothing.
+    pub fn check_restorable(&self, records: &[TokenRecord]) -> StoreResult<()> {
+        let (mut names, mut hashes) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+        for r in records {
+            let is_hash = r.hash.len() == 64 && r.hash.bytes().all(|b| b.is_ascii_hexdigit());
+            if !is_token_name(&r.name) || !is_hash || !names.insert(&r.name) || !hashes.insert(&r.hash) {
+                return Err(StoreError::Refused(format!(
+                    "token {:?} in the snapshot: a bad name or hash, or one given twice",
+                    r.name
+                )));
+            }
+            if self.tokens.contains_key(r.name.as_bytes())? {
+                return Err(StoreError::Refused(format!("token {} exists already", r.name)));
+            }
+        }
+        Ok(())
+    }
+
     /// Removes a token; `false` when there was none by that name.
     pub fn revoke(&self, name: &str) -> Result<bool, TokenError> {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());

@@ -57,6 +57,19 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Write a snapshot of this server's state (repositories, tokens' hashes and permissions,
+    /// the administrator's hash, the id counter) to FILE, as JSON (mode 0600). Works with the
+    /// server running; this, not a copy of the data folder, is the backup of the server.
+    Export {
+        /// Where to write it; `-` for standard output.
+        file: PathBuf,
+    },
+    /// Bring a snapshot made by `export` back into an empty data folder (the server stopped),
+    /// and make authorized_keys (or the key folder) match it.
+    Restore {
+        /// The snapshot file.
+        file: PathBuf,
+    },
     /// sshd's AuthorizedKeysCommand in command key mode: prints the one restricted line for the
     /// offered key, or nothing. Reads only the key folder (never the store or the
     /// configuration), so it answers while the server is stopped.
@@ -195,6 +208,22 @@ pub fn main() -> ExitCode {
                 }
             })
         }
+        Some(Cmd::Export { file }) => match run_command(&config, Command::Export) {
+            Ok(json) => match crate::snapshot_file::write(&file, &json) {
+                Ok(()) => {
+                    if file.as_os_str() != "-" {
+                        eprintln!("borgwarehouse: snapshot written to {}", file.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("borgwarehouse: writing {}: {e}", file.display());
+                    ExitCode::FAILURE
+                }
+            },
+            Err(code) => code,
+        },
+        Some(Cmd::Restore { file }) => crate::snapshot_file::restore(&config, &file),
         #[cfg(feature = "tokens")]
         Some(Cmd::Token { command }) => {
             let cmd = match command {
@@ -279,11 +308,29 @@ fn local_command(config: &Config, cmd: Command) -> ExitCode {
 
 /// [`local_command`], running `done` once the answer is in and before it is printed.
 fn local_command_then(config: &Config, cmd: Command, done: impl FnOnce()) -> ExitCode {
+    let answer = answer_of(config, cmd);
+    done();
+    match answer {
+        Ok(output) => {
+            println!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// Runs a command as [`local_command`] does and hands back its output instead of printing it.
+fn run_command(config: &Config, cmd: Command) -> Result<String, ExitCode> {
+    answer_of(config, cmd)
+}
+
+/// The command's output, or its error already said on standard error.
+fn answer_of(config: &Config, cmd: Command) -> Result<String, ExitCode> {
     let answer = match control::send(&config.server.data_dir, &cmd) {
         Some(Ok(a)) => a,
         Some(Err(e)) => {
             eprintln!("borgwarehouse: the running server did not answer: {e}");
-            return ExitCode::FAILURE;
+            return Err(ExitCode::FAILURE);
         }
         None => {
             // A command that only reads or removes never creates a store: run from the wrong
@@ -295,7 +342,7 @@ fn local_command_then(config: &Config, cmd: Command, done: impl FnOnce()) -> Exi
                     db.display(),
                     config.server.data_dir.display()
                 );
-                return ExitCode::FAILURE;
+                return Err(ExitCode::FAILURE);
             }
             match AppState::open(config.clone(), Clock::system()) {
                 Ok(state) => {
@@ -310,18 +357,16 @@ fn local_command_then(config: &Config, cmd: Command, done: impl FnOnce()) -> Exi
                 }
                 Err(e) => {
                     eprintln!("borgwarehouse: opening the store: {e}");
-                    return ExitCode::FAILURE;
+                    return Err(ExitCode::FAILURE);
                 }
             }
         }
     };
-    done();
     if answer.ok {
-        println!("{}", answer.output);
-        ExitCode::SUCCESS
+        Ok(answer.output)
     } else {
         eprintln!("borgwarehouse: {}", answer.output);
-        ExitCode::FAILURE
+        Err(ExitCode::FAILURE)
     }
 }
 
@@ -331,6 +376,7 @@ fn creates_state(cmd: &Command) -> bool {
     match cmd {
         #[cfg(feature = "tokens")]
         Command::TokenList | Command::TokenRevoke { .. } => false,
+        Command::Export => false,
         _ => true,
     }
 }

@@ -33,6 +33,8 @@ pub enum Command {
     /// BorgWarehouse's `repo.json`, as parsed JSON.
     #[cfg(feature = "repo")]
     ImportBorgwarehouse(crate::import::ImportRequest),
+    /// A snapshot of the server's state ([`bw_core::snapshot`]), as JSON.
+    Export,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -92,6 +94,10 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
             .map_err(|e| e.to_string()),
         #[cfg(feature = "repo")]
         Command::ImportBorgwarehouse(request) => crate::import::run(state, request),
+        Command::Export => state
+            .export_snapshot()
+            .map_err(|e| e.to_string())
+            .and_then(|snapshot| serde_json::to_string(&snapshot).map_err(|e| e.to_string())),
     };
     match result {
         Ok(output) => Answer { ok: true, output },

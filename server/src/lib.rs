@@ -6,6 +6,7 @@ pub mod guard;
 pub mod http;
 #[cfg(feature = "repo")]
 pub mod import;
+pub mod snapshot_file;
 pub mod startup;
 pub mod tasks;
 

@@ -1,73 +1,10 @@
 //! The command line as a sysadmin uses it: against a stopped server, and against a running one
 //! through its control socket.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_borgwarehouse-under-test");
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Env { dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("BW_DATA_DIR", self.dir.path().join("data"))
-            .env("BW_HOME", self.dir.path().join("home"))
-            .env("RUST_LOG", "warn");
-        c
-    }
-
-    /// Runs and returns (success, stdout, stderr).
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-        let mut child =
-            self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-struct Running(std::process::Child);
-
-impl Running {
-    /// Starts `cmd` on a port the system gives, its log in `log`.
-    fn start(cmd: Command, log: &std::path::Path) -> (Running, u16) {
-        let (child, port) = bw_tests::process::spawn_on_free_port(cmd, log);
-        (Running(child), port)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn get(url: &str, token: &str) -> u16 {
-    match ureq::get(url).set("Authorization", &format!("Bearer {token}")).call() {
-        Ok(r) => r.status(),
-        Err(ureq::Error::Status(s, _)) => s,
-        Err(e) => panic!("{e}"),
-    }
-}
+use crate::cli_env::{get, Env, Running, BIN};
 
 #[test]
 fn tokens_from_the_command_line_with_the_server_stopped_then_running() {

@@ -44,6 +44,11 @@ impl Layout {
         }
     }
 
+    /// Counts lines already blanked in the file the layout describes.
+    pub fn add_blanked(&mut self, bytes: u64) {
+        self.dead += bytes;
+    }
+
     fn find(&self, name: &str) -> Option<(u64, u32)> {
         self.lines.get(&name_code(name)?).copied()
     }

@@ -236,8 +236,14 @@ impl AuthorizedKeys {
         let mut layout = incremental::Layout::default();
         let mut text = String::new();
         let lossy = |n: &[u8]| String::from_utf8_lossy(n).into_owned();
+        // Where this server's lines stand in the file as it is, should it be kept as it is.
+        let mut kept = incremental::Layout::default();
+        let (mut offset, mut blanked) = (0u64, 0u64);
         for line in split_lines(&content) {
+            let at = offset;
+            offset += line.len() as u64 + 1;
             if incremental::is_blanked(line) {
+                blanked += line.len() as u64 + 1;
                 continue;
             }
             match self.ours(line) {
@@ -251,6 +257,7 @@ impl AuthorizedKeys {
                             report.rewritten.push(lossy(name));
                         }
                         layout.place(&wanted[i].name, out.len() as u64, text.len());
+                        kept.place(&wanted[i].name, at, text.len());
                         push_line(&mut out, text.as_bytes());
                     }
                     _ => report.removed.push(lossy(name)),
@@ -268,7 +275,21 @@ impl AuthorizedKeys {
         }
         layout.len = out.len() as u64;
         let foreign = Arc::new(self.parse_foreign(&out));
-        report.written = out != content;
+        // A file that differs only by lines blanked in place (deletes, edits) is kept byte for
+        // byte, so that a restart or a restore leaves it as it was; it is compacted once the
+        // blanks make up half of it.
+        let only_blanks_differ = report.added.is_empty()
+            && report.rewritten.is_empty()
+            && report.removed.is_empty()
+            && blanked > 0
+            && blanked * 2 <= content.len() as u64
+            && content.ends_with(b"\n");
+        if only_blanks_differ {
+            kept.len = content.len() as u64;
+            kept.add_blanked(blanked);
+            layout = kept;
+        }
+        report.written = !only_blanks_differ && out != content;
         let identity = if report.written { Some(self.write_atomic(&out)?) } else { identity };
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
             identity.map(|identity| Snapshot { identity, foreign, layout: Some(layout) });

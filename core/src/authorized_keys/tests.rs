@@ -245,6 +245,29 @@ mod incremental {
     }
 
     #[test]
+    fn a_restart_keeps_a_file_whose_only_difference_is_blanked_lines() {
+        let (_d, ak) = setup();
+        fs::create_dir_all(ak.path().parent().unwrap()).unwrap();
+        fs::write(ak.path(), FOREIGN).unwrap();
+        let (a, b, c) = (line("aaaaaaaa", 1, false), keyed("bbbbbbbb", 2, false, KEY_B), line("cccccccc", 3, true));
+        ak.sync(&[a.clone(), b.clone()]).unwrap();
+        assert!(ak.apply(&KeyChange::Removed(vec![a.clone()])).unwrap());
+        let before = fs::read(ak.path()).unwrap();
+        // A new start (or a restore) reads the same lines: the file stays byte for byte.
+        let again = AuthorizedKeys::new(ak.path().to_path_buf(), _d.path().join("repos"));
+        let report = again.sync(std::slice::from_ref(&b)).unwrap();
+        assert!(!report.written, "{report:?}");
+        assert_eq!(fs::read(ak.path()).unwrap(), before);
+        // Its changes go on in place, at the lines' real offsets.
+        let ino = inode(&again);
+        assert!(again.apply(&KeyChange::Added(vec![c.clone()])).unwrap());
+        assert!(again.apply(&KeyChange::Removed(vec![b.clone()])).unwrap());
+        assert_eq!(ours_in_file(&again), vec![c.clone()]);
+        assert_eq!(inode(&again), ino);
+        assert!(fs::read_to_string(ak.path()).unwrap().starts_with(FOREIGN));
+    }
+
+    #[test]
     fn a_file_edited_by_hand_is_rewritten_whole() {
         let (_d, ak) = setup();
         ak.sync(&[line("aaaaaaaa", 1, false)]).unwrap();

@@ -20,6 +20,7 @@ mod index;
 mod key_sink;
 mod mutations;
 mod record;
+mod restore;
 mod stored;
 
 use std::sync::RwLock;

@@ -1,0 +1,63 @@
+//! The repository side of a server snapshot ([`crate::snapshot`]): every record and the id
+//! counter, taken under the write lock, and put back into an empty store after checking that
+//! the records could have been written by this server.
+
+use std::collections::HashSet;
+
+use super::{Repo, RepoStore};
+use crate::ssh_key::ClientKey;
+use crate::store_error::{StoreError, StoreResult};
+
+impl RepoStore {
+    /// Every record (with its check figures) and the next id, with no change in between.
+    /// Blocking: call from a blocking thread, or where no runtime runs.
+    pub fn snapshot_blocking(&self) -> StoreResult<(Vec<Repo>, u64)> {
+        let _guard = self.write.blocking_lock();
+        let repos = self.list()?;
+        Ok((repos, self.next_id()?))
+    }
+
+    /// The next id this store would give (0 for a store that never held a repository).
+    pub fn next_id_blocking(&self) -> StoreResult<u64> {
+        let _guard = self.write.blocking_lock();
+        self.next_id()
+    }
+
+    /// Puts a snapshot's records into this empty store in one transaction, or nothing when one
+    /// of them is wrong (a bad name, a name, id or key used twice, an id the counter would give
+    /// again). The key lines are the caller's to reconcile. Blocking.
+    pub fn restore_blocking(&self, repos: Vec<Repo>, next_id: u64) -> StoreResult<()> {
+        let _guard = self.write.blocking_lock();
+        if !self.is_empty() || self.next_id()? != 0 {
+            return Err(StoreError::Refused("the store already holds repositories".into()));
+        }
+        let refuse = |r: &Repo, why: &str| {
+            StoreError::Refused(format!("repository {} (id {}) in the snapshot: {why}", r.repository_name, r.id))
+        };
+        let (mut names, mut ids, mut keys) = (HashSet::new(), HashSet::new(), HashSet::new());
+        for r in &repos {
+            if !crate::pool::is_repo_name(&r.repository_name) {
+                return Err(refuse(r, "not a repository name (8 lowercase hex characters)"));
+            }
+            if !names.insert(r.repository_name.clone()) {
+                return Err(refuse(r, "its name appears twice"));
+            }
+            if !ids.insert(r.id) {
+                return Err(refuse(r, "its id appears twice"));
+            }
+            if r.id >= next_id {
+                return Err(refuse(r, &format!("its id is not below the snapshot's nextId {next_id}")));
+            }
+            let key = ClientKey::parse(&r.ssh_public_key).map_err(|e| refuse(r, &format!("its key: {e}")))?;
+            if !keys.insert(key.identity()) {
+                return Err(refuse(r, "its key is another repository's too"));
+            }
+        }
+        // URLs are made from the settings when answered, never stored.
+        let repos: Vec<Repo> = repos.into_iter().map(|r| Repo { ssh_url: None, lan_ssh_url: None, ..r }).collect();
+        self.store_records(&repos, next_id)?;
+        self.index_all(&repos);
+        self.db.flush()?;
+        Ok(())
+    }
+}

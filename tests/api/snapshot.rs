@@ -1,0 +1,170 @@
+//! `borgwarehouse export` and `restore`: a snapshot taken while the server runs brings the
+//! server back exactly after its data folder is lost.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use bw_tests::{basic, ed25519_key, json};
+use serde_json::Value;
+
+use crate::cli_env::{get, Env, Running};
+
+const PASSWORD: &str = "snapshot admin password";
+
+fn call(port: u16, method: &str, path: &str, auth: &str, body: Option<Value>) -> (u16, Value) {
+    let req = ureq::request(method, &format!("http://127.0.0.1:{port}{path}")).set("Authorization", auth);
+    let result = match body {
+        Some(b) => req.send_json(b),
+        None => req.call(),
+    };
+    let resp = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {path}: {e}"),
+    };
+    let status = resp.status();
+    (status, resp.into_json().unwrap_or(Value::Null))
+}
+
+fn token(env: &Env, name: &str, perms: &str) -> String {
+    let (ok, out, err) = env.run(&["token", "create", "--name", name, "--permissions", perms], None);
+    assert!(ok, "{err}");
+    out.lines().last().unwrap().to_string()
+}
+
+fn start(env: &Env) -> (Running, u16) {
+    let mut cmd = env.cmd(&[]);
+    cmd.env("BW_ADMIN_PASSWORD", PASSWORD);
+    Running::start(cmd, &env.dir.path().join("server.log"))
+}
+
+fn stop(server: Running) {
+    let pid = server.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut server = server;
+    let _ = server.0.wait();
+}
+
+#[test]
+fn a_snapshot_taken_while_running_brings_the_server_back_after_its_data_folder_is_lost() {
+    let env = Env::new();
+    let (server, port) = start(&env);
+    let full = token(&env, "automation", "create,read,update,delete");
+    let reader = token(&env, "monitoring", "read");
+    let bearer = format!("Bearer {full}");
+    let mut names = Vec::new();
+    for (seed, alias) in [(1, "web"), (2, "db"), (3, "gone"), (4, "archived")] {
+        let (status, created) = call(
+            port,
+            "POST",
+            "/api/v1/repositories",
+            &bearer,
+            Some(json!({"alias": alias, "sshPublicKey": ed25519_key(seed, ""), "storageSize": seed, "alert": 3600,
+                        "appendOnlyMode": seed == 2, "comment": format!("comment {seed}")})),
+        );
+        assert_eq!(status, 200, "{created}");
+        names.push(created["repositoryName"].as_str().unwrap().to_string());
+    }
+    // A history: an edit, a delete (its line blanked in place, its id never to be given again),
+    // an archive.
+    assert_eq!(
+        call(port, "PATCH", &format!("/api/v1/repositories/{}", names[0]), &bearer, Some(json!({"alias": "web-2"}))).0,
+        200
+    );
+    assert_eq!(call(port, "DELETE", &format!("/api/v1/repositories/{}", names[2]), &bearer, None).0, 200);
+    assert_eq!(
+        call(
+            port,
+            "POST",
+            &format!("/api/v1/repositories/{}/archive", names[3]),
+            &bearer,
+            Some(json!({"archived": true}))
+        )
+        .0,
+        200
+    );
+
+    // The snapshot, taken through the running server.
+    let snapshot = env.dir.path().join("backup/bw-snapshot.json");
+    fs::create_dir_all(snapshot.parent().unwrap()).unwrap();
+    let (ok, _, err) = env.run(&["export", snapshot.to_str().unwrap()], None);
+    assert!(ok, "{err}");
+    assert_eq!(fs::metadata(&snapshot).unwrap().permissions().mode() & 0o777, 0o600, "it holds hashes");
+    let text = fs::read_to_string(&snapshot).unwrap();
+    assert!(!text.contains(&full) && !text.contains(&reader) && !text.contains(PASSWORD), "no secret in clear");
+    let (_, list_before) = call(port, "GET", "/api/v1/repositories", &bearer, None);
+    let (_, tokens_before, _) = env.run(&["token", "list"], None);
+    let keys_path = env.dir.path().join("home/.ssh/authorized_keys");
+    let keys_before = fs::read(&keys_path).unwrap();
+    stop(server);
+
+    // The data folder is lost.
+    fs::remove_dir_all(env.dir.path().join("data")).unwrap();
+    let (ok, out, err) = env.run(&["restore", snapshot.to_str().unwrap()], None);
+    assert!(ok, "{err}");
+    assert!(out.contains("restored 3 repositories, 2 tokens and the administrator"), "{out}");
+    assert!(out.contains(&env.dir.path().join("data").display().to_string()), "says which data folder: {out}");
+    assert!(out.contains(&env.dir.path().join("home").display().to_string()), "says which home: {out}");
+    assert_eq!(fs::read(&keys_path).unwrap(), keys_before, "authorized_keys is byte-identical");
+    let (_, tokens_after, _) = env.run(&["token", "list"], None);
+    assert_eq!(tokens_after, tokens_before);
+
+    // Everything works as before.
+    let (server, port) = start(&env);
+    let (_, list_after) = call(port, "GET", "/api/v1/repositories", &bearer, None);
+    assert_eq!(list_after, list_before);
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/api/v1/repositories"), &reader), 200);
+    let admin = basic("admin", PASSWORD);
+    assert_eq!(call(port, "GET", "/api/v1/repositories", &admin, None).0, 200, "the administrator's password");
+    let (status, created) = call(
+        port,
+        "POST",
+        "/api/v1/repositories",
+        &bearer,
+        Some(json!({"alias": "after", "sshPublicKey": ed25519_key(5, ""), "storageSize": 1})),
+    );
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["id"], 4, "ids go on from the counter: the deleted repository's id is not given again");
+    let (status, _) = call(
+        port,
+        "POST",
+        "/api/v1/repositories",
+        &bearer,
+        Some(json!({"alias": "dup", "sshPublicKey": ed25519_key(1, ""), "storageSize": 1})),
+    );
+    assert_eq!(status, 409, "a restored repository's key is known");
+
+    // A restore refuses a running server, and a data folder that holds a store.
+    let (ok, _, err) = env.run(&["restore", snapshot.to_str().unwrap()], None);
+    assert!(!ok && err.contains("a server is running"), "{err}");
+    stop(server);
+    let (ok, _, err) = env.run(&["restore", snapshot.to_str().unwrap()], None);
+    assert!(!ok && err.contains("empty data folder"), "{err}");
+}
+
+#[test]
+fn a_damaged_snapshot_is_refused_and_restores_nothing() {
+    let env = Env::new();
+    let (server, port) = start(&env);
+    let full = token(&env, "automation", "create,read");
+    for seed in [1, 2] {
+        let body = json!({"alias": "a", "sshPublicKey": ed25519_key(seed, ""), "storageSize": 1});
+        assert_eq!(call(port, "POST", "/api/v1/repositories", &format!("Bearer {full}"), Some(body)).0, 200);
+    }
+    let snapshot = env.dir.path().join("snap.json");
+    assert!(env.run(&["export", snapshot.to_str().unwrap()], None).0);
+    stop(server);
+    let mut doc: Value = serde_json::from_str(&fs::read_to_string(&snapshot).unwrap()).unwrap();
+    // Two repositories with one key: sshd would give both clients the first one's repository.
+    doc["repositories"][1]["sshPublicKey"] = doc["repositories"][0]["sshPublicKey"].clone();
+    fs::write(&snapshot, doc.to_string()).unwrap();
+    fs::remove_dir_all(env.dir.path().join("data")).unwrap();
+    let (ok, _, err) = env.run(&["restore", snapshot.to_str().unwrap()], None);
+    assert!(!ok && err.contains("restore refused, nothing restored") && err.contains("key"), "{err}");
+    let (ok, out, _) = env.run(&["token", "list"], None);
+    assert!(ok && out.lines().count() == 1, "no token was restored: {out}");
+    // Another JSON file given by mistake.
+    fs::write(&snapshot, "[]").unwrap();
+    let (ok, _, err) = env.run(&["restore", snapshot.to_str().unwrap()], None);
+    assert!(!ok && err.contains("not a snapshot"), "{err}");
+}
