@@ -18,7 +18,8 @@ use crate::startup::App;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// TOML configuration file (also BW_CONFIG).
+    /// TOML configuration file (also BW_CONFIG; the Debian package's build reads
+    /// /etc/borgwarehouse/config.toml when neither is given).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -138,7 +139,8 @@ pub fn main() -> ExitCode {
     if let Some(Cmd::KeyLookup(args)) = &cli.command {
         return key_lookup(args);
     }
-    let (config, warnings) = match Config::load(cli.config.as_deref()) {
+    let config_file = cli.config.clone().or_else(package_config);
+    let (config, warnings) = match Config::load(config_file.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("borgwarehouse: {e}");
@@ -252,6 +254,19 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+/// The configuration file of the Debian package's build (cargo feature `system-config`), read
+/// when neither `--config` nor `BW_CONFIG` names one. Other builds read no file by default, so
+/// `cargo run` and the tests never pick up a host's /etc.
+fn package_config() -> Option<PathBuf> {
+    if !cfg!(feature = "system-config") || std::env::var_os("BW_CONFIG").is_some() {
+        return None;
+    }
+    Some(PathBuf::from(PACKAGE_CONFIG))
+}
+
+/// Where the package installs its configuration.
+pub const PACKAGE_CONFIG: &str = "/etc/borgwarehouse/config.toml";
 
 /// Prints the line for the offered key. Exit 0 with nothing printed is sshd's "no key here";
 /// a folder that cannot be read exits 1 with the reason on standard error (sshd logs it).
