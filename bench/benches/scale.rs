@@ -71,6 +71,19 @@ fn list(server: &ServerProcess, token: &str) -> (usize, usize) {
     (sizes[0], sizes[1])
 }
 
+/// One Prometheus scrape of `/metrics`, as Prometheus asks for it: its time and size.
+fn scrape(server: &ServerProcess, token: &str) -> (Duration, usize) {
+    let start = Instant::now();
+    let resp = ureq::get(&format!("http://127.0.0.1:{}/metrics", server.port))
+        .set("Authorization", &format!("Bearer {token}"))
+        .set("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+        .call()
+        .unwrap();
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_reader(), &mut body).unwrap();
+    (start.elapsed(), body.len())
+}
+
 fn scenario(n: u32, t: &Targets, report: &mut Report) {
     println!("\n== {n} repositories ==");
     import_row(n, report);
@@ -143,6 +156,8 @@ fn scenario(n: u32, t: &Targets, report: &mut Report) {
         "",
         None,
     );
+    let (took, size) = scrape(&server, &token);
+    report.row("metrics scrape (MB)", format!("{} / {:.1}", ms(took), size as f64 / 1e6), "", None);
     // Steady state: the checks' reader threads end after a second idle.
     std::thread::sleep(Duration::from_millis(2500));
     let rss = server.rss();
@@ -155,7 +170,7 @@ fn scenario(n: u32, t: &Targets, report: &mut Report) {
         None,
     );
     report.row(
-        "resident memory after list and both checks",
+        "resident memory after list, both checks and a metrics scrape",
         format!("{rss:.1} MiB"),
         &format!("< {:.0} MiB", t.memory_mib),
         Some(rss < t.memory_mib),
