@@ -12,18 +12,8 @@ use crate::cli_env::{get, Env, Running};
 const PASSWORD: &str = "snapshot admin password";
 
 fn call(port: u16, method: &str, path: &str, auth: &str, body: Option<Value>) -> (u16, Value) {
-    let req = ureq::request(method, &format!("http://127.0.0.1:{port}{path}")).set("Authorization", auth);
-    let result = match body {
-        Some(b) => req.send_json(b),
-        None => req.call(),
-    };
-    let resp = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {path}: {e}"),
-    };
-    let status = resp.status();
-    (status, resp.into_json().unwrap_or(Value::Null))
+    let body = body.map(|b| b.to_string());
+    bw_tests::request(method, &format!("http://127.0.0.1:{port}{path}"), Some(auth), body.as_deref())
 }
 
 fn token(env: &Env, name: &str, perms: &str) -> String {

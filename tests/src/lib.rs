@@ -154,26 +154,7 @@ impl TestServer {
 
     /// Sends a request; `auth` is a whole `Authorization` value or a bare token (Bearer).
     pub fn call(&self, method: &str, path: &str, auth: Option<&str>, body: Option<&str>) -> (u16, Value) {
-        let mut req = ureq::request(method, &format!("{}{}", self.url, path)).timeout(Duration::from_secs(30));
-        if let Some(a) = auth {
-            // A bare token (no space) is sent as Bearer; anything else verbatim.
-            let value =
-                if a.contains(' ') || a == "Bearer" || a.is_empty() { a.to_string() } else { format!("Bearer {a}") };
-            req = req.set("Authorization", &value);
-        }
-        let result = match body {
-            Some(b) => req.set("Content-Type", "application/json").send_string(b),
-            None => req.call(),
-        };
-        let resp = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
-        };
-        let status = resp.status();
-        let text = resp.into_string().unwrap_or_default();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
+        request(method, &format!("{}{}", self.url, path), auth, body)
     }
 
     /// Sends raw bytes and returns the raw answer, for requests a well-behaved client would
@@ -211,6 +192,31 @@ impl Drop for TestServer {
             rt.shutdown_background();
         }
     }
+}
+
+/// Sends a request to `url` (a server of this process or another); `auth` is a whole
+/// `Authorization` value or a bare token (sent as Bearer). The answer's JSON, or its text.
+pub fn request(method: &str, url: &str, auth: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    let mut req = ureq::request(method, url).timeout(Duration::from_secs(30));
+    if let Some(a) = auth {
+        // A bare token (no space) is sent as Bearer; anything else verbatim.
+        let value =
+            if a.contains(' ') || a == "Bearer" || a.is_empty() { a.to_string() } else { format!("Bearer {a}") };
+        req = req.set("Authorization", &value);
+    }
+    let result = match body {
+        Some(b) => req.set("Content-Type", "application/json").send_string(b),
+        None => req.call(),
+    };
+    let resp = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    let text = resp.into_string().unwrap_or_default();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
 }
 
 /// A program on `PATH`, for tests that need a tool CI installs (schemathesis, redocly, a client

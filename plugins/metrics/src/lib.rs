@@ -21,7 +21,7 @@ use poem::web::Data;
 use poem::{handler, Body, EndpointExt, IntoResponse, Request, Response};
 use tokio::sync::mpsc;
 
-pub use render::{to_prometheus_text, RepoFigures, Scrape};
+pub use render::{to_prometheus_text, RepoTable, Scrape};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -52,9 +52,9 @@ fn wants_openmetrics(req: &Request) -> bool {
 /// Reads what the scrape shows: the repositories' figures now, and the server's counters.
 fn collect(state: &AppState) -> Result<Scrape, bw_core::store_error::StoreError> {
     let now = state.clock.now();
-    let mut repos = Vec::with_capacity(state.repos.len());
+    let mut repos = RepoTable::with_capacity(state.repos.len());
     for repo in state.repos.records() {
-        repos.push(RepoFigures::of(repo?, now));
+        repos.push(repo?, now);
     }
     Ok(Scrape {
         repos,

@@ -35,17 +35,15 @@ enum Tag {
     RepositoriesV1,
 }
 
-#[cfg(feature = "delete-repo")]
-type Apis = (
+/// The routes every build of this plugin has.
+type Always = (
     RepoApi,
     maintenance::MaintenanceApi,
     server_info::ServerInfoApi,
     refresh::RefreshApi,
     storage_targets::StorageTargetsApi,
-    delete::RepoDeleteApi,
 );
-#[cfg(not(feature = "delete-repo"))]
-type Apis = (
+const ALWAYS: Always = (
     RepoApi,
     maintenance::MaintenanceApi,
     server_info::ServerInfoApi,
@@ -54,22 +52,13 @@ type Apis = (
 );
 
 #[cfg(feature = "delete-repo")]
-const APIS: Apis = (
-    RepoApi,
-    maintenance::MaintenanceApi,
-    server_info::ServerInfoApi,
-    refresh::RefreshApi,
-    storage_targets::StorageTargetsApi,
-    delete::RepoDeleteApi,
-);
+type Apis = (Always, delete::RepoDeleteApi);
+#[cfg(feature = "delete-repo")]
+const APIS: Apis = (ALWAYS, delete::RepoDeleteApi);
 #[cfg(not(feature = "delete-repo"))]
-const APIS: Apis = (
-    RepoApi,
-    maintenance::MaintenanceApi,
-    server_info::ServerInfoApi,
-    refresh::RefreshApi,
-    storage_targets::StorageTargetsApi,
-);
+type Apis = Always;
+#[cfg(not(feature = "delete-repo"))]
+const APIS: Apis = ALWAYS;
 
 /// Start-up: the store is the truth for our `authorized_keys` lines.
 fn reconcile(state: &AppState) -> Result<(), bw_core::registry::StartHookError> {
