@@ -16,6 +16,8 @@ pub mod tasks;
 use bw_plugin_cron_status as _;
 #[cfg(feature = "cron-storage")]
 use bw_plugin_cron_storage as _;
+#[cfg(feature = "dashboard")]
+use bw_plugin_dashboard as _;
 #[cfg(feature = "metrics")]
 use bw_plugin_metrics as _;
 #[cfg(feature = "repo")]

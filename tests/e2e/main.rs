@@ -5,12 +5,14 @@
 //! Locally the scenario is skipped, saying why, when `CI` is unset and `sshd` or `borg` is
 //! missing; in CI a missing tool fails it.
 
-// Shared with tests/robustness, which uses parts this scenario does not.
-#[allow(dead_code)]
-mod harness;
+mod dashboard;
 mod key_command;
 mod prometheus;
 mod storage_target;
+
+// Shared with tests/robustness, which uses parts this scenario does not.
+#[allow(dead_code)]
+mod harness;
 
 use std::fs;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -7,16 +7,18 @@ pub mod middleware;
 pub use document::openapi_spec;
 use document::service;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bw_core::error::{error_response, ErrorBody};
 use bw_core::routes::RouteIndex;
 use bw_core::AppState;
 use poem::endpoint::make_sync;
+use poem::endpoint::BoxEndpoint;
 use poem::http::{Method, StatusCode};
 use poem::middleware::CatchPanic;
 use poem::web::Data;
-use poem::{handler, Endpoint, EndpointExt, Response, Route};
+use poem::{handler, Endpoint, EndpointExt, Request, Response, Route};
 
 pub use middleware::BODY_LIMIT;
 use middleware::{access_log, admit, limit_body, shape_errors, BodyTimeout, Methods};
@@ -33,6 +35,23 @@ fn healthz(state: Data<&AppState>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             &ErrorBody { status: Some(503), message: "Service Unavailable".into(), detail: None },
         )
+    }
+}
+
+/// Routes outside the document by their exact path, then everything else.
+struct ExactFirst {
+    exact: HashMap<String, BoxEndpoint<'static>>,
+    rest: BoxEndpoint<'static>,
+}
+
+impl Endpoint for ExactFirst {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        match self.exact.get(req.uri().path()) {
+            Some(endpoint) => endpoint.call(req).await,
+            None => self.rest.call(req).await,
+        }
     }
 }
 
@@ -62,20 +81,23 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     };
     let mut undocumented: Vec<(String, &'static [Method])> =
         ["/openapi.json", "/docs", "/docs/", "/healthz"].into_iter().map(|p| (p.to_string(), READ_ONLY)).collect();
-    let mut route = Route::new()
+    let route = Route::new()
         .nest("/", api)
         .at("/openapi.json", page("application/json", document))
         .at("/docs", ui_endpoint())
         .at("/docs/", ui_endpoint())
         .at("/healthz", healthz);
+    // Plugins' routes are matched on their exact path before the router: the OpenAPI service,
+    // nested at "/", would otherwise answer "/" itself (the dashboard's page).
+    let mut exact: HashMap<String, BoxEndpoint<'static>> = HashMap::new();
     for plugin in bw_core::registry::http_plugins().unwrap_or(&[]) {
         for r in (plugin.routes)() {
             undocumented.push((r.path.to_string(), r.methods));
-            route = route.at(r.path, r.endpoint);
+            exact.insert(r.path.to_string(), r.endpoint);
         }
     }
     let methods = Methods { documented: Arc::new(RouteIndex::from_plugins()), undocumented: Arc::new(undocumented) };
-    route
+    ExactFirst { exact, rest: route.boxed() }
         .with(CatchPanic::new())
         .around(limit_body)
         .data(BodyTimeout(state.config.server.request_timeout))

@@ -1,0 +1,52 @@
+//! The dashboard in a real browser: tests/clients/dashboard_flows.py drives Debian's Chromium
+//! with Playwright against our server, and backs up with the real borg client through sshd
+//! using the command the page shows. Screenshots land in target/dashboard-artifacts.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::harness::{self, Server, Sshd};
+
+const ADMIN_PASSWORD: &str = "dashboard admin password";
+
+#[test]
+fn a_person_runs_the_host_from_the_dashboard() {
+    let Some(tools) = harness::tools() else { return };
+    let Some(playwright) = bw_tests::tool_or_skip("playwright", "the dashboard in a browser") else { return };
+    let Some(chromium) = bw_tests::tool_or_skip("chromium", "the dashboard in a browser") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let sshd = Sshd::start(&tools, dir.path(), &home);
+    let env = vec![
+        ("BW_ADMIN_PASSWORD".to_string(), ADMIN_PASSWORD.to_string()),
+        ("FQDN".into(), "127.0.0.1".into()),
+        ("SSH_SERVER_PORT".into(), sshd.port.to_string()),
+        ("UNIX_USER".into(), tools.user.clone()),
+    ];
+    let server = Server::start(dir.path(), &env);
+    let client = harness::keygen(dir.path(), "dashboard-client");
+    let other = harness::keygen(dir.path(), "dashboard-other");
+    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../dashboard-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let python = playwright.parent().map(|d| d.join("python3")).filter(|p| p.is_file()).unwrap_or("python3".into());
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/dashboard_flows.py");
+    let out = Command::new(python)
+        .arg(script)
+        .env("BW_URL", format!("http://127.0.0.1:{}", server.port()))
+        .env("BW_ADMIN_USER", "admin")
+        .env("BW_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("CLIENT_KEY", &client.private)
+        .env("CLIENT_PUB", client.private.with_extension("pub"))
+        .env("OTHER_PUB", other.private.with_extension("pub"))
+        .env("SSH_USER", &tools.user)
+        .env("SSH_PORT", sshd.port.to_string())
+        .env("BORG_BASE_DIR", dir.path().join("borg-client"))
+        .env("ARTIFACTS", &artifacts)
+        .env("CHROMIUM", chromium)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("dashboard flows: ok"), "{said}");
+    assert!(artifacts.join("repositories.png").is_file());
+}
