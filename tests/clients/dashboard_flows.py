@@ -202,6 +202,16 @@ def main():
         expect(row.locator(".used")).to_contain_text("of 2 GB")
         check(api("GET", f"/api/v1/repositories/{name}")[1]["repo"]["storageSize"] == 2, "the quota through the API")
 
+        # Archive (the client is shut out, the data kept) and back.
+        page.get_by_role("button", name="Edit laptop").click()
+        page.get_by_role("button", name="Archive repository").click()
+        expect(row.locator(".light")).to_have_text("archived")
+        expect(row.locator(".badge")).to_have_text(["archived"])
+        check(api("GET", f"/api/v1/repositories/{name}")[1]["repo"]["archived"] is True, "archived through the API")
+        page.get_by_role("button", name="Edit laptop").click()
+        page.get_by_role("button", name="Unarchive repository").click()
+        expect(row.locator(".light")).to_have_text("OK")
+
         # 5. A token: made (shown once, copied), used to sign in elsewhere, revoked.
         page.get_by_role("button", name="Tokens").click()
         tokens = page.get_by_role("region", name="API tokens")
@@ -271,7 +281,22 @@ def main():
         expect(row).to_have_count(0)
         check(api("GET", f"/api/v1/repositories/{name}")[0] == 404, "the repository is still there")
 
-        # 11. Dark mode follows the system.
+        # 11. Where deleting is disabled, the page does not offer it.
+        locked_url = os.environ["BW_URL_DELETE_DISABLED"]
+        req = urllib.request.Request(locked_url + "/api/v1/repositories", method="POST",
+                                     headers={"Authorization": ADMIN_AUTH, "Content-Type": "application/json"},
+                                     data=json.dumps({"alias": "kept", "sshPublicKey": CLIENT_PUB, "storageSize": 1}).encode())
+        urllib.request.urlopen(req).close()
+        locked = browser.new_context().new_page()
+        locked.goto(locked_url + "/")
+        locked.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+        locked.get_by_role("button", name="Sign in").click()
+        locked.get_by_role("button", name="Edit kept").click()
+        expect(locked.get_by_role("button", name="Save")).to_be_visible()
+        expect(locked.get_by_role("button", name="Delete repository")).to_be_hidden()
+        locked.context.close()
+
+        # 12. Dark mode follows the system.
         dark = browser.new_context(color_scheme="dark").new_page()
         dark.goto(URL + "/")
         background = dark.evaluate("getComputedStyle(document.body).backgroundColor")

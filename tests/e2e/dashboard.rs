@@ -24,6 +24,12 @@ fn a_person_runs_the_host_from_the_dashboard() {
         ("UNIX_USER".into(), tools.user.clone()),
     ];
     let server = Server::start(dir.path(), &env);
+    // A second server where deleting is disabled: the page hides the delete button.
+    let locked_root = dir.path().join("delete-disabled");
+    std::fs::create_dir_all(&locked_root).unwrap();
+    let mut locked_env = env.clone();
+    locked_env.push(("DISABLE_DELETE_REPO".into(), "true".into()));
+    let locked = Server::start(&locked_root, &locked_env);
     let client = harness::keygen(dir.path(), "dashboard-client");
     let other = harness::keygen(dir.path(), "dashboard-other");
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../dashboard-artifacts");
@@ -33,6 +39,7 @@ fn a_person_runs_the_host_from_the_dashboard() {
     let out = Command::new(python)
         .arg(script)
         .env("BW_URL", format!("http://127.0.0.1:{}", server.port()))
+        .env("BW_URL_DELETE_DISABLED", format!("http://127.0.0.1:{}", locked.port()))
         .env("BW_ADMIN_USER", "admin")
         .env("BW_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("CLIENT_KEY", &client.private)

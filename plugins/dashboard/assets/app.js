@@ -320,6 +320,7 @@ async function openEdit(name) {
   $("edit-alert").value = String(r.alert);
   $("edit-append-only").checked = !!r.appendOnlyMode;
   $("edit-comment").value = r.comment || "";
+  $("edit-archive").textContent = r.archived ? "Unarchive repository" : "Archive repository";
   show("edit");
   $("edit-alias").focus();
 }
@@ -337,6 +338,15 @@ async function saveEdit() {
   }
   await openView("repos");
   notify(`Saved ${patch.alias || r.alias}.`);
+}
+
+// An archived repository keeps its data, but its client can no longer connect.
+async function toggleArchive() {
+  const r = state.editing;
+  const answer = await api("POST", `/api/v1/repositories/${encodeURIComponent(r.repositoryName)}/archive`,
+    { archived: !r.archived });
+  await openView("repos");
+  notify(answer.message);
 }
 
 function confirmAction(text, ok) {
@@ -461,6 +471,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("edit-form").addEventListener("submit", act(saveEdit));
   $("edit-cancel").addEventListener("click", () => openView("repos"));
   $("edit-delete").addEventListener("click", act(deleteRepo));
+  $("edit-archive").addEventListener("click", act(toggleArchive));
   $("token-form").addEventListener("submit", act(createToken));
   $("check-now").addEventListener("click", act(checkNow));
   $("sign-out").addEventListener("click", () => signOut(null));
