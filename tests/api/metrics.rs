@@ -202,3 +202,27 @@ async fn bw_plugin_metrics_checks(s: &TestServer) {
     bw_plugin_cron_status::run(&s.state).await.unwrap();
     bw_plugin_cron_storage::run(&s.state).await.unwrap();
 }
+
+/// Scrapes are built two at a time; more wait their turn and all are answered whole.
+#[test]
+fn concurrent_scrapes_all_get_the_whole_answer() {
+    let s = TestServer::with_config(|c| c.auth.metrics_public = true);
+    let t = s.full_token();
+    for seed in 0..50 {
+        assert_eq!(s.post("/api/v1/repositories", Some(&t), &repo_body(&ed25519_key(200 + seed, ""))).0, 200);
+    }
+    let url = format!("{}/metrics", s.url);
+    let scrapes: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || bw_tests::request("GET", &url, None, None))
+        })
+        .collect();
+    for scrape in scrapes {
+        let (status, body) = scrape.join().unwrap();
+        let text = body.as_str().unwrap().to_string();
+        assert_eq!(status, 200);
+        assert_eq!(sample(&text, "borgwarehouse_repositories").as_deref(), Some("50"));
+        assert_eq!(text.matches("borgwarehouse_repository_info{").count(), 50, "a whole answer");
+    }
+}

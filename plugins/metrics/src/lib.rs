@@ -27,6 +27,10 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The answer goes out in pieces of about this size.
 const CHUNK: usize = 64 * 1024;
+/// How long a chunk may wait for a client that does not read.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Scrapes being built or sent at once.
+static SCRAPES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// The caller may scrape, or the contract's 401/403.
 async fn admit(state: &AppState, req: &Request) -> Result<(), ApiError> {
@@ -86,7 +90,19 @@ impl Chunks {
             out
         };
         self.buf.drain(..end);
-        self.tx.blocking_send(Bytes::from(out)).map_err(|_| fmt::Error)
+        // A client that stops reading holds a scrape slot: it is given up after SEND_TIMEOUT.
+        let mut chunk = Bytes::from(out);
+        let since = std::time::Instant::now();
+        loop {
+            match self.tx.try_send(chunk) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(back)) if since.elapsed() < SEND_TIMEOUT => {
+                    chunk = back;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(_) => return Err(fmt::Error),
+            }
+        }
     }
 }
 
@@ -106,6 +122,11 @@ async fn metrics(req: &Request, state: Data<&AppState>) -> Response {
         return e.into_response();
     }
     let openmetrics = wants_openmetrics(req);
+    // A scrape holds a table of every repository while it is written out: at most two are
+    // built at once, so that many scrapers (or one token holder looping) cannot multiply it.
+    let Ok(permit) = SCRAPES.acquire().await else {
+        return ApiError::internal("metrics: the scrape limit is closed").into_response();
+    };
     let reader = state.clone();
     let scrape = match tokio::task::spawn_blocking(move || collect(&reader)).await {
         Ok(Ok(scrape)) => scrape,
@@ -123,6 +144,7 @@ async fn metrics(req: &Request, state: Data<&AppState>) -> Response {
             tracing::debug!("metrics: the client went away before the answer was sent");
         }
         drop(registry);
+        drop(permit);
         bw_core::memory::release_free_memory_now_and_soon();
     });
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|c| c.map(Ok::<_, std::io::Error>)));
