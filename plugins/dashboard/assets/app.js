@@ -11,6 +11,7 @@ const ALERTS = [
   [1209600, "2 weeks"], [2592000, "30 days"],
 ];
 const AUTH_KEY = "bw-dashboard-authorization";
+const MAX_ROWS = 500;
 
 const $ = (id) => document.getElementById(id);
 const state = { auth: null, repos: [], server: null, editing: null, busy: 0 };
@@ -254,9 +255,13 @@ function renderRepos() {
   rows = rows.slice().sort(sorts[order] || byAlias);
   const late = state.repos.filter((r) => condition(r)[0] === "late").length;
   const count = state.repos.length;
+  // A host of 100,000 repositories would make a table no browser scrolls well: the first
+  // MAX_ROWS are drawn, and the search narrows the rest down.
+  const drawn = rows.slice(0, MAX_ROWS);
   $("repo-summary").textContent = `${count} ${count === 1 ? "repository" : "repositories"}, ${late} late` +
-    (rows.length !== count ? `, ${rows.length} shown` : "");
-  $("repo-rows").replaceChildren(...rows.map(repoRow));
+    (rows.length !== count ? `, ${rows.length} match` : "") +
+    (drawn.length < rows.length ? `; the first ${drawn.length} are shown, search to find the others` : "");
+  $("repo-rows").replaceChildren(...drawn.map(repoRow));
 }
 
 function repoRow(r) {
