@@ -69,6 +69,13 @@ fn targets_are_listed_with_their_state() {
                "totalBytes": 0, "usedBytes": 0, "freeBytes": 0})
     );
     assert_eq!(s.get("/api/v1/storage-targets", None).0, 401);
+    insta::assert_json_snapshot!("storage_targets", list, {
+        ".storageTargets[].path" => "[path]", ".storageTargets[1].name" => "[path]"
+    });
+    insta::assert_json_snapshot!("storage_target_statuses", st, {
+        ".statuses[].path" => "[path]", ".statuses[1].name" => "[path]",
+        ".statuses[0].totalBytes" => "[bytes]", ".statuses[0].usedBytes" => "[bytes]", ".statuses[0].freeBytes" => "[bytes]"
+    });
 
     // None configured: empty lists, and any storageTarget is refused.
     let plain = TestServer::start();
