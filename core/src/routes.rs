@@ -17,7 +17,9 @@ pub struct Operation {
 
 #[derive(Debug, Clone)]
 pub struct DocumentedPath {
-    /// `/api/repo/id/{id}`, split on `/`.
+    /// `/api/repo/id/{id}`, as the document writes it.
+    template: String,
+    /// The same, split on `/`.
     segments: Vec<String>,
     pub operations: Vec<Operation>,
 }
@@ -32,8 +34,8 @@ impl DocumentedPath {
     }
 
     /// The path as the document writes it, `/api/repo/id/{id}`.
-    pub fn template(&self) -> String {
-        self.segments.join("/")
+    pub fn template(&self) -> &str {
+        &self.template
     }
 
     pub fn operation(&self, method: &Method) -> Option<&Operation> {
@@ -63,9 +65,10 @@ impl RouteIndex {
                     method: op.method.clone(),
                     schemes: op.security.iter().flat_map(|req| req.keys().copied()).collect(),
                 });
-                match paths.iter_mut().find(|p| p.segments.join("/") == path.path) {
+                match paths.iter_mut().find(|p| p.template == path.path) {
                     Some(existing) => existing.operations.extend(operations),
                     None => paths.push(DocumentedPath {
+                        template: path.path.to_string(),
                         segments: path.path.split('/').map(str::to_string).collect(),
                         operations: operations.collect(),
                     }),

@@ -17,6 +17,8 @@ use crate::AppState;
 pub const FORMAT: &str = "borgwarehouse-server-snapshot";
 /// Raised when a field changes meaning; a restore refuses a version it does not know.
 pub const VERSION: u32 = 1;
+/// A restore's refusal of a data folder that holds data already.
+pub const NOT_EMPTY: &str = "the data folder already holds a store with data; restore into an empty data folder";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -86,11 +88,11 @@ impl AppState {
                 snapshot.version
             )));
         }
-        let empty = self.repos.is_empty() && self.tokens.list().map(|t| t.is_empty()).unwrap_or(false);
-        if !empty || self.admin.exists()? || self.repos.next_id_blocking()? != 0 {
-            return Err(StoreError::Refused(
-                "the data folder already holds a store with data; restore into an empty data folder".into(),
-            ));
+        // The repositories are checked by `restore_blocking`, under their lock, before anything
+        // is written; the tokens and the administrator here.
+        let no_tokens = self.tokens.list().map(|t| t.is_empty()).unwrap_or(false);
+        if !no_tokens || self.admin.exists()? {
+            return Err(StoreError::Refused(NOT_EMPTY.into()));
         }
         // Everything is checked before anything is written: a refused snapshot changes nothing.
         self.tokens.check_restorable(&snapshot.tokens)?;

@@ -34,6 +34,16 @@ pub struct TargetStatus {
     pub free_bytes: u64,
 }
 
+/// Why [`StorageTarget::place`] made nothing.
+#[derive(Debug)]
+pub enum PlaceError {
+    /// The target is missing or not mounted ([`StorageTarget::problem`]).
+    Unavailable(String),
+    /// The target already has a folder of that name.
+    Taken,
+    Io(io::Error),
+}
+
 /// Parses `STORAGE_TARGETS`: `/mnt/a|Name A,/mnt/b` (a target without a name is named by its
 /// path).
 pub fn parse_list(text: &str) -> Result<Vec<StorageTarget>, String> {
@@ -119,21 +129,24 @@ impl StorageTarget {
     /// Makes `TARGET/NAME` (mode 0700, empty: the client's `borg init` fills it) and the link
     /// `POOL/NAME` to it, both made durable (the parent folders are synced). Refuses a target
     /// that is not available, and a name already present on either side.
-    pub fn place(&self, pool: &crate::pool::Pool, name: &str) -> io::Result<()> {
+    pub fn place(&self, pool: &crate::pool::Pool, name: &str) -> Result<(), PlaceError> {
         if let Some(problem) = self.problem() {
-            return Err(io::Error::other(format!("storage target not available: {problem}")));
+            return Err(PlaceError::Unavailable(problem));
         }
         use std::os::unix::fs::DirBuilderExt;
         let dir = self.repo_dir(name);
-        fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(PlaceError::Taken),
+            other => other.map_err(PlaceError::Io)?,
+        }
         let link = pool.repo_path(name);
         if let Err(e) = std::os::unix::fs::symlink(&dir, &link) {
             let _ = fs::remove_dir(&dir);
-            return Err(e);
+            return Err(PlaceError::Io(e));
         }
-        fs::File::open(self.dir())?.sync_all()?;
-        fs::File::open(pool.root())?.sync_all()?;
-        Ok(())
+        let sync = |d: &Path| fs::File::open(d).and_then(|f| f.sync_all()).map_err(PlaceError::Io);
+        sync(self.dir())?;
+        sync(pool.root())
     }
 
     /// Undoes [`StorageTarget::place`] for a repository that was not stored: the link, and the

@@ -7,7 +7,7 @@
 //! (`/api/v1/repositories/{repositoryName}`), never the path a client sent, so a hostile client
 //! cannot grow these tables.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -36,46 +36,72 @@ pub struct TelemetrySnapshot {
     pub checks: BTreeMap<&'static str, CheckRun>,
 }
 
-/// The counters of one running server.
+/// The counters of one running server. Requests are kept by route, then by method and status,
+/// so that counting one allocates nothing once its route has been seen (every request passes
+/// here); the snapshot lays them out flat.
 #[derive(Debug, Default)]
-pub struct Telemetry(Mutex<TelemetrySnapshot>);
+pub struct Telemetry(Mutex<Counters>);
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: HashMap<String, HashMap<(&'static str, u16), u64>>,
+    /// Everything but the requests, as the snapshot shows it.
+    rest: TelemetrySnapshot,
+}
 
 /// What a request path is counted under when it is no route at all (a scan for `/wp-admin`).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 impl Telemetry {
-    fn with<R>(&self, f: impl FnOnce(&mut TelemetrySnapshot) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut Counters) -> R) -> R {
         f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// One answered request. `route` is a template or [`UNMATCHED_ROUTE`].
     pub fn request(&self, route: &str, method: &str, status: u16) {
         // The method is one of the few HTTP knows or "other": a client cannot invent labels.
-        let method = match method {
-            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+        let method: &'static str = match method {
+            "GET" => "GET",
+            "HEAD" => "HEAD",
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "PATCH" => "PATCH",
+            "DELETE" => "DELETE",
+            "OPTIONS" => "OPTIONS",
             _ => "other",
         };
         self.with(|t| {
-            let key = (route.to_string(), method.to_string(), status);
-            *t.requests.entry(key).or_default() += 1;
+            let by_status = match t.requests.get_mut(route) {
+                Some(m) => m,
+                None => t.requests.entry(route.to_string()).or_default(),
+            };
+            *by_status.entry((method, status)).or_default() += 1;
         });
     }
 
     pub fn auth_failure(&self, reason: &'static str) {
-        self.with(|t| *t.auth_failures.entry(reason).or_default() += 1);
+        self.with(|t| *t.rest.auth_failures.entry(reason).or_default() += 1);
     }
 
     pub fn alert_delivery(&self, channel: &'static str, delivered: bool) {
         let outcome = if delivered { "delivered" } else { "failed" };
-        self.with(|t| *t.alert_deliveries.entry((channel, outcome)).or_default() += 1);
+        self.with(|t| *t.rest.alert_deliveries.entry((channel, outcome)).or_default() += 1);
     }
 
     pub fn check_finished(&self, check: &'static str, run: CheckRun) {
-        self.with(|t| t.checks.insert(check, run));
+        self.with(|t| t.rest.checks.insert(check, run));
     }
 
     pub fn snapshot(&self) -> TelemetrySnapshot {
-        self.with(|t| t.clone())
+        self.with(|t| {
+            let mut snapshot = t.rest.clone();
+            for (route, by_status) in &t.requests {
+                for ((method, status), n) in by_status {
+                    snapshot.requests.insert((route.clone(), method.to_string(), *status), *n);
+                }
+            }
+            snapshot
+        })
     }
 }
 

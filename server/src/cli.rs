@@ -210,7 +210,7 @@ pub fn main() -> ExitCode {
                 }
             })
         }
-        Some(Cmd::Export { file }) => match run_command(&config, Command::Export) {
+        Some(Cmd::Export { file }) => match answer_of(&config, Command::Export) {
             Ok(json) => match crate::snapshot_file::write(&file, &json) {
                 Ok(()) => {
                     if file.as_os_str() != "-" {
@@ -334,12 +334,8 @@ fn local_command_then(config: &Config, cmd: Command, done: impl FnOnce()) -> Exi
     }
 }
 
-/// Runs a command as [`local_command`] does and hands back its output instead of printing it.
-fn run_command(config: &Config, cmd: Command) -> Result<String, ExitCode> {
-    answer_of(config, cmd)
-}
-
-/// The command's output, or its error already said on standard error.
+/// Runs a command as [`local_command`] does and hands back its output instead of printing it,
+/// or its error already said on standard error.
 fn answer_of(config: &Config, cmd: Command) -> Result<String, ExitCode> {
     let answer = match control::send(&config.server.data_dir, &cmd) {
         Some(Ok(a)) => a,

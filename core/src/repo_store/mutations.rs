@@ -228,15 +228,16 @@ impl RepoStore {
     /// its client can `borg init` as soon as the answer arrives. `Ok(false)` when the target
     /// already has a folder of that name.
     fn place_on(&self, target: &crate::storage_target::StorageTarget, name: &str) -> StoreResult<bool> {
-        if let Some(problem) = target.problem() {
-            tracing::warn!(target = %target.path, problem = %problem, "storage target not available; nothing written");
-            return Err(StoreError::TargetUnavailable(target.path.clone()));
-        }
+        use crate::storage_target::PlaceError;
         self.pool.ensure().map_err(|e| StoreError::io(self.pool.root(), e))?;
         match target.place(&self.pool, name) {
             Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(StoreError::io(target.repo_dir(name), e)),
+            Err(PlaceError::Taken) => Ok(false),
+            Err(PlaceError::Unavailable(problem)) => {
+                tracing::warn!(target = %target.path, problem = %problem, "storage target not available; nothing written");
+                Err(StoreError::TargetUnavailable(target.path.clone()))
+            }
+            Err(PlaceError::Io(e)) => Err(StoreError::io(target.repo_dir(name), e)),
         }
     }
 

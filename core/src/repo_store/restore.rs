@@ -17,19 +17,13 @@ impl RepoStore {
         Ok((repos, self.next_id()?))
     }
 
-    /// The next id this store would give (0 for a store that never held a repository).
-    pub fn next_id_blocking(&self) -> StoreResult<u64> {
-        let _guard = self.write.blocking_lock();
-        self.next_id()
-    }
-
     /// Puts a snapshot's records into this empty store in one transaction, or nothing when one
     /// of them is wrong (a bad name, a name, id or key used twice, an id the counter would give
     /// again). The key lines are the caller's to reconcile. Blocking.
     pub fn restore_blocking(&self, repos: Vec<Repo>, next_id: u64) -> StoreResult<()> {
         let _guard = self.write.blocking_lock();
         if !self.is_empty() || self.next_id()? != 0 {
-            return Err(StoreError::Refused("the store already holds repositories".into()));
+            return Err(StoreError::Refused(crate::snapshot::NOT_EMPTY.into()));
         }
         let refuse = |r: &Repo, why: &str| {
             StoreError::Refused(format!("repository {} (id {}) in the snapshot: {why}", r.repository_name, r.id))

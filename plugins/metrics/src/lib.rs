@@ -21,7 +21,7 @@ use poem::web::Data;
 use poem::{handler, Body, EndpointExt, IntoResponse, Request, Response};
 use tokio::sync::mpsc;
 
-pub use render::{to_prometheus_text, RepoTable, Scrape};
+use render::{to_prometheus_text, RepoTable, Scrape};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -79,10 +79,6 @@ impl RepoTable {
         self.rows.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     fn iter(&self) -> std::slice::Iter<'_, RepoFigures> {
         self.rows.iter()
     }

@@ -29,13 +29,13 @@ impl Methods {
 
     /// What a request to `path` is counted under: its documented template, the path of a
     /// route outside the document, or `unmatched`.
-    fn route_label(&self, path: &str) -> String {
+    fn route_label(&self, path: &str) -> &str {
         if let Some(p) = self.documented.find(path) {
             return p.template();
         }
         match self.undocumented.iter().find(|(p, _)| p == path) {
-            Some((p, _)) => p.clone(),
-            None => bw_core::telemetry::UNMATCHED_ROUTE.to_string(),
+            Some((p, _)) => p,
+            None => bw_core::telemetry::UNMATCHED_ROUTE,
         }
     }
 
@@ -236,7 +236,7 @@ pub async fn access_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<R
     let counted = req.data::<AppState>().cloned().zip(req.data::<Methods>().cloned());
     let resp = ep.call(req).await?.into_response();
     if let Some((state, methods)) = counted {
-        state.telemetry.request(&methods.route_label(&path), method.as_str(), resp.status().as_u16());
+        state.telemetry.request(methods.route_label(&path), method.as_str(), resp.status().as_u16());
     }
     tracing::info!(
         target: "access",
