@@ -97,6 +97,19 @@ fn series_show_the_store_at_scrape_time() {
     );
     assert_eq!(sample(&text, "borgwarehouse_repositories_late").as_deref(), Some("1"));
 
+    // An edit shows at the next scrape: the series come from the store's index, which every
+    // change updates.
+    let patch = json!({"alias": "renamed", "storageSize": 7, "appendOnlyMode": false});
+    let (status, answer) = s.patch(&format!("/api/v1/repositories/{a_name}"), Some(&t), &patch);
+    assert_eq!(status, 200, "{answer}");
+    let text = scrape(&s, Some(&t));
+    let of = |series: &str, name: &str| sample(&text, &format!("{series}{{repositoryName=\"{name}\"}}"));
+    assert_eq!(of("borgwarehouse_repository_quota_bytes", &a_name).as_deref(), Some("7000000000"));
+    assert_eq!(of("borgwarehouse_repository_append_only", &a_name).as_deref(), Some("0"));
+    let info = format!(r#"borgwarehouse_repository_info{{repositoryName="{a_name}",alias="renamed"}}"#);
+    assert_eq!(sample(&text, &info).as_deref(), Some("1"), "the new alias:\n{text}");
+    assert!(!text.contains("prod"), "the old alias is gone:\n{text}");
+
     // A delete shows at the next scrape.
     assert_eq!(s.delete(&format!("/api/v1/repositories/{b_name}"), Some(&t)).0, 200);
     let text = scrape(&s, Some(&t));

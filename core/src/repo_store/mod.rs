@@ -14,6 +14,7 @@
 //! A crash between the two is repaired by [`RepoStore::reconcile`] at the next start; a failed
 //! key write rolls the store change back.
 
+mod aliases;
 mod checks_file;
 mod import;
 mod index;
@@ -33,6 +34,7 @@ use stored::{decode_record, encode_record};
 pub use import::{BorgWarehouseRepo, ImportReport};
 pub use index::Inflating;
 pub use index::ListAnswer;
+pub use index::RepoSummary;
 use index::{Index, ListCache};
 pub use key_sink::{KeyChange, KeySink};
 pub use record::{NewRepo, Repo, RepoPatch, Scan};
@@ -91,6 +93,7 @@ impl RepoStore {
         let mut legacy_count = 0usize;
         let mut written_at: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
         let mut loaded = Vec::new();
+        let mut aliases = aliases::AliasArena::default();
         for item in repos.iter() {
             let (k, v) = item?;
             let (repo, seq) = stored::decode_with_seq(|| format!("repository {}", hex_key(&k)), &v)?;
@@ -99,9 +102,9 @@ impl RepoStore {
                 legacy_count += 1;
             }
             written_at.insert(repo.id, seq);
-            loaded.extend(index::Loaded::of(&repo));
+            loaded.extend(index::Loaded::of(&repo, &mut aliases));
         }
-        let mut index = Index::from_loaded(loaded);
+        let mut index = Index::from_loaded(loaded, aliases);
         // The checks' figures saved after a record was last written are the newer ones.
         if let Some((saved_at, scans)) = checks_file::load(&checks).map_err(|e| StoreError::io(&checks, e))? {
             for (id, scan) in scans {
@@ -180,10 +183,19 @@ impl RepoStore {
         }
     }
 
+    /// Every repository as a metrics scrape shows it, in id order, with `status` for `now`,
+    /// read from the index alone (no store read). `each` runs under the index's read lock, so
+    /// it must only copy: changes wait for the walk (about 10 ms at 100,000 repositories).
+    pub fn summaries(&self, now: i64, mut each: impl FnMut(RepoSummary<'_>)) {
+        for summary in self.read().summaries(now) {
+            each(summary);
+        }
+    }
+
     /// Every stored record, in id order, read from the store as the iterator advances, with the
-    /// current check figures. Holds no lock between items: a reader that takes its time (a
-    /// metrics scrape) delays no change.
-    pub fn records(&self) -> impl Iterator<Item = StoreResult<Repo>> + '_ {
+    /// current check figures. Holds no lock between items: a reader that takes its time delays
+    /// no change.
+    fn records(&self) -> impl Iterator<Item = StoreResult<Repo>> + '_ {
         self.repos.iter().map(|item| {
             let (k, v) = item?;
             decode_record(|| format!("repository {}", hex_key(&k)), &v).map(|r| self.current(r))

@@ -143,10 +143,7 @@ impl Repo {
     /// The repository as the API shows it at `now`: `status` computed, or the imported one until
     /// the next status check.
     pub fn at(mut self, now: i64) -> Repo {
-        self.status = match self.imported_status.take() {
-            Some(kept) => kept,
-            None => now.saturating_sub(self.last_save) <= self.alert as i64,
-        };
+        self.status = status_at(self.imported_status.take(), self.last_save, self.alert, now);
         self
     }
 
@@ -221,4 +218,13 @@ pub struct Scan {
     pub status: bool,
     pub imported_status: Option<bool>,
     pub last_status_alert_send: Option<i64>,
+}
+
+/// `status` at `now`: the one BorgWarehouse's import kept until the first check, else whether
+/// the last backup is within the alert delay.
+pub(super) fn status_at(imported_status: Option<bool>, last_save: i64, alert: u64, now: i64) -> bool {
+    match imported_status {
+        Some(kept) => kept,
+        None => now.saturating_sub(last_save) <= alert as i64,
+    }
 }

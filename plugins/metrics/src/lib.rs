@@ -55,19 +55,19 @@ fn wants_openmetrics(req: &Request) -> bool {
         .any(|v| v.contains("application/openmetrics-text"))
 }
 
-/// Reads what the scrape shows: the repositories' figures now, and the server's counters.
-fn collect(state: &AppState) -> Result<Scrape, bw_core::store_error::StoreError> {
+/// Reads what the scrape shows: the repositories' figures now (from the store's in-memory
+/// index: reading every record from sled at each scrape left 10-17 MiB of fragmented heap behind
+/// at 100,000 repositories), and the server's counters.
+fn collect(state: &AppState) -> Scrape {
     let now = state.clock.now();
     let mut repos = RepoTable::with_capacity(state.repos.len());
-    for repo in state.repos.records() {
-        repos.push(repo?, now);
-    }
-    Ok(Scrape {
+    state.repos.summaries(now, |repo| repos.push(repo));
+    Scrape {
         repos,
         telemetry: state.telemetry.snapshot(),
         version: bw_core::VERSION,
         plugins: bw_core::registry::all_plugin_names().unwrap_or_default().join(","),
-    })
+    }
 }
 
 /// Hands the encoder's output to the response in chunks of whole lines, converted to the
@@ -131,8 +131,7 @@ async fn metrics(req: &Request, state: Data<&AppState>) -> Response {
     };
     let reader = state.clone();
     let scrape = match tokio::task::spawn_blocking(move || collect(&reader)).await {
-        Ok(Ok(scrape)) => scrape,
-        Ok(Err(e)) => return ApiError::from(e).into_response(),
+        Ok(scrape) => scrape,
         Err(e) => return ApiError::internal(e).into_response(),
     };
     let (tx, mut rx) = mpsc::channel::<Bytes>(2);

@@ -9,7 +9,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::MetricType;
 
-/// One repository's figures, taken from its record. Its name and alias are spans of the
+/// One repository's figures, taken from the store's index. Its name and alias are spans of the
 /// table's one text buffer: at 100,000 repositories the table is two large allocations, which
 /// the allocator hands back to the system when the scrape ends, rather than 200,000 small
 /// strings that would stay scattered in the heap.
@@ -57,10 +57,12 @@ impl RepoTable {
         &self.text[start as usize..(start + len) as usize]
     }
 
-    pub fn push(&mut self, repo: bw_core::repo_store::Repo, now: i64) {
-        let repo = repo.at(now);
-        let name = self.span(&repo.repository_name);
-        let alias = self.span(&repo.alias);
+    pub fn push(&mut self, repo: bw_core::repo_store::RepoSummary<'_>) {
+        let start = self.text.len() as u32;
+        // Writing to a String cannot fail.
+        let _ = write!(self.text, "{:08x}", repo.name);
+        let name = (start, self.text.len() as u32 - start);
+        let alias = self.span(repo.alias);
         self.rows.push(RepoFigures {
             name,
             alias,
@@ -70,7 +72,7 @@ impl RepoTable {
             last_backup: repo.last_save,
             alert_seconds: repo.alert,
             ok: repo.status,
-            append_only: repo.append_only_mode,
+            append_only: repo.append_only,
             archived: repo.archived,
         });
     }
@@ -361,13 +363,18 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         let mut repos = RepoTable::default();
-        let repo: bw_core::repo_store::Repo =
-            serde_json::from_value(serde_json::json!({"id": 0, "alias": "a \"quoted\"\nback\\slash",
-                "repositoryName": "abcd1234", "status": false, "lastSave": 5, "alert": 0, "storageSize": 1,
-                "storageUsed": 0, "sshPublicKey": "", "comment": "", "displayDetails": true, "lanCommand": false,
-                "appendOnlyMode": false}))
-            .unwrap();
-        repos.push(repo, 10);
+        repos.push(bw_core::repo_store::RepoSummary {
+            id: 0,
+            name: 0xabcd1234,
+            alias: "a \"quoted\"\nback\\slash",
+            last_save: 5,
+            storage_used: 0,
+            storage_size: 1,
+            alert: 0,
+            status: false,
+            append_only: false,
+            archived: false,
+        });
         let scrape = Scrape { repos, telemetry: TelemetrySnapshot::default(), version: "1", plugins: "metrics".into() };
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register_collector(Box::new(scrape));
