@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::aliases::{AliasArena, AliasSpan};
 use super::record::{status_at, Scan};
 use super::Repo;
-use crate::pool::name_code;
+use crate::pool::{name_code, NameCode};
 use crate::ssh_key::{digest_of_stored, KeyDigest};
 
 /// What the index keeps of one repository.
@@ -39,8 +39,8 @@ struct Entry {
 #[derive(Debug, Clone, Copy)]
 pub struct RepoSummary<'a> {
     pub id: u64,
-    /// The 8-hex-character name as a number (`{:08x}` writes it).
-    pub name: u32,
+    /// The name, held as a number; displays as the name.
+    pub name: NameCode,
     pub alias: &'a str,
     /// Unix seconds; 0 before the first backup.
     pub last_save: i64,
@@ -56,7 +56,7 @@ pub struct RepoSummary<'a> {
 }
 
 fn name_text(code: u32) -> String {
-    format!("{code:08x}")
+    NameCode(code).to_string()
 }
 
 #[derive(Default)]
@@ -222,7 +222,7 @@ impl Index {
     pub fn summaries(&self, now: i64) -> impl Iterator<Item = RepoSummary<'_>> {
         self.entries.iter().map(move |(id, e)| RepoSummary {
             id: *id,
-            name: e.name,
+            name: NameCode(e.name),
             alias: self.aliases.get(e.alias),
             last_save: e.scan.last_save,
             storage_used: e.scan.storage_used,
@@ -314,7 +314,7 @@ pub(super) mod tests {
         index.put(&r);
         let at = |now| index.summaries(now).next().unwrap();
         let s = at(r.last_save + 90_000);
-        assert_eq!((s.name, s.alias, s.storage_used, s.storage_size), (0, "host-0", 1234, 100));
+        assert_eq!((s.name.0, s.alias, s.storage_used, s.storage_size), (0, "host-0", 1234, 100));
         assert!(s.append_only && s.archived);
         assert!(s.status, "within the alert delay");
         assert!(!at(r.last_save + 90_001).status, "past it");

@@ -60,7 +60,7 @@ impl RepoTable {
     pub fn push(&mut self, repo: bw_core::repo_store::RepoSummary<'_>) {
         let start = self.text.len() as u32;
         // Writing to a String cannot fail.
-        let _ = write!(self.text, "{:08x}", repo.name);
+        let _ = write!(self.text, "{}", repo.name);
         let name = (start, self.text.len() as u32 - start);
         let alias = self.span(repo.alias);
         self.rows.push(RepoFigures {
@@ -365,7 +365,7 @@ mod tests {
         let mut repos = RepoTable::default();
         repos.push(bw_core::repo_store::RepoSummary {
             id: 0,
-            name: 0xabcd1234,
+            name: bw_core::pool::NameCode(0xabcd1234),
             alias: "a \"quoted\"\nback\\slash",
             last_save: 5,
             storage_used: 0,
