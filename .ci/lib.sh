@@ -47,3 +47,22 @@ create_repo() {
     "http://127.0.0.1:$1/api/v1/repositories" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["repositoryName"])'
 }
+
+# block HEADING N: the Nth indented code block of docs/deployment.md's section HEADING (up to
+# the next "## " heading), dedented: the scripts run the guide's own commands.
+block() {
+  python3 - docs/deployment.md "$1" "$2" <<'PY'
+import sys
+text, heading, n = open(sys.argv[1]).read().split("\n"), sys.argv[2], int(sys.argv[3])
+start = text.index(heading)
+end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")), len(text))
+blocks, cur = [], []
+for line in text[start + 1:end] + [""]:
+    if line.startswith("    ") or (cur and line == ""):
+        cur.append(line[4:])
+    elif cur:
+        blocks.append("\n".join(cur).strip("\n")); cur = []
+if cur: blocks.append("\n".join(cur).strip("\n"))
+print(blocks[n - 1])
+PY
+}

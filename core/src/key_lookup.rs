@@ -70,13 +70,52 @@ impl KeyDir {
         self.root.join(&name[..2]).join(name)
     }
 
-    /// Creates the folder (0755: the lookup runs as another, unprivileged user) and its marker.
+    /// Creates the folder and its marker. Modes are set explicitly, never left to the umask: the
+    /// lookup runs as another, unprivileged user, and the packaged unit's `UMask=0077` would
+    /// make a created folder 0700 and lock every client out.
     pub fn ensure(&self) -> io::Result<()> {
         if !self.root.join(MARKER).is_file() {
-            fs::DirBuilder::new().recursive(true).mode(0o755).create(&self.root)?;
+            fs::DirBuilder::new().recursive(true).mode(FOLDER_MODE).create(&self.root)?;
+            set_mode(&self.root, FOLDER_MODE)?;
             write_atomic(&self.root, MARKER, MARKER_TEXT)?;
         }
         Ok(())
+    }
+
+    /// Gives the folder, its marker and every shard folder the modes the lookup needs (start-up,
+    /// even after a clean stop: a folder made under a umask by an older version, or a `chmod` by
+    /// hand, would otherwise keep refusing every login). 257 `stat`s; returns what it changed.
+    pub fn repair_modes(&self) -> io::Result<Vec<PathBuf>> {
+        self.ensure()?;
+        let mut repaired = Vec::new();
+        let mut fix = |path: PathBuf, mode: u32| -> io::Result<()> {
+            if fs::metadata(&path)?.permissions().mode() & 0o7777 != mode {
+                set_mode(&path, mode)?;
+                repaired.push(path);
+            }
+            Ok(())
+        };
+        fix(self.root.clone(), FOLDER_MODE)?;
+        fix(self.root.join(MARKER), FILE_MODE)?;
+        for shard in fs::read_dir(&self.root)? {
+            let shard = shard?;
+            if shard.file_type()?.is_dir() {
+                fix(shard.path(), FOLDER_MODE)?;
+            }
+        }
+        Ok(repaired)
+    }
+
+    /// The folders above the key folder that other users cannot pass through (no `o+x`): the
+    /// lookup runs as another user, so each of them refuses every login. The server does not
+    /// own them and changes nothing; start-up says which they are.
+    pub fn closed_parents(&self) -> Vec<(PathBuf, u32)> {
+        self.root
+            .ancestors()
+            .skip(1)
+            .filter_map(|p| Some((p.to_path_buf(), fs::metadata(p).ok()?.permissions().mode() & 0o7777)))
+            .filter(|(_, mode)| mode & 0o001 == 0)
+            .collect()
     }
 
     /// Puts the line for `key` (`kind BASE64[ comment]`); `line` is the whole restricted line.
@@ -90,7 +129,8 @@ impl KeyDir {
         let shard = self.root.join(&name[..2]);
         if !shard.is_dir() {
             self.ensure()?;
-            fs::DirBuilder::new().recursive(true).mode(0o755).create(&shard)?;
+            fs::DirBuilder::new().recursive(true).mode(FOLDER_MODE).create(&shard)?;
+            set_mode(&shard, FOLDER_MODE)?;
             if durability == Durability::Each {
                 File::open(&self.root)?.sync_all()?;
             }
@@ -127,7 +167,9 @@ impl KeyDir {
             let same = match File::open(self.path_of(&name)) {
                 Ok(mut f) => {
                     f.read_to_end(&mut buf)?;
-                    buf.strip_suffix(b"\n") == Some(line.as_bytes())
+                    // A file the lookup's user cannot read is as good as missing.
+                    let readable = f.metadata()?.permissions().mode() & 0o7777 == FILE_MODE;
+                    readable && buf.strip_suffix(b"\n") == Some(line.as_bytes())
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => false,
                 Err(e) => return Err(e),
@@ -165,6 +207,29 @@ impl KeyDir {
         Ok(report)
     }
 
+    /// Every line in the folder (a first start over a kept key folder takes them in, as it
+    /// takes in `authorized_keys`). A folder without the marker holds none of ours.
+    pub fn lines(&self) -> io::Result<Vec<String>> {
+        let mut lines = Vec::new();
+        if !self.root.join(MARKER).is_file() {
+            return Ok(lines);
+        }
+        for shard in fs::read_dir(&self.root)? {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(shard.path())? {
+                let entry = entry?;
+                if entry.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                lines.push(fs::read_to_string(entry.path())?.trim_end_matches('\n').to_string());
+            }
+        }
+        Ok(lines)
+    }
+
     /// Marks a clean stop: the folder said exactly what the store said when the server stopped,
     /// and `token` (also kept in the store) names that moment.
     pub fn write_clean_stop(&self, token: u64) -> io::Result<()> {
@@ -196,6 +261,15 @@ impl KeyDir {
     }
 }
 
+/// Folders the lookup's user must list and pass through, and files it must read. Public keys
+/// and forced commands only: nothing secret is in the folder.
+const FOLDER_MODE: u32 = 0o755;
+const FILE_MODE: u32 = 0o644;
+
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
 /// When a write reaches the disk: before the call returns (a mutation), or with one syncfs after
 /// many writes (start-up repair).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,8 +288,8 @@ fn write_atomic_with(dir: &Path, name: &str, content: &[u8], durability: Durabil
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let each = durability == Durability::Each;
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(0o644))?;
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(FILE_MODE).open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
         f.write_all(content)?;
         if each {
             f.sync_all()?;
@@ -253,20 +327,26 @@ pub fn lookup(
     if user != expected_user {
         return Ok(Err(Miss::OtherUser));
     }
-    if !dir.join(MARKER).is_file() {
-        return Err(io::Error::other(format!(
-            "{} is not a key folder written by borgwarehouse (no {MARKER} in it)",
-            dir.display()
-        )));
+    match fs::metadata(dir.join(MARKER)) {
+        Ok(m) if m.is_file() => {}
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(unreadable(dir, e)),
+        _ => {
+            return Err(io::Error::other(format!(
+                "{} is not a key folder written by borgwarehouse (no {MARKER} in it); give \
+                 `--dir` the server's BW_KEY_LOOKUP_DIR",
+                dir.display()
+            )))
+        }
     }
     let Ok(blob) = base64::engine::general_purpose::STANDARD.decode(key_b64.trim()) else {
         return Ok(Err(Miss::UnknownKey));
     };
     let name = key_file_name(&blob);
-    let line = match fs::read_to_string(dir.join(&name[..2]).join(&name)) {
+    let path = dir.join(&name[..2]).join(&name);
+    let line = match fs::read_to_string(&path) {
         Ok(l) => l,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err(Miss::UnknownKey)),
-        Err(e) => return Err(e),
+        Err(e) => return Err(unreadable(&path, e)),
     };
     // The file names the key by its hash; the line must carry the very key sshd presented.
     let needle = format!(" {kind} {}", key_b64.trim());
@@ -279,6 +359,20 @@ pub fn lookup(
         return Ok(Err(Miss::UnknownKey));
     }
     Ok(Ok(line.to_string()))
+}
+
+/// sshd logs only what the lookup prints: name the path, the user it ran as and the fix.
+fn unreadable(path: &Path, e: io::Error) -> io::Error {
+    let who = rustix::process::geteuid().as_raw();
+    io::Error::new(
+        e.kind(),
+        format!(
+            "cannot read {} as uid {who}: {e}; the key folder and its shard folders must be mode 0755 and \
+             its files 0644 (the server sets these at every start), and every folder above it must let \
+             other users through (o+x)",
+            path.display()
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -42,10 +42,11 @@ impl Deref for AppState {
 impl AppState {
     /// Opens the store under `config.server.data_dir` (creating it) and the borg user's files.
     pub fn open(config: Config, clock: Clock) -> StoreResult<Self> {
-        check_home_owner(&config)?;
+        check_owners(&config)?;
         // The store holds token hashes and the administrator's password hash: private folder.
         crate::authorized_keys::ensure_private_dir(&config.server.data_dir)
             .map_err(|e| StoreError::io(&config.server.data_dir, e))?;
+        create_home_if_missing(&config.home())?;
         // sled's page cache defaults to 1 GiB; the server keeps its own copy of what it serves
         // and reads little from the store after start-up (tokens), so a small cache is enough.
         let db =
@@ -117,30 +118,78 @@ impl AppState {
 }
 
 /// Started as root by mistake, the server would create `.ssh`, `authorized_keys` and the pool
-/// as root, and lock every client out. So an existing home must belong to the server's user
-/// (unless `BW_HOME_OWNER_CHECK=false`); a missing one is created as that user.
-fn check_home_owner(config: &Config) -> StoreResult<()> {
-    use std::os::unix::fs::MetadataExt;
+/// as root, and lock every client out; or it would open another user's store. So the home and
+/// the data folder must belong to the server's user (unless `BW_HOME_OWNER_CHECK=false`). One
+/// that does not exist yet is checked where it would be made: inside a folder of that user, or
+/// a system folder of root's.
+fn check_owners(config: &Config) -> StoreResult<()> {
     if !config.server.home_owner_check {
         return Ok(());
     }
-    let home = config.home();
-    let owner = match std::fs::metadata(&home) {
-        Ok(m) => m.uid(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(StoreError::io(&home, e)),
-    };
     let me = crate::users::effective_uid().map_err(|e| StoreError::io("/proc/self", e))?;
-    if owner == me {
+    check_owned_by(me, "BW_HOME", &config.home())?;
+    check_owned_by(me, "BW_DATA_DIR", &config.server.data_dir)
+}
+
+fn check_owned_by(me: u32, setting: &str, path: &std::path::Path) -> StoreResult<()> {
+    use std::os::unix::fs::MetadataExt;
+    let path = crate::paths::absolute(path);
+    // The path itself, or the nearest folder above it that exists (where it would be made).
+    let (existing, owner) = match path.ancestors().find_map(|p| std::fs::metadata(p).ok().map(|m| (p, m.uid()))) {
+        Some(found) => found,
+        None => return Ok(()),
+    };
+    let made_here = existing != path;
+    if owner == me || (made_here && owner == 0) {
         return Ok(());
     }
     let (owner_name, me_name) = (crate::users::user_name(owner), crate::users::user_name(me));
+    let what = if made_here {
+        format!(
+            "{setting} {} does not exist, and would be made as {me_name} (uid {me}) inside {}, which belongs to \
+             {owner_name} (uid {owner})",
+            path.display(),
+            existing.display()
+        )
+    } else {
+        format!(
+            "{setting} {} belongs to {owner_name} (uid {owner}), but this runs as {me_name} (uid {me})",
+            path.display()
+        )
+    };
     Err(StoreError::Refused(format!(
-        "BW_HOME {} belongs to {owner_name} (uid {owner}), but this runs as {me_name} (uid {me}): files written \
-         there would be {me_name}'s and lock the clients out. Run it as {owner_name} \
-         (`runuser -u {owner_name} -- borgwarehouse ...`), or set BW_HOME_OWNER_CHECK=false if this is intended",
-        home.display()
+        "{what}: files written there would be {me_name}'s and lock the clients out. Run it as {owner_name} \
+         (`runuser -u {owner_name} -- borgwarehouse ...`), check the path, or set BW_HOME_OWNER_CHECK=false if \
+         this is intended"
     )))
+}
+
+/// The borg user's home, made at the first start when it is missing, and said so: a mistyped
+/// `BW_HOME` would otherwise quietly become an empty home that no client's key is in.
+fn create_home_if_missing(home: &std::path::Path) -> StoreResult<()> {
+    let home = crate::paths::absolute(home);
+    match std::fs::metadata(&home) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => return Err(StoreError::Refused(format!("BW_HOME {} is a file, not a folder", home.display()))),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {}
+        Err(e) => return Err(StoreError::io(&home, e)),
+    }
+    if let Err(e) = crate::authorized_keys::ensure_private_dir(&home) {
+        let parent = home.parent().unwrap_or(&home);
+        return Err(StoreError::Refused(format!(
+            "BW_HOME {} does not exist, and this user cannot make it in {} ({e}); check the path (BW_HOME, \
+             `home`), or make the folder for the borg user: `install -d -o BORG_USER -m 0700 {}`",
+            home.display(),
+            parent.display(),
+            home.display()
+        )));
+    }
+    tracing::warn!(
+        "BW_HOME {} did not exist: made it, empty (no authorized_keys, no pool yet). If the borg user's home is \
+         elsewhere, stop the server and correct BW_HOME (`home`)",
+        home.display()
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -167,5 +216,46 @@ mod tests {
         assert!(!dir.path().join("home/.ssh").exists(), "the refusal wrote into the home");
         config.server.home_owner_check = false;
         assert!(AppState::open(config, Clock::system()).is_ok());
+    }
+
+    /// The mistake seen: as root, a mistyped home that does not exist, over the data folder of
+    /// the borg user. Neither is touched; a home inside another user's folder is refused too.
+    #[test]
+    fn a_missing_home_is_checked_where_it_would_be_made_and_the_data_folder_like_the_home() {
+        if crate::users::effective_uid().unwrap() != 0 {
+            eprintln!("SKIPPED: needs root to give folders to another user");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.server.data_dir = dir.path().join("data");
+        config.server.home = Some(dir.path().join("nothere"));
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::os::unix::fs::chown(dir.path().join("data"), Some(65534), Some(65534)).unwrap();
+        let err = AppState::open(config.clone(), Clock::system()).err().expect("opened another user's store");
+        let err = err.to_string();
+        assert!(err.contains("BW_DATA_DIR") && err.contains("uid 65534"), "{err}");
+        assert!(!dir.path().join("nothere").exists(), "the refusal made the home");
+
+        std::os::unix::fs::chown(dir.path().join("data"), Some(0), Some(0)).unwrap();
+        std::fs::create_dir(dir.path().join("theirs")).unwrap();
+        std::os::unix::fs::chown(dir.path().join("theirs"), Some(65534), Some(65534)).unwrap();
+        config.server.home = Some(dir.path().join("theirs/home"));
+        let err = AppState::open(config.clone(), Clock::system()).err().expect("made a home in another user's folder");
+        let err = err.to_string();
+        assert!(err.contains("does not exist, and would be made") && err.contains("uid 65534"), "{err}");
+        assert!(!dir.path().join("theirs/home").exists());
+    }
+
+    #[test]
+    fn a_home_that_cannot_be_made_is_said_not_to_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "x").unwrap();
+        let mut config = Config::default();
+        config.server.data_dir = dir.path().join("data");
+        // A parent that is a file cannot hold the home, whoever runs this.
+        config.server.home = Some(dir.path().join("file/home"));
+        let err = AppState::open(config, Clock::system()).err().expect("made an impossible home").to_string();
+        assert!(err.contains("does not exist, and this user cannot make it") && err.contains("install -d"), "{err}");
     }
 }

@@ -124,6 +124,34 @@ fn the_key_folder_brings_the_repositories_back_when_the_store_is_lost() {
     }
 }
 
+/// A package purged and installed again in command mode: the store is new, `authorized_keys`
+/// holds none of the lines, and the kept key folder is where the repositories are found.
+#[test]
+fn a_first_start_over_a_kept_key_folder_takes_its_repositories_back() {
+    let s = command_mode();
+    let t = s.full_token();
+    let key = ed25519_key(83, "kept");
+    let (_, created) = s.post("/api/v1/repositories", Some(&t), &repo_body(&key));
+    let name = created["repositoryName"].as_str().unwrap().to_string();
+    let (home, keys) = (s.home.clone(), key_dir_of(&s.state.config.server.data_dir));
+    let (_dir, _) = s.stop();
+    assert!(!fs::read_to_string(home.join(".ssh/authorized_keys")).unwrap().contains(&name));
+
+    let fresh = TestServer::with_config(|c| {
+        c.server.home = Some(home.clone());
+        c.ssh.key_mode = KeyMode::Command;
+        c.ssh.key_lookup_dir = Some(keys.clone());
+    });
+    let t = fresh.full_token();
+    let (status, one) = fresh.get(&format!("/api/v1/repositories/{name}"), Some(&t));
+    assert_eq!(status, 200, "{name} not taken in from the key folder: {one}");
+    assert_eq!(one["repo"]["sshPublicKey"].as_str(), Some(key.as_str()));
+    // Still served from the kept folder, now on the new store's say-so.
+    let b64 = key.split(' ').nth(1).unwrap();
+    let line = lookup(&keys, "borg", "borg", "ssh-ed25519", b64).unwrap().unwrap();
+    assert!(line.contains(&format!("/{name} ")), "{line}");
+}
+
 fn key_file_of(s: &TestServer, key: &str) -> PathBuf {
     let b64 = key.split(' ').nth(1).unwrap();
     let blob = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap();

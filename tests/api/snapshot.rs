@@ -158,3 +158,49 @@ fn a_damaged_snapshot_is_refused_and_restores_nothing() {
     let (ok, _, err) = env.run(&["restore", snapshot.to_str().unwrap()], None);
     assert!(!ok && err.contains("not a snapshot"), "{err}");
 }
+
+/// The deployment guide's rebuild with the package: the install starts the service, whose first
+/// start takes the kept pool's lines in, before the sysadmin restores. Those adoptions alone are
+/// replaced by the snapshot; a store someone used (a token) still refuses.
+#[test]
+fn a_restore_replaces_a_store_that_only_took_in_the_kept_lines_at_its_first_start() {
+    let env = Env::new();
+    let (server, port) = start(&env);
+    let full = token(&env, "automation", "create,read,update,delete");
+    let bearer = format!("Bearer {full}");
+    for (seed, alias) in [(1, "web"), (2, "db")] {
+        let body = json!({"alias": alias, "sshPublicKey": ed25519_key(seed, ""), "storageSize": 2, "alert": 3600});
+        assert_eq!(call(port, "POST", "/api/v1/repositories", &bearer, Some(body)).0, 200);
+    }
+    let snapshot = env.dir.path().join("bw-snapshot.json");
+    let (ok, _, err) = env.run(&["export", snapshot.to_str().unwrap()], None);
+    assert!(ok, "{err}");
+    let (_, list_before) = call(port, "GET", "/api/v1/repositories", &bearer, None);
+    stop(server);
+
+    // Reinstalled: a new data folder, and a first start (no administrator yet) over the kept home.
+    fs::remove_dir_all(env.dir.path().join("data")).unwrap();
+    let (server, port) = Running::start(env.cmd(&[]), &env.dir.path().join("server-2.log"));
+    assert_eq!(call(port, "GET", "/api/v1/repositories", &bearer, None).0, 403, "the old token is gone");
+    stop(server);
+    let log = fs::read_to_string(env.dir.path().join("server-2.log")).unwrap();
+    assert!(log.contains("taken in at first start"), "the first start adopted nothing: {log}");
+
+    let (ok, out, err) = env.run(&["restore", snapshot.to_str().unwrap()], None);
+    assert!(ok, "{err}");
+    assert!(out.contains("restored 2 repositories, 1 token"), "{out}");
+    let (server, port) = start(&env);
+    let (_, list_after) = call(port, "GET", "/api/v1/repositories", &bearer, None);
+    assert_eq!(list_after, list_before, "the snapshot's records, not the adopted ones");
+    stop(server);
+
+    // Adopted again, but a token made since: that store is someone's, and restore changes nothing.
+    fs::remove_dir_all(env.dir.path().join("data")).unwrap();
+    let (server, _) = Running::start(env.cmd(&[]), &env.dir.path().join("server-3.log"));
+    stop(server);
+    token(&env, "made-after", "read");
+    let (ok, _, err) = env.run(&["restore", snapshot.to_str().unwrap()], None);
+    assert!(!ok && err.contains("empty data folder"), "{err}");
+    let (_, tokens, _) = env.run(&["token", "list"], None);
+    assert!(tokens.contains("made-after") && !tokens.contains("automation"), "{tokens}");
+}

@@ -23,7 +23,19 @@ pub struct Server {
 
 impl Server {
     pub fn start(root: &Path, env: &[(String, String)]) -> Server {
-        let mut cmd = Self::command(root);
+        Self::start_with(Self::command(root), root, env)
+    }
+
+    /// Started as the packaged unit starts it, with `UMask=0077`: whatever the server makes
+    /// without an explicit mode is then private to it.
+    pub fn start_under_unit_umask(root: &Path, env: &[(String, String)]) -> Server {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg("umask 0077 && exec \"$0\"").arg(BIN);
+        cmd.env("BW_DATA_DIR", root.join("data")).env("BW_HOME", root.join("home")).env("RUST_LOG", "info");
+        Self::start_with(cmd, root, env)
+    }
+
+    fn start_with(mut cmd: Command, root: &Path, env: &[(String, String)]) -> Server {
         cmd.env("CRONJOB_KEY", CRON_KEY);
         for (k, v) in env {
             cmd.env(k, v);

@@ -132,6 +132,49 @@ fn sshd_asks_the_key_lookup_and_backups_do_not_need_the_api() {
     borg.ok(&key_a, &["list", &borg.url(&name_a)]);
 }
 
+/// The packaged unit runs the server with `UMask=0077`. The key folder, its shards and files
+/// must still be readable by sshd's lookup user, and a start after a clean stop (which trusts
+/// the folder's contents) must still repair modes a umask or a `chmod` took away.
+#[test]
+fn under_the_units_umask_the_lookup_user_reads_every_key_even_after_a_clean_stop() {
+    let Some((tools, lookup, dir)) = setup() else { return };
+    let home = dir.path().join("home");
+    let key_dir = dir.path().join("keys");
+    let mut server = Server::start_under_unit_umask(dir.path(), &command_mode_env(dir.path()));
+    let sshd = Sshd::start_with(&tools, dir.path(), &home, "sshd", &lookup.sshd_lines(&key_dir, &tools.user));
+    let borg = Borg::new(&tools, dir.path(), &sshd);
+    let token = server.cli_token("e2e", "create,read,update,delete");
+    let key = harness::keygen(dir.path(), "client");
+    let name = create(&server, &token, "umask", &key.public);
+    borg.ok(&key, &["init", "-e", "none", &borg.url(&name)]);
+
+    // A clean stop, then the modes an older version left under the umask.
+    server.stop();
+    let shard = fs::read_dir(&key_dir).unwrap().flatten().find(|e| e.path().is_dir()).unwrap().path();
+    let file = fs::read_dir(&shard).unwrap().flatten().next().unwrap().path();
+    for (path, mode) in [(&key_dir, 0o700), (&shard, 0o700)] {
+        fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    }
+    assert!(!borg.run(&key, &["list", &borg.url(&name)]).status.success(), "the test's broken modes let a login in");
+    // What sshd logs names the path the lookup could not read.
+    let refused = std::process::Command::new("runuser")
+        .args(["-u", &lookup.run_as, "--", lookup.program.to_str().unwrap(), "key-lookup", "--dir"])
+        .arg(&key_dir)
+        .args(["--user", &tools.user, &tools.user, "ssh-ed25519", key.public.split(' ').nth(1).unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && said.contains(&key_dir.display().to_string()), "{said}");
+
+    let _server = Server::start_under_unit_umask(dir.path(), &command_mode_env(dir.path()));
+    borg.ok(&key, &["list", &borg.url(&name)]);
+    let modes: Vec<u32> = [&key_dir, &shard, &file]
+        .iter()
+        .map(|p| std::os::unix::fs::PermissionsExt::mode(&fs::metadata(p).unwrap().permissions()) & 0o777)
+        .collect();
+    assert_eq!(modes, [0o755, 0o755, 0o644]);
+}
+
 #[test]
 fn switching_back_to_file_mode_puts_the_lines_back_and_empties_the_key_folder() {
     let Some((tools, lookup, dir)) = setup() else { return };

@@ -4,6 +4,7 @@
 //! Users write one flat list of keys ([`flat`]); the code reads them grouped by the part of the
 //! server that owns them. Secrets are [`Secret`]s, so printing a `Config` shows `***`.
 
+mod file;
 mod flat;
 mod secret;
 
@@ -257,10 +258,9 @@ impl Config {
     pub fn load(file: Option<&Path>) -> Result<(Config, Vec<String>), ConfigError> {
         let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("BW_CONFIG").map(PathBuf::from));
         let mut figment = Figment::from(Serialized::defaults(FlatConfig::default()));
+        let mut file_text = None;
         if let Some(path) = &file {
-            if !path.is_file() {
-                return Err(ConfigError(format!("config file {} does not exist", path.display())));
-            }
+            file_text = Some(file::read_checked(path)?);
             figment = figment.merge(Toml::file(path));
         }
         // Text keys are read as exact text; the others as data (numbers, booleans, lists).
@@ -279,7 +279,7 @@ impl Config {
                     .map(|k| k.as_str().to_lowercase().into()),
             )
             .merge(flat::TextEnv { prefix: "", keys: bwh_text });
-        let flat: FlatConfig = figment.extract().map_err(describe)?;
+        let flat: FlatConfig = figment.extract().map_err(|e| describe(e, file_text.as_deref()))?;
         let targets = crate::storage_target::parse_list(flat.storage_targets.as_deref().unwrap_or(""))
             .map_err(|e| ConfigError(format!("STORAGE_TARGETS (`storage_targets`): {e}")))?;
         let mut config = Config::from(flat);
@@ -392,10 +392,23 @@ fn user_name_of(key: &str) -> String {
     }
 }
 
-fn describe(err: figment::Error) -> ConfigError {
+/// figment's errors in the user's words: the variable, or the file and line a value came from.
+fn describe(err: figment::Error, file_text: Option<&str>) -> ConfigError {
     let out: Vec<String> = err
         .into_iter()
-        .map(|e| format!("{}: {}", user_name_of(&e.path.last().cloned().unwrap_or_default()), e.kind))
+        .map(|e| {
+            let key = e.path.last().cloned().unwrap_or_default();
+            let source = e.metadata.as_ref().and_then(|m| m.source.as_ref());
+            match (source, file_text) {
+                (Some(figment::Source::File(path)), Some(text)) => format!(
+                    "config file {}{}: `{key}`: {}",
+                    path.display(),
+                    file::line_of_key(text, &key).map(|l| format!(", line {l}")).unwrap_or_default(),
+                    e.kind
+                ),
+                _ => format!("{}: {}", user_name_of(&key), e.kind),
+            }
+        })
         .collect();
     ConfigError(out.join("; "))
 }

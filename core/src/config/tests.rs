@@ -126,6 +126,39 @@ fn unknown_file_key_is_refused() {
     });
 }
 
+/// Every mistake in the file names the file, the line where known, and what to do.
+#[test]
+fn file_mistakes_name_the_file_the_line_and_the_fix() {
+    Jail::expect_with(|jail| {
+        let load = |p: &str| Config::load(Some(Path::new(p))).unwrap_err().to_string();
+
+        jail.create_file("typo.toml", "# settings\nlistn = \"127.0.0.1:1\"\n")?;
+        let err = load("typo.toml");
+        assert!(err.contains("typo.toml, line 2") && err.contains("unknown key `listn`"), "{err}");
+        assert!(err.contains("did you mean `listen`?") && !err.contains("one of"), "{err}");
+        jail.create_file("variable.toml", "BW_LISTEN = \"127.0.0.1:1\"\n")?;
+        assert!(load("variable.toml").contains("did you mean `listen`?"), "{}", load("variable.toml"));
+
+        jail.create_file("syntax.toml", "listen = 127.0.0.1:1\n")?;
+        let err = load("syntax.toml");
+        assert!(err.contains("syntax.toml, line 1, column") && err.contains("double quotes"), "{err}");
+
+        jail.create_file("value.toml", "\nlisten = \"not an address\"\n")?;
+        let err = load("value.toml");
+        assert!(err.contains("value.toml, line 2") && err.contains("`listen`"), "{err}");
+
+        std::fs::create_dir("etc").unwrap();
+        let err = load("etc");
+        assert!(
+            err.contains("etc is a folder") && err.contains("config.toml") && !err.contains("does not exist"),
+            "{err}"
+        );
+        let err = load("missing.toml");
+        assert!(err.contains("missing.toml does not exist"), "{err}");
+        Ok(())
+    });
+}
+
 #[test]
 fn secrets_never_print() {
     Jail::expect_with(|jail| {

@@ -147,6 +147,39 @@ impl RepoStore {
         Ok(self.meta.get(adopted_key(id))?.is_some())
     }
 
+    /// The ids of the store's records when every one of them was taken in at the first start
+    /// and nothing else was ever stored (no id given out beyond them); `None` otherwise.
+    pub(super) fn first_start_adoptions_only(&self) -> StoreResult<Option<Vec<u64>>> {
+        let ids: Vec<u64> = self.list()?.iter().map(|r| r.id).collect();
+        for id in &ids {
+            if !self.is_adopted(*id)? {
+                return Ok(None);
+            }
+        }
+        Ok((self.next_id()? == ids.len() as u64).then_some(ids))
+    }
+
+    /// Removes the records `replaced` (and their "adopted" marks) and writes `records` with the
+    /// counter, in one transaction.
+    pub(super) fn replace_records(&self, replaced: &[u64], records: &[Repo], next_id: u64) -> StoreResult<()> {
+        let encoded: Vec<(u64, Vec<u8>)> = {
+            let seq = self.next_seq()?;
+            records.iter().map(|r| Ok((r.id, encode_record(r, seq)?))).collect::<StoreResult<_>>()?
+        };
+        (&self.repos, &self.meta).transaction(|(tree, meta)| {
+            for id in replaced {
+                tree.remove(&id_key(*id))?;
+                meta.remove(adopted_key(*id))?;
+            }
+            for (id, bytes) in &encoded {
+                tree.insert(&id_key(*id), bytes.as_slice())?;
+            }
+            meta.insert(NEXT_ID, &next_id.to_be_bytes())?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        })?;
+        Ok(())
+    }
+
     /// Takes in BorgWarehouse's `repo.json` under BorgWarehouse's ids. Run twice, the second
     /// run changes nothing; killed midway, its one store transaction either happened or not, and
     /// a second run completes it. `dry_run` says what would change and changes nothing.
@@ -302,12 +335,18 @@ impl RepoStore {
         }
         let mut adopted: Vec<Repo> = Vec::new();
         let mut seen_keys = HashSet::new();
-        let lines = self.keys.lines_of_ours().map_err(|e| StoreError::io(self.keys.path(), e))?;
+        let mut lines = self.keys.lines_of_ours().map_err(|e| StoreError::io(self.keys.path(), e))?;
+        // In command mode the lines live in the key folder instead: a reinstall over a kept
+        // folder must find them there, or it would take back nothing.
+        if let Some(dir) = self.sink.key_dir() {
+            let kept = dir.lines().map_err(|e| StoreError::io(dir.root(), e))?;
+            lines.extend(kept.iter().filter_map(|l| self.keys.parse_ours(l)));
+        }
         for line in lines {
             let key = match ClientKey::parse(&line.key) {
                 Ok(k) if crate::pool::is_repo_name(&line.name) && seen_keys.insert(k.identity()) => k,
                 _ => {
-                    tracing::warn!(repository = %line.name, "authorized_keys: line not taken in (bad name, bad key or a key used twice)");
+                    tracing::warn!(repository = %line.name, "authorized_keys or key folder: line not taken in (bad name, bad key or a key used twice)");
                     continue;
                 }
             };

@@ -109,6 +109,9 @@ impl KeySink {
     /// Start-up after a clean stop in command mode, the key folder unchanged since: only
     /// `authorized_keys` is checked for lines of ours.
     pub fn sync_trusting_key_dir(&self, keys: &AuthorizedKeys) -> io::Result<SyncReport> {
+        if let KeySink::Command(dir) = self {
+            make_readable_by_lookup(dir)?;
+        }
         let moved = keys.sync(&[])?;
         if !moved.removed.is_empty() {
             tracing::info!(
@@ -139,6 +142,7 @@ impl KeySink {
                 Ok(report)
             }
             KeySink::Command(dir) => {
+                make_readable_by_lookup(dir)?;
                 let moved = keys.sync(&[])?;
                 if !moved.removed.is_empty() {
                     tracing::info!(
@@ -160,4 +164,28 @@ impl KeySink {
             }
         }
     }
+}
+
+/// The key folder's modes, repaired at every start, and the folders above it that would still
+/// keep sshd's lookup user out (the server does not own those, so it only says so).
+fn make_readable_by_lookup(dir: &KeyDir) -> io::Result<()> {
+    let repaired = dir.repair_modes()?;
+    if !repaired.is_empty() {
+        tracing::warn!(
+            folder = %dir.root().display(),
+            repaired = repaired.len(),
+            first = %repaired[0].display(),
+            "key folder: modes repaired (folders 0755, files 0644) so that sshd's lookup user can read them"
+        );
+    }
+    for (parent, mode) in dir.closed_parents() {
+        tracing::error!(
+            folder = %parent.display(),
+            mode = format!("{mode:04o}"),
+            "key folder: this folder above it lets no other user through, so sshd's lookup user can read no key \
+             and every client is refused; allow it with `chmod o+x {}`",
+            parent.display()
+        );
+    }
+    Ok(())
 }

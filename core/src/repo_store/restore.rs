@@ -22,9 +22,14 @@ impl RepoStore {
     /// again). The key lines are the caller's to reconcile. Blocking.
     pub fn restore_blocking(&self, repos: Vec<Repo>, next_id: u64) -> StoreResult<()> {
         let _guard = self.write.blocking_lock();
-        if !self.is_empty() || self.next_id()? != 0 {
-            return Err(StoreError::Refused(crate::snapshot::NOT_EMPTY.into()));
-        }
+        // A store that holds only what its first start took in from the host's key lines is
+        // replaced: a package's install starts the server over a kept pool before the sysadmin
+        // can restore, and the snapshot describes those repositories too. Anything else (a
+        // repository someone made, or deleted) is refused.
+        let replaced = match self.first_start_adoptions_only()? {
+            Some(ids) => ids,
+            None => return Err(StoreError::Refused(crate::snapshot::NOT_EMPTY.into())),
+        };
         let refuse = |r: &Repo, why: &str| {
             StoreError::Refused(format!("repository {} (id {}) in the snapshot: {why}", r.repository_name, r.id))
         };
@@ -49,7 +54,13 @@ impl RepoStore {
         }
         // URLs are made from the settings when answered, never stored.
         let repos: Vec<Repo> = repos.into_iter().map(|r| Repo { ssh_url: None, lan_ssh_url: None, ..r }).collect();
-        self.store_records(&repos, next_id)?;
+        self.replace_records(&replaced, &repos, next_id)?;
+        {
+            let mut index = self.index_mut();
+            for id in &replaced {
+                index.remove(*id);
+            }
+        }
         self.index_all(&repos);
         self.db.flush()?;
         Ok(())
