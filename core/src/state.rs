@@ -51,6 +51,10 @@ impl AppState {
         // and reads little from the store after start-up (tokens), so a small cache is enough.
         let db =
             sled::Config::new().path(config.db_path()).cache_capacity(1024 * 1024).open().map_err(|e| match e {
+                // sled says only "could not acquire lock on …: Os { code: 11, … }".
+                sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => {
+                    StoreError::Refused(in_use(&config.server.data_dir, &config.db_path().join("db")))
+                }
                 sled::Error::Io(io) => StoreError::io(config.db_path(), io),
                 other => StoreError::Db(other),
             })?;
@@ -115,6 +119,29 @@ impl AppState {
         self.db.flush_async().await?;
         Ok(())
     }
+}
+
+/// The store is locked by another process: say which, and what to do.
+fn in_use(data_dir: &std::path::Path, lock_file: &std::path::Path) -> String {
+    let who = lock_holder(lock_file).map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+    format!(
+        "another borgwarehouse server{who} is using the data folder {}; stop it first (`systemctl stop \
+         borgwarehouse`), or give this one another BW_DATA_DIR (`data_dir`). Commands such as `token create` \
+         reach a running server through its control socket instead",
+        data_dir.display()
+    )
+}
+
+/// The process holding a lock on `path`, from `/proc/locks` (`ID: FLOCK ADVISORY WRITE PID
+/// MAJ:MIN:INODE START END`), matched by inode.
+fn lock_holder(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(path).ok()?.ino();
+    std::fs::read_to_string("/proc/locks").ok()?.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (pid, file) = (fields.get(4)?, fields.get(5)?);
+        (file.rsplit(':').next()?.parse::<u64>().ok()? == inode).then(|| pid.parse().ok())?
+    })
 }
 
 /// Started as root by mistake, the server would create `.ssh`, `authorized_keys` and the pool

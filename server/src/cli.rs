@@ -121,8 +121,12 @@ enum TokenCmd {
         #[arg(long)]
         expires_in: Option<String>,
     },
-    /// List tokens (never their values).
-    List,
+    /// List tokens (never their values); dates in RFC 3339 (UTC).
+    List {
+        /// JSON for scripts: dates as epoch seconds.
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a token by name.
     Revoke { name: String },
 }
@@ -247,7 +251,7 @@ pub fn main() -> ExitCode {
                     };
                     Command::TokenCreate { name, permissions, expiration }
                 }
-                TokenCmd::List => Command::TokenList,
+                TokenCmd::List { json } => Command::TokenList { json },
                 TokenCmd::Revoke { name } => Command::TokenRevoke { name },
             };
             local_command(&config, cmd)
@@ -289,7 +293,10 @@ fn key_lookup(a: &KeyLookupArgs) -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal, and never with NO_COLOR set (no-color.org):
+    // journald and log files would show the escape codes raw.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -386,7 +393,7 @@ fn answer_of(config: &Config, cmd: Command) -> Result<String, ExitCode> {
 fn creates_state(cmd: &Command) -> bool {
     match cmd {
         #[cfg(feature = "tokens")]
-        Command::TokenList | Command::TokenRevoke { .. } => false,
+        Command::TokenList { .. } | Command::TokenRevoke { .. } => false,
         Command::Export => false,
         _ => true,
     }

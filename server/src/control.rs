@@ -21,7 +21,11 @@ pub enum Command {
         expiration: Option<i64>,
     },
     #[cfg(feature = "tokens")]
-    TokenList,
+    TokenList {
+        /// JSON (epoch seconds) for scripts, instead of the table for people.
+        #[serde(default)]
+        json: bool,
+    },
     #[cfg(feature = "tokens")]
     TokenRevoke {
         name: String,
@@ -60,27 +64,9 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
             }
         }
         #[cfg(feature = "tokens")]
-        Command::TokenList => state.tokens.list().map_err(|e: TokenError| e.to_string()).map(|list| {
-            let mut out = String::from("NAME\tPERMISSIONS\tCREATED\tEXPIRES\tLAST USED\n");
-            for t in list {
-                let p = t.permissions;
-                let perms: Vec<&str> =
-                    [(p.create, "create"), (p.read, "read"), (p.update, "update"), (p.delete, "delete")]
-                        .into_iter()
-                        .filter_map(|(on, n)| on.then_some(n))
-                        .collect();
-                let show = |t: Option<i64>| t.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
-                out.push_str(&format!(
-                    "{}\t{}\t{}\t{}\t{}\n",
-                    t.name,
-                    perms.join(","),
-                    t.creation,
-                    show(t.expiration),
-                    show(t.last_used)
-                ));
-            }
-            out.trim_end().to_string()
-        }),
+        Command::TokenList { json } => {
+            state.tokens.list().map_err(|e: TokenError| e.to_string()).map(|list| token_listing(list, json))
+        }
         #[cfg(feature = "tokens")]
         Command::TokenRevoke { name } => match state.tokens.revoke(&name) {
             Ok(true) => Ok(format!("revoked {name}")),
@@ -103,6 +89,51 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
         Ok(output) => Answer { ok: true, output },
         Err(output) => Answer { ok: false, output },
     }
+}
+
+/// The tokens as a table people read (dates in RFC 3339, UTC), or as JSON with epoch seconds.
+#[cfg(feature = "tokens")]
+fn token_listing(list: Vec<bw_core::token_store::TokenRecord>, json: bool) -> String {
+    let perms_of = |p: &Permissions| -> Vec<&'static str> {
+        [(p.create, "create"), (p.read, "read"), (p.update, "update"), (p.delete, "delete")]
+            .into_iter()
+            .filter_map(|(on, n)| on.then_some(n))
+            .collect()
+    };
+    if json {
+        let tokens: Vec<serde_json::Value> = list
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "name": t.name,
+                    "permissions": perms_of(&t.permissions),
+                    "creation": t.creation,
+                    "expiration": t.expiration,
+                    "lastUsed": t.last_used,
+                })
+            })
+            .collect();
+        return serde_json::Value::Array(tokens).to_string();
+    }
+    let date = |t: i64| {
+        u64::try_from(t)
+            .ok()
+            .map(|s| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)))
+            .map_or_else(|| t.to_string(), |d| d.to_string())
+    };
+    let show = |t: Option<i64>| t.map(date).unwrap_or_else(|| "-".into());
+    let mut out = String::from("NAME\tPERMISSIONS\tCREATED\tEXPIRES\tLAST USED\n");
+    for t in list {
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            t.name,
+            perms_of(&t.permissions).join(","),
+            date(t.creation),
+            show(t.expiration),
+            show(t.last_used)
+        ));
+    }
+    out.trim_end().to_string()
 }
 
 /// Serves the control socket until the task is dropped.

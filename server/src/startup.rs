@@ -14,7 +14,7 @@ use bw_core::registry::{DuplicatePlugin, StartHookError};
 use bw_core::scan::RepoScanner;
 use bw_core::store_error::StoreError;
 use bw_core::AppState;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::listener::{Acceptor, TcpAcceptor};
 use poem::Server;
 
 use crate::control;
@@ -26,6 +26,9 @@ const GRACE: Duration = Duration::from_secs(30);
 
 pub struct App {
     pub state: AppState,
+    /// Bound before anything else is touched: a port in use must stop the start before it
+    /// opens the store or rewrites `authorized_keys`.
+    listener: std::net::TcpListener,
 }
 
 /// Why the server could not start, or stopped with an error.
@@ -39,7 +42,7 @@ pub enum StartError {
     AdminPassword(StoreError),
     #[error("plugin {plugin}: {source}")]
     Plugin { plugin: &'static str, source: StartHookError },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr} (BW_LISTEN, `listen`): {}; nothing was opened or changed", listen_advice(.source))]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("serving: {0}")]
     Serve(std::io::Error),
@@ -50,6 +53,10 @@ impl App {
     /// (tests: a hung mount the test controls).
     pub fn new(config: Config, clock: Clock, scanner: Option<Arc<dyn RepoScanner>>) -> Result<App, StartError> {
         bw_core::registry::check()?;
+        let listen = config.server.listen;
+        let listener = std::net::TcpListener::bind(listen)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|source| StartError::Listen { addr: listen, source })?;
         let mut state = AppState::open(config, clock)?;
         if let Some(scanner) = scanner {
             state = state.with_scanner(scanner);
@@ -63,18 +70,33 @@ impl App {
         // Loading the store and reconciling allocate a lot once; give it back before serving.
         bw_core::memory::release_free_memory_now_and_soon();
         tracing::info!(plugins = ?crate::plugin_names()?, "plugins built in");
-        Ok(App { state })
+        Ok(App { state, listener })
     }
 
-    /// Binds the configured address.
+    /// Starts accepting on the address bound by [`App::new`].
     pub async fn listen(self) -> Result<Listening, StartError> {
         let listen = self.state.config.server.listen;
-        let acceptor = TcpListener::bind(listen)
-            .into_acceptor()
-            .await
-            .map_err(|source| StartError::Listen { addr: listen, source })?;
+        let acceptor =
+            TcpAcceptor::from_std(self.listener).map_err(|source| StartError::Listen { addr: listen, source })?;
         let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()).unwrap_or(listen);
         Ok(Listening { state: self.state, acceptor, addr })
+    }
+}
+
+fn listen_advice(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "the address is in use, by another server or program (`ss -ltnp` names it); stop it, or set \
+             another address"
+                .to_string()
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "no interface of this host has that address; use 127.0.0.1 or one of `ip -brief address`".to_string()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need privileges; use a port above 1024 behind a reverse proxy".to_string()
+        }
+        _ => e.to_string(),
     }
 }
 

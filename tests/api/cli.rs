@@ -334,3 +334,89 @@ fn the_cli_never_makes_a_store_to_read_and_says_where_it_wrote() {
         assert!(!out.status.success() && err.contains("control socket") && err.contains("refused"), "{err}");
     }
 }
+
+/// Each start-up mistake a sysadmin makes is answered with what is wrong and what to do, and
+/// changes nothing.
+#[test]
+fn a_port_in_use_stops_the_start_before_any_file_is_touched() {
+    let env = Env::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = env.cmd(&[]).env("BW_LISTEN", &addr).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&addr) && err.contains("in use") && err.contains("nothing was opened or changed"), "{err}");
+    assert!(!env.dir.path().join("data").exists(), "the store was made before the bind failed");
+    assert!(!env.dir.path().join("home").exists(), "the home was made before the bind failed");
+}
+
+#[test]
+fn a_second_server_on_the_same_data_folder_is_told_which_one_holds_it() {
+    let env = Env::new();
+    let (first, _) = Running::start(env.cmd(&[]), &env.dir.path().join("server.log"));
+    let out = env.cmd(&[]).env("BW_LISTEN", "127.0.0.1:0").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("pid {}", first.0.id())) && err.contains("is using the data folder"), "{err}");
+    assert!(!err.contains("Os {"), "{err}");
+    drop(first);
+}
+
+#[test]
+fn logs_carry_no_colour_codes_off_a_terminal() {
+    let env = Env::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = env.cmd(&[]).env("BW_LISTEN", taken.local_addr().unwrap().to_string()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ERROR"), "nothing logged to look at: {err}");
+    assert!(!err.contains('\u{1b}'), "escape codes in a pipe: {err:?}");
+}
+
+#[test]
+fn token_list_prints_dates_people_read_and_json_for_scripts() {
+    let env = Env::new();
+    let (ok, _, err) =
+        env.run(&["token", "create", "--name", "dated", "--permissions", "read,update", "--expires-in", "30d"], None);
+    assert!(ok, "{err}");
+    let (ok, out, err) = env.run(&["token", "list"], None);
+    assert!(ok, "{err}");
+    let row = out.lines().find(|l| l.starts_with("dated\t")).unwrap_or_else(|| panic!("{out}"));
+    let fields: Vec<&str> = row.split('\t').collect();
+    for date in &fields[2..4] {
+        assert!(date.len() == 20 && date.ends_with('Z') && date.as_bytes()[10] == b'T', "not RFC 3339: {row}");
+    }
+    let (ok, out, err) = env.run(&["token", "list", "--json"], None);
+    assert!(ok, "{err}");
+    let list: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let token = &list[0];
+    assert_eq!(
+        (token["name"].as_str(), token["permissions"].clone()),
+        (Some("dated"), serde_json::json!(["read", "update"]))
+    );
+    let (created, expires) = (token["creation"].as_i64().unwrap(), token["expiration"].as_i64().unwrap());
+    assert_eq!(expires - created, 30 * 86400);
+}
+
+/// As root (CI): the file is read by an unprivileged user, as the packaged unit's user would.
+#[test]
+fn an_unreadable_configuration_file_is_named_with_the_fix() {
+    let uid = Command::new("id").arg("-u").output().unwrap().stdout;
+    if String::from_utf8_lossy(&uid).trim() != "0" {
+        eprintln!("SKIPPED: needs root to run as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\n").unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = Command::new("runuser")
+        .args(["-u", "nobody", "--", BIN, "--config"])
+        .arg(&file)
+        .args(["token", "list"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(&file.display().to_string()), "{err}");
+    assert!(err.contains("cannot be read by uid 65534") && err.contains("chmod"), "{err}");
+}
