@@ -15,16 +15,34 @@ use serde_json::{Map, Value};
 
 use crate::ApiError;
 
-/// A JSON request body, documented as `D`, parsed on demand. Any `Content-Type` is read as
-/// JSON: curl scripts that forget the header still work.
+/// A JSON request body, documented as `D`, parsed on demand. It must be sent as
+/// `application/json` (BorgWarehouse's own API parses no other type either): a body sent as
+/// text or a form, or in another charset, is refused with 415 rather than guessed at.
 pub struct JsonRequest<D> {
     bytes: Result<bytes::Bytes, String>,
+    json: bool,
     _doc: PhantomData<fn() -> D>,
+}
+
+/// `application/json`, with no parameter but a utf-8 charset (JSON is UTF-8, RFC 8259).
+fn is_json_content_type(value: Option<&str>) -> bool {
+    let Some(value) = value else { return false };
+    let mut parts = value.split(';').map(str::trim);
+    if !parts.next().is_some_and(|t| t.eq_ignore_ascii_case("application/json")) {
+        return false;
+    }
+    parts.filter(|p| !p.is_empty()).all(|p| {
+        let (name, val) = p.split_once('=').unwrap_or((p, ""));
+        name.trim().eq_ignore_ascii_case("charset") && val.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+    })
 }
 
 impl<D> JsonRequest<D> {
     /// The body as a JSON object, or the contract's 400.
     pub fn object(&self) -> Result<Map<String, Value>, ApiError> {
+        if !self.json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
         let bytes = self.bytes.as_ref().map_err(|e| ApiError::InvalidBody(e.clone()))?;
         match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(map)) => Ok(map),
@@ -52,7 +70,7 @@ impl<'a, D: Type> ApiExtractor<'a> for JsonRequest<D> {
     }
 
     async fn from_request(
-        _request: &'a poem::Request,
+        request: &'a poem::Request,
         body: &mut poem::RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
@@ -60,7 +78,36 @@ impl<'a, D: Type> ApiExtractor<'a> for JsonRequest<D> {
             Ok(b) => b.into_bytes().await.map_err(|e| format!("the body could not be read: {e}")),
             Err(_) => Ok(bytes::Bytes::new()),
         };
-        Ok(JsonRequest { bytes, _doc: PhantomData })
+        let content_type = request.headers().get(poem::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        Ok(JsonRequest { bytes, json: is_json_content_type(content_type), _doc: PhantomData })
+    }
+}
+
+#[cfg(test)]
+mod content_type_tests {
+    use super::is_json_content_type as json;
+
+    #[test]
+    fn only_application_json_in_utf_8_is_json() {
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=\"UTF-8\"",
+        ] {
+            assert!(json(Some(ok)), "{ok}");
+        }
+        for refused in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/json; charset=latin1",
+            "application/jsonx",
+            "application/merge-patch+json",
+            "application/json; boundary=x",
+        ] {
+            assert!(!json(Some(refused)), "{refused}");
+        }
+        assert!(!json(None));
     }
 }
 

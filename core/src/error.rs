@@ -55,6 +55,9 @@ pub enum ApiError {
     /// 400 with a message of its own (token routes).
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// 415: a body sent as anything but `application/json` (charset utf-8, if named).
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
     /// Cron routes' 401, which carries a `status` field.
     #[error("cron unauthorized")]
     CronUnauthorized,
@@ -69,6 +72,9 @@ pub enum ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The 415 answer's message.
+pub const UNSUPPORTED_MEDIA_TYPE: &str = "Content-Type must be application/json";
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
@@ -109,6 +115,7 @@ impl ApiError {
             Conflict(_) | AlreadyRunning(_) => StatusCode::CONFLICT,
             UnexpectedData(_) => StatusCode::UNPROCESSABLE_ENTITY,
             InvalidBody(_) | BadRequest(_) => StatusCode::BAD_REQUEST,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -126,6 +133,7 @@ impl ApiError {
             InvalidBody(d) => ErrorBody { detail: Some(d.clone()), ..plain("Invalid request body") },
             CronUnauthorized => ErrorBody { status: Some(401), ..plain("Unauthorized") },
             AlreadyRunning(m) => ErrorBody { status: Some(409), ..plain(m) },
+            UnsupportedMediaType => plain(UNSUPPORTED_MEDIA_TYPE),
             TooManyRequests => plain("Too many failed authentications, try again later"),
             Internal => ErrorBody { status: Some(500), ..plain("Internal Server Error") },
         }

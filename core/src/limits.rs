@@ -16,8 +16,8 @@ pub const ALERT_VALUES: &[u64] =
 
 /// Why a text field is refused, as a sentence naming it; `None` when it is acceptable.
 pub fn text_problem(field: &str, value: &str, max: usize, allow_empty: bool) -> Option<String> {
-    if !allow_empty && value.trim().is_empty() {
-        return Some(format!("{field} must not be empty"));
+    if !allow_empty && value.chars().all(is_invisible) {
+        return Some(format!("{field} must not be empty (white space and invisible format characters do not count)"));
     }
     if value.chars().count() > max {
         return Some(format!("{field} must be at most {max} characters"));
@@ -26,4 +26,46 @@ pub fn text_problem(field: &str, value: &str, max: usize, allow_empty: bool) -> 
         return Some(format!("{field} must not contain control characters"));
     }
     None
+}
+
+/// The format characters (Unicode category Cf) of the Basic Multilingual Plane: zero-width
+/// spaces and joiners, direction marks and overrides, the byte order mark. They show nothing,
+/// so a text of them alone is as blank as white space. Listed, not looked up, because the
+/// document's pattern must name the very same ranges (JSON Schema patterns have no `\p{Cf}`).
+pub const FORMAT_CHARS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+];
+
+/// A character that shows nothing: white space (Rust's, plus U+FEFF, which the document's
+/// `\s` also counts), a control character, or a format character.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || FORMAT_CHARS.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_of_invisible_characters_alone_is_blank() {
+        for blank in ["", " ", "\u{FEFF}", "\u{200B}\u{200D}", "\u{202E} \u{2066}", "\u{00A0}\u{3000}"] {
+            assert!(text_problem("alias", blank, 100, false).is_some_and(|p| p.contains("empty")), "{blank:?}");
+        }
+        for shown in ["a", "\u{FEFF}a", "👨\u{200D}👩", "日本"] {
+            assert_eq!(text_problem("alias", shown, 100, false), None, "{shown:?}");
+        }
+    }
 }

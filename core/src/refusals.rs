@@ -48,9 +48,15 @@ pub const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
         "The SSH key is already used by another repository, the check is already running, or the storage target is not available",
     ),
     (413, "PayloadTooLarge", "The request body is larger than 64 KiB"),
+    (
+        415,
+        "UnsupportedMediaType",
+        "The body was not sent as `Content-Type: application/json` (a charset, if named, must be utf-8)",
+    ),
     (422, "UnexpectedData", "The body breaks the contract's validation; `detail` names the field"),
     (429, "TooManyRequests", "Too many failed authentications from this address; try again in a minute"),
     (500, "InternalServerError", "Something unexpected; the cause is in the server's log"),
+    (503, "ServiceUnavailable", "The store does not accept writes; the cause is in the server's log"),
 ];
 
 /// The statuses a set declares.
@@ -79,9 +85,13 @@ impl<const SET: u32> Refusals<SET> {
             Conflict(_) | AlreadyRunning(_) => CONFLICT,
             UnexpectedData(_) => UNEXPECTED_DATA,
             // Answered by the layers around the handler, or always possible.
-            Unauthorized | InvalidApiKey | InsufficientPermissions | CronUnauthorized | TooManyRequests | Internal => {
-                return true
-            }
+            Unauthorized
+            | InvalidApiKey
+            | InsufficientPermissions
+            | CronUnauthorized
+            | TooManyRequests
+            | UnsupportedMediaType
+            | Internal => return true,
         };
         SET & bit != 0
     }
@@ -173,7 +183,7 @@ mod tests {
         assert!(Refusals::<{ NOT_FOUND }>(ApiError::NotFound("x".into())).declared());
         assert!(!Refusals::<{ NOT_FOUND }>(ApiError::Conflict("x".into())).declared());
         assert!(Refusals::<{ NONE }>(ApiError::Internal).declared());
-        for status in [400, 401, 403, 404, 408, 409, 413, 422, 429, 500] {
+        for status in [400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 500] {
             assert!(ERROR_RESPONSES.iter().any(|(s, _, _)| *s == status), "{status}");
         }
     }

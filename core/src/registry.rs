@@ -58,6 +58,9 @@ type Registered<T> = OnceLock<Result<Vec<&'static T>, DuplicatePlugin>>;
 pub struct HttpPlugin {
     pub name: &'static str,
     pub routes: fn() -> Vec<HttpRoute>,
+    /// Adds the plugin's routes to the OpenAPI document by hand (they are not poem-openapi
+    /// operations), so that clients and readers of `/docs` know them.
+    pub document: Option<fn(&mut serde_json::Value)>,
 }
 
 /// One path of an [`HttpPlugin`]. Other methods get the contract's 405 with `Allow`; the
@@ -123,13 +126,18 @@ macro_rules! endpoint_plugin {
     };
 }
 
-/// Registers routes outside the OpenAPI document:
-/// `http_plugin!("metrics", || vec![HttpRoute { path: "/metrics", methods: &[Method::GET], endpoint }]);`
+/// Registers routes that are not poem-openapi operations (Prometheus text, HTML):
+/// `http_plugin!("metrics", || vec![HttpRoute { path: "/metrics", methods: &[Method::GET], endpoint }]);`,
+/// optionally with `document = describe`, which writes their entries into the document.
 #[macro_export]
 macro_rules! http_plugin {
-    ($name:literal, $routes:expr) => {
+    ($name:literal, $routes:expr $(, document = $document:expr)? $(,)?) => {
         $crate::__private::inventory::submit! {
-            $crate::registry::HttpPlugin { name: $name, routes: $routes }
+            $crate::registry::HttpPlugin {
+                name: $name,
+                routes: $routes,
+                document: $crate::__private::optional!($($document)?),
+            }
         }
     };
 }

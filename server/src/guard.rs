@@ -2,6 +2,12 @@
 //! byte a second would otherwise hold a connection, and a task, forever). The body has its own
 //! deadline in the body-limit middleware; idle keep-alive connections are closed by the server's
 //! idle timeout.
+//!
+//! It also gives a body to the answers hyper writes by itself, below every middleware, for a
+//! request head it cannot parse (400, 414 path too long, 431 headers too large): hyper sends
+//! them empty, and the contract says every answer is JSON. Such an answer is recognised as it
+//! is written (one of those statuses, `content-length: 0`, no `content-type`: the application's
+//! answers always carry one) and replaced by the same status with the contract's body.
 
 use std::future::Future;
 use std::io;
@@ -55,6 +61,9 @@ pub struct GuardedIo<T> {
     /// First bytes of the connection, to recognise HTTP/2 (which has no text head to time).
     prefix: Vec<u8>,
     off: bool,
+    /// A replaced automatic answer, still to be written (from `written` on).
+    replacement: Vec<u8>,
+    written: usize,
 }
 
 impl<T> GuardedIo<T> {
@@ -68,6 +77,8 @@ impl<T> GuardedIo<T> {
             tail: [0; 3],
             prefix: Vec::new(),
             off: false,
+            replacement: Vec::new(),
+            written: 0,
         }
     }
 
@@ -120,8 +131,76 @@ impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
     }
 }
 
+impl<T: AsyncWrite + Unpin> GuardedIo<T> {
+    /// Writes what is left of a replacement answer; `Ready(Ok)` once nothing is.
+    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.replacement.len() {
+            match Pin::new(&mut self.inner).poll_write(cx, &self.replacement[self.written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => self.written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// `buf` is consumed whole when it is an automatic answer to replace.
+    fn replaced(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Option<Poll<io::Result<usize>>> {
+        let json = json_answer_for(buf)?;
+        self.replacement = json;
+        self.written = 0;
+        self.awaiting_response = false;
+        Some(match self.poll_replacement(cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            // What is left goes out at the next flush or shutdown.
+            _ => Poll::Ready(Ok(buf.len())),
+        })
+    }
+}
+
+/// The JSON answer that replaces hyper's empty answer `head`, when it is one.
+fn json_answer_for(head: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(head).ok()?;
+    let rest = text.strip_prefix("HTTP/1.1 ").or_else(|| text.strip_prefix("HTTP/1.0 "))?;
+    let (reason, message) = match rest.get(..3)? {
+        "400" => ("Bad Request", "Bad request: the request line or a header is malformed"),
+        "414" => ("URI Too Long", "URI too long"),
+        "431" => ("Request Header Fields Too Large", "Request header fields too large: too many headers, or too long"),
+        _ => return None,
+    };
+    if !text.ends_with("\r\n\r\n") || text.matches("\r\n\r\n").count() != 1 {
+        return None;
+    }
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains("\r\ncontent-length: 0\r\n") || lower.contains("\r\ncontent-type:") {
+        return None;
+    }
+    let date = lower.split("\r\n").find(|l| l.starts_with("date:")).map(|l| {
+        let at = lower.find(l).unwrap_or(0);
+        format!("{}\r\n", &text[at..at + l.len()])
+    });
+    let body = format!("{{\"message\":\"{message}\"}}");
+    Some(
+        format!(
+            "HTTP/1.1 {} {reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\n\
+             connection: close\r\n{}\r\n{body}",
+            &rest[..3],
+            body.len(),
+            date.unwrap_or_default()
+        )
+        .into_bytes(),
+    )
+}
+
 impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if let Err(e) = std::task::ready!(self.poll_replacement(cx)) {
+            return Poll::Ready(Err(e));
+        }
+        if let Some(answer) = self.replaced(cx, buf) {
+            return answer;
+        }
         let written = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
             self.awaiting_response = false;
@@ -130,11 +209,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        match self.poll_replacement(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut self.inner).poll_flush(cx),
+            other => other,
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        match self.poll_replacement(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut self.inner).poll_shutdown(cx),
+            other => other,
+        }
     }
 
     fn poll_write_vectored(
@@ -142,6 +227,15 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if let Err(e) = std::task::ready!(self.poll_replacement(cx)) {
+            return Poll::Ready(Err(e));
+        }
+        // An automatic answer is a head alone: one slice.
+        if let [only] = bufs {
+            if let Some(answer) = self.replaced(cx, only) {
+                return answer;
+            }
+        }
         let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
             self.awaiting_response = false;

@@ -137,16 +137,39 @@ fn credentials_are_checked_before_the_body_is_read() {
     assert_eq!((status, body["message"].as_str()), (403, Some("Invalid API key")));
 }
 
+/// A body is JSON only when sent as `application/json` (in UTF-8): anything else is refused
+/// with 415 and writes nothing, as BorgWarehouse's own API parses no other type.
 #[test]
-fn a_body_without_content_type_is_read_as_json() {
+fn a_body_not_sent_as_json_is_refused_with_415_and_changes_nothing() {
     let s = TestServer::start();
     let t = s.full_token();
     let body = repo_body(&ed25519_key(1, "")).to_string();
-    let req = format!(
-        "POST /api/repo/add HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let answer = s.raw(req.as_bytes());
+    let send = |content_type: Option<&str>| {
+        let header = content_type.map(|c| format!("Content-Type: {c}\r\n")).unwrap_or_default();
+        s.raw(
+            format!(
+                "POST /api/repo/add HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\n{header}Content-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    for refused in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/json; charset=iso-8859-1"),
+    ] {
+        let answer = send(refused);
+        assert!(answer.starts_with("HTTP/1.1 415"), "{refused:?}: {answer}");
+        assert!(answer.ends_with(r#"{"message":"Content-Type must be application/json"}"#), "{answer}");
+    }
+    assert_eq!(s.state.repos.len(), 0, "a refused body was written");
+    // Credentials still come first: 401 before 415.
+    let (status, _) = s.call("POST", "/api/v1/repositories", None, None);
+    assert_eq!(status, 401);
+    let answer = send(Some("application/json; charset=UTF-8"));
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_eq!(s.state.repos.len(), 1);
 }

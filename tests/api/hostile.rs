@@ -127,3 +127,29 @@ fn traversal_in_ids_and_names_reaches_nothing() {
     assert!(s.home.exists());
     assert_alive(&s);
 }
+
+/// What the HTTP layer answers by itself (a head it cannot parse) is JSON like every other
+/// answer, and an HTTP/1.1 request without `Host` is refused (RFC 9112, 3.2).
+#[test]
+fn malformed_heads_get_json_answers_and_a_missing_host_is_400() {
+    let s = TestServer::start();
+    let json_answer = |answer: &str, status: &str| {
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status}")), "{}", &answer[..answer.len().min(300)]);
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    };
+    let long_path = format!("GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "a".repeat(70_000));
+    json_answer(&s.raw(long_path.as_bytes()), "414");
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    json_answer(&s.raw(format!("GET /api/version HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes()), "431");
+    let conflicting = "POST /api/repo/add HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}";
+    json_answer(&s.raw(conflicting.as_bytes()), "400");
+    let bad_chunking = "POST /api/repo/add HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked, x\r\n\r\n0\r\n\r\n";
+    json_answer(&s.raw(bad_chunking.as_bytes()), "400");
+    json_answer(&s.raw(b"GET /api/version HTTP/1.1\r\nConnection: close\r\n\r\n"), "400");
+    // HTTP/1.0 had no Host; it is still served.
+    assert!(s.raw(b"GET /api/version HTTP/1.0\r\n\r\n").starts_with("HTTP/1.0 200"));
+    assert_alive(&s);
+}

@@ -258,6 +258,9 @@ fn the_v1_list_pages() {
     let (_, page) = s.get("/api/v1/repositories?limit=2&offset=9", Some(&t));
     assert_eq!((ids(&page), page["total"].as_u64()), (vec![], Some(5)));
     assert_eq!(page["repoList"][0], serde_json::Value::Null);
+    // Any whole number is an offset the document allows; one beyond 2^64 is past the end too.
+    let (status, page) = s.get("/api/v1/repositories?offset=18446744073709551616", Some(&t));
+    assert_eq!((status, ids(&page), page["total"].as_u64()), (200, vec![], Some(5)));
     let (_, first) = s.get("/api/v1/repositories?limit=1", Some(&t));
     assert_eq!(first["repoList"][0], whole["repoList"][0], "a page shows repositories as the whole list does");
     for bad in ["limit=0", "limit=10001", "limit=-1", "limit=two", "limit=", "offset=-1", "offset=1.5", "limit=%2B3"] {

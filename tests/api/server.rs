@@ -38,6 +38,13 @@ fn healthz_reports_a_usable_store() {
 fn swagger_ui_is_served_without_network() {
     let s = TestServer::start();
     let resp = ureq::get(&format!("{}/docs", s.url)).call().unwrap();
+    // People type tokens into this page: no framing, no referrer, only its own inline scripts
+    // (named by hash). The browser test (tests/clients/dashboard_flows.py) checks it still runs.
+    let csp = resp.header("Content-Security-Policy").unwrap_or_default().to_string();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'sha256-"), "{csp}");
+    assert!(!csp.contains("script-src 'unsafe-inline'") && !csp.contains("script-src *"), "{csp}");
+    assert_eq!(resp.header("X-Frame-Options"), Some("DENY"));
+    assert_eq!(resp.header("Referrer-Policy"), Some("no-referrer"));
     let html = resp.into_string().unwrap();
     assert!(html.contains("SwaggerUIBundle"), "no embedded Swagger UI");
     assert!(html.contains("/openapi.json") || html.contains("\"openapi\""), "UI does not load our document");

@@ -123,3 +123,34 @@ fn accepted_key_types() {
         assert!(text.contains(&format!(",restrict {key}\n")), "{key} not written as given");
     }
 }
+
+/// The document's alias pattern and the validator agree: an alias the one refuses, the other
+/// refuses (checked with Python's `re`, as schema fuzzers read the pattern). An alias of
+/// invisible characters alone (U+FEFF, zero-width spaces, direction overrides) is blank.
+#[test]
+fn the_alias_pattern_and_the_validator_agree_on_invisible_characters() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    let doc: Value = serde_json::from_str(&borgwarehouse::openapi_spec()).unwrap();
+    let pattern = doc["components"]["schemas"]["RepoCreateV1"]["properties"]["alias"]["pattern"].as_str().unwrap();
+    let samples = ["\u{FEFF}", "\u{200B}", " \u{202E}\u{2066} ", "\u{00A0}", "a", "\u{FEFF}a", "👨\u{200D}👩", "x y"];
+    let script =
+        "import json,re,sys; p,s=json.load(sys.stdin); print(json.dumps([re.search(p,x) is not None for x in s]))";
+    let mut python = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(python.stdin.as_mut().unwrap(), json!([pattern, samples]).to_string().as_bytes())
+        .unwrap();
+    let out = python.wait_with_output().unwrap();
+    let matched: Vec<bool> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    for (i, (alias, matches)) in samples.iter().zip(matched).enumerate() {
+        let mut body = repo_body(&ed25519_key(950 + i as u32, ""));
+        body["alias"] = json!(alias);
+        let (status, answer) = s.post("/api/v1/repositories", Some(&t), &body);
+        assert_eq!(status == 200, matches, "{alias:?}: the pattern says {matches}, the server {status} {answer}");
+    }
+    assert_eq!(s.state.repos.len(), 4, "only the visible aliases were stored");
+}

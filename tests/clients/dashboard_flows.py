@@ -309,6 +309,28 @@ def main():
         check(sum(rgb) / 3 < 60, f"dark mode background {background}")
         dark.context.close()
 
+        # 13. Swagger UI at /docs, where people type tokens too: it runs under its own CSP (its
+        # inline scripts named by hash), and another origin cannot frame it.
+        docs_problems = []
+        docs = context.new_page()
+        docs.on("console", lambda m: docs_problems.append(m.text) if m.type == "error" else None)
+        docs.on("pageerror", lambda e: docs_problems.append(f"page error: {e}"))
+        response = docs.goto(URL + "/docs")
+        csp = response.headers.get("content-security-policy", "")
+        check("frame-ancestors 'none'" in csp and "script-src 'sha256-" in csp, f"/docs CSP: {csp}")
+        check("script-src 'unsafe-inline'" not in csp, "/docs allows any inline script")
+        check(response.headers.get("x-frame-options") == "DENY", "/docs X-Frame-Options")
+        expect(docs.locator(".opblock-summary-path").first).to_be_visible()
+        check(docs.locator(".opblock-summary-path").count() > 20, "Swagger UI did not list the operations")
+        check(not docs_problems, f"/docs console errors (its CSP blocks it?): {docs_problems}")
+        docs.close()
+        framer = browser.new_context().new_page()
+        framer.set_content(f'<iframe src="{URL}/docs" width="800" height="600"></iframe>')
+        framer.wait_for_timeout(1500)
+        framed = [f for f in framer.frames if f != framer.main_frame]
+        check(all(f.query_selector(".swagger-ui") is None for f in framed), "/docs rendered in another origin's frame")
+        framer.context.close()
+
         check(not dialogs, f"a dialog opened (a script ran?): {dialogs}")
         foreign = [u for u in requests if not u.startswith(URL + "/")]
         check(not foreign, f"resources from elsewhere: {foreign}")

@@ -158,4 +158,28 @@ fn routes() -> Vec<HttpRoute> {
     vec![HttpRoute { path: "/metrics", methods: &[Method::GET], endpoint: metrics.map_to_response().boxed() }]
 }
 
-bw_core::http_plugin!("metrics", routes);
+const EXAMPLE: &str = "# TYPE borgwarehouse_repository_used_bytes gauge\n\
+                       borgwarehouse_repository_used_bytes{repositoryName=\"c1ddd097\"} 1048576\n";
+
+/// `GET /metrics` in the OpenAPI document: its credentials, its two text formats and the
+/// series it carries (the README's Metrics section lists them).
+fn describe(doc: &mut serde_json::Value) {
+    let text = |example: &str| serde_json::json!({"schema": {"type": "string"}, "example": example});
+    doc["paths"]["/metrics"] = serde_json::json!({"get": {
+        "operationId": "metrics",
+        "summary": "Prometheus metrics",
+        "description": "Per repository (labelled `repositoryName`): last backup, used and quota bytes, alert delay, \
+                        status, append-only and archived; totals; the checks' last runs; HTTP requests by route, \
+                        refused credentials, alert deliveries, build info. OpenMetrics when the client's `Accept` \
+                        names it, the Prometheus text format otherwise. A token with read permission, the \
+                        administrator or the cron key; no credentials when the server sets BW_METRICS_PUBLIC=true.",
+        "tags": ["Server"],
+        "security": [{"apiToken": []}, {"admin": []}, {"cronKey": []}],
+        "responses": {"200": {"description": "The metrics", "content": {
+            "text/plain": text(EXAMPLE),
+            "application/openmetrics-text": text(&format!("{EXAMPLE}# EOF\n"))
+        }}}
+    }});
+}
+
+bw_core::http_plugin!("metrics", routes, document = describe);

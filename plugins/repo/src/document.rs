@@ -9,9 +9,15 @@ use serde_json::{json, Value};
 
 /// Text without control characters (what `char::is_control` refuses: C0, DEL, C1).
 const NO_CONTROL: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
-/// The same, and not blank.
-const NOT_BLANK: &str =
-    r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
+/// The same, and not blank: one character at least that is not white space, a control or a
+/// format character ([`bw_core::limits::is_invisible`], from the same list).
+fn not_blank() -> String {
+    let format: String = bw_core::limits::FORMAT_CHARS
+        .iter()
+        .map(|(lo, hi)| format!(r"\u{:04X}-\u{:04X}", *lo as u32, *hi as u32))
+        .collect();
+    format!(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F{format}][^\u0000-\u001F\u007F-\u009F]*$")
+}
 
 const BODIES: [&str; 4] = ["RepoCreate", "RepoCreateV1", "RepoEdit", "RepoEditV1"];
 
@@ -26,7 +32,7 @@ pub fn finish(doc: &mut Value) {
         schema["additionalProperties"] = json!(false);
         let props = &mut schema["properties"];
         props["alert"]["enum"] = json!(ALERT_VALUES);
-        props["alias"]["pattern"] = json!(NOT_BLANK);
+        props["alias"]["pattern"] = json!(not_blank());
         props["comment"]["pattern"] = json!(NO_CONTROL);
         props["sshPublicKey"]["pattern"] = json!(key_pattern());
         schema["example"] = example_body(name);

@@ -136,7 +136,7 @@ impl MaintenanceApi {
         let repo = by_name(&state, &name)?;
         // BorgWarehouse's own answer: 400, not the 422 of add and edit.
         let bad = || ApiError::BadRequest("archived must be a boolean".into());
-        let map = body.object().map_err(|_| bad())?;
+        let map = body.object().map_err(|e| if matches!(e, ApiError::UnsupportedMediaType) { e } else { bad() })?;
         let archived = match (map.get("archived"), map.len()) {
             (Some(serde_json::Value::Bool(b)), 1) => *b,
             _ => return Err(bad().into()),

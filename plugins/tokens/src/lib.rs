@@ -82,7 +82,10 @@ fn bad(message: impl Into<String>) -> ApiError {
 /// Reads a token body strictly: JSON types as documented, no other keys. (poem-openapi's own
 /// parsing would take `{"name": 0}` as the name "0".)
 fn object<D>(body: &JsonRequest<D>, allowed: &[&str]) -> ApiResult<serde_json::Map<String, serde_json::Value>> {
-    let map = body.object().map_err(|e| bad(e.body().detail.unwrap_or_else(|| "Invalid request body".into())))?;
+    let map = body.object().map_err(|e| match e {
+        ApiError::UnsupportedMediaType => e,
+        other => bad(other.body().detail.unwrap_or_else(|| "Invalid request body".into())),
+    })?;
     if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(bad(format!(
             "Unknown field {:?}; allowed: {}",
@@ -257,7 +260,8 @@ fn finish_document(doc: &mut serde_json::Value) {
     if let Some(schema) = doc.pointer_mut("/components/schemas/TokenCreate") {
         schema["example"] = serde_json::json!({
             "name": "ci", "permissions": {"create": true, "read": true, "update": false, "delete": false},
-            "expiration": 1767225600
+            // 2100-01-01: an example must stay valid (a date in the past is refused).
+            "expiration": 4102444800u64
         });
     }
 }

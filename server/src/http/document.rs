@@ -5,7 +5,7 @@
 //! - Error answers are defined once under `components.responses`; each operation refers to the
 //!   statuses it can give: those its handler declares ([`bw_core::refusals`]) and those of the
 //!   layers around it, from what the operation shows (credentials: 401, 429, and 403 where
-//!   tokens are accepted; a request body: 400, 408, 413; 500 always).
+//!   tokens are accepted; a request body: 400, 408, 413, 415; 500 always).
 //! - A success answer without a description takes its schema's.
 //! - Each plugin then finishes its own part (`finish_document`).
 
@@ -27,6 +27,12 @@ pub(crate) fn service() -> OpenApiService<PluginApis, ()> {
 pub fn openapi_spec() -> String {
     let generated = service().spec();
     let Ok(mut doc) = serde_json::from_str::<Value>(&generated) else { return generated };
+    describe_healthz(&mut doc);
+    for plugin in bw_core::registry::http_plugins().unwrap_or(&[]) {
+        if let Some(describe) = plugin.document {
+            describe(&mut doc);
+        }
+    }
     finish(&mut doc);
     for plugin in bw_core::registry::endpoint_plugins().unwrap_or(&[]) {
         if let Some(finish_plugin) = plugin.finish_document {
@@ -64,7 +70,7 @@ fn finish(doc: &mut Value) {
                 }
             }
             if op.contains_key("requestBody") {
-                statuses.extend([400, 408, 413]);
+                statuses.extend([400, 408, 413, 415]);
             }
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
             statuses.extend(responses.keys().filter_map(|k| k.parse::<u16>().ok()).filter(|s| *s >= 400));
@@ -102,6 +108,28 @@ fn finish(doc: &mut Value) {
     }
 }
 
+/// `GET /healthz`, served beside the plugins' routes for load balancers and systemd.
+fn describe_healthz(doc: &mut Value) {
+    doc["paths"]["/healthz"] = json!({"get": {
+        "operationId": "healthz",
+        "summary": "Whether the store is usable",
+        "description": "200 while the store accepts reads and writes, 503 when it does not. No credentials: \
+                        it says nothing about the repositories.",
+        "tags": ["Server"],
+        "responses": {
+            "200": {"description": "The store is usable", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["status"], "additionalProperties": false,
+                "properties": {"status": {"type": "string", "enum": ["ok"]}}
+            }, "example": {"status": "ok"}}}},
+            // Replaced by a reference to the shared answer, as every error status is.
+            "503": {"description": ""}
+        }
+    }});
+    if let Some(tags) = doc["tags"].as_array_mut() {
+        tags.push(json!({"name": "Server", "description": "The server itself: health and metrics."}));
+    }
+}
+
 /// The first sentence of the answer schema's description (of its items, for a list).
 fn success_description(response: &Value, schemas: &Map<String, Value>, status: &str) -> Value {
     let schema =
@@ -134,10 +162,12 @@ fn error_example(status: u16) -> Value {
         408 => json!({"message": "Request Timeout", "detail": "the body did not arrive in time"}),
         409 => json!({"message": "The SSH key is already used in another repository."}),
         413 => json!({"message": "Payload Too Large", "detail": "request bodies are limited to 65536 bytes"}),
+        415 => json!({"message": bw_core::error::UNSUPPORTED_MEDIA_TYPE}),
         422 => {
             json!({"message": "Unexpected data", "detail": "storageSize must be a whole number of GB from 1 to 1000000"})
         }
         429 => json!({"message": "Too many failed authentications, try again later"}),
+        503 => json!({"status": 503, "message": "Service Unavailable"}),
         _ => json!({"status": 500, "message": "Internal Server Error"}),
     }
 }

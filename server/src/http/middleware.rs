@@ -68,6 +68,17 @@ fn method_not_allowed(allow: Option<&str>) -> Response {
 /// declares a security scheme gets its caller identified, or 401/403. The caller goes into the
 /// request for the route's guard.
 pub async fn admit<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    // RFC 9112, 3.2: an HTTP/1.1 request without Host gets 400 (HTTP/2 carries :authority).
+    if req.version() == poem::http::Version::HTTP_11 && !req.headers().contains_key(poem::http::header::HOST) {
+        return Ok(error_response(
+            StatusCode::BAD_REQUEST,
+            &ErrorBody {
+                status: None,
+                message: "Bad request: HTTP/1.1 requests must carry a Host header".into(),
+                detail: None,
+            },
+        ));
+    }
     if let Some(uri) = literal_undecodable_segments(req.uri()) {
         *req.uri_mut() = uri;
     }
@@ -195,9 +206,7 @@ pub async fn shape_errors<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result
         StatusCode::NOT_FOUND => ("Not Found", None, false),
         StatusCode::METHOD_NOT_ALLOWED => ("Method Not Allowed", None, false),
         StatusCode::BAD_REQUEST => ("Invalid request body", Some(resp_text(resp).await), false),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ("Unsupported Media Type", Some("send the body as JSON with Content-Type: application/json".into()), false)
-        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (bw_core::error::UNSUPPORTED_MEDIA_TYPE, None, false),
         StatusCode::PAYLOAD_TOO_LARGE => ("Payload Too Large", None, false),
         s if s.is_server_error() => {
             let body = resp_text(resp).await;

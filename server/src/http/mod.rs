@@ -1,6 +1,7 @@
 //! The HTTP application: plugin routes (documented and not), the OpenAPI document and Swagger
 //! UI, and the middleware every request passes ([`middleware`]).
 
+mod docs_page;
 mod document;
 pub mod middleware;
 
@@ -61,29 +62,27 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     // Swagger UI embeds the document it is given; give it the one /openapi.json serves. The page
     // (1.5 MB, most of it Swagger UI's script) is built at its first request and then shared:
     // a host that never opens it never holds it.
-    let ui: Arc<std::sync::OnceLock<bytes::Bytes>> = Arc::default();
-    let ui_page = {
-        let document = document.clone();
-        move || {
-            ui.get_or_init(|| {
-                let api = service();
-                bytes::Bytes::from(api.swagger_ui_html().replace(&api.spec(), &String::from_utf8_lossy(&document)))
-            })
-            .clone()
-        }
-    };
+    let ui: Arc<std::sync::OnceLock<docs_page::DocsPage>> = Arc::default();
     let page = move |content_type: &'static str, body: bytes::Bytes| {
         make_sync(move |_| Response::builder().content_type(content_type).body(body.clone()))
     };
     let ui_endpoint = || {
-        let ui_page = ui_page.clone();
-        make_sync(move |_| Response::builder().content_type("text/html; charset=utf-8").body(ui_page()))
+        let (ui, document) = (ui.clone(), document.clone());
+        make_sync(move |_| {
+            ui.get_or_init(|| {
+                let api = service();
+                docs_page::DocsPage::new(
+                    api.swagger_ui_html().replace(&api.spec(), &String::from_utf8_lossy(&document)),
+                )
+            })
+            .response()
+        })
     };
     let mut undocumented: Vec<(String, &'static [Method])> =
         ["/openapi.json", "/docs", "/docs/", "/healthz"].into_iter().map(|p| (p.to_string(), READ_ONLY)).collect();
     let route = Route::new()
         .nest("/", api)
-        .at("/openapi.json", page("application/json", document))
+        .at("/openapi.json", page("application/json", document.clone()))
         .at("/docs", ui_endpoint())
         .at("/docs/", ui_endpoint())
         .at("/healthz", healthz);
