@@ -19,7 +19,7 @@ pub enum StoreError {
     #[error("storage target {0} is not available")]
     TargetUnavailable(String),
     /// A file or folder could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}{}", path.display(), io_advice(source, path))]
     Io { path: PathBuf, source: std::io::Error },
     /// The sled store failed.
     #[error("store: {0}")]
@@ -30,6 +30,23 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What to do about the file-system refusals a sysadmin meets on a new host.
+fn io_advice(e: &std::io::Error, path: &std::path::Path) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ReadOnlyFilesystem => format!(
+            "; the server may not write there. Under the packaged unit (ProtectSystem=strict), add it with \
+             `systemctl edit borgwarehouse`: [Service] ReadWritePaths={}",
+            path.display()
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "; the user this runs as ({}) may not use it: check the owner and mode of {} and of the folders above it",
+            crate::users::effective_uid().map(crate::users::user_name).unwrap_or_else(|_| "?".into()),
+            path.display()
+        ),
+        _ => String::new(),
+    }
+}
 
 impl StoreError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -60,4 +77,18 @@ pub fn decode<T: serde::de::DeserializeOwned>(what: impl FnOnce() -> String, byt
 /// Encodes a record for the store.
 pub fn encode<T: serde::Serialize>(value: &T) -> StoreResult<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| StoreError::corrupt("encoding", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_only_folder_is_answered_with_the_units_fix() {
+        let e = StoreError::io("/var/lib/keys", std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem));
+        let text = e.to_string();
+        assert!(text.starts_with("/var/lib/keys: ") && text.contains("ReadWritePaths=/var/lib/keys"), "{text}");
+        let e = StoreError::io("/srv/x", std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert!(e.to_string().contains("check the owner and mode of /srv/x"), "{e}");
+    }
 }
