@@ -313,7 +313,10 @@ def main():
         # inline scripts named by hash), and another origin cannot frame it.
         docs_problems = []
         docs = context.new_page()
-        docs.on("console", lambda m: docs_problems.append(m.text) if m.type == "error" else None)
+        # The browser asks for /favicon.ico on its own (the page names no icon): its 404 is the
+        # browser's, not the page's.
+        docs.on("console", lambda m: docs_problems.append(f"{m.text} ({m.location.get('url')})")
+                if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico") else None)
         docs.on("pageerror", lambda e: docs_problems.append(f"page error: {e}"))
         response = docs.goto(URL + "/docs")
         csp = response.headers.get("content-security-policy", "")
