@@ -180,21 +180,12 @@ impl KeyDir {
             }
             keep.insert(name);
         }
-        for shard in fs::read_dir(&self.root)? {
-            let shard = shard?;
-            if !shard.file_type()?.is_dir() {
-                continue;
-            }
-            for entry in fs::read_dir(shard.path())? {
-                let entry = entry?;
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                // Temporary files of an interrupted write, and lines no repository wants.
-                if !keep.contains(name.as_ref()) {
-                    fs::remove_file(entry.path())?;
-                    if !name.starts_with('.') {
-                        report.removed += 1;
-                    }
+        for (path, name) in self.shard_files()? {
+            // Temporary files of an interrupted write, and lines no repository wants.
+            if !keep.contains(&name) {
+                fs::remove_file(path)?;
+                if !name.starts_with('.') {
+                    report.removed += 1;
                 }
             }
         }
@@ -207,6 +198,22 @@ impl KeyDir {
         Ok(report)
     }
 
+    /// Every file in the shard folders (key files, and temporary files of an interrupted
+    /// write, whose names start with a dot), with its name.
+    fn shard_files(&self) -> io::Result<Vec<(PathBuf, String)>> {
+        let mut files = Vec::new();
+        for shard in fs::read_dir(&self.root)? {
+            let shard = shard?;
+            if shard.file_type()?.is_dir() {
+                for entry in fs::read_dir(shard.path())? {
+                    let entry = entry?;
+                    files.push((entry.path(), entry.file_name().to_string_lossy().into_owned()));
+                }
+            }
+        }
+        Ok(files)
+    }
+
     /// Every line in the folder (a first start over a kept key folder takes them in, as it
     /// takes in `authorized_keys`). A folder without the marker holds none of ours.
     pub fn lines(&self) -> io::Result<Vec<String>> {
@@ -214,17 +221,9 @@ impl KeyDir {
         if !self.root.join(MARKER).is_file() {
             return Ok(lines);
         }
-        for shard in fs::read_dir(&self.root)? {
-            let shard = shard?;
-            if !shard.file_type()?.is_dir() {
-                continue;
-            }
-            for entry in fs::read_dir(shard.path())? {
-                let entry = entry?;
-                if entry.file_name().to_string_lossy().starts_with('.') {
-                    continue;
-                }
-                lines.push(fs::read_to_string(entry.path())?.trim_end_matches('\n').to_string());
+        for (path, name) in self.shard_files()? {
+            if !name.starts_with('.') {
+                lines.push(fs::read_to_string(path)?.trim_end_matches('\n').to_string());
             }
         }
         Ok(lines)

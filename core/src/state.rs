@@ -223,17 +223,23 @@ fn create_home_if_missing(home: &std::path::Path) -> StoreResult<()> {
 mod tests {
     use super::*;
 
-    /// Needs root (CI runs as root): a home owned by another user.
+    /// A configuration with its data folder and `home` under `dir`, when this runs as root (CI
+    /// does): the tests give folders to another user.
+    fn as_root_in(dir: &std::path::Path, home: &str) -> Option<Config> {
+        if crate::users::effective_uid().unwrap() != 0 {
+            eprintln!("SKIPPED: needs root to give folders to another user");
+            return None;
+        }
+        let mut config = Config::default();
+        config.server.data_dir = dir.join("data");
+        config.server.home = Some(dir.join(home));
+        Some(config)
+    }
+
     #[test]
     fn a_home_owned_by_another_user_is_refused_unless_allowed() {
-        if crate::users::effective_uid().unwrap() != 0 {
-            eprintln!("SKIPPED: needs root to give the home to another user");
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.server.data_dir = dir.path().join("data");
-        config.server.home = Some(dir.path().join("home"));
+        let Some(mut config) = as_root_in(dir.path(), "home") else { return };
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         std::os::unix::fs::chown(dir.path().join("home"), Some(65534), Some(65534)).unwrap();
         let err =
@@ -249,14 +255,8 @@ mod tests {
     /// the borg user. Neither is touched; a home inside another user's folder is refused too.
     #[test]
     fn a_missing_home_is_checked_where_it_would_be_made_and_the_data_folder_like_the_home() {
-        if crate::users::effective_uid().unwrap() != 0 {
-            eprintln!("SKIPPED: needs root to give folders to another user");
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.server.data_dir = dir.path().join("data");
-        config.server.home = Some(dir.path().join("nothere"));
+        let Some(mut config) = as_root_in(dir.path(), "nothere") else { return };
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         std::os::unix::fs::chown(dir.path().join("data"), Some(65534), Some(65534)).unwrap();
         let err = AppState::open(config.clone(), Clock::system()).err().expect("opened another user's store");
