@@ -312,6 +312,11 @@ fn the_cli_never_makes_a_store_to_read_and_says_where_it_wrote() {
     let (ok, _, err) = env.run(&["admin", "set-password"], Some("a long enough password 123\n"));
     assert!(ok, "{err}");
     assert!(err.contains(&format!("used the store in {}", env.dir.path().join("data").display())), "{err}");
+    // A home the server makes is said plainly, once: a mistyped BW_HOME shows here.
+    let home = env.dir.path().join("home");
+    assert!(err.contains(&format!("BW_HOME {} did not exist: made it", home.display())), "{err}");
+    let (_, _, again) = env.run(&["admin", "set-password"], Some("a long enough password 456\n"));
+    assert!(!again.contains("did not exist"), "said again: {again}");
     let (ok, out, _) = env.run(&["token", "list"], None);
     assert!(ok, "{out}");
 

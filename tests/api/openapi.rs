@@ -109,3 +109,13 @@ fn document_limits_are_the_validation_limits() {
     }
     assert_eq!(checked, 12, "four request bodies with three limited fields each");
 }
+
+/// The document's examples can be sent as they are: the token example expires years from now,
+/// not on a date already past (which the server refuses).
+#[test]
+fn the_token_example_stays_valid() {
+    let doc: serde_json::Value = serde_json::from_str(&borgwarehouse::openapi_spec()).unwrap();
+    let expiration = doc["components"]["schemas"]["TokenCreate"]["example"]["expiration"].as_i64().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!(expiration > now + 10 * 365 * 86400, "the example expires at {expiration}");
+}
