@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use bw_core::token_store::{Permissions, TokenError};
 use bw_core::AppState;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
@@ -167,8 +167,6 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         });
     }
 }
-
-use tokio::io::AsyncReadExt;
 
 /// Sends one command to a running server; `None` when no server listens.
 pub fn send(data_dir: &Path, cmd: &Command) -> Option<Result<Answer, String>> {

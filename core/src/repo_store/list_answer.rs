@@ -174,16 +174,6 @@ impl ListAnswer {
     pub fn plain_reader(&self) -> Inflating {
         Inflating(flate2::read::GzDecoder::new(bytes::Buf::reader(self.gzipped())))
     }
-
-    /// The plain answer at once (tests, small lists).
-    pub fn plain(&self) -> io::Result<Vec<u8>> {
-        if let Some(p) = &self.plain {
-            return Ok(p.to_vec());
-        }
-        let mut out = Vec::with_capacity(self.plain_len as usize);
-        io::Read::read_to_end(&mut self.plain_reader().0, &mut out)?;
-        Ok(out)
-    }
 }
 
 /// Bytes per chunk of the plain list answer.

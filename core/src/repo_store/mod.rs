@@ -40,7 +40,7 @@ pub use key_sink::{KeyChange, KeySink};
 pub use list_answer::Inflating;
 pub use list_answer::ListAnswer;
 use list_answer::ListCache;
-pub use record::{NewRepo, Repo, RepoPatch, Scan};
+pub use record::{is_on_time, NewRepo, Repo, RepoPatch, Scan};
 
 const NEXT_ID: &[u8] = b"next_repo_id";
 /// Set once the store has been reconciled with `authorized_keys` for the first time.
@@ -154,10 +154,6 @@ impl RepoStore {
 
     pub fn urls(&self) -> &crate::ssh_url::RepoUrls {
         &self.urls
-    }
-
-    pub fn key_sink(&self) -> &KeySink {
-        &self.sink
     }
 
     pub fn pool(&self) -> &Pool {

@@ -223,8 +223,10 @@ pub struct Scan {
 /// `status` at `now`: the one BorgWarehouse's import kept until the first check, else whether
 /// the last backup is within the alert delay.
 pub(super) fn status_at(imported_status: Option<bool>, last_save: i64, alert: u64, now: i64) -> bool {
-    match imported_status {
-        Some(kept) => kept,
-        None => now.saturating_sub(last_save) <= alert as i64,
-    }
+    imported_status.unwrap_or_else(|| is_on_time(last_save, alert, now))
+}
+
+/// The contract's status: true when `now - lastSave <= alert`. The one place it is computed.
+pub fn is_on_time(last_save: i64, alert: u64, now: i64) -> bool {
+    now.saturating_sub(last_save) <= alert as i64
 }

@@ -69,7 +69,7 @@ async fn check(state: &AppState, started: std::time::Instant) -> ApiResult<Statu
             if let Some(t) = found {
                 scan.last_save = t;
             }
-            scan.status = now.saturating_sub(scan.last_save) <= alert as i64;
+            scan.status = bw_core::repo_store::is_on_time(scan.last_save, alert, now);
             // This server's own status from now on, not the one an import brought.
             scan.imported_status = None;
             let quiet = matches!(scan.last_status_alert_send, Some(t) if now - t < ALERT_REPEAT_AFTER);

@@ -2,8 +2,9 @@
 //! is not JSON). A token with read, the administrator, or the cron key may scrape; anyone when
 //! `BW_METRICS_PUBLIC=true`.
 //!
-//! The repositories are read from the store at each scrape and the answer is written as it is
-//! sent, in chunks, so metrics cost no memory between scrapes and little during one.
+//! The repositories' figures are copied from the store's in-memory index at each scrape (no
+//! record is read from sled) and the answer is written as it is sent, in chunks, so metrics
+//! cost no memory between scrapes and little during one.
 //! Prometheus, which asks for OpenMetrics, gets OpenMetrics; any other client (curl, promtool,
 //! other scrapers) gets the Prometheus text format.
 
