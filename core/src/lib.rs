@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod authorized_keys;
 pub mod body;
+pub mod checks;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -112,7 +112,7 @@ pub mod __private {
 /// `on_start = hook` and `document = finish` after the value.
 #[macro_export]
 macro_rules! endpoint_plugin {
-    ($name:literal, $api:ty, $value:expr $(, on_start = $on_start:expr)? $(, document = $document:expr)? $(,)?) => {
+    ($name:expr, $api:ty, $value:expr $(, on_start = $on_start:expr)? $(, document = $document:expr)? $(,)?) => {
         $crate::__private::inventory::submit! {
             $crate::registry::EndpointPlugin {
                 name: $name,

@@ -4,21 +4,19 @@
 
 pub mod alerts;
 
-use bw_core::auth::{CronKey, CronKeyOrQuery, Guard};
-use bw_core::body::CronSuccess;
-use bw_core::refusals::{Answer, CONFLICT};
-use bw_core::registry::TaskFuture;
+use bw_core::checks::{read_or_log, Check};
 use bw_core::scan::{scan_all, RepoScanner};
 use bw_core::tags::CronTag as Tag;
-use bw_core::telemetry::CheckRun;
 use bw_core::{ApiResult, AppState};
-use poem::web::Data;
-use poem_openapi::payload::Json;
-use poem_openapi::OpenApi;
 
 pub use alerts::{Delivery, LateRepo};
 
-const TASK: &str = "cron-status";
+const CHECK: Check = Check {
+    task: "cron-status",
+    label: "status",
+    busy: "The check status service is already running",
+    done: "Status cron has been executed.",
+};
 /// A late repository is alerted about again only after this many seconds.
 pub const ALERT_REPEAT_AFTER: i64 = 90_000;
 
@@ -33,34 +31,15 @@ pub struct StatusReport {
 
 /// One status run. A second run while one is under way gets 409.
 pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
-    let _run = state.start_run(TASK, "The check status service is already running")?;
-    let started = std::time::Instant::now();
-    let result = check(state, started).await;
-    state.telemetry.check_finished(
-        "status",
-        CheckRun { duration: started.elapsed(), ended_at: state.clock.now(), succeeded: result.is_ok() },
-    );
-    result
+    CHECK.run(state, |started| check(state, started)).await
 }
 
 async fn check(state: &AppState, started: std::time::Instant) -> ApiResult<StatusReport> {
     let results = scan_all(state, |s: &dyn RepoScanner, p| s.last_save(p)).await;
     let scanned_in = started.elapsed();
     let now = state.clock.now();
-    let mut report = StatusReport::default();
-    let mut found_all = Vec::with_capacity(results.len());
-    for (repo, result) in results {
-        match result {
-            Ok(found) => {
-                report.scanned += 1;
-                found_all.push((repo.id, found));
-            }
-            Err(e) => {
-                report.failed += 1;
-                tracing::warn!(repository = %repo.repository_name, error = %e, "status check: repository not read; keeping its old values");
-            }
-        }
-    }
+    let (found_all, failed) = read_or_log(&CHECK, results);
+    let mut report = StatusReport { scanned: found_all.len(), failed, ..StatusReport::default() };
     // Decide on the current figures, so an edit of `alert` made during the scan counts, and
     // write only the fields this check owns.
     let late = state
@@ -104,42 +83,13 @@ async fn check(state: &AppState, started: std::time::Instant) -> ApiResult<Statu
     Ok(report)
 }
 
-async fn answer(state: &AppState) -> ApiResult<Json<CronSuccess>> {
-    run(state).await?;
-    Ok(Json(CronSuccess { success: "Status cron has been executed.".into() }))
-}
-
-pub struct StatusApi;
-
-#[OpenApi]
-impl StatusApi {
-    /// Check status and send alerts
-    #[oai(path = "/api/cronjob/checkStatus", method = "post", tag = "Tag::Cron", operation_id = "checkStatus")]
-    async fn seed(&self, state: Data<&AppState>, _caller: Guard<CronKey>) -> Answer<Json<CronSuccess>, CONFLICT> {
-        Ok(answer(&state).await?)
-    }
-
-    /// Check status and send alerts
-    #[oai(path = "/api/v1/cron/status", method = "post", tag = "Tag::CronV1", operation_id = "runStatusCheck")]
-    async fn v1(&self, state: Data<&AppState>, _caller: Guard<CronKeyOrQuery>) -> Answer<Json<CronSuccess>, CONFLICT> {
-        Ok(answer(&state).await?)
-    }
-
-    /// Check status and send alerts (with GET, as BorgWarehouse's crontab example calls it)
-    #[oai(path = "/api/v1/cron/status", method = "get", tag = "Tag::CronV1", operation_id = "runStatusCheckByGet")]
-    async fn v1_get(
-        &self,
-        state: Data<&AppState>,
-        _caller: Guard<CronKeyOrQuery>,
-    ) -> Answer<Json<CronSuccess>, CONFLICT> {
-        Ok(answer(&state).await?)
-    }
-}
-
-bw_core::endpoint_plugin!("cron-status", StatusApi, StatusApi);
-
-fn scheduled(state: AppState) -> TaskFuture {
-    Box::pin(async move { run(&state).await.map(|_| ()) })
-}
-
-bw_core::task_plugin!(TASK, |s| s.config.checks.status_interval, scheduled);
+bw_core::check_plugin!(
+    StatusApi,
+    CHECK,
+    run,
+    interval = |s| s.config.checks.status_interval,
+    summary = "Check status and send alerts",
+    by_get = "Check status and send alerts (with GET, as BorgWarehouse's crontab example calls it)",
+    seed = ("/api/cronjob/checkStatus", "checkStatus"),
+    v1 = ("/api/v1/cron/status", "runStatusCheck", "runStatusCheckByGet"),
+);
