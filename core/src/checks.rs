@@ -76,7 +76,7 @@ macro_rules! check_plugin {
     (
         $api:ident, $check:expr, $run:path, interval = $interval:expr,
         summary = $summary:literal, by_get = $by_get:literal,
-        seed = ($seed_path:literal, $seed_id:literal),
+        bw2 = ($bw2_path:literal, $bw2_id:literal),
         v1 = ($v1_path:literal, $v1_id:literal, $v1_get_id:literal) $(,)?
     ) => {
         pub struct $api;
@@ -84,8 +84,8 @@ macro_rules! check_plugin {
         #[poem_openapi::OpenApi]
         impl $api {
             #[doc = $summary]
-            #[oai(path = $seed_path, method = "post", tag = "Tag::Cron", operation_id = $seed_id)]
-            async fn seed(
+            #[oai(path = $bw2_path, method = "post", tag = "Tag::Cron", operation_id = $bw2_id)]
+            async fn bw2(
                 &self,
                 state: poem::web::Data<&$crate::AppState>,
                 _caller: $crate::auth::Guard<$crate::auth::CronKey>,

@@ -17,7 +17,7 @@ pub mod pool;
 pub mod refusals;
 pub mod registry;
 pub mod repo_store;
-pub mod routes;
+pub mod route_index;
 pub mod scan;
 pub mod snapshot;
 pub mod ssh_key;

@@ -14,9 +14,16 @@ pub const STORAGE_GB: RangeInclusive<u64> = 1..=1_000_000;
 pub const ALERT_VALUES: &[u64] =
     &[0, 3600, 21600, 43200, 90000, 172800, 259200, 345600, 432000, 518400, 604800, 864000, 1209600, 2592000];
 
+/// Whether a text field may be blank (`comment`) or not (`alias`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blank {
+    Allowed,
+    Refused,
+}
+
 /// Why a text field is refused, as a sentence naming it; `None` when it is acceptable.
-pub fn text_problem(field: &str, value: &str, max: usize, allow_empty: bool) -> Option<String> {
-    if !allow_empty && value.chars().all(is_invisible) {
+pub fn text_problem(field: &str, value: &str, max: usize, blank: Blank) -> Option<String> {
+    if blank == Blank::Refused && value.chars().all(is_invisible) {
         return Some(format!("{field} must not be empty (white space and invisible format characters do not count)"));
     }
     if value.chars().count() > max {
@@ -62,10 +69,13 @@ mod tests {
     #[test]
     fn a_text_of_invisible_characters_alone_is_blank() {
         for blank in ["", " ", "\u{FEFF}", "\u{200B}\u{200D}", "\u{202E} \u{2066}", "\u{00A0}\u{3000}"] {
-            assert!(text_problem("alias", blank, 100, false).is_some_and(|p| p.contains("empty")), "{blank:?}");
+            assert!(
+                text_problem("alias", blank, 100, Blank::Refused).is_some_and(|p| p.contains("empty")),
+                "{blank:?}"
+            );
         }
         for shown in ["a", "\u{FEFF}a", "👨\u{200D}👩", "日本"] {
-            assert_eq!(text_problem("alias", shown, 100, false), None, "{shown:?}");
+            assert_eq!(text_problem("alias", shown, 100, Blank::Refused), None, "{shown:?}");
         }
     }
 }

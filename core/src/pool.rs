@@ -73,21 +73,22 @@ pub fn is_repo_name(name: &str) -> bool {
     name.len() == 8 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// A repository name held as the number its 8 hex characters spell ([`name_code`]); it
-/// displays as the name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A repository name held as the number its 8 hex characters spell (4 bytes where in-memory
+/// maps key on names); it displays as the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NameCode(pub u32);
+
+impl NameCode {
+    /// The code of `name`; `None` for anything [`is_repo_name`] refuses.
+    pub fn of(name: &str) -> Option<NameCode> {
+        is_repo_name(name).then(|| u32::from_str_radix(name, 16).ok().map(NameCode)).flatten()
+    }
+}
 
 impl std::fmt::Display for NameCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:08x}", self.0)
     }
-}
-
-/// A repository name as the number its 8 hex characters spell (what in-memory maps key on);
-/// `None` for anything [`is_repo_name`] refuses.
-pub fn name_code(name: &str) -> Option<u32> {
-    is_repo_name(name).then(|| u32::from_str_radix(name, 16).ok()).flatten()
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 pub mod cli;
 pub mod control;
-pub mod guard;
+pub mod head_deadline;
 pub mod http;
 #[cfg(feature = "repo")]
 pub mod import;

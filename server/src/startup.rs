@@ -141,7 +141,7 @@ impl Listening {
         });
         tracing::info!("listening on http://{addr} (Swagger UI at http://{addr}/docs, OpenAPI at /openapi.json)");
         let app = crate::app(state.clone());
-        let acceptor = crate::guard::HeadDeadline::new(acceptor, config.server.request_timeout);
+        let acceptor = crate::head_deadline::HeadDeadline::new(acceptor, config.server.request_timeout);
         let result = Server::new_with_acceptor(acceptor)
             .idle_timeout(IDLE_TIMEOUT)
             .run_with_graceful_shutdown(app, shutdown, Some(GRACE))

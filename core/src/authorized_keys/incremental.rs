@@ -17,14 +17,14 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 use super::{AuthorizedKeys, FileIdentity, RepoLine};
-use crate::pool::name_code;
+use crate::pool::NameCode;
 use crate::repo_store::KeyChange;
 
 /// Where this server's lines stand in the version of the file it wrote last.
 #[derive(Debug, Default)]
 pub(super) struct Layout {
     /// Repository name (8 hex characters, as a number) -> offset and length (without `\n`).
-    lines: HashMap<u32, (u64, u32)>,
+    lines: HashMap<NameCode, (u64, u32)>,
     /// Lines of ours whose name is not 8 hex characters (never written by this server, but
     /// possible in a file taken over): a mutation that names one rewrites the file whole.
     pub odd_names: bool,
@@ -36,7 +36,7 @@ pub(super) struct Layout {
 
 impl Layout {
     pub fn place(&mut self, name: &str, offset: u64, len: usize) {
-        match (name_code(name), u32::try_from(len)) {
+        match (NameCode::of(name), u32::try_from(len)) {
             (Some(c), Ok(l)) => {
                 self.lines.insert(c, (offset, l));
             }
@@ -50,7 +50,7 @@ impl Layout {
     }
 
     fn find(&self, name: &str) -> Option<(u64, u32)> {
-        self.lines.get(&name_code(name)?).copied()
+        self.lines.get(&NameCode::of(name)?).copied()
     }
 }
 
@@ -81,7 +81,7 @@ impl AuthorizedKeys {
         let mut writes = Vec::new();
         match change {
             KeyChange::Added(lines) => {
-                if lines.iter().any(|l| layout.find(&l.name).is_some() || name_code(&l.name).is_none()) {
+                if lines.iter().any(|l| layout.find(&l.name).is_some() || NameCode::of(&l.name).is_none()) {
                     return Ok(false);
                 }
                 let mut all = Vec::new();
@@ -143,7 +143,7 @@ impl AuthorizedKeys {
                 for l in lines {
                     if let Some((_, len)) = layout.find(&l.name) {
                         layout.dead += u64::from(len) + 1;
-                        if let Some(c) = name_code(&l.name) {
+                        if let Some(c) = NameCode::of(&l.name) {
                             layout.lines.remove(&c);
                         }
                     }

@@ -14,14 +14,13 @@ use std::collections::{BTreeMap, HashMap};
 use super::aliases::{AliasArena, AliasSpan};
 use super::record::{status_at, Scan};
 use super::Repo;
-use crate::pool::{name_code, NameCode};
+use crate::pool::NameCode;
 use crate::ssh_key::{digest_of_stored, KeyDigest};
 
 /// What the index keeps of one repository.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    /// The 8-hex-character name as a number.
-    name: u32,
+    name: NameCode,
     archived: bool,
     append_only: bool,
     key: Option<KeyDigest>,
@@ -55,16 +54,12 @@ pub struct RepoSummary<'a> {
     pub archived: bool,
 }
 
-fn name_text(code: u32) -> String {
-    NameCode(code).to_string()
-}
-
 #[derive(Default)]
 pub(super) struct Index {
     /// Bumped on every change, so answers built from the store know when they are stale.
     pub generation: u64,
     entries: BTreeMap<u64, Entry>,
-    by_name: HashMap<u32, u64>,
+    by_name: HashMap<NameCode, u64>,
     by_key: HashMap<KeyDigest, u64>,
     aliases: AliasArena,
 }
@@ -76,7 +71,7 @@ impl Loaded {
     /// `aliases` receives the repository's alias: at start-up a buffer that becomes the
     /// index's, afterwards the index's own.
     pub fn of(repo: &Repo, aliases: &mut AliasArena) -> Option<Loaded> {
-        let Some(name) = name_code(&repo.repository_name) else {
+        let Some(name) = NameCode::of(&repo.repository_name) else {
             // Unreachable through the API and the import, which check names.
             tracing::error!(id = repo.id, repository = %repo.repository_name, "a stored repository has a name that is not 8 hex characters; left out");
             return None;
@@ -202,7 +197,7 @@ impl Index {
     }
 
     pub fn id_of_name(&self, name: &str) -> Option<u64> {
-        self.by_name.get(&name_code(name)?).copied()
+        self.by_name.get(&NameCode::of(name)?).copied()
     }
 
     pub fn id_of_key(&self, key: &KeyDigest) -> Option<u64> {
@@ -210,19 +205,19 @@ impl Index {
     }
 
     pub fn name_of(&self, id: u64) -> Option<String> {
-        self.entries.get(&id).map(|e| name_text(e.name))
+        self.entries.get(&id).map(|e| e.name.to_string())
     }
 
     /// `(id, name)` of every repository the checks read, in id order: all but the archived.
     pub fn scan_targets(&self) -> Vec<(u64, String)> {
-        self.entries.iter().filter(|(_, e)| !e.archived).map(|(id, e)| (*id, name_text(e.name))).collect()
+        self.entries.iter().filter(|(_, e)| !e.archived).map(|(id, e)| (*id, e.name.to_string())).collect()
     }
 
     /// Every repository as a scrape shows it, in id order, with `status` for `now`.
     pub fn summaries(&self, now: i64) -> impl Iterator<Item = RepoSummary<'_>> {
         self.entries.iter().map(move |(id, e)| RepoSummary {
             id: *id,
-            name: NameCode(e.name),
+            name: e.name,
             alias: self.aliases.get(e.alias),
             last_save: e.scan.last_save,
             storage_used: e.scan.storage_used,

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::Repo;
+use super::{PathFamily, Repo};
 
 /// The list answer gzipped, and for which index generation and times it holds.
 pub(super) struct ListCache {
@@ -40,7 +40,7 @@ impl ListCache {
         count: usize,
         generation: u64,
         now: i64,
-        seed: bool,
+        family: PathFamily,
         etag: String,
     ) -> io::Result<ListCache> {
         let answer_of = |plain: Option<bytes::Bytes>, gzip: Option<bytes::Bytes>, plain_len: u64| ListAnswer {
@@ -51,14 +51,14 @@ impl ListCache {
         };
         if (count as u64).saturating_mul(SMALL_RECORD) <= PLAIN_KEPT_UP_TO {
             let mut out = Vec::with_capacity(64 + count * 480);
-            let valid_until = write_list(&mut out, repos, now, seed, None)?;
+            let valid_until = write_list(&mut out, repos, now, family, None)?;
             let plain_len = out.len() as u64;
             let answer = answer_of(Some(bytes::Bytes::from(out)), None, plain_len);
             return Ok(ListCache { generation, built_at: now, valid_until, answer });
         }
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         let mut counted = Counted { inner: &mut gz, written: 0 };
-        let valid_until = write_list(&mut counted, repos, now, seed, None)?;
+        let valid_until = write_list(&mut counted, repos, now, family, None)?;
         let plain_len = counted.written;
         let answer = answer_of(None, Some(bytes::Bytes::from(gz.finish()?)), plain_len);
         Ok(ListCache { generation, built_at: now, valid_until, answer })
@@ -90,7 +90,7 @@ pub(super) fn write_list(
     out: &mut impl Write,
     repos: impl Iterator<Item = Repo>,
     now: i64,
-    seed: bool,
+    family: PathFamily,
     total: Option<usize>,
 ) -> io::Result<i64> {
     let mut out = io::BufWriter::with_capacity(64 * 1024, out);
@@ -102,10 +102,7 @@ pub(super) fn write_list(
         }
         // An imported status holds until a check, whatever the time.
         let computed = repo.imported_status.is_none();
-        let mut repo = repo.at(now);
-        if seed {
-            repo = repo.for_seed_paths();
-        }
+        let repo = repo.at(now).shown_on(family);
         if repo.status && computed {
             valid_until = valid_until.min(repo.last_save.saturating_add(repo.alert as i64).saturating_add(1));
         }
@@ -212,7 +209,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_large_list_is_held_gzipped_only_and_streams_whole() {
-        let big = ListCache::build(repos(4_000), 4_000, 1, 1_700_000_100, false, "\"t\"".into()).unwrap().answer();
+        let big =
+            ListCache::build(repos(4_000), 4_000, 1, 1_700_000_100, PathFamily::V1, "\"t\"".into()).unwrap().answer();
         assert!(big.plain.is_none(), "a large plain answer is kept in memory");
         assert!(big.plain_len() > PLAIN_KEPT_UP_TO);
         let streamed = body_bytes(&big).await;
@@ -220,7 +218,7 @@ mod tests {
         let list: serde_json::Value = serde_json::from_slice(&streamed).unwrap();
         assert_eq!(list["repoList"].as_array().unwrap().len(), 4_000);
 
-        let small = ListCache::build(repos(10), 10, 1, 1_700_000_100, false, "\"t\"".into()).unwrap().answer();
+        let small = ListCache::build(repos(10), 10, 1, 1_700_000_100, PathFamily::V1, "\"t\"".into()).unwrap().answer();
         assert!(small.plain.is_some());
         let plain = body_bytes(&small).await;
         assert_eq!(plain.len() as u64, small.plain_len());

@@ -40,7 +40,7 @@ pub use key_sink::{KeyChange, KeySink};
 pub use list_answer::Inflating;
 pub use list_answer::ListAnswer;
 use list_answer::ListCache;
-pub use record::{is_on_time, NewRepo, Repo, RepoPatch, Scan};
+pub use record::{is_on_time, NewRepo, PathFamily, Repo, RepoPatch, Scan};
 
 const NEXT_ID: &[u8] = b"next_repo_id";
 /// Set once the store has been reconciled with `authorized_keys` for the first time.
@@ -220,28 +220,30 @@ impl RepoStore {
     }
 
     /// The list answer, `{"repoList":[...]}` with `status` computed for `now`, gzipped with its
-    /// entity tag, in the shape of the BorgWarehouse 2.x paths (`seed`) or the v1 paths; built
+    /// entity tag, in the shape of the paths of `family`; built
     /// again only after a change or when a status turns false with the passing of time. Builds
     /// of one family wait for each other: pollers arriving together share one build.
-    pub fn list_json(&self, now: i64, seed: bool) -> StoreResult<ListAnswer> {
-        let mut slot = self.list_json[usize::from(!seed)].lock().unwrap_or_else(|p| p.into_inner());
+    pub fn list_json(&self, now: i64, family: PathFamily) -> StoreResult<ListAnswer> {
+        let mut slot = self.list_json[family as usize].lock().unwrap_or_else(|p| p.into_inner());
         let generation = self.read().generation;
         if let Some(answer) = ListCache::fresh(&slot, generation, now) {
             return Ok(answer);
         }
         let build = self.builds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let etag = format!("\"{:016x}-{}-{:x}\"", self.instance, if seed { "s" } else { "v1" }, build);
+        // The tag's family mark ("s" for the 2.x paths) is kept: pollers hold tags across upgrades.
+        let mark = match family {
+            PathFamily::BorgWarehouse2 => "s",
+            PathFamily::V1 => "v1",
+        };
+        let etag = format!("\"{:016x}-{mark}-{:x}\"", self.instance, build);
         // Records are read from the store as the answer is written. A change made meanwhile
         // bumps the generation, so this answer is rebuilt at the next request.
         let mut failed = None;
-        let repos = self.records().map_while(|r| r.map_err(|e| failed = Some(e)).ok()).map(|r| {
-            if seed {
-                r
-            } else {
-                r.with_urls(&self.urls)
-            }
+        let repos = self.records().map_while(|r| r.map_err(|e| failed = Some(e)).ok()).map(|r| match family {
+            PathFamily::BorgWarehouse2 => r,
+            PathFamily::V1 => r.with_urls(&self.urls),
         });
-        let built = ListCache::build(repos, self.len(), generation, now, seed, etag)
+        let built = ListCache::build(repos, self.len(), generation, now, family, etag)
             .map_err(|e| StoreError::corrupt("the list answer", e))?;
         if let Some(e) = failed {
             return Err(e);
@@ -264,7 +266,7 @@ impl RepoStore {
             .map(|r| r.map(|r| r.with_urls(&self.urls)))
             .collect::<StoreResult<_>>()?;
         let mut out = Vec::with_capacity(64 + page.len() * 480);
-        list_answer::write_list(&mut out, page.into_iter(), now, false, Some(total))
+        list_answer::write_list(&mut out, page.into_iter(), now, PathFamily::V1, Some(total))
             .map_err(|e| StoreError::corrupt("a list page", e))?;
         Ok(bytes::Bytes::from(out))
     }

@@ -123,13 +123,15 @@ impl Repo {
         }
     }
 
-    /// The repository as the BorgWarehouse 2.x paths show it: without the v1 family's `icon`,
-    /// `storageTarget` and URLs.
-    pub fn for_seed_paths(mut self) -> Repo {
-        self.icon = None;
-        self.storage_target = None;
-        self.ssh_url = None;
-        self.lan_ssh_url = None;
+    /// The repository as the paths of `family` show it: the BorgWarehouse 2.x paths without the
+    /// v1 family's `icon`, `storageTarget` and URLs.
+    pub fn shown_on(mut self, family: PathFamily) -> Repo {
+        if family == PathFamily::BorgWarehouse2 {
+            self.icon = None;
+            self.storage_target = None;
+            self.ssh_url = None;
+            self.lan_ssh_url = None;
+        }
         self
     }
 
@@ -222,6 +224,15 @@ pub struct Scan {
 
 /// `status` at `now`: the one BorgWarehouse's import kept until the first check, else whether
 /// the last backup is within the alert delay.
+/// BorgWarehouse's two families of repository paths, whose answers differ: the 2.x paths
+/// (`/api/repo…`, repositories by id; the contract's "seed" paths) and the v1 paths of 3.x
+/// (`/api/v1/repositories…`, by name), which add `icon`, `storageTarget` and the URLs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathFamily {
+    BorgWarehouse2,
+    V1,
+}
+
 pub(super) fn status_at(imported_status: Option<bool>, last_save: i64, alert: u64, now: i64) -> bool {
     imported_status.unwrap_or_else(|| is_on_time(last_save, alert, now))
 }

@@ -90,6 +90,6 @@ bw_core::check_plugin!(
     interval = |s| s.config.checks.status_interval,
     summary = "Check status and send alerts",
     by_get = "Check status and send alerts (with GET, as BorgWarehouse's crontab example calls it)",
-    seed = ("/api/cronjob/checkStatus", "checkStatus"),
+    bw2 = ("/api/cronjob/checkStatus", "checkStatus"),
     v1 = ("/api/v1/cron/status", "runStatusCheck", "runStatusCheckByGet"),
 );

@@ -52,6 +52,6 @@ bw_core::check_plugin!(
     interval = |s| s.config.checks.storage_interval,
     summary = "Retrieve storage of repositories",
     by_get = "Retrieve storage of repositories (with GET, as BorgWarehouse's crontab example calls it)",
-    seed = ("/api/cronjob/getStorageUsed", "getStorageUsed"),
+    bw2 = ("/api/cronjob/getStorageUsed", "getStorageUsed"),
     v1 = ("/api/v1/cron/storage", "runStorageCheck", "runStorageCheckByGet"),
 );

@@ -79,9 +79,21 @@ struct Chunks {
     openmetrics: bool,
 }
 
+/// How much of the buffer [`Chunks::send_lines`] sends.
+#[derive(Clone, Copy)]
+enum Upto {
+    LastWholeLine,
+    End,
+}
+
 impl Chunks {
-    fn send_lines(&mut self, all: bool) -> fmt::Result {
-        let end = if all { self.buf.len() } else { self.buf.rfind('\n').map_or(0, |i| i + 1) };
+    /// Sends the whole lines buffered so far (a piece of a line waits for the rest), or, at the
+    /// end, everything.
+    fn send_lines(&mut self, upto: Upto) -> fmt::Result {
+        let end = match upto {
+            Upto::End => self.buf.len(),
+            Upto::LastWholeLine => self.buf.rfind('\n').map_or(0, |i| i + 1),
+        };
         if end == 0 {
             return Ok(());
         }
@@ -113,7 +125,7 @@ impl fmt::Write for Chunks {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.buf.push_str(s);
         if self.buf.len() >= CHUNK {
-            self.send_lines(false)?;
+            self.send_lines(Upto::LastWholeLine)?;
         }
         Ok(())
     }
@@ -137,7 +149,7 @@ async fn metrics(req: &Request, state: Data<&AppState>) -> Response {
         registry.register_collector(Box::new(collect(&reader)));
         let mut out = Chunks { buf: String::with_capacity(CHUNK + 1024), tx, openmetrics };
         let written =
-            prometheus_client::encoding::text::encode(&mut out, &registry).and_then(|()| out.send_lines(true));
+            prometheus_client::encoding::text::encode(&mut out, &registry).and_then(|()| out.send_lines(Upto::End));
         if written.is_err() {
             tracing::debug!("metrics: the client went away before the answer was sent");
         }

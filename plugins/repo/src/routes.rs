@@ -5,7 +5,7 @@ use bw_core::auth::{Create, Guard, Read, Update};
 use bw_core::body::{JsonRequest, Message, TaggedJson};
 use bw_core::pool::is_repo_name;
 use bw_core::refusals::{Answer, CONFLICT, DISABLED, INVALID_BODY, NONE, NOT_FOUND, UNEXPECTED_DATA};
-use bw_core::repo_store::{ListAnswer, Repo};
+use bw_core::repo_store::{ListAnswer, PathFamily, Repo};
 use bw_core::store_error::StoreError;
 use bw_core::{ApiError, ApiResult, AppState};
 use poem::web::Data;
@@ -16,7 +16,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 
 use crate::schema::{Created, CreatedV1, RepoCreate, RepoCreateV1, RepoEdit, RepoEditV1, RepoOne, RepositoryList};
-use crate::validate::{self, Flavor};
+use crate::validate;
 use crate::Tag;
 
 /// A seed path id: the repository with that id, or the contract's 404 naming the id as given.
@@ -57,9 +57,9 @@ pub(crate) fn not_found_as(err: StoreError, message: impl FnOnce() -> String) ->
 
 /// The whole list of a path family. Built off the request threads: a rebuild at 100,000
 /// repositories reads every record.
-async fn list_answer(state: &AppState, seed: bool) -> ApiResult<ListAnswer> {
+async fn list_answer(state: &AppState, family: PathFamily) -> ApiResult<ListAnswer> {
     let (state, now) = (state.clone(), state.clock.now());
-    let built = tokio::task::spawn_blocking(move || state.repos.list_json(now, seed)).await.map_err(|e| {
+    let built = tokio::task::spawn_blocking(move || state.repos.list_json(now, family)).await.map_err(|e| {
         tracing::error!(error = %e, "building the list answer failed");
         ApiError::Internal
     })?;
@@ -79,14 +79,14 @@ pub(crate) async fn edit<D>(
     state: &AppState,
     repo: Repo,
     body: JsonRequest<D>,
-    flavor: Flavor,
+    family: PathFamily,
     missing: impl FnOnce() -> String,
 ) -> ApiResult<Json<Message>> {
     // After the 404, before validation, as BorgWarehouse 3.x answers.
     if repo.archived {
         return Err(ApiError::Forbidden(ARCHIVED.into()));
     }
-    let patch = validate::edit(&body, flavor)?;
+    let patch = validate::edit(&body, family)?;
     state.repos.update(repo.id, patch).await.map_err(|e| not_found_as(e, missing))?;
     tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
     Ok(Message::success())
@@ -124,7 +124,7 @@ impl RepoApi {
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
     ) -> Answer<TaggedJson<RepositoryList>, NONE> {
-        let list = list_answer(&state, true).await?;
+        let list = list_answer(&state, PathFamily::BorgWarehouse2).await?;
         Ok(TaggedJson::answer(list, if_none_match.as_deref(), req.header("Accept-Encoding")))
     }
 
@@ -149,7 +149,7 @@ impl RepoApi {
         offset: Query<Option<String>>,
     ) -> Answer<TaggedJson<RepositoryList>, INVALID_BODY> {
         if limit.is_none() && offset.is_none() {
-            let list = list_answer(&state, false).await?;
+            let list = list_answer(&state, PathFamily::V1).await?;
             return Ok(TaggedJson::answer(list, if_none_match.as_deref(), req.header("Accept-Encoding")));
         }
         let limit = page_number(limit.as_deref(), "limit", 1, MAX_PAGE)?.unwrap_or(MAX_PAGE);
@@ -165,7 +165,7 @@ impl RepoApi {
         _caller: Guard<Read>,
         id: Path<String>,
     ) -> Answer<Json<RepoOne>, NOT_FOUND> {
-        Ok(Json(RepoOne { repo: by_id(&state, &id)?.at(state.clock.now()).for_seed_paths() }))
+        Ok(Json(RepoOne { repo: by_id(&state, &id)?.at(state.clock.now()).shown_on(PathFamily::BorgWarehouse2) }))
     }
 
     /// Retrieve details of a specific repository by name
@@ -192,7 +192,8 @@ impl RepoApi {
         _caller: Guard<Create>,
         body: JsonRequest<RepoCreate>,
     ) -> Answer<Json<Created>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
-        Ok(create(&state, validate::create(&body, Flavor::Seed, &state.config.repos.storage_targets)?).await?)
+        Ok(create(&state, validate::create(&body, PathFamily::BorgWarehouse2, &state.config.repos.storage_targets)?)
+            .await?)
     }
 
     /// Create a new repository (alias, key and quota required)
@@ -209,7 +210,7 @@ impl RepoApi {
         body: JsonRequest<RepoCreateV1>,
     ) -> Answer<Json<CreatedV1>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
         let Json(created) =
-            create(&state, validate::create(&body, Flavor::V1, &state.config.repos.storage_targets)?).await?;
+            create(&state, validate::create(&body, PathFamily::V1, &state.config.repos.storage_targets)?).await?;
         let urls = state.repos.urls();
         Ok(Json(CreatedV1 {
             id: created.id,
@@ -229,7 +230,7 @@ impl RepoApi {
         body: JsonRequest<RepoEdit>,
     ) -> Answer<Json<Message>, { INVALID_BODY | DISABLED | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
         let repo = by_id(&state, &id)?;
-        Ok(edit(&state, repo, body, Flavor::Seed, || format!("No repository with id #{}", id.0)).await?)
+        Ok(edit(&state, repo, body, PathFamily::BorgWarehouse2, || format!("No repository with id #{}", id.0)).await?)
     }
 
     /// Update a specific repository by name
@@ -247,6 +248,6 @@ impl RepoApi {
         body: JsonRequest<RepoEditV1>,
     ) -> Answer<Json<Message>, { INVALID_BODY | DISABLED | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
         let repo = by_name(&state, &name)?;
-        Ok(edit(&state, repo, body, Flavor::V1, || format!("No repository with name {}", name.0)).await?)
+        Ok(edit(&state, repo, body, PathFamily::V1, || format!("No repository with name {}", name.0)).await?)
     }
 }

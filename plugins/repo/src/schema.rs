@@ -144,12 +144,12 @@ pub struct RepoEdit {
     pub append_only_mode: Option<bool>,
 }
 
-/// Body of the v1 edit route: the seed's keys and BorgWarehouse 3.x's `icon`; at least one key.
+/// Body of the v1 edit route: the 2.x keys and BorgWarehouse 3.x's `icon`; at least one key.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct RepoEditV1 {
     #[oai(flatten)]
-    pub seed: RepoEdit,
+    pub bw2: RepoEdit,
     /// BorgWarehouse 3.x's icon, `^Icon[A-Za-z0-9]{1,40}$`.
     pub icon: Option<String>,
 }

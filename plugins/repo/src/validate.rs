@@ -2,17 +2,16 @@
 //! edit, each refusal a 422 (or 400 for a body that is not an object) naming the field.
 
 use bw_core::body::JsonRequest;
-use bw_core::repo_store::{NewRepo, RepoPatch};
+use bw_core::repo_store::{NewRepo, PathFamily, RepoPatch};
 use bw_core::ssh_key::ClientKey;
 use bw_core::storage_target::StorageTarget;
 use bw_core::ApiError;
 use serde_json::{Map, Value};
 
-use bw_core::limits::{text_problem, ALERT_VALUES, ALIAS_MAX_CHARS, COMMENT_MAX_CHARS, STORAGE_GB};
+use bw_core::limits::{text_problem, Blank, ALERT_VALUES, ALIAS_MAX_CHARS, COMMENT_MAX_CHARS, STORAGE_GB};
 
-/// The seed's seven keys: all the BorgWarehouse 2.x paths take.
-const SEED_KEYS: &[&str] =
-    &["alias", "sshPublicKey", "storageSize", "comment", "alert", "lanCommand", "appendOnlyMode"];
+/// The seven keys the BorgWarehouse 2.x paths take (the contract's "seed" paths).
+const BW2_KEYS: &[&str] = &["alias", "sshPublicKey", "storageSize", "comment", "alert", "lanCommand", "appendOnlyMode"];
 /// BorgWarehouse 3.x's additions on v1 edit (and add).
 const V1_EDIT_KEYS: &[&str] =
     &["alias", "sshPublicKey", "storageSize", "comment", "alert", "lanCommand", "appendOnlyMode", "icon"];
@@ -30,14 +29,6 @@ const V1_ADD_KEYS: &[&str] = &[
 
 /// `icon`: BorgWarehouse 3.x's icon names.
 pub const ICON_PATTERN: &str = "^Icon[A-Za-z0-9]{1,40}$";
-
-/// Which path family: the seed's (all seven keys required on add) or v1's (three required,
-/// and 3.x's `icon` and `storageTarget`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Flavor {
-    Seed,
-    V1,
-}
 
 fn unexpected(detail: impl Into<String>) -> ApiError {
     ApiError::UnexpectedData(detail.into())
@@ -74,10 +65,10 @@ fn storage_target(map: &Map<String, Value>, targets: &[StorageTarget]) -> Result
     })
 }
 
-fn text(map: &Map<String, Value>, key: &str, max: usize, allow_empty: bool) -> Result<Option<String>, ApiError> {
+fn text(map: &Map<String, Value>, key: &str, max: usize, blank: Blank) -> Result<Option<String>, ApiError> {
     let Some(v) = map.get(key) else { return Ok(None) };
     let Value::String(s) = v else { return Err(unexpected(format!("{key} must be a string"))) };
-    match text_problem(key, s, max, allow_empty) {
+    match text_problem(key, s, max, blank) {
         Some(problem) => Err(unexpected(problem)),
         None => Ok(Some(s.clone())),
     }
@@ -122,10 +113,10 @@ fn key(map: &Map<String, Value>) -> Result<Option<ClientKey>, ApiError> {
 
 fn patch_of(map: &Map<String, Value>) -> Result<RepoPatch, ApiError> {
     Ok(RepoPatch {
-        alias: text(map, "alias", ALIAS_MAX_CHARS, false)?,
+        alias: text(map, "alias", ALIAS_MAX_CHARS, Blank::Refused)?,
         key: key(map)?,
         storage_size: storage_size(map)?,
-        comment: text(map, "comment", COMMENT_MAX_CHARS, true)?,
+        comment: text(map, "comment", COMMENT_MAX_CHARS, Blank::Allowed)?,
         alert: alert(map)?,
         lan_command: boolean(map, "lanCommand")?,
         append_only_mode: boolean(map, "appendOnlyMode")?,
@@ -133,10 +124,12 @@ fn patch_of(map: &Map<String, Value>) -> Result<RepoPatch, ApiError> {
     })
 }
 
-pub fn create<D>(body: &JsonRequest<D>, flavor: Flavor, targets: &[StorageTarget]) -> Result<NewRepo, ApiError> {
-    let (allowed, required): (&[&str], &[&str]) = match flavor {
-        Flavor::Seed => (SEED_KEYS, SEED_KEYS),
-        Flavor::V1 => (V1_ADD_KEYS, &["alias", "sshPublicKey", "storageSize"]),
+/// The 2.x paths require all seven keys on add; the v1 paths three, and take 3.x's `icon` and
+/// `storageTarget` too.
+pub fn create<D>(body: &JsonRequest<D>, family: PathFamily, targets: &[StorageTarget]) -> Result<NewRepo, ApiError> {
+    let (allowed, required): (&[&str], &[&str]) = match family {
+        PathFamily::BorgWarehouse2 => (BW2_KEYS, BW2_KEYS),
+        PathFamily::V1 => (V1_ADD_KEYS, &["alias", "sshPublicKey", "storageSize"]),
     };
     let map = object(body, allowed)?;
     if let Some(missing) = required.iter().find(|k| !map.contains_key(**k)) {
@@ -158,10 +151,10 @@ pub fn create<D>(body: &JsonRequest<D>, flavor: Flavor, targets: &[StorageTarget
     })
 }
 
-pub fn edit<D>(body: &JsonRequest<D>, flavor: Flavor) -> Result<RepoPatch, ApiError> {
-    let allowed = match flavor {
-        Flavor::Seed => SEED_KEYS,
-        Flavor::V1 => V1_EDIT_KEYS,
+pub fn edit<D>(body: &JsonRequest<D>, family: PathFamily) -> Result<RepoPatch, ApiError> {
+    let allowed = match family {
+        PathFamily::BorgWarehouse2 => BW2_KEYS,
+        PathFamily::V1 => V1_EDIT_KEYS,
     };
     let map = object(body, allowed)?;
     if map.is_empty() {

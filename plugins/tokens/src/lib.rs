@@ -172,7 +172,7 @@ impl TokenApi {
 impl TokenApi {
     /// List API tokens (never their values)
     #[oai(path = "/api/account/tokenManager", method = "get", tag = "Tag::Tokens", operation_id = "listTokens")]
-    async fn seed_list(
+    async fn bw2_list(
         &self,
         state: Data<&AppState>,
         _caller: Guard<Administrator>,
@@ -182,7 +182,7 @@ impl TokenApi {
 
     /// Create an API token; its value is shown this once
     #[oai(path = "/api/account/tokenManager", method = "post", tag = "Tag::Tokens", operation_id = "createToken")]
-    async fn seed_create(
+    async fn bw2_create(
         &self,
         state: Data<&AppState>,
         _caller: Guard<Administrator>,
@@ -193,7 +193,7 @@ impl TokenApi {
 
     /// Revoke an API token by name
     #[oai(path = "/api/account/tokenManager", method = "delete", tag = "Tag::Tokens", operation_id = "deleteToken")]
-    async fn seed_delete(
+    async fn bw2_delete(
         &self,
         state: Data<&AppState>,
         _caller: Guard<Administrator>,

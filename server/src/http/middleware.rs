@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bw_core::error::{error_response, ErrorBody};
-use bw_core::routes::RouteIndex;
+use bw_core::route_index::RouteIndex;
 use bw_core::AppState;
 use poem::http::{Method, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bw_core::error::{error_response, ErrorBody};
-use bw_core::routes::RouteIndex;
+use bw_core::route_index::RouteIndex;
 use bw_core::AppState;
 use poem::endpoint::make_sync;
 use poem::endpoint::BoxEndpoint;
