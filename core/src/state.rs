@@ -47,17 +47,17 @@ impl AppState {
         crate::authorized_keys::ensure_private_dir(&config.server.data_dir)
             .map_err(|e| StoreError::io(&config.server.data_dir, e))?;
         create_home_if_missing(&config.home())?;
-        // sled's page cache defaults to 1 GiB; the server keeps its own copy of what it serves
-        // and reads little from the store after start-up (tokens), so a small cache is enough.
         let db =
-            sled::Config::new().path(config.db_path()).cache_capacity(1024 * 1024).open().map_err(|e| match e {
-                // sled says only "could not acquire lock on …: Os { code: 11, … }".
-                sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => {
-                    StoreError::Refused(in_use(&config.server.data_dir, &config.db_path().join("db")))
-                }
-                sled::Error::Io(io) => StoreError::io(config.db_path(), io),
-                other => StoreError::Db(other),
-            })?;
+            sled::Config::new().path(config.db_path()).cache_capacity(crate::memory::SLED_CACHE_BYTES).open().map_err(
+                |e| match e {
+                    // sled says only "could not acquire lock on …: Os { code: 11, … }".
+                    sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => {
+                        StoreError::Refused(in_use(&config.server.data_dir, &config.db_path().join("db")))
+                    }
+                    sled::Error::Io(io) => StoreError::io(config.db_path(), io),
+                    other => StoreError::Db(other),
+                },
+            )?;
         Self::with_db(config, clock, db)
     }
 

@@ -401,10 +401,8 @@ fn creates_state(cmd: &Command) -> bool {
 
 fn serve(config: Config) -> ExitCode {
     bw_core::memory::limit_arenas();
-    // Blocking threads (the checks' readers, file writes) end after a second idle rather than
-    // tokio's ten: each holds a stack and allocator caches.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .thread_keep_alive(std::time::Duration::from_secs(1))
+        .thread_keep_alive(bw_core::memory::BLOCKING_THREAD_KEEP_ALIVE)
         .enable_all()
         .build()
     {

@@ -154,15 +154,14 @@ impl ListAnswer {
     }
 
     /// The plain answer as a body: the kept bytes of a small list, else inflated from the
-    /// gzipped copy as the client reads it, in chunks of [`PLAIN_CHUNK`]: as large as glibc's
-    /// mmap threshold (`core::memory`), so each chunk is its own mapping, handed back to the
-    /// system when sent.
+    /// gzipped copy as the client reads it, in chunks of [`crate::memory::LIST_CHUNK`], each its
+    /// own mapping, handed back to the system when sent.
     pub fn plain_body(&self) -> poem::Body {
         match &self.plain {
             Some(bytes) => poem::Body::from_bytes(bytes.clone()),
             None => poem::Body::from_bytes_stream(tokio_util::io::ReaderStream::with_capacity(
                 self.plain_reader(),
-                PLAIN_CHUNK,
+                crate::memory::LIST_CHUNK,
             )),
         }
     }
@@ -172,9 +171,6 @@ impl ListAnswer {
         Inflating(flate2::read::GzDecoder::new(bytes::Buf::reader(self.gzipped())))
     }
 }
-
-/// Bytes per chunk of the plain list answer.
-pub const PLAIN_CHUNK: usize = 256 * 1024;
 
 /// The plain list answer, inflated chunk by chunk (a chunk is about a millisecond of work per
 /// poll).

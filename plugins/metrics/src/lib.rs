@@ -26,10 +26,8 @@ use render::{to_prometheus_text, RepoTable, Scrape};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
-/// The answer goes out in pieces of about this size: above the allocator's fixed mmap threshold
-/// (`bw_core::memory`), so that each piece is mapped and handed back to the system once sent,
-/// rather than churning the heap 900 times in a scrape of 100,000 repositories.
-const CHUNK: usize = 288 * 1024;
+/// The answer goes out in pieces of about this size (see `bw_core::memory`).
+const CHUNK: usize = bw_core::memory::SCRAPE_CHUNK;
 /// How long a chunk may wait for a client that does not read.
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Scrapes being built or sent at once.
