@@ -33,10 +33,12 @@ borg_backup() {
   borg create "$url::first" "$file" 2>"$dir/borg.err" || { cat "$dir/borg.err" >&2; return 1; }
 }
 
-# wait_listening LOG: the port our server says it listens on, once it says so.
+# wait_listening LOG: the port our server says it listens on, once it says so. Up to a minute:
+# a start fsyncs the store and the key files, which a busy disk (a build writing beside it) can
+# hold up for seconds.
 wait_listening() {
   local log=$1
-  for _ in $(seq 100); do grep -q 'listening on http://' "$log" && break; sleep 0.1; done
+  for _ in $(seq 600); do grep -q 'listening on http://' "$log" && break; sleep 0.1; done
   sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$log" | head -1
 }
 
