@@ -18,7 +18,8 @@ pub const FORMAT: &str = "borgwarehouse-server-snapshot";
 /// Raised when a field changes meaning; a restore refuses a version it does not know.
 pub const VERSION: u32 = 1;
 /// A restore's refusal of a data folder that holds data already.
-pub const NOT_EMPTY: &str = "the data folder already holds a store with data; restore into an empty data folder";
+pub const NOT_EMPTY: &str = "the data folder holds a store that was used (repositories made or deleted through the \
+                             server, tokens or an administrator); restore into an empty data folder";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

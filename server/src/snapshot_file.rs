@@ -79,6 +79,13 @@ pub fn restore(config: &Config, file: &Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Err(bw_core::store_error::StoreError::Refused(m)) if m == bw_core::snapshot::NOT_EMPTY => {
+            let data = config.server.data_dir.display();
+            fail(format!(
+                "restore refused, nothing restored: {m}. With the server stopped, move {data} aside \
+                 (`mv {data} {data}.before-restore`) and run restore again"
+            ))
+        }
         Err(e @ bw_core::store_error::StoreError::Refused(_)) => {
             fail(format!("restore refused, nothing restored: {e}"))
         }

@@ -201,6 +201,8 @@ fn a_restore_replaces_a_store_that_only_took_in_the_kept_lines_at_its_first_star
     token(&env, "made-after", "read");
     let (ok, _, err) = env.run(&["restore", snapshot.to_str().unwrap()], None);
     assert!(!ok && err.contains("empty data folder"), "{err}");
+    let data = env.dir.path().join("data");
+    assert!(err.contains(&format!("mv {0} {0}.before-restore", data.display())), "no way out named: {err}");
     let (_, tokens, _) = env.run(&["token", "list"], None);
     assert!(tokens.contains("made-after") && !tokens.contains("automation"), "{tokens}");
 }
