@@ -145,6 +145,14 @@ impl<T: AsyncWrite + Unpin> GuardedIo<T> {
         Poll::Ready(Ok(()))
     }
 
+    /// An answer's bytes went out: what the client sends next is a new request head.
+    fn answered(&mut self, written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            self.awaiting_response = false;
+        }
+        written
+    }
+
     /// `buf` is consumed whole when it is an automatic answer to replace.
     fn replaced(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Option<Poll<io::Result<usize>>> {
         let json = json_answer_for(buf)?;
@@ -159,8 +167,18 @@ impl<T: AsyncWrite + Unpin> GuardedIo<T> {
     }
 }
 
-/// The JSON answer that replaces hyper's empty answer `head`, when it is one.
+/// hyper's automatic answers are a status line, `content-length`, `date` and little else.
+const AUTOMATIC_ANSWER_MAX: usize = 256;
+
+/// The JSON answer that replaces hyper's empty answer `head`, when it is one. Every write of
+/// every answer passes here: anything longer than an automatic answer, or not starting with one
+/// of its status lines, is let through at once, before any other look at its bytes.
 fn json_answer_for(head: &[u8]) -> Option<Vec<u8>> {
+    let status_line =
+        [b"HTTP/1.1 400 ", b"HTTP/1.1 414 ", b"HTTP/1.1 431 ", b"HTTP/1.0 400 ", b"HTTP/1.0 414 ", b"HTTP/1.0 431 "];
+    if head.len() > AUTOMATIC_ANSWER_MAX || !status_line.iter().any(|s| head.starts_with(*s)) {
+        return None;
+    }
     let text = std::str::from_utf8(head).ok()?;
     let rest = text.strip_prefix("HTTP/1.1 ").or_else(|| text.strip_prefix("HTTP/1.0 "))?;
     let (reason, message) = match rest.get(..3)? {
@@ -202,10 +220,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
             return answer;
         }
         let written = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            self.awaiting_response = false;
-        }
-        written
+        self.answered(written)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -237,10 +252,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
             }
         }
         let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            self.awaiting_response = false;
-        }
-        written
+        self.answered(written)
     }
 
     fn is_write_vectored(&self) -> bool {
