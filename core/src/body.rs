@@ -13,7 +13,7 @@ use poem_openapi::types::Type;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde_json::{Map, Value};
 
-use crate::ApiError;
+use crate::error::ApiError;
 
 /// A JSON request body, documented as `D`, parsed on demand. It must be sent as
 /// `application/json` (BorgWarehouse's own API parses no other type either): a body sent as

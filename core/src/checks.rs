@@ -8,9 +8,10 @@ use std::future::Future;
 use std::time::Instant;
 
 use crate::body::CronSuccess;
+use crate::error::ApiResult;
 use crate::scan::{ScanFailure, ScanTarget};
+use crate::state::AppState;
 use crate::telemetry::CheckRun;
-use crate::{ApiResult, AppState};
 
 /// One scheduled check, as the runner and its routes name it.
 pub struct Check {
@@ -87,7 +88,7 @@ macro_rules! check_plugin {
             #[oai(path = $bw2_path, method = "post", tag = "Tag::Cron", operation_id = $bw2_id)]
             async fn bw2(
                 &self,
-                state: poem::web::Data<&$crate::AppState>,
+                state: poem::web::Data<&$crate::state::AppState>,
                 _caller: $crate::auth::Guard<$crate::auth::CronKey>,
             ) -> $crate::checks::CheckAnswer {
                 $run(&state).await.map(|_| $check.success()).map_err(Into::into)
@@ -97,7 +98,7 @@ macro_rules! check_plugin {
             #[oai(path = $v1_path, method = "post", tag = "Tag::CronV1", operation_id = $v1_id)]
             async fn v1(
                 &self,
-                state: poem::web::Data<&$crate::AppState>,
+                state: poem::web::Data<&$crate::state::AppState>,
                 _caller: $crate::auth::Guard<$crate::auth::CronKeyOrQuery>,
             ) -> $crate::checks::CheckAnswer {
                 $run(&state).await.map(|_| $check.success()).map_err(Into::into)
@@ -107,7 +108,7 @@ macro_rules! check_plugin {
             #[oai(path = $v1_path, method = "get", tag = "Tag::CronV1", operation_id = $v1_get_id)]
             async fn v1_get(
                 &self,
-                state: poem::web::Data<&$crate::AppState>,
+                state: poem::web::Data<&$crate::state::AppState>,
                 _caller: $crate::auth::Guard<$crate::auth::CronKeyOrQuery>,
             ) -> $crate::checks::CheckAnswer {
                 $run(&state).await.map(|_| $check.success()).map_err(Into::into)
@@ -115,8 +116,12 @@ macro_rules! check_plugin {
         }
 
         $crate::endpoint_plugin!($check.task, $api, $api);
-        $crate::task_plugin!($check.task, $interval, |state: $crate::AppState| -> $crate::registry::TaskFuture {
-            Box::pin(async move { $run(&state).await.map(|_| ()) })
-        });
+        $crate::task_plugin!(
+            $check.task,
+            $interval,
+            |state: $crate::state::AppState| -> $crate::registry::TaskFuture {
+                Box::pin(async move { $run(&state).await.map(|_| ()) })
+            }
+        );
     };
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod authorized_keys;
 pub mod body;
+pub mod build_info;
 pub mod checks;
 pub mod clock;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod storage_target;
 pub mod store_error;
 pub mod tags;
 pub mod telemetry;
+pub mod throttle;
 pub mod token_store;
 pub mod users;
 
@@ -37,8 +39,4 @@ pub use registry::{EndpointPlugin, HttpPlugin, PluginApis, TaskPlugin};
 pub use registry::__private;
 pub use state::AppState;
 
-/// This server's own version, answered by `/api/version`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Whether API tokens are compiled in (cargo feature `integrations`).
-pub const INTEGRATIONS_COMPILED: bool = cfg!(feature = "integrations");
+pub use build_info::{INTEGRATIONS_COMPILED, VERSION};

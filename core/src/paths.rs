@@ -1,5 +1,6 @@
 //! Paths as the files this server writes name them.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
 
 /// `p` made absolute against the current folder, without `.` components: the forced command
@@ -10,4 +11,12 @@ pub fn absolute(p: &Path) -> PathBuf {
     }
     let joined = std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf());
     joined.components().filter(|c| !matches!(c, Component::CurDir)).collect()
+}
+
+/// Creates `dir` (and its parents) with mode 0700 when missing.
+pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }

@@ -4,7 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::authorized_keys::ensure_private_dir;
+use crate::paths::ensure_private_dir;
 
 #[derive(Debug, Clone)]
 pub struct Pool {

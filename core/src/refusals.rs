@@ -13,10 +13,10 @@ use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registr
 use poem_openapi::types::Type;
 use poem_openapi::ApiResponse;
 
+use crate::error::ApiError;
 use crate::error::{error_response, ErrorBody};
 use crate::store_error::StoreError;
 use crate::token_store::TokenError;
-use crate::ApiError;
 
 /// 400: the body is not a JSON object, a token route's own refusal, or a bad query parameter.
 pub const INVALID_BODY: u32 = 1 << 0;

@@ -22,7 +22,8 @@ use poem::http::Method;
 use poem_openapi::registry::{MetaApi, Registry};
 use poem_openapi::OpenApi;
 
-use crate::{ApiResult, AppState};
+use crate::error::ApiResult;
+use crate::state::AppState;
 
 /// poem-openapi's route table, as `OpenApi::add_routes` fills it.
 pub type RouteTable = HashMap<String, HashMap<Method, BoxEndpoint<'static>>>;

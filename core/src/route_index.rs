@@ -5,7 +5,7 @@
 use poem::http::Method;
 use poem_openapi::OpenApi;
 
-use crate::PluginApis;
+use crate::registry::PluginApis;
 
 /// One operation: a method on a path, and the security schemes that admit a caller.
 #[derive(Debug, Clone)]

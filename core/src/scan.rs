@@ -138,23 +138,21 @@ type Busy = std::sync::Mutex<Option<(usize, std::time::Instant)>>;
 /// the configured timeout. A reader is a blocking thread that takes repositories one after the
 /// other (no task per repository: 100,000 of them would cost more than the reads). A read that
 /// passes its time is reported as timed out, its reader is left behind (a dead mount's read
-/// cannot be cancelled) and a new reader takes over. Results come in id order.
+/// cannot be cancelled) and a new reader takes over. Results come in id order. (Called through
+/// [`crate::state::AppState::scan_all`], which gives it the store, the reader and the timeout.)
 pub async fn scan_all<T: Send + 'static>(
-    state: &crate::AppState,
+    repos: &crate::repo_store::RepoStore,
+    scanner: std::sync::Arc<dyn RepoScanner>,
+    timeout: std::time::Duration,
     work: fn(&dyn RepoScanner, &Path) -> io::Result<T>,
 ) -> Vec<(ScanTarget, Result<T, ScanFailure>)> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    let timeout = state.config.checks.scan_timeout;
-    let targets: Vec<ScanTarget> = state
-        .repos
-        .scan_targets()
-        .into_iter()
-        .map(|(id, repository_name)| ScanTarget { id, repository_name })
-        .collect();
+    let targets: Vec<ScanTarget> =
+        repos.scan_targets().into_iter().map(|(id, repository_name)| ScanTarget { id, repository_name }).collect();
     let paths: Arc<Vec<PathBuf>> =
-        Arc::new(targets.iter().map(|t| state.repos.pool().repo_path(&t.repository_name)).collect());
+        Arc::new(targets.iter().map(|t| repos.pool().repo_path(&t.repository_name)).collect());
     let next = Arc::new(AtomicUsize::new(0));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Result<T, ScanFailure>)>();
 
@@ -165,7 +163,7 @@ pub async fn scan_all<T: Send + 'static>(
     let spawn_reader = || {
         let reader = Reader { busy: Arc::new(Busy::new(None)), abandoned: Arc::new(AtomicBool::new(false)) };
         let (busy, abandoned) = (reader.busy.clone(), reader.abandoned.clone());
-        let (paths, next, tx, scanner) = (paths.clone(), next.clone(), tx.clone(), state.scanner.clone());
+        let (paths, next, tx, scanner) = (paths.clone(), next.clone(), tx.clone(), scanner.clone());
         tokio::task::spawn_blocking(move || loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(path) = paths.get(i) else { break };

@@ -9,17 +9,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::repo_store::Repo;
+use crate::state::AppState;
 use crate::store_error::{StoreError, StoreResult};
 use crate::token_store::TokenRecord;
-use crate::AppState;
 
 /// What the document says it is, so that another JSON file given by mistake is refused.
 pub const FORMAT: &str = "borgwarehouse-server-snapshot";
 /// Raised when a field changes meaning; a restore refuses a version it does not know.
 pub const VERSION: u32 = 1;
-/// A restore's refusal of a data folder that holds data already.
-pub const NOT_EMPTY: &str = "the data folder holds a store that was used (repositories made or deleted through the \
-                             server, tokens or an administrator); restore into an empty data folder";
+pub use crate::repo_store::NOT_EMPTY;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -69,7 +67,7 @@ impl AppState {
             format: FORMAT.into(),
             version: VERSION,
             created_at: self.clock.now(),
-            server_version: crate::VERSION.into(),
+            server_version: crate::build_info::VERSION.into(),
             next_id,
             repositories,
             tokens,

@@ -3,7 +3,6 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
 use crate::admin::AdminStore;
-use crate::auth::Throttle;
 use crate::authorized_keys::AuthorizedKeys;
 use crate::clock::Clock;
 use crate::config::{Config, KeyMode};
@@ -12,6 +11,7 @@ use crate::pool::Pool;
 use crate::repo_store::{KeySink, RepoStore};
 use crate::scan::{FsScanner, RepoScanner};
 use crate::store_error::{StoreError, StoreResult};
+use crate::throttle::Throttle;
 use crate::token_store::TokenStore;
 
 /// Everything a handler or a task needs; cheap to clone, reaches handlers through poem `Data`.
@@ -44,7 +44,7 @@ impl AppState {
     pub fn open(config: Config, clock: Clock) -> StoreResult<Self> {
         check_owners(&config)?;
         // The store holds token hashes and the administrator's password hash: private folder.
-        crate::authorized_keys::ensure_private_dir(&config.server.data_dir)
+        crate::paths::ensure_private_dir(&config.server.data_dir)
             .map_err(|e| StoreError::io(&config.server.data_dir, e))?;
         create_home_if_missing(&config.home())?;
         let db =
@@ -104,9 +104,18 @@ impl AppState {
         &self,
         name: &'static str,
         busy: &'static str,
-    ) -> crate::ApiResult<tokio::sync::OwnedMutexGuard<()>> {
+    ) -> crate::error::ApiResult<tokio::sync::OwnedMutexGuard<()>> {
         let lock = self.run_locks.lock().unwrap_or_else(|p| p.into_inner()).entry(name).or_default().clone();
-        lock.try_lock_owned().map_err(|_| crate::ApiError::AlreadyRunning(busy))
+        lock.try_lock_owned().map_err(|_| crate::error::ApiError::AlreadyRunning(busy))
+    }
+
+    /// Reads every repository's folder with `work` ([`crate::scan::scan_all`]), with this
+    /// state's reader and the configured timeout.
+    pub async fn scan_all<T: Send + 'static>(
+        &self,
+        work: fn(&dyn RepoScanner, &std::path::Path) -> std::io::Result<T>,
+    ) -> Vec<(crate::scan::ScanTarget, Result<T, crate::scan::ScanFailure>)> {
+        crate::scan::scan_all(&self.repos, self.scanner.clone(), self.config.checks.scan_timeout, work).await
     }
 
     /// True when the store answers reads and writes.
@@ -201,7 +210,7 @@ fn create_home_if_missing(home: &std::path::Path) -> StoreResult<()> {
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {}
         Err(e) => return Err(StoreError::io(&home, e)),
     }
-    if let Err(e) = crate::authorized_keys::ensure_private_dir(&home) {
+    if let Err(e) = crate::paths::ensure_private_dir(&home) {
         let parent = home.parent().unwrap_or(&home);
         return Err(StoreError::Refused(format!(
             "BW_HOME {} does not exist, and this user cannot make it in {} ({e}); check the path (BW_HOME, \

@@ -7,9 +7,10 @@ use poem::Request;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::throttle::client_ip;
 use super::{Principal, SCHEME_ADMIN, SCHEME_CRON, SCHEME_CRON_QUERY, SCHEME_TOKEN};
-use crate::{ApiError, ApiResult, AppState};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::throttle::client_ip;
 
 /// What the `Authorization` header holds.
 enum Presented {
@@ -158,7 +159,7 @@ async fn check_admin(state: &AppState, user: String, password: String) -> ApiRes
 fn check_token(state: &AppState, token: &str, req: &Request, ip: Option<std::net::IpAddr>) -> ApiResult<Principal> {
     let route = req.uri().path();
     let client = ip.map(|i| i.to_string()).unwrap_or_default();
-    if !crate::INTEGRATIONS_COMPILED || state.config.auth.disable_integrations {
+    if !crate::build_info::INTEGRATIONS_COMPILED || state.config.auth.disable_integrations {
         tracing::info!(target: "audit", route, client, outcome = "integrations disabled", "token refused");
         return Err(ApiError::InvalidApiKey);
     }

@@ -10,7 +10,6 @@
 //!    OpenAPI document, so the middleware and the document cannot disagree.
 
 mod credentials;
-mod throttle;
 
 use std::marker::PhantomData;
 
@@ -19,11 +18,11 @@ use poem_openapi::auth::{ApiKey, Basic, Bearer};
 use poem_openapi::registry::Registry;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
+pub use crate::throttle::{client_ip, Throttle};
 pub use credentials::authenticate;
-pub use throttle::{client_ip, Throttle};
 
+use crate::error::ApiError;
 use crate::token_store::{Permission, Permissions};
-use crate::ApiError;
 
 pub const SCHEME_TOKEN: &str = "apiToken";
 pub const SCHEME_ADMIN: &str = "admin";

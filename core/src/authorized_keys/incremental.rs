@@ -16,9 +16,9 @@ use std::fs::OpenOptions;
 use std::io;
 use std::os::unix::fs::FileExt;
 
+use super::KeyChange;
 use super::{AuthorizedKeys, FileIdentity, RepoLine};
 use crate::pool::NameCode;
-use crate::repo_store::KeyChange;
 
 /// Where this server's lines stand in the version of the file it wrote last.
 #[derive(Debug, Default)]

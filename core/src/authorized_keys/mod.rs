@@ -9,11 +9,13 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::paths::ensure_private_dir;
 use crate::ssh_key::{key_on_line, KeyIdentity};
+pub use change::KeyChange;
 
 /// What one of our lines says: the repository it serves and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,14 +325,6 @@ impl AuthorizedKeys {
     }
 }
 
-/// Creates `dir` (and its parents) with mode 0700 when missing.
-pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-}
-
 fn split_lines(content: &[u8]) -> impl Iterator<Item = &[u8]> {
     let body = content.strip_suffix(b"\n").unwrap_or(content);
     let empty = content.is_empty();
@@ -342,6 +336,7 @@ fn push_line(out: &mut Vec<u8>, line: &[u8]) {
     out.push(b'\n');
 }
 
+mod change;
 mod incremental;
 #[cfg(test)]
 mod tests;

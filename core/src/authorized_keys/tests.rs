@@ -193,7 +193,7 @@ mod properties {
 
 mod incremental {
     use super::*;
-    use crate::repo_store::KeyChange;
+    use crate::authorized_keys::KeyChange;
 
     const KEY_B: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGLAbQvO4tD8Sw5B0mPxhrrmVttuMjUhl4k1yQmEQ4RF b@host";
     const FOREIGN: &str =

@@ -9,7 +9,8 @@ use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
 use super::stored::encode_record;
-use super::{id_key, KeyChange, NewRepo, Repo, RepoStore, INITIALIZED, NEXT_ID};
+use super::{id_key, NewRepo, Repo, RepoStore, INITIALIZED, NEXT_ID};
+use crate::authorized_keys::KeyChange;
 use crate::ssh_key::ClientKey;
 use crate::store_error::{StoreError, StoreResult};
 

@@ -4,7 +4,7 @@
 
 use std::io;
 
-use crate::authorized_keys::{AuthorizedKeys, RepoLine, SyncReport};
+use crate::authorized_keys::{AuthorizedKeys, KeyChange, RepoLine, SyncReport};
 use crate::key_lookup::KeyDir;
 
 /// The key mode chosen by configuration, with what it writes.
@@ -15,34 +15,6 @@ pub enum KeySink {
     File { stale_dir: Option<KeyDir> },
     /// Files in the key folder; `authorized_keys` keeps only lines this server did not write.
     Command(KeyDir),
-}
-
-/// What one mutation changed in the key lines.
-#[derive(Debug, Clone)]
-pub enum KeyChange {
-    Added(Vec<RepoLine>),
-    Replaced {
-        old: RepoLine,
-        new: RepoLine,
-    },
-    Removed(Vec<RepoLine>),
-    /// Many repositories replaced at once (an import): `before`'s lines go, `after`'s come.
-    Batch {
-        before: Vec<RepoLine>,
-        after: Vec<RepoLine>,
-    },
-}
-
-impl KeyChange {
-    /// The change that undoes this one.
-    pub fn inverse(&self) -> KeyChange {
-        match self {
-            KeyChange::Added(lines) => KeyChange::Removed(lines.clone()),
-            KeyChange::Replaced { old, new } => KeyChange::Replaced { old: new.clone(), new: old.clone() },
-            KeyChange::Removed(lines) => KeyChange::Added(lines.clone()),
-            KeyChange::Batch { before, after } => KeyChange::Batch { before: after.clone(), after: before.clone() },
-        }
-    }
 }
 
 /// The key part (`kind BASE64`) of a line's key, without the comment: two lines name the same

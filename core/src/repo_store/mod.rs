@@ -36,11 +36,12 @@ use stored::{decode_record, encode_record};
 pub use import::{BorgWarehouseRepo, ImportReport};
 use index::Index;
 pub use index::RepoSummary;
-pub use key_sink::{KeyChange, KeySink};
+pub use key_sink::KeySink;
 pub use list_answer::Inflating;
 pub use list_answer::ListAnswer;
 use list_answer::ListCache;
 pub use record::{is_on_time, NewRepo, PathFamily, Repo, RepoPatch, Scan};
+pub use restore::NOT_EMPTY;
 
 const NEXT_ID: &[u8] = b"next_repo_id";
 /// Set once the store has been reconciled with `authorized_keys` for the first time.

@@ -8,6 +8,10 @@ use super::{Repo, RepoStore};
 use crate::ssh_key::ClientKey;
 use crate::store_error::{StoreError, StoreResult};
 
+/// Why a restore is refused when the store holds something of its own.
+pub const NOT_EMPTY: &str = "the data folder holds a store that was used (repositories made or deleted through the \
+                             server, tokens or an administrator); restore into an empty data folder";
+
 impl RepoStore {
     /// Every record (with its check figures) and the next id, with no change in between.
     /// Blocking: call from a blocking thread, or where no runtime runs.
@@ -28,7 +32,7 @@ impl RepoStore {
         // repository someone made, or deleted) is refused.
         let replaced = match self.first_start_adoptions_only()? {
             Some(ids) => ids,
-            None => return Err(StoreError::Refused(crate::snapshot::NOT_EMPTY.into())),
+            None => return Err(StoreError::Refused(NOT_EMPTY.into())),
         };
         let refuse = |r: &Repo, why: &str| {
             StoreError::Refused(format!("repository {} (id {}) in the snapshot: {why}", r.repository_name, r.id))

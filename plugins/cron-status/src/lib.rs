@@ -5,7 +5,7 @@
 pub mod alerts;
 
 use bw_core::checks::{read_or_log, Check};
-use bw_core::scan::{scan_all, RepoScanner};
+use bw_core::scan::RepoScanner;
 use bw_core::tags::CronTag as Tag;
 use bw_core::{ApiResult, AppState};
 
@@ -35,7 +35,7 @@ pub async fn run(state: &AppState) -> ApiResult<StatusReport> {
 }
 
 async fn check(state: &AppState, started: std::time::Instant) -> ApiResult<StatusReport> {
-    let results = scan_all(state, |s: &dyn RepoScanner, p| s.last_save(p)).await;
+    let results = state.scan_all(|s: &dyn RepoScanner, p| s.last_save(p)).await;
     let scanned_in = started.elapsed();
     let now = state.clock.now();
     let (found_all, failed) = read_or_log(&CHECK, results);

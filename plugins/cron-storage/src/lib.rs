@@ -3,7 +3,7 @@
 //! `BW_STORAGE_INTERVAL`.
 
 use bw_core::checks::{read_or_log, Check};
-use bw_core::scan::{scan_all, RepoScanner};
+use bw_core::scan::RepoScanner;
 use bw_core::tags::CronTag as Tag;
 use bw_core::{ApiResult, AppState};
 
@@ -27,7 +27,7 @@ pub async fn run(state: &AppState) -> ApiResult<StorageReport> {
 }
 
 async fn check(state: &AppState) -> ApiResult<StorageReport> {
-    let results = scan_all(state, |s: &dyn RepoScanner, p| s.disk_usage_kib(p)).await;
+    let results = state.scan_all(|s: &dyn RepoScanner, p| s.disk_usage_kib(p)).await;
     let (read, failed) = read_or_log(&CHECK, results);
     let report = StorageReport { scanned: read.len(), failed };
     let found = read.into_iter().map(|(id, kib)| (id, kib.unwrap_or(0))).collect();
