@@ -2,15 +2,15 @@
 //! milliseconds go. `cargo run --release -p bw-bench --example mutation_phases`
 use std::time::Instant;
 
+use bw_api::AppState;
 use bw_bench::key;
-use bw_core::clock::Clock;
-use bw_core::repo_store::{NewRepo, RepoPatch};
-use bw_core::ssh_key::ClientKey;
-use bw_core::AppState;
+use bw_host::ssh_key::ClientKey;
+use bw_store::clock::Clock;
+use bw_store::repo_store::{NewRepo, RepoKey, RepoPatch};
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = bw_core::config::Config::default();
+    let mut config = bw_api::config::Config::default();
     config.server.data_dir = dir.path().join("data");
     config.server.home = Some(dir.path().join("home"));
     let state = AppState::open(config, Clock::system()).unwrap();
@@ -37,7 +37,10 @@ fn main() {
     let mut times = Vec::new();
     for i in 0..100u64 {
         let t = Instant::now();
-        rt.block_on(state.repos.update(i, RepoPatch { storage_size: Some(200 + i), ..Default::default() })).unwrap();
+        rt.block_on(
+            state.repos.update(&RepoKey::Id(i), RepoPatch { storage_size: Some(200 + i), ..Default::default() }),
+        )
+        .unwrap();
         times.push(t.elapsed());
     }
     times.sort();

@@ -279,8 +279,8 @@ impl Report {
 }
 
 /// A configuration whose data folder and borg home are under `root` (seeding a store).
-pub fn bench_config(root: &std::path::Path) -> bw_core::config::Config {
-    let mut c = bw_core::config::Config::default();
+pub fn bench_config(root: &std::path::Path) -> bw_api::config::Config {
+    let mut c = bw_api::config::Config::default();
     c.server.data_dir = root.join("data");
     c.server.home = Some(root.join("home"));
     c
@@ -328,13 +328,13 @@ pub fn mutations(port: u16, token: &str, first_key: u32, count: u32) -> [(&'stat
 /// with every permission, before the server starts; file key mode, so `authorized_keys` has
 /// their lines. Returns the token and each repository's folder (not made yet).
 pub fn seed_store(root: &std::path::Path, n: u32, first_key: u32) -> (String, Vec<std::path::PathBuf>) {
-    use bw_core::clock::Clock;
-    let state = bw_core::AppState::open(bench_config(root), Clock::system()).unwrap();
+    use bw_store::clock::Clock;
+    let state = bw_api::AppState::open(bench_config(root), Clock::system()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let news: Vec<bw_core::repo_store::NewRepo> = (0..n)
-        .map(|i| bw_core::repo_store::NewRepo {
+    let news: Vec<bw_store::repo_store::NewRepo> = (0..n)
+        .map(|i| bw_store::repo_store::NewRepo {
             alias: format!("host-{i}"),
-            key: bw_core::ssh_key::ClientKey::parse(&key(first_key + i)).unwrap(),
+            key: bw_host::ssh_key::ClientKey::parse(&key(first_key + i)).unwrap(),
             storage_size: 100,
             comment: "seeded by the bench".into(),
             alert: 90000,
@@ -345,7 +345,7 @@ pub fn seed_store(root: &std::path::Path, n: u32, first_key: u32) -> (String, Ve
         })
         .collect();
     let created = runtime.block_on(state.repos.create_many(news)).unwrap();
-    let all = bw_core::token_store::Permissions { create: true, read: true, update: true, delete: true };
+    let all = bw_store::token_store::Permissions { create: true, read: true, update: true, delete: true };
     let token = state.tokens.create("bench", all, None, Clock::system().now()).unwrap();
     runtime.block_on(state.flush()).unwrap();
     let folders = created.iter().map(|r| state.repos.pool().repo_path(&r.repository_name)).collect();

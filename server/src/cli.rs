@@ -1,16 +1,16 @@
-//! The command line: `serve` (default), `openapi`, `admin`, `token`.
+//! The command line: the server's own commands (`serve`, the default; `openapi`, `admin`,
+//! `export`, `restore`) and those the plugins built in bring ([`bw_api::commands`]).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::control::{self, Command};
-use bw_core::clock::Clock;
-use bw_core::config::{Config, LogFormat};
-#[cfg(feature = "tokens")]
-use bw_core::token_store::Permissions;
-use bw_core::AppState;
-use clap::{Parser, Subcommand};
+use bw_api::commands::{command_plugins, CommandPlugin, CommandRun, ControlRequest};
+use bw_api::config::{Config, LogFormat};
+use bw_api::AppState;
+use bw_store::clock::Clock;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::startup::App;
 
@@ -37,27 +37,6 @@ enum Cmd {
         #[command(subcommand)]
         command: AdminCmd,
     },
-    /// API tokens; works with the server running or stopped.
-    #[cfg(feature = "tokens")]
-    Token {
-        #[command(subcommand)]
-        command: TokenCmd,
-    },
-    #[cfg(feature = "repo")]
-    /// Take in a BorgWarehouse host: its config/repo.json under BorgWarehouse's ids (and its
-    /// users.json tokens). Running it twice changes nothing. Works with the server running or
-    /// stopped.
-    ImportBorgwarehouse {
-        /// BorgWarehouse's config/repo.json.
-        file: Option<PathBuf>,
-        /// BorgWarehouse's config/users.json: its integration tokens keep working here.
-        #[cfg(feature = "tokens")]
-        #[arg(long)]
-        users: Option<PathBuf>,
-        /// Say what would change, and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
     /// Write a snapshot of this server's state (repositories, tokens' hashes and permissions,
     /// the administrator's hash, the id counter) to FILE, as JSON (mode 0600). Works with the
     /// server running; this, not a copy of the data folder, is the backup of the server.
@@ -71,30 +50,6 @@ enum Cmd {
         /// The snapshot file.
         file: PathBuf,
     },
-    /// sshd's AuthorizedKeysCommand in command key mode: prints the one restricted line for the
-    /// offered key, or nothing. Reads only the key folder (never the store or the
-    /// configuration), so it answers while the server is stopped.
-    #[cfg(feature = "repo")]
-    KeyLookup(KeyLookupArgs),
-}
-
-/// `borgwarehouse key-lookup`'s arguments, in the order sshd's `AuthorizedKeysCommand` line
-/// gives them.
-#[cfg(feature = "repo")]
-#[derive(clap::Args)]
-struct KeyLookupArgs {
-    /// The key folder the server writes (its BW_KEY_LOOKUP_DIR).
-    #[arg(long)]
-    dir: PathBuf,
-    /// The borg user: a login as anybody else gets no line.
-    #[arg(long)]
-    user: String,
-    /// sshd's %u: the user logging in.
-    login_user: String,
-    /// sshd's %t: the key type offered.
-    key_type: String,
-    /// sshd's %k: the key offered, base64.
-    key: String,
 }
 
 #[derive(Subcommand)]
@@ -107,41 +62,42 @@ enum AdminCmd {
     },
 }
 
-#[cfg(feature = "tokens")]
-#[derive(Subcommand)]
-enum TokenCmd {
-    /// Create a token; the token alone is printed on the last line of standard output.
-    Create {
-        #[arg(long)]
-        name: String,
-        /// Comma-separated: create,read,update,delete.
-        #[arg(long)]
-        permissions: String,
-        /// Lifetime such as 30d or 12h; no expiration when absent.
-        #[arg(long)]
-        expires_in: Option<String>,
-    },
-    /// List tokens (never their values); dates in RFC 3339 (UTC).
-    List {
-        /// JSON for scripts: dates as epoch seconds.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Revoke a token by name.
-    Revoke { name: String },
+/// The command line: the server's own commands, and each plugin's.
+fn command_line() -> Result<clap::Command, String> {
+    let plugins = command_plugins().map_err(|e| e.to_string())?;
+    Ok(plugins.iter().fold(Cli::command(), |cli, p| cli.subcommand((p.cli)().name(p.name))))
 }
 
 /// Parses the command line and runs it; the binary's whole `main`.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Some(Cmd::Openapi) = cli.command {
-        println!("{}", crate::openapi_spec());
-        return ExitCode::SUCCESS;
+    let matches = match command_line() {
+        Ok(command_line) => command_line.get_matches(),
+        Err(e) => {
+            eprintln!("borgwarehouse: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let plugin = matches.subcommand().and_then(|(name, sub)| {
+        let plugins = command_plugins().unwrap_or(&[]);
+        plugins.iter().find(|p| p.name == name).map(|p| (*p, sub))
+    });
+    // sshd waits on `key-lookup` at every login: no configuration, no logging set-up.
+    if let Some((CommandPlugin { run: CommandRun::Alone(run), .. }, sub)) = plugin {
+        return run(sub);
     }
-    // sshd waits on this at every login: no configuration, no logging set-up.
-    #[cfg(feature = "repo")]
-    if let Some(Cmd::KeyLookup(args)) = &cli.command {
-        return key_lookup(args);
+    let cli = match plugin {
+        // The global --config, whichever command it was given with.
+        Some(_) => Cli { config: matches.get_one::<PathBuf>("config").cloned(), command: None },
+        None => match Cli::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        },
+    };
+    if plugin.is_none() {
+        if let Some(Cmd::Openapi) = cli.command {
+            println!("{}", crate::http::openapi_spec());
+            return ExitCode::SUCCESS;
+        }
     }
     let config_file = cli.config.clone().or_else(package_config);
     let (config, warnings) = match Config::load(config_file.as_deref()) {
@@ -155,67 +111,32 @@ pub fn main() -> ExitCode {
     for w in warnings {
         tracing::warn!("{w}");
     }
+    if let Some((CommandPlugin { run: CommandRun::Control(request), .. }, sub)) = plugin {
+        return match request(sub, &config) {
+            Ok(request) => control_request(&config, request),
+            Err(e) => {
+                eprintln!("borgwarehouse: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match cli.command {
         None | Some(Cmd::Serve) => serve(config),
         Some(Cmd::Openapi) => unreachable!("handled above"),
-        #[cfg(feature = "repo")]
-        Some(Cmd::KeyLookup(_)) => unreachable!("handled above"),
         Some(Cmd::Admin { command: AdminCmd::SetPassword { user } }) => {
             let user = user.unwrap_or_else(|| config.auth.admin_user.clone());
-            match read_password() {
-                Ok(password) => local_command(&config, Command::SetPassword { user, password }),
+            let request = read_password()
+                .and_then(|password| ControlRequest::new("set-password", control::SetPassword { user, password }));
+            match request {
+                Ok(request) => local_command(&config, request),
                 Err(e) => {
                     eprintln!("borgwarehouse: {e}");
                     ExitCode::from(2)
                 }
             }
         }
-        #[cfg(feature = "repo")]
-        Some(Cmd::ImportBorgwarehouse {
-            file,
-            #[cfg(feature = "tokens")]
-            users,
-            dry_run,
-        }) => {
-            #[cfg(not(feature = "tokens"))]
-            let users: Option<PathBuf> = None;
-            if file.is_none() && users.is_none() {
-                eprintln!("borgwarehouse: give repo.json, --users users.json, or both");
-                return ExitCode::from(2);
-            }
-            let read = |path: &PathBuf| {
-                std::fs::read_to_string(path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|t| {
-                        serde_json::from_str::<Vec<serde_json::Value>>(&t).map_err(|e| format!("not a JSON array: {e}"))
-                    })
-                    .map_err(|e| format!("{}: {e}", path.display()))
-            };
-            let (repos, users) = match (file.as_ref().map(read).transpose(), users.as_ref().map(read).transpose()) {
-                (Ok(r), Ok(u)) => (r, u),
-                (Err(e), _) | (_, Err(e)) => {
-                    eprintln!("borgwarehouse: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            // On a terminal, a long import shows that it is working (100,000 repositories take
-            // several seconds).
-            let count = repos.as_ref().map_or(0, Vec::len);
-            let spinner = std::io::stderr().is_terminal().then(|| {
-                let s = indicatif::ProgressBar::new_spinner()
-                    .with_message(format!("taking in {count} repositories from BorgWarehouse"));
-                s.enable_steady_tick(std::time::Duration::from_millis(120));
-                s
-            });
-            let request = crate::import::ImportRequest { repos, users, dry_run };
-            local_command_then(&config, Command::ImportBorgwarehouse(request), || {
-                if let Some(s) = spinner {
-                    s.finish_and_clear();
-                }
-            })
-        }
-        Some(Cmd::Export { file }) => match answer_of(&config, Command::Export) {
-            Ok(json) => match crate::snapshot_file::write(&file, &json) {
+        Some(Cmd::Export { file }) => match ControlRequest::new("export", ()).map(|r| answer_of(&config, r)) {
+            Ok(Ok(json)) => match crate::snapshot_file::write(&file, &json) {
                 Ok(()) => {
                     if file.as_os_str() != "-" {
                         eprintln!("borgwarehouse: snapshot written to {}", file.display());
@@ -227,36 +148,29 @@ pub fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             },
-            Err(code) => code,
+            Ok(Err(code)) => code,
+            Err(e) => {
+                eprintln!("borgwarehouse: {e}");
+                ExitCode::FAILURE
+            }
         },
         Some(Cmd::Restore { file }) => crate::snapshot_file::restore(&config, &file),
-        #[cfg(feature = "tokens")]
-        Some(Cmd::Token { command }) => {
-            let cmd = match command {
-                TokenCmd::Create { name, permissions, expires_in } => {
-                    let permissions = match Permissions::parse_list(&permissions) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            eprintln!("borgwarehouse: {e}");
-                            return ExitCode::from(2);
-                        }
-                    };
-                    let expiration = match expires_in.map(|t| humantime::parse_duration(&t)) {
-                        None => None,
-                        Some(Ok(d)) => Some(Clock::system().now() + d.as_secs() as i64),
-                        Some(Err(e)) => {
-                            eprintln!("borgwarehouse: --expires-in: {e} (use e.g. 30d or 12h)");
-                            return ExitCode::from(2);
-                        }
-                    };
-                    Command::TokenCreate { name, permissions, expiration }
-                }
-                TokenCmd::List { json } => Command::TokenList { json },
-                TokenCmd::Revoke { name } => Command::TokenRevoke { name },
-            };
-            local_command(&config, cmd)
-        }
     }
+}
+
+/// A plugin command's request, run as [`local_command`] runs it; on a terminal, what it says
+/// while it works is shown with a spinner.
+fn control_request(config: &Config, request: ControlRequest) -> ExitCode {
+    let spinner = request.working.clone().filter(|_| std::io::stderr().is_terminal()).map(|message| {
+        let s = indicatif::ProgressBar::new_spinner().with_message(message);
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s
+    });
+    local_command_then(config, request, || {
+        if let Some(s) = spinner {
+            s.finish_and_clear();
+        }
+    })
 }
 
 /// The configuration file of the Debian package's build (cargo feature `system-config`), read
@@ -271,24 +185,6 @@ fn package_config() -> Option<PathBuf> {
 
 /// Where the package installs its configuration.
 pub const PACKAGE_CONFIG: &str = "/etc/borgwarehouse/config.toml";
-
-/// Prints the line for the offered key. Exit 0 with nothing printed is sshd's "no key here";
-/// a folder that cannot be read exits 1 with the reason on standard error (sshd logs it).
-#[cfg(feature = "repo")]
-fn key_lookup(a: &KeyLookupArgs) -> ExitCode {
-    use bw_core::key_lookup::{lookup, Miss};
-    match lookup(&a.dir, &a.user, &a.login_user, &a.key_type, &a.key) {
-        Ok(Ok(line)) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Ok(Err(Miss::UnknownKey | Miss::OtherUser)) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("borgwarehouse key-lookup: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -354,7 +250,7 @@ fn answer_of(config: &Config, cmd: Command) -> Result<String, ExitCode> {
             // A command that only reads or removes never creates a store: run from the wrong
             // folder, it would make a new empty one and answer from it.
             let db = config.db_path();
-            if !creates_state(&cmd) && !db.exists() {
+            if !control::creates_state(&cmd) && !db.exists() {
                 eprintln!(
                     "borgwarehouse: no store at {} (BW_DATA_DIR is {}); set BW_DATA_DIR or --config to the server's",
                     db.display(),
@@ -388,21 +284,10 @@ fn answer_of(config: &Config, cmd: Command) -> Result<String, ExitCode> {
     }
 }
 
-/// Whether `cmd` may make a store where there is none (a first token, the administrator, an
-/// import); listing and revoking never do.
-fn creates_state(cmd: &Command) -> bool {
-    match cmd {
-        #[cfg(feature = "tokens")]
-        Command::TokenList { .. } | Command::TokenRevoke { .. } => false,
-        Command::Export => false,
-        _ => true,
-    }
-}
-
 fn serve(config: Config) -> ExitCode {
-    bw_core::memory::limit_arenas();
+    bw_store::memory::limit_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .thread_keep_alive(bw_core::memory::BLOCKING_THREAD_KEEP_ALIVE)
+        .thread_keep_alive(bw_store::memory::BLOCKING_THREAD_KEEP_ALIVE)
         .enable_all()
         .build()
     {

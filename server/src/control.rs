@@ -5,40 +5,20 @@
 
 use std::path::{Path, PathBuf};
 
-#[cfg(feature = "tokens")]
-use bw_core::token_store::{Permissions, TokenError};
-use bw_core::AppState;
+use bw_api::commands::{control_op, ControlRequest};
+use bw_api::AppState;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
-pub enum Command {
-    #[cfg(feature = "tokens")]
-    TokenCreate {
-        name: String,
-        permissions: Permissions,
-        expiration: Option<i64>,
-    },
-    #[cfg(feature = "tokens")]
-    TokenList {
-        /// JSON (epoch seconds) for scripts, instead of the table for people.
-        #[serde(default)]
-        json: bool,
-    },
-    #[cfg(feature = "tokens")]
-    TokenRevoke {
-        name: String,
-    },
-    SetPassword {
-        user: String,
-        password: String,
-    },
-    /// BorgWarehouse's `repo.json`, as parsed JSON.
-    #[cfg(feature = "repo")]
-    ImportBorgwarehouse(crate::import::ImportRequest),
-    /// A snapshot of the server's state ([`bw_core::snapshot`]), as JSON.
-    Export,
+/// A command for the store: the server's own (`set-password`, `export`) or a plugin's control
+/// op ([`bw_api::commands`]).
+pub type Command = ControlRequest;
+
+/// `set-password`'s fields.
+#[derive(Serialize, Deserialize)]
+pub struct SetPassword {
+    pub user: String,
+    pub password: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -54,36 +34,23 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 
 /// Runs one command against the store.
 pub fn execute(state: &AppState, cmd: Command) -> Answer {
-    let result: Result<String, String> = match cmd {
-        #[cfg(feature = "tokens")]
-        Command::TokenCreate { name, permissions, expiration } => {
-            if state.config.auth.disable_integrations {
-                Err("integrations are disabled on this server (DISABLE_INTEGRATIONS=true)".into())
-            } else {
-                state.tokens.create(&name, permissions, expiration, state.clock.now()).map_err(|e| e.to_string())
-            }
-        }
-        #[cfg(feature = "tokens")]
-        Command::TokenList { json } => {
-            state.tokens.list().map_err(|e: TokenError| e.to_string()).map(|list| token_listing(list, json))
-        }
-        #[cfg(feature = "tokens")]
-        Command::TokenRevoke { name } => match state.tokens.revoke(&name) {
-            Ok(true) => Ok(format!("revoked {name}")),
-            Ok(false) => Err(format!("no token named {name}")),
-            Err(e) => Err(e.to_string()),
-        },
-        Command::SetPassword { user, password } => state
-            .admin
-            .set_password(&user, &password)
-            .map(|_| format!("password set for {user}"))
-            .map_err(|e| e.to_string()),
-        #[cfg(feature = "repo")]
-        Command::ImportBorgwarehouse(request) => crate::import::run(state, request),
-        Command::Export => state
+    let result: Result<String, String> = match cmd.op.as_str() {
+        "set-password" => cmd.args::<SetPassword>().and_then(|SetPassword { user, password }| {
+            state
+                .admin
+                .set_password(&user, &password)
+                .map(|_| format!("password set for {user}"))
+                .map_err(|e| e.to_string())
+        }),
+        // A snapshot of the server's state ([`bw_store::snapshot`]), as JSON.
+        "export" => state
             .export_snapshot()
             .map_err(|e| e.to_string())
             .and_then(|snapshot| serde_json::to_string(&snapshot).map_err(|e| e.to_string())),
+        op => match control_op(op) {
+            Some(plugin_op) => (plugin_op.run)(state, cmd),
+            None => Err(format!("bad command: {op:?} is not a command of this server (a plugin not built in?)")),
+        },
     };
     match result {
         Ok(output) => Answer { ok: true, output },
@@ -91,49 +58,14 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
     }
 }
 
-/// The tokens as a table people read (dates in RFC 3339, UTC), or as JSON with epoch seconds.
-#[cfg(feature = "tokens")]
-fn token_listing(list: Vec<bw_core::token_store::TokenRecord>, json: bool) -> String {
-    let perms_of = |p: &Permissions| -> Vec<&'static str> {
-        [(p.create, "create"), (p.read, "read"), (p.update, "update"), (p.delete, "delete")]
-            .into_iter()
-            .filter_map(|(on, n)| on.then_some(n))
-            .collect()
-    };
-    if json {
-        let tokens: Vec<serde_json::Value> = list
-            .iter()
-            .map(|t| {
-                serde_json::json!({
-                    "name": t.name,
-                    "permissions": perms_of(&t.permissions),
-                    "creation": t.creation,
-                    "expiration": t.expiration,
-                    "lastUsed": t.last_used,
-                })
-            })
-            .collect();
-        return serde_json::Value::Array(tokens).to_string();
+/// Whether `cmd` may make a store where there is none (a first token, the administrator, an
+/// import); listing, revoking and exporting never do.
+pub fn creates_state(cmd: &Command) -> bool {
+    match cmd.op.as_str() {
+        "export" => false,
+        "set-password" => true,
+        op => control_op(op).is_none_or(|o| o.creates_store),
     }
-    let date = |t: i64| {
-        u64::try_from(t)
-            .ok()
-            .map(|s| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)))
-            .map_or_else(|| t.to_string(), |d| d.to_string())
-    };
-    let show = |t: Option<i64>| t.map(date).unwrap_or_else(|| "-".into());
-    let mut out = String::from("NAME\tPERMISSIONS\tCREATED\tEXPIRES\tLAST USED\n");
-    for t in list {
-        out.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\n",
-            t.name,
-            perms_of(&t.permissions).join(","),
-            date(t.creation),
-            show(t.expiration),
-            show(t.last_used)
-        ));
-    }
-    out.trim_end().to_string()
 }
 
 /// Serves the control socket until the task is dropped.

@@ -4,8 +4,6 @@ pub mod cli;
 pub mod control;
 pub mod head_deadline;
 pub mod http;
-#[cfg(feature = "repo")]
-pub mod import;
 pub mod snapshot_file;
 pub mod startup;
 pub mod tasks;
@@ -31,6 +29,6 @@ pub use http::{app, openapi_spec};
 pub use startup::{App, Listening, StartError};
 
 /// Names of the endpoint plugins built into this binary, sorted.
-pub fn plugin_names() -> Result<Vec<&'static str>, bw_core::registry::DuplicatePlugin> {
-    bw_core::registry::all_plugin_names()
+pub fn plugin_names() -> Result<Vec<&'static str>, bw_api::registry::DuplicatePlugin> {
+    bw_api::registry::all_plugin_names()
 }

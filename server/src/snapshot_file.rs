@@ -6,10 +6,10 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use bw_core::clock::Clock;
-use bw_core::config::Config;
-use bw_core::snapshot::Snapshot;
-use bw_core::AppState;
+use bw_api::config::Config;
+use bw_api::AppState;
+use bw_store::clock::Clock;
+use bw_store::snapshot::Snapshot;
 
 /// Writes `json` to `path` (`-`: standard output) atomically, mode 0600.
 pub fn write(path: &Path, json: &str) -> std::io::Result<()> {
@@ -79,14 +79,14 @@ pub fn restore(config: &Config, file: &Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(bw_core::store_error::StoreError::Refused(m)) if m == bw_core::snapshot::NOT_EMPTY => {
+        Err(bw_store::store_error::StoreError::Refused(m)) if m == bw_store::snapshot::NOT_EMPTY => {
             let data = config.server.data_dir.display();
             fail(format!(
                 "restore refused, nothing restored: {m}. With the server stopped, move {data} aside \
                  (`mv {data} {data}.before-restore`) and run restore again"
             ))
         }
-        Err(e @ bw_core::store_error::StoreError::Refused(_)) => {
+        Err(e @ bw_store::store_error::StoreError::Refused(_)) => {
             fail(format!("restore refused, nothing restored: {e}"))
         }
         Err(e) => fail(format!(

@@ -8,12 +8,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bw_core::clock::Clock;
-use bw_core::config::Config;
-use bw_core::registry::{DuplicatePlugin, StartHookError};
-use bw_core::scan::RepoScanner;
-use bw_core::store_error::StoreError;
-use bw_core::AppState;
+use bw_api::config::Config;
+use bw_api::registry::{DuplicatePlugin, StartHookError};
+use bw_api::AppState;
+use bw_host::folder_scan::RepoScanner;
+use bw_store::clock::Clock;
+use bw_store::store_error::StoreError;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::Server;
 
@@ -52,7 +52,7 @@ impl App {
     /// Everything before listening. `scanner` replaces the file-system reader of the checks
     /// (tests: a hung mount the test controls).
     pub fn new(config: Config, clock: Clock, scanner: Option<Arc<dyn RepoScanner>>) -> Result<App, StartError> {
-        bw_core::registry::check()?;
+        bw_api::registry::check()?;
         let listen = config.server.listen;
         let listener = std::net::TcpListener::bind(listen)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -62,14 +62,14 @@ impl App {
             state = state.with_scanner(scanner);
         }
         bootstrap_admin(&state)?;
-        for plugin in bw_core::registry::endpoint_plugins()? {
+        for plugin in bw_api::registry::endpoint_plugins()? {
             if let Some(start) = plugin.on_start {
                 start(&state).map_err(|source| StartError::Plugin { plugin: plugin.name, source })?;
             }
         }
         // Loading the store and reconciling allocate a lot once; give it back before serving.
-        bw_core::memory::release_free_memory_now_and_soon();
-        tracing::info!(plugins = ?crate::plugin_names()?, "plugins built in");
+        bw_store::memory::release_free_memory_now_and_soon();
+        tracing::info!(plugins = ?bw_api::registry::all_plugin_names()?, "plugins built in");
         Ok(App { state, listener })
     }
 
@@ -140,7 +140,7 @@ impl Listening {
             }
         });
         tracing::info!("listening on http://{addr} (Swagger UI at http://{addr}/docs, OpenAPI at /openapi.json)");
-        let app = crate::app(state.clone());
+        let app = crate::http::app(state.clone());
         let acceptor = crate::head_deadline::HeadDeadline::new(acceptor, config.server.request_timeout);
         let result = Server::new_with_acceptor(acceptor)
             .idle_timeout(IDLE_TIMEOUT)

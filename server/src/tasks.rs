@@ -1,10 +1,10 @@
 //! The built-in scheduler: every task plugin runs on its own every interval (0: never).
 
-use bw_core::AppState;
+use bw_api::AppState;
 
-pub fn spawn_all(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>, bw_core::registry::DuplicatePlugin> {
+pub fn spawn_all(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>, bw_api::registry::DuplicatePlugin> {
     let mut handles = Vec::new();
-    for task in bw_core::registry::task_plugins()? {
+    for task in bw_api::registry::task_plugins()? {
         let every = (task.interval)(state);
         if every.is_zero() {
             tracing::info!(task = task.name, "scheduled task turned off");

@@ -74,7 +74,7 @@ fn disabled_integrations_refuse_every_token() {
 #[test]
 fn expired_and_revoked_tokens_are_refused() {
     let s = TestServer::start();
-    let p = bw_core::token_store::Permissions::parse_list("read").unwrap();
+    let p = bw_store::token_store::Permissions::parse_list("read").unwrap();
     let token = s.state.tokens.create("short", p, Some(bw_tests::NOW + 60), bw_tests::NOW).unwrap();
     assert_eq!(s.get("/api/repo", Some(&token)).0, 200);
     s.clock.set(bw_tests::NOW + 60);

@@ -93,7 +93,7 @@ fn a_fresh_store_takes_in_existing_repository_lines() {
     );
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
     std::fs::write(home.join(".ssh/authorized_keys"), &existing).unwrap();
-    let mut config = bw_core::config::Config::default();
+    let mut config = bw_api::config::Config::default();
     config.server.data_dir = dir.path().join("data");
     config.server.home = Some(home.clone());
     let s = TestServer::start_in(dir, config);

@@ -177,6 +177,6 @@ fn a_key_read_from_a_file_keeps_working() {
         let (status, created) = s.post("/api/v1/repositories", Some(&t), &body);
         assert_eq!(status, 200, "{ending:?}: {created}");
     }
-    assert_eq!(s.state.repos.get(0).unwrap().unwrap().ssh_public_key, key, "stored trimmed");
+    assert_eq!(s.state.repos.get(0).unwrap().unwrap().ssh_public_key(), key, "stored trimmed");
     assert_eq!(s.authorized_keys_text().lines().count(), 2);
 }

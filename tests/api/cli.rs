@@ -321,7 +321,7 @@ fn the_cli_never_makes_a_store_to_read_and_says_where_it_wrote() {
     assert!(ok, "{out}");
 
     // Another user, with a server running: told about the socket, not about a lock.
-    if let (0, Some(runuser)) = (bw_core::users::effective_uid().unwrap(), bw_tests::which("runuser")) {
+    if let (0, Some(runuser)) = (bw_host::users::effective_uid().unwrap(), bw_tests::which("runuser")) {
         let (_server, _port) = Running::start(env.cmd(&["serve"]), &env.dir.path().join("server.log"));
         // The socket's folder is private to the server's user; let the other user reach it.
         std::fs::set_permissions(env.dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();

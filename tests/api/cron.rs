@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bw_core::scan::{FsScanner, RepoScanner};
+use bw_host::folder_scan::{FsScanner, RepoScanner};
 use bw_tests::sinks::{HttpReceiver, SmtpSink};
 use bw_tests::{du, ed25519_key, json, repo_body, TestServer, NOW};
 
@@ -74,7 +74,7 @@ fn status_reads_integrity_mtimes_and_alerts_once_per_90000_seconds() {
         c.alerts.email_to = Some("admin@example.org".into());
         c.mail.host = Some("127.0.0.1".into());
         c.mail.port = Some(smtp.port);
-        c.mail.tls = Some(bw_core::config::MailTls::None);
+        c.mail.tls = Some(bw_api::config::MailTls::None);
         c.mail.from = Some("bw@example.org".into());
         c.alerts.webhook_url = Some(format!("{}/hook", hook.url));
         c.alerts.webhook_secret = Some("hook-secret".into());
@@ -143,7 +143,7 @@ fn a_failing_channel_does_not_stop_the_others_or_the_run() {
         c.alerts.email_to = Some("admin@example.org".into());
         c.mail.host = Some("127.0.0.1".into());
         c.mail.port = Some(dead);
-        c.mail.tls = Some(bw_core::config::MailTls::None);
+        c.mail.tls = Some(bw_api::config::MailTls::None);
         c.alerts.webhook_url = Some(format!("{}/hook", hook.url));
     });
     let t = s.full_token();

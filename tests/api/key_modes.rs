@@ -5,8 +5,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use bw_core::config::KeyMode;
-use bw_core::key_lookup::{lookup, Miss};
+use bw_api::config::KeyMode;
+use bw_host::key_lookup::{lookup, Miss};
 use bw_tests::{ed25519_key, json, repo_body, TestServer};
 
 const FOREIGN: &str =
@@ -59,7 +59,7 @@ fn each_mutation_writes_one_key_file_and_authorized_keys_keeps_only_foreign_line
     let line = looked_up(&s, &key_a).unwrap();
     assert_eq!(
         line,
-        s.state.repos.authorized_keys().render(&s.state.repos.get_by_name(&name).unwrap().unwrap().line())
+        s.state.repos.authorized_keys().render(&s.state.repos.get_by_name(&name).unwrap().unwrap().lines()[0])
     );
     assert_eq!(files(&s).len(), 1);
     assert_eq!(fs::read_to_string(s.authorized_keys()).unwrap(), FOREIGN, "command mode wrote into authorized_keys");
@@ -155,7 +155,7 @@ fn a_first_start_over_a_kept_key_folder_takes_its_repositories_back() {
 fn key_file_of(s: &TestServer, key: &str) -> PathBuf {
     let b64 = key.split(' ').nth(1).unwrap();
     let blob = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap();
-    let name = bw_core::key_lookup::key_file_name(&blob);
+    let name = bw_host::key_lookup::key_file_name(&blob);
     key_dir_of(&s.state.config.server.data_dir).join(&name[..2]).join(name)
 }
 

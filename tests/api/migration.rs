@@ -41,7 +41,7 @@ fn start_on(version: &str, reorder: bool) -> (TestServer, String) {
     (TestServer::start_in(dir, config), original)
 }
 
-fn import(s: &TestServer, version: &str, dry_run: bool) -> bw_core::repo_store::ImportReport {
+fn import(s: &TestServer, version: &str, dry_run: bool) -> bw_store::repo_store::import::ImportReport {
     s.block_on(s.state.repos.import_borgwarehouse(json_file(version, "repo.json"), dry_run)).unwrap()
 }
 

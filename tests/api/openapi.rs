@@ -86,7 +86,7 @@ fn each_path_stands_once() {
 /// The document's validators are attribute literals; they must say what the limits say.
 #[test]
 fn document_limits_are_the_validation_limits() {
-    use bw_core::limits::{ALIAS_MAX_CHARS, COMMENT_MAX_CHARS, STORAGE_GB};
+    use bw_api::limits::{ALIAS_MAX_CHARS, COMMENT_MAX_CHARS, STORAGE_GB};
     let doc: serde_json::Value = serde_json::from_str(&borgwarehouse::openapi_spec()).unwrap();
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     let mut checked = 0;

@@ -1,7 +1,7 @@
 //! The plugin kinds, as a plugin crate uses them: a plugin of routes outside the OpenAPI
 //! document (here registered by this test binary, as the metrics or dashboard plugin would).
 
-use bw_core::registry::HttpRoute;
+use bw_api::registry::HttpRoute;
 use bw_tests::TestServer;
 use poem::endpoint::make_sync;
 use poem::http::Method;
@@ -9,7 +9,7 @@ use poem::web::Data;
 use poem::{handler, EndpointExt};
 
 #[handler]
-fn repositories_as_text(state: Data<&bw_core::AppState>) -> String {
+fn repositories_as_text(state: Data<&bw_api::AppState>) -> String {
     format!("repositories {}\n", state.repos.len())
 }
 
@@ -28,11 +28,11 @@ fn routes() -> Vec<HttpRoute> {
     ]
 }
 
-bw_core::http_plugin!("test-plugin", routes);
+bw_api::http_plugin!("test-plugin", routes);
 
 #[test]
 fn routes_outside_the_document_are_served_with_their_methods_only() {
-    let names: Vec<&str> = bw_core::registry::http_plugins().unwrap().iter().map(|p| p.name).collect();
+    let names: Vec<&str> = bw_api::registry::http_plugins().unwrap().iter().map(|p| p.name).collect();
     assert_eq!(names, ["dashboard", "metrics", "test-plugin"]);
     let s = TestServer::start();
     let t = s.full_token();

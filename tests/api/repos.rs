@@ -322,3 +322,56 @@ fn the_list_is_gzipped_for_clients_that_accept_it() {
         assert_eq!((status, etag.as_str(), body.len()), (304, gz_tag.as_str(), 0), "{tag}");
     }
 }
+
+/// A large list (over 2,000 repositories) is held gzipped in an unlinked file of the data
+/// folder, not in the heap: both representations come from it, whole, with their lengths, and
+/// the data folder shows no file for it.
+#[test]
+fn a_large_list_is_sent_whole_from_its_file_in_both_encodings() {
+    use std::io::Read;
+    let s = TestServer::start();
+    let t = s.full_token();
+    let news: Vec<bw_store::repo_store::NewRepo> = (0..2_100)
+        .map(|i| bw_store::repo_store::NewRepo {
+            alias: format!("host-{i}"),
+            key: bw_host::ssh_key::ClientKey::parse(&ed25519_key(10_000 + i, "")).unwrap(),
+            storage_size: 1,
+            comment: String::new(),
+            alert: 0,
+            lan_command: false,
+            append_only_mode: false,
+            icon: None,
+            storage_target: None,
+        })
+        .collect();
+    s.block_on(s.state.repos.create_many(news)).unwrap();
+    let fetch = |encoding: &str| {
+        let resp = ureq::get(&format!("{}/api/v1/repositories", s.url))
+            .set("Authorization", &format!("Bearer {t}"))
+            .set("Accept-Encoding", encoding)
+            .call()
+            .unwrap();
+        let length = resp.header("Content-Length").map(|l| l.parse::<usize>().unwrap());
+        let gzip = resp.header("Content-Encoding") == Some("gzip");
+        let mut body = Vec::new();
+        resp.into_reader().read_to_end(&mut body).unwrap();
+        assert_eq!(length, Some(body.len()), "Content-Length is the body's length");
+        (gzip, body)
+    };
+    let (gzip, plain) = fetch("identity");
+    assert!(!gzip);
+    let list: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(list["repoList"].as_array().unwrap().len(), 2_100);
+    let (gzip, gz) = fetch("gzip");
+    assert!(gzip);
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut unzipped).unwrap();
+    assert_eq!(unzipped, plain, "the gzipped list is the list");
+    let data_after: Vec<_> =
+        std::fs::read_dir(&s.state.config.server.data_dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    // tempfile names a file `.tmp…` where the filesystem has no O_TMPFILE, and unlinks it at once.
+    assert!(
+        !data_after.iter().any(|n| n.to_string_lossy().starts_with(".tmp")),
+        "the list's file is left: {data_after:?}"
+    );
+}

@@ -74,6 +74,11 @@ fn a_snapshot_taken_while_running_brings_the_server_back_after_its_data_folder_i
         200
     );
 
+    // A second key, append-only, on one repository: the snapshot carries it, with its line.
+    let second = json!({"sshPublicKey": ed25519_key(6, "second"), "mode": "append-only", "name": "client"});
+    let path = format!("/api/v1/repositories/{}/keys", names[1]);
+    assert_eq!(call(port, "POST", &path, &bearer, Some(second)).0, 200);
+
     // The snapshot, taken through the running server.
     let snapshot = env.dir.path().join("backup/bw-snapshot.json");
     fs::create_dir_all(snapshot.parent().unwrap()).unwrap();
@@ -103,6 +108,11 @@ fn a_snapshot_taken_while_running_brings_the_server_back_after_its_data_folder_i
     let (server, port) = start(&env);
     let (_, list_after) = call(port, "GET", "/api/v1/repositories", &bearer, None);
     assert_eq!(list_after, list_before);
+    let db = list_after["repoList"].as_array().unwrap().iter().find(|r| r["alias"] == "db").unwrap();
+    let modes: Vec<&Value> = db["keys"].as_array().unwrap().iter().map(|k| &k["mode"]).collect();
+    assert_eq!(modes, vec!["append-only", "append-only"], "both keys came back: {db}");
+    let taken = json!({"alias": "dup", "sshPublicKey": ed25519_key(6, ""), "storageSize": 1});
+    assert_eq!(call(port, "POST", "/api/v1/repositories", &bearer, Some(taken)).0, 409, "the second key is known");
     assert_eq!(get(&format!("http://127.0.0.1:{port}/api/v1/repositories"), &reader), 200);
     let admin = basic("admin", PASSWORD);
     assert_eq!(call(port, "GET", "/api/v1/repositories", &admin, None).0, 200, "the administrator's password");
@@ -146,9 +156,15 @@ fn a_damaged_snapshot_is_refused_and_restores_nothing() {
     stop(server);
     let mut doc: Value = serde_json::from_str(&fs::read_to_string(&snapshot).unwrap()).unwrap();
     // Two repositories with one key: sshd would give both clients the first one's repository.
-    doc["repositories"][1]["sshPublicKey"] = doc["repositories"][0]["sshPublicKey"].clone();
+    let first = doc["repositories"][0]["sshPublicKey"].clone();
+    // Edited in one place only: the first key is said twice, and the two must agree.
+    doc["repositories"][1]["sshPublicKey"] = first.clone();
     fs::write(&snapshot, doc.to_string()).unwrap();
     fs::remove_dir_all(env.dir.path().join("data")).unwrap();
+    let (ok, _, err) = env.run(&["restore", snapshot.to_str().unwrap()], None);
+    assert!(!ok && err.contains("sshPublicKey is not the first of its keys"), "{err}");
+    doc["repositories"][1]["keys"][0]["sshPublicKey"] = first;
+    fs::write(&snapshot, doc.to_string()).unwrap();
     let (ok, _, err) = env.run(&["restore", snapshot.to_str().unwrap()], None);
     assert!(!ok && err.contains("restore refused, nothing restored") && err.contains("key"), "{err}");
     let (ok, out, _) = env.run(&["token", "list"], None);

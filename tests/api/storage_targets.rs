@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bw_core::storage_target::{StorageTarget, MARKER};
+use bw_host::storage_target::{StorageTarget, MARKER};
 use bw_tests::{du, ed25519_key, json, repo_body, TestServer};
 
 /// A target folder under the test's own folder, marked as a target on purpose (temporary

@@ -54,6 +54,59 @@ fn bad_token_names_are_400() {
     assert_eq!(s.get(PATHS[0], Some(&admin)).1, json!([]));
 }
 
+/// A token body is read key by key, each refusal a 400 whose message says what to fix; nothing
+/// is made.
+#[test]
+fn bad_token_bodies_say_what_to_fix() {
+    let s = TestServer::start();
+    let admin = s.create_admin();
+    let all = json!({"create": false, "read": true, "update": false, "delete": false});
+    for (path, body, message) in [
+        (PATHS[0], json!({"permissions": all}), "name must be a string matching ^[A-Za-z0-9_-]{1,25}$"),
+        (PATHS[1], json!({"name": 7, "permissions": all}), "name must be a string matching ^[A-Za-z0-9_-]{1,25}$"),
+        (
+            PATHS[0],
+            json!({"name": "a"}),
+            "permissions must be an object with the booleans create, read, update, delete",
+        ),
+        (
+            PATHS[0],
+            json!({"name": "a", "permissions": {"read": true}}),
+            "permissions.create is required (true or false)",
+        ),
+        (
+            PATHS[1],
+            json!({"name": "a", "permissions": {"create": 1, "read": true, "update": false, "delete": false}}),
+            "permissions.create must be true or false",
+        ),
+        (
+            PATHS[0],
+            json!({"name": "a", "permissions": {"admin": true}}),
+            "Unknown permission \"admin\"; use create, read, update, delete",
+        ),
+        (
+            PATHS[0],
+            json!({"name": "a", "permissions": all, "expiration": null}),
+            "expiration must be a whole number of unix seconds (omit it for no expiration)",
+        ),
+        (
+            PATHS[1],
+            json!({"name": "a", "owner": "x"}),
+            "Unknown field \"owner\"; allowed: name, permissions, expiration",
+        ),
+        (PATHS[1], json!([1]), "the body must be a JSON object"),
+    ] {
+        let (status, answer) = s.post(path, Some(&admin), &body);
+        assert_eq!((status, answer["message"].as_str()), (400, Some(message)), "{body}: {answer}");
+    }
+    let (status, answer) = s.call("DELETE", PATHS[0], Some(&admin), Some(r#"{"name": null}"#));
+    assert_eq!(
+        (status, answer["message"].as_str()),
+        (400, Some("name must be a string matching ^[A-Za-z0-9_-]{1,25}$"))
+    );
+    assert_eq!(s.get(PATHS[0], Some(&admin)).1, json!([]));
+}
+
 #[test]
 fn a_created_token_has_exactly_its_permissions() {
     let s = TestServer::start();

@@ -98,6 +98,45 @@ fn bad_bodies_on_v1_and_edit() {
     assert_eq!(snapshot_of_everything(&s), before);
 }
 
+/// An edit's body is read field by field in the body's order, in the contract's words: a
+/// `null` is refused by its field (it is not "left out"), the first bad field is the one named,
+/// an unknown key lists the keys of that path, and an archived repository answers 403 before
+/// any of it.
+#[test]
+fn edit_bodies_are_read_in_order_and_in_the_contracts_words() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    let (_, c) = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(1, "")));
+    let name = c["repositoryName"].as_str().unwrap().to_string();
+    let before = snapshot_of_everything(&s);
+    let v1 = format!("/api/v1/repositories/{name}");
+    for (path, body, detail) in [
+        ("/api/repo/id/0/edit", json!({"alias": null}), "alias must be a string"),
+        (v1.as_str(), json!({"icon": null}), "icon must be a string matching ^Icon[A-Za-z0-9]{1,40}$"),
+        (v1.as_str(), json!({"storageSize": 0, "alias": 7}), "alias must be a string"),
+        (v1.as_str(), json!({"alert": 5, "storageSize": 0}), "storageSize must be a whole number of GB from 1 to 1000000"),
+        (
+            "/api/repo/id/0/edit",
+            json!({"icon": "IconServer"}),
+            "unknown field \"icon\"; allowed: alias, sshPublicKey, storageSize, comment, alert, lanCommand, appendOnlyMode",
+        ),
+        (
+            v1.as_str(),
+            json!({}),
+            "give at least one of alias, sshPublicKey, storageSize, comment, alert, lanCommand, appendOnlyMode, icon",
+        ),
+    ] {
+        let (status, answer) = s.patch(path, Some(&t), &body);
+        assert_eq!((status, answer["detail"].as_str()), (422, Some(detail)), "{path} {body}: {answer}");
+    }
+    assert_eq!(snapshot_of_everything(&s), before);
+
+    assert_eq!(s.post(&format!("{v1}/archive"), Some(&t), &json!({"archived": true})).0, 200);
+    let (status, answer) = s.patch(&v1, Some(&t), &json!({"alias": null}));
+    assert_eq!(status, 403, "an archived repository is refused before its body is read: {answer}");
+    assert_eq!(s.patch("/api/repo/id/9/edit", Some(&t), &json!({"alias": null})).0, 404);
+}
+
 #[test]
 fn accepted_key_types() {
     let s = TestServer::start();

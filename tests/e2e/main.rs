@@ -7,7 +7,9 @@
 
 mod dashboard;
 mod key_command;
+mod keys;
 mod prometheus;
+mod sessions;
 mod storage_target;
 
 // Shared with tests/robustness, which uses parts this scenario does not.

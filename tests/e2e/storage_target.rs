@@ -16,7 +16,7 @@ fn borg_backs_up_into_a_storage_target_and_a_delete_removes_it_there() {
     // A second "disk": a folder marked as a target on purpose (it is on the root filesystem).
     let disk = dir.path().join("disk2");
     fs::create_dir_all(&disk).unwrap();
-    fs::write(disk.join(bw_core::storage_target::MARKER), "").unwrap();
+    fs::write(disk.join(bw_host::storage_target::MARKER), "").unwrap();
     let env = vec![("STORAGE_TARGETS".to_string(), format!("{}|Second disk", disk.display()))];
     let server = Server::start(dir.path(), &env);
     let sshd = Sshd::start(&tools, dir.path(), &home);

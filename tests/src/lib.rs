@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use base64::Engine;
 use borgwarehouse::App;
-use bw_core::clock::Clock;
-use bw_core::config::Config;
-use bw_core::scan::RepoScanner;
-use bw_core::token_store::Permissions;
-use bw_core::AppState;
+use bw_api::config::Config;
+use bw_api::AppState;
+use bw_host::folder_scan::RepoScanner;
+use bw_store::clock::Clock;
+use bw_store::token_store::Permissions;
 use serde_json::Value;
 
 pub use serde_json::json;
@@ -131,7 +131,7 @@ impl TestServer {
     }
 
     /// `authorized_keys` as sshd reads it: without the lines a delete or an edit blanked in
-    /// place (spaces only; see `core/src/authorized_keys/incremental.rs`).
+    /// place (spaces only; see `core/host/src/authorized_keys/incremental.rs`).
     pub fn authorized_keys_text(&self) -> String {
         as_sshd_reads(&std::fs::read_to_string(self.authorized_keys()).unwrap_or_default())
     }

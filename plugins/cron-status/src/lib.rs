@@ -3,11 +3,12 @@
 //! and on its own every `BW_STATUS_INTERVAL`.
 
 pub mod alerts;
+pub mod sessions;
 
-use bw_core::checks::{read_or_log, Check};
-use bw_core::scan::RepoScanner;
-use bw_core::tags::CronTag as Tag;
-use bw_core::{ApiResult, AppState};
+use bw_api::checks::{read_or_log, Check};
+use bw_api::tags::CronTag as Tag;
+use bw_api::{ApiResult, AppState};
+use bw_host::folder_scan::RepoScanner;
 
 pub use alerts::{Delivery, LateRepo};
 
@@ -48,7 +49,7 @@ async fn check(state: &AppState, started: std::time::Instant) -> ApiResult<Statu
             if let Some(t) = found {
                 scan.last_save = t;
             }
-            scan.status = bw_core::repo_store::is_on_time(scan.last_save, alert, now);
+            scan.status = bw_store::repo_store::is_on_time(scan.last_save, alert, now);
             // This server's own status from now on, not the one an import brought.
             scan.imported_status = None;
             let quiet = matches!(scan.last_status_alert_send, Some(t) if now - t < ALERT_REPEAT_AFTER);
@@ -65,9 +66,9 @@ async fn check(state: &AppState, started: std::time::Instant) -> ApiResult<Statu
         .collect();
     report.late = late;
     state.repos.flush().await?;
-    bw_core::memory::release_free_memory_now_and_soon();
+    bw_store::memory::release_free_memory_now_and_soon();
     if !report.late.is_empty() {
-        report.delivery = alerts::send(&state.config, &report.late, now).await;
+        report.delivery = alerts::send(&state.config, alerts::AlertKind::Late, &report.late, now).await;
         for (channel, delivered) in report.delivery.iter() {
             state.telemetry.alert_delivery(channel, delivered);
         }
@@ -83,7 +84,7 @@ async fn check(state: &AppState, started: std::time::Instant) -> ApiResult<Statu
     Ok(report)
 }
 
-bw_core::check_plugin!(
+bw_api::check_plugin!(
     StatusApi,
     CHECK,
     run,

@@ -2,10 +2,10 @@
 //! `POST /api/cronjob/getStorageUsed`, `/api/v1/cron/storage`, and on its own every
 //! `BW_STORAGE_INTERVAL`.
 
-use bw_core::checks::{read_or_log, Check};
-use bw_core::scan::RepoScanner;
-use bw_core::tags::CronTag as Tag;
-use bw_core::{ApiResult, AppState};
+use bw_api::checks::{read_or_log, Check};
+use bw_api::tags::CronTag as Tag;
+use bw_api::{ApiResult, AppState};
+use bw_host::folder_scan::RepoScanner;
 
 const CHECK: Check = Check {
     task: "cron-storage",
@@ -40,12 +40,12 @@ async fn check(state: &AppState) -> ApiResult<StorageReport> {
         })
         .await?;
     state.repos.flush().await?;
-    bw_core::memory::release_free_memory_now_and_soon();
+    bw_store::memory::release_free_memory_now_and_soon();
     tracing::info!(scanned = report.scanned, failed = report.failed, "storage check done");
     Ok(report)
 }
 
-bw_core::check_plugin!(
+bw_api::check_plugin!(
     StorageApi,
     CHECK,
     run,

@@ -7,7 +7,7 @@
 //! Every answer of the page carries a Content-Security-Policy that allows scripts, styles and
 //! connections to this origin only (no inline script), and refuses framing.
 
-use bw_core::registry::HttpRoute;
+use bw_api::registry::HttpRoute;
 use poem::http::{header, Method};
 use poem::{Endpoint, EndpointExt, Response};
 
@@ -52,7 +52,7 @@ fn routes() -> Vec<HttpRoute> {
     ]
 }
 
-bw_core::http_plugin!("dashboard", routes);
+bw_api::http_plugin!("dashboard", routes);
 
 #[cfg(test)]
 mod tests {

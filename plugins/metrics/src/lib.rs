@@ -12,10 +12,10 @@ mod render;
 
 use std::fmt;
 
-use bw_core::auth::{authenticate, Principal, SCHEME_ADMIN, SCHEME_CRON, SCHEME_TOKEN};
-use bw_core::registry::HttpRoute;
-use bw_core::token_store::Permission;
-use bw_core::{ApiError, AppState};
+use bw_api::auth::{authenticate, Principal, SCHEME_ADMIN, SCHEME_CRON, SCHEME_TOKEN};
+use bw_api::registry::HttpRoute;
+use bw_api::{ApiError, AppState};
+use bw_store::token_store::Permission;
 use bytes::Bytes;
 use poem::http::Method;
 use poem::web::Data;
@@ -26,8 +26,8 @@ use render::{to_prometheus_text, RepoTable, Scrape};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
-/// The answer goes out in pieces of about this size (see `bw_core::memory`).
-const CHUNK: usize = bw_core::memory::SCRAPE_CHUNK;
+/// The answer goes out in pieces of about this size (see `bw_store::memory`).
+const CHUNK: usize = bw_store::memory::SCRAPE_CHUNK;
 /// How long a chunk may wait for a client that does not read.
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Scrapes being built or sent at once.
@@ -60,12 +60,18 @@ fn wants_openmetrics(req: &Request) -> bool {
 fn collect(state: &AppState) -> Scrape {
     let now = state.clock.now();
     let mut repos = RepoTable::with_capacity(state.repos.len());
-    state.repos.summaries(now, |repo| repos.push(repo));
+    {
+        let last = state.sessions.last_sessions();
+        state.repos.summaries(now, |repo| {
+            let session = last.get(&repo.id).copied();
+            repos.push(repo, session)
+        });
+    }
     Scrape {
         repos,
         telemetry: state.telemetry.snapshot(),
-        version: bw_core::VERSION,
-        plugins: bw_core::registry::all_plugin_names().unwrap_or_default().join(","),
+        version: bw_api::VERSION,
+        plugins: bw_api::registry::all_plugin_names().unwrap_or_default().join(","),
     }
 }
 
@@ -156,7 +162,7 @@ async fn metrics(req: &Request, state: Data<&AppState>) -> Response {
         // The table's two allocations are mapped and go back by themselves; the encoder's
         // small ones are trimmed here. Nothing was read from sled, so there are no deferred
         // frees to wait for.
-        bw_core::memory::release_free_memory();
+        bw_store::memory::release_free_memory();
     });
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|c| c.map(Ok::<_, std::io::Error>)));
     Response::builder()
@@ -193,4 +199,4 @@ fn describe(doc: &mut serde_json::Value) {
     }});
 }
 
-bw_core::http_plugin!("metrics", routes, document = describe);
+bw_api::http_plugin!("metrics", routes, document = describe);

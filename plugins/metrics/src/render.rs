@@ -1,10 +1,10 @@
 //! What a scrape shows, encoded with `prometheus-client`: the repositories as the store holds
 //! them at scrape time (no second copy is kept between scrapes), their totals, and the counters
-//! the server keeps about itself ([`bw_core::telemetry`]).
+//! the server keeps about itself ([`bw_api::telemetry`]).
 
 use std::fmt::Write;
 
-use bw_core::telemetry::TelemetrySnapshot;
+use bw_api::telemetry::TelemetrySnapshot;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::MetricType;
@@ -26,6 +26,10 @@ pub struct RepoFigures {
     pub ok: bool,
     pub append_only: bool,
     pub archived: bool,
+    /// How many keys may reach it (each its own line).
+    pub keys: u32,
+    /// The newest session taken in (sessions on), if any.
+    pub last_session: Option<bw_store::session_store::LastSession>,
 }
 
 impl RepoFigures {
@@ -57,7 +61,11 @@ impl RepoTable {
         &self.text[start as usize..(start + len) as usize]
     }
 
-    pub fn push(&mut self, repo: bw_core::repo_store::RepoSummary<'_>) {
+    pub fn push(
+        &mut self,
+        repo: bw_store::repo_store::RepoSummary<'_>,
+        last_session: Option<bw_store::session_store::LastSession>,
+    ) {
         let start = self.text.len() as u32;
         // Writing to a String cannot fail.
         let _ = write!(self.text, "{}", repo.name);
@@ -74,6 +82,8 @@ impl RepoTable {
             ok: repo.status,
             append_only: repo.append_only,
             archived: repo.archived,
+            keys: u32::try_from(repo.keys).unwrap_or(u32::MAX),
+            last_session,
         });
     }
 
@@ -141,6 +151,24 @@ impl Scrape {
         for r in self.repos.iter() {
             let labels = [("repositoryName", Escaped(self.repos.text(r.name)))];
             metric.encode_family(&labels)?.encode_gauge(&value(r))?;
+        }
+        Ok(())
+    }
+
+    /// One gauge per repository that has a value.
+    fn per_repo_with<V: prometheus_client::encoding::EncodeGaugeValue>(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: impl Fn(&RepoFigures) -> Option<V>,
+    ) -> Result<(), std::fmt::Error> {
+        let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for r in self.repos.iter() {
+            if let Some(v) = value(r) {
+                let labels = [("repositoryName", Escaped(self.repos.text(r.name)))];
+                metric.encode_family(&labels)?.encode_gauge(&v)?;
+            }
         }
         Ok(())
     }
@@ -213,14 +241,35 @@ impl Collector for Scrape {
             "1 when the last backup is within the alert delay (the API's status), else 0; always 0 when alert is 0.",
             |r| bit(r.ok),
         )?;
-        self.per_repo(e, "borgwarehouse_repository_append_only", "1 when the repository is append-only.", |r| {
-            bit(r.append_only)
-        })?;
+        self.per_repo(
+            e,
+            "borgwarehouse_repository_append_only",
+            "1 when the repository is append-only (its first key's mode).",
+            |r| bit(r.append_only),
+        )?;
+        self.per_repo(
+            e,
+            "borgwarehouse_repository_keys",
+            "Keys that may reach the repository, each its own authorized_keys line.",
+            |r| u64::from(r.keys),
+        )?;
         self.per_repo(
             e,
             "borgwarehouse_repository_archived",
             "1 when the repository is archived (its client cannot connect).",
             |r| bit(r.archived),
+        )?;
+        self.per_repo_with(
+            e,
+            "borgwarehouse_repository_last_session_end_timestamp_seconds",
+            "Unix time the repository's newest client session ended (sessions on; absent before the first).",
+            |r| r.last_session.map(|l| l.ended_at),
+        )?;
+        self.per_repo_with(
+            e,
+            "borgwarehouse_repository_last_session_exit_code",
+            "borg serve's exit code in the repository's newest session: 0 ok, 1 warning, 2 error, 128+N signal N.",
+            |r| r.last_session.map(|l| i64::from(l.exit_code)),
         )?;
         {
             let mut metric = e.encode_descriptor(
@@ -271,17 +320,17 @@ impl Collector for Scrape {
             (
                 "borgwarehouse_check_duration_seconds",
                 "How long the check's last run took.",
-                &(|r: &bw_core::telemetry::CheckRun| r.duration.as_secs_f64()) as &dyn Fn(&_) -> f64,
+                &(|r: &bw_api::telemetry::CheckRun| r.duration.as_secs_f64()) as &dyn Fn(&_) -> f64,
             ),
             (
                 "borgwarehouse_check_last_run_timestamp_seconds",
                 "Unix time at which the check's last run ended.",
-                &|r: &bw_core::telemetry::CheckRun| r.ended_at as f64,
+                &|r: &bw_api::telemetry::CheckRun| r.ended_at as f64,
             ),
             (
                 "borgwarehouse_check_success",
                 "1 when the check's last run finished, 0 when it failed.",
-                &|r: &bw_core::telemetry::CheckRun| f64::from(bit(r.succeeded)),
+                &|r: &bw_api::telemetry::CheckRun| f64::from(bit(r.succeeded)),
             ),
         ] {
             let mut metric = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
@@ -363,18 +412,38 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         let mut repos = RepoTable::default();
-        repos.push(bw_core::repo_store::RepoSummary {
-            id: 0,
-            name: bw_core::pool::NameCode(0xabcd1234),
-            alias: "a \"quoted\"\nback\\slash",
-            last_save: 5,
-            storage_used: 0,
-            storage_size: 1,
-            alert: 0,
-            status: false,
-            append_only: false,
-            archived: false,
-        });
+        repos.push(
+            bw_store::repo_store::RepoSummary {
+                id: 0,
+                name: bw_host::pool::NameCode(0xabcd1234),
+                alias: "a \"quoted\"\nback\\slash",
+                last_save: 5,
+                storage_used: 0,
+                storage_size: 1,
+                alert: 0,
+                status: false,
+                append_only: false,
+                archived: false,
+                keys: 2,
+            },
+            None,
+        );
+        repos.push(
+            bw_store::repo_store::RepoSummary {
+                id: 1,
+                name: bw_host::pool::NameCode(0x0000beef),
+                alias: "b",
+                last_save: 7,
+                storage_used: 0,
+                storage_size: 1,
+                alert: 0,
+                status: false,
+                append_only: false,
+                archived: false,
+                keys: 2,
+            },
+            Some(bw_store::session_store::LastSession { ended_at: 9, exit_code: 2 }),
+        );
         let scrape = Scrape { repos, telemetry: TelemetrySnapshot::default(), version: "1", plugins: "metrics".into() };
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register_collector(Box::new(scrape));
@@ -389,5 +458,17 @@ mod tests {
         assert!(
             text.contains("borgwarehouse_repository_last_backup_timestamp_seconds{repositoryName=\"abcd1234\"} 5\n")
         );
+        // Session series only for a repository that had a session.
+        assert!(
+            text.contains(
+                "borgwarehouse_repository_last_session_end_timestamp_seconds{repositoryName=\"0000beef\"} 9\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("borgwarehouse_repository_last_session_exit_code{repositoryName=\"0000beef\"} 2\n"),
+            "{text}"
+        );
+        assert!(!text.contains("last_session_exit_code{repositoryName=\"abcd1234\""), "{text}");
     }
 }

@@ -1,25 +1,27 @@
 //! The delete routes, compiled only with the `delete-repo` feature; `DISABLE_DELETE_REPO`
 //! turns them off at run time (403).
 
-use bw_core::auth::{Delete, Guard};
-use bw_core::body::Message;
-use bw_core::refusals::{Answer, DISABLED, NOT_FOUND};
-use bw_core::repo_store::Repo;
-use bw_core::{ApiError, ApiResult, AppState};
+use bw_api::auth::{Delete, Guard};
+use bw_api::body::Message;
+use bw_api::refusals::{Answer, DISABLED, NOT_FOUND};
+use bw_api::{ApiError, ApiResult, AppState};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 
-use crate::routes::{by_id, by_name, not_found_as};
-use crate::Tag;
+use crate::path_repo::PathRepo;
+use crate::tag::Tag;
 
 const DISABLED_TEXT: &str = "Deletion is disabled on this server";
 
 pub struct RepoDeleteApi;
 
-async fn delete_repo(state: &AppState, repo: Repo, missing: impl FnOnce() -> String) -> ApiResult<Json<Message>> {
-    state.repos.delete(repo.id).await.map_err(|e| not_found_as(e, missing))?;
+async fn delete_repo(state: &AppState, path: PathRepo) -> ApiResult<Json<Message>> {
+    let repo = state.repos.delete(path.key()?).await.map_err(|e| path.answer(e))?;
+    if let Err(e) = state.sessions.remove_repository(repo.id) {
+        tracing::warn!(id = repo.id, error = %e, "the deleted repository's sessions stay in the store");
+    }
     tracing::info!(id = repo.id, repository = %repo.repository_name, "repository deleted");
     Ok(Message::success())
 }
@@ -42,8 +44,7 @@ impl RepoDeleteApi {
         if state.config.repos.disable_delete {
             return Err(ApiError::Forbidden(DISABLED_TEXT.into()).into());
         }
-        let repo = by_id(&state, &id)?;
-        Ok(delete_repo(&state, repo, || format!("No repository with id #{}", id.0)).await?)
+        Ok(delete_repo(&state, PathRepo::id(&id)).await?)
     }
 
     /// Delete a specific repository by name
@@ -62,7 +63,6 @@ impl RepoDeleteApi {
         if state.config.repos.disable_delete {
             return Err(ApiError::Forbidden(DISABLED_TEXT.into()).into());
         }
-        let repo = by_name(&state, &name)?;
-        Ok(delete_repo(&state, repo, || format!("No repository with name {}", name.0)).await?)
+        Ok(delete_repo(&state, PathRepo::name(&name)).await?)
     }
 }

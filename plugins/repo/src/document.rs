@@ -1,54 +1,34 @@
-//! What the document says about the repository routes that poem-openapi's attributes cannot:
-//! unknown keys are refused, an edit needs one key, `alert` takes a list of values, text has no
-//! control characters, the path parameters' shapes, and examples. Values come from
-//! `bw_core::limits` and `bw_core::ssh_key`, the same ones validation uses.
+//! What the document says about the repository routes that the structs cannot: unknown keys
+//! are refused on the edit bodies too, an edit needs one key, the path parameters' shapes, and
+//! examples. Each field's own schema comes from its rule ([`crate::fields`]).
 
-use bw_core::limits::ALERT_VALUES;
-use bw_core::ssh_key::ALLOWED_TYPES;
 use serde_json::{json, Value};
 
-/// Text without control characters (what `char::is_control` refuses: C0, DEL, C1).
-const NO_CONTROL: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
-/// The same, and not blank: one character at least that is not white space, a control or a
-/// format character ([`bw_core::limits::is_invisible`], from the same list).
-fn not_blank() -> String {
-    let format: String = bw_core::limits::FORMAT_CHARS
-        .iter()
-        .map(|(lo, hi)| format!(r"\u{:04X}-\u{:04X}", *lo as u32, *hi as u32))
-        .collect();
-    format!(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F{format}][^\u0000-\u001F\u007F-\u009F]*$")
-}
-
 const BODIES: [&str; 4] = ["RepoCreate", "RepoCreateV1", "RepoEdit", "RepoEditV1"];
-
-fn key_pattern() -> String {
-    let kinds: Vec<String> = ALLOWED_TYPES.iter().map(|k| k.replace('.', r"\.")).collect();
-    format!(r"^({}) [A-Za-z0-9+/]+={{0,2}}( [^\u0000-\u001F\u007F-\u009F]*)?$", kinds.join("|"))
-}
 
 pub fn finish(doc: &mut Value) {
     for name in BODIES {
         let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) else { continue };
         schema["additionalProperties"] = json!(false);
-        let props = &mut schema["properties"];
-        props["alert"]["enum"] = json!(ALERT_VALUES);
-        props["alias"]["pattern"] = json!(not_blank());
-        props["comment"]["pattern"] = json!(NO_CONTROL);
-        props["sshPublicKey"]["pattern"] = json!(key_pattern());
         schema["example"] = example_body(name);
     }
     if let Some(archive) = doc.pointer_mut("/components/schemas/ArchiveBody") {
         archive["additionalProperties"] = json!(false);
         archive["example"] = json!({"archived": true});
     }
-    for name in ["RepoEdit", "RepoEditV1"] {
-        if let Some(edit) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
-            edit["minProperties"] = json!(1);
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGLAbQvO4tD8Sw5B0mPxhrrmVttuMjUhl4k1yQmEQ4RF admin@host";
+    for (name, example) in [
+        ("KeyCreate", json!({"sshPublicKey": key, "mode": "full", "name": "admin who prunes"})),
+        ("KeyEdit", json!({"mode": "append-only"})),
+    ] {
+        if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
+            schema["additionalProperties"] = json!(false);
+            schema["example"] = example;
         }
     }
-    for name in ["RepoCreateV1", "RepoEditV1"] {
-        if let Some(icon) = doc.pointer_mut(&format!("/components/schemas/{name}/properties/icon")) {
-            icon["pattern"] = json!(crate::validate::ICON_PATTERN);
+    for name in ["RepoEdit", "RepoEditV1", "KeyEdit"] {
+        if let Some(edit) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
+            edit["minProperties"] = json!(1);
         }
     }
     if let Some(repo) = doc.pointer_mut("/components/schemas/Repository") {
@@ -72,13 +52,20 @@ pub fn finish(doc: &mut Value) {
                     Some("id") if path.starts_with("/api/repo/id/") => {
                         param["schema"] = json!({"type": "integer", "format": "uint64", "minimum": 0});
                     }
+                    Some("id") if path.contains("/keys/") => {
+                        param["schema"] = json!({"type": "string", "pattern": "^[0-9a-f]{16}$"});
+                    }
                     Some("repositoryName") => {
                         param["schema"] = json!({"type": "string", "pattern": "^[0-9a-f]{8}$"});
                     }
                     // Strings in the handler, so that a bad value gets the contract's 400
                     // with a message naming it.
-                    Some("limit") => param["schema"] = json!({"type": "integer", "minimum": 1, "maximum": 10000}),
-                    Some("offset") => param["schema"] = json!({"type": "integer", "minimum": 0}),
+                    Some("limit") if path == "/api/v1/repositories" => {
+                        param["schema"] = json!({"type": "integer", "minimum": 1, "maximum": 10000})
+                    }
+                    Some("offset") if path == "/api/v1/repositories" => {
+                        param["schema"] = json!({"type": "integer", "minimum": 0})
+                    }
                     _ => {}
                 }
             }

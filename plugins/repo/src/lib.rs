@@ -1,43 +1,46 @@
 //! The repository routes: BorgWarehouse 2.x paths by id and v1 (3.x) paths by name, over the
 //! store, `authorized_keys` and the pool.
 //!
-//! - [`schema`]: the bodies as the document shows them;
-//! - [`validate`]: the contract's Validation section;
+//! - [`repository`]: a repository as the API shows it, made from the store's record;
+//! - [`schema`]: the bodies, each described once, with [`fields`]: each field's rule;
+//! - [`validate`]: the rules between fields and against the settings;
 //! - [`routes`]: list, get, create, edit; [`delete`]: the delete routes (cargo feature);
+//!   [`path_repo`]: the repository a path names, and its 404;
 //! - [`maintenance`]: BorgWarehouse 3.x's archive, compact and break-lock;
-//! - [`document`]: what the document says that attributes cannot.
+//! - [`keys`]: a repository's keys (this server's);
+//! - [`document`]: what the document says that attributes cannot;
+//! - [`import_command`], [`key_lookup_command`], [`session_command`]: the plugin's commands of
+//!   the program.
 
 #[cfg(feature = "delete-repo")]
 mod delete;
 mod document;
+mod fields;
+mod import_command;
+mod key_lookup_command;
+mod keys;
 mod maintenance;
+mod path_repo;
 mod refresh;
+mod repository;
 mod routes;
 mod schema;
 mod server_info;
+mod session_command;
 mod storage_targets;
+mod tag;
 mod validate;
 
-use bw_core::AppState;
-use poem_openapi::Tags;
+use bw_api::AppState;
 
+pub use repository::Repository;
 pub use routes::RepoApi;
 pub use schema::{Created, CreatedV1, RepoCreate, RepoCreateV1, RepoEdit, RepoEditV1, RepoOne, RepositoryList};
-
-#[derive(Tags)]
-enum Tag {
-    /// BorgWarehouse 2.x paths (`/api/repo...`): repositories by id. Each repository is one
-    /// `authorized_keys` line and one pool folder.
-    #[oai(rename = "Repositories (2.x paths)")]
-    Repositories,
-    /// v1 paths of BorgWarehouse 3.x (`/api/v1/repositories...`): repositories by name.
-    #[oai(rename = "Repositories (v1, 3.x paths)")]
-    RepositoriesV1,
-}
 
 /// The routes every build of this plugin has.
 type Always = (
     RepoApi,
+    keys::KeysApi,
     maintenance::MaintenanceApi,
     server_info::ServerInfoApi,
     refresh::RefreshApi,
@@ -45,6 +48,7 @@ type Always = (
 );
 const ALWAYS: Always = (
     RepoApi,
+    keys::KeysApi,
     maintenance::MaintenanceApi,
     server_info::ServerInfoApi,
     refresh::RefreshApi,
@@ -61,7 +65,7 @@ type Apis = Always;
 const APIS: Apis = ALWAYS;
 
 /// Start-up: the store is the truth for our `authorized_keys` lines.
-fn reconcile(state: &AppState) -> Result<(), bw_core::registry::StartHookError> {
+fn reconcile(state: &AppState) -> Result<(), bw_api::registry::StartHookError> {
     let report = state.repos.reconcile().map_err(|e| format!("reconciling authorized_keys: {e}"))?;
     tracing::info!(
         repositories = state.repos.len(),
@@ -72,4 +76,4 @@ fn reconcile(state: &AppState) -> Result<(), bw_core::registry::StartHookError> 
     Ok(())
 }
 
-bw_core::endpoint_plugin!("repo", Apis, APIS, on_start = reconcile, document = document::finish);
+bw_api::endpoint_plugin!("repo", Apis, APIS, on_start = reconcile, document = document::finish);

@@ -8,27 +8,40 @@ use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
 
-use bw_core::auth::{Guard, Update};
-use bw_core::body::{JsonRequest, Message};
-use bw_core::refusals::{Answer, CONFLICT, DISABLED, INVALID_BODY, NOT_FOUND};
-use bw_core::repo_store::Repo;
-use bw_core::store_error::StoreError;
-use bw_core::{ApiError, ApiResult, AppState};
+use bw_api::auth::{Guard, Update};
+use bw_api::body::{JsonRequest, Message};
+use bw_api::body_fields::{Checked, Refusals};
+use bw_api::refusals::{Answer, CONFLICT, DISABLED, INVALID_BODY, NOT_FOUND};
+use bw_api::{ApiError, ApiResult, AppState};
+use bw_store::store_error::StoreError;
 use poem::web::Data;
 // Named `Path`: poem-openapi finds path parameters by that type name.
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
-use crate::Tag;
+use crate::fields::{Archived, Flag};
+use crate::path_repo::PathRepo;
+use crate::tag::Tag;
 
 /// Body of the archive route.
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct ArchiveBody {
     /// `true` archives (the client can no longer connect), `false` restores the line.
-    pub archived: bool,
+    pub archived: Checked<Flag<Archived>>,
 }
+
+/// BorgWarehouse's own answer to any archive body but `{"archived": true|false}`: 400, not the
+/// 422 of add and edit.
+const ARCHIVE_REFUSED: Refusals = Refusals {
+    not_an_object: |_| ApiError::BadRequest(ARCHIVED_BOOLEAN.into()),
+    refused: |_| ApiError::BadRequest(ARCHIVED_BOOLEAN.into()),
+    unknown_key: |_, _| String::new(),
+    required_first: true,
+};
+
+const ARCHIVED_BOOLEAN: &str = "archived must be a boolean";
 
 /// Repositories whose compaction runs now: one at a time per repository, and no break-lock
 /// under it.
@@ -56,9 +69,9 @@ impl Drop for Compacting {
     }
 }
 
-/// BorgWarehouse 3.x's 404 for the routes of this section.
-fn by_name(state: &AppState, name: &str) -> ApiResult<Repo> {
-    crate::routes::find_by_name(state, name, || format!("Repository with name {name} not found"))
+/// A repository of this section's paths, with BorgWarehouse 3.x's 404 for them.
+fn path_repo(name: &str) -> PathRepo {
+    PathRepo::name_or(name, format!("Repository with name {name} not found"))
 }
 
 /// The folder borg works on, when borg can safely work on it: initialised by a client, and
@@ -75,11 +88,11 @@ fn borg_folder(state: &AppState, name: &str) -> ApiResult<std::path::PathBuf> {
     if !folder.join("config").is_file() {
         return Err(no_data());
     }
-    let me = bw_core::users::effective_uid().map_err(|e| StoreError::io("/proc/self", e))?;
+    let me = bw_host::users::effective_uid().map_err(|e| StoreError::io("/proc/self", e))?;
     if meta.uid() != me {
         return Err(ApiError::Conflict(format!(
             "Repository {name} is owned by {}, not by this server's user",
-            bw_core::users::user_name(meta.uid())
+            bw_host::users::user_name(meta.uid())
         )));
     }
     Ok(folder)
@@ -133,19 +146,10 @@ impl MaintenanceApi {
         #[oai(name = "repositoryName")] name: Path<String>,
         body: JsonRequest<ArchiveBody>,
     ) -> Answer<Json<Message>, { INVALID_BODY | NOT_FOUND }> {
-        let repo = by_name(&state, &name)?;
-        // BorgWarehouse's own answer: 400, not the 422 of add and edit.
-        let bad = || ApiError::BadRequest("archived must be a boolean".into());
-        let map = body.object().map_err(|e| if matches!(e, ApiError::UnsupportedMediaType) { e } else { bad() })?;
-        let archived = match (map.get("archived"), map.len()) {
-            (Some(serde_json::Value::Bool(b)), 1) => *b,
-            _ => return Err(bad().into()),
-        };
-        state
-            .repos
-            .set_archived(repo.id, archived)
-            .await
-            .map_err(|e| crate::routes::not_found_as(e, || format!("Repository with name {} not found", name.0)))?;
+        let path = path_repo(&name);
+        path.key()?;
+        let archived = body.fields_with(&ARCHIVE_REFUSED)?.parse()?.archived.into_inner();
+        let repo = state.repos.set_archived(path.key()?, archived).await.map_err(|e| path.answer(e))?;
         let done = if archived { "archived" } else { "unarchived" };
         tracing::info!(repository = %repo.repository_name, "repository {done}");
         Ok(Json(Message { message: format!("Repository {} has been {done}", repo.repository_name) }))
@@ -164,7 +168,7 @@ impl MaintenanceApi {
         _caller: Guard<Update>,
         #[oai(name = "repositoryName")] name: Path<String>,
     ) -> Answer<Json<Message>, { DISABLED | NOT_FOUND | CONFLICT }> {
-        let repo = by_name(&state, &name)?;
+        let repo = path_repo(&name).get(&state)?;
         if state.config.repos.disable_compact {
             return Err(ApiError::Forbidden("Compaction is disabled on this server".into()).into());
         }
@@ -190,7 +194,7 @@ impl MaintenanceApi {
         _caller: Guard<Update>,
         #[oai(name = "repositoryName")] name: Path<String>,
     ) -> Answer<Json<Message>, { NOT_FOUND | CONFLICT }> {
-        let repo = by_name(&state, &name)?;
+        let repo = path_repo(&name).get(&state)?;
         let folder = borg_folder(&state, &repo.repository_name)?;
         if Compacting::running(&repo.repository_name) {
             return Err(ApiError::Conflict("A compaction is running for this repository".into()).into());

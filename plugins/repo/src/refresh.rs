@@ -2,15 +2,15 @@
 //! plugins of their own; this route runs whichever of them the build has, through the registry
 //! (plugins never import each other).
 
-use bw_core::auth::{Guard, Update};
-use bw_core::body::Message;
-use bw_core::refusals::{Answer, CONFLICT};
-use bw_core::{ApiError, AppState};
+use bw_api::auth::{Guard, Update};
+use bw_api::body::Message;
+use bw_api::refusals::{Answer, CONFLICT};
+use bw_api::{ApiError, AppState};
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 
-use crate::Tag;
+use crate::tag::Tag;
 
 /// The checks a refresh runs, in this order: last backups first, so a repository's status and
 /// its disk use come from one moment.
@@ -28,7 +28,7 @@ impl RefreshApi {
         operation_id = "refreshRepositories"
     )]
     async fn refresh(&self, state: Data<&AppState>, _caller: Guard<Update>) -> Answer<Json<Message>, CONFLICT> {
-        let tasks = bw_core::registry::task_plugins().map_err(|e| {
+        let tasks = bw_api::registry::task_plugins().map_err(|e| {
             tracing::error!(error = %e, "task registry");
             ApiError::Internal
         })?;

@@ -1,13 +1,12 @@
 //! The repository routes: BorgWarehouse 2.x paths by id (`/api/repo...`) and v1 paths by name
 //! (`/api/v1/repositories...`), over the store, `authorized_keys` and the pool.
 
-use bw_core::auth::{Create, Guard, Read, Update};
-use bw_core::body::{JsonRequest, Message, TaggedJson};
-use bw_core::pool::is_repo_name;
-use bw_core::refusals::{Answer, CONFLICT, DISABLED, INVALID_BODY, NONE, NOT_FOUND, UNEXPECTED_DATA};
-use bw_core::repo_store::{ListAnswer, PathFamily, Repo};
-use bw_core::store_error::StoreError;
-use bw_core::{ApiError, ApiResult, AppState};
+use bw_api::auth::{Create, Guard, Read, Update};
+use bw_api::body::{JsonRequest, Message, TaggedJson};
+use bw_api::query::whole_number;
+use bw_api::refusals::{Answer, CONFLICT, DISABLED, INVALID_BODY, NONE, NOT_FOUND, UNEXPECTED_DATA};
+use bw_api::{ApiError, ApiResult, AppState};
+use bw_store::repo_store::{ListAnswer, PathFamily};
 use poem::web::Data;
 use poem::Request;
 // Named `Header` and `Path`: poem-openapi finds parameters by these type names.
@@ -15,99 +14,49 @@ use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 
+use crate::path_repo::{PathRepo, Refused};
+use crate::repository::Repository;
 use crate::schema::{Created, CreatedV1, RepoCreate, RepoCreateV1, RepoEdit, RepoEditV1, RepoOne, RepositoryList};
+use crate::tag::Tag;
 use crate::validate;
-use crate::Tag;
-
-/// A seed path id: the repository with that id, or the contract's 404 naming the id as given.
-/// An id is a plain decimal: `0631`, `+631` or `6e2` name no repository.
-pub(crate) fn by_id(state: &AppState, id: &str) -> ApiResult<Repo> {
-    let found = match parse_id(id) {
-        Some(n) => state.repos.get(n)?,
-        None => None,
-    };
-    found.ok_or_else(|| ApiError::NotFound(format!("No repository with id #{id}")))
-}
-
-fn parse_id(id: &str) -> Option<u64> {
-    let plain = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && (id == "0" || !id.starts_with('0'));
-    plain.then(|| id.parse().ok()).flatten()
-}
-
-/// A v1 path name: 8 hex characters, or the contract's 404.
-pub(crate) fn by_name(state: &AppState, name: &str) -> ApiResult<Repo> {
-    find_by_name(state, name, || format!("No repository with name {name}"))
-}
-
-/// The repository named `name` (8 hex characters), or 404 with `message`: the 3.x routes say it
-/// in BorgWarehouse 3.x's words.
-pub(crate) fn find_by_name(state: &AppState, name: &str, message: impl FnOnce() -> String) -> ApiResult<Repo> {
-    let found = if is_repo_name(name) { state.repos.get_by_name(name)? } else { None };
-    found.ok_or_else(|| ApiError::NotFound(message()))
-}
-
-/// The store's own "not found" (a repository deleted between lookup and write) in the route's
-/// words.
-pub(crate) fn not_found_as(err: StoreError, message: impl FnOnce() -> String) -> ApiError {
-    match err {
-        StoreError::NotFound => ApiError::NotFound(message()),
-        other => other.into(),
-    }
-}
 
 /// The whole list of a path family. Built off the request threads: a rebuild at 100,000
 /// repositories reads every record.
 async fn list_answer(state: &AppState, family: PathFamily) -> ApiResult<ListAnswer> {
     let (state, now) = (state.clone(), state.clock.now());
-    let built = tokio::task::spawn_blocking(move || state.repos.list_json(now, family)).await.map_err(|e| {
+    let built = tokio::task::spawn_blocking(move || {
+        let write = |out: &mut dyn std::io::Write, repo| Repository::write_json(out, repo, family, &state.urls);
+        state.repos.list_json(now, family, &write)
+    })
+    .await
+    .map_err(|e| {
         tracing::error!(error = %e, "building the list answer failed");
         ApiError::Internal
     })?;
     Ok(built?)
 }
 
-pub(crate) async fn create(state: &AppState, new: bw_core::repo_store::NewRepo) -> ApiResult<Json<Created>> {
+pub(crate) async fn create(state: &AppState, new: bw_store::repo_store::NewRepo) -> ApiResult<Json<Created>> {
     let repo = state.repos.create(new).await?;
     tracing::info!(id = repo.id, repository = %repo.repository_name, "repository created");
     Ok(Json(Created { id: repo.id, repository_name: repo.repository_name }))
 }
 
-/// BorgWarehouse 3.x's answer to an edit of an archived repository.
-pub(crate) const ARCHIVED: &str = "Repository is archived (read-only). Unarchive it first.";
-
-pub(crate) async fn edit<D>(
+pub(crate) async fn edit<D: validate::EditBody>(
     state: &AppState,
-    repo: Repo,
+    path: PathRepo,
     body: JsonRequest<D>,
-    family: PathFamily,
-    missing: impl FnOnce() -> String,
 ) -> ApiResult<Json<Message>> {
-    // After the 404, before validation, as BorgWarehouse 3.x answers.
-    if repo.archived {
-        return Err(ApiError::Forbidden(ARCHIVED.into()));
-    }
-    let patch = validate::edit(&body, family)?;
-    state.repos.update(repo.id, patch).await.map_err(|e| not_found_as(e, missing))?;
+    // The store answers 404, then 403 for an archived repository, then the body's validation,
+    // as BorgWarehouse 3.x does.
+    let edited = state.repos.update_with(path.key()?, |_| validate::edit(&body).map_err(Refused::Body)).await;
+    let repo = edited.map_err(|e| e.answer(|e| path.answer(e)))?;
     tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
     Ok(Message::success())
 }
 
 /// The largest page of the v1 list.
 const MAX_PAGE: usize = 10_000;
-
-/// A paging parameter: a plain decimal from `min` to `max`, or the contract's 400 naming it.
-fn page_number(value: Option<&str>, name: &str, min: usize, max: usize) -> ApiResult<Option<usize>> {
-    let Some(text) = value else { return Ok(None) };
-    let plain = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    // A whole number too large for this machine is still a whole number: with no upper
-    // bound (an offset) it is past the end, as the document's schema allows any integer.
-    let parsed = plain.then(|| text.parse::<usize>().ok().or((max == usize::MAX).then_some(usize::MAX))).flatten();
-    match parsed {
-        Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-        _ if max == usize::MAX => Err(ApiError::BadRequest(format!("{name} must be a whole number from {min}"))),
-        _ => Err(ApiError::BadRequest(format!("{name} must be a whole number from {min} to {max}"))),
-    }
-}
 
 pub struct RepoApi;
 
@@ -152,9 +101,10 @@ impl RepoApi {
             let list = list_answer(&state, PathFamily::V1).await?;
             return Ok(TaggedJson::answer(list, if_none_match.as_deref(), req.header("Accept-Encoding")));
         }
-        let limit = page_number(limit.as_deref(), "limit", 1, MAX_PAGE)?.unwrap_or(MAX_PAGE);
-        let offset = page_number(offset.as_deref(), "offset", 0, usize::MAX)?.unwrap_or(0);
-        Ok(TaggedJson::untagged(state.repos.list_page_json(state.clock.now(), offset, limit)?))
+        let limit = whole_number(limit.as_deref(), "limit", 1, MAX_PAGE)?.unwrap_or(MAX_PAGE);
+        let offset = whole_number(offset.as_deref(), "offset", 0, usize::MAX)?.unwrap_or(0);
+        let write = |out: &mut dyn std::io::Write, repo| Repository::write_json(out, repo, PathFamily::V1, &state.urls);
+        Ok(TaggedJson::untagged(state.repos.list_page_json(state.clock.now(), offset, limit, &write)?))
     }
 
     /// Retrieve details of a specific repository by ID
@@ -165,7 +115,8 @@ impl RepoApi {
         _caller: Guard<Read>,
         id: Path<String>,
     ) -> Answer<Json<RepoOne>, NOT_FOUND> {
-        Ok(Json(RepoOne { repo: by_id(&state, &id)?.at(state.clock.now()).shown_on(PathFamily::BorgWarehouse2) }))
+        let repo = PathRepo::id(&id).get(&state)?.at(state.clock.now());
+        Ok(Json(RepoOne { repo: Repository::shown(repo, PathFamily::BorgWarehouse2, &state.urls) }))
     }
 
     /// Retrieve details of a specific repository by name
@@ -181,7 +132,8 @@ impl RepoApi {
         _caller: Guard<Read>,
         #[oai(name = "repositoryName")] name: Path<String>,
     ) -> Answer<Json<RepoOne>, NOT_FOUND> {
-        Ok(Json(RepoOne { repo: by_name(&state, &name)?.at(state.clock.now()).with_urls(state.repos.urls()) }))
+        let repo = PathRepo::name(&name).get(&state)?.at(state.clock.now());
+        Ok(Json(RepoOne { repo: Repository::shown(repo, PathFamily::V1, &state.urls) }))
     }
 
     /// Create a new repository (every field required)
@@ -192,8 +144,7 @@ impl RepoApi {
         _caller: Guard<Create>,
         body: JsonRequest<RepoCreate>,
     ) -> Answer<Json<Created>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
-        Ok(create(&state, validate::create(&body, PathFamily::BorgWarehouse2, &state.config.repos.storage_targets)?)
-            .await?)
+        Ok(create(&state, validate::create(&body)?).await?)
     }
 
     /// Create a new repository (alias, key and quota required)
@@ -209,9 +160,8 @@ impl RepoApi {
         _caller: Guard<Create>,
         body: JsonRequest<RepoCreateV1>,
     ) -> Answer<Json<CreatedV1>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
-        let Json(created) =
-            create(&state, validate::create(&body, PathFamily::V1, &state.config.repos.storage_targets)?).await?;
-        let urls = state.repos.urls();
+        let Json(created) = create(&state, validate::create_v1(&body, &state.config.repos.storage_targets)?).await?;
+        let urls = &state.urls;
         Ok(Json(CreatedV1 {
             id: created.id,
             ssh_url: urls.ssh_url(&created.repository_name),
@@ -229,8 +179,7 @@ impl RepoApi {
         id: Path<String>,
         body: JsonRequest<RepoEdit>,
     ) -> Answer<Json<Message>, { INVALID_BODY | DISABLED | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
-        let repo = by_id(&state, &id)?;
-        Ok(edit(&state, repo, body, PathFamily::BorgWarehouse2, || format!("No repository with id #{}", id.0)).await?)
+        Ok(edit(&state, PathRepo::id(&id), body).await?)
     }
 
     /// Update a specific repository by name
@@ -247,7 +196,6 @@ impl RepoApi {
         #[oai(name = "repositoryName")] name: Path<String>,
         body: JsonRequest<RepoEditV1>,
     ) -> Answer<Json<Message>, { INVALID_BODY | DISABLED | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
-        let repo = by_name(&state, &name)?;
-        Ok(edit(&state, repo, body, PathFamily::V1, || format!("No repository with name {}", name.0)).await?)
+        Ok(edit(&state, PathRepo::name(&name), body).await?)
     }
 }

@@ -1,8 +1,13 @@
-//! The bodies of the repository routes, as the OpenAPI document shows them. The limits in the
-//! validator attributes are literals; a test compares them with `bw_core::limits`, and
-//! [`crate::document`] adds what attributes cannot say.
+//! The bodies of the repository routes, each described once: the document and the parsing both
+//! come from these structs and their fields' rules ([`crate::fields`]); [`crate::document`]
+//! adds what a struct cannot say (examples, an edit's one key at least).
 
-use bw_core::repo_store::Repo;
+use bw_api::body_fields::{Checked, Given};
+
+use crate::fields::{
+    Alert, Alias, AppendOnlyMode, Comment, Flag, Icon, LanCommand, SshPublicKey, StorageSize, StorageTargetPath,
+};
+use crate::repository::Repository;
 use poem_openapi::Object;
 
 // Named `RepositoryList`, not `RepoList`: a schema named like its own property breaks
@@ -13,7 +18,7 @@ use poem_openapi::Object;
 pub struct RepositoryList {
     /// The repositories, ordered by id.
     #[oai(rename = "repoList")]
-    pub repo_list: Vec<Repo>,
+    pub repo_list: Vec<Repository>,
     /// On a paged answer: how many repositories there are in all.
     #[oai(skip_serializing_if_is_none)]
     pub total: Option<u64>,
@@ -22,7 +27,7 @@ pub struct RepositoryList {
 /// One repository, as `{"repo":{...}}`.
 #[derive(Object)]
 pub struct RepoOne {
-    pub repo: Repo,
+    pub repo: Repository,
 }
 
 /// The new repository's id and folder name.
@@ -83,65 +88,56 @@ pub struct ServerInfo {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RepoCreate {
     /// Non-empty, at most 100 characters, no control characters.
-    #[oai(validator(min_length = 1, max_length = 100))]
-    pub alias: String,
+    pub alias: Checked<Alias>,
     /// One OpenSSH public key: ssh-ed25519, sk-ssh-ed25519@openssh.com, ssh-rsa (2048 bits or
     /// more), ecdsa-sha2-nistp256/384/521, sk-ecdsa-sha2-nistp256@openssh.com.
-    pub ssh_public_key: String,
+    pub ssh_public_key: Checked<SshPublicKey>,
     /// Quota in GB.
-    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
-    pub storage_size: u64,
-    #[oai(validator(max_length = 500))]
-    pub comment: String,
+    pub storage_size: Checked<StorageSize>,
+    pub comment: Checked<Comment>,
     /// One of 0, 3600, 21600, 43200, 90000, 172800, 259200, 345600, 432000, 518400, 604800,
     /// 864000, 1209600, 2592000 (seconds; 0 turns alerts off).
-    pub alert: u64,
-    pub lan_command: bool,
-    pub append_only_mode: bool,
+    pub alert: Checked<Alert>,
+    pub lan_command: Checked<Flag<LanCommand>>,
+    pub append_only_mode: Checked<Flag<AppendOnlyMode>>,
 }
 
 /// Body of the v1 create route: `alias`, `sshPublicKey`, `storageSize` required.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RepoCreateV1 {
-    #[oai(validator(min_length = 1, max_length = 100))]
-    pub alias: String,
-    pub ssh_public_key: String,
-    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
-    pub storage_size: u64,
+    pub alias: Checked<Alias>,
+    pub ssh_public_key: Checked<SshPublicKey>,
+    pub storage_size: Checked<StorageSize>,
     /// Default "".
-    #[oai(validator(max_length = 500))]
-    pub comment: Option<String>,
+    pub comment: Given<Checked<Comment>>,
     /// Default 0 (alerts off).
-    pub alert: Option<u64>,
+    pub alert: Given<Checked<Alert>>,
     /// Default false.
-    pub lan_command: Option<bool>,
+    pub lan_command: Given<Checked<Flag<LanCommand>>>,
     /// Default false.
-    pub append_only_mode: Option<bool>,
+    pub append_only_mode: Given<Checked<Flag<AppendOnlyMode>>>,
     /// BorgWarehouse 3.x's icon, `^Icon[A-Za-z0-9]{1,40}$` (e.g. `IconServer`).
-    pub icon: Option<String>,
+    pub icon: Given<Checked<Icon>>,
     /// One of the configured storage targets' paths (`GET /api/v1/storage-targets`); absent: the
     /// pool. Any other value, or any value while none is configured, is refused (422); a target
     /// that is missing or not mounted answers 409.
-    pub storage_target: Option<String>,
+    pub storage_target: Given<Checked<StorageTargetPath>>,
 }
 
 /// Body of the edit routes: at least one key; absent keys keep their value.
-// No `deny_unknown_fields` (it cannot be flattened into RepoEditV1): these types document the
-// bodies, validate.rs parses them, and document.rs says `additionalProperties: false`.
+// No `deny_unknown_fields` (it cannot be flattened into RepoEditV1): `JsonRequest::fields`
+// refuses unknown keys, and document.rs says `additionalProperties: false`.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct RepoEdit {
-    #[oai(validator(min_length = 1, max_length = 100))]
-    pub alias: Option<String>,
-    pub ssh_public_key: Option<String>,
-    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
-    pub storage_size: Option<u64>,
-    #[oai(validator(max_length = 500))]
-    pub comment: Option<String>,
-    pub alert: Option<u64>,
-    pub lan_command: Option<bool>,
-    pub append_only_mode: Option<bool>,
+    pub alias: Given<Checked<Alias>>,
+    pub ssh_public_key: Given<Checked<SshPublicKey>>,
+    pub storage_size: Given<Checked<StorageSize>>,
+    pub comment: Given<Checked<Comment>>,
+    pub alert: Given<Checked<Alert>>,
+    pub lan_command: Given<Checked<Flag<LanCommand>>>,
+    pub append_only_mode: Given<Checked<Flag<AppendOnlyMode>>>,
 }
 
 /// Body of the v1 edit route: the 2.x keys and BorgWarehouse 3.x's `icon`; at least one key.
@@ -151,5 +147,5 @@ pub struct RepoEditV1 {
     #[oai(flatten)]
     pub bw2: RepoEdit,
     /// BorgWarehouse 3.x's icon, `^Icon[A-Za-z0-9]{1,40}$`.
-    pub icon: Option<String>,
+    pub icon: Given<Checked<Icon>>,
 }

@@ -2,15 +2,15 @@
 //! name, port, user and host key fingerprints) and what the server allows, as BorgWarehouse's
 //! wizard gives them to its web page.
 
-use bw_core::auth::{Guard, Read};
-use bw_core::refusals::{Answer, NONE};
-use bw_core::AppState;
+use bw_api::auth::{Guard, Read};
+use bw_api::refusals::{Answer, NONE};
+use bw_api::AppState;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 
 use crate::schema::{HostKeyFingerprint, ServerInfo};
-use crate::Tag;
+use crate::tag::Tag;
 
 pub struct ServerInfoApi;
 
@@ -22,7 +22,7 @@ impl ServerInfoApi {
         let ssh = &state.config.ssh;
         let pattern = ssh.host_key_files.clone();
         // Reading a few small files; off the request threads all the same (a slow mount).
-        let keys = tokio::task::spawn_blocking(move || bw_core::ssh_key::host_key_fingerprints(&pattern))
+        let keys = tokio::task::spawn_blocking(move || bw_host::ssh_key::host_key_fingerprints(&pattern))
             .await
             .unwrap_or_default();
         Ok(Json(ServerInfo {
@@ -33,7 +33,7 @@ impl ServerInfoApi {
             ssh_port_lan: ssh.port_lan,
             host_key_fingerprints: keys.into_iter().map(|(kind, sha256)| HostKeyFingerprint { kind, sha256 }).collect(),
             delete_disabled: state.config.repos.disable_delete || !cfg!(feature = "delete-repo"),
-            integrations_disabled: state.config.auth.disable_integrations || !bw_core::INTEGRATIONS_COMPILED,
+            integrations_disabled: state.config.auth.disable_integrations || !bw_api::INTEGRATIONS_COMPILED,
             compact_disabled: state.config.repos.disable_compact,
         }))
     }

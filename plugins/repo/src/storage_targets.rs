@@ -1,14 +1,14 @@
 //! `GET /api/v1/storage-targets` and `/status`: the mounted folders where repositories may be
 //! placed instead of the pool (`STORAGE_TARGETS`), and how full each is.
 
-use bw_core::auth::{Guard, Read};
-use bw_core::refusals::{Answer, NONE};
-use bw_core::AppState;
+use bw_api::auth::{Guard, Read};
+use bw_api::refusals::{Answer, NONE};
+use bw_api::AppState;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
-use crate::Tag;
+use crate::tag::Tag;
 
 /// A configured storage target.
 #[derive(Object, Debug, Clone, PartialEq)]
@@ -99,7 +99,7 @@ impl StorageTargetsApi {
                 .collect()
         })
         .await
-        .map_err(bw_core::ApiError::internal)?;
+        .map_err(bw_api::ApiError::internal)?;
         Ok(Json(TargetStatuses { statuses }))
     }
 }

@@ -1,164 +1,98 @@
-//! The contract's Validation section: every check that turns a JSON body into a create or an
-//! edit, each refusal a 422 (or 400 for a body that is not an object) naming the field.
+//! The contract's Validation section, for what a body's own rules ([`crate::fields`]) cannot
+//! say: which body becomes which create or edit, defaults, an edit's one key at least, and the
+//! storage target against the settings. Each refusal is a 422 naming the field (400 for a body
+//! that is not a JSON object).
 
-use bw_core::body::JsonRequest;
-use bw_core::repo_store::{NewRepo, PathFamily, RepoPatch};
-use bw_core::ssh_key::ClientKey;
-use bw_core::storage_target::StorageTarget;
-use bw_core::ApiError;
-use serde_json::{Map, Value};
+use bw_api::body::JsonRequest;
+use bw_api::body_fields::Fields;
+use bw_api::ApiError;
+use bw_host::storage_target::StorageTarget;
+use bw_store::repo_store::{NewRepo, RepoPatch};
+use poem_openapi::types::ParseFromJSON;
 
-use bw_core::limits::{text_problem, Blank, ALERT_VALUES, ALIAS_MAX_CHARS, COMMENT_MAX_CHARS, STORAGE_GB};
-
-/// The seven keys the BorgWarehouse 2.x paths take (the contract's "seed" paths).
-const BW2_KEYS: &[&str] = &["alias", "sshPublicKey", "storageSize", "comment", "alert", "lanCommand", "appendOnlyMode"];
-/// BorgWarehouse 3.x's additions on v1 edit (and add).
-const V1_EDIT_KEYS: &[&str] =
-    &["alias", "sshPublicKey", "storageSize", "comment", "alert", "lanCommand", "appendOnlyMode", "icon"];
-const V1_ADD_KEYS: &[&str] = &[
-    "alias",
-    "sshPublicKey",
-    "storageSize",
-    "comment",
-    "alert",
-    "lanCommand",
-    "appendOnlyMode",
-    "icon",
-    "storageTarget",
-];
-
-/// `icon`: BorgWarehouse 3.x's icon names.
-pub const ICON_PATTERN: &str = "^Icon[A-Za-z0-9]{1,40}$";
+use crate::schema::{RepoCreate, RepoCreateV1, RepoEdit, RepoEditV1};
 
 fn unexpected(detail: impl Into<String>) -> ApiError {
     ApiError::UnexpectedData(detail.into())
 }
 
-fn object<D>(body: &JsonRequest<D>, allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
-    let map = body.object()?;
-    if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        let shown: String = k.chars().take(40).collect();
-        return Err(unexpected(format!("unknown field {shown:?}; allowed: {}", allowed.join(", "))));
-    }
-    Ok(map)
-}
-
-fn icon(map: &Map<String, Value>) -> Result<Option<String>, ApiError> {
-    let Some(v) = map.get("icon") else { return Ok(None) };
-    let ok = v.as_str().filter(|s| {
-        s.len() <= 44
-            && s.strip_prefix("Icon")
-                .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
-    });
-    ok.map(|s| Some(s.to_string())).ok_or_else(|| unexpected(format!("icon must be a string matching {ICON_PATTERN}")))
-}
-
-/// `storageTarget`: one of the configured targets' paths, or absent (the pool).
-fn storage_target(map: &Map<String, Value>, targets: &[StorageTarget]) -> Result<Option<StorageTarget>, ApiError> {
-    let Some(v) = map.get("storageTarget") else { return Ok(None) };
+/// `storageTarget`: one of the configured targets' paths, or absent (the pool). `Some(None)`:
+/// given, but not a string.
+fn storage_target(given: Option<Option<String>>, targets: &[StorageTarget]) -> Result<Option<StorageTarget>, ApiError> {
+    let Some(path) = given else { return Ok(None) };
     if targets.is_empty() {
         return Err(unexpected("storageTarget must be one of the configured storage targets; none is configured"));
     }
-    v.as_str().and_then(|p| targets.iter().find(|t| t.path == p)).cloned().map(Some).ok_or_else(|| {
+    path.and_then(|p| targets.iter().find(|t| t.path == p)).cloned().map(Some).ok_or_else(|| {
         let paths: Vec<&str> = targets.iter().map(|t| t.path.as_str()).collect();
         unexpected(format!("storageTarget must be one of the configured storage targets: {}", paths.join(", ")))
     })
 }
 
-fn text(map: &Map<String, Value>, key: &str, max: usize, blank: Blank) -> Result<Option<String>, ApiError> {
-    let Some(v) = map.get(key) else { return Ok(None) };
-    let Value::String(s) = v else { return Err(unexpected(format!("{key} must be a string"))) };
-    match text_problem(key, s, max, blank) {
-        Some(problem) => Err(unexpected(problem)),
-        None => Ok(Some(s.clone())),
-    }
-}
-
-fn boolean(map: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
-    match map.get(key) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(unexpected(format!("{key} must be true or false"))),
-    }
-}
-
-fn storage_size(map: &Map<String, Value>) -> Result<Option<u64>, ApiError> {
-    let Some(v) = map.get("storageSize") else { return Ok(None) };
-    match v.as_u64() {
-        Some(n) if STORAGE_GB.contains(&n) && v.is_u64() => Ok(Some(n)),
-        _ => Err(unexpected(format!(
-            "storageSize must be a whole number of GB from {} to {}",
-            STORAGE_GB.start(),
-            STORAGE_GB.end()
-        ))),
-    }
-}
-
-fn alert(map: &Map<String, Value>) -> Result<Option<u64>, ApiError> {
-    let Some(v) = map.get("alert") else { return Ok(None) };
-    match v.as_u64() {
-        Some(n) if v.is_u64() && ALERT_VALUES.contains(&n) => Ok(Some(n)),
-        _ => Err(unexpected(format!(
-            "alert must be one of {}",
-            ALERT_VALUES.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
-        ))),
-    }
-}
-
-fn key(map: &Map<String, Value>) -> Result<Option<ClientKey>, ApiError> {
-    let Some(v) = map.get("sshPublicKey") else { return Ok(None) };
-    let Value::String(s) = v else { return Err(unexpected("sshPublicKey must be a string")) };
-    ClientKey::parse(s).map(Some).map_err(unexpected)
-}
-
-fn patch_of(map: &Map<String, Value>) -> Result<RepoPatch, ApiError> {
-    Ok(RepoPatch {
-        alias: text(map, "alias", ALIAS_MAX_CHARS, Blank::Refused)?,
-        key: key(map)?,
-        storage_size: storage_size(map)?,
-        comment: text(map, "comment", COMMENT_MAX_CHARS, Blank::Allowed)?,
-        alert: alert(map)?,
-        lan_command: boolean(map, "lanCommand")?,
-        append_only_mode: boolean(map, "appendOnlyMode")?,
-        icon: icon(map)?,
-    })
-}
-
-/// The 2.x paths require all seven keys on add; the v1 paths three, and take 3.x's `icon` and
-/// `storageTarget` too.
-pub fn create<D>(body: &JsonRequest<D>, family: PathFamily, targets: &[StorageTarget]) -> Result<NewRepo, ApiError> {
-    let (allowed, required): (&[&str], &[&str]) = match family {
-        PathFamily::BorgWarehouse2 => (BW2_KEYS, BW2_KEYS),
-        PathFamily::V1 => (V1_ADD_KEYS, &["alias", "sshPublicKey", "storageSize"]),
-    };
-    let map = object(body, allowed)?;
-    if let Some(missing) = required.iter().find(|k| !map.contains_key(**k)) {
-        return Err(unexpected(format!("{missing} is required")));
-    }
-    let p = patch_of(&map)?;
-    let storage_target = storage_target(&map, targets)?;
-    let missing = |k: &str| unexpected(format!("{k} is required"));
+/// The 2.x paths' create: all seven keys, required by the body itself.
+pub fn create(body: &JsonRequest<RepoCreate>) -> Result<NewRepo, ApiError> {
+    let b = body.fields()?.parse()?;
     Ok(NewRepo {
-        alias: p.alias.ok_or_else(|| missing("alias"))?,
-        key: p.key.ok_or_else(|| missing("sshPublicKey"))?,
-        storage_size: p.storage_size.ok_or_else(|| missing("storageSize"))?,
-        comment: p.comment.unwrap_or_default(),
-        alert: p.alert.unwrap_or(0),
-        lan_command: p.lan_command.unwrap_or(false),
-        append_only_mode: p.append_only_mode.unwrap_or(false),
-        icon: p.icon,
-        storage_target,
+        alias: b.alias.into_inner(),
+        key: b.ssh_public_key.into_inner(),
+        storage_size: b.storage_size.into_inner(),
+        comment: b.comment.into_inner(),
+        alert: b.alert.into_inner(),
+        lan_command: b.lan_command.into_inner(),
+        append_only_mode: b.append_only_mode.into_inner(),
+        icon: None,
+        storage_target: None,
     })
 }
 
-pub fn edit<D>(body: &JsonRequest<D>, family: PathFamily) -> Result<RepoPatch, ApiError> {
-    let allowed = match family {
-        PathFamily::BorgWarehouse2 => BW2_KEYS,
-        PathFamily::V1 => V1_EDIT_KEYS,
-    };
-    let map = object(body, allowed)?;
-    if map.is_empty() {
-        return Err(unexpected(format!("give at least one of {}", allowed.join(", "))));
+/// The v1 paths' create: three keys required, the rest with their defaults, and 3.x's `icon`
+/// and `storageTarget`.
+pub fn create_v1(body: &JsonRequest<RepoCreateV1>, targets: &[StorageTarget]) -> Result<NewRepo, ApiError> {
+    let b = body.fields()?.parse()?;
+    Ok(NewRepo {
+        alias: b.alias.into_inner(),
+        key: b.ssh_public_key.into_inner(),
+        storage_size: b.storage_size.into_inner(),
+        comment: b.comment.value().unwrap_or_default(),
+        alert: b.alert.value().unwrap_or(0),
+        lan_command: b.lan_command.value().unwrap_or(false),
+        append_only_mode: b.append_only_mode.value().unwrap_or(false),
+        icon: b.icon.value(),
+        storage_target: storage_target(b.storage_target.value(), targets)?,
+    })
+}
+
+/// A body that becomes an edit.
+pub trait EditBody: ParseFromJSON {
+    fn into_patch(self) -> RepoPatch;
+}
+
+impl EditBody for RepoEdit {
+    fn into_patch(self) -> RepoPatch {
+        RepoPatch {
+            alias: self.alias.value(),
+            key: self.ssh_public_key.value(),
+            storage_size: self.storage_size.value(),
+            comment: self.comment.value(),
+            alert: self.alert.value(),
+            lan_command: self.lan_command.value(),
+            append_only_mode: self.append_only_mode.value(),
+            icon: None,
+        }
     }
-    patch_of(&map)
+}
+
+impl EditBody for RepoEditV1 {
+    fn into_patch(self) -> RepoPatch {
+        RepoPatch { icon: self.icon.value(), ..self.bw2.into_patch() }
+    }
+}
+
+/// An edit: one key at least, each as its rule reads it.
+pub fn edit<D: EditBody>(body: &JsonRequest<D>) -> Result<RepoPatch, ApiError> {
+    let fields: Fields<D> = body.fields()?;
+    if fields.is_empty() {
+        return Err(unexpected(format!("give at least one of {}", fields.keys())));
+    }
+    Ok(fields.parse()?.into_patch())
 }

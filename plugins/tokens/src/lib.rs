@@ -1,11 +1,16 @@
 //! The token manager: list, create and revoke API tokens, for the administrator only, on the
 //! seed-era path `/api/account/tokenManager` and the v1 path `/api/v1/integration/token-manager`.
 
-use bw_core::auth::{Administrator, Guard};
-use bw_core::body::{JsonRequest, Message};
-use bw_core::refusals::{Answer, DISABLED, INVALID_BODY, NONE};
-use bw_core::token_store::{Permissions, TokenRecord};
-use bw_core::{ApiError, ApiResult, AppState};
+mod commands;
+mod fields;
+
+use bw_api::auth::{Administrator, Guard};
+use bw_api::body::{JsonRequest, Message};
+use bw_api::body_fields::{Checked, Given};
+use bw_api::refusals::{Answer, DISABLED, INVALID_BODY, NONE};
+use bw_api::{ApiError, ApiResult, AppState};
+use bw_store::token_store::TokenRecord;
+use fields::{Expiration, PermissionSet, Permissions, TokenName, BAD_REQUEST};
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
@@ -42,7 +47,7 @@ impl From<TokenRecord> for TokenInfo {
             name: t.name,
             creation: t.creation,
             expiration: t.expiration,
-            permissions: t.permissions,
+            permissions: t.permissions.into(),
             last_used: t.last_used,
         }
     }
@@ -53,11 +58,10 @@ impl From<TokenRecord> for TokenInfo {
 #[oai(deny_unknown_fields)]
 pub struct TokenCreate {
     /// `^[A-Za-z0-9_-]{1,25}$`, unique.
-    #[oai(validator(pattern = "^[A-Za-z0-9_-]{1,25}$"))]
-    pub name: String,
-    pub permissions: Permissions,
+    pub name: Checked<TokenName>,
+    pub permissions: Checked<PermissionSet>,
     /// Unix seconds after which the token is refused; absent for no expiration.
-    pub expiration: Option<i64>,
+    pub expiration: Given<Checked<Expiration>>,
 }
 
 /// The new token, shown this once.
@@ -71,69 +75,7 @@ pub struct TokenCreated {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct TokenDelete {
-    #[oai(validator(pattern = "^[A-Za-z0-9_-]{1,25}$"))]
-    pub name: String,
-}
-
-fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::BadRequest(message.into())
-}
-
-/// Reads a token body strictly: JSON types as documented, no other keys. (poem-openapi's own
-/// parsing would take `{"name": 0}` as the name "0".)
-fn object<D>(body: &JsonRequest<D>, allowed: &[&str]) -> ApiResult<serde_json::Map<String, serde_json::Value>> {
-    let map = body.object().map_err(|e| match e {
-        ApiError::UnsupportedMediaType => e,
-        other => bad(other.body().detail.unwrap_or_else(|| "Invalid request body".into())),
-    })?;
-    if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(bad(format!(
-            "Unknown field {:?}; allowed: {}",
-            k.chars().take(40).collect::<String>(),
-            allowed.join(", ")
-        )));
-    }
-    Ok(map)
-}
-
-fn name_of(map: &serde_json::Map<String, serde_json::Value>) -> ApiResult<String> {
-    match map.get("name") {
-        Some(serde_json::Value::String(n)) => Ok(n.clone()),
-        _ => Err(bad("name must be a string matching ^[A-Za-z0-9_-]{1,25}$")),
-    }
-}
-
-fn parse_create(body: &JsonRequest<TokenCreate>) -> ApiResult<TokenCreate> {
-    let map = object(body, &["name", "permissions", "expiration"])?;
-    let name = name_of(&map)?;
-    let Some(serde_json::Value::Object(p)) = map.get("permissions") else {
-        return Err(bad("permissions must be an object with the booleans create, read, update, delete"));
-    };
-    if let Some(k) = p.keys().find(|k| !["create", "read", "update", "delete"].contains(&k.as_str())) {
-        return Err(bad(format!(
-            "Unknown permission {:?}; use create, read, update, delete",
-            k.chars().take(40).collect::<String>()
-        )));
-    }
-    // All four are required, as the document says: a forgotten key is a mistake, not "false".
-    let flag = |k: &str| match p.get(k) {
-        None => Err(bad(format!("permissions.{k} is required (true or false)"))),
-        Some(serde_json::Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(bad(format!("permissions.{k} must be true or false"))),
-    };
-    let permissions =
-        Permissions { create: flag("create")?, read: flag("read")?, update: flag("update")?, delete: flag("delete")? };
-    let expiration = match map.get("expiration") {
-        None => None,
-        Some(v) if v.is_i64() => v.as_i64(),
-        Some(_) => Err(bad("expiration must be a whole number of unix seconds (omit it for no expiration)"))?,
-    };
-    Ok(TokenCreate { name, permissions, expiration })
-}
-
-fn parse_delete(body: &JsonRequest<TokenDelete>) -> ApiResult<TokenDelete> {
-    let map = object(body, &["name"])?;
-    Ok(TokenDelete { name: name_of(&map)? })
+    pub name: Checked<TokenName>,
 }
 
 pub struct TokenApi;
@@ -144,26 +86,24 @@ impl TokenApi {
     }
 
     async fn create(&self, state: &AppState, body: JsonRequest<TokenCreate>) -> ApiResult<Json<TokenCreated>> {
-        let body = parse_create(&body)?;
+        let body = body.fields_with(&BAD_REQUEST)?.parse()?;
         if state.config.auth.disable_integrations {
             return Err(ApiError::Forbidden(
                 "Integrations are disabled on this server (DISABLE_INTEGRATIONS=true)".into(),
             ));
         }
-        let token = state.tokens.create(&body.name, body.permissions, body.expiration, state.clock.now())?;
-        tracing::info!(target: "audit", token = %body.name, permissions = ?body.permissions, "token created");
+        let (name, permissions) = (body.name.into_inner(), body.permissions.into_inner());
+        let token = state.tokens.create(&name, permissions, body.expiration.value(), state.clock.now())?;
+        tracing::info!(target: "audit", token = %name, permissions = ?permissions, "token created");
         Ok(Json(TokenCreated { token }))
     }
 
     async fn delete(&self, state: &AppState, body: JsonRequest<TokenDelete>) -> ApiResult<Json<Message>> {
-        let body = parse_delete(&body)?;
-        if !state.tokens.revoke(&body.name)? {
-            return Err(ApiError::BadRequest(format!(
-                "No token named {}",
-                body.name.chars().take(40).collect::<String>()
-            )));
+        let name = body.fields_with(&BAD_REQUEST)?.parse()?.name.into_inner();
+        if !state.tokens.revoke(&name)? {
+            return Err(ApiError::BadRequest(format!("No token named {}", name.chars().take(40).collect::<String>())));
         }
-        tracing::info!(target: "audit", token = %body.name, "token revoked");
+        tracing::info!(target: "audit", token = %name, "token revoked");
         Ok(Message::success())
     }
 }
@@ -266,4 +206,4 @@ fn finish_document(doc: &mut serde_json::Value) {
     }
 }
 
-bw_core::endpoint_plugin!("tokens", TokenApi, TokenApi, document = finish_document);
+bw_api::endpoint_plugin!("tokens", TokenApi, TokenApi, document = finish_document);

@@ -23,7 +23,7 @@ impl VersionApi {
     /// Get the version number
     #[oai(path = "/api/version", method = "get", tag = "Tag::Version", operation_id = "getVersion")]
     async fn version(&self) -> Json<VersionBody> {
-        Json(VersionBody { version: bw_core::VERSION.to_string() })
+        Json(VersionBody { version: bw_api::VERSION.to_string() })
     }
 
     /// Get the version number
@@ -33,4 +33,4 @@ impl VersionApi {
     }
 }
 
-bw_core::endpoint_plugin!("version", VersionApi, VersionApi);
+bw_api::endpoint_plugin!("version", VersionApi, VersionApi);

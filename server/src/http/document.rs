@@ -3,21 +3,21 @@
 //!
 //! - A public operation says `security: []`.
 //! - Error answers are defined once under `components.responses`; each operation refers to the
-//!   statuses it can give: those its handler declares ([`bw_core::refusals`]) and those of the
+//!   statuses it can give: those its handler declares ([`bw_api::refusals`]) and those of the
 //!   layers around it, from what the operation shows (credentials: 401, 429, and 403 where
 //!   tokens are accepted; a request body: 400, 408, 413, 415; 500 always).
 //! - A success answer without a description takes its schema's.
 //! - Each plugin then finishes its own part (`finish_document`).
 
-use bw_core::refusals::ERROR_RESPONSES;
-use bw_core::PluginApis;
+use bw_api::refusals::ERROR_RESPONSES;
+use bw_api::PluginApis;
 use poem_openapi::{LicenseObject, OpenApiService, ServerObject};
 use serde_json::{json, Map, Value};
 
 const ERROR_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 pub(crate) fn service() -> OpenApiService<PluginApis, ()> {
-    OpenApiService::new(PluginApis, "BorgWarehouse API", bw_core::VERSION)
+    OpenApiService::new(PluginApis, "BorgWarehouse API", bw_api::VERSION)
         .description("Control plane of a BorgBackup server: repositories, API tokens and scheduled checks, compatible with BorgWarehouse clients.")
         .license(LicenseObject::new("AGPL-3.0-only").url("https://www.gnu.org/licenses/agpl-3.0.html"))
         .server(ServerObject::new("/").description("this server"))
@@ -28,13 +28,13 @@ pub fn openapi_spec() -> String {
     let generated = service().spec();
     let Ok(mut doc) = serde_json::from_str::<Value>(&generated) else { return generated };
     describe_healthz(&mut doc);
-    for plugin in bw_core::registry::http_plugins().unwrap_or(&[]) {
+    for plugin in bw_api::registry::http_plugins().unwrap_or(&[]) {
         if let Some(describe) = plugin.document {
             describe(&mut doc);
         }
     }
     finish(&mut doc);
-    for plugin in bw_core::registry::endpoint_plugins().unwrap_or(&[]) {
+    for plugin in bw_api::registry::endpoint_plugins().unwrap_or(&[]) {
         if let Some(finish_plugin) = plugin.finish_document {
             finish_plugin(&mut doc);
         }
@@ -65,7 +65,7 @@ fn finish(doc: &mut Value) {
             let mut statuses: Vec<u16> = vec![500];
             if !schemes.is_empty() {
                 statuses.extend([401, 429]);
-                if schemes.iter().any(|s| s == bw_core::auth::SCHEME_TOKEN) {
+                if schemes.iter().any(|s| s == bw_api::auth::SCHEME_TOKEN) {
                     statuses.push(403);
                 }
             }
@@ -162,7 +162,7 @@ fn error_example(status: u16) -> Value {
         408 => json!({"message": "Request Timeout", "detail": "the body did not arrive in time"}),
         409 => json!({"message": "The SSH key is already used in another repository."}),
         413 => json!({"message": "Payload Too Large", "detail": "request bodies are limited to 65536 bytes"}),
-        415 => json!({"message": bw_core::error::UNSUPPORTED_MEDIA_TYPE}),
+        415 => json!({"message": bw_api::error::UNSUPPORTED_MEDIA_TYPE}),
         422 => {
             json!({"message": "Unexpected data", "detail": "storageSize must be a whole number of GB from 1 to 1000000"})
         }

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bw_core::error::{error_response, ErrorBody};
-use bw_core::route_index::RouteIndex;
-use bw_core::AppState;
+use bw_api::error::{error_response, ErrorBody};
+use bw_api::route_index::RouteIndex;
+use bw_api::AppState;
 use poem::http::{Method, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tokio::io::AsyncReadExt;
@@ -35,7 +35,7 @@ impl Methods {
         }
         match self.undocumented.iter().find(|(p, _)| p == path) {
             Some((p, _)) => p,
-            None => bw_core::telemetry::UNMATCHED_ROUTE,
+            None => bw_api::telemetry::UNMATCHED_ROUTE,
         }
     }
 
@@ -92,9 +92,9 @@ pub async fn admit<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Re
         };
         if !operation.schemes.is_empty() {
             let Some(state) = req.data::<AppState>().cloned() else {
-                return Ok(bw_core::ApiError::internal("no state in the request").into_response());
+                return Ok(bw_api::ApiError::internal("no state in the request").into_response());
             };
-            match bw_core::auth::authenticate(&state, &req, &operation.schemes).await {
+            match bw_api::auth::authenticate(&state, &req, &operation.schemes).await {
                 Ok(principal) => {
                     req.extensions_mut().insert(principal);
                 }
@@ -206,7 +206,7 @@ pub async fn shape_errors<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result
         StatusCode::NOT_FOUND => ("Not Found", None, false),
         StatusCode::METHOD_NOT_ALLOWED => ("Method Not Allowed", None, false),
         StatusCode::BAD_REQUEST => ("Invalid request body", Some(resp_text(resp).await), false),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (bw_core::error::UNSUPPORTED_MEDIA_TYPE, None, false),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (bw_api::error::UNSUPPORTED_MEDIA_TYPE, None, false),
         StatusCode::PAYLOAD_TOO_LARGE => ("Payload Too Large", None, false),
         s if s.is_server_error() => {
             let body = resp_text(resp).await;

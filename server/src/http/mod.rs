@@ -11,9 +11,9 @@ use document::service;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bw_core::error::{error_response, ErrorBody};
-use bw_core::route_index::RouteIndex;
-use bw_core::AppState;
+use bw_api::error::{error_response, ErrorBody};
+use bw_api::route_index::RouteIndex;
+use bw_api::AppState;
 use poem::endpoint::make_sync;
 use poem::endpoint::BoxEndpoint;
 use poem::http::{Method, StatusCode};
@@ -89,7 +89,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     // Plugins' routes are matched on their exact path before the router: the OpenAPI service,
     // nested at "/", would otherwise answer "/" itself (the dashboard's page).
     let mut exact: HashMap<String, BoxEndpoint<'static>> = HashMap::new();
-    for plugin in bw_core::registry::http_plugins().unwrap_or(&[]) {
+    for plugin in bw_api::registry::http_plugins().unwrap_or(&[]) {
         for r in (plugin.routes)() {
             undocumented.push((r.path.to_string(), r.methods));
             exact.insert(r.path.to_string(), r.endpoint);

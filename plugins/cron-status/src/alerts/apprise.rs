@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use bw_core::config::{AppriseMode, Config};
+use bw_api::config::{AppriseMode, Config};
 
-use super::{blocking, Alert, AlertChannel, SendFuture};
+use super::channel::{blocking, Alert, AlertChannel, SendFuture};
 
 pub struct Apprise {
     services: Vec<String>,

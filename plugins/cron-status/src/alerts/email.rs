@@ -1,13 +1,13 @@
 //! Email through an SMTP server (lettre: STARTTLS/TLS via rustls, or plain to a local relay).
 
-use bw_core::config::{AlertSettings, MailSettings, MailTls, SshSettings};
+use bw_api::config::{AlertSettings, MailSettings, MailTls, SshSettings};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{Alert, AlertChannel, SendFuture};
-use bw_core::config::Config;
+use super::channel::{Alert, AlertChannel, AlertKind, SendFuture};
+use bw_api::config::Config;
 
 pub struct Email {
     to: String,
@@ -30,7 +30,12 @@ impl Email {
     }
 
     async fn deliver(&self, alert: &Alert<'_>) -> Result<(), String> {
-        let count = alert.late.len();
+        let count = alert.repos.len();
+        let plural = if count == 1 { "y" } else { "ies" };
+        let subject = match alert.kind {
+            AlertKind::Late => format!("BorgWarehouse: {count} late repositor{plural}"),
+            AlertKind::Recovered => format!("BorgWarehouse: {count} repositor{plural} backing up again"),
+        };
         let from = self
             .mail
             .from
@@ -39,7 +44,7 @@ impl Email {
         let message = Message::builder()
             .from(from.parse().map_err(|e| format!("MAIL_SMTP_FROM: {e}"))?)
             .to(self.to.parse().map_err(|e| format!("BW_ALERT_EMAIL: {e}"))?)
-            .subject(format!("BorgWarehouse: {count} late repositor{}", if count == 1 { "y" } else { "ies" }))
+            .subject(subject)
             .header(ContentType::TEXT_PLAIN)
             .body(alert.text.clone())
             .map_err(|e| e.to_string())?;

@@ -1,49 +1,25 @@
 //! Lateness alerts. Each channel (email, webhook, Apprise) is one file implementing
-//! [`AlertChannel`], listed once in [`CHANNELS`]; a channel its configuration leaves out is not
+//! [`channel::AlertChannel`], listed once in [`CHANNELS`]; a channel its configuration leaves out is not
 //! built. A failing channel is logged and does not stop the others; every send has a timeout.
 //! Aliases are data in every message (a mail body, a JSON string, one program argument), never
 //! code.
 //!
 //! To add a channel: a file here with a `from_config` constructor, its settings group in
-//! `bw_core::config`, and one line in [`CHANNELS`].
+//! `bw_api::config`, and one line in [`CHANNELS`].
 
 mod apprise;
+mod channel;
 mod email;
 mod webhook;
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 
-use bw_core::config::Config;
+use bw_api::config::Config;
 
-pub use webhook::{signature, SECRET_HEADER, SIGNATURE_HEADER};
+use channel::{Alert, AlertChannel};
+pub use channel::{AlertKind, LateRepo};
 
-#[derive(Debug, Clone)]
-pub struct LateRepo {
-    pub alias: String,
-    pub repository_name: String,
-    pub last_save: i64,
-}
-
-/// One alert, as every channel receives it.
-pub struct Alert<'a> {
-    pub late: &'a [LateRepo],
-    /// The plain-text message (email body, Apprise body).
-    pub text: String,
-    /// Unix seconds of the check that raised it.
-    pub now: i64,
-}
-
-pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
-
-/// A way to tell people that repositories are late.
-pub trait AlertChannel: Send + Sync {
-    /// The name in logs and in [`Delivery`].
-    fn name(&self) -> &'static str;
-    /// Sends one alert; the error is a sentence for the log.
-    fn send<'a>(&'a self, alert: &'a Alert<'a>) -> SendFuture<'a>;
-}
+pub use webhook::{post_events, signature, SECRET_HEADER, SIGNATURE_HEADER};
 
 /// Builds a channel from the configuration, or `None` when the configuration leaves it out.
 type ChannelBuilder = fn(&Config) -> Option<Box<dyn AlertChannel>>;
@@ -73,13 +49,21 @@ impl Delivery {
     }
 }
 
-fn text(late: &[LateRepo]) -> String {
-    let mut body = format!(
-        "{} repositor{} had no backup within its alert delay:\n\n",
-        late.len(),
-        if late.len() == 1 { "y has" } else { "ies have" }
-    );
-    for r in late {
+fn text(kind: AlertKind, repos: &[LateRepo]) -> String {
+    let one = repos.len() == 1;
+    let mut body = match kind {
+        AlertKind::Late => format!(
+            "{} repositor{} had no backup within its alert delay:\n\n",
+            repos.len(),
+            if one { "y has" } else { "ies have" }
+        ),
+        AlertKind::Recovered => format!(
+            "{} repositor{} late, and a backup has just ended:\n\n",
+            repos.len(),
+            if one { "y was" } else { "ies were" }
+        ),
+    };
+    for r in repos {
         let when =
             if r.last_save == 0 { "never".to_string() } else { format!("last backup at unix time {}", r.last_save) };
         body.push_str(&format!("- {} ({}): {}\n", r.alias, r.repository_name, when));
@@ -87,9 +71,9 @@ fn text(late: &[LateRepo]) -> String {
     body
 }
 
-/// Sends one alert for `late` through every configured channel at once.
-pub async fn send(config: &Config, late: &[LateRepo], now: i64) -> Delivery {
-    let alert = Alert { late, text: text(late), now };
+/// Sends one alert of `kind` for `repos` through every configured channel at once.
+pub async fn send(config: &Config, kind: AlertKind, repos: &[LateRepo], now: i64) -> Delivery {
+    let alert = Alert { kind, repos, text: text(kind, repos), now };
     let channels = configured(config);
     let timeout = config.alerts.timeout;
     let sends = channels.iter().map(|channel| {
@@ -109,11 +93,6 @@ pub async fn send(config: &Config, late: &[LateRepo], now: i64) -> Delivery {
     Delivery(futures_util::future::join_all(sends).await.into_iter().collect())
 }
 
-/// Runs blocking I/O (ureq) off the runtime's threads.
-async fn blocking(f: impl FnOnce() -> Result<(), String> + Send + 'static) -> Result<(), String> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| e.to_string())?
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,7 +100,8 @@ mod tests {
     #[test]
     fn alias_is_data_in_the_text() {
         let late = [LateRepo { alias: "$(rm -rf /)\"; x".into(), repository_name: "aaaaaaaa".into(), last_save: 0 }];
-        assert!(text(&late).contains("- $(rm -rf /)\"; x (aaaaaaaa): never"));
+        assert!(text(AlertKind::Late, &late).contains("- $(rm -rf /)\"; x (aaaaaaaa): never"));
+        assert!(text(AlertKind::Recovered, &late).starts_with("1 repository was late, and a backup has just ended"));
     }
 
     #[test]

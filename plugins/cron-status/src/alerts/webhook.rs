@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use bw_core::config::{Config, Secret};
+use bw_api::config::{Config, Secret};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{blocking, Alert, AlertChannel, SendFuture};
+use super::channel::{blocking, Alert, AlertChannel, AlertKind, SendFuture};
 
 /// The header carrying `sha256=HEX` of the HMAC-SHA256 of the webhook body.
 pub const SIGNATURE_HEADER: &str = "X-BorgWarehouse-Signature";
@@ -22,12 +22,16 @@ pub struct Webhook {
 
 impl Webhook {
     /// Needs `BW_WEBHOOK_URL`.
-    pub fn from_config(config: &Config) -> Option<Box<dyn AlertChannel>> {
-        Some(Box::new(Webhook {
+    fn new(config: &Config) -> Option<Webhook> {
+        Some(Webhook {
             url: config.alerts.webhook_url.clone()?,
             secret: config.alerts.webhook_secret.clone(),
             timeout: config.alerts.timeout,
-        }))
+        })
+    }
+
+    pub fn from_config(config: &Config) -> Option<Box<dyn AlertChannel>> {
+        Some(Box::new(Webhook::new(config)?))
     }
 }
 
@@ -38,24 +42,52 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+impl Webhook {
+    /// POSTs `body`, signed as the alerts are.
+    fn post(&self, body: String) -> impl FnOnce() -> Result<(), String> + Send + 'static {
+        let secret = self.secret.as_ref().map(|s| s.expose().to_string());
+        let signature = secret.as_deref().map(|s| signature(s, body.as_bytes()));
+        let (url, timeout) = (self.url.clone(), self.timeout);
+        move || {
+            let mut req = ureq::post(&url).timeout(timeout).set("Content-Type", "application/json");
+            if let (Some(sig), Some(secret)) = (&signature, &secret) {
+                req = req.set(SIGNATURE_HEADER, sig).set(SECRET_HEADER, secret);
+            }
+            req.send_string(&body).map(|_| ()).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Posts each of `events` to the webhook in turn, when `BW_WEBHOOK_BACKUP_COMPLETED` asks for
+/// it; each outcome is counted as a delivery of the `webhook` channel.
+pub async fn post_events(config: &Config, events: Vec<serde_json::Value>) -> Vec<bool> {
+    let Some(hook) = config.alerts.webhook_backup_completed.then(|| Webhook::new(config)).flatten() else {
+        return Vec::new();
+    };
+    let mut delivered = Vec::with_capacity(events.len());
+    for event in events {
+        let outcome = blocking(hook.post(event.to_string())).await;
+        if let Err(e) = &outcome {
+            tracing::error!(channel = "webhook", error = %e, "backup.completed event not sent");
+        }
+        delivered.push(outcome.is_ok());
+    }
+    delivered
+}
+
 impl AlertChannel for Webhook {
     fn name(&self) -> &'static str {
         "webhook"
     }
 
     fn send<'a>(&'a self, alert: &'a Alert<'a>) -> SendFuture<'a> {
-        let aliases: Vec<&str> = alert.late.iter().map(|r| r.alias.as_str()).collect();
-        let body = serde_json::json!({"status": "down", "repos": aliases, "timestamp": alert.now}).to_string();
-        let secret = self.secret.as_ref().map(|s| s.expose().to_string());
-        let signature = secret.as_deref().map(|s| signature(s, body.as_bytes()));
-        let (url, timeout) = (self.url.clone(), self.timeout);
-        Box::pin(blocking(move || {
-            let mut req = ureq::post(&url).timeout(timeout).set("Content-Type", "application/json");
-            if let (Some(sig), Some(secret)) = (&signature, &secret) {
-                req = req.set(SIGNATURE_HEADER, sig).set(SECRET_HEADER, secret);
-            }
-            req.send_string(&body).map(|_| ()).map_err(|e| e.to_string())
-        }))
+        let aliases: Vec<&str> = alert.repos.iter().map(|r| r.alias.as_str()).collect();
+        let status = match alert.kind {
+            AlertKind::Late => "down",
+            AlertKind::Recovered => "up",
+        };
+        let body = serde_json::json!({"status": status, "repos": aliases, "timestamp": alert.now}).to_string();
+        Box::pin(blocking(self.post(body)))
     }
 }
 

@@ -1,0 +1,33 @@
+//! The API kit every plugin is built with: errors as HTTP answers ([`error`]) and the
+//! contract's refusals, authentication and guards ([`auth`]), request bodies ([`body`]), the
+//! plugin registry and route index, the checks' common runner ([`checks`]), configuration,
+//! telemetry, and [`AppState`], which ties the two crates below it: `bw-host` (the files sshd and
+//! borg read) and `bw-store` (the truth).
+
+pub mod auth;
+pub mod body;
+pub mod body_fields;
+pub mod build_info;
+pub mod checks;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod limits;
+mod plugin_list;
+pub mod query;
+pub mod refusals;
+pub mod registry;
+pub mod route_index;
+pub mod state;
+pub mod tags;
+pub mod telemetry;
+pub mod throttle;
+
+pub use error::{ApiError, ApiResult};
+pub use registry::{EndpointPlugin, HttpPlugin, PluginApis, TaskPlugin};
+
+#[doc(hidden)]
+pub use registry::__private;
+pub use state::AppState;
+
+pub use build_info::{INTEGRATIONS_COMPILED, VERSION};

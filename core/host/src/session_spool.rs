@@ -1,0 +1,180 @@
+//! The session spool: how a client's SSH session tells the server that it ended, without the
+//! server being there.
+//!
+//! The forced command runs `borg serve` under `borgwarehouse session` (the recorder). When borg
+//! ends, the recorder drops one small record into the spool folder and exits with borg's own
+//! exit code. The server takes the records in when it runs; while it is stopped they wait. A
+//! record is written to a temporary name and renamed, so a reader sees it whole or not at all.
+//!
+//! Nothing in a record comes from the client: the repository and key are the line's own
+//! arguments (sshd runs the forced command whatever the client asks for), and the address is
+//! sshd's `SSH_CLIENT`.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// One ended session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The repository's folder name, from the line.
+    pub repository: String,
+    /// The key's id, from the line (empty for a line written before keys had ids).
+    pub key: String,
+    /// Unix seconds.
+    pub started_at: i64,
+    pub ended_at: i64,
+    /// borg's exit code; 128 + the signal number when a signal ended it.
+    pub exit_code: i32,
+    /// The client's address, from `SSH_CLIENT` (empty when sshd did not set it).
+    pub client: String,
+}
+
+/// The first line of a record file: what it is, so another file is never taken for one.
+const FORMAT: &str = "borgwarehouse-session 1";
+
+impl SessionRecord {
+    /// The record as text: the format line, then one `key=value` line per field. Plain text so
+    /// that an administrator can read a waiting record with `cat`.
+    fn to_text(&self) -> String {
+        format!(
+            "{FORMAT}\nrepository={}\nkey={}\nstarted_at={}\nended_at={}\nexit_code={}\nclient={}\n",
+            self.repository, self.key, self.started_at, self.ended_at, self.exit_code, self.client
+        )
+    }
+
+    fn from_text(text: &str) -> Option<SessionRecord> {
+        let mut lines = text.lines();
+        if lines.next()? != FORMAT {
+            return None;
+        }
+        let mut record = SessionRecord {
+            repository: String::new(),
+            key: String::new(),
+            started_at: 0,
+            ended_at: 0,
+            exit_code: 0,
+            client: String::new(),
+        };
+        for line in lines {
+            let (field, value) = line.split_once('=')?;
+            match field {
+                "repository" => record.repository = value.into(),
+                "key" => record.key = value.into(),
+                "started_at" => record.started_at = value.parse().ok()?,
+                "ended_at" => record.ended_at = value.parse().ok()?,
+                "exit_code" => record.exit_code = value.parse().ok()?,
+                "client" => record.client = value.into(),
+                _ => {}
+            }
+        }
+        (!record.repository.is_empty()).then_some(record)
+    }
+}
+
+/// A field value may not break the record's lines.
+fn one_line(value: &str) -> String {
+    value.chars().filter(|c| !c.is_control()).collect()
+}
+
+/// Drops `record` into `spool`: written under a temporary name, then renamed to
+/// `ENDED-PID-NANOS-N.session`: never reused by this process (N counts its records), nor by
+/// another host sharing the spool (a process id is per host; the nanoseconds tell them apart). No fsync: a record lost in a crash of the host only leaves the
+/// repository to the next periodic check, and a backup's end must not wait on the disk.
+pub fn drop_record(spool: &Path, record: &SessionRecord) -> io::Result<PathBuf> {
+    let record = SessionRecord {
+        repository: one_line(&record.repository),
+        key: one_line(&record.key),
+        client: one_line(&record.client),
+        ..record.clone()
+    };
+    static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let name = format!("{}-{}-{nanos}-{n}.session", record.ended_at, std::process::id());
+    let tmp = spool.join(format!(".{name}.tmp"));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.write_all(record.to_text().as_bytes())?;
+        let path = spool.join(&name);
+        fs::rename(&tmp, &path)?;
+        Ok(path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A record waiting in the spool, and the file that holds it.
+#[derive(Debug)]
+pub struct Waiting {
+    pub path: PathBuf,
+    /// `None`: not a record this program writes (kept aside, never taken in).
+    pub record: Option<SessionRecord>,
+}
+
+/// The records waiting in `spool`, oldest first (temporary files of recorders still writing
+/// are left alone). A missing folder holds none.
+pub fn waiting(spool: &Path) -> io::Result<Vec<Waiting>> {
+    let entries = match fs::read_dir(spool) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.ends_with(".session") || name.starts_with('.') {
+            continue;
+        }
+        let record = fs::read_to_string(entry.path()).ok().and_then(|t| SessionRecord::from_text(&t));
+        found.push(Waiting { path: entry.path(), record });
+    }
+    found.sort_by_key(|w| (w.record.as_ref().map_or(0, |r| r.ended_at), w.path.clone()));
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(repository: &str, ended_at: i64) -> SessionRecord {
+        SessionRecord {
+            repository: repository.into(),
+            key: "0123456789abcdef".into(),
+            started_at: ended_at - 30,
+            ended_at,
+            exit_code: 0,
+            client: "192.0.2.7 50000 22".into(),
+        }
+    }
+
+    #[test]
+    fn records_are_read_back_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        drop_record(dir.path(), &record("bbbbbbbb", 200)).unwrap();
+        drop_record(dir.path(), &record("aaaaaaaa", 100)).unwrap();
+        // A recorder still writing, and a file that is not a record.
+        fs::write(dir.path().join(".300-1.session.tmp"), "borgwarehouse-session 1\n").unwrap();
+        fs::write(dir.path().join("400-1.session"), "hello").unwrap();
+        let waiting = waiting(dir.path()).unwrap();
+        let records: Vec<Option<SessionRecord>> = waiting.into_iter().map(|w| w.record).collect();
+        assert_eq!(records, [None, Some(record("aaaaaaaa", 100)), Some(record("bbbbbbbb", 200))]);
+        assert!(super::waiting(&dir.path().join("none")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_value_cannot_add_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut forged = record("aaaaaaaa", 100);
+        forged.client = "x\nrepository=cccccccc".into();
+        let path = drop_record(dir.path(), &forged).unwrap();
+        let back = SessionRecord::from_text(&fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(back.repository, "aaaaaaaa");
+        assert_eq!(back.client, "xrepository=cccccccc");
+    }
+}

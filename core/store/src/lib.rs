@@ -1,0 +1,16 @@
+//! The store: the truth the server keeps in its sled database under `DATA_DIR`.
+//!
+//! Repositories (with the checks' figures beside them), API tokens, the administrator, and the
+//! snapshot that exports and restores them all. A repository change also rewrites its key line
+//! through `bw-host`, so the store and what sshd reads move together. Errors are the store's own
+//! ([`store_error::StoreError`]); `bw-api` is the one place that turns them into HTTP answers,
+//! and no HTTP type appears here.
+
+pub mod admin;
+pub mod clock;
+pub mod memory;
+pub mod repo_store;
+pub mod session_store;
+pub mod snapshot;
+pub mod store_error;
+pub mod token_store;

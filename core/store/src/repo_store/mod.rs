@@ -1,0 +1,406 @@
+//! Repositories: the sled tree that is the truth, an in-memory index that serves reads, and the
+//! `authorized_keys` lines and pool folders that follow from them.
+//!
+//! - [`record`]: the record and its lines; [`access_key`]: its keys;
+//! - [`stored`]: the record's compact form in the store;
+//! - [`index`]: the in-memory index, with [`aliases`] (every alias in one buffer);
+//! - [`list_answer`]: the list answer, cached gzipped;
+//! - [`checks_file`]: the checks' figures, saved beside the store;
+//! - [`key_sink`]: where key lines go (file or command key mode);
+//! - [`mutations`]: create, edit, delete and the checks' writes, each with its undo;
+//!   [`key_mutations`]: a repository's keys;
+//! - [`import`]: BorgWarehouse's `repo.json` and first-start adoption of existing lines.
+//!
+//! Every mutation holds one lock, writes the store (flushed before it answers) and hands its
+//! change to the key sink, which writes one key file or a bounded part of `authorized_keys`.
+//! A crash between the two is repaired by [`RepoStore::reconcile`] at the next start; a failed
+//! key write rolls the store change back.
+
+pub mod access_key;
+mod aliases;
+mod checks_file;
+pub mod import;
+mod index;
+mod key_mutations;
+mod key_sink;
+mod list_answer;
+mod mutations;
+mod record;
+pub mod restore;
+mod stored;
+
+use std::sync::RwLock;
+
+use crate::store_error::{StoreError, StoreResult};
+use bw_host::authorized_keys::{AuthorizedKeys, RepoLine, SyncReport};
+use bw_host::pool::Pool;
+use stored::{decode_record, encode_record};
+
+pub use access_key::{AccessKey, KeyMode, KeyPatch, NewKey};
+use index::Index;
+pub use index::RepoSummary;
+pub use key_sink::KeySink;
+use list_answer::ListCache;
+pub use list_answer::ListReader;
+pub use list_answer::{ListAnswer, WriteRepo};
+pub use record::{is_on_time, NewRepo, PathFamily, Repo, RepoKey, RepoPatch, Scan};
+
+const NEXT_ID: &[u8] = b"next_repo_id";
+/// Set once the store has been reconciled with `authorized_keys` for the first time.
+const INITIALIZED: &[u8] = b"initialized";
+/// The token of the last clean stop in command mode (see [`RepoStore::mark_clean_stop`]).
+const KEY_DIR_CLEAN: &[u8] = b"key_dir_clean_stop";
+
+fn id_key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+pub struct RepoStore {
+    db: sled::Db,
+    repos: sled::Tree,
+    meta: sled::Tree,
+    index: RwLock<Index>,
+    write: tokio::sync::Mutex<()>,
+    keys: AuthorizedKeys,
+    sink: KeySink,
+    pool: Pool,
+    /// `DATA_DIR/checks.bin`, see [`checks_file`].
+    checks: std::path::PathBuf,
+    /// Dates new keys.
+    clock: crate::clock::Clock,
+    /// The token of the clean stop before this opening, if there was one.
+    clean_stop: Option<u64>,
+    /// Set while a mutation has changed the store and not yet its key lines (a mutation cut
+    /// off midway leaves it set: no clean stop is marked then).
+    unsettled: std::sync::atomic::AtomicBool,
+    /// The list answer of each path family: `[seed, v1]`.
+    list_json: [std::sync::Mutex<Option<ListCache>>; 2],
+    /// Makes entity tags unique across restarts (the index generation starts again at each).
+    instance: u64,
+    /// Counts list builds, so that no two builds share a tag.
+    builds: std::sync::atomic::AtomicU64,
+}
+
+impl RepoStore {
+    /// Opens the repositories of `db`, with their check figures from `checks` where those are
+    /// newer than the record.
+    pub fn open(
+        db: &sled::Db,
+        keys: AuthorizedKeys,
+        sink: KeySink,
+        pool: Pool,
+        checks: std::path::PathBuf,
+        clock: crate::clock::Clock,
+    ) -> StoreResult<Self> {
+        let repos = db.open_tree("repos")?;
+        let meta = db.open_tree("meta")?;
+        // Whoever opens the store next may change it: a clean stop counts once.
+        let clean_stop = meta.remove(KEY_DIR_CLEAN)?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes));
+        let mut legacy = sled::Batch::default();
+        let mut legacy_count = 0usize;
+        let mut written_at: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+        let mut loaded = Vec::new();
+        let mut aliases = aliases::AliasArena::default();
+        for item in repos.iter() {
+            let (k, v) = item?;
+            let (mut repo, seq) = stored::decode_with_seq(|| format!("repository {}", hex_key(&k)), &v)?;
+            if stored::is_legacy(&v) {
+                // Keys of the versions before keys had records of their own: dated now.
+                for key in repo.keys.iter_mut().filter(|k| k.created_at == 0) {
+                    key.created_at = clock.now();
+                }
+                legacy.insert(k, encode_record(&repo, 0)?);
+                legacy_count += 1;
+            }
+            written_at.insert(repo.id, seq);
+            loaded.extend(index::Loaded::of(&repo, &mut aliases));
+        }
+        let mut index = Index::from_loaded(loaded, aliases);
+        // The checks' figures saved after a record was last written are the newer ones.
+        if let Some((saved_at, scans)) = checks_file::load(&checks).map_err(|e| StoreError::io(&checks, e))? {
+            for (id, scan) in scans {
+                if written_at.get(&id).is_some_and(|w| *w < saved_at) {
+                    index.set_scan(id, scan);
+                }
+            }
+        }
+        drop(written_at);
+        if legacy_count > 0 {
+            // Records of an earlier version (JSON) are rewritten once in the compact form.
+            repos.apply_batch(legacy)?;
+            db.flush()?;
+            tracing::info!(
+                records = legacy_count,
+                "store: repository records of an earlier version rewritten (keys of their own)"
+            );
+        }
+        Ok(Self {
+            db: db.clone(),
+            repos,
+            meta,
+            index: RwLock::new(index),
+            write: tokio::sync::Mutex::new(()),
+            keys,
+            sink,
+            pool,
+            checks,
+            clock,
+            clean_stop,
+            unsettled: std::sync::atomic::AtomicBool::new(false),
+            list_json: [std::sync::Mutex::new(None), std::sync::Mutex::new(None)],
+            instance: rand::random(),
+            builds: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    pub fn authorized_keys(&self) -> &AuthorizedKeys {
+        &self.keys
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn index_mut(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The id and name of every repository the checks read, ordered by id: all but the
+    /// archived, whose figures stay as they were.
+    pub fn scan_targets(&self) -> Vec<(u64, String)> {
+        self.read().scan_targets()
+    }
+
+    /// A stored record with the current check figures.
+    fn current(&self, repo: Repo) -> Repo {
+        match self.read().scan_of(repo.id) {
+            Some(scan) => repo.with_scan(scan),
+            None => repo,
+        }
+    }
+
+    /// Every repository as a metrics scrape shows it, in id order, with `status` for `now`,
+    /// read from the index alone (no store read). `each` runs under the index's read lock, so
+    /// it must only copy: changes wait for the walk (7 ms at 100,000 repositories, measured).
+    pub fn summaries(&self, now: i64, mut each: impl FnMut(RepoSummary<'_>)) {
+        for summary in self.read().summaries(now) {
+            each(summary);
+        }
+    }
+
+    /// Every stored record, in id order, read from the store as the iterator advances, with the
+    /// current check figures. Holds no lock between items: a reader that takes its time delays
+    /// no change.
+    fn records(&self) -> impl Iterator<Item = StoreResult<Repo>> + '_ {
+        self.repos.iter().map(|item| {
+            let (k, v) = item?;
+            decode_record(|| format!("repository {}", hex_key(&k)), &v).map(|r| self.current(r))
+        })
+    }
+
+    /// A number from sled's persistent monotonic counter, for the record or checks file about
+    /// to be written.
+    pub(super) fn next_seq(&self) -> StoreResult<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// Saves every repository's check figures (after a check run).
+    pub(super) fn save_scans(&self) -> StoreResult<()> {
+        let scans = self.read().scans();
+        let seq = self.next_seq()?;
+        checks_file::save(&self.checks, seq, scans).map_err(|e| StoreError::io(&self.checks, e))
+    }
+
+    /// Every repository, ordered by id.
+    pub fn list(&self) -> StoreResult<Vec<Repo>> {
+        self.records().collect()
+    }
+
+    /// The list answer of the paths of `family`, `{"repoList":[...]}` with `status` computed for
+    /// `now`, each repository written by `write_repo` (the same for every call of a family),
+    /// gzipped with its entity tag; built again only after a change or when a status turns
+    /// false with the passing of time. Builds of one family wait for each other: pollers
+    /// arriving together share one build.
+    pub fn list_json(&self, now: i64, family: PathFamily, write_repo: WriteRepo) -> StoreResult<ListAnswer> {
+        let mut slot = self.list_json[family as usize].lock().unwrap_or_else(|p| p.into_inner());
+        let generation = self.read().generation;
+        if let Some(answer) = ListCache::fresh(&slot, generation, now) {
+            return Ok(answer);
+        }
+        let build = self.builds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The tag's family mark ("s" for the 2.x paths) is kept: pollers hold tags across upgrades.
+        let mark = match family {
+            PathFamily::BorgWarehouse2 => "s",
+            PathFamily::V1 => "v1",
+        };
+        let etag = format!("\"{:016x}-{mark}-{:x}\"", self.instance, build);
+        // Records are read from the store as the answer is written. A change made meanwhile
+        // bumps the generation, so this answer is rebuilt at the next request.
+        let mut failed = None;
+        let repos = self.records().map_while(|r| r.map_err(|e| failed = Some(e)).ok());
+        let spill_dir = self.checks.parent().unwrap_or(std::path::Path::new("."));
+        let built = ListCache::build(repos, self.len(), generation, now, etag, write_repo, spill_dir)
+            .map_err(|e| StoreError::io(spill_dir, e))?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let answer = built.answer();
+        *slot = Some(built);
+        // A rebuild reads every record once; give its working memory back.
+        crate::memory::release_free_memory_now_and_soon();
+        Ok(answer)
+    }
+
+    /// A page of the v1 list, `{"repoList":[...],"total":N}`: `limit` repositories from the
+    /// `offset`-th in id order, with `status` computed for `now`, each written by `write_repo`.
+    /// Not cached: pages are small.
+    pub fn list_page_json(
+        &self,
+        now: i64,
+        offset: usize,
+        limit: usize,
+        write_repo: WriteRepo,
+    ) -> StoreResult<bytes::Bytes> {
+        let total = self.len();
+        let page: Vec<Repo> = self.records().skip(offset).take(limit).collect::<StoreResult<_>>()?;
+        let mut out = Vec::with_capacity(64 + page.len() * 480);
+        list_answer::write_list(&mut out, page.into_iter(), now, Some(total), write_repo)
+            .map_err(|e| StoreError::corrupt("a list page", e))?;
+        Ok(bytes::Bytes::from(out))
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The record with this id, read from the store.
+    pub fn get(&self, id: u64) -> StoreResult<Option<Repo>> {
+        match self.repos.get(id_key(id))? {
+            None => Ok(None),
+            Some(v) => {
+                decode_record(|| format!("repository {}", hex_key(&id_key(id))), &v).map(|r| Some(self.current(r)))
+            }
+        }
+    }
+
+    /// The id of the repository named `name`, from the index (no record read).
+    pub fn id_of_name(&self, name: &str) -> Option<u64> {
+        self.read().id_of_name(name)
+    }
+
+    /// The repository `key` names.
+    pub fn find(&self, key: &RepoKey) -> StoreResult<Option<Repo>> {
+        match key {
+            RepoKey::Id(id) => self.get(*id),
+            RepoKey::Name(name) => self.get_by_name(name),
+        }
+    }
+
+    pub fn get_by_name(&self, name: &str) -> StoreResult<Option<Repo>> {
+        let id = self.read().id_of_name(name);
+        match id {
+            Some(id) => self.get(id),
+            None => Ok(None),
+        }
+    }
+
+    /// Every repository's lines, read from the store.
+    fn lines(&self) -> StoreResult<Vec<RepoLine>> {
+        let mut lines = Vec::with_capacity(self.len());
+        for r in self.records() {
+            lines.extend(r?.lines());
+        }
+        Ok(lines)
+    }
+
+    /// At a graceful stop in command mode: marks the key folder and the store with one token,
+    /// so the next start can trust the folder without reading it (see [`RepoStore::reconcile`]).
+    /// Not marked when a mutation was cut off between the store and its key lines.
+    pub async fn mark_clean_stop(&self) -> StoreResult<()> {
+        let KeySink::Command(dir) = &self.sink else { return Ok(()) };
+        let _guard = self.write.lock().await;
+        if self.unsettled.load(std::sync::atomic::Ordering::Acquire) {
+            tracing::warn!(
+                "a change was cut off before its key file was written; the next start reads the key folder again"
+            );
+            return Ok(());
+        }
+        let token: u64 = rand::random();
+        self.meta.insert(KEY_DIR_CLEAN, &token.to_be_bytes())?;
+        self.db.flush_async().await?;
+        dir.write_clean_stop(token).map_err(|e| StoreError::io(dir.root(), e))
+    }
+
+    /// What an error of the key sink names: the file or the key folder.
+    fn sink_path(&self) -> std::path::PathBuf {
+        match &self.sink {
+            KeySink::File { .. } => self.keys.path().to_path_buf(),
+            KeySink::Command(dir) => dir.root().to_path_buf(),
+        }
+    }
+
+    /// Keys on lines this server did not write.
+    fn foreign_keys(&self) -> StoreResult<bw_host::authorized_keys::ForeignKeys> {
+        self.keys.foreign_keys().map_err(|e| StoreError::io(self.keys.path(), e))
+    }
+
+    /// Brings the key lines (`authorized_keys`, or the key folder in command mode) back in line
+    /// with the store, logging each line it fixed.
+    pub fn reconcile(&self) -> StoreResult<SyncReport> {
+        self.pool.ensure().map_err(|e| StoreError::io(self.pool.root(), e))?;
+        self.adopt_existing_lines()?;
+        // A key folder marked at a clean stop that matches the store's token said exactly what
+        // the store says: reading its 100,000 files again would only cost start-up time.
+        let marked = match self.sink.key_dir() {
+            Some(dir) if dir.root().is_dir() => dir.take_clean_stop().map_err(|e| StoreError::io(dir.root(), e))?,
+            _ => None,
+        };
+        let trusted = self.sink.is_command() && marked.is_some() && marked == self.clean_stop;
+        let report = if trusted {
+            tracing::info!("key folder: unchanged since the last clean stop; not read again");
+            self.sink.sync_trusting_key_dir(&self.keys)
+        } else {
+            self.sink.sync(&self.keys, &self.lines()?)
+        }
+        .map_err(|e| StoreError::io(self.sink_path(), e))?;
+        self.meta.insert(INITIALIZED, &[1u8])?;
+        self.db.flush()?;
+        for name in &report.added {
+            tracing::warn!(repository = %name, "authorized_keys: line was missing; added");
+        }
+        for name in &report.rewritten {
+            tracing::warn!(repository = %name, "authorized_keys: line differed from the store; rewritten");
+        }
+        for name in &report.removed {
+            tracing::warn!(repository = %name, "authorized_keys: line for no stored repository (or a duplicate); removed");
+        }
+        // sshd takes the first line with a matching key: a hand-written line with a
+        // repository's key can shadow (or widen) that repository's restrictions.
+        let foreign = self.foreign_keys()?;
+        let foreign: std::collections::HashSet<_> = foreign.iter().map(|k| k.digest()).collect();
+        let shadowed: Vec<String> = {
+            let index = self.read();
+            index
+                .keys()
+                .filter(|(digest, _)| foreign.contains(*digest))
+                .filter_map(|(_, id)| index.name_of(id))
+                .collect()
+        };
+        for name in shadowed {
+            tracing::warn!(repository = %name, "authorized_keys: this repository's key also stands on a line this server did not write; sshd uses whichever comes first");
+        }
+        Ok(report)
+    }
+}
+
+fn hex_key(k: &[u8]) -> String {
+    k.iter().map(|b| format!("{b:02x}")).collect()
+}

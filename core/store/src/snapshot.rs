@@ -1,0 +1,129 @@
+//! A backup of this server's own state: one JSON document with every repository record (check
+//! figures included), the id counter, the tokens (their hashes, never values) and the
+//! administrator's password hash. Copying a live sled folder is not a backup; this is.
+//!
+//! `borgwarehouse export` takes it (through the control socket while the server runs), and
+//! `borgwarehouse restore FILE` brings it back into an empty data folder and makes the key lines
+//! (`authorized_keys`, or the key folder) match it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::admin::AdminStore;
+use crate::repo_store::{Repo, RepoStore};
+use crate::store_error::{StoreError, StoreResult};
+use crate::token_store::{TokenRecord, TokenStore};
+
+/// What the document says it is, so that another JSON file given by mistake is refused.
+pub const FORMAT: &str = "borgwarehouse-server-snapshot";
+/// Raised when a field changes meaning; a restore refuses a version it does not know.
+/// Version 2 gave repositories several keys (`keys`); a version 1 snapshot (one key, in
+/// `sshPublicKey` and `appendOnlyMode`) is still read. An older server refuses version 2
+/// rather than drop every key but the first.
+pub const VERSION: u32 = 2;
+/// The versions a restore reads.
+const READABLE: [u32; 2] = [1, 2];
+pub use crate::repo_store::restore::NOT_EMPTY;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Snapshot {
+    pub format: String,
+    pub version: u32,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The version of the server that wrote it.
+    pub server_version: String,
+    /// The next repository id to give: ids are never reused, across a restore too.
+    pub next_id: u64,
+    pub repositories: Vec<Repo>,
+    pub tokens: Vec<TokenRecord>,
+    pub administrator: Option<AdminAccount>,
+}
+
+/// The administrator's name and argon2 hash (PHC string).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminAccount {
+    pub user: String,
+    pub password_hash: String,
+}
+
+/// What a restore did, for the command's output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreReport {
+    pub repositories: usize,
+    pub tokens: usize,
+    pub administrator: bool,
+    /// Key lines added or rewritten to match the snapshot.
+    pub key_lines_fixed: usize,
+}
+
+/// The stores a snapshot holds.
+pub struct Stores<'a> {
+    pub repos: &'a RepoStore,
+    pub tokens: &'a TokenStore,
+    pub admin: &'a AdminStore,
+}
+
+impl Stores<'_> {
+    /// Takes a snapshot, dated `created_at` and signed with `server_version`. Repositories and the id counter are read under the repository write
+    /// lock, so no change lands half in it. Blocking: call from a blocking thread.
+    pub fn export_snapshot(&self, created_at: i64, server_version: &str) -> StoreResult<Snapshot> {
+        let (repositories, next_id) = self.repos.snapshot_blocking()?;
+        let tokens = self.tokens.list().map_err(|e| match e {
+            crate::token_store::TokenError::Store(e) => e,
+            other => StoreError::Refused(other.to_string()),
+        })?;
+        let administrator = self.admin.export()?.map(|(user, password_hash)| AdminAccount { user, password_hash });
+        Ok(Snapshot {
+            format: FORMAT.into(),
+            version: VERSION,
+            created_at,
+            server_version: server_version.into(),
+            next_id,
+            repositories,
+            tokens,
+            administrator,
+        })
+    }
+
+    /// Brings `snapshot` back into this state's store, which must be empty (no repository, no
+    /// token, no administrator), then makes the key lines match. Blocking.
+    pub fn restore_snapshot(&self, snapshot: Snapshot) -> StoreResult<RestoreReport> {
+        if snapshot.format != FORMAT {
+            return Err(StoreError::Refused(format!("not a snapshot of this server (format {:?})", snapshot.format)));
+        }
+        if !READABLE.contains(&snapshot.version) {
+            return Err(StoreError::Refused(format!(
+                "snapshot version {} is not one this server reads ({READABLE:?})",
+                snapshot.version
+            )));
+        }
+        // The repositories are checked by `restore_blocking`, under their lock, before anything
+        // is written; the tokens and the administrator here.
+        let no_tokens = self.tokens.list().map(|t| t.is_empty()).unwrap_or(false);
+        if !no_tokens || self.admin.exists()? {
+            return Err(StoreError::Refused(NOT_EMPTY.into()));
+        }
+        // Everything is checked before anything is written: a refused snapshot changes nothing.
+        self.tokens.check_restorable(&snapshot.tokens)?;
+        if let Some(a) = &snapshot.administrator {
+            if a.user.is_empty() || a.user.contains(':') || !a.password_hash.starts_with("$argon2") {
+                return Err(StoreError::Refused("the snapshot's administrator account is malformed".into()));
+            }
+        }
+        let report = RestoreReport {
+            repositories: snapshot.repositories.len(),
+            tokens: snapshot.tokens.len(),
+            administrator: snapshot.administrator.is_some(),
+            key_lines_fixed: 0,
+        };
+        self.repos.restore_blocking(snapshot.repositories, snapshot.next_id)?;
+        self.tokens.restore(&snapshot.tokens)?;
+        if let Some(a) = snapshot.administrator {
+            self.admin.restore(&a.user, &a.password_hash)?;
+        }
+        let sync = self.repos.reconcile()?;
+        Ok(RestoreReport { key_lines_fixed: sync.added.len() + sync.rewritten.len() + sync.removed.len(), ..report })
+    }
+}
