@@ -13,6 +13,7 @@ fn main() {
     let mut config = bw_api::config::Config::default();
     config.server.data_dir = dir.path().join("data");
     config.server.home = Some(dir.path().join("home"));
+    config.checks.sessions = bw_api::config::Sessions::Off;
     let state = AppState::open(config, Clock::system()).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let news: Vec<NewRepo> = (0..10_000)

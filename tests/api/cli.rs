@@ -246,7 +246,17 @@ fn import_borgwarehouse_repo_json() {
     assert!(out.contains("tokens: added 2 (ansible, monitoring)"), "{out}");
     assert!(out.contains("note: unixUser is ignored"), "{out}");
     let keys = std::fs::read_to_string(env.dir.path().join("home/.ssh/authorized_keys")).unwrap();
-    assert!(keys.starts_with(&left_by_borgwarehouse), "the existing line was dropped: {keys}");
+    // Kept, first, with its key and restrictions (now run under the session recorder: sessions
+    // are on by default).
+    let kept = keys.lines().next().unwrap();
+    assert!(
+        kept.contains(&format!(
+            " -- borg serve --restrict-to-repository {}/abcdef01 --storage-quota 9G\",restrict {}",
+            pool.display(),
+            bw_tests::ed25519_key(3, "")
+        )),
+        "the existing line was dropped: {keys}"
+    );
     assert!(
         keys.contains("--append-only --restrict-to-repository") && keys.contains("/0a1b2c3d --storage-quota 50G"),
         "{keys}"

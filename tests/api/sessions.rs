@@ -6,13 +6,14 @@ use std::fs;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bw_host::session_spool::{drop_record, SessionRecord};
+use bw_api::config::Sessions;
 use bw_tests::{ed25519_key, json, repo_body, TestServer, NOW};
 
 fn with_sessions(spool: &std::path::Path) -> TestServer {
     let spool = spool.to_path_buf();
     TestServer::with_config(move |c| {
-        c.checks.sessions = true;
-        c.checks.session_program = Some("/usr/bin/borgwarehouse".into());
+        c.checks.sessions = Sessions::On;
+        c.checks.session_program = Some(crate::cli_env::BIN.into());
         c.checks.session_spool = Some(spool);
         // Only sessions move the figures here.
         c.checks.status_interval = Duration::ZERO;
@@ -44,8 +45,8 @@ fn a_session_record_moves_its_repository_at_once_and_is_listed() {
     let key_id = bw_host::ssh_key::key_id(&ed25519_key(1, "")).unwrap();
     assert!(
         line.contains(&format!(
-            "/usr/bin/borgwarehouse session --spool {} --repository {name} --key {key_id} -- borg serve \
-             --restrict-to-repository ",
+            "{} session --spool {} --repository {name} --key {key_id} -- borg serve --restrict-to-repository ",
+            crate::cli_env::BIN,
             spool.display()
         )),
         "{line}"
@@ -123,7 +124,7 @@ fn without_sessions_the_line_runs_borg_serve_itself() {
 #[test]
 fn a_recorder_path_that_cannot_go_on_the_line_is_refused_at_start() {
     let mut config = bw_api::config::Config::default();
-    config.checks.sessions = true;
+    config.checks.sessions = Sessions::On;
     config.checks.session_program = Some("/opt/my tools/borgwarehouse".into());
     let err = config.check().unwrap_err().0;
     assert!(err.contains("BW_SESSION_PROGRAM") && err.contains("unquoted"), "{err}");
@@ -180,8 +181,8 @@ fn a_late_repository_sends_its_recovery_when_a_session_brings_it_back() {
     let (smtp_port, hook_url) = (smtp.port, format!("{}/hook", hook.url));
     let spool_c = spool.clone();
     let s = TestServer::with_config(move |c| {
-        c.checks.sessions = true;
-        c.checks.session_program = Some("/usr/bin/borgwarehouse".into());
+        c.checks.sessions = Sessions::On;
+        c.checks.session_program = Some(crate::cli_env::BIN.into());
         c.checks.session_spool = Some(spool_c);
         c.checks.status_interval = Duration::ZERO;
         c.checks.storage_interval = Duration::ZERO;
@@ -247,8 +248,8 @@ fn the_webhook_can_hear_of_every_backup() {
         let hook = HttpReceiver::start();
         let (hook_url, spool_c) = (format!("{}/hook", hook.url), spool.clone());
         let s = TestServer::with_config(move |c| {
-            c.checks.sessions = true;
-            c.checks.session_program = Some("/usr/bin/borgwarehouse".into());
+            c.checks.sessions = Sessions::On;
+            c.checks.session_program = Some(crate::cli_env::BIN.into());
             c.checks.session_spool = Some(spool_c);
             c.alerts.webhook_url = Some(hook_url);
             c.alerts.webhook_secret = Some("s3cret".into());
@@ -304,8 +305,8 @@ fn a_folder_that_hangs_does_not_hold_the_sessions_up() {
     let spool_c = spool.clone();
     let s = TestServer::with_scanner(
         move |c| {
-            c.checks.sessions = true;
-            c.checks.session_program = Some("/usr/bin/borgwarehouse".into());
+            c.checks.sessions = Sessions::On;
+            c.checks.session_program = Some(crate::cli_env::BIN.into());
             c.checks.session_spool = Some(spool_c);
             c.checks.scan_timeout = Duration::from_millis(300);
         },
@@ -324,4 +325,60 @@ fn a_folder_that_hangs_does_not_hold_the_sessions_up() {
         s.get(&format!("/api/v1/repositories/{name}/sessions"), Some(&t)).1["sessions"].as_array().unwrap().len(),
         1
     );
+}
+
+/// A program file the borg user (here, this test's user) cannot run: no execute bit.
+fn unrunnable_program(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let program = dir.join("borgwarehouse");
+    fs::write(&program, "#!/bin/sh\n").unwrap();
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o644)).unwrap();
+    program
+}
+
+/// Sessions unset: on when the borg user can run the recorder, and the start says which.
+#[test]
+fn unset_sessions_go_on_where_the_borg_user_can_run_the_recorder() {
+    let s = TestServer::with_config(|c| {
+        c.checks.sessions = Sessions::Auto;
+        c.checks.session_program = Some(crate::cli_env::BIN.into());
+    });
+    assert_eq!(s.state.config.checks.sessions, Sessions::On, "the start settles Auto");
+    let t = s.full_token();
+    s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(1, "")));
+    let line = s.authorized_keys_text();
+    assert!(line.contains(&format!(";{} session --spool ", crate::cli_env::BIN)), "{line}");
+}
+
+/// Sessions unset and a recorder the borg user cannot run: a line naming it would lock every
+/// client out, so the server starts with plain lines (and warns) instead.
+#[test]
+fn unset_sessions_stay_off_when_the_recorder_cannot_run() {
+    let programs = tempfile::tempdir().unwrap();
+    let program = unrunnable_program(programs.path());
+    let s = TestServer::with_config(move |c| {
+        c.checks.sessions = Sessions::Auto;
+        c.checks.session_program = Some(program);
+    });
+    assert_eq!(s.state.config.checks.sessions, Sessions::Off);
+    let t = s.full_token();
+    s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(1, "")));
+    let line = s.authorized_keys_text();
+    assert!(line.contains(";borg serve --restrict-to-repository ") && !line.contains(" session "), "{line}");
+}
+
+/// Asked for, the same recorder refuses the start and names the setting and the file.
+#[test]
+fn asked_for_sessions_refuse_a_recorder_the_borg_user_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = unrunnable_program(dir.path());
+    let mut config = bw_tests::test_config(dir.path());
+    config.checks.sessions = Sessions::On;
+    config.checks.session_program = Some(program.clone());
+    let err = bw_api::state::AppState::open(config, bw_store::clock::Clock::system()).err().expect("started").to_string();
+    assert!(
+        err.contains("BW_SESSION_PROGRAM") && err.contains("cannot run") && err.contains(&*program.to_string_lossy()),
+        "{err}"
+    );
+    assert!(!dir.path().join("home/.ssh/authorized_keys").exists(), "no line written");
 }

@@ -1,4 +1,4 @@
-//! Sessions end to end: with `BW_SESSIONS` on, sshd runs `borg serve` under our recorder; the
+//! Sessions end to end: on by default, sshd runs `borg serve` under our recorder; the
 //! server learns that a backup ended within seconds, without a check, and a backup made while
 //! the server is stopped succeeds all the same and is taken in when it starts again.
 
@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use crate::harness::{self, Borg, Server, Sshd};
 use bw_tests::json;
 
+/// Sessions as they come by default (`BW_SESSIONS` unset, the recorder being this very
+/// program), with the spool where the test can watch it.
 fn env(root: &Path) -> Vec<(String, String)> {
     vec![
-        ("BW_SESSIONS".into(), "true".into()),
-        ("BW_SESSION_PROGRAM".into(), harness::BIN.into()),
         ("BW_SESSION_SPOOL".into(), root.join("spool").display().to_string()),
         ("BW_SESSION_INTERVAL".into(), "1s".into()),
         // No check runs: only sessions can move the figures.
@@ -52,7 +52,11 @@ fn the_server_learns_that_a_backup_ended_and_backups_never_wait_on_it() {
     assert_eq!(status, 200, "{created}");
     let name = created["repositoryName"].as_str().unwrap().to_string();
     let line = std::fs::read_to_string(home.join(".ssh/authorized_keys")).unwrap();
-    assert!(line.contains(" session --spool ") && line.contains(" -- borg serve --restrict-to-repository "), "{line}");
+    assert!(
+        line.contains(&format!(";{} session --spool ", harness::BIN))
+            && line.contains(" -- borg serve --restrict-to-repository "),
+        "{line}"
+    );
 
     // init and create through sshd and the recorder; the figures follow with no check run.
     let borg = Borg::new(&tools, dir.path(), &sshd);

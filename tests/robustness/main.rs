@@ -51,11 +51,15 @@ fn check_agreement(server: &Server, token: &str, root: &Path) -> BTreeMap<String
         let found: Vec<&&str> = ours.iter().filter(|l| l.contains(&marker)).collect();
         assert_eq!(found.len(), 1, "{name}: {} lines:\n{text}", found.len());
         let line = found[0];
+        // Sessions are on by default: `borg serve` runs under this program's recorder.
+        let key = repo["sshPublicKey"].as_str().unwrap();
         let expected = format!(
-            "command=\"cd {pool};borg serve{} --restrict-to-repository {pool}/{name} --storage-quota {}G\",restrict {}",
+            "command=\"cd {pool};{bin} session --spool {pool}/.sessions --repository {name} --key {key_id} -- borg \
+             serve{} --restrict-to-repository {pool}/{name} --storage-quota {}G\",restrict {key}",
             if repo["appendOnlyMode"].as_bool().unwrap() { " --append-only" } else { "" },
             repo["storageSize"],
-            repo["sshPublicKey"].as_str().unwrap(),
+            bin = harness::BIN,
+            key_id = bw_host::ssh_key::key_id(key).unwrap(),
             pool = pool.display()
         );
         assert_eq!(**line, expected, "authorized_keys disagrees with the store");

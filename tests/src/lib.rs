@@ -47,6 +47,9 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     let mut config = Config::default();
     config.server.data_dir = dir.join("data");
     config.server.home = Some(dir.join("home"));
+    // In process, "this program" is the test binary, which is no recorder: tests that want
+    // sessions turn them on with a recorder of their choosing.
+    config.checks.sessions = bw_api::config::Sessions::Off;
     config
 }
 

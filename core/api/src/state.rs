@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
-use bw_host::authorized_keys::AuthorizedKeys;
+use bw_host::authorized_keys::{AuthorizedKeys, Recorder};
 use bw_host::folder_scan::{self, FsScanner, RepoScanner, ScanFailure, ScanTarget};
 use bw_host::key_lookup::KeyDir;
 use bw_host::pool::Pool;
@@ -14,7 +14,7 @@ use bw_store::session_store::SessionStore;
 use bw_store::store_error::{StoreError, StoreResult};
 use bw_store::token_store::TokenStore;
 
-use crate::config::{Config, KeyMode};
+use crate::config::{Config, KeyMode, Sessions};
 use crate::throttle::Throttle;
 
 /// Everything a handler or a task needs; cheap to clone, reaches handlers through poem `Data`.
@@ -69,17 +69,9 @@ impl AppState {
         Self::with_db(config, clock, db)
     }
 
-    fn with_db(config: Config, clock: Clock, db: sled::Db) -> StoreResult<Self> {
+    fn with_db(mut config: Config, clock: Clock, db: sled::Db) -> StoreResult<Self> {
         let home = bw_host::paths::absolute(&config.home());
-        let recorder = match config.checks.sessions {
-            true => {
-                let recorder = config.recorder().map_err(StoreError::Refused)?;
-                let spool = config.session_spool();
-                bw_host::paths::ensure_private_dir(&spool).map_err(|e| StoreError::io(&spool, e))?;
-                Some(recorder)
-            }
-            false => None,
-        };
+        let recorder = session_recorder(&mut config, &home)?;
         let keys =
             AuthorizedKeys::new(home.join(".ssh").join("authorized_keys"), home.join("repos")).with_recorder(recorder);
         let key_dir = config.ssh.key_lookup_dir.as_deref().map(|d| KeyDir::new(bw_host::paths::absolute(d)));
@@ -142,7 +134,11 @@ impl AppState {
     }
 
     fn stores(&self) -> bw_store::snapshot::Stores<'_> {
-        bw_store::snapshot::Stores { repos: &self.repos, tokens: &self.tokens, admin: &self.admin }
+        bw_store::snapshot::Stores {
+            repos: &self.repos,
+            tokens: &self.tokens,
+            admin: &self.admin,
+        }
     }
 
     /// A snapshot of the store ([`bw_store::snapshot`]), taken now. Blocking.
@@ -168,6 +164,43 @@ impl AppState {
         self.db.flush_async().await?;
         Ok(())
     }
+}
+
+/// The recorder the lines run `borg serve` under, if any, and the spool made ready for it;
+/// settles [`Sessions::Auto`] into on or off. The borg user (the home's owner) must be able to
+/// run the program, or every client would be locked out at its next login: asked for
+/// (`BW_SESSIONS=true`), that refuses the start; left unset, sessions stay off with a warning.
+fn session_recorder(config: &mut Config, home: &std::path::Path) -> StoreResult<Option<Recorder>> {
+    use std::os::unix::fs::MetadataExt;
+    let wanted = config.checks.sessions;
+    if wanted == Sessions::Off {
+        return Ok(None);
+    }
+    let recorder = config.recorder().and_then(|recorder| {
+        let (uid, gid) = match std::fs::metadata(home) {
+            Ok(m) => (m.uid(), m.gid()),
+            Err(e) => return Err(format!("{}: {e}", home.display())),
+        };
+        bw_host::users::can_run(uid, gid, std::path::Path::new(&recorder.program))
+            .map_err(|why| format!("BW_SESSION_PROGRAM (`session_program`): {why}"))?;
+        Ok(recorder)
+    });
+    let recorder = match (recorder, wanted) {
+        (Ok(recorder), _) => recorder,
+        (Err(why), Sessions::On) => return Err(StoreError::Refused(why)),
+        (Err(why), _) => {
+            tracing::warn!(
+                "sessions are off: {why}. The lines run plain `borg serve`, and the periodic checks alone follow \
+                 the backups; fix that (or set BW_SESSIONS=false to say so) and restart"
+            );
+            config.checks.sessions = Sessions::Off;
+            return Ok(None);
+        }
+    };
+    let spool = config.session_spool();
+    bw_host::paths::ensure_private_dir(&spool).map_err(|e| StoreError::io(&spool, e))?;
+    config.checks.sessions = Sessions::On;
+    Ok(Some(recorder))
 }
 
 /// The store is locked by another process: say which, and what to do.
@@ -282,6 +315,7 @@ mod tests {
         let mut config = Config::default();
         config.server.data_dir = dir.join("data");
         config.server.home = Some(dir.join(home));
+        config.checks.sessions = crate::config::Sessions::Off;
         Some(config)
     }
 

@@ -250,9 +250,10 @@ impl SessionsApi {
 }
 
 fn interval(state: &AppState) -> std::time::Duration {
+    // The start settled `Auto`: on when the lines carry the recorder.
     match state.config.checks.sessions {
-        true => state.config.checks.session_interval,
-        false => std::time::Duration::ZERO,
+        bw_api::config::Sessions::On => state.config.checks.session_interval,
+        bw_api::config::Sessions::Off | bw_api::config::Sessions::Auto => std::time::Duration::ZERO,
     }
 }
 

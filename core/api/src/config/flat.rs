@@ -28,7 +28,8 @@ pub(super) struct FlatConfig {
     pub storage_interval: Duration,
     #[serde(with = "duration_text")]
     pub scan_timeout: Duration,
-    pub sessions: bool,
+    /// Unset: on when this program can go on the lines (see `super::Sessions`).
+    pub sessions: Option<bool>,
     pub session_spool: Option<PathBuf>,
     pub session_program: Option<PathBuf>,
     #[serde(with = "duration_text")]
@@ -107,7 +108,7 @@ impl Default for FlatConfig {
             status_interval: Duration::from_secs(3600),
             storage_interval: Duration::from_secs(3600),
             scan_timeout: Duration::from_secs(60),
-            sessions: false,
+            sessions: None,
             session_spool: None,
             session_program: None,
             session_interval: Duration::from_secs(2),

@@ -86,15 +86,30 @@ pub struct CheckSettings {
     pub storage_interval: Duration,
     /// Time allowed to read one repository during a check.
     pub scan_timeout: Duration,
-    /// Each line runs `borg serve` under the session recorder, so the server learns that a
-    /// backup ended within [`CheckSettings::session_interval`].
-    pub sessions: bool,
+    /// Whether each line runs `borg serve` under the session recorder, so the server learns
+    /// that a backup ended within [`CheckSettings::session_interval`].
+    pub sessions: Sessions,
     /// Where the recorder drops its records; `POOL/.sessions` when unset.
     pub session_spool: Option<PathBuf>,
     /// The program the lines run as the recorder; this server's own program when unset.
     pub session_program: Option<PathBuf>,
     /// How often the spool is read.
     pub session_interval: Duration,
+}
+
+/// `BW_SESSIONS`. The lines name the recorder's program, and sshd runs it as the borg user:
+/// a line naming a program that user cannot run locks its client out. So unless sessions are
+/// asked for, they go on only where that cannot happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sessions {
+    /// Unset: on when the recorder's program can go on the lines and the borg user can run it;
+    /// else off, with a warning that says why (the server's start settles it: [`Sessions::On`]
+    /// or [`Sessions::Off`] from then on).
+    Auto,
+    /// `BW_SESSIONS=true`: on, and a start that cannot put the recorder on the lines fails.
+    On,
+    /// `BW_SESSIONS=false`: plain `borg serve` lines.
+    Off,
 }
 
 /// Where lateness alerts go (the mail server is in [`MailSettings`]).
@@ -230,7 +245,11 @@ impl From<FlatConfig> for Config {
                 status_interval: f.status_interval,
                 storage_interval: f.storage_interval,
                 scan_timeout: f.scan_timeout,
-                sessions: f.sessions,
+                sessions: match f.sessions {
+                    None => Sessions::Auto,
+                    Some(true) => Sessions::On,
+                    Some(false) => Sessions::Off,
+                },
                 session_spool: f.session_spool,
                 session_program: f.session_program,
                 session_interval: f.session_interval,
@@ -357,7 +376,7 @@ impl Config {
 
     /// The recorder's program and spool go on every line, unquoted.
     fn check_sessions(&self) -> Result<(), ConfigError> {
-        if !self.checks.sessions {
+        if self.checks.sessions == Sessions::Off {
             return Ok(());
         }
         if self.checks.session_interval.is_zero() {
@@ -365,17 +384,9 @@ impl Config {
                 "BW_SESSION_INTERVAL (`session_interval`) must be more than 0 with sessions on".into(),
             ));
         }
-        let recorder = self.recorder().map_err(ConfigError)?;
-        for (setting, path) in [
-            ("BW_SESSION_PROGRAM (`session_program`)", &recorder.program),
-            ("BW_SESSION_SPOOL (`session_spool`)", &recorder.spool),
-        ] {
-            if !bw_host::authorized_keys::Recorder::plain_path(path) {
-                return Err(ConfigError(format!(
-                    "{setting}: {path} goes unquoted into every forced command; give an absolute path without white \
-                     space, quotes, backslashes, `;`, `$` or backquotes"
-                )));
-            }
+        // Unset, an unfit path turns sessions off at the start, with a warning.
+        if self.checks.sessions == Sessions::On {
+            self.recorder().map_err(ConfigError)?;
         }
         Ok(())
     }
@@ -390,7 +401,8 @@ impl Config {
     }
 
     /// The recorder the lines run `borg serve` under, when sessions are on: the configured
-    /// program, else this very program.
+    /// program, else this very program. Refused, naming the setting, when a path cannot stand
+    /// unquoted in a forced command.
     pub fn recorder(&self) -> Result<bw_host::authorized_keys::Recorder, String> {
         let program = match &self.checks.session_program {
             Some(p) => bw_host::paths::absolute(p),
@@ -398,10 +410,22 @@ impl Config {
                 format!("BW_SESSION_PROGRAM (`session_program`): this program's path is unknown ({e}); set it")
             })?,
         };
-        Ok(bw_host::authorized_keys::Recorder {
+        let recorder = bw_host::authorized_keys::Recorder {
             program: program.to_string_lossy().into_owned(),
             spool: self.session_spool().to_string_lossy().into_owned(),
-        })
+        };
+        for (setting, path) in [
+            ("BW_SESSION_PROGRAM (`session_program`)", &recorder.program),
+            ("BW_SESSION_SPOOL (`session_spool`)", &recorder.spool),
+        ] {
+            if !bw_host::authorized_keys::Recorder::plain_path(path) {
+                return Err(format!(
+                    "{setting}: {path} goes unquoted into every forced command; give an absolute path without white \
+                     space, quotes, backslashes, `;`, `$` or backquotes"
+                ));
+            }
+        }
+        Ok(recorder)
     }
 
     /// A target inside the pool or the data folder would hold repositories twice over, or next

@@ -245,3 +245,22 @@ fn a_home_the_forced_command_cannot_carry_is_refused_naming_the_character() {
         Ok(())
     });
 }
+
+#[test]
+fn sessions_unset_true_and_false() {
+    Jail::expect_with(|jail| {
+        // Unset, the start decides (on where the borg user can run the recorder).
+        assert_eq!(load_in_jail().unwrap().checks.sessions, Sessions::Auto);
+        jail.set_env("BW_SESSIONS", "false");
+        assert_eq!(load_in_jail().unwrap().checks.sessions, Sessions::Off);
+        jail.set_env("BW_SESSIONS", "true");
+        assert_eq!(load_in_jail().unwrap().checks.sessions, Sessions::On);
+        // Asked for, a program that cannot stand on the line refuses the start; unset, it
+        // only turns sessions off at the start (tests/api/sessions.rs).
+        jail.set_env("BW_SESSION_PROGRAM", "/opt/my tools/borgwarehouse");
+        assert!(load_in_jail().unwrap_err().0.contains("BW_SESSION_PROGRAM"));
+        jail.set_env("BW_SESSIONS", "yes");
+        assert!(load_in_jail().unwrap_err().0.contains("sessions"));
+        Ok(())
+    });
+}
