@@ -16,6 +16,8 @@ use bw_plugin_cron_status as _;
 use bw_plugin_cron_storage as _;
 #[cfg(feature = "dashboard")]
 use bw_plugin_dashboard as _;
+#[cfg(feature = "history")]
+use bw_plugin_history as _;
 #[cfg(feature = "metrics")]
 use bw_plugin_metrics as _;
 #[cfg(feature = "repo")]

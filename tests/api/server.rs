@@ -83,5 +83,8 @@ fn plugins_of_the_default_build() {
     // Registered by this test binary itself (tests/api/plugins.rs), not by the server.
     names.retain(|n| *n != "test-plugin");
     // `sessions`: the cron-status crate's second registration (its route and task).
-    assert_eq!(names, ["cron-status", "cron-storage", "dashboard", "metrics", "repo", "sessions", "tokens", "version"]);
+    assert_eq!(
+        names,
+        ["cron-status", "cron-storage", "dashboard", "history", "metrics", "repo", "sessions", "tokens", "version"]
+    );
 }

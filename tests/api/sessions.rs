@@ -5,8 +5,8 @@
 use std::fs;
 use std::time::{Duration, UNIX_EPOCH};
 
-use bw_host::session_spool::{drop_record, SessionRecord};
 use bw_api::config::Sessions;
+use bw_host::session_spool::{drop_record, SessionRecord};
 use bw_tests::{ed25519_key, json, repo_body, TestServer, NOW};
 
 fn with_sessions(spool: &std::path::Path) -> TestServer {
@@ -69,6 +69,13 @@ fn a_session_record_moves_its_repository_at_once_and_is_listed() {
     assert_eq!(repo["lastSave"], NOW - 30);
     assert_eq!(repo["status"], true);
     assert!(repo["storageUsed"].as_u64().unwrap() >= 290, "{repo}");
+    // The session adds a point to the repository's history, with the figures after the backup
+    // (and no host point: those come with the check runs).
+    assert_eq!(
+        s.get(&format!("/api/v1/repositories/{name}/history"), Some(&t)).1,
+        json!({"points": [{"at": NOW, "storageUsed": repo["storageUsed"], "lastSave": NOW - 30}]})
+    );
+    assert_eq!(s.get("/api/v1/history", Some(&t)).1, json!({"points": []}));
 
     let (status, listed) = s.get(&format!("/api/v1/repositories/{name}/sessions"), Some(&t));
     assert_eq!(status, 200, "{listed}");
@@ -375,7 +382,8 @@ fn asked_for_sessions_refuse_a_recorder_the_borg_user_cannot_run() {
     let mut config = bw_tests::test_config(dir.path());
     config.checks.sessions = Sessions::On;
     config.checks.session_program = Some(program.clone());
-    let err = bw_api::state::AppState::open(config, bw_store::clock::Clock::system()).err().expect("started").to_string();
+    let err =
+        bw_api::state::AppState::open(config, bw_store::clock::Clock::system()).err().expect("started").to_string();
     assert!(
         err.contains("BW_SESSION_PROGRAM") && err.contains("cannot run") && err.contains(&*program.to_string_lossy()),
         "{err}"

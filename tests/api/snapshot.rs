@@ -79,6 +79,14 @@ fn a_snapshot_taken_while_running_brings_the_server_back_after_its_data_folder_i
     let path = format!("/api/v1/repositories/{}/keys", names[1]);
     assert_eq!(call(port, "POST", &path, &bearer, Some(second)).0, 200);
 
+    // The checks' history: a point per repository and one for the host.
+    assert_eq!(call(port, "POST", "/api/v1/repositories/refresh", &bearer, None).0, 200);
+    let (_, host_history_before) = call(port, "GET", "/api/v1/history", &bearer, None);
+    let history_path = format!("/api/v1/repositories/{}/history", names[0]);
+    let (_, history_before) = call(port, "GET", &history_path, &bearer, None);
+    assert!(!history_before["points"].as_array().unwrap().is_empty(), "{history_before}");
+    assert!(!host_history_before["points"].as_array().unwrap().is_empty(), "{host_history_before}");
+
     // The snapshot, taken through the running server.
     let snapshot = env.dir.path().join("backup/bw-snapshot.json");
     fs::create_dir_all(snapshot.parent().unwrap()).unwrap();
@@ -108,6 +116,11 @@ fn a_snapshot_taken_while_running_brings_the_server_back_after_its_data_folder_i
     let (server, port) = start(&env);
     let (_, list_after) = call(port, "GET", "/api/v1/repositories", &bearer, None);
     assert_eq!(list_after, list_before);
+    // The history came back with them (the first start's own host point, if any, replaced).
+    assert_eq!(call(port, "GET", &history_path, &bearer, None).1, history_before);
+    let (_, host_history_after) = call(port, "GET", "/api/v1/history", &bearer, None);
+    let before = host_history_before["points"].as_array().unwrap();
+    assert_eq!(&host_history_after["points"].as_array().unwrap()[..before.len()], &before[..]);
     let db = list_after["repoList"].as_array().unwrap().iter().find(|r| r["alias"] == "db").unwrap();
     let modes: Vec<&Value> = db["keys"].as_array().unwrap().iter().map(|k| &k["mode"]).collect();
     assert_eq!(modes, vec!["append-only", "append-only"], "both keys came back: {db}");

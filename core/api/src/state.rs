@@ -9,6 +9,7 @@ use bw_host::pool::Pool;
 use bw_host::ssh_url::RepoUrls;
 use bw_store::admin::AdminStore;
 use bw_store::clock::Clock;
+use bw_store::history::HistoryStore;
 use bw_store::repo_store::{KeySink, RepoStore};
 use bw_store::session_store::SessionStore;
 use bw_store::store_error::{StoreError, StoreResult};
@@ -30,6 +31,9 @@ pub struct Inner {
     pub admin: AdminStore,
     /// The sessions taken in from the spool (sessions on).
     pub sessions: SessionStore,
+    pub history: HistoryStore,
+    /// A fold of the history runs (see `crate::history`).
+    pub(crate) history_folding: std::sync::atomic::AtomicBool,
     /// The URLs a client gives borg (`sshUrl`, `lanSshUrl`), from the SSH settings.
     pub urls: RepoUrls,
     pub throttle: Throttle,
@@ -86,6 +90,7 @@ impl AppState {
         let tokens = TokenStore::open(&db)?;
         let admin = AdminStore::open(&db)?;
         let sessions = SessionStore::open(&db)?;
+        let history = HistoryStore::open(&db)?;
         Ok(AppState(Arc::new(Inner {
             urls: config.ssh.repo_urls(),
             config,
@@ -95,6 +100,8 @@ impl AppState {
             tokens,
             admin,
             sessions,
+            history,
+            history_folding: Default::default(),
             throttle: Throttle::default(),
             scanner: Arc::new(FsScanner),
             telemetry: Default::default(),
@@ -138,6 +145,7 @@ impl AppState {
             repos: &self.repos,
             tokens: &self.tokens,
             admin: &self.admin,
+            history: &self.history,
         }
     }
 

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::admin::AdminStore;
+use crate::history::{HistorySnapshot, HistoryStore};
 use crate::repo_store::{Repo, RepoStore};
 use crate::store_error::{StoreError, StoreResult};
 use crate::token_store::{TokenRecord, TokenStore};
@@ -18,10 +19,11 @@ pub const FORMAT: &str = "borgwarehouse-server-snapshot";
 /// Raised when a field changes meaning; a restore refuses a version it does not know.
 /// Version 2 gave repositories several keys (`keys`); a version 1 snapshot (one key, in
 /// `sshPublicKey` and `appendOnlyMode`) is still read. An older server refuses version 2
-/// rather than drop every key but the first.
-pub const VERSION: u32 = 2;
+/// rather than drop every key but the first. Version 3 added `history`; a version 1 or 2
+/// snapshot restores with none.
+pub const VERSION: u32 = 3;
 /// The versions a restore reads.
-const READABLE: [u32; 2] = [1, 2];
+const READABLE: [u32; 3] = [1, 2, 3];
 pub use crate::repo_store::restore::NOT_EMPTY;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +40,9 @@ pub struct Snapshot {
     pub repositories: Vec<Repo>,
     pub tokens: Vec<TokenRecord>,
     pub administrator: Option<AdminAccount>,
+    /// Each repository's points and the host's (version 3).
+    #[serde(default)]
+    pub history: HistorySnapshot,
 }
 
 /// The administrator's name and argon2 hash (PHC string).
@@ -63,6 +68,7 @@ pub struct Stores<'a> {
     pub repos: &'a RepoStore,
     pub tokens: &'a TokenStore,
     pub admin: &'a AdminStore,
+    pub history: &'a HistoryStore,
 }
 
 impl Stores<'_> {
@@ -75,6 +81,7 @@ impl Stores<'_> {
             other => StoreError::Refused(other.to_string()),
         })?;
         let administrator = self.admin.export()?.map(|(user, password_hash)| AdminAccount { user, password_hash });
+        let history = self.history.export()?;
         Ok(Snapshot {
             format: FORMAT.into(),
             version: VERSION,
@@ -84,6 +91,7 @@ impl Stores<'_> {
             repositories,
             tokens,
             administrator,
+            history,
         })
     }
 
@@ -118,7 +126,12 @@ impl Stores<'_> {
             administrator: snapshot.administrator.is_some(),
             key_lines_fixed: 0,
         };
+        let known: std::collections::HashSet<u64> = snapshot.repositories.iter().map(|r| r.id).collect();
         self.repos.restore_blocking(snapshot.repositories, snapshot.next_id)?;
+        // An empty store may hold the host points of its first start's checks: the snapshot's
+        // history replaces them.
+        self.history.clear()?;
+        self.history.restore(&snapshot.history, &known)?;
         self.tokens.restore(&snapshot.tokens)?;
         if let Some(a) = snapshot.administrator {
             self.admin.restore(&a.user, &a.password_hash)?;

@@ -66,6 +66,7 @@ async fn check(state: &AppState, started: std::time::Instant) -> ApiResult<Statu
         .collect();
     report.late = late;
     state.repos.flush().await?;
+    state.record_history(bw_api::history::HistoryOf::Run).await?;
     bw_store::memory::release_free_memory_now_and_soon();
     if !report.late.is_empty() {
         report.delivery = alerts::send(&state.config, alerts::AlertKind::Late, &report.late, now).await;

@@ -101,6 +101,7 @@ pub async fn take_in(state: &AppState) -> ApiResult<TakenIn> {
             }
         })
         .collect();
+    let touched: Vec<u64> = figures.iter().map(|(id, _)| *id).collect();
     let recovered = state
         .repos
         .update_scans(figures, |scan, alert, f: Figures| {
@@ -152,6 +153,8 @@ pub async fn take_in(state: &AppState) -> ApiResult<TakenIn> {
         report.sessions += 1;
     }
     state.repos.flush().await?;
+    // A history point for each repository whose folder was read: the figures after its backup.
+    state.record_history(bw_api::history::HistoryOf::Repositories(&touched)).await?;
     if !recovered.is_empty() {
         let repos: Vec<LateRepo> = recovered
             .into_iter()

@@ -1,0 +1,143 @@
+use super::retention::{DAILY, DAY, FULL, WEEKLY};
+use super::*;
+
+const NOW: i64 = 1_700_000_000;
+
+fn store() -> (tempfile::TempDir, HistoryStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+    (dir, HistoryStore::open(&db).unwrap())
+}
+
+fn times(points: &[Point]) -> Vec<i64> {
+    points.iter().map(|p| p.at).collect()
+}
+
+#[test]
+fn points_are_kept_per_repository_and_answered_by_range() {
+    let (_dir, h) = store();
+    for (i, at) in [NOW - 7200, NOW - 3600, NOW].into_iter().enumerate() {
+        let host = HostPoint { at, storage_used: 30 + i as u64, repositories: 2, late: i as u64 };
+        h.record(at, &[(1, 10 + i as u64, at - 60), (2, 20, 0)], Some(host)).unwrap();
+    }
+    let one = h.repository(1, 0, i64::MAX).unwrap();
+    assert_eq!(one.len(), 3);
+    assert_eq!(one[2], Point { at: NOW, storage_used: 12, last_save: NOW - 60 });
+    assert_eq!(times(&h.repository(1, NOW - 3600, NOW - 1).unwrap()), [NOW - 3600]);
+    assert_eq!(h.repository(2, 0, i64::MAX).unwrap()[0].storage_used, 20);
+    assert!(h.repository(3, 0, i64::MAX).unwrap().is_empty());
+    assert!(h.repository(1, NOW, NOW - 1).unwrap().is_empty(), "from after to");
+    let host = h.host(NOW - 3600, NOW).unwrap();
+    assert_eq!(host.iter().map(|p| (p.storage_used, p.late)).collect::<Vec<_>>(), [(31, 1), (32, 2)]);
+
+    // The same second twice (two checks at once): one point, the later figures.
+    h.record(NOW, &[(1, 99, NOW)], None).unwrap();
+    assert_eq!(h.repository(1, NOW, NOW).unwrap(), [Point { at: NOW, storage_used: 99, last_save: NOW }]);
+
+    h.remove_repository(1).unwrap();
+    assert!(h.repository(1, 0, i64::MAX).unwrap().is_empty());
+    assert_eq!(h.repository(2, 0, i64::MAX).unwrap().len(), 3, "another repository's points stay");
+}
+
+#[test]
+fn a_long_range_answers_the_newest_points() {
+    let (_dir, h) = store();
+    for i in 0..(MAX_POINTS as i64 + 10) {
+        h.record(NOW - i, &[(7, i as u64, 0)], None).unwrap();
+    }
+    let points = h.repository(7, 0, NOW).unwrap();
+    assert_eq!(points.len(), MAX_POINTS);
+    assert_eq!(points.last().unwrap().at, NOW);
+    assert!(points.windows(2).all(|w| w[0].at < w[1].at), "oldest first");
+}
+
+/// Hourly points over 6 years, folded hour by hour as the server would: what stays is what the
+/// rule keeps, at every tier's boundary.
+#[test]
+fn folding_keeps_48_hours_then_days_then_weeks() {
+    let (_dir, h) = store();
+    let start = NOW - 6 * 366 * DAY;
+    // Written in one go (a restore), then folded once, as a first fold after a restore does.
+    let hours: Vec<i64> = (0..).map(|i| start + i * 3600).take_while(|&t| t <= NOW).collect();
+    for chunk in hours.chunks(5000) {
+        let mut batch = sled::Batch::default();
+        for &at in chunk {
+            batch.insert(&repo_key(3, at), &[0u8; 16]);
+            batch.insert(&repo_key(4, at), &[0u8; 16]);
+        }
+        h.repos.apply_batch(batch).unwrap();
+    }
+    let report = h.fold_if_due(NOW).unwrap().expect("a first fold is due");
+    assert!(report.removed > 2 * 50_000, "{report:?}");
+    let kept = times(&h.repository(3, 0, i64::MAX).unwrap());
+    assert_eq!(kept, times(&h.repository(4, 0, i64::MAX).unwrap()));
+    let expected: Vec<i64> =
+        hours.iter().copied().zip(retention::kept(&hours, NOW)).filter(|(_, k)| *k).map(|(t, _)| t).collect();
+    assert_eq!(kept, expected);
+    assert_eq!(kept.iter().filter(|&&t| NOW - t < FULL).count(), 48);
+    assert!(kept.iter().all(|&t| NOW - t < WEEKLY));
+    assert!(h.fold_if_due(NOW + 60).unwrap().is_none(), "not due again within the hour");
+
+    // Then hour by hour for 9 days more: each fold reads only what changed tier, and the result
+    // is the rule's, including the days that crossed 48 h and the weeks that crossed 400 days.
+    let mut all = hours.clone();
+    let mut now = NOW;
+    let mut read = 0;
+    for _ in 0..9 * 24 {
+        now += 3600;
+        h.record(now, &[(3, 0, 0)], None).unwrap();
+        all.push(now);
+        read += h.fold_if_due(now).unwrap().expect("due every hour").read;
+    }
+    let expected: Vec<i64> =
+        all.iter().copied().zip(retention::kept(&all, now)).filter(|(_, k)| *k).map(|(t, _)| t).collect();
+    assert_eq!(times(&h.repository(3, 0, i64::MAX).unwrap()), expected);
+    // Per repository and fold: a point past 5 years, a week of daily points, a day of hourly ones.
+    assert!(read < 9 * 24 * 2 * 40, "hourly folds read {read} points");
+    // The other repository, not written since, folds by age all the same.
+    let four = times(&h.repository(4, 0, i64::MAX).unwrap());
+    assert!(four.iter().all(|&t| now - t < WEEKLY) && four.iter().filter(|&&t| now - t < FULL).count() == 0);
+    // One a day from 400 days ago to its last point, 9 days ago.
+    assert!((390..=392).contains(&four.iter().filter(|&&t| (FULL..DAILY).contains(&(now - t))).count()));
+}
+
+#[test]
+fn the_host_history_folds_too() {
+    let (_dir, h) = store();
+    for i in 0..(10 * 24) {
+        let at = NOW - i * 3600;
+        h.record(at, &[], Some(HostPoint { at, storage_used: i as u64, repositories: 1, late: 0 })).unwrap();
+    }
+    h.fold(0, NOW).unwrap();
+    let host = h.host(0, NOW).unwrap();
+    // 48 hourly points, then one a day for the 8 older days (and the older part of a 9th).
+    assert_eq!(host.iter().filter(|p| NOW - p.at < FULL).count(), 48);
+    assert!((8..=9).contains(&host.iter().filter(|p| NOW - p.at >= FULL).count()), "{}", host.len());
+}
+
+#[test]
+fn export_and_restore_carry_every_point_of_known_repositories() {
+    let (_dir, h) = store();
+    h.record(
+        NOW - 60,
+        &[(1, 5, NOW - 100), (2, 6, 0)],
+        Some(HostPoint { at: NOW - 60, storage_used: 11, repositories: 2, late: 1 }),
+    )
+    .unwrap();
+    h.record(NOW, &[(1, 7, NOW - 10)], None).unwrap();
+    let snapshot = h.export().unwrap();
+    assert_eq!(
+        snapshot.repositories,
+        [
+            RepoHistory { id: 1, points: vec![[NOW - 60, 5, NOW - 100], [NOW, 7, NOW - 10]] },
+            RepoHistory { id: 2, points: vec![[NOW - 60, 6, 0]] }
+        ]
+    );
+    let (_dir2, other) = store();
+    assert!(other.is_empty());
+    let written = other.restore(&snapshot, &[1].into_iter().collect()).unwrap();
+    assert_eq!(written, 2, "repository 2 is not in the restored store");
+    assert_eq!(other.repository(1, 0, i64::MAX).unwrap(), h.repository(1, 0, i64::MAX).unwrap());
+    assert!(other.repository(2, 0, i64::MAX).unwrap().is_empty());
+    assert_eq!(other.host(0, i64::MAX).unwrap(), h.host(0, i64::MAX).unwrap());
+}
