@@ -8,6 +8,7 @@ mod cli_env;
 mod concurrency;
 mod cron;
 mod generated_clients;
+mod health;
 mod history;
 mod hostile;
 mod key_modes;

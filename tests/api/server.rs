@@ -82,9 +82,21 @@ fn plugins_of_the_default_build() {
     let mut names = borgwarehouse::plugin_names().unwrap();
     // Registered by this test binary itself (tests/api/plugins.rs), not by the server.
     names.retain(|n| *n != "test-plugin");
-    // `sessions`: the cron-status crate's second registration (its route and task).
+    // `sessions` and `health-alerts`: the cron-status crate's other registrations (the sessions'
+    // route and task; the task that sends the health alerts).
     assert_eq!(
         names,
-        ["cron-status", "cron-storage", "dashboard", "history", "metrics", "repo", "sessions", "tokens", "version"]
+        [
+            "cron-status",
+            "cron-storage",
+            "dashboard",
+            "health-alerts",
+            "history",
+            "metrics",
+            "repo",
+            "sessions",
+            "tokens",
+            "version"
+        ]
     );
 }

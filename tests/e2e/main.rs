@@ -6,6 +6,7 @@
 //! missing; in CI a missing tool fails it.
 
 mod dashboard;
+mod health;
 mod key_command;
 mod keys;
 mod prometheus;
@@ -43,6 +44,11 @@ fn borg_backs_up_through_the_repositories_the_api_makes() {
         ("MAIL_SMTP_FROM".into(), "bw@example.org".into()),
         ("BW_WEBHOOK_URL".into(), format!("{}/hook", hook.url)),
         ("BW_WEBHOOK_SECRET".into(), "e2e-secret".into()),
+        // This scenario counts the late alert's mails; the health alerts its quota and
+        // compaction steps would raise are tested in health.rs.
+        ("BW_HEALTH_QUOTA_PERCENT".into(), "[]".into()),
+        ("BW_HEALTH_SHRINK_PERCENT".into(), "0".into()),
+        ("BW_HEALTH_GROWTH_FACTOR".into(), "0".into()),
     ];
 
     // 1. Our server and sshd, each on a free 127.0.0.1 port.

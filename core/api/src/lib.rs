@@ -12,6 +12,7 @@ pub mod checks;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod history;
 pub mod limits;
 mod plugin_list;

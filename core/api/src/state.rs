@@ -9,6 +9,7 @@ use bw_host::pool::Pool;
 use bw_host::ssh_url::RepoUrls;
 use bw_store::admin::AdminStore;
 use bw_store::clock::Clock;
+use bw_store::health_marks::QuotaMarks;
 use bw_store::history::HistoryStore;
 use bw_store::repo_store::{KeySink, RepoStore};
 use bw_store::session_store::SessionStore;
@@ -32,6 +33,10 @@ pub struct Inner {
     /// The sessions taken in from the spool (sessions on).
     pub sessions: SessionStore,
     pub history: HistoryStore,
+    /// The quota level each repository was last alerted at (`crate::health`).
+    pub quota_marks: QuotaMarks,
+    /// Health alerts waiting for the alert plugin.
+    pub(crate) health_events: Mutex<Vec<crate::health::HealthEvent>>,
     /// A fold of the history runs (see `crate::history`).
     pub(crate) history_folding: std::sync::atomic::AtomicBool,
     /// The URLs a client gives borg (`sshUrl`, `lanSshUrl`), from the SSH settings.
@@ -91,6 +96,7 @@ impl AppState {
         let admin = AdminStore::open(&db)?;
         let sessions = SessionStore::open(&db)?;
         let history = HistoryStore::open(&db)?;
+        let quota_marks = QuotaMarks::open(&db)?;
         Ok(AppState(Arc::new(Inner {
             urls: config.ssh.repo_urls(),
             config,
@@ -102,6 +108,8 @@ impl AppState {
             sessions,
             history,
             history_folding: Default::default(),
+            quota_marks,
+            health_events: Mutex::new(Vec::new()),
             throttle: Throttle::default(),
             scanner: Arc::new(FsScanner),
             telemetry: Default::default(),

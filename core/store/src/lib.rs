@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod clock;
+pub mod health_marks;
 pub mod history;
 pub mod memory;
 pub mod repo_store;

@@ -3,6 +3,7 @@
 //! and on its own every `BW_STATUS_INTERVAL`.
 
 pub mod alerts;
+pub mod health;
 pub mod sessions;
 
 use bw_api::checks::{read_or_log, Check};
@@ -62,7 +63,7 @@ async fn check(state: &AppState, started: std::time::Instant) -> ApiResult<Statu
         .await?;
     let late: Vec<LateRepo> = late
         .into_iter()
-        .map(|r| LateRepo { alias: r.alias, repository_name: r.repository_name, last_save: r.last_save })
+        .map(|r| LateRepo { alias: r.alias, repository_name: r.repository_name, last_save: r.last_save, note: None })
         .collect();
     report.late = late;
     state.repos.flush().await?;

@@ -102,13 +102,18 @@ pub async fn take_in(state: &AppState) -> ApiResult<TakenIn> {
         })
         .collect();
     let touched: Vec<u64> = figures.iter().map(|(id, _)| *id).collect();
+    let figures: Vec<(u64, (u64, Figures))> = figures.into_iter().map(|(id, f)| (id, (id, f))).collect();
+    let mut changes = Vec::new();
     let recovered = state
         .repos
-        .update_scans(figures, |scan, alert, f: Figures| {
+        .update_scans(figures, |scan, alert, (id, f): (u64, Figures)| {
             if let Some(t) = f.last_save {
                 scan.last_save = t;
             }
             if let Some(kib) = f.used_kib {
+                if kib != scan.storage_used {
+                    changes.push(bw_api::health::StorageChange { id, before: scan.storage_used, after: kib });
+                }
                 scan.storage_used = kib;
             }
             let was_late = !scan.status;
@@ -153,12 +158,19 @@ pub async fn take_in(state: &AppState) -> ApiResult<TakenIn> {
         report.sessions += 1;
     }
     state.repos.flush().await?;
+    // The health rules read the history before the sessions' points are in it.
+    state.judge_health(changes).await?;
     // A history point for each repository whose folder was read: the figures after its backup.
     state.record_history(bw_api::history::HistoryOf::Repositories(&touched)).await?;
     if !recovered.is_empty() {
         let repos: Vec<LateRepo> = recovered
             .into_iter()
-            .map(|r| LateRepo { alias: r.alias, repository_name: r.repository_name, last_save: r.last_save })
+            .map(|r| LateRepo {
+                alias: r.alias,
+                repository_name: r.repository_name,
+                last_save: r.last_save,
+                note: None,
+            })
             .collect();
         report.recovered = repos.len();
         let delivery = crate::alerts::send(&state.config, AlertKind::Recovered, &repos, now).await;

@@ -3,6 +3,7 @@
 //! `BW_STORAGE_INTERVAL`.
 
 use bw_api::checks::{read_or_log, Check};
+use bw_api::health::StorageChange;
 use bw_api::tags::CronTag as Tag;
 use bw_api::{ApiResult, AppState};
 use bw_host::folder_scan::RepoScanner;
@@ -30,16 +31,22 @@ async fn check(state: &AppState) -> ApiResult<StorageReport> {
     let results = state.scan_all(|s: &dyn RepoScanner, p| s.disk_usage_kib(p)).await;
     let (read, failed) = read_or_log(&CHECK, results);
     let report = StorageReport { scanned: read.len(), failed };
-    let found = read.into_iter().map(|(id, kib)| (id, kib.unwrap_or(0))).collect();
+    let found = read.into_iter().map(|(id, kib)| (id, (id, kib.unwrap_or(0)))).collect();
     // Write only the field this check owns, on the current record.
+    let mut changes = Vec::new();
     state
         .repos
-        .update_scans(found, |scan, _alert, kib| {
+        .update_scans(found, |scan, _alert, (id, kib)| {
+            if kib != scan.storage_used {
+                changes.push(StorageChange { id, before: scan.storage_used, after: kib });
+            }
             scan.storage_used = kib;
             false
         })
         .await?;
     state.repos.flush().await?;
+    // The health rules read the history before this run's points are in it.
+    state.judge_health(changes).await?;
     state.record_history(bw_api::history::HistoryOf::Run).await?;
     bw_store::memory::release_free_memory_now_and_soon();
     tracing::info!(scanned = report.scanned, failed = report.failed, "storage check done");

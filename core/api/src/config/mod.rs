@@ -129,6 +129,29 @@ pub struct AlertSettings {
     pub apprise_mode: AppriseMode,
     /// Time allowed to each channel.
     pub timeout: Duration,
+    pub health: HealthSettings,
+}
+
+/// The health alerts (contract: "History and health"), sent through the same channels as the
+/// late alert, each once per event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthSettings {
+    /// Storage used crossing each of these percentages of the quota, rising; empty turns the
+    /// quota alert off.
+    pub quota_percent: Vec<u8>,
+    /// Storage used falling by more than this percentage between two points, on a repository
+    /// that is not append-only; 0 turns the shrink alert off.
+    pub shrink_percent: u8,
+    /// A backup growing storage used by more than this many times the repository's median
+    /// growth; 0 turns the growth alert off.
+    pub growth_factor: u32,
+}
+
+impl HealthSettings {
+    /// True when at least one health alert is on.
+    pub fn any(&self) -> bool {
+        !self.quota_percent.is_empty() || self.shrink_percent > 0 || self.growth_factor > 0
+    }
 }
 
 /// The SMTP server alerts are sent through.
@@ -263,6 +286,16 @@ impl From<FlatConfig> for Config {
                 apprise_services: f.apprise_services,
                 apprise_mode: f.apprise_mode,
                 timeout: f.alert_timeout,
+                health: HealthSettings {
+                    quota_percent: {
+                        let mut levels = f.health_quota_percent;
+                        levels.sort_unstable();
+                        levels.dedup();
+                        levels
+                    },
+                    shrink_percent: f.health_shrink_percent,
+                    growth_factor: f.health_growth_factor,
+                },
             },
             mail: MailSettings {
                 from: f.mail_smtp_from,
@@ -346,6 +379,20 @@ impl Config {
         self.check_pool_path()?;
         self.check_sessions()?;
         self.check_storage_targets()?;
+        let health = &self.alerts.health;
+        if let Some(bad) = health.quota_percent.iter().find(|p| !(1..=100).contains(*p)) {
+            return Err(ConfigError(format!(
+                "BW_HEALTH_QUOTA_PERCENT (`health_quota_percent`): {bad} is not a percentage from 1 to 100; give a \
+                 list such as [80, 95], or [] to turn the quota alert off"
+            )));
+        }
+        if health.shrink_percent > 100 {
+            return Err(ConfigError(format!(
+                "BW_HEALTH_SHRINK_PERCENT (`health_shrink_percent`): {} is more than 100; give 1 to 100, or 0 to \
+                 turn the shrink alert off",
+                health.shrink_percent
+            )));
+        }
         let user = &self.auth.admin_user;
         if user.is_empty() || user.contains(':') {
             return Err(ConfigError(format!("BW_ADMIN_USER: expected a non-empty name without ':', found {user:?}")));

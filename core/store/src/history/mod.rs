@@ -138,6 +138,19 @@ impl HistoryStore {
         Ok(points)
     }
 
+    /// The repository's newest `n` points, oldest first.
+    pub fn newest(&self, id: u64, n: usize) -> StoreResult<Vec<Point>> {
+        let mut points = Vec::with_capacity(n);
+        for entry in self.repos.scan_prefix(id.to_be_bytes()).rev().take(n) {
+            let (k, v) = entry?;
+            let at = time_of(&k[8..]).ok_or_else(|| corrupt("key"))?;
+            let [storage_used, last_save] = words::<2>(&v).ok_or_else(|| corrupt("point"))?;
+            points.push(Point { at, storage_used, last_save: last_save as i64 });
+        }
+        points.reverse();
+        Ok(points)
+    }
+
     /// The host's points from `from` to `to` (inclusive), oldest first, as
     /// [`HistoryStore::repository`].
     pub fn host(&self, from: i64, to: i64) -> StoreResult<Vec<HostPoint>> {

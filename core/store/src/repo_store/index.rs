@@ -233,8 +233,17 @@ impl Index {
 
     /// Every repository as a scrape shows it, in id order, with `status` for `now`.
     pub fn summaries(&self, now: i64) -> impl Iterator<Item = RepoSummary<'_>> {
-        self.entries.iter().map(move |(id, e)| RepoSummary {
-            id: *id,
+        self.entries.iter().map(move |(id, e)| self.summary_of(*id, e, now))
+    }
+
+    /// One repository as a scrape shows it.
+    pub fn summary(&self, id: u64, now: i64) -> Option<RepoSummary<'_>> {
+        self.entries.get(&id).map(|e| self.summary_of(id, e, now))
+    }
+
+    fn summary_of<'a>(&'a self, id: u64, e: &'a Entry, now: i64) -> RepoSummary<'a> {
+        RepoSummary {
+            id,
             name: e.name,
             alias: self.aliases.get(e.alias),
             last_save: e.scan.last_save,
@@ -244,8 +253,8 @@ impl Index {
             status: status_at(e.scan.imported_status, e.scan.last_save, e.alert, now),
             append_only: e.append_only,
             archived: e.archived,
-            keys: usize::from(e.key.is_some()) + self.more_keys.get(id).map_or(0, |m| m.len()),
-        })
+            keys: usize::from(e.key.is_some()) + self.more_keys.get(&id).map_or(0, |m| m.len()),
+        }
     }
 
     /// Every key and the repository that holds it.

@@ -192,6 +192,12 @@ impl RepoStore {
         }
     }
 
+    /// One repository as [`RepoStore::summaries`] shows it, handed to `each` under the index's
+    /// read lock (copy what you need).
+    pub fn summary<T>(&self, id: u64, now: i64, each: impl FnOnce(RepoSummary<'_>) -> T) -> Option<T> {
+        self.read().summary(id, now).map(each)
+    }
+
     /// Every stored record, in id order, read from the store as the iterator advances, with the
     /// current check figures. Holds no lock between items: a reader that takes its time delays
     /// no change.

@@ -3,11 +3,14 @@
 use std::future::Future;
 use std::pin::Pin;
 
+/// A repository an alert is about.
 #[derive(Debug, Clone)]
 pub struct LateRepo {
     pub alias: String,
     pub repository_name: String,
     pub last_save: i64,
+    /// For a health alert: what happened, by how much, and what to look at.
+    pub note: Option<String>,
 }
 
 /// What an alert says of its repositories.
@@ -17,6 +20,24 @@ pub enum AlertKind {
     Late,
     /// They were late, an alert said so, and a backup has just ended.
     Recovered,
+    /// Health: storage used crossed a level of the quota.
+    Quota,
+    /// Health: storage used fell sharply.
+    Shrink,
+    /// Health: a backup grew far beyond the usual.
+    Growth,
+}
+
+impl AlertKind {
+    /// The webhook's `event` for a health alert.
+    pub fn health_event(self) -> Option<&'static str> {
+        match self {
+            AlertKind::Late | AlertKind::Recovered => None,
+            AlertKind::Quota => Some("health.quota"),
+            AlertKind::Shrink => Some("health.shrink"),
+            AlertKind::Growth => Some("health.growth"),
+        }
+    }
 }
 
 /// One alert, as every channel receives it.

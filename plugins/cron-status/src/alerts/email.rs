@@ -35,6 +35,9 @@ impl Email {
         let subject = match alert.kind {
             AlertKind::Late => format!("BorgWarehouse: {count} late repositor{plural}"),
             AlertKind::Recovered => format!("BorgWarehouse: {count} repositor{plural} backing up again"),
+            AlertKind::Quota => format!("BorgWarehouse: {count} repositor{plural} near the quota"),
+            AlertKind::Shrink => format!("BorgWarehouse: storage used fell sharply in {count} repositor{plural}"),
+            AlertKind::Growth => format!("BorgWarehouse: {count} repositor{plural} grew far more than usual"),
         };
         let from = self
             .mail

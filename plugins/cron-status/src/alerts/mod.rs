@@ -62,11 +62,26 @@ fn text(kind: AlertKind, repos: &[LateRepo]) -> String {
             repos.len(),
             if one { "y was" } else { "ies were" }
         ),
+        AlertKind::Quota => format!(
+            "{} repositor{} near {} quota:\n\n",
+            repos.len(),
+            if one { "y is" } else { "ies are" },
+            if one { "its" } else { "their" }
+        ),
+        AlertKind::Shrink => {
+            format!("Storage used fell sharply in {} repositor{}:\n\n", repos.len(), if one { "y" } else { "ies" })
+        }
+        AlertKind::Growth => {
+            format!("{} repositor{} far more than usual:\n\n", repos.len(), if one { "y grew" } else { "ies grew" })
+        }
     };
     for r in repos {
-        let when =
-            if r.last_save == 0 { "never".to_string() } else { format!("last backup at unix time {}", r.last_save) };
-        body.push_str(&format!("- {} ({}): {}\n", r.alias, r.repository_name, when));
+        let what = match &r.note {
+            Some(note) => note.clone(),
+            None if r.last_save == 0 => "never".to_string(),
+            None => format!("last backup at unix time {}", r.last_save),
+        };
+        body.push_str(&format!("- {} ({}): {}\n", r.alias, r.repository_name, what));
     }
     body
 }
@@ -99,7 +114,12 @@ mod tests {
 
     #[test]
     fn alias_is_data_in_the_text() {
-        let late = [LateRepo { alias: "$(rm -rf /)\"; x".into(), repository_name: "aaaaaaaa".into(), last_save: 0 }];
+        let late = [LateRepo {
+            alias: "$(rm -rf /)\"; x".into(),
+            repository_name: "aaaaaaaa".into(),
+            last_save: 0,
+            note: None,
+        }];
         assert!(text(AlertKind::Late, &late).contains("- $(rm -rf /)\"; x (aaaaaaaa): never"));
         assert!(text(AlertKind::Recovered, &late).starts_with("1 repository was late, and a backup has just ended"));
     }

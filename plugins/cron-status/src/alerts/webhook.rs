@@ -82,11 +82,22 @@ impl AlertChannel for Webhook {
 
     fn send<'a>(&'a self, alert: &'a Alert<'a>) -> SendFuture<'a> {
         let aliases: Vec<&str> = alert.repos.iter().map(|r| r.alias.as_str()).collect();
-        let status = match alert.kind {
-            AlertKind::Late => "down",
-            AlertKind::Recovered => "up",
-        };
-        let body = serde_json::json!({"status": status, "repos": aliases, "timestamp": alert.now}).to_string();
+        let body = match alert.kind.health_event() {
+            // BorgWarehouse's own shape, which receivers already read.
+            None => {
+                let status = if alert.kind == AlertKind::Late { "down" } else { "up" };
+                serde_json::json!({"status": status, "repos": aliases, "timestamp": alert.now})
+            }
+            Some(event) => {
+                let details: Vec<serde_json::Value> = alert
+                    .repos
+                    .iter()
+                    .map(|r| serde_json::json!({"repository": r.repository_name, "alias": r.alias, "message": r.note}))
+                    .collect();
+                serde_json::json!({"status": "warning", "event": event, "repos": aliases, "details": details, "timestamp": alert.now})
+            }
+        }
+        .to_string();
         Box::pin(blocking(self.post(body)))
     }
 }

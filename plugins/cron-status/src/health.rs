@@ -1,0 +1,55 @@
+//! Sends the health alerts the storage check and sessions decided (`bw_api::health`): every
+//! `HEALTH_INTERVAL`, the waiting events, one alert per kind, through the late alert's channels.
+
+use bw_api::health::{HealthEvent, HealthKind};
+use bw_api::{ApiResult, AppState};
+
+use crate::alerts::{self, AlertKind, Delivery, LateRepo};
+
+/// How often waiting health alerts are sent: they wait at most this long after their check.
+const HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Sends every waiting health alert; what each channel did, per kind sent.
+pub async fn send_waiting(state: &AppState) -> ApiResult<Vec<(AlertKind, Delivery)>> {
+    let events = state.take_health_events();
+    let mut sent = Vec::new();
+    for (health, kind) in [
+        (HealthKind::Quota, AlertKind::Quota),
+        (HealthKind::Shrink, AlertKind::Shrink),
+        (HealthKind::Growth, AlertKind::Growth),
+    ] {
+        let repos: Vec<LateRepo> = events.iter().filter(|e| e.kind == health).map(late_repo).collect();
+        if repos.is_empty() {
+            continue;
+        }
+        tracing::info!(kind = ?kind, repositories = repos.len(), "health alert");
+        let delivery = alerts::send(&state.config, kind, &repos, state.clock.now()).await;
+        for (channel, delivered) in delivery.iter() {
+            state.telemetry.alert_delivery(channel, delivered);
+        }
+        sent.push((kind, delivery));
+    }
+    Ok(sent)
+}
+
+fn late_repo(e: &HealthEvent) -> LateRepo {
+    LateRepo {
+        alias: e.alias.clone(),
+        repository_name: e.repository_name.clone(),
+        last_save: e.last_save,
+        note: Some(e.message.clone()),
+    }
+}
+
+fn interval(state: &AppState) -> std::time::Duration {
+    match state.config.alerts.health.any() {
+        true => HEALTH_INTERVAL,
+        false => std::time::Duration::ZERO,
+    }
+}
+
+fn scheduled(state: AppState) -> bw_api::registry::TaskFuture {
+    Box::pin(async move { send_waiting(&state).await.map(|_| ()) })
+}
+
+bw_api::task_plugin!("health-alerts", interval, scheduled);
