@@ -220,14 +220,17 @@ pub fn random_file(path: &Path, bytes: usize) {
     }
 }
 
-/// The pids of the `borg serve` processes working on repository `name` (sshd's forced command).
+/// The pids of the `borg serve` processes working on repository `name` (sshd's forced command):
+/// borg itself, not the shell sshd runs the command with, nor the session recorder above it
+/// (killing the recorder would close borg's pipes, and borg would end cleanly, lock released).
 pub fn borg_serve_pids(name: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else { continue };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(" serve ") && cmdline.contains(&format!("/{name} ")) {
+        let borg_itself = !cmdline.contains(" session ") && !cmdline.starts_with("sh ") && !cmdline.contains(" -c ");
+        if borg_itself && cmdline.contains(" serve ") && cmdline.contains(&format!("/{name} ")) {
             pids.push(pid);
         }
     }
