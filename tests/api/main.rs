@@ -27,3 +27,4 @@ mod snapshot;
 mod storage_targets;
 mod tokens;
 mod validation;
+mod verify;

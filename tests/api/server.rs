@@ -83,7 +83,8 @@ fn plugins_of_the_default_build() {
     // Registered by this test binary itself (tests/api/plugins.rs), not by the server.
     names.retain(|n| *n != "test-plugin");
     // `sessions` and `health-alerts`: the cron-status crate's other registrations (the sessions'
-    // route and task; the task that sends the health alerts).
+    // route and task; the task that sends the health alerts); `verify`: the repo crate's
+    // scheduled verify.
     assert_eq!(
         names,
         [
@@ -96,6 +97,7 @@ fn plugins_of_the_default_build() {
             "repo",
             "sessions",
             "tokens",
+            "verify",
             "version"
         ]
     );

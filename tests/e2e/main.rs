@@ -12,6 +12,7 @@ mod keys;
 mod prometheus;
 mod sessions;
 mod storage_target;
+mod verify;
 
 // Shared with tests/robustness, which uses parts this scenario does not.
 #[allow(dead_code)]

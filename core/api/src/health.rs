@@ -29,6 +29,8 @@ pub enum HealthKind {
     Quota,
     Shrink,
     Growth,
+    /// A verify (`borg check --repository-only`) found the repository damaged.
+    VerifyFailed,
 }
 
 /// One health alert about one repository.
@@ -120,6 +122,16 @@ impl AppState {
         }
         waiting.extend(events.into_iter().take(room));
         Ok(())
+    }
+
+    /// Queues one event (a failed verify) for the alert plugin.
+    pub fn queue_health_event(&self, event: HealthEvent) {
+        let mut waiting = self.health_events.lock().unwrap_or_else(|p| p.into_inner());
+        if waiting.len() < MAX_WAITING {
+            waiting.push(event);
+        } else {
+            tracing::warn!(repository = %event.repository_name, "health alert dropped: nothing sends them (cron-status)");
+        }
     }
 
     /// The health events waiting to be sent, oldest first; they are the caller's from now on.

@@ -15,6 +15,7 @@ use bw_store::repo_store::{KeySink, RepoStore};
 use bw_store::session_store::SessionStore;
 use bw_store::store_error::{StoreError, StoreResult};
 use bw_store::token_store::TokenStore;
+use bw_store::verify_results::VerifyResults;
 
 use crate::config::{Config, KeyMode, Sessions};
 use crate::throttle::Throttle;
@@ -33,6 +34,8 @@ pub struct Inner {
     /// The sessions taken in from the spool (sessions on).
     pub sessions: SessionStore,
     pub history: HistoryStore,
+    /// Each repository's last verify.
+    pub verifies: VerifyResults,
     /// The quota level each repository was last alerted at (`crate::health`).
     pub quota_marks: QuotaMarks,
     /// Health alerts waiting for the alert plugin.
@@ -97,6 +100,7 @@ impl AppState {
         let sessions = SessionStore::open(&db)?;
         let history = HistoryStore::open(&db)?;
         let quota_marks = QuotaMarks::open(&db)?;
+        let verifies = VerifyResults::open(&db)?;
         Ok(AppState(Arc::new(Inner {
             urls: config.ssh.repo_urls(),
             config,
@@ -109,6 +113,7 @@ impl AppState {
             history,
             history_folding: Default::default(),
             quota_marks,
+            verifies,
             health_events: Mutex::new(Vec::new()),
             throttle: Throttle::default(),
             scanner: Arc::new(FsScanner),

@@ -178,3 +178,75 @@ mod tests {
         assert_eq!(back.client, "xrepository=cccccccc");
     }
 }
+
+/// Sessions under way: the recorder marks each in `SPOOL/active/NAME.PID.NANOS` while borg
+/// serves, so that a server-side job (a verify) can keep out of a client's way, and stop the
+/// moment one comes, on this host or on a storage host sharing the spool.
+pub mod active {
+    use std::fs;
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    /// A marker older than this is a recorder that was killed before it could remove it.
+    pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+    fn dir(spool: &Path) -> PathBuf {
+        spool.join("active")
+    }
+
+    /// Marks a session of `repository` as under way; `None` when the mark cannot be made
+    /// (the session goes on all the same).
+    pub fn mark(spool: &Path, repository: &str) -> Option<PathBuf> {
+        let dir = dir(spool);
+        if !dir.is_dir() {
+            fs::create_dir(&dir).ok()?;
+        }
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let path = dir.join(format!("{}.{}.{nanos}", super::one_line(repository), std::process::id()));
+        fs::write(&path, b"").ok()?;
+        Some(path)
+    }
+
+    /// Whether a session of `repository` is under way (a mark younger than [`STALE_AFTER`]).
+    pub fn under_way(spool: &Path, repository: &str) -> io::Result<bool> {
+        let entries = match fs::read_dir(dir(spool)) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let prefix = format!("{repository}.");
+        for entry in entries.flatten() {
+            if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+                continue;
+            }
+            let fresh = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            match fresh {
+                Some(age) if age >= STALE_AFTER => {
+                    let _ = fs::remove_file(entry.path());
+                }
+                _ => return Ok(true),
+            }
+        }
+        Ok(false)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn a_mark_says_a_session_is_under_way_until_removed() {
+            let dir = tempfile::tempdir().unwrap();
+            assert!(!super::under_way(dir.path(), "aaaaaaaa").unwrap(), "no folder yet");
+            let mark = super::mark(dir.path(), "aaaaaaaa").unwrap();
+            assert!(super::under_way(dir.path(), "aaaaaaaa").unwrap());
+            assert!(!super::under_way(dir.path(), "aaaaaaab").unwrap(), "another repository");
+            // A stale mark (its recorder killed a day ago) is not a session.
+            let old = std::time::SystemTime::now() - super::STALE_AFTER - std::time::Duration::from_secs(60);
+            std::fs::File::options().write(true).open(&mark).unwrap().set_modified(old).unwrap();
+            assert!(!super::under_way(dir.path(), "aaaaaaaa").unwrap());
+            assert!(!mark.exists(), "the stale mark is cleared");
+            // Records are still taken from the spool alone.
+            super::mark(dir.path(), "aaaaaaaa").unwrap();
+            assert!(super::super::waiting(dir.path()).unwrap().is_empty());
+        }
+    }
+}

@@ -16,3 +16,4 @@ pub mod session_store;
 pub mod snapshot;
 pub mod store_error;
 pub mod token_store;
+pub mod verify_results;

@@ -17,6 +17,7 @@ pub async fn send_waiting(state: &AppState) -> ApiResult<Vec<(AlertKind, Deliver
         (HealthKind::Quota, AlertKind::Quota),
         (HealthKind::Shrink, AlertKind::Shrink),
         (HealthKind::Growth, AlertKind::Growth),
+        (HealthKind::VerifyFailed, AlertKind::VerifyFailed),
     ] {
         let repos: Vec<LateRepo> = events.iter().filter(|e| e.kind == health).map(late_repo).collect();
         if repos.is_empty() {
@@ -42,10 +43,10 @@ fn late_repo(e: &HealthEvent) -> LateRepo {
 }
 
 fn interval(state: &AppState) -> std::time::Duration {
-    match state.config.alerts.health.any() {
-        true => HEALTH_INTERVAL,
-        false => std::time::Duration::ZERO,
-    }
+    // Always: a failed verify is sent too, whichever ran it (its schedule or its route), and
+    // a run with nothing waiting costs one lock.
+    let _ = state;
+    HEALTH_INTERVAL
 }
 
 fn scheduled(state: AppState) -> bw_api::registry::TaskFuture {

@@ -62,9 +62,11 @@ fn collect(state: &AppState) -> Scrape {
     let mut repos = RepoTable::with_capacity(state.repos.len());
     {
         let last = state.sessions.last_sessions();
+        let verifies = state.verifies.all();
         state.repos.summaries(now, |repo| {
             let session = last.get(&repo.id).copied();
-            repos.push(repo, session)
+            let verify = verifies.get(&repo.id).map(|v| (v.at, v.ok));
+            repos.push(repo, session, verify)
         });
     }
     Scrape {

@@ -30,6 +30,8 @@ pub struct RepoFigures {
     pub keys: u32,
     /// The newest session taken in (sessions on), if any.
     pub last_session: Option<bw_store::session_store::LastSession>,
+    /// The last verify's end and outcome, if any.
+    pub last_verify: Option<(i64, bool)>,
 }
 
 impl RepoFigures {
@@ -65,6 +67,7 @@ impl RepoTable {
         &mut self,
         repo: bw_store::repo_store::RepoSummary<'_>,
         last_session: Option<bw_store::session_store::LastSession>,
+        last_verify: Option<(i64, bool)>,
     ) {
         let start = self.text.len() as u32;
         // Writing to a String cannot fail.
@@ -84,6 +87,7 @@ impl RepoTable {
             archived: repo.archived,
             keys: u32::try_from(repo.keys).unwrap_or(u32::MAX),
             last_session,
+            last_verify,
         });
     }
 
@@ -271,6 +275,18 @@ impl Collector for Scrape {
             "borg serve's exit code in the repository's newest session: 0 ok, 1 warning, 2 error, 128+N signal N.",
             |r| r.last_session.map(|l| i64::from(l.exit_code)),
         )?;
+        self.per_repo_with(
+            e,
+            "borgwarehouse_repository_last_verify_timestamp_seconds",
+            "Unix time the server's last verify (borg check --repository-only) of the repository ended (absent before the first).",
+            |r| r.last_verify.map(|(at, _)| at),
+        )?;
+        self.per_repo_with(
+            e,
+            "borgwarehouse_repository_last_verify_ok",
+            "1 when the last verify found nothing wrong, 0 when it found damage (absent before the first).",
+            |r| r.last_verify.map(|(_, ok)| i64::from(ok)),
+        )?;
         {
             let mut metric = e.encode_descriptor(
                 "borgwarehouse_repository_info",
@@ -427,6 +443,7 @@ mod tests {
                 keys: 2,
             },
             None,
+            None,
         );
         repos.push(
             bw_store::repo_store::RepoSummary {
@@ -443,6 +460,7 @@ mod tests {
                 keys: 2,
             },
             Some(bw_store::session_store::LastSession { ended_at: 9, exit_code: 2 }),
+            Some((11, false)),
         );
         let scrape = Scrape { repos, telemetry: TelemetrySnapshot::default(), version: "1", plugins: "metrics".into() };
         let mut registry = prometheus_client::registry::Registry::default();
@@ -470,5 +488,10 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("last_session_exit_code{repositoryName=\"abcd1234\""), "{text}");
+        assert!(
+            text.contains("borgwarehouse_repository_last_verify_timestamp_seconds{repositoryName=\"0000beef\"} 11\n")
+        );
+        assert!(text.contains("borgwarehouse_repository_last_verify_ok{repositoryName=\"0000beef\"} 0\n"), "{text}");
+        assert!(!text.contains("last_verify_ok{repositoryName=\"abcd1234\""), "{text}");
     }
 }

@@ -22,6 +22,9 @@ async fn delete_repo(state: &AppState, path: PathRepo) -> ApiResult<Json<Message
     if let Err(e) = state.sessions.remove_repository(repo.id) {
         tracing::warn!(id = repo.id, error = %e, "the deleted repository's sessions stay in the store");
     }
+    if let Err(e) = state.verifies.remove_repository(repo.id) {
+        tracing::warn!(id = repo.id, error = %e, "the deleted repository's verify result stays in the store");
+    }
     if let Err(e) = state.quota_marks.remove_repository(repo.id) {
         tracing::warn!(id = repo.id, error = %e, "the deleted repository's quota mark stays in the store");
     }

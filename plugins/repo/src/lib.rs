@@ -30,6 +30,7 @@ mod session_command;
 mod storage_targets;
 mod tag;
 mod validate;
+pub mod verify;
 
 use bw_api::AppState;
 
@@ -45,6 +46,7 @@ type Always = (
     server_info::ServerInfoApi,
     refresh::RefreshApi,
     storage_targets::StorageTargetsApi,
+    verify::VerifyApi,
 );
 const ALWAYS: Always = (
     RepoApi,
@@ -53,6 +55,7 @@ const ALWAYS: Always = (
     server_info::ServerInfoApi,
     refresh::RefreshApi,
     storage_targets::StorageTargetsApi,
+    verify::VerifyApi,
 );
 
 #[cfg(feature = "delete-repo")]

@@ -4,7 +4,7 @@
 //! own user, which owns the borg home. A folder that another user owns is left alone (409): the
 //! files borg would write there as this user would lock the client out.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
 
@@ -43,40 +43,62 @@ const ARCHIVE_REFUSED: Refusals = Refusals {
 
 const ARCHIVED_BOOLEAN: &str = "archived must be a boolean";
 
-/// Repositories whose compaction runs now: one at a time per repository, and no break-lock
-/// under it.
-static COMPACTING: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+/// The server's own borg jobs on a repository (compact, verify): one at a time per repository,
+/// and no break-lock under one.
+static RUNNING: Mutex<Option<HashMap<String, BorgJob>>> = Mutex::new(None);
 
-/// Marks a compaction as running until dropped.
-struct Compacting(String);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BorgJob {
+    Compact,
+    Verify,
+}
 
-impl Compacting {
-    fn start(name: &str) -> Option<Compacting> {
-        let mut set = COMPACTING.lock().unwrap_or_else(|p| p.into_inner());
-        set.get_or_insert_with(HashSet::new).insert(name.to_string()).then(|| Compacting(name.to_string()))
-    }
-
-    fn running(name: &str) -> bool {
-        COMPACTING.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|s| s.contains(name))
+impl BorgJob {
+    /// The contract's 409 while this job runs.
+    pub(crate) fn busy(self) -> &'static str {
+        match self {
+            BorgJob::Compact => "A compaction is already running for this repository",
+            BorgJob::Verify => "A verify is already running for this repository",
+        }
     }
 }
 
-impl Drop for Compacting {
+/// Marks a job as running on a repository until dropped.
+pub(crate) struct Running(String);
+
+impl Running {
+    /// Starts `job` on `name`, unless a job runs there: then the one that runs.
+    pub(crate) fn start(name: &str, job: BorgJob) -> Result<Running, BorgJob> {
+        let mut map = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        let map = map.get_or_insert_with(HashMap::new);
+        if let Some(&other) = map.get(name) {
+            return Err(other);
+        }
+        map.insert(name.to_string(), job);
+        Ok(Running(name.to_string()))
+    }
+
+    fn running(name: &str) -> Option<BorgJob> {
+        RUNNING.lock().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(|m| m.get(name).copied())
+    }
+}
+
+impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(set) = COMPACTING.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            set.remove(&self.0);
+        if let Some(map) = RUNNING.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            map.remove(&self.0);
         }
     }
 }
 
 /// A repository of this section's paths, with BorgWarehouse 3.x's 404 for them.
-fn path_repo(name: &str) -> PathRepo {
+pub(crate) fn path_repo(name: &str) -> PathRepo {
     PathRepo::name_or(name, format!("Repository with name {name} not found"))
 }
 
 /// The folder borg works on, when borg can safely work on it: initialised by a client, and
 /// owned by this server's user.
-fn borg_folder(state: &AppState, name: &str) -> ApiResult<std::path::PathBuf> {
+pub(crate) fn borg_folder(state: &AppState, name: &str) -> ApiResult<std::path::PathBuf> {
     let folder = state.repos.pool().repo_path(name);
     let no_data = || ApiError::Conflict(format!("Repository {name} has no borg data yet"));
     let meta = match std::fs::metadata(&folder) {
@@ -173,9 +195,8 @@ impl MaintenanceApi {
             return Err(ApiError::Forbidden("Compaction is disabled on this server".into()).into());
         }
         let folder = borg_folder(&state, &repo.repository_name)?;
-        let Some(_running) = Compacting::start(&repo.repository_name) else {
-            return Err(ApiError::Conflict("A compaction is already running for this repository".into()).into());
-        };
+        let _running = Running::start(&repo.repository_name, BorgJob::Compact)
+            .map_err(|running| ApiError::Conflict(running.busy().into()))?;
         borg(&state, &["compact", "--lock-wait", "10"], &folder).await?;
         tracing::info!(repository = %repo.repository_name, "repository compacted");
         Ok(Json(Message { message: format!("Repository {} has been compacted", repo.repository_name) }))
@@ -196,8 +217,14 @@ impl MaintenanceApi {
     ) -> Answer<Json<Message>, { NOT_FOUND | CONFLICT }> {
         let repo = path_repo(&name).get(&state)?;
         let folder = borg_folder(&state, &repo.repository_name)?;
-        if Compacting::running(&repo.repository_name) {
-            return Err(ApiError::Conflict("A compaction is running for this repository".into()).into());
+        match Running::running(&repo.repository_name) {
+            Some(BorgJob::Compact) => {
+                return Err(ApiError::Conflict("A compaction is running for this repository".into()).into())
+            }
+            Some(BorgJob::Verify) => {
+                return Err(ApiError::Conflict("A verify is running for this repository".into()).into())
+            }
+            None => {}
         }
         borg(&state, &["break-lock"], &folder).await?;
         tracing::info!(repository = %repo.repository_name, "repository lock released");
@@ -207,17 +234,21 @@ impl MaintenanceApi {
 
 #[cfg(test)]
 mod tests {
-    use super::Compacting;
+    use super::{BorgJob, Running};
 
     #[test]
-    fn one_compaction_at_a_time_per_repository() {
-        let first = Compacting::start("aaaaaaaa").expect("the first starts");
-        assert!(Compacting::start("aaaaaaaa").is_none(), "a second compaction of one repository started");
-        assert!(Compacting::running("aaaaaaaa"));
-        let other = Compacting::start("bbbbbbbb").expect("another repository is not held up");
+    fn one_borg_job_at_a_time_per_repository() {
+        let first = Running::start("aaaaaaaa", BorgJob::Compact).expect("the first starts");
+        assert_eq!(
+            Running::start("aaaaaaaa", BorgJob::Verify).err(),
+            Some(BorgJob::Compact),
+            "a verify under a compaction"
+        );
+        assert_eq!(Running::running("aaaaaaaa"), Some(BorgJob::Compact));
+        let other = Running::start("bbbbbbbb", BorgJob::Verify).expect("another repository is not held up");
         drop(first);
-        assert!(!Compacting::running("aaaaaaaa"), "a finished compaction still counts");
-        assert!(Compacting::start("aaaaaaaa").is_some());
+        assert_eq!(Running::running("aaaaaaaa"), None, "a finished compaction still counts");
+        assert!(Running::start("aaaaaaaa", BorgJob::Compact).is_ok());
         drop(other);
     }
 }

@@ -3,7 +3,7 @@
 //! `storageTarget` and the URLs, which are made from the settings, never stored).
 
 use crate::keys::KeyObject;
-use bw_host::ssh_url::RepoUrls;
+use bw_api::AppState;
 use bw_store::repo_store::{PathFamily, Repo};
 use poem_openapi::Object;
 use serde::Serialize;
@@ -63,13 +63,19 @@ pub struct Repository {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keys: Option<Vec<KeyObject>>,
+    /// The last verify the server ran (`borg check --repository-only`; v1 paths only; absent
+    /// until the first).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_verify: Option<crate::verify::VerifyResult>,
 }
 
 impl Repository {
     /// `repo` (already at the time of the answer, see [`Repo::at`]) as the paths of `family`
     /// show it: the 2.x paths without the v1 family's `icon`, `storageTarget` and URLs.
-    pub fn shown(repo: Repo, family: PathFamily, urls: &RepoUrls) -> Repository {
+    pub fn shown(repo: Repo, family: PathFamily, state: &AppState) -> Repository {
         let v1 = family == PathFamily::V1;
+        let urls = &state.urls;
         let (ssh_public_key, append_only_mode) = (repo.ssh_public_key().to_string(), repo.append_only_mode());
         Repository {
             ssh_url: v1.then(|| urls.ssh_url(&repo.repository_name)).flatten(),
@@ -77,6 +83,7 @@ impl Repository {
             icon: repo.icon.filter(|_| v1),
             storage_target: repo.storage_target.filter(|_| v1),
             keys: v1.then(|| repo.keys.iter().map(KeyObject::from).collect()),
+            last_verify: v1.then(|| state.verifies.get(repo.id).map(Into::into)).flatten(),
             ssh_public_key,
             append_only_mode,
             id: repo.id,
@@ -101,8 +108,8 @@ impl Repository {
         out: &mut dyn std::io::Write,
         repo: Repo,
         family: PathFamily,
-        urls: &RepoUrls,
+        state: &AppState,
     ) -> std::io::Result<()> {
-        serde_json::to_writer(out, &Repository::shown(repo, family, urls)).map_err(std::io::Error::other)
+        serde_json::to_writer(out, &Repository::shown(repo, family, state)).map_err(std::io::Error::other)
     }
 }

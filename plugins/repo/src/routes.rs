@@ -25,7 +25,7 @@ use crate::validate;
 async fn list_answer(state: &AppState, family: PathFamily) -> ApiResult<ListAnswer> {
     let (state, now) = (state.clone(), state.clock.now());
     let built = tokio::task::spawn_blocking(move || {
-        let write = |out: &mut dyn std::io::Write, repo| Repository::write_json(out, repo, family, &state.urls);
+        let write = |out: &mut dyn std::io::Write, repo| Repository::write_json(out, repo, family, &state);
         state.repos.list_json(now, family, &write)
     })
     .await
@@ -103,7 +103,7 @@ impl RepoApi {
         }
         let limit = whole_number(limit.as_deref(), "limit", 1, MAX_PAGE)?.unwrap_or(MAX_PAGE);
         let offset = whole_number(offset.as_deref(), "offset", 0, usize::MAX)?.unwrap_or(0);
-        let write = |out: &mut dyn std::io::Write, repo| Repository::write_json(out, repo, PathFamily::V1, &state.urls);
+        let write = |out: &mut dyn std::io::Write, repo| Repository::write_json(out, repo, PathFamily::V1, &state);
         Ok(TaggedJson::untagged(state.repos.list_page_json(state.clock.now(), offset, limit, &write)?))
     }
 
@@ -116,7 +116,7 @@ impl RepoApi {
         id: Path<String>,
     ) -> Answer<Json<RepoOne>, NOT_FOUND> {
         let repo = PathRepo::id(&id).get(&state)?.at(state.clock.now());
-        Ok(Json(RepoOne { repo: Repository::shown(repo, PathFamily::BorgWarehouse2, &state.urls) }))
+        Ok(Json(RepoOne { repo: Repository::shown(repo, PathFamily::BorgWarehouse2, &state) }))
     }
 
     /// Retrieve details of a specific repository by name
@@ -133,7 +133,7 @@ impl RepoApi {
         #[oai(name = "repositoryName")] name: Path<String>,
     ) -> Answer<Json<RepoOne>, NOT_FOUND> {
         let repo = PathRepo::name(&name).get(&state)?.at(state.clock.now());
-        Ok(Json(RepoOne { repo: Repository::shown(repo, PathFamily::V1, &state.urls) }))
+        Ok(Json(RepoOne { repo: Repository::shown(repo, PathFamily::V1, &state) }))
     }
 
     /// Create a new repository (every field required)

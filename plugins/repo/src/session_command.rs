@@ -60,6 +60,8 @@ fn run(matches: &clap::ArgMatches) -> ExitCode {
         use tokio::signal::unix::{signal, SignalKind};
         [SignalKind::hangup(), SignalKind::terminate(), SignalKind::interrupt()].map(|kind| signal(kind).ok())
     });
+    // While borg serves, a mark says so: a verify keeps out of the way, or stops.
+    let mark = bw_host::session_spool::active::mark(&args.spool, &args.repository);
     let code = match std::process::Command::new(&args.command[0]).args(&args.command[1..]).status() {
         Ok(status) => exit_code(status),
         Err(e) => {
@@ -67,6 +69,9 @@ fn run(matches: &clap::ArgMatches) -> ExitCode {
             127
         }
     };
+    if let Some(mark) = mark {
+        let _ = std::fs::remove_file(mark);
+    }
     let record = SessionRecord {
         repository: args.repository,
         key: args.key,

@@ -35,6 +35,9 @@ pub(super) struct FlatConfig {
     #[serde(with = "duration_text")]
     pub session_interval: Duration,
     #[serde(with = "duration_text")]
+    pub verify_interval: Duration,
+    pub verify_concurrency: u32,
+    #[serde(with = "duration_text")]
     pub request_timeout: Duration,
     pub alert_email: Option<String>,
     pub webhook_url: Option<String>,
@@ -115,6 +118,8 @@ impl Default for FlatConfig {
             session_spool: None,
             session_program: None,
             session_interval: Duration::from_secs(2),
+            verify_interval: Duration::ZERO,
+            verify_concurrency: 2,
             request_timeout: Duration::from_secs(30),
             alert_email: None,
             webhook_url: None,

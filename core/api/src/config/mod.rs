@@ -95,6 +95,11 @@ pub struct CheckSettings {
     pub session_program: Option<PathBuf>,
     /// How often the spool is read.
     pub session_interval: Duration,
+    /// Each repository is verified (`borg check --repository-only`) once per this; zero turns
+    /// the scheduled verify off.
+    pub verify_interval: Duration,
+    /// How many verifies run at a time.
+    pub verify_concurrency: u32,
 }
 
 /// `BW_SESSIONS`. The lines name the recorder's program, and sshd runs it as the borg user:
@@ -276,6 +281,8 @@ impl From<FlatConfig> for Config {
                 session_spool: f.session_spool,
                 session_program: f.session_program,
                 session_interval: f.session_interval,
+                verify_interval: f.verify_interval,
+                verify_concurrency: f.verify_concurrency,
             },
             alerts: AlertSettings {
                 email_to: f.alert_email,
@@ -379,6 +386,13 @@ impl Config {
         self.check_pool_path()?;
         self.check_sessions()?;
         self.check_storage_targets()?;
+        if self.checks.verify_concurrency == 0 {
+            return Err(ConfigError(
+                "BW_VERIFY_CONCURRENCY (`verify_concurrency`): 0 verifies at a time would never verify; give 1 or more, \
+                 or BW_VERIFY_INTERVAL=0 to turn the scheduled verify off"
+                    .into(),
+            ));
+        }
         let health = &self.alerts.health;
         if let Some(bad) = health.quota_percent.iter().find(|p| !(1..=100).contains(*p)) {
             return Err(ConfigError(format!(

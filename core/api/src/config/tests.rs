@@ -264,3 +264,25 @@ fn sessions_unset_true_and_false() {
         Ok(())
     });
 }
+
+#[test]
+fn verify_and_health_settings_are_checked() {
+    Jail::expect_with(|jail| {
+        let c = load_in_jail().unwrap();
+        assert_eq!((c.checks.verify_interval, c.checks.verify_concurrency), (Duration::ZERO, 2), "off by default");
+        assert_eq!(c.alerts.health.quota_percent, [80, 95]);
+        jail.set_env("BW_VERIFY_INTERVAL", "7d");
+        jail.set_env("BW_HEALTH_QUOTA_PERCENT", "[95, 80, 80]");
+        let c = load_in_jail().unwrap();
+        assert_eq!(c.checks.verify_interval, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.alerts.health.quota_percent, [80, 95], "sorted, once each");
+        jail.set_env("BW_VERIFY_CONCURRENCY", "0");
+        assert!(load_in_jail().unwrap_err().0.contains("BW_VERIFY_CONCURRENCY"));
+        jail.set_env("BW_VERIFY_CONCURRENCY", "3");
+        jail.set_env("BW_HEALTH_QUOTA_PERCENT", "[80, 120]");
+        assert!(load_in_jail().unwrap_err().0.contains("120 is not a percentage"));
+        jail.set_env("BW_HEALTH_QUOTA_PERCENT", "[]");
+        assert!(load_in_jail().unwrap().alerts.health.quota_percent.is_empty());
+        Ok(())
+    });
+}

@@ -192,6 +192,12 @@ impl RepoStore {
         }
     }
 
+    /// Makes the cached list answers stale: something they show that the index does not hold
+    /// (a verify result) changed.
+    pub fn answers_changed(&self) {
+        self.index_mut().generation += 1;
+    }
+
     /// One repository as [`RepoStore::summaries`] shows it, handed to `each` under the index's
     /// read lock (copy what you need).
     pub fn summary<T>(&self, id: u64, now: i64, each: impl FnOnce(RepoSummary<'_>) -> T) -> Option<T> {

@@ -26,6 +26,8 @@ pub enum AlertKind {
     Shrink,
     /// Health: a backup grew far beyond the usual.
     Growth,
+    /// A verify found the repository damaged.
+    VerifyFailed,
 }
 
 impl AlertKind {
@@ -36,6 +38,7 @@ impl AlertKind {
             AlertKind::Quota => Some("health.quota"),
             AlertKind::Shrink => Some("health.shrink"),
             AlertKind::Growth => Some("health.growth"),
+            AlertKind::VerifyFailed => Some("verify.failed"),
         }
     }
 }

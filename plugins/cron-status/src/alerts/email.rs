@@ -38,6 +38,7 @@ impl Email {
             AlertKind::Quota => format!("BorgWarehouse: {count} repositor{plural} near the quota"),
             AlertKind::Shrink => format!("BorgWarehouse: storage used fell sharply in {count} repositor{plural}"),
             AlertKind::Growth => format!("BorgWarehouse: {count} repositor{plural} grew far more than usual"),
+            AlertKind::VerifyFailed => format!("BorgWarehouse: the verify of {count} repositor{plural} failed"),
         };
         let from = self
             .mail

@@ -71,6 +71,11 @@ fn text(kind: AlertKind, repos: &[LateRepo]) -> String {
         AlertKind::Shrink => {
             format!("Storage used fell sharply in {} repositor{}:\n\n", repos.len(), if one { "y" } else { "ies" })
         }
+        AlertKind::VerifyFailed => format!(
+            "The verify (borg check --repository-only) of {} repositor{} found damage:\n\n",
+            repos.len(),
+            if one { "y" } else { "ies" }
+        ),
         AlertKind::Growth => {
             format!("{} repositor{} far more than usual:\n\n", repos.len(), if one { "y grew" } else { "ies grew" })
         }

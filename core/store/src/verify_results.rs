@@ -1,0 +1,82 @@
+//! Each repository's last verify (`borg check --repository-only` run by the server): when, whether
+//! it passed, and borg's message. One small record per repository, also held in memory for the
+//! repository objects and `/metrics`.
+
+use std::collections::HashMap;
+use std::sync::{RwLock, RwLockReadGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::store_error::{decode, encode, StoreResult};
+
+/// A repository's last verify, as `lastVerify` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastVerify {
+    /// Unix seconds of its end.
+    pub at: i64,
+    pub ok: bool,
+    /// What borg said: empty when it passed.
+    pub message: String,
+}
+
+pub struct VerifyResults {
+    tree: sled::Tree,
+    last: RwLock<HashMap<u64, LastVerify>>,
+}
+
+impl VerifyResults {
+    pub fn open(db: &sled::Db) -> StoreResult<Self> {
+        let tree = db.open_tree("verify_results")?;
+        let mut last = HashMap::new();
+        for entry in tree.iter() {
+            let (k, v) = entry?;
+            if let Ok(id) = <[u8; 8]>::try_from(&k[..]) {
+                let id = u64::from_be_bytes(id);
+                last.insert(id, decode(|| format!("verify result of repository {id}"), &v)?);
+            }
+        }
+        Ok(VerifyResults { tree, last: RwLock::new(last) })
+    }
+
+    pub fn get(&self, id: u64) -> Option<LastVerify> {
+        self.all().get(&id).cloned()
+    }
+
+    /// Every repository's last verify (those verified at least once).
+    pub fn all(&self) -> RwLockReadGuard<'_, HashMap<u64, LastVerify>> {
+        self.last.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set(&self, id: u64, result: LastVerify) -> StoreResult<()> {
+        self.tree.insert(id.to_be_bytes(), encode(&result)?)?;
+        self.last.write().unwrap_or_else(|p| p.into_inner()).insert(id, result);
+        Ok(())
+    }
+
+    /// Forgets a deleted repository's result.
+    pub fn remove_repository(&self, id: u64) -> StoreResult<()> {
+        self.tree.remove(id.to_be_bytes())?;
+        self.last.write().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let results = VerifyResults::open(&db).unwrap();
+        assert_eq!(results.get(1), None);
+        results.set(1, LastVerify { at: 5, ok: false, message: "segment 3 damaged".into() }).unwrap();
+        results.set(2, LastVerify { at: 6, ok: true, message: String::new() }).unwrap();
+        results.remove_repository(2).unwrap();
+        drop(results);
+        let results = VerifyResults::open(&db).unwrap();
+        assert_eq!(results.get(1).map(|r| (r.at, r.ok)), Some((5, false)));
+        assert_eq!(results.get(2), None);
+    }
+}
