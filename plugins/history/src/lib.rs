@@ -76,13 +76,11 @@ impl From<HostPoint> for HostHistoryPoint {
 /// The latest time a query may name: the last second of the year 9999.
 const LAST_TIME: usize = 253_402_300_799;
 
-/// `from` (default 0) and `to` (default: now), unix seconds, `from` not after `to`.
+/// `from` (default 0) and `to` (default: now), unix seconds. A `from` after `to` is an empty
+/// range, answered with no points: each value is valid alone, as the document says.
 fn range(state: &AppState, from: Option<&str>, to: Option<&str>) -> ApiResult<(i64, i64)> {
     let from = whole_number(from, "from", 0, LAST_TIME)?.unwrap_or(0) as i64;
     let to = whole_number(to, "to", 0, LAST_TIME)?.map_or_else(|| state.clock.now(), |t| t as i64);
-    if from > to {
-        return Err(ApiError::BadRequest("from must not be after to".into()));
-    }
     Ok((from, to))
 }
 
