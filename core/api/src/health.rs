@@ -188,8 +188,9 @@ impl AppState {
                     ),
                 ));
             }
-            // Growth: against the rises before this one.
-            if rules.growth_factor > 0 && change.after > change.before {
+            // Growth: against the rises before this one. Not from nothing: a first figure (a
+            // new repository, a first check after a start) is no backup's growth.
+            if rules.growth_factor > 0 && change.before > 0 && change.after > change.before {
                 let grew = change.after - change.before;
                 let points = self.history.newest(change.id, GROWTH_WINDOW)?;
                 let before: Vec<Point> = points.into_iter().filter(|p| p.at < now).collect();

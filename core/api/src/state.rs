@@ -98,7 +98,7 @@ impl AppState {
         let tokens = TokenStore::open(&db)?;
         let admin = AdminStore::open(&db)?;
         let sessions = SessionStore::open(&db)?;
-        let history = HistoryStore::open(&db)?;
+        let history = HistoryStore::open(&db, &config.server.data_dir.join("history"))?;
         let quota_marks = QuotaMarks::open(&db)?;
         let verifies = VerifyResults::open(&db)?;
         Ok(AppState(Arc::new(Inner {

@@ -2,14 +2,15 @@
 //! session (`storageUsed`, `lastSave`), and one host point per check run (the sums), kept by
 //! age as [`retention`] says and deleted with the repository.
 //!
-//! A check run's points are stored time first, 256 repositories to a value (a run of 100,000
-//! repositories is ~400 sequential writes, not 100,000 scattered ones: those took 5.9 s a run
-//! at 100,000, measured), and read back with one lookup per run time; a session's few points
-//! are one entry each, repository first. Nothing is held in memory beyond what a query or a
+//! A check run's points are one file, time first ([`run_files`]: 100,000 points as one entry
+//! each took 5.9 s a run at 100,000 repositories, and in sled chunks they held 170 MiB of heap
+//! after 320 answers, measured), read back with a few `pread`s per run time; a session's few
+//! points are one sled entry each, repository first. Nothing is held in memory beyond what a query or a
 //! fold reads. The fold runs at most once an hour ([`FOLD_EVERY`]) and reads only the stretches
 //! whose points changed tier since the last fold: a dropped run goes whole.
 
 pub mod retention;
+mod run_files;
 
 use crate::store_error::{StoreError, StoreResult};
 
@@ -59,10 +60,8 @@ pub struct RepoHistory {
 }
 
 pub struct HistoryStore {
-    /// Check runs' points, time first: run time (8) + chunk (4: the ids `chunk << 8` to
-    /// `chunk << 8 | 255`) -> a record per repository of the chunk, sorted by id: id (8),
-    /// storage used (8), last save (8). A run's 100,000 points are ~400 sequential values.
-    runs: sled::Tree,
+    /// Check runs' points, a file per run ([`run_files`]).
+    runs: run_files::RunFiles,
     /// Sessions' points, repository first: id (8) + time (8) -> storage used (8) + last save (8).
     repos: sled::Tree,
     /// The host's sums per check run, time (8) -> storage used, repositories, late (8 each):
@@ -71,10 +70,6 @@ pub struct HistoryStore {
     /// `folded`: when the last fold ran.
     meta: sled::Tree,
 }
-
-/// Repositories per chunk of a run, as a power of two.
-const CHUNK_BITS: u32 = 8;
-const RECORD: usize = 24;
 
 /// Times as keys: big-endian with the sign bit flipped, so they sort as numbers.
 fn time_key(at: i64) -> [u8; 8] {
@@ -92,40 +87,12 @@ fn repo_key(id: u64, at: i64) -> [u8; 16] {
     k
 }
 
-fn run_key(at: i64, id: u64) -> [u8; 12] {
-    let mut k = [0u8; 12];
-    k[..8].copy_from_slice(&time_key(at));
-    k[8..].copy_from_slice(&((id >> CHUNK_BITS) as u32).to_be_bytes());
-    k
-}
-
 fn words<const N: usize>(bytes: &[u8]) -> Option<[u64; N]> {
     let mut out = [0u64; N];
     for (i, w) in out.iter_mut().enumerate() {
         *w = u64::from_be_bytes(bytes.get(i * 8..i * 8 + 8)?.try_into().ok()?);
     }
     Some(out)
-}
-
-/// The records of a run chunk: (id, storage used, last save).
-fn records(chunk: &[u8]) -> impl Iterator<Item = (u64, u64, i64)> + '_ {
-    chunk.chunks_exact(RECORD).filter_map(|r| words::<3>(r).map(|[id, used, last]| (id, used, last as i64)))
-}
-
-/// `id`'s record in a run chunk (sorted by id).
-fn find(chunk: &[u8], id: u64) -> Option<(u64, i64)> {
-    let n = chunk.len() / RECORD;
-    let (mut lo, mut hi) = (0, n);
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        let [rid, used, last] = words::<3>(&chunk[mid * RECORD..])?;
-        match rid.cmp(&id) {
-            std::cmp::Ordering::Equal => return Some((used, last as i64)),
-            std::cmp::Ordering::Less => lo = mid + 1,
-            std::cmp::Ordering::Greater => hi = mid,
-        }
-    }
-    None
 }
 
 fn point_value(storage_used: u64, last_save: i64) -> [u8; 16] {
@@ -140,9 +107,10 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 impl HistoryStore {
-    pub fn open(db: &sled::Db) -> StoreResult<Self> {
+    /// The store's trees in `db`, and the check runs' files in `runs_dir`.
+    pub fn open(db: &sled::Db, runs_dir: &std::path::Path) -> StoreResult<Self> {
         Ok(HistoryStore {
-            runs: db.open_tree("history_runs")?,
+            runs: run_files::RunFiles::open(runs_dir).map_err(|e| StoreError::io(runs_dir, e))?,
             repos: db.open_tree("history_repositories")?,
             host: db.open_tree("history_host")?,
             meta: db.open_tree("history_meta")?,
@@ -169,23 +137,13 @@ impl HistoryStore {
         Ok(())
     }
 
-    /// Writes a run's points (sorted by id) as chunks at `at`, replacing what stood there.
+    /// Writes a run's points (sorted by id) at `at`, replacing what stood there.
     fn write_run(&self, at: i64, sorted: &[(u64, u64, i64)]) -> StoreResult<()> {
-        let mut batch = sled::Batch::default();
-        for k in self.runs.scan_prefix(time_key(at)).keys() {
-            batch.remove(k?);
-        }
-        for group in sorted.chunk_by(|a, b| a.0 >> CHUNK_BITS == b.0 >> CHUNK_BITS) {
-            let mut value = Vec::with_capacity(group.len() * RECORD);
-            for &(id, used, last) in group {
-                value.extend_from_slice(&id.to_be_bytes());
-                value.extend_from_slice(&used.to_be_bytes());
-                value.extend_from_slice(&last.to_be_bytes());
-            }
-            batch.insert(&run_key(at, group[0].0), value);
-        }
-        self.runs.apply_batch(batch)?;
-        Ok(())
+        self.runs.write(at, sorted).map_err(|e| self.io(e))
+    }
+
+    fn io(&self, e: std::io::Error) -> StoreError {
+        StoreError::io(self.runs.dir(), e)
     }
 
     /// The repository's points from `from` to `to` (inclusive), oldest first; the newest
@@ -228,11 +186,9 @@ impl HistoryStore {
                 break;
             }
             let at = time_of(&t?).ok_or_else(|| corrupt("key"))?;
-            if let Some(chunk) = self.runs.get(run_key(at, id))? {
-                if let Some((storage_used, last_save)) = find(&chunk, id) {
-                    points.push(Point { at, storage_used, last_save });
-                    from_runs += 1;
-                }
+            if let Some((storage_used, last_save)) = self.runs.find(at, id).map_err(|e| self.io(e))? {
+                points.push(Point { at, storage_used, last_save });
+                from_runs += 1;
             }
         }
         // Stable: at one second, the session's point (pushed first) stays.
@@ -264,22 +220,10 @@ impl HistoryStore {
             batch.remove(k?);
         }
         self.repos.apply_batch(batch)?;
-        let mut batch = sled::Batch::default();
         for t in self.host.iter().keys() {
             let at = time_of(&t?).ok_or_else(|| corrupt("key"))?;
-            let key = run_key(at, id);
-            let Some(chunk) = self.runs.get(key)? else { continue };
-            if find(&chunk, id).is_none() {
-                continue;
-            }
-            let kept: Vec<u8> =
-                chunk.chunks_exact(RECORD).filter(|r| r[..8] != id.to_be_bytes()).flatten().copied().collect();
-            match kept.is_empty() {
-                true => batch.remove(&key),
-                false => batch.insert(&key, kept),
-            }
+            self.runs.remove_id(at, id).map_err(|e| self.io(e))?;
         }
-        self.runs.apply_batch(batch)?;
         Ok(())
     }
 
@@ -319,22 +263,26 @@ impl HistoryStore {
             next = id.checked_add(1);
         }
         // Check runs: the host point and every repository's record of a run go together.
-        let (mut host_batch, mut run_batch) = (sled::Batch::default(), sled::Batch::default());
         for &(from, to) in &ranges {
             let (keys, times) = self.times(&self.host, None, from, to)?;
             report.read += keys.len();
             for ((k, at), keep) in keys.into_iter().zip(times.iter().copied()).zip(retention::kept(&times, now)) {
                 if !keep {
-                    host_batch.remove(k);
-                    for chunk in self.runs.scan_prefix(time_key(at)).keys() {
-                        run_batch.remove(chunk?);
-                    }
+                    // The host point first: a run file a crash leaves without one is never
+                    // read, and goes below.
+                    self.host.remove(k)?;
+                    self.runs.remove(at).map_err(|e| self.io(e))?;
                     report.removed += 1;
                 }
             }
         }
-        self.runs.apply_batch(run_batch)?;
-        self.host.apply_batch(host_batch)?;
+        // Run files no host point names (a crash between the two removals above), older than
+        // a run being written now could be.
+        for at in self.runs.times().map_err(|e| self.io(e))? {
+            if at < now - 60 && self.host.get(time_key(at))?.is_none() {
+                self.runs.remove(at).map_err(|e| self.io(e))?;
+            }
+        }
         self.meta.insert("folded", time_key(now).to_vec())?;
         Ok(report)
     }
@@ -370,10 +318,8 @@ impl HistoryStore {
             let (k, v) = entry?;
             let h = host_point(&k, &v)?;
             out.host.push([h.at, h.storage_used as i64, h.repositories as i64, h.late as i64]);
-            for chunk in self.runs.scan_prefix(time_key(h.at)).values() {
-                for (id, used, last) in records(&chunk?) {
-                    by_repo.entry(id).or_default().push([h.at, used as i64, last]);
-                }
+            for (id, used, last) in self.runs.records(h.at).map_err(|e| self.io(e))? {
+                by_repo.entry(id).or_default().push([h.at, used as i64, last]);
             }
         }
         for entry in self.repos.iter() {
@@ -429,12 +375,12 @@ impl HistoryStore {
 
     /// True when no point is stored.
     pub fn is_empty(&self) -> bool {
-        self.repos.is_empty() && self.host.is_empty() && self.runs.is_empty()
+        self.repos.is_empty() && self.host.is_empty()
     }
 
     /// Forgets every point (a restore replaces them).
     pub fn clear(&self) -> StoreResult<()> {
-        self.runs.clear()?;
+        self.runs.clear().map_err(|e| self.io(e))?;
         self.repos.clear()?;
         self.host.clear()?;
         self.meta.clear()?;

@@ -5,8 +5,9 @@ const NOW: i64 = 1_700_000_000;
 
 fn store() -> (tempfile::TempDir, HistoryStore) {
     let dir = tempfile::tempdir().unwrap();
-    let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
-    (dir, HistoryStore::open(&db).unwrap())
+    let db = sled::Config::new().path(dir.path().join("db")).temporary(true).open().unwrap();
+    let store = HistoryStore::open(&db, &dir.path().join("runs")).unwrap();
+    (dir, store)
 }
 
 fn times(points: &[Point]) -> Vec<i64> {
@@ -142,18 +143,18 @@ fn export_and_restore_carry_every_point_of_known_repositories() {
     assert_eq!(other.host(0, i64::MAX).unwrap(), h.host(0, i64::MAX).unwrap());
 }
 
-/// Check runs are stored time first, in chunks of 256 repositories: they fold whole, each
-/// repository reads its points back from them, and a deleted repository leaves them.
+/// Check runs are stored time first, a file each: they fold whole, each repository reads its
+/// points back from them, and a deleted repository leaves them.
 #[test]
 fn check_runs_fold_whole_and_a_deleted_repository_leaves_them() {
     let (_dir, h) = store();
     let hours: Vec<i64> = (0..10 * 24).map(|i| NOW - i * 3600).rev().collect();
     for &at in &hours {
-        // Ids 1 to 300: two chunks (0-255, 256-511), given out of order.
+        // Ids 1 to 300, given out of order.
         let points: Vec<(u64, u64, i64)> = (1..=300).rev().map(|id| (id, id * 10 + (at as u64 % 7), at - 5)).collect();
         h.record(at, &points, Some(HostPoint { at, storage_used: 1, repositories: 300, late: 0 })).unwrap();
     }
-    assert_eq!(h.runs.len(), hours.len() * 2);
+    assert_eq!(h.runs.len().unwrap(), hours.len());
     h.fold(0, NOW).unwrap();
     let expected: Vec<i64> =
         hours.iter().copied().zip(retention::kept(&hours, NOW)).filter(|(_, k)| *k).map(|(t, _)| t).collect();
@@ -161,12 +162,17 @@ fn check_runs_fold_whole_and_a_deleted_repository_leaves_them() {
         assert_eq!(times(&h.repository(id, 0, i64::MAX).unwrap()), expected, "repository {id}");
     }
     assert_eq!(h.host(0, i64::MAX).unwrap().iter().map(|p| p.at).collect::<Vec<_>>(), expected);
-    assert_eq!(h.runs.len(), expected.len() * 2, "a dropped run's chunks go with it");
+    assert_eq!(h.runs.len().unwrap(), expected.len(), "a dropped run's file goes with it");
     assert_eq!(
         h.repository(256, NOW, NOW).unwrap(),
         [Point { at: NOW, storage_used: 2560 + NOW as u64 % 7, last_save: NOW - 5 }]
     );
     assert_eq!(times(&h.newest(300, 3).unwrap()), expected[expected.len() - 3..]);
+
+    // A run file a crash left without its host point goes at the next fold.
+    h.runs.write(NOW - 3 * 86_400 + 17, &[(1, 1, 1)]).unwrap();
+    h.fold(NOW - 3600, NOW).unwrap();
+    assert_eq!(h.runs.len().unwrap(), expected.len(), "the orphan run file stays");
 
     h.remove_repository(256).unwrap();
     assert!(h.repository(256, 0, i64::MAX).unwrap().is_empty());
