@@ -71,12 +71,7 @@ fn status_reads_integrity_mtimes_and_alerts_once_per_90000_seconds() {
     let hook = HttpReceiver::start();
     let s = TestServer::with_config(|c| {
         c.auth.cronjob_key = Some(KEY.into());
-        c.alerts.email_to = Some("admin@example.org".into());
-        c.mail.host = Some("127.0.0.1".into());
-        c.mail.port = Some(smtp.port);
-        c.mail.tls = Some(bw_api::config::MailTls::None);
-        c.mail.from = Some("bw@example.org".into());
-        c.alerts.webhook_url = Some(format!("{}/hook", hook.url));
+        bw_tests::alert_to(c, smtp.port, Some(format!("{}/hook", hook.url)));
         c.alerts.webhook_secret = Some("hook-secret".into());
     });
     let t = s.full_token();

@@ -52,12 +52,7 @@ impl Host {
             move |c| {
                 c.checks.status_interval = Duration::ZERO;
                 c.checks.storage_interval = Duration::ZERO;
-                c.alerts.email_to = Some("admin@example.org".into());
-                c.mail.host = Some("127.0.0.1".into());
-                c.mail.port = Some(smtp_port);
-                c.mail.tls = Some(bw_api::config::MailTls::None);
-                c.mail.from = Some("bw@example.org".into());
-                c.alerts.webhook_url = Some(hook_url);
+                bw_tests::alert_to(c, smtp_port, Some(hook_url));
             },
             sizes.clone(),
         );

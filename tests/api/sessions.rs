@@ -193,12 +193,7 @@ fn a_late_repository_sends_its_recovery_when_a_session_brings_it_back() {
         c.checks.session_spool = Some(spool_c);
         c.checks.status_interval = Duration::ZERO;
         c.checks.storage_interval = Duration::ZERO;
-        c.alerts.email_to = Some("admin@example.org".into());
-        c.mail.host = Some("127.0.0.1".into());
-        c.mail.port = Some(smtp_port);
-        c.mail.tls = Some(bw_api::config::MailTls::None);
-        c.mail.from = Some("bw@example.org".into());
-        c.alerts.webhook_url = Some(hook_url);
+        bw_tests::alert_to(c, smtp_port, Some(hook_url));
     });
     let t = s.full_token();
     let mut names = Vec::new();

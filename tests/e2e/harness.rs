@@ -220,6 +220,53 @@ pub fn random_file(path: &Path, bytes: usize) {
     }
 }
 
+/// Alerts by mail to the test mail server `smtp`, and the figures moved by sessions alone
+/// (taken in every second; no periodic check).
+pub fn mail_and_sessions_env(smtp: &bw_tests::sinks::SmtpSink) -> Vec<(String, String)> {
+    vec![
+        ("BW_ALERT_EMAIL".into(), "admin@example.org".into()),
+        ("MAIL_SMTP_HOST".into(), "127.0.0.1".into()),
+        ("MAIL_SMTP_PORT".into(), smtp.port.to_string()),
+        ("BW_MAIL_TLS".into(), "none".into()),
+        ("MAIL_SMTP_FROM".into(), "bw@example.org".into()),
+        ("BW_SESSION_INTERVAL".into(), "1s".into()),
+        ("BW_STATUS_INTERVAL".into(), "0".into()),
+        ("BW_STORAGE_INTERVAL".into(), "0".into()),
+    ]
+}
+
+/// A server that mails its alerts to a sink, a real sshd, and one repository of `size` GB that
+/// a client has `borg init`ed.
+pub struct BackupHost {
+    pub dir: tempfile::TempDir,
+    pub smtp: bw_tests::sinks::SmtpSink,
+    pub server: Server,
+    pub _sshd: Sshd,
+    pub token: String,
+    pub key: bw_tests::ssh::Key,
+    pub name: String,
+    pub borg: Borg,
+}
+
+impl BackupHost {
+    pub fn start(alias: &str, size: u64) -> Option<BackupHost> {
+        let tools = tools()?;
+        let dir = tempfile::tempdir().unwrap();
+        let smtp = bw_tests::sinks::SmtpSink::start();
+        let server = Server::start(dir.path(), &mail_and_sessions_env(&smtp));
+        let sshd = Sshd::start(&tools, dir.path(), &dir.path().join("home"));
+        let token = server.cli_token("e2e", "create,read,update,delete");
+        let key = keygen(dir.path(), "client");
+        let body = serde_json::json!({"alias": alias, "sshPublicKey": key.public, "storageSize": size, "alert": 3600});
+        let (status, created) = server.post("/api/v1/repositories", &token, &body);
+        assert_eq!(status, 200, "{created}");
+        let name = created["repositoryName"].as_str().unwrap().to_string();
+        let borg = Borg::new(&tools, dir.path(), &sshd);
+        borg.ok(&key, &["init", "-e", "none", &borg.url(&name)]);
+        Some(BackupHost { dir, smtp, server, _sshd: sshd, token, key, name, borg })
+    }
+}
+
 /// The pids of the `borg serve` processes working on repository `name` (sshd's forced command):
 /// borg itself, not the shell sshd runs the command with, nor the session recorder above it
 /// (killing the recorder would close borg's pipes, and borg would end cleanly, lock released).

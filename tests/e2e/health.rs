@@ -5,23 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{self, Borg, Server, Sshd};
-use bw_tests::json;
+use crate::harness::{self, BackupHost, Server};
 use bw_tests::sinks::SmtpSink;
-
-fn env(smtp: &SmtpSink) -> Vec<(String, String)> {
-    vec![
-        ("BW_ALERT_EMAIL".into(), "admin@example.org".into()),
-        ("MAIL_SMTP_HOST".into(), "127.0.0.1".into()),
-        ("MAIL_SMTP_PORT".into(), smtp.port.to_string()),
-        ("BW_MAIL_TLS".into(), "none".into()),
-        ("MAIL_SMTP_FROM".into(), "bw@example.org".into()),
-        ("BW_SESSION_INTERVAL".into(), "1s".into()),
-        // Only sessions move the figures.
-        ("BW_STATUS_INTERVAL".into(), "0".into()),
-        ("BW_STORAGE_INTERVAL".into(), "0".into()),
-    ]
-}
 
 /// The mails whose subject holds `subject`.
 fn mails(smtp: &SmtpSink, subject: &str) -> Vec<String> {
@@ -62,19 +47,10 @@ fn sessions(server: &Server, token: &str, name: &str, n: usize) {
 
 #[test]
 fn a_backup_that_crosses_80_percent_of_the_quota_alerts_once() {
-    let Some(tools) = harness::tools() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let smtp = SmtpSink::start();
-    let server = Server::start(dir.path(), &env(&smtp));
-    let sshd = Sshd::start(&tools, dir.path(), &dir.path().join("home"));
-    let token = server.cli_token("e2e", "create,read,update,delete");
-    let key = harness::keygen(dir.path(), "client");
-    let body = json!({"alias": "nearly full", "sshPublicKey": key.public, "storageSize": 1, "alert": 3600});
-    let (status, created) = server.post("/api/v1/repositories", &token, &body);
-    assert_eq!(status, 200, "{created}");
-    let name = created["repositoryName"].as_str().unwrap().to_string();
-    let borg = Borg::new(&tools, dir.path(), &sshd);
-    borg.ok(&key, &["init", "-e", "none", &borg.url(&name)]);
+    let Some(BackupHost { dir, smtp, server, _sshd, token, key, name, borg }) = BackupHost::start("nearly full", 1)
+    else {
+        return;
+    };
 
     // 800 MiB of incompressible data: 84% of the 1 GB quota.
     let src = dir.path().join("src");
@@ -94,20 +70,10 @@ fn a_backup_that_crosses_80_percent_of_the_quota_alerts_once() {
 
 #[test]
 fn a_backup_far_larger_than_usual_then_a_compaction_that_halves_it_alert_once_each() {
-    let Some(tools) = harness::tools() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let smtp = SmtpSink::start();
-    let server = Server::start(dir.path(), &env(&smtp));
-    let sshd = Sshd::start(&tools, dir.path(), &dir.path().join("home"));
-    let token = server.cli_token("e2e", "create,read,update,delete");
-    let key = harness::keygen(dir.path(), "client");
-    let body = json!({"alias": "db", "sshPublicKey": key.public, "storageSize": 10, "alert": 3600});
-    let (status, created) = server.post("/api/v1/repositories", &token, &body);
-    assert_eq!(status, 200, "{created}");
-    let name = created["repositoryName"].as_str().unwrap().to_string();
-    let borg = Borg::new(&tools, dir.path(), &sshd);
+    let Some(BackupHost { dir, smtp, server, _sshd, token, key, name, borg }) = BackupHost::start("db", 10) else {
+        return;
+    };
     let archive = |a: &str| format!("{}::{a}", borg.url(&name));
-    borg.ok(&key, &["init", "-e", "none", &borg.url(&name)]);
     sessions(&server, &token, &name, 1);
 
     // Six ordinary nights: 1 MiB of new data each.

@@ -7,21 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{self, Borg, Server, Sshd};
+use crate::harness::{self, BackupHost, Server};
 use bw_tests::json;
 use bw_tests::sinks::SmtpSink;
 
 fn env(smtp: &SmtpSink) -> Vec<(String, String)> {
-    vec![
-        ("BW_ALERT_EMAIL".into(), "admin@example.org".into()),
-        ("MAIL_SMTP_HOST".into(), "127.0.0.1".into()),
-        ("MAIL_SMTP_PORT".into(), smtp.port.to_string()),
-        ("BW_MAIL_TLS".into(), "none".into()),
-        ("MAIL_SMTP_FROM".into(), "bw@example.org".into()),
-        ("BW_SESSION_INTERVAL".into(), "1s".into()),
-        ("BW_STATUS_INTERVAL".into(), "0".into()),
-        ("BW_STORAGE_INTERVAL".into(), "0".into()),
-    ]
+    harness::mail_and_sessions_env(smtp)
 }
 
 /// borg run here, on the folder, as the borg user (this test's user) would.
@@ -143,18 +134,11 @@ fn a_sound_repository_verifies_ok_and_a_damaged_one_fails_with_an_alert() {
 
 #[test]
 fn a_verify_keeps_out_of_a_clients_way_and_reports_no_false_failure() {
-    let Some(tools) = harness::tools() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let smtp = SmtpSink::start();
-    let server = Server::start(dir.path(), &env(&smtp));
-    let sshd = Sshd::start(&tools, dir.path(), &dir.path().join("home"));
-    let token = server.cli_token("e2e", "create,read,update,delete");
-    let key = harness::keygen(dir.path(), "client");
-    let name = create(&server, &token, &key.public, "big", 5);
+    let Some(BackupHost { dir, smtp, server, _sshd, token, key, name, borg }) = BackupHost::start("big", 5) else {
+        return;
+    };
     let folder = dir.path().join("home/repos").join(&name);
-    let borg = Borg::new(&tools, dir.path(), &sshd);
     let verify = format!("/api/v1/repositories/{name}/verify");
-    borg.ok(&key, &["init", "-e", "none", &borg.url(&name)]);
     let src = dir.path().join("src");
     harness::random_file(&src.join("big.bin"), 600 * 1024 * 1024);
 
