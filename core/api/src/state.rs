@@ -39,7 +39,7 @@ pub struct Inner {
     /// The quota level each repository was last alerted at (`crate::health`).
     pub quota_marks: QuotaMarks,
     /// Health alerts waiting for the alert plugin.
-    pub(crate) health_events: Mutex<Vec<crate::health::HealthEvent>>,
+    pub(crate) health_events: Mutex<Vec<crate::health::rules::HealthEvent>>,
     /// A fold of the history runs (see `crate::history`).
     pub(crate) history_folding: std::sync::atomic::AtomicBool,
     /// The URLs a client gives borg (`sshUrl`, `lanSshUrl`), from the SSH settings.
