@@ -105,7 +105,7 @@ fn the_server_learns_that_a_backup_ended_and_backups_never_wait_on_it() {
     server.stop();
     std::fs::write(src.join("b.bin"), vec![1u8; 100_000]).unwrap();
     borg.ok(&key, &["create", &format!("{}::second", borg.url(&name)), src.to_str().unwrap()]);
-    let waiting = std::fs::read_dir(dir.path().join("spool")).unwrap().count();
+    let waiting = bw_host::session_spool::waiting(&dir.path().join("spool")).unwrap().len();
     assert_eq!(waiting, 1, "the session waits for the server");
     let before = repo["lastSave"].as_i64().unwrap();
     let server = Server::start(dir.path(), &env(dir.path()));
@@ -204,7 +204,7 @@ fn fifty_concurrent_sessions_are_all_recorded() {
         let id = bw_host::ssh_key::key_id(&key.public).unwrap();
         assert!(list.iter().all(|s| s["keyId"] == id.as_str()), "{list:?}");
     }
-    let waiting = std::fs::read_dir(dir.path().join("spool")).unwrap().count();
+    let waiting = bw_host::session_spool::waiting(&dir.path().join("spool")).unwrap().len();
     assert_eq!(waiting, 0, "records left in the spool");
 }
 
