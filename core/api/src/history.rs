@@ -34,14 +34,13 @@ impl AppState {
                 });
                 (points, Some(host))
             }
+            // A few repositories: looked up one by one, not a walk of every repository (a
+            // read of the spool comes every 2 s).
             HistoryOf::Repositories(ids) => {
-                let wanted: std::collections::HashSet<u64> = ids.iter().copied().collect();
-                let mut points = Vec::with_capacity(ids.len());
-                self.repos.summaries(now, |s| {
-                    if wanted.contains(&s.id) {
-                        points.push((s.id, s.storage_used, s.last_save));
-                    }
-                });
+                let points = ids
+                    .iter()
+                    .filter_map(|&id| self.repos.summary(id, now, |s| (s.id, s.storage_used, s.last_save)))
+                    .collect();
                 (points, None)
             }
         };

@@ -120,17 +120,22 @@ pub(crate) fn borg_folder(state: &AppState, name: &str) -> ApiResult<std::path::
     Ok(folder)
 }
 
-/// Runs `borg ARGS FOLDER`; its error output goes to the log, never to the client.
-async fn borg(state: &AppState, args: &[&str], folder: &std::path::Path) -> ApiResult<()> {
-    let base = state.config.server.data_dir.join("borg");
-    let out = tokio::process::Command::new("borg")
-        .args(args)
+/// `borg ARGS FOLDER` as this server runs it on a repository's folder, not started.
+pub(crate) fn borg_command(state: &AppState, args: &[&str], folder: &std::path::Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("borg");
+    cmd.args(args)
         .arg(folder)
         // borg's own cache and security files stay in the server's data folder.
-        .env("BORG_BASE_DIR", &base)
+        .env("BORG_BASE_DIR", state.config.server.data_dir.join("borg"))
         .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
         .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs `borg ARGS FOLDER`; its error output goes to the log, never to the client.
+async fn borg(state: &AppState, args: &[&str], folder: &std::path::Path) -> ApiResult<()> {
+    let out = borg_command(state, args, folder)
         .output()
         .await
         .map_err(|e| ApiError::internal(format!("cannot run borg: {e}")))?;

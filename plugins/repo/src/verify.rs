@@ -28,7 +28,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
-use crate::maintenance::{borg_folder, path_repo, BorgJob, Running};
+use crate::maintenance::{borg_command, borg_folder, path_repo, BorgJob, Running};
 use crate::tag::Tag;
 
 /// How often a running verify looks for a client's session.
@@ -92,16 +92,10 @@ pub async fn verify(state: &AppState, id: u64, name: &str) -> ApiResult<Result<L
     if in_use(state, name, &folder) {
         return Ok(Err(NotRun::InUse));
     }
-    let mut child = tokio::process::Command::new("borg")
-        .args(["check", "--repository-only", "--lock-wait", "0"])
-        .arg(&folder)
-        .env("BORG_BASE_DIR", state.config.server.data_dir.join("borg"))
-        .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
+    let mut child = borg_command(state, &["check", "--repository-only", "--lock-wait", "0"], &folder)
         .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "yes")
-        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| ApiError::internal(format!("cannot run borg: {e}")))?;
     let stderr = child.stderr.take();
