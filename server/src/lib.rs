@@ -22,6 +22,8 @@ use bw_plugin_history as _;
 use bw_plugin_metrics as _;
 #[cfg(feature = "repo")]
 use bw_plugin_repo as _;
+#[cfg(feature = "sign-in")]
+use bw_plugin_sign_in as _;
 #[cfg(feature = "tokens")]
 use bw_plugin_tokens as _;
 #[cfg(feature = "version")]

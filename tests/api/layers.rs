@@ -47,7 +47,9 @@ fn each_core_crate_imports_only_what_is_below_it() {
     refuses("core/host", &[&["bw-store", "bw-api", "sled", "serde_json"][..], &http, &plugins].concat());
     refuses("core/store", &[&["bw-api"][..], &http, &plugins].concat());
     refuses("core/api", &[&["borgwarehouse"][..], &plugins].concat());
-    for plugin in ["repo", "tokens", "cron-status", "cron-storage", "metrics", "dashboard", "history", "version"] {
+    for plugin in
+        ["repo", "tokens", "cron-status", "cron-storage", "metrics", "dashboard", "history", "sign-in", "version"]
+    {
         refuses(&format!("plugins/{plugin}"), &[&["borgwarehouse"][..], &plugins].concat());
     }
     // The test reads what it means to: the store does name the host side.

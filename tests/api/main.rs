@@ -23,6 +23,7 @@ mod repos;
 mod server;
 mod server_info;
 mod sessions;
+mod sign_in;
 mod snapshot;
 mod storage_targets;
 mod tokens;

@@ -96,6 +96,7 @@ fn plugins_of_the_default_build() {
             "metrics",
             "repo",
             "sessions",
+            "sign-in",
             "tokens",
             "verify",
             "version"

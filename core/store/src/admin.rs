@@ -8,6 +8,7 @@ use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::sign_ins::SignIns;
 use crate::store_error::{decode, encode, StoreError, StoreResult};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,11 +25,18 @@ pub struct AdminStore {
     /// SHA-256 of credentials already verified against the current hash, so an automation
     /// that authenticates on every call pays argon2 once, not per request.
     verified: Mutex<HashSet<[u8; 32]>>,
+    /// The administrator's sign-ins from a page; a new password ends them.
+    pub sign_ins: SignIns,
 }
 
 impl AdminStore {
     pub fn open(db: &sled::Db) -> StoreResult<Self> {
-        Ok(Self { db: db.clone(), tree: db.open_tree("admin")?, verified: Mutex::new(HashSet::new()) })
+        Ok(Self {
+            db: db.clone(),
+            tree: db.open_tree("admin")?,
+            verified: Mutex::new(HashSet::new()),
+            sign_ins: SignIns::open(db)?,
+        })
     }
 
     /// The account; `None` only when none was ever set. A read failure is an error.
@@ -58,7 +66,7 @@ impl AdminStore {
         self.tree.insert(ACCOUNT, encode(&Account { user: user.to_string(), phc })?)?;
         self.db.flush()?;
         self.verified.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        Ok(())
+        self.sign_ins.end_all()
     }
 
     /// The account's name and password hash (PHC string), for a server snapshot.
@@ -76,7 +84,7 @@ impl AdminStore {
         self.tree.insert(ACCOUNT, encode(&Account { user: user.to_string(), phc: phc.to_string() })?)?;
         self.db.flush()?;
         self.verified.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        Ok(())
+        self.sign_ins.end_all()
     }
 
     /// Checks Basic credentials. Blocking (argon2): call from a blocking thread.

@@ -13,6 +13,7 @@ pub mod history;
 pub mod memory;
 pub mod repo_store;
 pub mod session_store;
+pub mod sign_ins;
 pub mod snapshot;
 pub mod store_error;
 pub mod token_store;

@@ -12,7 +12,7 @@ mod render;
 
 use std::fmt;
 
-use bw_api::auth::{authenticate, Principal, SCHEME_ADMIN, SCHEME_CRON, SCHEME_TOKEN};
+use bw_api::auth::{authenticate, Principal, SCHEME_ADMIN, SCHEME_CRON, SCHEME_SIGN_IN, SCHEME_TOKEN};
 use bw_api::registry::HttpRoute;
 use bw_api::{ApiError, AppState};
 use bw_store::token_store::Permission;
@@ -38,7 +38,7 @@ async fn admit(state: &AppState, req: &Request) -> Result<(), ApiError> {
     if state.config.auth.metrics_public {
         return Ok(());
     }
-    match authenticate(state, req, &[SCHEME_TOKEN, SCHEME_ADMIN, SCHEME_CRON]).await? {
+    match authenticate(state, req, &[SCHEME_TOKEN, SCHEME_SIGN_IN, SCHEME_ADMIN, SCHEME_CRON]).await? {
         Principal::Token { permissions, .. } if !permissions.allows(Permission::Read) => {
             Err(ApiError::InsufficientPermissions)
         }

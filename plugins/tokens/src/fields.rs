@@ -100,12 +100,18 @@ impl Rule for PermissionSet {
             Some(Value::Bool(b)) => Ok(*b),
             Some(_) => Err(format!("permissions.{k} must be true or false")),
         };
-        Ok(token_store::Permissions {
+        let permissions = token_store::Permissions {
             create: flag("create")?,
             read: flag("read")?,
             update: flag("update")?,
             delete: flag("delete")?,
-        })
+        };
+        // A token that may do nothing is a mistake made in a hurry, found only when the job
+        // that uses it fails.
+        if permissions == token_store::Permissions::default() {
+            return Err("A token needs at least one permission (create, read, update or delete)".into());
+        }
+        Ok(permissions)
     }
 
     fn missing() -> String {

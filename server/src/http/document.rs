@@ -65,7 +65,7 @@ fn finish(doc: &mut Value) {
             let mut statuses: Vec<u16> = vec![500];
             if !schemes.is_empty() {
                 statuses.extend([401, 429]);
-                if schemes.iter().any(|s| s == bw_api::auth::SCHEME_TOKEN) {
+                if schemes.iter().any(|s| s == bw_api::auth::SCHEME_TOKEN || s == bw_api::auth::SCHEME_SIGN_IN) {
                     statuses.push(403);
                 }
             }

@@ -7,7 +7,7 @@ use poem::Request;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{Principal, SCHEME_ADMIN, SCHEME_CRON, SCHEME_CRON_QUERY, SCHEME_TOKEN};
+use super::{Principal, SCHEME_ADMIN, SCHEME_CRON, SCHEME_CRON_QUERY, SCHEME_SIGN_IN, SCHEME_TOKEN};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::throttle::client_ip;
@@ -109,6 +109,12 @@ async fn identify_user(
     ip: Option<std::net::IpAddr>,
 ) -> ApiResult<Principal> {
     match presented(req) {
+        // A sign-in token says what it is by its prefix: no API token starts so.
+        Presented::Bearer(token)
+            if schemes.contains(&SCHEME_SIGN_IN) && token.starts_with(bw_store::sign_ins::PREFIX) =>
+        {
+            check_sign_in(state, &token)
+        }
         Presented::Bearer(token) if schemes.contains(&SCHEME_TOKEN) => check_token(state, &token, req, ip),
         Presented::Basic { user, password } if schemes.contains(&SCHEME_ADMIN) => {
             check_admin(state, user, password).await
@@ -153,6 +159,18 @@ async fn check_admin(state: &AppState, user: String, password: String) -> ApiRes
     } else {
         tracing::warn!(target: "audit", user = %user, "administrator authentication failed");
         Err(ApiError::Unauthorized)
+    }
+}
+
+/// A page's sign-in: live, it is the administrator, and this use moves its expiry.
+fn check_sign_in(state: &AppState, token: &str) -> ApiResult<Principal> {
+    let ttl = state.config.auth.sign_in_ttl.as_secs() as i64;
+    match state.admin.sign_ins.use_token(token, state.clock.now(), ttl)? {
+        Some(expires_at) => Ok(Principal::SignedIn { expires_at }),
+        None => {
+            tracing::info!(target: "audit", outcome = "unknown, ended or expired", "sign-in refused");
+            Err(ApiError::InvalidApiKey)
+        }
     }
 }
 

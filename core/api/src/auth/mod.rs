@@ -26,6 +26,7 @@ use bw_store::token_store::{Permission, Permissions};
 
 pub const SCHEME_TOKEN: &str = "apiToken";
 pub const SCHEME_ADMIN: &str = "admin";
+pub const SCHEME_SIGN_IN: &str = "signIn";
 pub const SCHEME_CRON: &str = "cronKey";
 pub const SCHEME_CRON_QUERY: &str = "cronKeyQuery";
 
@@ -34,6 +35,9 @@ pub const SCHEME_CRON_QUERY: &str = "cronKeyQuery";
 pub enum Principal {
     /// The administrator (HTTP Basic): every permission.
     Administrator,
+    /// The administrator, signed in from a page (`POST /api/v1/sign-in`): every permission,
+    /// until `expires_at` (which this use moved forward).
+    SignedIn { expires_at: i64 },
     /// An API token.
     Token { name: String, permissions: Permissions },
     /// A caller presenting `CRONJOB_KEY`.
@@ -52,6 +56,12 @@ pub struct TokenScheme(pub Bearer);
 #[derive(SecurityScheme)]
 #[oai(rename = "admin", ty = "basic")]
 pub struct AdminScheme(pub Basic);
+
+/// A sign-in token from `POST /api/v1/sign-in` (the administrator, from a page); it expires
+/// when left unused.
+#[derive(SecurityScheme)]
+#[oai(rename = "signIn", ty = "bearer")]
+pub struct SignInScheme(pub Bearer);
 
 /// `Authorization: Bearer CRONJOB_KEY`.
 #[derive(SecurityScheme)]
@@ -91,17 +101,18 @@ const fn permission(p: u8) -> Permission {
 
 impl<const P: u8> Requirement for Needs<P> {
     fn schemes() -> Vec<&'static str> {
-        vec![SCHEME_TOKEN, SCHEME_ADMIN]
+        vec![SCHEME_TOKEN, SCHEME_SIGN_IN, SCHEME_ADMIN]
     }
 
     fn register(registry: &mut Registry) {
         <TokenScheme as ApiExtractor>::register(registry);
+        <SignInScheme as ApiExtractor>::register(registry);
         <AdminScheme as ApiExtractor>::register(registry);
     }
 
     fn admit(principal: &Principal) -> Result<(), ApiError> {
         match principal {
-            Principal::Administrator => Ok(()),
+            Principal::Administrator | Principal::SignedIn { .. } => Ok(()),
             Principal::Token { permissions, .. } if permissions.allows(permission(P)) => Ok(()),
             Principal::Token { name, .. } => {
                 tracing::warn!(target: "audit", token = %name, need = ?permission(P), outcome = "insufficient permissions", "token refused");
@@ -112,10 +123,32 @@ impl<const P: u8> Requirement for Needs<P> {
     }
 }
 
-/// The administrator only (the token manager).
+/// The administrator only (the token manager), by password or signed in from a page. An API
+/// token gets 401 here, as the contract has it: tokens do not manage tokens.
 pub struct Administrator;
 
 impl Requirement for Administrator {
+    fn schemes() -> Vec<&'static str> {
+        vec![SCHEME_SIGN_IN, SCHEME_ADMIN]
+    }
+
+    fn register(registry: &mut Registry) {
+        <SignInScheme as ApiExtractor>::register(registry);
+        <AdminScheme as ApiExtractor>::register(registry);
+    }
+
+    fn admit(principal: &Principal) -> Result<(), ApiError> {
+        match principal {
+            Principal::Administrator | Principal::SignedIn { .. } => Ok(()),
+            _ => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+/// The administrator's name and password, and nothing else (signing in).
+pub struct AdministratorPassword;
+
+impl Requirement for AdministratorPassword {
     fn schemes() -> Vec<&'static str> {
         vec![SCHEME_ADMIN]
     }
@@ -128,6 +161,46 @@ impl Requirement for Administrator {
         match principal {
             Principal::Administrator => Ok(()),
             _ => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+/// A sign-in token, and nothing else (signing out).
+pub struct SignedIn;
+
+impl Requirement for SignedIn {
+    fn schemes() -> Vec<&'static str> {
+        vec![SCHEME_SIGN_IN]
+    }
+
+    fn register(registry: &mut Registry) {
+        <SignInScheme as ApiExtractor>::register(registry);
+    }
+
+    fn admit(principal: &Principal) -> Result<(), ApiError> {
+        match principal {
+            Principal::SignedIn { .. } => Ok(()),
+            _ => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+/// Anyone with valid credentials, whatever their permissions (saying who they are).
+pub struct AnyCaller;
+
+impl Requirement for AnyCaller {
+    fn schemes() -> Vec<&'static str> {
+        Needs::<0>::schemes()
+    }
+
+    fn register(registry: &mut Registry) {
+        Needs::<0>::register(registry);
+    }
+
+    fn admit(principal: &Principal) -> Result<(), ApiError> {
+        match principal {
+            Principal::Cron => Err(ApiError::Unauthorized),
+            _ => Ok(()),
         }
     }
 }

@@ -21,6 +21,8 @@ pub(super) struct FlatConfig {
     pub admin_user: String,
     pub admin_password: Option<Secret>,
     pub auth_failure_limit: u32,
+    #[serde(with = "duration_text")]
+    pub sign_in_ttl: Duration,
     pub trusted_proxies: Vec<std::net::IpAddr>,
     #[serde(with = "duration_text")]
     pub status_interval: Duration,
@@ -110,6 +112,7 @@ impl Default for FlatConfig {
             admin_user: "admin".into(),
             admin_password: None,
             auth_failure_limit: 20,
+            sign_in_ttl: Duration::from_secs(28800),
             trusted_proxies: Vec::new(),
             status_interval: Duration::from_secs(3600),
             storage_interval: Duration::from_secs(3600),

@@ -59,6 +59,8 @@ pub struct AuthSettings {
     /// Failed authentications from one address within a minute before it gets 429 for a
     /// minute; 0 turns the throttle off.
     pub failure_limit: u32,
+    /// How long a page's sign-in lives without use (`POST /api/v1/sign-in`).
+    pub sign_in_ttl: Duration,
     /// Bearer key of the cron routes; unset or empty refuses every call.
     pub cronjob_key: Option<Secret>,
     /// `DISABLE_INTEGRATIONS`: no API token is accepted.
@@ -259,6 +261,7 @@ impl From<FlatConfig> for Config {
                 admin_user: f.admin_user,
                 admin_password: f.admin_password,
                 failure_limit: f.auth_failure_limit,
+                sign_in_ttl: f.sign_in_ttl,
                 cronjob_key: f.cronjob_key,
                 disable_integrations: f.disable_integrations,
                 metrics_public: f.metrics_public,
@@ -386,6 +389,13 @@ impl Config {
         self.check_pool_path()?;
         self.check_sessions()?;
         self.check_storage_targets()?;
+        if self.auth.sign_in_ttl < Duration::from_secs(60) {
+            return Err(ConfigError(format!(
+                "BW_SIGN_IN_TTL (`sign_in_ttl`): {} would sign people out before they can do anything; give a minute \
+                 or more (default 28800 s, 8 hours)",
+                humantime::format_duration(self.auth.sign_in_ttl)
+            )));
+        }
         if self.checks.verify_concurrency == 0 {
             return Err(ConfigError(
                 "BW_VERIFY_CONCURRENCY (`verify_concurrency`): 0 verifies at a time would never verify; give 1 or more, \

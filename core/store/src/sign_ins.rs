@@ -1,0 +1,153 @@
+//! Sign-ins of the administrator from a page (`POST /api/v1/sign-in`): short-lived bearer
+//! tokens, so that a browser tab never keeps the password. Only a SHA-256 of each token is
+//! stored (each is 256 random bits; a slow hash would only add latency), with the time it
+//! expires. The expiry slides: each use moves it to `now + ttl`. To keep reads from turning
+//! into writes, a use is written only when it moves the expiry by a minute or more; a crash
+//! loses at most that minute of a sign-in's life.
+//!
+//! They live in the store, so a restart of the server does not sign people out; changing the
+//! administrator's password ends them all.
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::store_error::{StoreError, StoreResult};
+
+/// Every sign-in token starts with this, so the credential check knows it from an API token
+/// (`bw_…`) without a lookup, and a log or a leaked value says what it is.
+pub const PREFIX: &str = "bws_";
+
+/// How much a use must move the expiry before it is written.
+const WRITE_EVERY: i64 = 60;
+
+pub struct SignIns {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn expiry(bytes: &[u8]) -> Option<i64> {
+    Some(i64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+impl SignIns {
+    pub fn open(db: &sled::Db) -> StoreResult<Self> {
+        Ok(Self { db: db.clone(), tree: db.open_tree("sign_ins")? })
+    }
+
+    /// A new sign-in: its token (shown once, never stored) and when it expires unless used.
+    pub fn create(&self, now: i64, ttl: i64) -> StoreResult<(String, i64)> {
+        self.forget_expired(now)?;
+        let token =
+            format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
+        let expires = now + ttl;
+        self.tree.insert(hash(&token), &expires.to_be_bytes())?;
+        self.db.flush()?;
+        Ok((token, expires))
+    }
+
+    /// When the sign-in `token` now expires, after this use; `None` for an unknown, ended or
+    /// expired one.
+    pub fn use_token(&self, token: &str, now: i64, ttl: i64) -> StoreResult<Option<i64>> {
+        let key = hash(token);
+        let Some(stored) = self.tree.get(key)?.and_then(|b| expiry(&b)) else { return Ok(None) };
+        if stored <= now {
+            self.tree.remove(key)?;
+            return Ok(None);
+        }
+        let moved = now + ttl;
+        if moved - stored >= WRITE_EVERY {
+            // Only if it is still there: a sign-out between the read and this write wins.
+            let _ = self.tree.compare_and_swap(key, Some(&stored.to_be_bytes()[..]), Some(&moved.to_be_bytes()[..]))?;
+        }
+        Ok(Some(moved.max(stored)))
+    }
+
+    /// Ends a sign-in; false when it was not there.
+    pub fn end(&self, token: &str) -> StoreResult<bool> {
+        let was = self.tree.remove(hash(token))?.is_some();
+        self.db.flush()?;
+        Ok(was)
+    }
+
+    /// Ends every sign-in (the password changed).
+    pub fn end_all(&self) -> StoreResult<()> {
+        self.tree.clear()?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn forget_expired(&self, now: i64) -> StoreResult<()> {
+        for entry in self.tree.iter() {
+            let (key, value) = entry?;
+            if expiry(&value).is_none_or(|e| e <= now) {
+                self.tree.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many sign-ins are live (tests and metrics).
+    pub fn live(&self, now: i64) -> StoreResult<usize> {
+        let mut n = 0;
+        for entry in self.tree.iter() {
+            let (_, value) = entry.map_err(StoreError::from)?;
+            n += usize::from(expiry(&value).is_some_and(|e| e > now));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> SignIns {
+        SignIns::open(&sled::Config::new().temporary(true).open().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_sign_in_lives_while_used_and_ends_when_left_or_ended() {
+        let s = store();
+        let (token, expires) = s.create(1000, 600).unwrap();
+        assert!(token.starts_with(PREFIX) && token.len() > 40);
+        assert_eq!(expires, 1600);
+        // Used before the end: it slides.
+        assert_eq!(s.use_token(&token, 1500, 600).unwrap(), Some(2100));
+        assert_eq!(s.use_token(&token, 2000, 600).unwrap(), Some(2600));
+        // Left alone past its expiry: gone.
+        assert_eq!(s.use_token(&token, 2600, 600).unwrap(), None);
+        let (other, _) = s.create(3000, 600).unwrap();
+        assert!(s.end(&other).unwrap());
+        assert_eq!(s.use_token(&other, 3001, 600).unwrap(), None);
+        assert!(!s.end(&other).unwrap());
+        assert_eq!(s.use_token("bws_made-up", 3001, 600).unwrap(), None);
+    }
+
+    #[test]
+    fn only_a_hash_is_kept_and_a_new_password_ends_every_sign_in() {
+        let s = store();
+        let (a, _) = s.create(0, 600).unwrap();
+        let (b, _) = s.create(0, 600).unwrap();
+        assert_ne!(a, b);
+        for entry in s.tree.iter() {
+            let (key, _) = entry.unwrap();
+            assert!(key.as_ref() != a.as_bytes() && key.as_ref() != b.as_bytes());
+        }
+        assert_eq!(s.live(1).unwrap(), 2);
+        s.end_all().unwrap();
+        assert_eq!(s.use_token(&a, 1, 600).unwrap(), None);
+        assert_eq!(s.live(1).unwrap(), 0);
+    }
+
+    #[test]
+    fn expired_sign_ins_are_forgotten_at_the_next_sign_in() {
+        let s = store();
+        s.create(0, 10).unwrap();
+        s.create(100, 10).unwrap();
+        assert_eq!(s.tree.len(), 1);
+    }
+}
