@@ -147,6 +147,11 @@ fn a_failing_channel_does_not_stop_the_others_or_the_run() {
     assert_eq!(report.late.len(), 1);
     assert_eq!((report.delivery.of("email"), report.delivery.of("webhook")), (Some(false), Some(true)));
     assert_eq!(hook.requests().len(), 1);
+    // The log of fired alerts says which channel delivered it.
+    let (_, log) = s.get("/api/v1/alerts", Some(&t));
+    assert_eq!(log["alerts"][0]["kind"], "late");
+    assert_eq!(log["alerts"][0]["message"], "no backup yet");
+    assert_eq!(log["alerts"][0]["deliveredBy"], json!(["webhook"]));
     // The metrics count each channel's outcome.
     let (_, text) = s.get("/metrics", Some(&t));
     let text = text.as_str().unwrap().to_string();

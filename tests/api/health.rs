@@ -159,6 +159,21 @@ fn a_shrink_by_more_than_half_alerts_unless_the_repository_is_append_only() {
     assert!(mail.contains("borg list") && !mail.contains("vault"), "{mail}");
     assert_eq!((hooks[0]["event"].as_str(), hooks[0]["repos"].clone()), (Some("health.shrink"), json!(["web"])));
     assert!(h.check(2).0.is_empty(), "once: the next check compares with the new size");
+    // Kept for people: what fired, when, what it said, and which channels delivered it.
+    let (status, log) = h.s.get("/api/v1/alerts", Some(&h.token));
+    assert_eq!(status, 200, "{log}");
+    let alerts = log["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{log}");
+    assert_eq!(alerts[0]["kind"], "shrink");
+    assert_eq!(alerts[0]["repositoryName"], web.as_str());
+    assert_eq!(alerts[0]["alias"], "web");
+    assert_eq!(alerts[0]["at"], NOW + 3600);
+    assert!(alerts[0]["message"].as_str().unwrap().starts_with("storage used fell by 62%"), "{log}");
+    assert_eq!(alerts[0]["deliveredBy"], json!(["email", "webhook"]));
+    assert_eq!(h.s.get(&format!("/api/v1/alerts?repositoryName={vault}"), Some(&h.token)).1, json!({"alerts": []}));
+    for bad in ["0", "2001", "x", "-1"] {
+        assert_eq!(h.s.get(&format!("/api/v1/alerts?limit={bad}"), Some(&h.token)).0, 400, "{bad}");
+    }
 }
 
 #[test]

@@ -36,6 +36,8 @@ pub struct Inner {
     pub history: HistoryStore,
     /// Each repository's last verify.
     pub verifies: VerifyResults,
+    /// The alerts that fired, newest kept (for people; the channels told them once).
+    pub alert_log: bw_store::alert_log::AlertLog,
     /// The quota level each repository was last alerted at (`crate::health`).
     pub quota_marks: QuotaMarks,
     /// Health alerts waiting for the alert plugin.
@@ -101,6 +103,7 @@ impl AppState {
         let history = HistoryStore::open(&db, &config.server.data_dir.join("history"))?;
         let quota_marks = QuotaMarks::open(&db)?;
         let verifies = VerifyResults::open(&db)?;
+        let alert_log = bw_store::alert_log::AlertLog::open(&db)?;
         Ok(AppState(Arc::new(Inner {
             urls: config.ssh.repo_urls(),
             config,
@@ -114,6 +117,7 @@ impl AppState {
             history_folding: Default::default(),
             quota_marks,
             verifies,
+            alert_log,
             health_events: Mutex::new(Vec::new()),
             throttle: Throttle::default(),
             scanner: Arc::new(FsScanner),

@@ -7,6 +7,7 @@
 //! and no HTTP type appears here.
 
 pub mod admin;
+pub mod alert_log;
 pub mod clock;
 pub mod health_marks;
 pub mod history;

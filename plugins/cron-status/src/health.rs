@@ -24,7 +24,7 @@ pub async fn send_waiting(state: &AppState) -> ApiResult<Vec<(AlertKind, Deliver
             continue;
         }
         tracing::info!(kind = ?kind, repositories = repos.len(), "health alert");
-        let delivery = alerts::send(&state.config, kind, &repos, state.clock.now()).await;
+        let delivery = alerts::send(state, kind, &repos, state.clock.now()).await;
         for (channel, delivered) in delivery.iter() {
             state.telemetry.alert_delivery(channel, delivered);
         }

@@ -70,7 +70,7 @@ async fn check(state: &AppState, started: std::time::Instant) -> ApiResult<Statu
     state.record_history(bw_api::history::HistoryOf::Run).await?;
     bw_store::memory::release_free_memory_now_and_soon();
     if !report.late.is_empty() {
-        report.delivery = alerts::send(&state.config, alerts::AlertKind::Late, &report.late, now).await;
+        report.delivery = alerts::send(state, alerts::AlertKind::Late, &report.late, now).await;
         for (channel, delivered) in report.delivery.iter() {
             state.telemetry.alert_delivery(channel, delivered);
         }

@@ -173,7 +173,7 @@ pub async fn take_in(state: &AppState) -> ApiResult<TakenIn> {
             })
             .collect();
         report.recovered = repos.len();
-        let delivery = crate::alerts::send(&state.config, AlertKind::Recovered, &repos, now).await;
+        let delivery = crate::alerts::send(state, AlertKind::Recovered, &repos, now).await;
         for (channel, delivered) in delivery.iter() {
             state.telemetry.alert_delivery(channel, delivered);
         }

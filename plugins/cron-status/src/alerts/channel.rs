@@ -31,6 +31,18 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
+    /// Its name in the log of fired alerts (`GET /api/v1/alerts`).
+    pub fn log_name(self) -> &'static str {
+        match self {
+            AlertKind::Late => "late",
+            AlertKind::Recovered => "recovered",
+            AlertKind::Quota => "quota",
+            AlertKind::Shrink => "shrink",
+            AlertKind::Growth => "growth",
+            AlertKind::VerifyFailed => "verifyFailed",
+        }
+    }
+
     /// The webhook's `event` for a health alert.
     pub fn health_event(self) -> Option<&'static str> {
         match self {

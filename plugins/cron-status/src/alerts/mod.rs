@@ -15,6 +15,8 @@ mod webhook;
 use std::collections::BTreeMap;
 
 use bw_api::config::Config;
+use bw_api::AppState;
+use bw_store::alert_log::FiredAlert;
 
 use channel::{Alert, AlertChannel};
 pub use channel::{AlertKind, LateRepo};
@@ -91,8 +93,39 @@ fn text(kind: AlertKind, repos: &[LateRepo]) -> String {
     body
 }
 
-/// Sends one alert of `kind` for `repos` through every configured channel at once.
-pub async fn send(config: &Config, kind: AlertKind, repos: &[LateRepo], now: i64) -> Delivery {
+/// Sends one alert of `kind` for `repos` through every configured channel at once, and keeps
+/// it in the store's log of fired alerts (what a page shows).
+pub async fn send(state: &AppState, kind: AlertKind, repos: &[LateRepo], now: i64) -> Delivery {
+    let delivery = send_through_channels(&state.config, kind, repos, now).await;
+    let delivered_by: Vec<String> = delivery.iter().filter(|(_, ok)| *ok).map(|(c, _)| c.to_string()).collect();
+    let fired: Vec<FiredAlert> = repos
+        .iter()
+        .map(|r| FiredAlert {
+            at: now,
+            kind: kind.log_name().into(),
+            repository_name: r.repository_name.clone(),
+            alias: r.alias.clone(),
+            message: line_of(kind, r),
+            delivered_by: delivered_by.clone(),
+        })
+        .collect();
+    if let Err(e) = state.alert_log.add(&fired) {
+        tracing::error!(error = %e, "the fired alert was sent but not logged");
+    }
+    delivery
+}
+
+/// What an alert says of one repository.
+fn line_of(kind: AlertKind, r: &LateRepo) -> String {
+    match (&r.note, kind) {
+        (Some(note), _) => note.clone(),
+        (None, AlertKind::Recovered) => "a backup ended after it was late".into(),
+        (None, _) if r.last_save == 0 => "no backup yet".into(),
+        (None, _) => "no backup within its alert delay".into(),
+    }
+}
+
+async fn send_through_channels(config: &Config, kind: AlertKind, repos: &[LateRepo], now: i64) -> Delivery {
     let alert = Alert { kind, repos, text: text(kind, repos), now };
     let channels = configured(config);
     let timeout = config.alerts.timeout;
