@@ -111,4 +111,12 @@ fn server_info_gives_the_ssh_side_and_the_host_key_fingerprints_as_ssh_keygen_do
     let types: Vec<&str> =
         info["hostKeyFingerprints"].as_array().unwrap().iter().map(|k| k["type"].as_str().unwrap()).collect();
     assert!(types.contains(&"ssh-ed25519") && types.iter().any(|t| t.starts_with("ecdsa-sha2-")), "{types:?}");
+    // The pool's filesystem, as df shows it (the dashboard projects when it fills).
+    let disk = &info["poolDisk"];
+    let (total, used, free) = (
+        disk["totalBytes"].as_u64().unwrap(),
+        disk["usedBytes"].as_u64().unwrap(),
+        disk["freeBytes"].as_u64().unwrap(),
+    );
+    assert!(total > 0 && used <= total && free <= total - used + total / 10, "{disk}");
 }

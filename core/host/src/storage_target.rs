@@ -34,6 +34,31 @@ pub struct TargetStatus {
     pub free_bytes: u64,
 }
 
+/// The size of the filesystem holding a folder, as `df` shows it: free is what an unprivileged
+/// writer (the borg user) may still use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    pub free_bytes: u64,
+}
+
+impl From<rustix::fs::StatVfs> for DiskSpace {
+    fn from(s: rustix::fs::StatVfs) -> Self {
+        let unit = s.f_frsize;
+        DiskSpace {
+            total_bytes: s.f_blocks.saturating_mul(unit),
+            used_bytes: s.f_blocks.saturating_sub(s.f_bfree).saturating_mul(unit),
+            free_bytes: s.f_bavail.saturating_mul(unit),
+        }
+    }
+}
+
+/// The filesystem holding `dir`; `None` when it cannot be read. Blocking (a hung mount).
+pub fn disk_space(dir: &Path) -> Option<DiskSpace> {
+    rustix::fs::statvfs(dir).ok().map(DiskSpace::from)
+}
+
 /// Why [`StorageTarget::place`] made nothing.
 #[derive(Debug)]
 pub enum PlaceError {
@@ -103,14 +128,14 @@ impl StorageTarget {
             None => rustix::fs::statvfs(self.dir()).ok(),
             Some(_) => None,
         };
-        match (problem, space) {
-            (None, Some(s)) => {
-                let unit = s.f_frsize;
-                let total = s.f_blocks.saturating_mul(unit);
-                let free = s.f_bavail.saturating_mul(unit);
-                let used = s.f_blocks.saturating_sub(s.f_bfree).saturating_mul(unit);
-                TargetStatus { available: true, problem: None, total_bytes: total, used_bytes: used, free_bytes: free }
-            }
+        match (problem, space.map(DiskSpace::from)) {
+            (None, Some(d)) => TargetStatus {
+                available: true,
+                problem: None,
+                total_bytes: d.total_bytes,
+                used_bytes: d.used_bytes,
+                free_bytes: d.free_bytes,
+            },
             (problem, _) => TargetStatus {
                 available: false,
                 problem: Some(problem.unwrap_or_else(|| format!("{}: statvfs failed", self.path))),

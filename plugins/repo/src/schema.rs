@@ -78,9 +78,23 @@ pub struct ServerInfo {
     #[oai(skip_serializing_if_is_none)]
     pub ssh_port_lan: Option<u16>,
     pub host_key_fingerprints: Vec<HostKeyFingerprint>,
+    /// The filesystem of the pool (where repositories live unless on a storage target);
+    /// absent when it cannot be read.
+    #[oai(skip_serializing_if_is_none)]
+    pub pool_disk: Option<PoolDisk>,
     pub delete_disabled: bool,
     pub integrations_disabled: bool,
     pub compact_disabled: bool,
+}
+
+/// The size of a filesystem, as `df` shows it.
+#[derive(Object, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase")]
+pub struct PoolDisk {
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    /// What the borg user may still write.
+    pub free_bytes: u64,
 }
 
 /// Body of the seed create route: every key required.
