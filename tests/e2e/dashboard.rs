@@ -1,6 +1,7 @@
 //! The dashboard in a real browser: tests/clients/dashboard_flows.py drives Debian's Chromium
 //! with Playwright against our server, and backs up with the real borg client through sshd
-//! using the command the page shows. Screenshots land in target/dashboard-artifacts.
+//! using the command the page shows. Screenshots of every view (1280 px and 375 px, light and
+//! dark) land in target/dashboard-artifacts, which CI keeps.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,13 +18,19 @@ fn a_person_runs_the_host_from_the_dashboard() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let sshd = Sshd::start(&tools, dir.path(), &home);
+    // A storage target, on the same disk as the test on purpose (its marker file says so).
+    let target = dir.path().join("big-disk");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(target.join(bw_host::storage_target::MARKER), "").unwrap();
     let env = vec![
         ("BW_ADMIN_PASSWORD".to_string(), ADMIN_PASSWORD.to_string()),
         ("FQDN".into(), "127.0.0.1".into()),
         ("SSH_SERVER_PORT".into(), sshd.port.to_string()),
         ("UNIX_USER".into(), tools.user.clone()),
     ];
-    let server = Server::start(dir.path(), &env);
+    let mut main_env = env.clone();
+    main_env.push(("STORAGE_TARGETS".into(), format!("{}|Big disk", target.display())));
+    let server = Server::start(dir.path(), &main_env);
     // A second server where deleting is disabled: the page hides the delete button.
     let locked_root = dir.path().join("delete-disabled");
     std::fs::create_dir_all(&locked_root).unwrap();
@@ -57,6 +64,8 @@ fn a_person_runs_the_host_from_the_dashboard() {
         .env("SSH_PORT", sshd.port.to_string())
         .env("BORG_BASE_DIR", dir.path().join("borg-client"))
         .env("ARTIFACTS", &artifacts)
+        .env("TARGET_PATH", &target)
+        .env("TARGET_NAME", "Big disk")
         .env("CHROMIUM", chromium)
         .output()
         .unwrap();
@@ -64,4 +73,9 @@ fn a_person_runs_the_host_from_the_dashboard() {
     assert!(out.status.success(), "{said}");
     assert!(said.contains("dashboard flows: ok"), "{said}");
     assert!(artifacts.join("repositories.png").is_file());
+    for view in ["repositories", "repository", "edit", "add", "monitoring", "tokens", "server"] {
+        for shot in ["1280-light", "1280-dark", "375-light", "375-dark"] {
+            assert!(artifacts.join(format!("{view}-{shot}.png")).is_file(), "{view}-{shot}");
+        }
+    }
 }

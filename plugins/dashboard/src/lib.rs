@@ -12,9 +12,23 @@ use poem::http::{header, Method};
 use poem::{Endpoint, EndpointExt, Response};
 
 const INDEX: &str = include_str!("../assets/index.html");
-const SCRIPT: &str = include_str!("../assets/app.js");
 const STYLE: &str = include_str!("../assets/app.css");
 const ICON: &str = include_str!("../assets/favicon.svg");
+
+/// The page's script modules, each a concern of its own (see `assets/app.js`), loaded by the
+/// browser from these paths: `app.js` imports the others.
+const MODULES: &[(&str, &str)] = &[
+    ("/dashboard/app.js", include_str!("../assets/app.js")),
+    ("/dashboard/api.js", include_str!("../assets/api.js")),
+    ("/dashboard/dom.js", include_str!("../assets/dom.js")),
+    ("/dashboard/chart.js", include_str!("../assets/chart.js")),
+    ("/dashboard/guide.js", include_str!("../assets/guide.js")),
+    ("/dashboard/repos.js", include_str!("../assets/repos.js")),
+    ("/dashboard/repo.js", include_str!("../assets/repo.js")),
+    ("/dashboard/forms.js", include_str!("../assets/forms.js")),
+    ("/dashboard/monitor.js", include_str!("../assets/monitor.js")),
+    ("/dashboard/admin.js", include_str!("../assets/admin.js")),
+];
 
 /// Scripts, styles, images and API calls from this origin only; no plugin, no framing, no
 /// `<base>` rewriting, forms post here only.
@@ -44,12 +58,13 @@ fn routes() -> Vec<HttpRoute> {
         methods: READ,
         endpoint: asset(content_type, body, "no-cache").boxed(),
     };
-    vec![
+    let mut routes = vec![
         route("/", "text/html; charset=utf-8", INDEX),
-        route("/dashboard/app.js", "text/javascript; charset=utf-8", SCRIPT),
         route("/dashboard/app.css", "text/css; charset=utf-8", STYLE),
         route("/dashboard/favicon.svg", "image/svg+xml", ICON),
-    ]
+    ];
+    routes.extend(MODULES.iter().map(|(path, body)| route(path, "text/javascript; charset=utf-8", body)));
+    routes
 }
 
 bw_api::http_plugin!("dashboard", routes);
@@ -66,6 +81,25 @@ mod tests {
             assert!(INDEX.contains(src), "{src}");
         }
         assert!(!INDEX.contains("http://") && !INDEX.contains("https://"), "no resource from elsewhere");
-        assert!(!SCRIPT.contains("innerHTML"), "text from the API is set as text, never parsed as HTML");
+        for (path, script) in MODULES {
+            for risky in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+                assert!(!script.contains(risky), "{path}: {risky}: text from the API is set as text, never parsed");
+            }
+            // The SVG namespace is a name, not an address.
+            let addresses = script.replace("\"http://www.w3.org/2000/svg\"", "");
+            assert!(!addresses.contains("http://") && !addresses.contains("https://"), "{path} loads from elsewhere");
+        }
+    }
+
+    #[test]
+    fn every_module_imported_is_served() {
+        let served: Vec<&str> = MODULES.iter().map(|(p, _)| p.trim_start_matches("/dashboard/")).collect();
+        for (path, script) in MODULES {
+            for line in script.lines().filter(|l| l.starts_with("import ")) {
+                let Some(from) = line.split("from \"./").nth(1) else { continue };
+                let module = from.split('"').next().unwrap();
+                assert!(served.contains(&module), "{path} imports {module}, which is not served");
+            }
+        }
     }
 }
