@@ -96,19 +96,34 @@ A11Y_SCAN = r"""
 }
 """
 
-# The focus ring against the page background, the colour a keyboard user follows: 3:1.
+# The focus ring against the page background, the colour a keyboard user follows: 3:1. When
+# the page does not hold the window's focus (another page of the run has it), :focus-visible
+# does not match; the ring is then read from the stylesheet's :focus-visible rule itself.
 FOCUS_CONTRAST = r"""
 (id) => {
   const e = document.getElementById(id);
   e.focus();
-  const s = getComputedStyle(e);
+  let s = getComputedStyle(e);
+  let how = "computed";
+  let ring = { color: s.outlineColor, style: s.outlineStyle, width: s.outlineWidth };
+  if (ring.style === "none") {
+    const rule = [...document.styleSheets].flatMap((sheet) => [...sheet.cssRules])
+      .find((r) => r.selectorText && r.selectorText.includes(":focus-visible") && r.style.outlineStyle);
+    if (!rule) return { style: "none", ratio: 0, how: "no :focus-visible rule" };
+    const probe = document.createElement("span");
+    probe.style.outline = rule.style.outline;
+    document.body.append(probe);
+    const p = getComputedStyle(probe);
+    ring = { color: p.outlineColor, style: p.outlineStyle, width: p.outlineWidth };
+    probe.remove();
+    how = "rule";
+  }
   const rgba = (c) => c.match(/\d+(\.\d+)?/g).map(Number);
   const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); })
     .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
-  const ring = rgba(s.outlineColor);
   const bg = rgba(getComputedStyle(document.body).backgroundColor);
-  const [x, y] = [lum(ring), lum(bg)].sort((a, b) => b - a);
-  return { width: s.outlineWidth, style: s.outlineStyle, ratio: (x + 0.05) / (y + 0.05) };
+  const [x, y] = [lum(rgba(ring.color)), lum(bg)].sort((a, b) => b - a);
+  return { width: ring.width, style: ring.style, ratio: (x + 0.05) / (y + 0.05), how };
 }
 """
 

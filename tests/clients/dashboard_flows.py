@@ -39,6 +39,9 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ADMIN_AUTH = "Basic " + base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()
 XSS = "<img src=x onerror=alert(1)>"
 KEYS = tempfile.mkdtemp(prefix="dashboard-keys-")
+# The e2e tests run side by side on 2 shared cores (borg, sshd, servers): a wait that takes
+# 5 s on a busy machine is not a defect of the page.
+expect.set_options(timeout=20_000)
 
 
 def api(method, path, auth=ADMIN_AUTH, body=None, url=URL):
@@ -454,6 +457,7 @@ def main():
         elsewhere = watch.attach(browser.new_context().new_page())
         elsewhere.goto(URL + "/")
         sign_in_admin(elsewhere)
+        expect(elsewhere.locator("#repo-summary")).to_contain_text("repositories")  # the list is in
         ended = json.loads(elsewhere.evaluate("sessionStorage.getItem('bw-dashboard-credential')"))["token"]
         check(api("POST", "/api/v1/sign-out", auth=f"Bearer {ended}")[0] == 200, "sign-out through the API")
         watch.expected.append(403)
@@ -559,6 +563,7 @@ def main():
             page.evaluate("document.documentElement.removeAttribute('data-theme')")
         # D8: the focus ring is seen on both themes.
         page.goto(URL + "/#/add")
+        page.bring_to_front()  # :focus-visible needs the page to have the window's focus
         for theme in ["light", "dark"]:
             page.evaluate("(t) => document.documentElement.setAttribute('data-theme', t)", theme)
             ring = page.evaluate(FOCUS_CONTRAST, "add-alias")

@@ -10,7 +10,9 @@ import { condition, state as list, usedFraction } from "./repos.js";
 
 const DAY = 86400;
 const NEAR_QUOTA = 0.8;
-const HEALTH = new Set(["quota", "shrink", "growth", "verifyFailed"]);
+// Health alerts that say more than the figures shown above them (a quota and a failed verify
+// are listed from the repositories themselves).
+const HEALTH = new Set(["shrink", "growth"]);
 
 function total(label, value, detail) {
   return el("div", { class: "total" }, el("div", { class: "total-label", text: label }),
@@ -50,13 +52,13 @@ export function projection(points, disk) {
 export async function showMonitoring() {
   const repos = list.repos;
   const monitored = repos.filter((r) => condition(r)[0] !== "off");
-  const healthy = monitored.filter((r) => r.status && (!r.lastVerify || r.lastVerify.ok)).length;
+  const healthy = monitored.filter((r) => r.status && usedFraction(r) < NEAR_QUOTA && (!r.lastVerify || r.lastVerify.ok)).length;
   const used = repos.reduce((s, r) => s + r.storageUsed * 1024, 0);
   const allotted = repos.reduce((s, r) => s + r.storageSize * 1e9, 0);
   const last = repos.reduce((m, r) => Math.max(m, r.lastSave), 0);
   $("totals").replaceChildren(
     total("Repositories", String(repos.length), `${monitored.length} monitored`),
-    total("Healthy", `${healthy} of ${monitored.length}`, "on time, verify passed or not run"),
+    total("Healthy", `${healthy} of ${monitored.length}`, "on time, under 80 % of quota, verify not failed"),
     total("Used of allotted", `${bytes(used)} of ${bytes(allotted)}`, allotted ? `${Math.round((used / allotted) * 100)} %` : ""),
     total("Last backup", last ? ago(last) : "none yet", last ? date(last) : ""));
 
@@ -73,14 +75,14 @@ export async function showMonitoring() {
       el("span", { text: r.lastSave ? `: last backup ${ago(r.lastSave)}` : ": no backup yet" })));
   }
   for (const r of repos.filter((x) => !x.archived && usedFraction(x) >= NEAR_QUOTA)) {
-    attention.push(el("li", { class: "quota" }, el("strong", { text: "Near quota " }), link(r),
+    attention.push(el("li", { class: "quota" }, el("strong", { text: usedFraction(r) >= 1 ? "Over quota " : "Near quota " }), link(r),
       el("span", { text: `: ${Math.round(usedFraction(r) * 100)} % of ${r.storageSize} GB` })));
   }
   for (const r of repos.filter((x) => x.lastVerify && !x.lastVerify.ok)) {
     attention.push(el("li", { class: "verify" }, el("strong", { text: "Verify failed " }), link(r),
       el("span", { text: `: ${r.lastVerify.message}` })));
   }
-  for (const a of fired.filter((x) => HEALTH.has(x.kind) && x.kind !== "verifyFailed" && x.at >= now - 7 * DAY)) {
+  for (const a of fired.filter((x) => HEALTH.has(x.kind) && x.at >= now - 7 * DAY)) {
     attention.push(el("li", { class: "health" }, el("strong", { text: `Health: ${ALERT_WORDS[a.kind]} ` }),
       el("a", { href: `#/repositories/${encodeURIComponent(a.repositoryName)}`, text: a.alias }),
       el("span", { text: `: ${a.message} (${ago(a.at)})` })));
