@@ -533,6 +533,20 @@ def main():
         fired = api("GET", "/api/v1/alerts")[1]["alerts"]
         check(any(a["kind"] == "late" and a["alias"] == "never backed up" for a in fired), f"alerts: {fired}")
         a11y += scan(page, "monitoring")
+        # The disk-full projection's arithmetic, on made-up points (the module as the page has it).
+        projected = page.evaluate("""async () => {
+          const m = await import("/dashboard/monitor.js");
+          const day = 86400;
+          const growing = [...Array(11).keys()].map((i) => ({ at: 1e9 + i * day, value: 1e9 + i * 1e8 }));
+          const flat = growing.map((p) => ({ at: p.at, value: 1e9 }));
+          const disk = { totalBytes: 1e12, usedBytes: 2e9, freeBytes: 5e9 };
+          return [m.projection(growing, disk), m.projection(flat, disk), m.projection(growing.slice(0, 1), disk),
+                  m.projection(growing, null)];
+        }""")
+        check(round(projected[0]["days"]) == 50 and "in 50 days" in projected[0]["text"], f"projection: {projected[0]}")
+        check("not growing" in projected[1]["text"], f"flat: {projected[1]}")
+        check("not enough history" in projected[2]["text"], f"one point: {projected[2]}")
+        check("unknown" in projected[3]["text"], f"no disk: {projected[3]}")
 
         # 9. A phone: no horizontal scrolling, and the cards keep their labels (D8).
         page.set_viewport_size({"width": 375, "height": 740})
