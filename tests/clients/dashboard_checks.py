@@ -108,7 +108,7 @@ FOCUS_CONTRAST = r"""
   let ring = { color: s.outlineColor, style: s.outlineStyle, width: s.outlineWidth };
   if (ring.style === "none") {
     const rule = [...document.styleSheets].flatMap((sheet) => [...sheet.cssRules])
-      .find((r) => r.selectorText && r.selectorText.includes(":focus-visible") && r.style.outlineStyle);
+      .find((r) => r.selectorText && r.selectorText.includes(":focus-visible") && r.style.outline);
     if (!rule) return { style: "none", ratio: 0, how: "no :focus-visible rule" };
     const probe = document.createElement("span");
     probe.style.outline = rule.style.outline;

@@ -49,8 +49,8 @@ impl SignIns {
         Ok((token, expires))
     }
 
-    /// When the sign-in `token` now expires, after this use; `None` for an unknown, ended or
-    /// expired one.
+    /// When the sign-in `token` now expires, after this use (as stored: in steps of a minute or
+    /// more); `None` for an unknown, ended or expired one.
     pub fn use_token(&self, token: &str, now: i64, ttl: i64) -> StoreResult<Option<i64>> {
         let key = hash(token);
         let Some(stored) = self.tree.get(key)?.and_then(|b| expiry(&b)) else { return Ok(None) };
@@ -59,11 +59,13 @@ impl SignIns {
             return Ok(None);
         }
         let moved = now + ttl;
-        if moved - stored >= WRITE_EVERY {
-            // Only if it is still there: a sign-out between the read and this write wins.
-            let _ = self.tree.compare_and_swap(key, Some(&stored.to_be_bytes()[..]), Some(&moved.to_be_bytes()[..]))?;
+        if moved - stored < WRITE_EVERY {
+            return Ok(Some(stored));
         }
-        Ok(Some(moved.max(stored)))
+        // Only if it is still there: a sign-out between the read and this write wins.
+        let swapped =
+            self.tree.compare_and_swap(key, Some(&stored.to_be_bytes()[..]), Some(&moved.to_be_bytes()[..]))?;
+        Ok(Some(if swapped.is_ok() { moved } else { stored }))
     }
 
     /// Ends a sign-in; false when it was not there.

@@ -163,6 +163,7 @@ async function signIn() {
 // Everything this sign-in showed goes: rows, forms, the token secret shown once.
 function clearScreen() {
   $("nav").hidden = true;
+  $("add-result").hidden = true;
   forgetTokenSecret();
   for (const id of ["repo-rows", "token-rows", "key-rows", "session-rows", "attention", "fired", "usage", "server-info"]) $(id).replaceChildren();
   for (const f of document.querySelectorAll("main form")) if (f.id !== "signin-form") f.reset();
