@@ -179,7 +179,7 @@ mod tests {
     }
 }
 
-/// Sessions under way: the recorder marks each in `SPOOL/active/NAME.PID.NANOS` while borg
+/// Sessions under way: the recorder marks each in `SPOOL/active/NAME.PID.NANOS.HOST` while borg
 /// serves, so that a server-side job (a verify) can keep out of a client's way, and stop the
 /// moment one comes, on this host or on a storage host sharing the spool.
 pub mod active {
@@ -187,11 +187,17 @@ pub mod active {
     use std::io;
     use std::path::{Path, PathBuf};
 
-    /// A marker older than this is a recorder that was killed before it could remove it.
+    /// A mark older than this is a recorder that was killed before it could remove it, on
+    /// whatever host (a mark of another host cannot be checked from here).
     pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
     fn dir(spool: &Path) -> PathBuf {
         spool.join("active")
+    }
+
+    /// This machine's name, as marks carry it.
+    fn host() -> String {
+        super::one_line(&rustix::system::uname().nodename().to_string_lossy()).replace('/', "_")
     }
 
     /// Marks a session of `repository` as under way; `None` when the mark cannot be made
@@ -202,12 +208,27 @@ pub mod active {
             fs::create_dir(&dir).ok()?;
         }
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let path = dir.join(format!("{}.{}.{nanos}", super::one_line(repository), std::process::id()));
+        let name = format!("{}.{}.{nanos}.{}", super::one_line(repository), std::process::id(), host());
+        let path = dir.join(name);
         fs::write(&path, b"").ok()?;
         Some(path)
     }
 
-    /// Whether a session of `repository` is under way (a mark younger than [`STALE_AFTER`]).
+    /// Whether the recorder that made the mark `file_name` is known to be gone: it ran on this
+    /// host and its process no longer exists (killed with SIGKILL, or the host restarted). A
+    /// mark of another host, or of the older form without a host, is judged by its age alone.
+    fn recorder_gone(file_name: &str, this_host: &str) -> bool {
+        let mut parts = file_name.splitn(4, '.');
+        let (Some(_), Some(pid), Some(_), Some(host)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return false;
+        };
+        let Some(pid) = pid.parse::<i32>().ok().and_then(rustix::process::Pid::from_raw) else { return false };
+        // ESRCH: no such process. EPERM means it exists under another user (the borg user).
+        host == this_host && rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
+    }
+
+    /// Whether a session of `repository` is under way: a mark younger than [`STALE_AFTER`]
+    /// whose recorder is not known to be gone. Marks found stale are removed.
     pub fn under_way(spool: &Path, repository: &str) -> io::Result<bool> {
         let entries = match fs::read_dir(dir(spool)) {
             Ok(e) => e,
@@ -215,17 +236,18 @@ pub mod active {
             Err(e) => return Err(e),
         };
         let prefix = format!("{repository}.");
+        let this_host = host();
         for entry in entries.flatten() {
-            if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            if !file_name.starts_with(&prefix) {
                 continue;
             }
-            let fresh = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
-            match fresh {
-                Some(age) if age >= STALE_AFTER => {
-                    let _ = fs::remove_file(entry.path());
-                }
-                _ => return Ok(true),
+            let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            if age.is_some_and(|a| a >= STALE_AFTER) || recorder_gone(&file_name, &this_host) {
+                let _ = fs::remove_file(entry.path());
+                continue;
             }
+            return Ok(true);
         }
         Ok(false)
     }
@@ -247,6 +269,32 @@ pub mod active {
             // Records are still taken from the spool alone.
             super::mark(dir.path(), "aaaaaaaa").unwrap();
             assert!(super::super::waiting(dir.path()).unwrap().is_empty());
+        }
+
+        #[test]
+        fn a_mark_whose_recorder_died_on_this_host_is_not_a_session() {
+            let dir = tempfile::tempdir().unwrap();
+            let active = dir.path().join("active");
+            std::fs::create_dir(&active).unwrap();
+            // A process that existed and is gone: a child that ended and was reaped.
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let dead = child.id();
+            child.wait().unwrap();
+            let host = super::host();
+            std::fs::write(active.join(format!("aaaaaaaa.{dead}.1.{host}")), b"").unwrap();
+            assert!(!super::under_way(dir.path(), "aaaaaaaa").unwrap(), "its recorder is gone");
+            assert!(!active.join(format!("aaaaaaaa.{dead}.1.{host}")).exists(), "and the mark is cleared");
+            // The same dead process named by another host: this host cannot tell, the age rule does.
+            std::fs::write(active.join(format!("aaaaaaaa.{dead}.1.storage-2.example.org")), b"").unwrap();
+            assert!(super::under_way(dir.path(), "aaaaaaaa").unwrap());
+            std::fs::remove_file(active.join(format!("aaaaaaaa.{dead}.1.storage-2.example.org"))).unwrap();
+            // A mark of the older form (no host), and one of a live process here (this test).
+            std::fs::write(active.join(format!("aaaaaaaa.{dead}.1")), b"").unwrap();
+            assert!(super::under_way(dir.path(), "aaaaaaaa").unwrap(), "older form: by age");
+            std::fs::remove_file(active.join(format!("aaaaaaaa.{dead}.1"))).unwrap();
+            let live = super::mark(dir.path(), "aaaaaaaa").unwrap();
+            assert!(live.file_name().unwrap().to_string_lossy().ends_with(&format!(".{host}")));
+            assert!(super::under_way(dir.path(), "aaaaaaaa").unwrap(), "a live recorder");
         }
     }
 }

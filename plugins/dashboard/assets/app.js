@@ -141,11 +141,16 @@ function signinKindChanged() {
   $("signin-token-fields").hidden = !token;
 }
 
+// Readies the views for this caller. The navigation shows only once the view to open is
+// chosen (`showNav`), so a click on it cannot be overtaken by the sign-in's own move.
 async function startSession() {
   for (const n of document.querySelectorAll("[data-needs]")) n.hidden = !session.may(n.dataset.needs);
-  $("nav").hidden = false;
   if (session.may("read")) await loadServerInfo().catch(() => null);
   repos.state.loadedAt = 0;
+}
+
+function showNav() {
+  $("nav").hidden = !session.caller();
 }
 
 async function signIn() {
@@ -156,8 +161,13 @@ async function signIn() {
   await startSession();
   const next = wanted && parse(wanted).view !== "signin" ? wanted : home();
   wanted = null;
-  if (location.hash === next) await route();
-  else location.hash = next;
+  if (location.hash === next) {
+    showNav();
+    await route();
+  } else {
+    location.hash = next;
+    showNav();
+  }
 }
 
 // Everything this sign-in showed goes: rows, forms, the token secret shown once.
@@ -271,7 +281,10 @@ document.addEventListener("DOMContentLoaded", async () => {
     await route();
     showPending();
   });
-  if (await session.resume()) await startSession();
+  if (await session.resume()) {
+    await startSession();
+    showNav();
+  }
   await route();
 });
 
