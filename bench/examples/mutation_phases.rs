@@ -10,10 +10,7 @@ use bw_store::repo_store::{NewRepo, RepoKey, RepoPatch};
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = bw_api::config::Config::default();
-    config.server.data_dir = dir.path().join("data");
-    config.server.home = Some(dir.path().join("home"));
-    config.checks.sessions = bw_api::config::Sessions::Off;
+    let config = bw_api::config::Config::in_process(dir.path());
     let state = AppState::open(config, Clock::system()).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let news: Vec<NewRepo> = (0..10_000)

@@ -278,15 +278,10 @@ impl Report {
     }
 }
 
-/// A configuration whose data folder and borg home are under `root` (seeding a store).
+/// A configuration whose data folder and borg home are under `root` (seeding a store in
+/// process; the server started on the store afterwards puts its own recorder on the lines).
 pub fn bench_config(root: &std::path::Path) -> bw_api::config::Config {
-    let mut c = bw_api::config::Config::default();
-    c.server.data_dir = root.join("data");
-    c.server.home = Some(root.join("home"));
-    // Seeded in process, where "this program" is the bench: the server started on the store
-    // afterwards puts its own recorder on the lines (sessions are on by default).
-    c.checks.sessions = bw_api::config::Sessions::Off;
-    c
+    bw_api::config::Config::in_process(root)
 }
 
 /// Sends `req`, checks for 200, and returns how long the answer took.

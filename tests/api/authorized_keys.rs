@@ -93,11 +93,10 @@ fn a_fresh_store_takes_in_existing_repository_lines() {
     );
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
     std::fs::write(home.join(".ssh/authorized_keys"), &existing).unwrap();
-    let mut config = bw_api::config::Config::default();
-    config.server.data_dir = dir.path().join("data");
-    config.server.home = Some(home.clone());
-    // With sessions on, the lines would be rewritten to run the recorder (tests/api/sessions.rs).
-    config.checks.sessions = bw_api::config::Sessions::Off;
+    // Sessions off: with them on, the lines would be rewritten to run the recorder
+    // (tests/api/sessions.rs).
+    let config = bw_api::config::Config::in_process(dir.path());
+    assert_eq!(config.server.home.as_ref(), Some(&home));
     let s = TestServer::start_in(dir, config);
     assert_eq!(s.authorized_keys_text(), existing, "nothing cut off, nothing rewritten");
     let t = s.full_token();

@@ -42,15 +42,9 @@ pub struct TestServer {
 
 type ServerTask = tokio::task::JoinHandle<Result<(), borgwarehouse::StartError>>;
 
-/// A configuration whose every folder is under `dir`.
+/// A configuration whose every folder is under `dir`, sessions off ([`Config::in_process`]).
 pub fn test_config(dir: &std::path::Path) -> Config {
-    let mut config = Config::default();
-    config.server.data_dir = dir.join("data");
-    config.server.home = Some(dir.join("home"));
-    // In process, "this program" is the test binary, which is no recorder: tests that want
-    // sessions turn them on with a recorder of their choosing.
-    config.checks.sessions = bw_api::config::Sessions::Off;
-    config
+    Config::in_process(dir)
 }
 
 /// Sends alerts by mail to the test mail server on `smtp_port` (plain SMTP, no TLS), and to the

@@ -337,10 +337,8 @@ mod tests {
             eprintln!("SKIPPED: needs root to give folders to another user");
             return None;
         }
-        let mut config = Config::default();
-        config.server.data_dir = dir.join("data");
+        let mut config = Config::in_process(dir);
         config.server.home = Some(dir.join(home));
-        config.checks.sessions = crate::config::Sessions::Off;
         Some(config)
     }
 

@@ -13,12 +13,8 @@ const HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 pub async fn send_waiting(state: &AppState) -> ApiResult<Vec<(AlertKind, Delivery)>> {
     let events = state.take_health_events();
     let mut sent = Vec::new();
-    for (health, kind) in [
-        (HealthKind::Quota, AlertKind::Quota),
-        (HealthKind::Shrink, AlertKind::Shrink),
-        (HealthKind::Growth, AlertKind::Growth),
-        (HealthKind::VerifyFailed, AlertKind::VerifyFailed),
-    ] {
+    for health in HealthKind::ALL {
+        let kind = AlertKind::Health(health);
         let repos: Vec<LateRepo> = events.iter().filter(|e| e.kind == health).map(late_repo).collect();
         if repos.is_empty() {
             continue;

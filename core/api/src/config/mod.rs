@@ -343,6 +343,18 @@ impl Default for Config {
 pub struct ConfigError(pub String);
 
 impl Config {
+    /// The configuration of a server run inside another program (the tests, the benches):
+    /// its data under `root/data`, the borg home at `root/home`, and sessions off, since "this
+    /// program" there is the test or bench binary, which is no recorder the lines could run.
+    /// The defaults otherwise; a test that wants sessions names a recorder of its choosing.
+    pub fn in_process(root: &Path) -> Config {
+        let mut config = Config::default();
+        config.server.data_dir = root.join("data");
+        config.server.home = Some(root.join("home"));
+        config.checks.sessions = Sessions::Off;
+        config
+    }
+
     /// Loads defaults -> TOML file (`file`, else `BW_CONFIG`) -> environment, returning the
     /// config and warnings (misspelled `BW_*` variables) to log once logging is up.
     pub fn load(file: Option<&Path>) -> Result<(Config, Vec<String>), ConfigError> {

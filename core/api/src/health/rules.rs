@@ -14,11 +14,20 @@ pub struct StorageChange {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HealthKind {
+    /// Storage used crossed a level of the quota.
     Quota,
+    /// Storage used fell sharply.
     Shrink,
+    /// A backup grew far beyond the usual.
     Growth,
     /// A verify (`borg check --repository-only`) found the repository damaged.
     VerifyFailed,
+}
+
+impl HealthKind {
+    /// Every kind, in the order alerts of one round are sent.
+    pub const ALL: [HealthKind; 4] =
+        [HealthKind::Quota, HealthKind::Shrink, HealthKind::Growth, HealthKind::VerifyFailed];
 }
 
 /// One health alert about one repository.

@@ -1,6 +1,8 @@
 //! What a channel is given and what it implements; each channel's file is one implementation.
 
 use std::future::Future;
+
+use bw_api::health::HealthKind;
 use std::pin::Pin;
 
 /// A repository an alert is about.
@@ -20,14 +22,8 @@ pub enum AlertKind {
     Late,
     /// They were late, an alert said so, and a backup has just ended.
     Recovered,
-    /// Health: storage used crossed a level of the quota.
-    Quota,
-    /// Health: storage used fell sharply.
-    Shrink,
-    /// Health: a backup grew far beyond the usual.
-    Growth,
-    /// A verify found the repository damaged.
-    VerifyFailed,
+    /// A health alert (`bw_api::health`): quota, shrink, growth, a failed verify.
+    Health(HealthKind),
 }
 
 impl AlertKind {
@@ -36,10 +32,10 @@ impl AlertKind {
         match self {
             AlertKind::Late => "late",
             AlertKind::Recovered => "recovered",
-            AlertKind::Quota => "quota",
-            AlertKind::Shrink => "shrink",
-            AlertKind::Growth => "growth",
-            AlertKind::VerifyFailed => "verifyFailed",
+            AlertKind::Health(HealthKind::Quota) => "quota",
+            AlertKind::Health(HealthKind::Shrink) => "shrink",
+            AlertKind::Health(HealthKind::Growth) => "growth",
+            AlertKind::Health(HealthKind::VerifyFailed) => "verifyFailed",
         }
     }
 
@@ -47,10 +43,10 @@ impl AlertKind {
     pub fn health_event(self) -> Option<&'static str> {
         match self {
             AlertKind::Late | AlertKind::Recovered => None,
-            AlertKind::Quota => Some("health.quota"),
-            AlertKind::Shrink => Some("health.shrink"),
-            AlertKind::Growth => Some("health.growth"),
-            AlertKind::VerifyFailed => Some("verify.failed"),
+            AlertKind::Health(HealthKind::Quota) => Some("health.quota"),
+            AlertKind::Health(HealthKind::Shrink) => Some("health.shrink"),
+            AlertKind::Health(HealthKind::Growth) => Some("health.growth"),
+            AlertKind::Health(HealthKind::VerifyFailed) => Some("verify.failed"),
         }
     }
 }

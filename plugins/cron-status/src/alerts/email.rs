@@ -1,6 +1,7 @@
 //! Email through an SMTP server (lettre: STARTTLS/TLS via rustls, or plain to a local relay).
 
 use bw_api::config::{AlertSettings, MailSettings, MailTls, SshSettings};
+use bw_api::health::HealthKind;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -35,10 +36,16 @@ impl Email {
         let subject = match alert.kind {
             AlertKind::Late => format!("BorgWarehouse: {count} late repositor{plural}"),
             AlertKind::Recovered => format!("BorgWarehouse: {count} repositor{plural} backing up again"),
-            AlertKind::Quota => format!("BorgWarehouse: {count} repositor{plural} near the quota"),
-            AlertKind::Shrink => format!("BorgWarehouse: storage used fell sharply in {count} repositor{plural}"),
-            AlertKind::Growth => format!("BorgWarehouse: {count} repositor{plural} grew far more than usual"),
-            AlertKind::VerifyFailed => format!("BorgWarehouse: the verify of {count} repositor{plural} failed"),
+            AlertKind::Health(HealthKind::Quota) => format!("BorgWarehouse: {count} repositor{plural} near the quota"),
+            AlertKind::Health(HealthKind::Shrink) => {
+                format!("BorgWarehouse: storage used fell sharply in {count} repositor{plural}")
+            }
+            AlertKind::Health(HealthKind::Growth) => {
+                format!("BorgWarehouse: {count} repositor{plural} grew far more than usual")
+            }
+            AlertKind::Health(HealthKind::VerifyFailed) => {
+                format!("BorgWarehouse: the verify of {count} repositor{plural} failed")
+            }
         };
         let from = self
             .mail

@@ -15,6 +15,7 @@ mod webhook;
 use std::collections::BTreeMap;
 
 use bw_api::config::Config;
+use bw_api::health::HealthKind;
 use bw_api::AppState;
 use bw_store::alert_log::FiredAlert;
 
@@ -64,21 +65,21 @@ fn text(kind: AlertKind, repos: &[LateRepo]) -> String {
             repos.len(),
             if one { "y was" } else { "ies were" }
         ),
-        AlertKind::Quota => format!(
+        AlertKind::Health(HealthKind::Quota) => format!(
             "{} repositor{} near {} quota:\n\n",
             repos.len(),
             if one { "y is" } else { "ies are" },
             if one { "its" } else { "their" }
         ),
-        AlertKind::Shrink => {
+        AlertKind::Health(HealthKind::Shrink) => {
             format!("Storage used fell sharply in {} repositor{}:\n\n", repos.len(), if one { "y" } else { "ies" })
         }
-        AlertKind::VerifyFailed => format!(
+        AlertKind::Health(HealthKind::VerifyFailed) => format!(
             "The verify (borg check --repository-only) of {} repositor{} found damage:\n\n",
             repos.len(),
             if one { "y" } else { "ies" }
         ),
-        AlertKind::Growth => {
+        AlertKind::Health(HealthKind::Growth) => {
             format!("{} repositor{} far more than usual:\n\n", repos.len(), if one { "y grew" } else { "ies grew" })
         }
     };
