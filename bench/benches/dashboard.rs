@@ -50,24 +50,26 @@ fn main() {
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let number = |name: &str| figure(&text, name).parse::<f64>().unwrap();
     println!("the page says: {}", figure(&text, "summary"));
+    // The targets are for 10,000 repositories; other sizes print their figures only.
+    let judged = |met: bool| (n <= 10_000).then_some(met);
     let signin = number("signin_median_ms");
     report.row(
         "sign-in to the table drawn, median of 5 (max)",
         format!("{signin:.0} ms ({:.0})", number("signin_max_ms")),
         "< 1000 ms",
-        Some(number("signin_max_ms") < 1000.0),
+        judged(number("signin_max_ms") < 1000.0),
     );
     report.row(
         "a search, in the page, median (max)",
         format!("{:.1} ms ({:.1})", number("search_median_ms"), number("search_max_ms")),
         "< 200 ms",
-        Some(number("search_max_ms") < 200.0),
+        judged(number("search_max_ms") < 200.0),
     );
     report.row(
         "a sort, in the page, median (max)",
         format!("{:.1} ms ({:.1})", number("sort_median_ms"), number("sort_max_ms")),
         "< 200 ms",
-        Some(number("sort_max_ms") < 200.0),
+        judged(number("sort_max_ms") < 200.0),
     );
     let paths = figure(&text, "api_paths");
     let per_row = paths.contains("/api/v1/repositories/");
