@@ -3,7 +3,7 @@
 // maintenance buttons the caller's permissions and the server allow.
 
 import { api, may, path } from "./api.js";
-import { $, el, act, ago, bytes, confirmAction, copy, date, dateTime, duration, notify, wireForm } from "./dom.js";
+import { $, el, act, ago, bytes, confirmAction, copy, dateTime, duration, notify, wireForm } from "./dom.js";
 import { lineChart } from "./chart.js";
 import { borgCreate, borgInit, borgmaticConfig } from "./guide.js";
 import { condition, repoUrl, state as list, usedFraction } from "./repos.js";
@@ -203,4 +203,3 @@ export function wireMaintenance() {
   }));
 }
 
-export { date };

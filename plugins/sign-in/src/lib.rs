@@ -4,7 +4,7 @@
 //! and tells any caller who it is and what it may do (`GET /api/v1/whoami`), so a page shows a
 //! token only the views its permissions allow.
 
-use bw_api::auth::{AdministratorPassword, AnyCaller, Guard, Principal, SignedIn};
+use bw_api::auth::{bearer_token, AdministratorPassword, AnyCaller, Guard, Principal, SignedIn};
 use bw_api::refusals::{Answer, NONE};
 use bw_api::{ApiError, AppState};
 use poem::web::Data;
@@ -74,12 +74,6 @@ pub struct SignedOut {
     pub message: String,
 }
 
-fn bearer(req: &Request) -> Option<&str> {
-    let value = req.headers().get(poem::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 pub struct SignInApi;
 
 #[OpenApi]
@@ -106,8 +100,8 @@ impl SignInApi {
         _caller: Guard<SignedIn>,
     ) -> Answer<Json<SignedOut>, NONE> {
         // The guard admitted a live sign-in, so the header holds one.
-        let token = bearer(req).ok_or(ApiError::Unauthorized)?;
-        state.admin.sign_ins.end(token)?;
+        let token = bearer_token(req).ok_or(ApiError::Unauthorized)?;
+        state.admin.sign_ins.end(&token)?;
         tracing::info!(target: "audit", "administrator signed out");
         Ok(Json(SignedOut { message: "Signed out".into() }))
     }

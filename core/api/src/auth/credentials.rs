@@ -45,6 +45,15 @@ fn presented(req: &Request) -> Presented {
     Presented::Nothing
 }
 
+/// The bearer token of the request's `Authorization` header, as the credential check read it
+/// (sign-out ends the very token that was admitted).
+pub fn bearer_token(req: &Request) -> Option<String> {
+    match presented(req) {
+        Presented::Bearer(token) => Some(token),
+        _ => None,
+    }
+}
+
 /// Identifies the caller of an operation that admits `schemes`. Every refusal that says the
 /// credentials were wrong counts against the address (the throttle's one counting rule).
 pub async fn authenticate(state: &AppState, req: &Request, schemes: &[&'static str]) -> ApiResult<Principal> {

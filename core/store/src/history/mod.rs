@@ -69,6 +69,12 @@ pub struct HistoryStore {
     host: sled::Tree,
     /// `folded`: when the last fold ran.
     meta: sled::Tree,
+    /// Deleted repositories whose records may still stand in run files: id (8) -> the newest
+    /// run time at the deletion (8). Ids are never given again, so the records are unreachable;
+    /// rewriting every run file (a few MiB each at 100,000 repositories, hundreds of them)
+    /// on each delete would turn a 1-2 ms change into gigabytes of writes. The records go
+    /// with their runs as these age out, and the mark with the last of those runs.
+    forgotten: sled::Tree,
 }
 
 /// Times as keys: big-endian with the sign bit flipped, so they sort as numbers.
@@ -114,6 +120,7 @@ impl HistoryStore {
             repos: db.open_tree("history_repositories")?,
             host: db.open_tree("history_host")?,
             meta: db.open_tree("history_meta")?,
+            forgotten: db.open_tree("history_forgotten")?,
         })
     }
 
@@ -173,6 +180,9 @@ impl HistoryStore {
         sessions: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
         n: usize,
     ) -> StoreResult<Vec<Point>> {
+        if self.forgotten.contains_key(id.to_be_bytes())? {
+            return Ok(Vec::new());
+        }
         let mut points = Vec::new();
         for entry in sessions.take(n) {
             let (k, v) = entry?;
@@ -213,16 +223,16 @@ impl HistoryStore {
         Ok(points)
     }
 
-    /// Forgets a deleted repository's history: its session points, and its record in each run.
+    /// Forgets a deleted repository's history: its session points go, and its records in the
+    /// runs stand unread until the runs age out ([`HistoryStore::forgotten`]).
     pub fn remove_repository(&self, id: u64) -> StoreResult<()> {
         let mut batch = sled::Batch::default();
         for k in self.repos.scan_prefix(id.to_be_bytes()).keys() {
             batch.remove(k?);
         }
         self.repos.apply_batch(batch)?;
-        for t in self.host.iter().keys() {
-            let at = time_of(&t?).ok_or_else(|| corrupt("key"))?;
-            self.runs.remove_id(at, id).map_err(|e| self.io(e))?;
+        if let Some((newest_run, _)) = self.host.last()? {
+            self.forgotten.insert(id.to_be_bytes(), newest_run)?;
         }
         Ok(())
     }
@@ -278,9 +288,20 @@ impl HistoryStore {
         }
         // Run files no host point names (a crash between the two removals above), older than
         // a run being written now could be.
+        let mut oldest_run = None;
         for at in self.runs.times().map_err(|e| self.io(e))? {
             if at < now - 60 && self.host.get(time_key(at))?.is_none() {
                 self.runs.remove(at).map_err(|e| self.io(e))?;
+            } else {
+                oldest_run = Some(oldest_run.map_or(at, |o: i64| o.min(at)));
+            }
+        }
+        // A deleted repository's mark goes once no run from before its deletion is left.
+        for entry in self.forgotten.iter() {
+            let (id, newest_then) = entry?;
+            let newest_then = time_of(&newest_then).ok_or_else(|| corrupt("forgotten"))?;
+            if oldest_run.is_none_or(|oldest| oldest > newest_then) {
+                self.forgotten.remove(id)?;
             }
         }
         self.meta.insert("folded", time_key(now).to_vec())?;
@@ -319,7 +340,9 @@ impl HistoryStore {
             let h = host_point(&k, &v)?;
             out.host.push([h.at, h.storage_used as i64, h.repositories as i64, h.late as i64]);
             for (id, used, last) in self.runs.records(h.at).map_err(|e| self.io(e))? {
-                by_repo.entry(id).or_default().push([h.at, used as i64, last]);
+                if !self.forgotten.contains_key(id.to_be_bytes())? {
+                    by_repo.entry(id).or_default().push([h.at, used as i64, last]);
+                }
             }
         }
         for entry in self.repos.iter() {
@@ -384,6 +407,7 @@ impl HistoryStore {
         self.repos.clear()?;
         self.host.clear()?;
         self.meta.clear()?;
+        self.forgotten.clear()?;
         Ok(())
     }
 }

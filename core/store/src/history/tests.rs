@@ -179,3 +179,34 @@ fn check_runs_fold_whole_and_a_deleted_repository_leaves_them() {
     assert_eq!(h.repository(257, 0, i64::MAX).unwrap().len(), expected.len(), "its chunk neighbours stay");
     assert!(h.export().unwrap().repositories.iter().all(|r| r.id != 256));
 }
+
+/// A delete leaves the run files as they are (rewriting them all would cost gigabytes at
+/// 100,000 repositories): the repository's records stand unread, and its mark goes with the
+/// last run from before the deletion.
+#[test]
+fn a_deleted_repository_is_unread_until_its_runs_age_out() {
+    let (_dir, h) = store();
+    let run = |at: i64, points: &[(u64, u64, i64)]| {
+        h.record(at, points, Some(HostPoint { at, storage_used: 1, repositories: points.len() as u64, late: 0 }))
+            .unwrap()
+    };
+    // Six years back (past the 5 years kept) and three years back (kept, weekly).
+    let (oldest, old) = (NOW - 6 * 365 * 86_400, NOW - 3 * 365 * 86_400);
+    run(oldest, &[(1, 10, oldest), (2, 20, oldest)]);
+    run(old, &[(1, 11, old), (2, 21, old)]);
+    h.remove_repository(1).unwrap();
+    assert_eq!(h.runs.records(old).unwrap().len(), 2, "the run file is not rewritten");
+    assert!(h.repository(1, 0, i64::MAX).unwrap().is_empty() && h.newest(1, 5).unwrap().is_empty());
+    assert!(h.export().unwrap().repositories.iter().all(|r| r.id != 1));
+    assert_eq!(h.forgotten.len(), 1);
+    run(NOW, &[(2, 22, NOW)]);
+    h.fold(0, NOW).unwrap();
+    assert!(h.runs.records(oldest).unwrap().is_empty(), "six years: folded away");
+    assert_eq!(h.forgotten.len(), 1, "a run from before the deletion (three years back) is still kept");
+    // Once that one goes too (a restore-free way: its file removed as a fold would), the mark goes.
+    h.host.remove(time_key(old)).unwrap();
+    h.runs.remove(old).unwrap();
+    h.fold(0, NOW).unwrap();
+    assert!(h.forgotten.is_empty(), "no run from before the deletion is left");
+    assert_eq!(h.repository(2, 0, i64::MAX).unwrap().len(), 1, "another repository's points stay");
+}
