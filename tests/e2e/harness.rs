@@ -157,6 +157,7 @@ impl Drop for Server {
 }
 
 /// The borg client, with its own cache and config folders.
+#[derive(Clone)]
 pub struct Borg {
     bin: PathBuf,
     base: PathBuf,

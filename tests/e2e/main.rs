@@ -17,6 +17,8 @@ mod verify;
 // Shared with tests/robustness, which uses parts this scenario does not.
 #[allow(dead_code)]
 mod harness;
+#[allow(dead_code)]
+mod hold;
 
 use std::fs;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -226,22 +228,16 @@ fn a_borgwarehouse_host_moves_over_and_its_clients_keep_backing_up() {
     assert!(freed > 30 * 1024, "compact freed only {freed} KiB of a deleted 40 MiB archive");
     borg.ok(&client, &["list", &borg.url(name)]);
 
-    // break-lock: SIGKILL the server-side borg serve in the middle of a backup; its lock stays.
-    harness::random_file(&src.join("slow.bin"), 400 * 1024 * 1024);
-    let mut running = borg
-        .command(&client, &["create", "-C", "none", &format!("{}::interrupted", borg.url(name)), src.to_str().unwrap()])
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
+    // break-lock: SIGKILL the server-side borg serve in the middle of a backup (held under way
+    // by the test, so it cannot end first); its lock stays.
+    let running = hold::HeldBackup::start(&borg, &client, &format!("{}::interrupted", borg.url(name)), &repo_dir);
     let lock = repo_dir.join("lock.exclusive");
-    while !lock.exists() || harness::borg_serve_pids(name).is_empty() {
-        assert!(start.elapsed().as_secs() < 60, "the backup never took its lock");
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    let serve = harness::borg_serve_pids(name);
+    assert!(!serve.is_empty(), "no borg serve for a backup under way");
+    for pid in serve {
+        bw_tests::frozen::signal(pid, bw_tests::frozen::Signal::KILL);
     }
-    for pid in harness::borg_serve_pids(name) {
-        let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
-    }
-    let _ = running.wait();
+    assert!(!running.wait(), "a backup whose server side was killed succeeded");
     assert!(lock.exists(), "no stale lock was left to break");
     let (status, body) = server.post(&format!("/api/v1/repositories/{name}/break-lock"), &token, &json!({}));
     assert_eq!(
@@ -250,7 +246,6 @@ fn a_borgwarehouse_host_moves_over_and_its_clients_keep_backing_up() {
         "{body}"
     );
     assert!(!lock.exists() && !repo_dir.join("lock.roster").exists(), "the lock is still there");
-    fs::remove_file(src.join("slow.bin")).unwrap();
     borg.ok(&client, &["create", &format!("{}::after-the-lock", borg.url(name)), src.to_str().unwrap()]);
 
     // archive shuts the client out; unarchive lets it back in.

@@ -8,6 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::{self, BackupHost, Server};
+use crate::hold::HeldBackup;
+use bw_tests::frozen::{self, Frozen};
 use bw_tests::json;
 use bw_tests::sinks::SmtpSink;
 
@@ -140,36 +142,42 @@ fn a_verify_keeps_out_of_a_clients_way_and_reports_no_false_failure() {
     let folder = dir.path().join("home/repos").join(&name);
     let verify = format!("/api/v1/repositories/{name}/verify");
     let src = dir.path().join("src");
-    harness::random_file(&src.join("big.bin"), 600 * 1024 * 1024);
+    // Enough data that borg check reads for a while; the order below does not depend on it.
+    harness::random_file(&src.join("big.bin"), 64 * 1024 * 1024);
+    borg.ok(&key, &["create", "-C", "none", &format!("{}::first", borg.url(&name)), src.to_str().unwrap()]);
 
-    // 1. A client backs up: a verify asked for meanwhile does not start.
-    let mut backup = borg
-        .command(&key, &["create", "-C", "none", &format!("{}::first", borg.url(&name)), src.to_str().unwrap()])
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !folder.join("lock.exclusive").exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "the backup never took its lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // 1. A client backs up (held under way by the test: it reads from a pipe), and a verify
+    //    asked for meanwhile does not start.
+    let backup = HeldBackup::start(&borg, &key, &format!("{}::held", borg.url(&name)), &folder);
     let (status, body) = server.post(&verify, &token, &json!({}));
-    assert_eq!(status, 409, "{body}");
-    assert!(backup.wait().unwrap().success(), "the backup failed beside a verify");
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (409, Some("The repository is in use by a client; the verify runs when it is free")),
+        "{body}"
+    );
+    backup.finish();
     assert!(server.repo(&token, &name).get("lastVerify").is_none(), "a verify that did not run left a result");
 
-    // 2. A verify runs (600 MiB to read), and a client comes: the verify stops to let it in.
+    // 2. A verify runs, and a client comes: the verify stops to let it in. borg check is
+    //    frozen once it holds the lock, so it cannot finish before the client comes however
+    //    busy the machine is, and is let go once the server has told it to stop.
     let port = server.port();
     let (t, v) = (token.clone(), verify.clone());
     let running = std::thread::spawn(move || {
         bw_tests::request("POST", &format!("http://127.0.0.1:{port}{v}"), Some(&format!("Bearer {t}")), Some("{}"))
     });
-    let start = Instant::now();
-    while !folder.join("lock.exclusive").exists() {
-        assert!(start.elapsed() < Duration::from_secs(30), "the verify never took its lock");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let folder_arg = folder.to_str().unwrap().to_string();
+    let check = Frozen::when(
+        "the verify's borg check",
+        || frozen::pid_with_args(&["check", "--repository-only", &folder_arg]),
+        || folder.join("lock.exclusive").exists(),
+    );
     harness::random_file(&src.join("more.bin"), 1024 * 1024);
-    let out = borg.run(&key, &["create", &format!("{}::second", borg.url(&name)), src.to_str().unwrap()]);
+    let (b, k, url, s) = (borg.clone(), key.clone(), format!("{}::second", borg.url(&name)), src.clone());
+    let client = std::thread::spawn(move || b.run(&k, &["create", &url, s.to_str().unwrap()]));
+    check.wait_for_sigterm("the verify's borg check");
+    check.resume();
+    let out = client.join().unwrap();
     assert!(out.status.success(), "the backup failed while a verify ran: {}", String::from_utf8_lossy(&out.stderr));
     let (status, body) = running.join().unwrap();
     assert_eq!(

@@ -299,6 +299,7 @@ pub fn repo_body(key: &str) -> Value {
     })
 }
 
+pub mod frozen;
 pub mod process;
 pub mod sinks;
 pub mod ssh;

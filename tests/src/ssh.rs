@@ -53,6 +53,7 @@ pub fn wait_for_port(port: u16, what: &str, child: &mut Child) {
     }
 }
 
+#[derive(Clone)]
 pub struct Key {
     pub private: PathBuf,
     pub public: String,
