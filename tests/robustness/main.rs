@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use bw_tests::{ed25519_key, json};
 use harness::Server;
 
+mod burst;
+
 const FOREIGN: &str = "# keys the admin added by hand\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@laptop\n";
 
 /// What a repository should look like, as far as acknowledged answers tell.

@@ -87,17 +87,30 @@ impl AdminStore {
         self.sign_ins.end_all()
     }
 
-    /// Checks Basic credentials. Blocking (argon2): call from a blocking thread.
-    pub fn verify(&self, user: &str, password: &str) -> StoreResult<bool> {
-        let Some(account) = self.account()? else { return Ok(false) };
-        let fingerprint: [u8; 32] = Sha256::new()
+    /// The digest that stands for `user` and `password` checked against the account's hash.
+    fn fingerprint(account: &Account, user: &str, password: &str) -> [u8; 32] {
+        Sha256::new()
             .chain_update(account.phc.as_bytes())
             .chain_update([0])
             .chain_update(user.as_bytes())
             .chain_update([0])
             .chain_update(password.as_bytes())
             .finalize()
-            .into();
+            .into()
+    }
+
+    /// True when these credentials were verified against the current hash before: a digest,
+    /// no argon2, so it may run on the async threads.
+    pub fn verified_before(&self, user: &str, password: &str) -> StoreResult<bool> {
+        let Some(account) = self.account()? else { return Ok(false) };
+        let fingerprint = Self::fingerprint(&account, user, password);
+        Ok(self.verified.lock().unwrap_or_else(|p| p.into_inner()).contains(&fingerprint))
+    }
+
+    /// Checks Basic credentials. Blocking (argon2): call from a blocking thread.
+    pub fn verify(&self, user: &str, password: &str) -> StoreResult<bool> {
+        let Some(account) = self.account()? else { return Ok(false) };
+        let fingerprint = Self::fingerprint(&account, user, password);
         if self.verified.lock().unwrap_or_else(|p| p.into_inner()).contains(&fingerprint) {
             return Ok(true);
         }

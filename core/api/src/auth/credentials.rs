@@ -54,14 +54,15 @@ pub fn bearer_token(req: &Request) -> Option<String> {
     }
 }
 
-/// Identifies the caller of an operation that admits `schemes`. Every refusal that says the
-/// credentials were wrong counts against the address (the throttle's one counting rule).
+/// Identifies the caller of an operation that admits `schemes`. Every attempt is counted
+/// against the address before it is checked (the throttle's one counting rule), and every
+/// refusal that says the credentials were wrong counts as a failure.
 pub async fn authenticate(state: &AppState, req: &Request, schemes: &[&'static str]) -> ApiResult<Principal> {
     let ip = client_ip(&state.config.server, req);
-    if ip.is_some_and(|ip| state.throttle.is_blocked(ip)) {
+    let Some(attempt) = state.throttle.admit(ip, state.config.auth.failure_limit) else {
         state.telemetry.auth_failure("throttled");
         return Err(ApiError::TooManyRequests);
-    }
+    };
     let result = identify(state, req, schemes, ip).await;
     let reason = match &result {
         Err(ApiError::Unauthorized) => Some("unauthorized"),
@@ -69,11 +70,12 @@ pub async fn authenticate(state: &AppState, req: &Request, schemes: &[&'static s
         Err(ApiError::CronUnauthorized) => Some("cron_key"),
         _ => None,
     };
-    if let Some(reason) = reason {
-        state.telemetry.auth_failure(reason);
-        if let Some(ip) = ip {
-            state.throttle.fail(ip, state.config.auth.failure_limit);
+    match reason {
+        Some(reason) => {
+            state.telemetry.auth_failure(reason);
+            attempt.failed();
         }
+        None => attempt.succeeded(),
     }
     result
 }
@@ -158,11 +160,22 @@ async fn check_admin(state: &AppState, user: String, password: String) -> ApiRes
         tracing::warn!("administrator login refused: no account yet; run `borgwarehouse admin set-password` or set BW_ADMIN_PASSWORD");
         return Err(ApiError::Unauthorized);
     }
-    let verifier = state.clone();
-    let name = user.clone();
-    let ok = tokio::task::spawn_blocking(move || verifier.admin.verify(&name, &password))
-        .await
-        .map_err(ApiError::internal)??;
+    // Credentials already proven against the current hash cost a digest, not argon2.
+    let ok = match state.admin.verified_before(&user, &password)? {
+        true => true,
+        false => {
+            // One argon2 check per core at a time: each takes ~19 MiB.
+            let Some(_turn) = state.throttle.password_check().await else {
+                tracing::warn!(target: "audit", "administrator authentication put off: too many password checks at once");
+                return Err(ApiError::TooManyRequests);
+            };
+            let verifier = state.clone();
+            let name = user.clone();
+            tokio::task::spawn_blocking(move || verifier.admin.verify(&name, &password))
+                .await
+                .map_err(ApiError::internal)??
+        }
+    };
     if ok {
         Ok(Principal::Administrator)
     } else {
