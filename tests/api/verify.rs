@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use bw_tests::frozen::{self, Frozen};
 use bw_tests::{ed25519_key, json, repo_body, TestServer, NOW};
 
 #[test]
@@ -49,4 +50,54 @@ fn the_schedule_verifies_each_repository_once_per_interval() {
     let at =
         |name: &str| s.get(&format!("/api/v1/repositories/{name}"), Some(&t)).1["repo"]["lastVerify"]["at"].clone();
     assert_eq!((at(&names[0]), at(&names[1])), (json!(NOW), json!(NOW + 86_400)));
+}
+
+/// `BW_VERIFY_CONCURRENCY` bounds verifies asked for through the API too: with one running
+/// (its borg check held stopped, so it runs for as long as the test needs), another answers 409.
+#[test]
+fn asked_for_verifies_are_bounded_by_the_concurrency_setting() {
+    let Some(tools) = bw_tests::ssh::tools() else { return };
+    let s = TestServer::with_config(|c| c.checks.verify_concurrency = 1);
+    let t = s.full_token();
+    let mut names = Vec::new();
+    for seed in 1..=2 {
+        let created = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(seed, ""))).1;
+        let name = created["repositoryName"].as_str().unwrap().to_string();
+        let out = std::process::Command::new(&tools.borg)
+            .args(["init", "-e", "none"])
+            .arg(s.home.join("repos").join(&name))
+            .env("BORG_BASE_DIR", s.dir.path().join("borg-local"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        names.push(name);
+    }
+    let verify = |name: &str| format!("{}/api/v1/repositories/{name}/verify", s.url);
+    let first = {
+        let (url, auth) = (verify(&names[0]), format!("Bearer {t}"));
+        std::thread::spawn(move || bw_tests::request("POST", &url, Some(&auth), Some("{}")))
+    };
+    let folder = s.home.join("repos").join(&names[0]).to_str().unwrap().to_string();
+    let check = Frozen::when(
+        "the first verify's borg check",
+        || frozen::pid_with_args(&["check", "--repository-only", &folder]),
+        || true,
+    );
+    let (status, body) = bw_tests::request("POST", &verify(&names[1]), Some(&format!("Bearer {t}")), Some("{}"));
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (
+            409,
+            Some(
+                "As many verifies as BW_VERIFY_CONCURRENCY allows are running on this server; ask again when one ends"
+            )
+        ),
+        "{body}"
+    );
+    check.resume();
+    let (status, body) = first.join().unwrap();
+    assert_eq!((status, body["ok"].as_bool()), (200, Some(true)), "{body}");
+    // The first one done, the second runs.
+    let (status, body) = bw_tests::request("POST", &verify(&names[1]), Some(&format!("Bearer {t}")), Some("{}"));
+    assert_eq!((status, body["ok"].as_bool()), (200, Some(true)), "{body}");
 }

@@ -9,6 +9,7 @@ mod dashboard;
 mod health;
 mod key_command;
 mod keys;
+mod maintenance;
 mod prometheus;
 mod sessions;
 mod storage_target;

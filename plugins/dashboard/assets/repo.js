@@ -197,7 +197,7 @@ export function wireMaintenance() {
   }));
   $("break-lock").addEventListener("click", act(async () => {
     const r = current.repo;
-    if (!(await confirmAction(`Break the lock of ${r.alias}? Only when no backup is running: a lock held by a live client protects the repository.`, "Break the lock"))) return;
+    if (!(await confirmAction(`Break the lock of ${r.alias}? Only for a stale lock, left by a client that is gone. The server refuses while a client is connected: pulling a live backup's lock would break it.`, "Break the lock"))) return;
     const answer = await api("POST", `/api/v1/repositories/${path(r.repositoryName)}/break-lock`);
     notify(answer.message);
   }));

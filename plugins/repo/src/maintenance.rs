@@ -3,6 +3,12 @@
 //! `compact` and `break-lock` run the real `borg` on the repository's folder, as this server's
 //! own user, which owns the borg home. A folder that another user owns is left alone (409): the
 //! files borg would write there as this user would lock the client out.
+//!
+//! Neither may harm a client's backup. While a client's session is under way (the recorder's
+//! mark) both answer 409 at once: break-lock would pull the lock from under the live backup
+//! (borg then dies with "exclusive lock should exist here"), and compact would wait out borg's
+//! lock timeout only to fail. A lock without a live session is a stale one; compact answers
+//! 409 for it too, and break-lock is what releases it.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -120,6 +126,25 @@ pub(crate) fn borg_folder(state: &AppState, name: &str) -> ApiResult<std::path::
     Ok(folder)
 }
 
+/// The 409 while a client's session is under way on the repository (the recorder's mark, on
+/// any storage host); `None` when there is none.
+fn client_connected(state: &AppState, name: &str, what: &str) -> Option<ApiError> {
+    let spool = state.config.session_spool();
+    match bw_host::session_spool::active::under_way(&spool, name) {
+        Ok(true) => Some(ApiError::Conflict(format!(
+            "The repository is in use by a client (a backup or another borg command is under way); {what}"
+        ))),
+        Ok(false) => None,
+        Err(e) => {
+            tracing::warn!(spool = %spool.display(), error = %e, "cannot read the sessions under way");
+            None
+        }
+    }
+}
+
+/// borg's words when another process holds the repository's lock.
+const LOCK_HELD: &str = "Failed to create/acquire the lock";
+
 /// `borg ARGS FOLDER` as this server runs it on a repository's folder, not started.
 pub(crate) fn borg_command(state: &AppState, args: &[&str], folder: &std::path::Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new("borg");
@@ -133,14 +158,19 @@ pub(crate) fn borg_command(state: &AppState, args: &[&str], folder: &std::path::
     cmd
 }
 
-/// Runs `borg ARGS FOLDER`; its error output goes to the log, never to the client.
-async fn borg(state: &AppState, args: &[&str], folder: &std::path::Path) -> ApiResult<()> {
+/// Runs `borg ARGS FOLDER`; its error output goes to the log, never to the client. A lock
+/// that another process holds is the client's 409 `locked`.
+async fn borg(state: &AppState, args: &[&str], folder: &std::path::Path, locked: &str) -> ApiResult<()> {
     let out = borg_command(state, args, folder)
         .output()
         .await
         .map_err(|e| ApiError::internal(format!("cannot run borg: {e}")))?;
+    let said = String::from_utf8_lossy(&out.stderr);
     if out.status.success() {
         Ok(())
+    } else if said.contains(LOCK_HELD) {
+        tracing::info!(folder = %folder.display(), borg = %said.trim(), "borg {} put off: the lock is held", args[0]);
+        Err(ApiError::Conflict(locked.to_string()))
     } else {
         Err(ApiError::internal(format!(
             "borg {} {} exited with {}: {}",
@@ -183,6 +213,8 @@ impl MaintenanceApi {
     }
 
     /// Compact a repository (frees the space of deleted archives)
+    ///
+    /// 409 while a client's session is under way, or while borg's lock is held.
     #[oai(
         path = "/api/v1/repositories/:repositoryName/compact",
         method = "post",
@@ -202,12 +234,21 @@ impl MaintenanceApi {
         let folder = borg_folder(&state, &repo.repository_name)?;
         let _running = Running::start(&repo.repository_name, BorgJob::Compact)
             .map_err(|running| ApiError::Conflict(running.busy().into()))?;
-        borg(&state, &["compact", "--lock-wait", "10"], &folder).await?;
+        if let Some(busy) = client_connected(&state, &repo.repository_name, "compact it when the client is done") {
+            return Err(busy.into());
+        }
+        let locked = "The repository is locked: a client is using it, or a client that is gone left its lock (see \
+                      break-lock); compact it when it is free";
+        borg(&state, &["compact", "--lock-wait", "10"], &folder, locked).await?;
         tracing::info!(repository = %repo.repository_name, "repository compacted");
         Ok(Json(Message { message: format!("Repository {} has been compacted", repo.repository_name) }))
     }
 
     /// Release a stale lock on a repository
+    ///
+    /// For a lock left by a client that is gone (a killed backup, a lost connection). While a
+    /// client's session is under way the lock is live, and this answers 409 without touching
+    /// it: pulling it would break that backup.
     #[oai(
         path = "/api/v1/repositories/:repositoryName/break-lock",
         method = "post",
@@ -231,7 +272,12 @@ impl MaintenanceApi {
             }
             None => {}
         }
-        borg(&state, &["break-lock"], &folder).await?;
+        let live = "break-lock is only for a stale lock, left by a client that is gone; a live backup's lock is \
+                    released when it ends";
+        if let Some(busy) = client_connected(&state, &repo.repository_name, live) {
+            return Err(busy.into());
+        }
+        borg(&state, &["break-lock"], &folder, "The repository's lock is being taken; try again").await?;
         tracing::info!(repository = %repo.repository_name, "repository lock released");
         Ok(Json(Message { message: format!("Lock on repository {} has been released", repo.repository_name) }))
     }

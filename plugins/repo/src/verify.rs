@@ -14,6 +14,9 @@
 //!
 //! The result is kept as the repository's `lastVerify`; a failure sends an alert.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bw_api::auth::{Guard, Update};
@@ -65,6 +68,8 @@ pub enum NotRun {
     InUse,
     /// A client came while it ran: borg was stopped to let it in.
     Yielded,
+    /// `BW_VERIFY_CONCURRENCY` verifies run already on this server.
+    TooMany,
 }
 
 impl NotRun {
@@ -73,6 +78,9 @@ impl NotRun {
             NotRun::Job(job) => job.busy(),
             NotRun::InUse => "The repository is in use by a client; the verify runs when it is free",
             NotRun::Yielded => "A client started a session; the verify stopped to let it in and will run again later",
+            NotRun::TooMany => {
+                "As many verifies as BW_VERIFY_CONCURRENCY allows are running on this server; ask again when one ends"
+            }
         }
     }
 }
@@ -82,12 +90,49 @@ fn in_use(state: &AppState, name: &str, folder: &std::path::Path) -> bool {
     active::under_way(&spool, name).unwrap_or(false) || folder.join("lock.exclusive").exists()
 }
 
+/// The verifies running, per server (its data folder: the tests run several servers in one
+/// process), whether asked for through the API or scheduled: `BW_VERIFY_CONCURRENCY` at most,
+/// since each `borg check` reads a whole repository.
+static VERIFIES_RUNNING: Mutex<BTreeMap<PathBuf, usize>> = Mutex::new(BTreeMap::new());
+
+/// One of a server's `BW_VERIFY_CONCURRENCY` verifies, until dropped.
+struct VerifySlot(PathBuf);
+
+impl VerifySlot {
+    fn take(state: &AppState) -> Option<VerifySlot> {
+        let limit = state.config.checks.verify_concurrency.max(1) as usize;
+        let server = state.config.server.data_dir.clone();
+        let mut running = VERIFIES_RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        let count = running.entry(server.clone()).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(VerifySlot(server))
+    }
+}
+
+impl Drop for VerifySlot {
+    fn drop(&mut self) {
+        let mut running = VERIFIES_RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = running.get_mut(&self.0) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                running.remove(&self.0);
+            }
+        }
+    }
+}
+
 /// Verifies the repository `name` now, unless that would get in a client's way.
 pub async fn verify(state: &AppState, id: u64, name: &str) -> ApiResult<Result<LastVerify, NotRun>> {
     let folder = borg_folder(state, name)?;
     let _running = match Running::start(name, BorgJob::Verify) {
         Ok(r) => r,
         Err(job) => return Ok(Err(NotRun::Job(job))),
+    };
+    let Some(_slot) = VerifySlot::take(state) else {
+        return Ok(Err(NotRun::TooMany));
     };
     if in_use(state, name, &folder) {
         return Ok(Err(NotRun::InUse));
@@ -223,8 +268,9 @@ impl VerifyApi {
     /// Verify a repository now (`borg check --repository-only`)
     ///
     /// Answers the result, also kept as the repository's `lastVerify`; a failure sends an
-    /// alert. 409 while another verify or a compaction runs on it, while a client uses it, or
-    /// when a client came during the verify (which then stopped to let it in).
+    /// alert. 409 while another verify or a compaction runs on it, while a client uses it,
+    /// when a client came during the verify (which then stopped to let it in), or while
+    /// `BW_VERIFY_CONCURRENCY` verifies run on the server already.
     #[oai(
         path = "/api/v1/repositories/:repositoryName/verify",
         method = "post",
