@@ -111,8 +111,37 @@ pub fn drop_record(spool: &Path, record: &SessionRecord) -> io::Result<PathBuf> 
 #[derive(Debug)]
 pub struct Waiting {
     pub path: PathBuf,
-    /// `None`: not a record this program writes (kept aside, never taken in).
-    pub record: Option<SessionRecord>,
+    /// Or why the file is not a record this program writes (it is set aside, never taken in).
+    pub record: Result<SessionRecord, String>,
+}
+
+/// The most a record file may hold; a record is about 150 bytes.
+const RECORD_MAX: u64 = 4096;
+
+/// Reads one record file, refusing anything a recorder does not write without waiting on it
+/// or reading more than [`RECORD_MAX`]: the spool is writable by the borg user, so it may hold
+/// a FIFO (whose open would block), a link to `/dev/zero`, or a file of any size.
+fn read_record(path: &Path) -> Result<SessionRecord, String> {
+    use rustix::fs::OFlags;
+    let flags = (OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32;
+    let file = match fs::OpenOptions::new().read(true).custom_flags(flags).open(path) {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Err("a symbolic link".into())
+        }
+        Err(e) => return Err(format!("cannot be opened: {e}")),
+    };
+    let meta = file.metadata().map_err(|e| format!("cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file (a FIFO, a device or a folder)".into());
+    }
+    if meta.len() > RECORD_MAX {
+        return Err(format!("{} bytes, more than a record's {RECORD_MAX}", meta.len()));
+    }
+    let mut text = String::new();
+    io::Read::read_to_string(&mut io::Read::take(file, RECORD_MAX), &mut text)
+        .map_err(|e| format!("cannot be read as text: {e}"))?;
+    SessionRecord::from_text(&text).ok_or_else(|| "not a session record".into())
 }
 
 /// The records waiting in `spool`, oldest first (temporary files of recorders still writing
@@ -131,8 +160,7 @@ pub fn waiting(spool: &Path) -> io::Result<Vec<Waiting>> {
         if !name.ends_with(".session") || name.starts_with('.') {
             continue;
         }
-        let record = fs::read_to_string(entry.path()).ok().and_then(|t| SessionRecord::from_text(&t));
-        found.push(Waiting { path: entry.path(), record });
+        found.push(Waiting { path: entry.path(), record: read_record(&entry.path()) });
     }
     found.sort_by_key(|w| (w.record.as_ref().map_or(0, |r| r.ended_at), w.path.clone()));
     Ok(found)
@@ -162,9 +190,39 @@ mod tests {
         fs::write(dir.path().join(".300-1.session.tmp"), "borgwarehouse-session 1\n").unwrap();
         fs::write(dir.path().join("400-1.session"), "hello").unwrap();
         let waiting = waiting(dir.path()).unwrap();
-        let records: Vec<Option<SessionRecord>> = waiting.into_iter().map(|w| w.record).collect();
+        let records: Vec<Option<SessionRecord>> = waiting.into_iter().map(|w| w.record.ok()).collect();
         assert_eq!(records, [None, Some(record("aaaaaaaa", 100)), Some(record("bbbbbbbb", 200))]);
         assert!(super::waiting(&dir.path().join("none")).unwrap().is_empty());
+    }
+
+    /// Junk in the spool (the borg user can write it) is named and set aside, never waited on
+    /// nor read whole: a FIFO, links to `/dev/zero` and to a record, a large file, a folder.
+    #[test]
+    fn junk_is_refused_without_blocking_or_reading_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = drop_record(dir.path(), &record("aaaaaaaa", 100)).unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            dir.path().join("1-fifo.session"),
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("2-zero.session")).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("3-link.session")).unwrap();
+        let big = fs::File::create(dir.path().join("4-big.session")).unwrap();
+        big.set_len(400 << 20).unwrap();
+        fs::create_dir(dir.path().join("5-folder.session")).unwrap();
+        let found = waiting(dir.path()).unwrap();
+        let why = |file: &str| {
+            found.iter().find(|w| w.path.file_name().unwrap() == file).unwrap().record.as_ref().unwrap_err().clone()
+        };
+        assert_eq!(why("1-fifo.session"), "not a regular file (a FIFO, a device or a folder)");
+        assert_eq!(why("2-zero.session"), "a symbolic link");
+        assert_eq!(why("3-link.session"), "a symbolic link");
+        assert_eq!(why("4-big.session"), "419430400 bytes, more than a record's 4096");
+        assert_eq!(why("5-folder.session"), "not a regular file (a FIFO, a device or a folder)");
+        let taken: Vec<_> = found.iter().filter_map(|w| w.record.as_ref().ok()).collect();
+        assert_eq!(taken, [&record("aaaaaaaa", 100)], "the real record is still taken in");
     }
 
     #[test]

@@ -67,12 +67,12 @@ pub async fn take_in(state: &AppState) -> ApiResult<TakenIn> {
     let mut known: Vec<(u64, SessionRecord, Waiting)> = Vec::new();
     for w in found {
         match w.record.clone() {
-            None => {
-                tracing::warn!(file = %w.path.display(), "session spool: not a session record; set aside");
+            Err(why) => {
+                tracing::warn!(file = %w.path.display(), %why, "session spool: not a session record; set aside");
                 let _ = std::fs::rename(&w.path, w.path.with_extension("unreadable"));
                 report.unreadable += 1;
             }
-            Some(record) => match state.repos.id_of_name(&record.repository) {
+            Ok(record) => match state.repos.id_of_name(&record.repository) {
                 Some(id) => known.push((id, record, w)),
                 None => {
                     tracing::info!(repository = %record.repository, "session of a repository that no longer exists");
