@@ -28,25 +28,36 @@ pub struct FiredAlert {
 pub struct AlertLog {
     db: sled::Db,
     tree: sled::Tree,
+    /// How many entries the tree holds: counted once at opening, since `sled::Tree::len`
+    /// walks the whole tree. Also serialises [`AlertLog::add`].
+    len: std::sync::Mutex<usize>,
 }
 
 impl AlertLog {
     pub fn open(db: &sled::Db) -> StoreResult<Self> {
-        Ok(AlertLog { db: db.clone(), tree: db.open_tree("alert_log")? })
+        let tree = db.open_tree("alert_log")?;
+        let len = std::sync::Mutex::new(tree.len());
+        Ok(AlertLog { db: db.clone(), tree, len })
     }
 
-    /// Adds the entries of one sent alert, and forgets the oldest past [`KEEP`].
+    /// Adds the entries of one sent alert, and forgets the oldest past [`KEEP`]. The work is
+    /// bounded by [`KEEP`] whatever the alert's size: when every repository of a large host is
+    /// late at once (after an outage, or an import), only the last [`KEEP`] of its entries
+    /// are written, and the oldest go in the same batch.
     pub fn add(&self, entries: &[FiredAlert]) -> StoreResult<()> {
+        let entries = &entries[entries.len().saturating_sub(KEEP)..];
+        let mut len = self.len.lock().unwrap_or_else(|p| p.into_inner());
         let mut batch = sled::Batch::default();
+        let extra = (*len + entries.len()).saturating_sub(KEEP);
+        for key in self.tree.iter().keys().take(extra) {
+            batch.remove(key?);
+        }
         for e in entries {
             // Keys in the order written: sled's ids only grow.
             batch.insert(&self.db.generate_id()?.to_be_bytes(), encode(e)?);
         }
         self.tree.apply_batch(batch)?;
-        let extra = self.tree.len().saturating_sub(KEEP);
-        for key in self.tree.iter().keys().take(extra) {
-            self.tree.remove(key?)?;
-        }
+        *len = *len + entries.len() - extra.min(*len);
         Ok(())
     }
 
@@ -99,5 +110,24 @@ mod tests {
         assert_eq!(log.tree.len(), KEEP);
         assert_eq!(log.newest(1, None).unwrap()[0].at, 10 + KEEP as i64 + 4);
         assert!(log.newest(KEEP, Some("aaaaaaaa")).unwrap().is_empty(), "the oldest went first");
+    }
+
+    /// Every repository of a large host late at once: the newest entries are kept, the count
+    /// stays right across openings, and the log never holds more than it keeps.
+    #[test]
+    fn an_alert_larger_than_the_log_keeps_its_last_entries() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let log = AlertLog::open(&db).unwrap();
+        log.add(&[fired(1, "aaaaaaaa")]).unwrap();
+        let all_late: Vec<FiredAlert> = (0..100_000).map(|i| fired(2, &format!("{i:08x}"))).collect();
+        log.add(&all_late).unwrap();
+        assert_eq!(log.tree.len(), KEEP);
+        assert_eq!(*log.len.lock().unwrap(), KEEP);
+        assert_eq!(log.newest(1, None).unwrap()[0].repository_name, format!("{:08x}", 99_999));
+        assert!(log.newest(KEEP, Some("aaaaaaaa")).unwrap().is_empty());
+        let reopened = AlertLog::open(&db).unwrap();
+        reopened.add(&[fired(3, "bbbbbbbb")]).unwrap();
+        assert_eq!(reopened.tree.len(), KEEP);
+        assert_eq!(reopened.newest(1, None).unwrap()[0].repository_name, "bbbbbbbb");
     }
 }

@@ -99,7 +99,10 @@ fn text(kind: AlertKind, repos: &[LateRepo]) -> String {
 pub async fn send(state: &AppState, kind: AlertKind, repos: &[LateRepo], now: i64) -> Delivery {
     let delivery = send_through_channels(&state.config, kind, repos, now).await;
     let delivered_by: Vec<String> = delivery.iter().filter(|(_, ok)| *ok).map(|(c, _)| c.to_string()).collect();
-    let fired: Vec<FiredAlert> = repos
+    // The log keeps its newest entries only: an alert naming every repository of a large host
+    // makes no more of them than it keeps.
+    let logged = &repos[repos.len().saturating_sub(bw_store::alert_log::KEEP)..];
+    let fired: Vec<FiredAlert> = logged
         .iter()
         .map(|r| FiredAlert {
             at: now,
