@@ -212,3 +212,36 @@ fn a_file_mode_run_in_between_voids_the_clean_stop() {
     assert!(looked_up(&s, &first).is_ok(), "the first repository lost its key file");
     assert!(looked_up(&s, &second).is_ok(), "the repository made in file mode has no key file");
 }
+
+/// A clean stop lets the next start trust the key folder only when that start writes the same
+/// lines: here the borg home (and so the pool every line names) was corrected while the server
+/// was stopped, and every key file must name the new pool.
+#[test]
+fn a_changed_home_after_a_clean_stop_rewrites_every_key_file() {
+    let s = command_mode();
+    let t = s.full_token();
+    let key = ed25519_key(98, "");
+    let (status, created) = s.post("/api/v1/repositories", Some(&t), &repo_body(&key));
+    assert_eq!(status, 200, "{created}");
+    let name = created["repositoryName"].as_str().unwrap().to_string();
+    let (dir, mut config) = s.stop();
+    assert!(key_dir_of(&config.server.data_dir).join(".clean-stop").is_file(), "a graceful stop marks the folder");
+
+    let home = dir.path().join("corrected-home");
+    fs::create_dir_all(home.join(".ssh")).unwrap();
+    config.server.home = Some(home.clone());
+    let s = TestServer::start_in(dir, config);
+    let line = looked_up(&s, &key).unwrap();
+    let pool = home.join("repos");
+    assert!(
+        line.contains(&format!(" --restrict-to-repository {}/{name} ", pool.display())),
+        "the key file still names the old pool: {line}"
+    );
+    // The next clean stop and start, with nothing changed, trusts the folder again.
+    let file = key_file_of(&s, &key);
+    let (dir, config) = s.stop();
+    fs::remove_file(&file).unwrap();
+    let s = TestServer::start_in(dir, config);
+    assert!(!file.exists(), "the folder was read although neither it nor the lines' form changed");
+    drop(s);
+}

@@ -163,6 +163,20 @@ impl AuthorizedKeys {
         self
     }
 
+    /// Everything but the repository that shapes a line (the pool's path, the recorder's
+    /// program and spool, the restrictions' form as this version writes them): a line
+    /// rendered for a made-up repository. Two runs whose shapes differ write different lines
+    /// for the same repository.
+    pub fn shape(&self) -> String {
+        self.render(&RepoLine {
+            name: "shape".into(),
+            storage_size_gb: 1,
+            append_only: true,
+            key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl shape".into(),
+            archived: false,
+        })
+    }
+
     /// The line for one repository, exactly in the contract's form.
     pub fn render(&self, line: &RepoLine) -> String {
         let mut out = String::with_capacity(self.prefix.len() * 2 + line.key.len() + 80);

@@ -50,6 +50,9 @@ const NEXT_ID: &[u8] = b"next_repo_id";
 const INITIALIZED: &[u8] = b"initialized";
 /// The token of the last clean stop in command mode (see [`RepoStore::mark_clean_stop`]).
 const KEY_DIR_CLEAN: &[u8] = b"key_dir_clean_stop";
+/// SHA-256 of the line shape ([`AuthorizedKeys::shape`]) the key lines were last brought in
+/// line with: a start whose configuration or version writes other lines rewrites them all.
+const LINE_SHAPE: &[u8] = b"line_shape";
 
 fn id_key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
@@ -375,7 +378,18 @@ impl RepoStore {
             Some(dir) if dir.root().is_dir() => dir.take_clean_stop().map_err(|e| StoreError::io(dir.root(), e))?,
             _ => None,
         };
-        let trusted = self.sink.is_command() && marked.is_some() && marked == self.clean_stop;
+        // ... but only when this run writes the lines as the last one did: a changed home,
+        // pool, recorder (sessions on or off, its program) or line form makes every line differ.
+        let shape: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(self.keys.shape().as_bytes()).into();
+        let last_shape = self.meta.get(LINE_SHAPE)?;
+        let shape_changed = last_shape.as_deref().is_some_and(|last| last != shape);
+        let trusted = self.sink.is_command()
+            && marked.is_some()
+            && marked == self.clean_stop
+            && last_shape.as_deref() == Some(&shape[..]);
+        if self.sink.is_command() && marked.is_some() && marked == self.clean_stop && !trusted {
+            tracing::info!("key folder: the lines' form changed since the last clean stop (home, pool, sessions or the program); every key file is read again");
+        }
         let report = if trusted {
             tracing::info!("key folder: unchanged since the last clean stop; not read again");
             self.sink.sync_trusting_key_dir(&self.keys)
@@ -384,12 +398,22 @@ impl RepoStore {
         }
         .map_err(|e| StoreError::io(self.sink_path(), e))?;
         self.meta.insert(INITIALIZED, &[1u8])?;
+        self.meta.insert(LINE_SHAPE, &shape[..])?;
         self.db.flush()?;
         for name in &report.added {
             tracing::warn!(repository = %name, "authorized_keys: line was missing; added");
         }
-        for name in &report.rewritten {
-            tracing::warn!(repository = %name, "authorized_keys: line differed from the store; rewritten");
+        if shape_changed && !report.rewritten.is_empty() {
+            // Not a repair: this run writes its lines in another form (a new version, home or
+            // recorder), so every line was expected to change.
+            tracing::info!(
+                lines = report.rewritten.len(),
+                "key lines rewritten in this run's form (an upgrade, or a changed home, pool or sessions setting)"
+            );
+        } else {
+            for name in &report.rewritten {
+                tracing::warn!(repository = %name, "authorized_keys: line differed from the store; rewritten");
+            }
         }
         for name in &report.removed {
             tracing::warn!(repository = %name, "authorized_keys: line for no stored repository (or a duplicate); removed");
