@@ -80,11 +80,7 @@ pub fn restore(config: &Config, file: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(bw_store::store_error::StoreError::Refused(m)) if m == bw_store::snapshot::NOT_EMPTY => {
-            let data = config.server.data_dir.display();
-            fail(format!(
-                "restore refused, nothing restored: {m}. With the server stopped, move {data} aside \
-                 (`mv {data} {data}.before-restore`) and run restore again"
-            ))
+            fail(format!("restore refused, nothing restored: {m}. {}", move_aside_advice(&config.server.data_dir)))
         }
         Err(e @ bw_store::store_error::StoreError::Refused(_)) => {
             fail(format!("restore refused, nothing restored: {e}"))
@@ -94,4 +90,26 @@ pub fn restore(config: &Config, file: &Path) -> ExitCode {
             config.server.data_dir.display()
         )),
     }
+}
+
+/// How to move a used data folder aside for a restore, in commands that work as written: this
+/// user makes the new folder when it may write beside the old one (`./data`); otherwise (the
+/// package's `/var/lib/borgwarehouse`, in a folder of root's) root moves it and makes the new
+/// one for this user, who then restores.
+fn move_aside_advice(data_dir: &Path) -> String {
+    let data = bw_host::paths::absolute(data_dir);
+    let parent = data.parent().unwrap_or(Path::new("/"));
+    let moved = format!("{}.before-restore", data.display());
+    if bw_host::paths::can_write_in(parent) {
+        return format!(
+            "With the server stopped, move the data folder aside (`mv {} {moved}`) and run restore again",
+            data.display()
+        );
+    }
+    let me = bw_host::users::effective_uid().map(bw_host::users::user_name).unwrap_or_else(|_| "this user".into());
+    format!(
+        "With the server stopped, move the data folder aside and make an empty one as root (`mv {d} {moved} && \
+         install -d -o {me} -g $(id -gn {me}) -m 0700 {d}`), then run restore again as {me}",
+        d = data.display()
+    )
 }

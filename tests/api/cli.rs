@@ -435,3 +435,57 @@ fn an_unreadable_configuration_file_is_named_with_the_fix() {
     assert!(!out.status.success() && err.contains(&file.display().to_string()), "{err}");
     assert!(err.contains("cannot be read by uid 65534") && err.contains("chmod"), "{err}");
 }
+
+/// A data folder that a newer release wrote: the server and the commands refuse it with both
+/// versions and the ways back, and change nothing in it.
+#[test]
+fn a_data_folder_of_a_newer_release_is_refused_with_the_way_back() {
+    let env = Env::new();
+    let (ok, _, err) = env.run(&["token", "create", "--name", "first", "--permissions", "read"], None);
+    assert!(ok, "{err}");
+    let format = env.dir.path().join("data/FORMAT");
+    let written = std::fs::read_to_string(&format).unwrap();
+    let this = env!("CARGO_PKG_VERSION");
+    assert!(
+        written.contains(&format!("format {}\n", bw_store::format::STORE_FORMAT))
+            && written.contains(&format!("written-by {this}\n")),
+        "{written}"
+    );
+
+    let newer = format!("format {}\nwritten-by 9.1.0\n", bw_store::format::STORE_FORMAT + 1);
+    std::fs::write(&format, &newer).unwrap();
+    let out = env.cmd(&[]).env("BW_LISTEN", "127.0.0.1:0").output().unwrap();
+    assert!(!out.status.success(), "the server started on a newer data folder");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("written by borgwarehouse 9.1.0")
+            && err.contains(&format!("this is borgwarehouse {this}"))
+            && err.contains("Install borgwarehouse 9.1.0 or newer again")
+            && err.contains("borgwarehouse restore FILE"),
+        "{err}"
+    );
+    let (ok, _, err) = env.run(&["token", "list"], None);
+    assert!(!ok && err.contains("written by borgwarehouse 9.1.0"), "{err}");
+    assert_eq!(std::fs::read_to_string(&format).unwrap(), newer, "the refusal changed the folder's format");
+}
+
+/// The package's `preinst` refuses data of a newer format than the server it unpacks reads: its
+/// number is the server's, and its release is the crate's (the Debian changelog's newest entry).
+#[test]
+fn the_package_knows_the_store_format_and_the_release_it_ships() {
+    let debian = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/debian");
+    let preinst = std::fs::read_to_string(debian.join("preinst")).unwrap();
+    assert!(
+        preinst.lines().any(|l| l == format!("reads={}", bw_store::format::STORE_FORMAT)),
+        "preinst's `reads=` is not STORE_FORMAT ({})",
+        bw_store::format::STORE_FORMAT
+    );
+    let changelog = std::fs::read_to_string(debian.join("changelog")).unwrap();
+    let newest = changelog.lines().next().unwrap();
+    assert!(
+        newest.starts_with(&format!("borgwarehouse ({}-", env!("CARGO_PKG_VERSION"))),
+        "the Debian changelog's newest entry is not this release: {newest}"
+    );
+    let changes = std::fs::read_to_string(debian.join("../../CHANGELOG.md")).unwrap();
+    assert!(changes.contains(&format!("## {} ", env!("CARGO_PKG_VERSION"))), "CHANGELOG.md has no entry for it");
+}

@@ -67,6 +67,8 @@ impl AppState {
         // The store holds token hashes and the administrator's password hash: private folder.
         bw_host::paths::ensure_private_dir(&config.server.data_dir)
             .map_err(|e| StoreError::io(&config.server.data_dir, e))?;
+        // A folder a newer release wrote is refused before anything in it is opened.
+        bw_store::format::check(&config.server.data_dir, crate::build_info::VERSION)?;
         create_home_if_missing(&config.home())?;
         let db = sled::Config::new()
             .path(config.db_path())
@@ -80,7 +82,10 @@ impl AppState {
             sled::Error::Io(io) => StoreError::io(config.db_path(), io),
             other => StoreError::Db(other),
         })?;
-        Self::with_db(config, clock, db)
+        let data_dir = config.server.data_dir.clone();
+        let state = Self::with_db(config, clock, db)?;
+        bw_store::format::record(&data_dir, crate::build_info::VERSION)?;
+        Ok(state)
     }
 
     fn with_db(mut config: Config, clock: Clock, db: sled::Db) -> StoreResult<Self> {
@@ -291,10 +296,16 @@ fn check_owned_by(me: u32, setting: &str, path: &std::path::Path) -> StoreResult
             path.display()
         )
     };
+    // Never advise running as root: a server run as root writes root's files into the borg
+    // user's home. A folder of root's is given to this user instead.
+    let fix = if owner == 0 {
+        format!("Give it to {me_name} (as root: `chown -R {me_name}: {}`)", path.display())
+    } else {
+        format!("Run it as {owner_name} (`runuser -u {owner_name} -- borgwarehouse ...`)")
+    };
     Err(StoreError::Refused(format!(
-        "{what}: files written there would be {me_name}'s and lock the clients out. Run it as {owner_name} \
-         (`runuser -u {owner_name} -- borgwarehouse ...`), check the path, or set BW_HOME_OWNER_CHECK=false if \
-         this is intended"
+        "{what}: files written there would be {me_name}'s and lock the clients out. {fix}, check the path, or set \
+         BW_HOME_OWNER_CHECK=false if this is intended"
     )))
 }
 
@@ -312,10 +323,11 @@ fn create_home_if_missing(home: &std::path::Path) -> StoreResult<()> {
         let parent = home.parent().unwrap_or(&home);
         return Err(StoreError::Refused(format!(
             "BW_HOME {} does not exist, and this user cannot make it in {} ({e}); check the path (BW_HOME, \
-             `home`), or make the folder for the borg user: `install -d -o BORG_USER -m 0700 {}`",
+             `home`), or make the folder for the borg user: `install -d -o {me} -m 0700 {}`",
             home.display(),
             parent.display(),
-            home.display()
+            home.display(),
+            me = bw_host::users::effective_uid().map(bw_host::users::user_name).unwrap_or_else(|_| "BORG_USER".into()),
         )));
     }
     tracing::warn!(

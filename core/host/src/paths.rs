@@ -20,3 +20,8 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
     }
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
+
+/// Whether this process may make and remove entries in the folder `dir` (write and search).
+pub fn can_write_in(dir: &Path) -> bool {
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).is_ok()
+}

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod alert_log;
 pub mod clock;
+pub mod format;
 pub mod health_marks;
 pub mod history;
 pub mod memory;
