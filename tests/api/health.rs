@@ -176,6 +176,39 @@ fn a_shrink_by_more_than_half_alerts_unless_the_repository_is_append_only() {
     }
 }
 
+/// A repository whose first key is append-only but which also has a full key is not safe from
+/// deletes: the full key's `compact` makes final what the append-only one marked deleted. Its
+/// shrink alerts; once the full key is made append-only too, it does not.
+#[test]
+fn a_shrink_alerts_when_any_key_is_full_even_if_the_first_is_append_only() {
+    let h = Host::start();
+    let mixed = h.repo(3, "mixed", true);
+    let keys = format!("/api/v1/repositories/{mixed}/keys");
+    let (status, added) =
+        h.s.post(&keys, Some(&h.token), &json!({"sshPublicKey": ed25519_key(4, "admin"), "mode": "full"}));
+    assert_eq!(status, 200, "{added}");
+    h.sizes.set(&mixed, 400_000);
+    h.check(0);
+    h.sizes.set(&mixed, 150_000);
+    let (subjects, _) = h.check(1);
+    assert_eq!(
+        subjects,
+        ["BorgWarehouse: storage used fell sharply in 1 repository"],
+        "a full key beside an append-only one"
+    );
+    let mail = h.last_mail();
+    assert!(mail.contains(&format!("- mixed ({mixed}): storage used fell by 62%")), "{mail}");
+    assert!(!mail.contains("an append-only key stops"), "the alert still says one append-only key is enough: {mail}");
+
+    let id = added["key"]["id"].as_str().unwrap();
+    let (status, body) = h.s.patch(&format!("{keys}/{id}"), Some(&h.token), &json!({"mode": "append-only"}));
+    assert_eq!(status, 200, "{body}");
+    h.sizes.set(&mixed, 400_000);
+    h.check(2);
+    h.sizes.set(&mixed, 150_000);
+    assert!(h.check(3).0.is_empty(), "every key append-only: no shrink alert");
+}
+
 #[test]
 fn a_backup_far_past_the_median_growth_alerts() {
     let h = Host::start();

@@ -105,3 +105,39 @@ fn each_check_run_adds_a_point_per_repository_and_one_for_the_host() {
     assert!(s.state.history.repository(id, 0, i64::MAX).unwrap().is_empty());
     assert_eq!(s.get(&path(&names[1]), Some(&t)).1["points"].as_array().unwrap().len(), 2);
 }
+
+/// Late is counted one way everywhere: the host's history and `/metrics` count a repository
+/// that is monitored (`alert` set), not archived, and without a backup within its delay; one
+/// that is not monitored (`alert` 0) or archived is not late.
+#[test]
+fn late_is_counted_the_same_in_the_history_and_the_metrics() {
+    let s = TestServer::with_config(|c| {
+        c.auth.cronjob_key = Some(KEY.into());
+        c.checks.status_interval = Duration::ZERO;
+        c.checks.storage_interval = Duration::ZERO;
+    });
+    let t = s.full_token();
+    let mut names = Vec::new();
+    for (seed, alert) in [(11, 3600), (12, 0), (13, 3600)] {
+        let mut body = repo_body(&ed25519_key(seed, ""));
+        body["alert"] = json!(alert);
+        let (status, created) = s.post("/api/repo/add", Some(&t), &body);
+        assert_eq!(status, 200, "{created}");
+        names.push(created["repositoryName"].as_str().unwrap().to_string());
+    }
+    let archive = format!("/api/v1/repositories/{}/archive", names[2]);
+    assert_eq!(s.post(&archive, Some(&t), &json!({"archived": true})).0, 200);
+    // None has a backup: only the first is late.
+    checks(&s);
+    let (_, history) = s.get("/api/v1/history", Some(&t));
+    let late_in_history = history["points"].as_array().unwrap().last().unwrap()["late"].clone();
+    let (_, metrics) = s.get("/metrics", Some(&t));
+    let metrics = metrics.as_str().map(str::to_string).unwrap_or_else(|| metrics.to_string());
+    let late_in_metrics = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("borgwarehouse_repositories_late "))
+        .unwrap_or_else(|| panic!("no late gauge: {metrics}"))
+        .trim()
+        .to_string();
+    assert_eq!((late_in_history, late_in_metrics.as_str()), (json!(1), "1"), "{history}");
+}

@@ -335,8 +335,12 @@ def main():
         expect(key_row).to_contain_text("never")
         api_keys = api("GET", f"/api/v1/repositories/{name}/keys")[1]["keys"]
         check([(k["name"], k["mode"]) for k in api_keys][1:] == [("admin-prune", "append-only")], f"keys: {api_keys}")
+        # Both kinds of key: the page says what append-only mode does not protect.
+        expect(page.locator("#mixed-keys")).to_be_visible()
+        expect(page.locator("#mixed-keys")).to_contain_text("borg list")
         page.get_by_role("button", name="Make admin-prune full").click()
         expect(key_row).to_contain_text("full")
+        expect(page.locator("#mixed-keys")).to_be_hidden()
         check(api("GET", f"/api/v1/repositories/{name}/keys")[1]["keys"][1]["mode"] == "full", "mode switched")
         page.get_by_role("button", name="Remove admin-prune").click()
         page.get_by_role("dialog").get_by_role("button", name="Remove").click()

@@ -30,7 +30,7 @@ impl AppState {
                     points.push((s.id, s.storage_used, s.last_save));
                     host.storage_used += s.storage_used;
                     host.repositories += 1;
-                    host.late += u64::from(!s.status && !s.archived);
+                    host.late += u64::from(s.late());
                 });
                 (points, Some(host))
             }

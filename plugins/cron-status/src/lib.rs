@@ -75,10 +75,15 @@ async fn check(state: &AppState, started: std::time::Instant) -> ApiResult<Statu
             state.telemetry.alert_delivery(channel, delivered);
         }
     }
+    // Late as the history and /metrics count it; `alerted` are those whose alert went now
+    // (a late repository is alerted again only after ALERT_REPEAT_AFTER).
+    let mut late_now = 0usize;
+    state.repos.summaries(now, |s| late_now += usize::from(s.late()));
     tracing::info!(
         scanned = report.scanned,
         failed = report.failed,
-        late = report.late.len(),
+        late = late_now,
+        alerted = report.late.len(),
         read_ms = scanned_in.as_millis() as u64,
         total_ms = started.elapsed().as_millis() as u64,
         "status check done"

@@ -107,6 +107,7 @@ export function wireGuide() {
 
 function renderKeys(r) {
   const keys = r.keys || [];
+  $("mixed-keys").hidden = !(keys.some((k) => k.mode === "full") && keys.some((k) => k.mode === "append-only"));
   $("key-rows").replaceChildren(...keys.map((k) => {
     const label = k.name || k.fingerprint.slice(0, 20);
     const actions = el("td", { class: "actions" });

@@ -24,6 +24,8 @@ pub struct RepoFigures {
     pub alert_seconds: u64,
     /// `status` as the API computes it now.
     pub ok: bool,
+    /// Late as every count of late repositories counts it ([`bw_store::repo_store::RepoSummary::late`]).
+    pub late: bool,
     pub append_only: bool,
     pub archived: bool,
     /// How many keys may reach it (each its own line).
@@ -32,13 +34,6 @@ pub struct RepoFigures {
     pub last_session: Option<bw_store::session_store::LastSession>,
     /// The last verify's end and outcome, if any.
     pub last_verify: Option<(i64, bool)>,
-}
-
-impl RepoFigures {
-    /// Monitored (alert set), not archived, and without a backup within its alert delay.
-    fn late(&self) -> bool {
-        !self.ok && self.alert_seconds != 0 && !self.archived
-    }
 }
 
 /// The repositories of one scrape.
@@ -83,6 +78,7 @@ impl RepoTable {
             last_backup: repo.last_save,
             alert_seconds: repo.alert,
             ok: repo.status,
+            late: repo.late(),
             append_only: repo.append_only,
             archived: repo.archived,
             keys: u32::try_from(repo.keys).unwrap_or(u32::MAX),
@@ -315,7 +311,7 @@ impl Collector for Scrape {
             e,
             "borgwarehouse_repositories_late",
             "Monitored repositories (alert above 0, not archived) without a backup within their alert delay.",
-            self.repos.iter().filter(|r| r.late()).count() as u64,
+            self.repos.iter().filter(|r| r.late).count() as u64,
         )?;
         Self::gauge(
             e,
@@ -439,6 +435,7 @@ mod tests {
                 alert: 0,
                 status: false,
                 append_only: false,
+                every_key_append_only: false,
                 archived: false,
                 keys: 2,
             },
@@ -456,6 +453,7 @@ mod tests {
                 alert: 0,
                 status: false,
                 append_only: false,
+                every_key_append_only: false,
                 archived: false,
                 keys: 2,
             },

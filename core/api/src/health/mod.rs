@@ -7,8 +7,8 @@
 //! - quota: storage used crosses a level (80% and 95% by default) of the quota, rising; once per
 //!   crossing (a repository that falls back below a level is alerted again when it crosses it
 //!   again).
-//! - shrink: storage used fell by more than half between two points, on a repository that is
-//!   not append-only.
+//! - shrink: storage used fell by more than half between two points, on a repository with a key
+//!   that is not append-only.
 //! - growth: one change grew storage used by more than 5 times the repository's median growth.
 
 pub mod rules;
@@ -64,7 +64,7 @@ impl AppState {
         let mut events = Vec::new();
         for change in changes {
             let Some((name, alias, last_save, size, append_only)) = self.repos.summary(change.id, now, |s| {
-                (s.name.to_string(), s.alias.to_string(), s.last_save, s.storage_size, s.append_only)
+                (s.name.to_string(), s.alias.to_string(), s.last_save, s.storage_size, s.every_key_append_only)
             }) else {
                 continue;
             };
@@ -93,7 +93,9 @@ impl AppState {
             if level != marked {
                 self.quota_marks.set(change.id, level)?;
             }
-            // Shrink: not on an append-only repository, whose clients cannot delete.
+            // Shrink: not on a repository whose every key is append-only, whose clients cannot
+            // delete. One full key beside append-only ones can: its `compact` makes final what
+            // an append-only key marked deleted.
             if !append_only && shrank(change.before, change.after, rules.shrink_percent) {
                 let fell = (change.before - change.after) as f64 * 100.0 / change.before as f64;
                 events.push(event(
@@ -101,7 +103,8 @@ impl AppState {
                     format!(
                         "storage used fell by {fell:.0}%, from {} to {}. If nobody pruned it on purpose, list its \
                          archives (`borg list`) now: a prune gone wrong, or someone using the client's key to delete \
-                         archives, looks like this (an append-only key stops the latter).",
+                         archives, looks like this. Only a repository whose every key is append-only is safe from \
+                         the latter: a full key's `compact` makes final what any key deleted.",
                         size_text(change.before),
                         size_text(change.after)
                     ),

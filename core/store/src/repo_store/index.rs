@@ -24,6 +24,9 @@ struct Entry {
     archived: bool,
     /// The first key's mode.
     append_only: bool,
+    /// Whether every key is append-only: only then can no client delete (a full key beside
+    /// an append-only one can compact away what the append-only one marked deleted).
+    every_key_append_only: bool,
     /// The first key; the others of a repository with several are in [`Index::more_keys`].
     key: Option<KeyDigest>,
     /// The checks' figures: these, not the stored record's, are the current ones.
@@ -52,10 +55,22 @@ pub struct RepoSummary<'a> {
     pub alert: u64,
     /// `status` as the API answers it at the `now` given.
     pub status: bool,
+    /// The first key's mode (`appendOnlyMode`).
     pub append_only: bool,
+    /// Whether every key of the repository is append-only.
+    pub every_key_append_only: bool,
     pub archived: bool,
     /// How many keys the repository has.
     pub keys: usize,
+}
+
+impl RepoSummary<'_> {
+    /// Late, the one way every count of late repositories counts it (the status check's log,
+    /// the host's history, `/metrics`): monitored (`alert` set), not archived, and without a
+    /// backup within its alert delay.
+    pub fn late(&self) -> bool {
+        !self.status && self.alert != 0 && !self.archived
+    }
 }
 
 #[derive(Default)]
@@ -91,6 +106,7 @@ impl Loaded {
             name,
             archived: repo.archived,
             append_only: repo.append_only_mode(),
+            every_key_append_only: repo.keys.iter().all(|k| k.mode.is_append_only()),
             key,
             scan: repo.scan(),
             alert: repo.alert,
@@ -252,6 +268,7 @@ impl Index {
             alert: e.alert,
             status: status_at(e.scan.imported_status, e.scan.last_save, e.alert, now),
             append_only: e.append_only,
+            every_key_append_only: e.every_key_append_only,
             archived: e.archived,
             keys: usize::from(e.key.is_some()) + self.more_keys.get(&id).map_or(0, |m| m.len()),
         }
