@@ -77,6 +77,18 @@ fn main() {
         load_row(&mut rows, "GET /api/version", &l, Some(30_000.0));
         let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |_, _| get("/api/repo".into()));
         load_row(&mut rows, "GET /api/repo, 1,000 repositories", &l, Some(2_000.0));
+        // The v1 list as 3.x clients read it (no gzip): without `keys`, as the contract says.
+        let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |_, _| get("/api/v1/repositories".into()));
+        load_row(&mut rows, "GET /api/v1/repositories, 1,000 repositories", &l, Some(5_000.0));
+        let l =
+            run_load(
+                server.port,
+                &auth,
+                CONNECTIONS,
+                LOAD_TIME,
+                |_, _| get("/api/v1/repositories?include=keys".into()),
+            );
+        load_row(&mut rows, "GET /api/v1/repositories?include=keys, 1,000", &l, None);
         rss_row(&mut rows, "resident memory after the list load", &server);
         let l = run_load(server.port, &auth, CONNECTIONS, LOAD_TIME, |c, n| {
             get(format!("/api/repo/id/{}", (c * 7919 + n * 31) % 1000))

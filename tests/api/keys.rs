@@ -67,7 +67,7 @@ fn a_second_key_gets_its_own_line_and_object_and_the_first_stays_what_2x_clients
     let (_, seed) = s.get("/api/repo/id/0", Some(&t));
     assert_eq!(seed["repo"]["sshPublicKey"], json!(first));
     assert!(seed["repo"].get("keys").is_none(), "the 2.x paths answer as before: {seed}");
-    let (_, list) = s.get("/api/v1/repositories", Some(&t));
+    let (_, list) = s.get("/api/v1/repositories?include=keys", Some(&t));
     assert_eq!(list["repoList"][0]["keys"].as_array().unwrap().len(), 2);
 
     // An edit of `appendOnlyMode` and `sshPublicKey` on a 2.x path changes the first key only.

@@ -75,8 +75,19 @@ fn v1_routes_create_list_get_edit_delete() {
     let repo = &one["repo"];
     assert_eq!((repo["comment"].as_str(), repo["alert"].as_u64()), (Some(""), Some(0)), "v1 defaults");
     assert_eq!((repo["lanCommand"].as_bool(), repo["appendOnlyMode"].as_bool()), (Some(false), Some(false)));
+    // The list leaves `keys` out unless asked (contract: as light as 3.x clients expect).
     let (_, list) = s.get("/api/v1/repositories", Some(&t));
+    let mut without_keys = repo.clone();
+    without_keys.as_object_mut().unwrap().remove("keys").expect("the single repository has its keys");
+    assert_eq!(list["repoList"][0], without_keys);
+    let (_, list) = s.get("/api/v1/repositories?include=keys", Some(&t));
     assert_eq!(list["repoList"][0], *repo);
+    let (_, page) = s.get("/api/v1/repositories?limit=1", Some(&t));
+    assert_eq!(page["repoList"][0], without_keys, "a page as the whole list");
+    let (_, page) = s.get("/api/v1/repositories?limit=1&include=keys", Some(&t));
+    assert_eq!(page["repoList"][0], *repo);
+    let (status, refused) = s.get("/api/v1/repositories?include=everything", Some(&t));
+    assert_eq!((status, refused), (400, json!({"message": "include must be keys"})));
 
     let (status, _) = s.patch(&format!("/api/v1/repositories/{name}"), Some(&t), &json!({"comment": "changed"}));
     assert_eq!(status, 200);

@@ -95,7 +95,7 @@ fn a_snapshot_taken_while_running_brings_the_server_back_after_its_data_folder_i
     assert_eq!(fs::metadata(&snapshot).unwrap().permissions().mode() & 0o777, 0o600, "it holds hashes");
     let text = fs::read_to_string(&snapshot).unwrap();
     assert!(!text.contains(&full) && !text.contains(&reader) && !text.contains(PASSWORD), "no secret in clear");
-    let (_, list_before) = call(port, "GET", "/api/v1/repositories", &bearer, None);
+    let (_, list_before) = call(port, "GET", "/api/v1/repositories?include=keys", &bearer, None);
     let (_, tokens_before, _) = env.run(&["token", "list"], None);
     let keys_path = env.dir.path().join("home/.ssh/authorized_keys");
     let keys_before = fs::read(&keys_path).unwrap();
@@ -114,7 +114,7 @@ fn a_snapshot_taken_while_running_brings_the_server_back_after_its_data_folder_i
 
     // Everything works as before.
     let (server, port) = start(&env);
-    let (_, list_after) = call(port, "GET", "/api/v1/repositories", &bearer, None);
+    let (_, list_after) = call(port, "GET", "/api/v1/repositories?include=keys", &bearer, None);
     assert_eq!(list_after, list_before);
     // The history came back with them (the first start's own host point, if any, replaced).
     assert_eq!(call(port, "GET", &history_path, &bearer, None).1, history_before);

@@ -25,7 +25,8 @@ export function repoUrl(r) {
 }
 
 export async function loadRepos() {
-  const answer = await api("GET", "/api/v1/repositories");
+  // With `keys`: a row shows how many keys a repository has (the list leaves them out by default).
+  const answer = await api("GET", "/api/v1/repositories?include=keys");
   state.repos = answer.repoList || [];
   state.index = state.repos.map((r) => ({
     repo: r,

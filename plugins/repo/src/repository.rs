@@ -4,7 +4,7 @@
 
 use crate::keys::KeyObject;
 use bw_api::AppState;
-use bw_store::repo_store::{PathFamily, Repo};
+use bw_store::repo_store::{ListKind, PathFamily, Repo};
 use poem_openapi::Object;
 use serde::Serialize;
 
@@ -104,12 +104,18 @@ impl Repository {
 
     /// Writes `repo` as the paths of `family` show it: how the store writes each repository of
     /// a list answer (see [`bw_store::repo_store::WriteRepo`]).
+    /// `repo` as an entry of the list `kind`: the v1 list carries `keys` only when asked
+    /// (`?include=keys`).
     pub fn write_json(
         out: &mut dyn std::io::Write,
         repo: Repo,
-        family: PathFamily,
+        kind: ListKind,
         state: &AppState,
     ) -> std::io::Result<()> {
-        serde_json::to_writer(out, &Repository::shown(repo, family, state)).map_err(std::io::Error::other)
+        let mut shown = Repository::shown(repo, kind.family(), state);
+        if !kind.with_keys() {
+            shown.keys = None;
+        }
+        serde_json::to_writer(out, &shown).map_err(std::io::Error::other)
     }
 }

@@ -6,7 +6,7 @@ use bw_api::body::{JsonRequest, Message, TaggedJson};
 use bw_api::query::whole_number;
 use bw_api::refusals::{Answer, CONFLICT, DISABLED, INVALID_BODY, NONE, NOT_FOUND, UNEXPECTED_DATA};
 use bw_api::{ApiError, ApiResult, AppState};
-use bw_store::repo_store::{ListAnswer, PathFamily};
+use bw_store::repo_store::{ListAnswer, ListKind, PathFamily};
 use poem::web::Data;
 use poem::Request;
 // Named `Header` and `Path`: poem-openapi finds parameters by these type names.
@@ -22,11 +22,11 @@ use crate::validate;
 
 /// The whole list of a path family. Built off the request threads: a rebuild at 100,000
 /// repositories reads every record.
-async fn list_answer(state: &AppState, family: PathFamily) -> ApiResult<ListAnswer> {
+async fn list_answer(state: &AppState, kind: ListKind) -> ApiResult<ListAnswer> {
     let (state, now) = (state.clone(), state.clock.now());
     let built = tokio::task::spawn_blocking(move || {
-        let write = |out: &mut dyn std::io::Write, repo| Repository::write_json(out, repo, family, &state);
-        state.repos.list_json(now, family, &write)
+        let write = |out: &mut dyn std::io::Write, repo| Repository::write_json(out, repo, kind, &state);
+        state.repos.list_json(now, kind, &write)
     })
     .await
     .map_err(|e| {
@@ -73,7 +73,7 @@ impl RepoApi {
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
     ) -> Answer<TaggedJson<RepositoryList>, NONE> {
-        let list = list_answer(&state, PathFamily::BorgWarehouse2).await?;
+        let list = list_answer(&state, ListKind::BorgWarehouse2).await?;
         Ok(TaggedJson::answer(list, if_none_match.as_deref(), req.header("Accept-Encoding")))
     }
 
@@ -84,6 +84,8 @@ impl RepoApi {
         tag = "Tag::RepositoriesV1",
         operation_id = "listRepositories"
     )]
+    // poem-openapi reads each header and query parameter from an argument of its own.
+    #[allow(clippy::too_many_arguments)]
     async fn list_v1(
         &self,
         state: Data<&AppState>,
@@ -96,14 +98,22 @@ impl RepoApi {
         limit: Query<Option<String>>,
         /// Repositories to skip, in id order, before the page (default 0).
         offset: Query<Option<String>>,
+        /// `keys` to have each repository's `keys` in the list (left out by default, as 3.x
+        /// clients do not read them; the single repository and its keys route always have them).
+        include: Query<Option<String>>,
     ) -> Answer<TaggedJson<RepositoryList>, INVALID_BODY> {
+        let kind = match include.as_deref() {
+            None => ListKind::V1,
+            Some("keys") => ListKind::V1WithKeys,
+            Some(_) => return Err(ApiError::BadRequest("include must be keys".into()).into()),
+        };
         if limit.is_none() && offset.is_none() {
-            let list = list_answer(&state, PathFamily::V1).await?;
+            let list = list_answer(&state, kind).await?;
             return Ok(TaggedJson::answer(list, if_none_match.as_deref(), req.header("Accept-Encoding")));
         }
         let limit = whole_number(limit.as_deref(), "limit", 1, MAX_PAGE)?.unwrap_or(MAX_PAGE);
         let offset = whole_number(offset.as_deref(), "offset", 0, usize::MAX)?.unwrap_or(0);
-        let write = |out: &mut dyn std::io::Write, repo| Repository::write_json(out, repo, PathFamily::V1, &state);
+        let write = |out: &mut dyn std::io::Write, repo| Repository::write_json(out, repo, kind, &state);
         Ok(TaggedJson::untagged(state.repos.list_page_json(state.clock.now(), offset, limit, &write)?))
     }
 

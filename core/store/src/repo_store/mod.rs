@@ -43,7 +43,7 @@ pub use key_sink::KeySink;
 use list_answer::ListCache;
 pub use list_answer::ListReader;
 pub use list_answer::{ListAnswer, WriteRepo};
-pub use record::{is_on_time, NewRepo, PathFamily, Repo, RepoKey, RepoPatch, Scan};
+pub use record::{is_on_time, ListKind, NewRepo, PathFamily, Repo, RepoKey, RepoPatch, Scan};
 
 const NEXT_ID: &[u8] = b"next_repo_id";
 /// Set once the store has been reconciled with `authorized_keys` for the first time.
@@ -76,8 +76,8 @@ pub struct RepoStore {
     /// Set while a mutation has changed the store and not yet its key lines (a mutation cut
     /// off midway leaves it set: no clean stop is marked then).
     unsettled: std::sync::atomic::AtomicBool,
-    /// The list answer of each path family: `[seed, v1]`.
-    list_json: [std::sync::Mutex<Option<ListCache>>; 2],
+    /// The list answer of each [`ListKind`], by its index.
+    list_json: [std::sync::Mutex<Option<ListCache>>; ListKind::COUNT],
     /// Makes entity tags unique across restarts (the index generation starts again at each).
     instance: u64,
     /// Counts list builds, so that no two builds share a tag.
@@ -150,7 +150,7 @@ impl RepoStore {
             clock,
             clean_stop,
             unsettled: std::sync::atomic::AtomicBool::new(false),
-            list_json: [std::sync::Mutex::new(None), std::sync::Mutex::new(None)],
+            list_json: std::array::from_fn(|_| std::sync::Mutex::new(None)),
             instance: rand::random(),
             builds: std::sync::atomic::AtomicU64::new(0),
         })
@@ -235,23 +235,19 @@ impl RepoStore {
         self.records().collect()
     }
 
-    /// The list answer of the paths of `family`, `{"repoList":[...]}` with `status` computed for
-    /// `now`, each repository written by `write_repo` (the same for every call of a family),
-    /// gzipped with its entity tag; built again only after a change or when a status turns
-    /// false with the passing of time. Builds of one family wait for each other: pollers
-    /// arriving together share one build.
-    pub fn list_json(&self, now: i64, family: PathFamily, write_repo: WriteRepo) -> StoreResult<ListAnswer> {
-        let mut slot = self.list_json[family as usize].lock().unwrap_or_else(|p| p.into_inner());
+    /// The list answer of `kind`, `{"repoList":[...]}` with `status` computed for `now`, each
+    /// repository written by `write_repo` (the same for every call of a kind), gzipped with
+    /// its entity tag; built again only after a change or when a status turns false with the
+    /// passing of time. Builds of one kind wait for each other: pollers arriving together
+    /// share one build.
+    pub fn list_json(&self, now: i64, kind: ListKind, write_repo: WriteRepo) -> StoreResult<ListAnswer> {
+        let mut slot = self.list_json[kind as usize].lock().unwrap_or_else(|p| p.into_inner());
         let generation = self.read().generation;
         if let Some(answer) = ListCache::fresh(&slot, generation, now) {
             return Ok(answer);
         }
         let build = self.builds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // The tag's family mark ("s" for the 2.x paths) is kept: pollers hold tags across upgrades.
-        let mark = match family {
-            PathFamily::BorgWarehouse2 => "s",
-            PathFamily::V1 => "v1",
-        };
+        let mark = kind.tag_mark();
         let etag = format!("\"{:016x}-{mark}-{:x}\"", self.instance, build);
         // Records are read from the store as the answer is written. A change made meanwhile
         // bumps the generation, so this answer is rebuilt at the next request.
