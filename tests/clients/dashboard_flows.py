@@ -551,6 +551,17 @@ def main():
         check("not growing" in projected[1]["text"], f"flat: {projected[1]}")
         check("not enough history" in projected[2]["text"], f"one point: {projected[2]}")
         check("unknown" in projected[3]["text"], f"no disk: {projected[3]}")
+        # The commands a person pastes stay one argument, whatever a URL holds (the server also
+        # refuses such an FQDN at start); a plain URL is shown as it is.
+        guide = page.evaluate("""async () => {
+          const g = await import("/dashboard/guide.js");
+          const bad = "ssh://u@h;touch${IFS}/tmp/pwned;#/./n'x";
+          return [g.borgInit(bad), g.borgCreate(bad), g.borgInit("ssh://u@h:2222/./n"), g.borgmaticConfig(bad, "a")];
+        }""")
+        check(guide[0] == "borg init --encryption=repokey-blake2 'ssh://u@h;touch${IFS}/tmp/pwned;#/./n'\\''x'", f"init: {guide[0]}")
+        check("auto,zstd 'ssh://u@h;touch${IFS}/tmp/pwned;#/./n'\\''x'::{hostname}-{now}" in guide[1], f"create: {guide[1]}")
+        check(guide[2] == "borg init --encryption=repokey-blake2 ssh://u@h:2222/./n", f"plain: {guide[2]}")
+        check("- path: 'ssh://u@h;touch${IFS}/tmp/pwned;#/./n''x'" in guide[3], f"yaml: {guide[3]}")
 
         # 9. A phone: no horizontal scrolling, and the cards keep their labels (D8).
         page.set_viewport_size({"width": 375, "height": 740})

@@ -399,6 +399,7 @@ impl Config {
         }
         self.check_key_lookup_dir()?;
         self.check_pool_path()?;
+        self.check_ssh_url_parts()?;
         self.check_sessions()?;
         self.check_storage_targets()?;
         if self.auth.sign_in_ttl < Duration::from_secs(60) {
@@ -432,6 +433,44 @@ impl Config {
         let user = &self.auth.admin_user;
         if user.is_empty() || user.contains(':') {
             return Err(ConfigError(format!("BW_ADMIN_USER: expected a non-empty name without ':', found {user:?}")));
+        }
+        Ok(())
+    }
+
+    /// `UNIX_USER`, `FQDN`, `FQDN_LAN` and the ports make every repository's URL, which people
+    /// paste into shells (`borg init URL`) and configuration files: each must be what it says
+    /// (a user name, a host name or address, a port), never text a shell would run.
+    fn check_ssh_url_parts(&self) -> Result<(), ConfigError> {
+        let ssh = &self.ssh;
+        if let Some(user) = ssh.unix_user.as_deref().filter(|u| !u.is_empty()) {
+            let mut chars = user.chars();
+            let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+            let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            if !(first_ok && rest_ok && user.len() <= 32) {
+                return Err(ConfigError(format!(
+                    "UNIX_USER (`unix_user`): {user:?} is not a user name; give the borg user's login name (letters, \
+                     digits, _ . -, starting with a letter or _, at most 32 characters)"
+                )));
+            }
+        }
+        for (setting, host) in [("FQDN (`fqdn`)", &ssh.fqdn), ("FQDN_LAN (`fqdn_lan`)", &ssh.fqdn_lan)] {
+            if let Some(host) = host.as_deref().filter(|h| !h.is_empty()) {
+                if !is_host(host) {
+                    return Err(ConfigError(format!(
+                        "{setting}: {host:?} is not a host name or an IP address; give the name or address clients \
+                         reach this server's sshd at, such as backup.example.com or 192.0.2.10 ([2001:db8::10] for \
+                         IPv6)"
+                    )));
+                }
+            }
+        }
+        for (setting, port) in [
+            ("SSH_SERVER_PORT (`ssh_server_port`)", ssh.port),
+            ("SSH_SERVER_PORT_LAN (`ssh_server_port_lan`)", ssh.port_lan),
+        ] {
+            if port == Some(0) {
+                return Err(ConfigError(format!("{setting}: 0 is not a port; give sshd's port, 1 to 65535")));
+            }
         }
         Ok(())
     }
@@ -629,6 +668,28 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// A DNS host name (RFC 1123: dot-separated labels of letters, digits and inner hyphens, at
+/// most 63 characters each and 253 in all), an IPv4 address, or an IPv6 address in brackets (as
+/// a URL carries one).
+fn is_host(host: &str) -> bool {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return true;
+    }
+    let host = host.strip_suffix('.').unwrap_or(host);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 #[cfg(test)]

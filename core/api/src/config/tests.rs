@@ -286,3 +286,41 @@ fn verify_and_health_settings_are_checked() {
         Ok(())
     });
 }
+
+/// The parts of every repository URL (pasted into shells and configuration files) are checked
+/// at start: a host name or address, a user name, a port.
+#[test]
+fn url_parts_must_be_a_host_a_user_and_a_port() {
+    for (key, value, said) in [
+        ("FQDN", "backup.example.com;touch${IFS}/tmp/pwned;#", "FQDN (`fqdn`)"),
+        ("FQDN", "back up", "FQDN (`fqdn`)"),
+        ("FQDN", "-lead.example.com", "FQDN (`fqdn`)"),
+        ("FQDN", "2001:db8::1", "FQDN (`fqdn`)"),
+        ("FQDN_LAN", "nas$(id).lan", "FQDN_LAN (`fqdn_lan`)"),
+        ("UNIX_USER", "borg;id", "UNIX_USER (`unix_user`)"),
+        ("UNIX_USER", "1borg", "UNIX_USER (`unix_user`)"),
+        ("SSH_SERVER_PORT", "0", "SSH_SERVER_PORT (`ssh_server_port`)"),
+    ] {
+        Jail::expect_with(|jail| {
+            jail.set_env(key, value);
+            let err = load_in_jail().expect_err(value).to_string();
+            assert!(err.contains(said), "{key}={value}: {err}");
+            Ok(())
+        });
+    }
+    for (key, value) in [
+        ("FQDN", "backup.example.com"),
+        ("FQDN", "backup.example.com."),
+        ("FQDN", "192.0.2.10"),
+        ("FQDN", "[2001:db8::10]"),
+        ("FQDN", "nas"),
+        ("UNIX_USER", "borg-backup"),
+        ("UNIX_USER", "_borg"),
+    ] {
+        Jail::expect_with(|jail| {
+            jail.set_env(key, value);
+            load_in_jail().unwrap_or_else(|e| panic!("{key}={value}: {e}"));
+            Ok(())
+        });
+    }
+}
