@@ -47,6 +47,18 @@ impl<A: Acceptor> Acceptor for HeadDeadline<A> {
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
+/// The answer to cleartext HTTP/2 (prior knowledge), which this server does not speak: its
+/// own SETTINGS frame (the server preface HTTP/2 asks for first), then GOAWAY with
+/// HTTP_1_1_REQUIRED (RFC 9113, 0xd), so that the client says why. Over HTTP/2 none of the
+/// contract's answers (JSON for every error, the head deadline) held: it gave an empty 431, and
+/// no answer at all for a large body or many headers.
+const H2_REFUSAL: &[u8] = &[
+    0, 0, 0, 4, 0, 0, 0, 0, 0, // SETTINGS, empty
+    0, 0, 8, 7, 0, 0, 0, 0, 0, // GOAWAY, 8 bytes, stream 0
+    0, 0, 0, 0, // last stream id 0
+    0, 0, 0, 0xd, // HTTP_1_1_REQUIRED
+];
+
 pub struct GuardedIo<T> {
     inner: T,
     limit: Duration,
@@ -58,9 +70,10 @@ pub struct GuardedIo<T> {
     awaiting_response: bool,
     /// The last bytes seen, to find `\r\n\r\n` across reads.
     tail: [u8; 3],
-    /// First bytes of the connection, to recognise HTTP/2 (which has no text head to time).
+    /// First bytes of the connection, to recognise cleartext HTTP/2 and refuse it.
     prefix: Vec<u8>,
-    off: bool,
+    /// The connection opened with HTTP/2's preface: hyper never sees it, the client is told.
+    refused_h2: bool,
     /// A replaced automatic answer, still to be written (from `written` on).
     replacement: Vec<u8>,
     written: usize,
@@ -76,7 +89,7 @@ impl<T> GuardedIo<T> {
             awaiting_response: false,
             tail: [0; 3],
             prefix: Vec::new(),
-            off: false,
+            refused_h2: false,
             replacement: Vec::new(),
             written: 0,
         }
@@ -87,7 +100,7 @@ impl<T> GuardedIo<T> {
             let take = (H2_PREFACE.len() - self.prefix.len()).min(bytes.len());
             self.prefix.extend_from_slice(&bytes[..take]);
             if self.prefix.len() == H2_PREFACE.len() && self.prefix == H2_PREFACE {
-                self.off = true;
+                self.refused_h2 = true;
             }
         }
         for &b in bytes {
@@ -109,20 +122,30 @@ impl<T> GuardedIo<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for GuardedIo<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;
+        if this.refused_h2 {
+            return Poll::Ready(Ok(()));
+        }
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let new = buf.filled()[before..].to_vec();
                 this.saw(&new);
-                if this.in_head && !this.off && this.deadline.is_elapsed() {
+                if this.refused_h2 {
+                    // hyper sees a connection that closed before its first byte; the client
+                    // gets GOAWAY (one small write on a fresh socket: its buffer has room).
+                    buf.set_filled(before);
+                    let _ = Pin::new(&mut this.inner).poll_write(cx, H2_REFUSAL);
+                    return Poll::Ready(Ok(()));
+                }
+                if this.in_head && this.deadline.is_elapsed() {
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "request head too slow")));
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending if this.in_head && !this.off => match this.deadline.as_mut().poll(cx) {
+            Poll::Pending if this.in_head => match this.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "request head too slow"))),
                 Poll::Pending => Poll::Pending,
             },

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use bw_tests::{ed25519_key, repo_body, TestServer};
+use bw_tests::{ed25519_key, json, repo_body, TestServer};
 
 fn assert_alive(s: &TestServer) {
     assert_eq!(s.get("/api/version", None).0, 200, "the server stopped answering");
@@ -151,5 +151,57 @@ fn malformed_heads_get_json_answers_and_a_missing_host_is_400() {
     json_answer(&s.raw(b"GET /api/version HTTP/1.1\r\nConnection: close\r\n\r\n"), "400");
     // HTTP/1.0 had no Host; it is still served.
     assert!(s.raw(b"GET /api/version HTTP/1.0\r\n\r\n").starts_with("HTTP/1.0 200"));
+    assert_alive(&s);
+}
+
+/// RFC 9112, 3.2: more than one `Host`, or a `Host` that is not `host[:port]`, is 400; a
+/// query parameter given twice is 400 (which one a route would take is a guess); cleartext
+/// HTTP/2, which none of the contract's answers hold on, is refused with GOAWAY
+/// HTTP_1_1_REQUIRED before the server reads a frame.
+#[test]
+fn two_hosts_a_bad_host_a_repeated_parameter_and_cleartext_http2_are_refused() {
+    let s = TestServer::start();
+    let t = s.full_token();
+    let status_and_message = |answer: String| {
+        let status = answer.split(' ').nth(1).unwrap_or_default().to_string();
+        let body: serde_json::Value =
+            answer.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str(b).ok()).unwrap_or_default();
+        (status, body["message"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(
+        status_and_message(s.raw(b"GET /api/version HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n")),
+        ("400".into(), "Bad request: more than one Host header".into())
+    );
+    for bad in ["a b", "user@host", "a/b", "[::1"] {
+        let head = format!("GET /api/version HTTP/1.1\r\nHost: {bad}\r\nConnection: close\r\n\r\n");
+        assert_eq!(
+            status_and_message(s.raw(head.as_bytes())),
+            ("400".into(), "Bad request: the Host header is not a host and port".into()),
+            "Host: {bad}"
+        );
+    }
+    for good in ["backup.example.com", "127.0.0.1:3000", "[::1]:3000", ""] {
+        let head = format!("GET /api/version HTTP/1.1\r\nHost: {good}\r\nConnection: close\r\n\r\n");
+        assert!(s.raw(head.as_bytes()).starts_with("HTTP/1.1 200"), "Host: {good}");
+    }
+    let (status, body) = s.get("/api/v1/alerts?repositoryName=a&repositoryName=b", Some(&t));
+    assert_eq!(
+        (status, body),
+        (400, json!({"message": "Bad request: the query parameter repositoryName is given more than once"}))
+    );
+    assert_eq!(s.get("/api/v1/repositories?limit=1&%6Cimit=2", Some(&t)).0, 400, "the same name, encoded");
+    assert_eq!(s.get("/api/v1/repositories?limit=1&offset=0", Some(&t)).0, 200);
+
+    // Cleartext HTTP/2 with prior knowledge: the server's SETTINGS, then GOAWAY (0xd).
+    let mut conn = TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").unwrap();
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    assert_eq!(
+        answer,
+        [0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xd],
+        "not a refusal of HTTP/2"
+    );
     assert_alive(&s);
 }

@@ -172,7 +172,18 @@ fn the_alias_pattern_and_the_validator_agree_on_invisible_characters() {
     let t = s.full_token();
     let doc: Value = serde_json::from_str(&borgwarehouse::openapi_spec()).unwrap();
     let pattern = doc["components"]["schemas"]["RepoCreateV1"]["properties"]["alias"]["pattern"].as_str().unwrap();
-    let samples = ["\u{FEFF}", "\u{200B}", " \u{202E}\u{2066} ", "\u{00A0}", "a", "\u{FEFF}a", "👨\u{200D}👩", "x y"];
+    let samples = [
+        "\u{FEFF}",
+        "\u{200B}",
+        " \u{202E}\u{2066} ",
+        "\u{00A0}",
+        "\u{E0020}\u{E0001}\u{1D173}\u{13430}\u{110BD}",
+        "a",
+        "\u{FEFF}a",
+        "👨\u{200D}👩",
+        "x y",
+        "\u{E0020}𓀀",
+    ];
     let script =
         "import json,re,sys; p,s=json.load(sys.stdin); print(json.dumps([re.search(p,x) is not None for x in s]))";
     let mut python = std::process::Command::new("python3")
@@ -191,5 +202,5 @@ fn the_alias_pattern_and_the_validator_agree_on_invisible_characters() {
         let (status, answer) = s.post("/api/v1/repositories", Some(&t), &body);
         assert_eq!(status == 200, matches, "{alias:?}: the pattern says {matches}, the server {status} {answer}");
     }
-    assert_eq!(s.state.repos.len(), 4, "only the visible aliases were stored");
+    assert_eq!(s.state.repos.len(), 5, "only the visible aliases were stored");
 }

@@ -35,10 +35,12 @@ pub fn text_problem(field: &str, value: &str, max: usize, blank: Blank) -> Optio
     None
 }
 
-/// The format characters (Unicode category Cf) of the Basic Multilingual Plane: zero-width
-/// spaces and joiners, direction marks and overrides, the byte order mark. They show nothing,
-/// so a text of them alone is as blank as white space. Listed, not looked up, because the
-/// document's pattern must name the very same ranges (JSON Schema patterns have no `\p{Cf}`).
+/// The format characters (Unicode category Cf, all of it as of Unicode 16): zero-width spaces
+/// and joiners, direction marks and overrides, the byte order mark, and those of the other
+/// planes (Kaithi number signs, Egyptian hieroglyph and shorthand format controls, musical
+/// beams, tags). They show nothing, so a text of them alone is as blank as white space. Listed,
+/// not looked up, because the document's pattern must name the very same ranges (JSON Schema
+/// patterns have no `\p{Cf}`).
 pub const FORMAT_CHARS: &[(char, char)] = &[
     ('\u{00AD}', '\u{00AD}'),
     ('\u{0600}', '\u{0605}'),
@@ -54,6 +56,13 @@ pub const FORMAT_CHARS: &[(char, char)] = &[
     ('\u{2066}', '\u{206F}'),
     ('\u{FEFF}', '\u{FEFF}'),
     ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
 ];
 
 /// A character that shows nothing: white space (Rust's, plus U+FEFF, which the document's
@@ -68,7 +77,15 @@ mod tests {
 
     #[test]
     fn a_text_of_invisible_characters_alone_is_blank() {
-        for blank in ["", " ", "\u{FEFF}", "\u{200B}\u{200D}", "\u{202E} \u{2066}", "\u{00A0}\u{3000}"] {
+        for blank in [
+            "",
+            " ",
+            "\u{FEFF}",
+            "\u{200B}\u{200D}",
+            "\u{202E} \u{2066}",
+            "\u{00A0}\u{3000}",
+            "\u{E0020}\u{E0001}\u{1D173}\u{13430}\u{110BD}",
+        ] {
             assert!(
                 text_problem("alias", blank, 100, Blank::Refused).is_some_and(|p| p.contains("empty")),
                 "{blank:?}"

@@ -16,9 +16,15 @@ const NO_CONTROL: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
 /// The same, and not blank: one character at least that is not white space, a control or a
 /// format character ([`bw_api::limits::is_invisible`], from the same list).
 fn not_blank() -> String {
+    // Those of the Basic Multilingual Plane as `\uXXXX`; the others as the characters
+    // themselves, which Python's `re` and ECMAScript's `u` mode (what validators use) both read
+    // as one code point (neither reads the other's escape for them).
     let format: String = bw_api::limits::FORMAT_CHARS
         .iter()
-        .map(|(lo, hi)| format!(r"\u{:04X}-\u{:04X}", *lo as u32, *hi as u32))
+        .map(|(lo, hi)| match *hi as u32 <= 0xFFFF {
+            true => format!(r"\u{:04X}-\u{:04X}", *lo as u32, *hi as u32),
+            false => format!("{lo}-{hi}"),
+        })
         .collect();
     format!(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F{format}][^\u0000-\u001F\u007F-\u009F]*$")
 }

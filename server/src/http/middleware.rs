@@ -63,21 +63,41 @@ fn method_not_allowed(allow: Option<&str>) -> Response {
     resp
 }
 
+/// RFC 9112, 3.2: a server answers 400 to an HTTP/1.1 request without `Host`, and to any
+/// request with more than one `Host` line or one whose value is not `host[:port]`.
+fn host_refusal(req: &Request) -> Option<String> {
+    let mut hosts = req.headers().get_all(poem::http::header::HOST).iter();
+    let Some(host) = hosts.next() else {
+        return (req.version() == poem::http::Version::HTTP_11)
+            .then(|| "Bad request: HTTP/1.1 requests must carry a Host header".into());
+    };
+    if hosts.next().is_some() {
+        return Some("Bad request: more than one Host header".into());
+    }
+    let valid = host.to_str().ok().is_some_and(|h| {
+        h.is_empty() || (!h.contains('@') && h.parse::<poem::http::uri::Authority>().is_ok_and(|a| a.as_str() == h))
+    });
+    (!valid).then(|| "Bad request: the Host header is not a host and port".into())
+}
+
+/// A query parameter given twice (`?repositoryName=a&repositoryName=b`): which one a route
+/// would take is a guess, so none is.
+fn repeated_query_parameter(req: &Request) -> Option<String> {
+    let query = req.uri().query()?;
+    let mut seen = std::collections::HashSet::new();
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(name, _)| name)
+        .find(|name| !seen.insert(name.clone()))
+        .map(|name| format!("Bad request: the query parameter {name} is given more than once"))
+}
+
 /// On the request head, before any body is read: a method the path does not take gets 405
 /// (a HEAD on an API route too: it must never run the GET's work), and an operation that
 /// declares a security scheme gets its caller identified, or 401/403. The caller goes into the
 /// request for the route's guard.
 pub async fn admit<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
-    // RFC 9112, 3.2: an HTTP/1.1 request without Host gets 400 (HTTP/2 carries :authority).
-    if req.version() == poem::http::Version::HTTP_11 && !req.headers().contains_key(poem::http::header::HOST) {
-        return Ok(error_response(
-            StatusCode::BAD_REQUEST,
-            &ErrorBody {
-                status: None,
-                message: "Bad request: HTTP/1.1 requests must carry a Host header".into(),
-                detail: None,
-            },
-        ));
+    if let Some(message) = host_refusal(&req).or_else(|| repeated_query_parameter(&req)) {
+        return Ok(error_response(StatusCode::BAD_REQUEST, &ErrorBody { status: None, message, detail: None }));
     }
     if let Some(uri) = literal_undecodable_segments(req.uri()) {
         *req.uri_mut() = uri;
