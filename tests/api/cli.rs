@@ -21,6 +21,8 @@ fn tokens_from_the_command_line_with_the_server_stopped_then_running() {
     assert!(!ok && err.contains("already exists"), "{err}");
     let (ok, _, err) = env.run(&["token", "create", "--name", "x", "--permissions", "read,admin"], None);
     assert!(!ok && err.contains("admin"), "{err}");
+    let (ok, _, err) = env.run(&["token", "create", "--name", "x", "--permissions", ""], None);
+    assert!(!ok && err.contains("at least one permission"), "a token that may do nothing: {err}");
 
     let (server, port) = Running::start(env.cmd(&[]), &env.dir.path().join("server.log"));
     let url = format!("http://127.0.0.1:{port}/api/repo");

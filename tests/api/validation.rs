@@ -38,6 +38,7 @@ fn bad_create_bodies_get_422_and_change_nothing() {
         ("declared type differs from data", with("sshPublicKey", json!(format!("ssh-rsa {data}")))),
         ("truncated base64", with("sshPublicKey", json!(format!("ssh-ed25519 {}", &data[..30])))),
         ("RSA under 2048 bits", with("sshPublicKey", json!(rsa_key(1024, 1)))),
+        ("RSA over OpenSSH's 16384 bits", with("sshPublicKey", json!(rsa_key(16392, 1)))),
         ("ssh-dss", with("sshPublicKey", json!(format!("ssh-dss {data}")))),
         ("carriage return inside", with("sshPublicKey", json!(format!("{good}\rx")))),
         ("key not a string", with("sshPublicKey", json!(12))),
@@ -142,7 +143,7 @@ fn accepted_key_types() {
     let s = TestServer::start();
     let t = s.full_token();
     let dir = tempfile::tempdir().unwrap();
-    let mut keys = vec![rsa_key(2048, 1), rsa_key(4096, 2)];
+    let mut keys = vec![rsa_key(2048, 1), rsa_key(4096, 2), rsa_key(16384, 3)];
     for (kind, bits) in [("ecdsa", "256"), ("ecdsa", "384"), ("ecdsa", "521"), ("ed25519", "256")] {
         let path = dir.path().join(format!("{kind}{bits}"));
         let ok = std::process::Command::new("ssh-keygen")

@@ -16,6 +16,9 @@ pub const ALLOWED_TYPES: &[&str] = &[
 ];
 
 const MIN_RSA_BITS: usize = 2048;
+/// OpenSSH's own limit (`SSH_RSA_MAXIMUM_MODULUS_SIZE`): sshd and `ssh-keygen` refuse a larger
+/// key, so its client could never log in.
+const MAX_RSA_BITS: usize = 16384;
 
 /// A validated client key: `kind BASE64[ comment]`, with its decoded blob for comparisons.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +58,12 @@ impl ClientKey {
             let bits = mpint_bits(rsa.n.as_bytes());
             if bits < MIN_RSA_BITS {
                 return Err(format!("sshPublicKey: RSA keys need at least {MIN_RSA_BITS} bits, this one has {bits}"));
+            }
+            if bits > MAX_RSA_BITS {
+                return Err(format!(
+                    "sshPublicKey: RSA keys may have at most {MAX_RSA_BITS} bits (OpenSSH refuses larger ones), this \
+                     one has {bits}"
+                ));
             }
         }
         let blob = base64::engine::general_purpose::STANDARD

@@ -17,8 +17,13 @@ use crate::store_error::{StoreError, StoreResult};
 /// (`bw_…`) without a lookup, and a log or a leaked value says what it is.
 pub const PREFIX: &str = "bws_";
 
-/// How much a use must move the expiry before it is written.
+/// How much a use must move the expiry before it is written: a minute, or a tenth of a
+/// shorter time to live (with a minute's step, a TTL of two minutes or less never moved).
 const WRITE_EVERY: i64 = 60;
+
+fn write_step(ttl: i64) -> i64 {
+    WRITE_EVERY.min(ttl / 10).max(1)
+}
 
 pub struct SignIns {
     db: sled::Db,
@@ -49,8 +54,8 @@ impl SignIns {
         Ok((token, expires))
     }
 
-    /// When the sign-in `token` now expires, after this use (as stored: in steps of a minute or
-    /// more); `None` for an unknown, ended or expired one.
+    /// When the sign-in `token` now expires, after this use (as stored: in steps of a minute,
+    /// or a tenth of a shorter `ttl`); `None` for an unknown, ended or expired one.
     pub fn use_token(&self, token: &str, now: i64, ttl: i64) -> StoreResult<Option<i64>> {
         let key = hash(token);
         let Some(stored) = self.tree.get(key)?.and_then(|b| expiry(&b)) else { return Ok(None) };
@@ -58,8 +63,8 @@ impl SignIns {
             self.tree.remove(key)?;
             return Ok(None);
         }
-        let moved = now + ttl;
-        if moved - stored < WRITE_EVERY {
+        let moved = now.saturating_add(ttl);
+        if moved - stored < write_step(ttl) {
             return Ok(Some(stored));
         }
         // Only if it is still there: a sign-out between the read and this write wins.
@@ -127,6 +132,18 @@ mod tests {
         assert_eq!(s.use_token(&other, 3001, 600).unwrap(), None);
         assert!(!s.end(&other).unwrap());
         assert_eq!(s.use_token("bws_made-up", 3001, 600).unwrap(), None);
+    }
+
+    /// A short time to live still slides: with a minute's step, a TTL of two minutes or less
+    /// never moved, and the page was signed out while in use.
+    #[test]
+    fn a_short_time_to_live_slides_on_use() {
+        let s = store();
+        let (token, expires) = s.create(1000, 60).unwrap();
+        assert_eq!(expires, 1060);
+        assert_eq!(s.use_token(&token, 1030, 60).unwrap(), Some(1090));
+        assert_eq!(s.use_token(&token, 1080, 60).unwrap(), Some(1140));
+        assert_eq!(s.use_token(&token, 1130, 90).unwrap(), Some(1220));
     }
 
     #[test]

@@ -50,6 +50,10 @@ impl Permissions {
                 other => return Err(format!("unknown permission {other:?}; use create, read, update, delete")),
             }
         }
+        // A token that may do nothing is a mistake (the API refuses one too).
+        if !(p.create || p.read || p.update || p.delete) {
+            return Err("give at least one permission: create, read, update, delete (comma-separated)".into());
+        }
         Ok(p)
     }
 }
@@ -386,5 +390,7 @@ mod tests {
         let p = Permissions::parse_list("read, delete").unwrap();
         assert_eq!(p, Permissions { read: true, delete: true, ..Default::default() });
         assert!(Permissions::parse_list("read,admin").is_err());
+        assert!(Permissions::parse_list("").unwrap_err().contains("at least one permission"));
+        assert!(Permissions::parse_list(" , ").is_err());
     }
 }

@@ -191,9 +191,10 @@ fn describe(doc: &mut serde_json::Value) {
                         status, append-only and archived; totals; the checks' last runs; HTTP requests by route, \
                         refused credentials, alert deliveries, build info. OpenMetrics when the client's `Accept` \
                         names it, the Prometheus text format otherwise. A token with read permission, the \
-                        administrator or the cron key; no credentials when the server sets BW_METRICS_PUBLIC=true.",
+                        administrator (Basic, or a page's sign-in token) or the cron key; no credentials when the \
+                        server sets BW_METRICS_PUBLIC=true.",
         "tags": ["Server"],
-        "security": [{"apiToken": []}, {"admin": []}, {"cronKey": []}],
+        "security": [{"apiToken": []}, {"signIn": []}, {"admin": []}, {"cronKey": []}],
         "responses": {"200": {"description": "The metrics", "content": {
             "text/plain": text(EXAMPLE),
             "application/openmetrics-text": text(&format!("{EXAMPLE}# EOF\n"))

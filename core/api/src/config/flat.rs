@@ -228,19 +228,31 @@ mod duration_text {
         s.serialize_str(&humantime::format_duration(*d).to_string())
     }
 
+    /// Seconds (a whole number) or text; anything else is named in the error, in the words of
+    /// the setting (an untagged enum said only "data did not match any variant").
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(u64),
-            Text(String),
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Duration;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a duration such as 90s, 1h or 0")
+            }
+            fn visit_u64<E: serde::de::Error>(self, s: u64) -> Result<Duration, E> {
+                Ok(Duration::from_secs(s))
+            }
+            fn visit_i64<E: serde::de::Error>(self, s: i64) -> Result<Duration, E> {
+                u64::try_from(s).map(Duration::from_secs).map_err(|_| {
+                    E::custom(format!("expected a duration such as 90s, 1h or 0, found {s} (a negative number)"))
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, t: &str) -> Result<Duration, E> {
+                if t.trim() == "0" {
+                    return Ok(Duration::ZERO);
+                }
+                humantime::parse_duration(t.trim())
+                    .map_err(|e| E::custom(format!("expected a duration such as 90s, 1h or 0, found {t:?} ({e})")))
+            }
         }
-        match Raw::deserialize(d)? {
-            Raw::Secs(s) => Ok(Duration::from_secs(s)),
-            Raw::Text(t) if t.trim() == "0" => Ok(Duration::ZERO),
-            Raw::Text(t) => humantime::parse_duration(t.trim()).map_err(|e| {
-                serde::de::Error::custom(format!("expected a duration such as 90s, 1h or 0, found {t:?} ({e})"))
-            }),
-        }
+        d.deserialize_any(Visitor)
     }
 }

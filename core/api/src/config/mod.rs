@@ -337,6 +337,10 @@ impl Default for Config {
     }
 }
 
+/// The longest a page's sign-in may last unused (BW_SIGN_IN_TTL): 30 days. Larger values
+/// overflowed expiry times (2^63-1 s made every `expiresAt` negative).
+pub const SIGN_IN_TTL_MAX: Duration = Duration::from_secs(30 * 86_400);
+
 /// A configuration that could not be loaded; the message names the key and what it expects.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -407,6 +411,14 @@ impl Config {
                 "BW_SIGN_IN_TTL (`sign_in_ttl`): {} would sign people out before they can do anything; give a minute \
                  or more (default 28800 s, 8 hours)",
                 humantime::format_duration(self.auth.sign_in_ttl)
+            )));
+        }
+        if self.auth.sign_in_ttl > SIGN_IN_TTL_MAX {
+            return Err(ConfigError(format!(
+                "BW_SIGN_IN_TTL (`sign_in_ttl`): {} is more than a page's sign-in may last unused; give at most {} \
+                 (default 28800 s, 8 hours)",
+                humantime::format_duration(self.auth.sign_in_ttl),
+                humantime::format_duration(SIGN_IN_TTL_MAX)
             )));
         }
         if self.checks.verify_concurrency == 0 {
@@ -617,6 +629,15 @@ fn user_name_of(key: &str) -> String {
     }
 }
 
+/// The environment variable of a key.
+fn env_name_of(key: &str) -> String {
+    if BORGWAREHOUSE_KEYS.contains(&key) {
+        key.to_uppercase()
+    } else {
+        format!("BW_{}", key.to_uppercase())
+    }
+}
+
 /// figment's errors in the user's words: the variable, or the file and line a value came from.
 fn describe(err: figment::Error, file_text: Option<&str>) -> ConfigError {
     let out: Vec<String> = err
@@ -631,6 +652,10 @@ fn describe(err: figment::Error, file_text: Option<&str>) -> ConfigError {
                     file::line_of_key(text, &key).map(|l| format!(", line {l}")).unwrap_or_default(),
                     e.kind
                 ),
+                // From the environment: name the variable alone.
+                _ if e.metadata.as_ref().is_some_and(|m| m.name.contains("environment")) => {
+                    format!("{} (from the environment): {}", env_name_of(&key), e.kind)
+                }
                 _ => format!("{}: {}", user_name_of(&key), e.kind),
             }
         })

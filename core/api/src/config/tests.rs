@@ -260,7 +260,7 @@ fn sessions_unset_true_and_false() {
         jail.set_env("BW_SESSION_PROGRAM", "/opt/my tools/borgwarehouse");
         assert!(load_in_jail().unwrap_err().0.contains("BW_SESSION_PROGRAM"));
         jail.set_env("BW_SESSIONS", "yes");
-        assert!(load_in_jail().unwrap_err().0.contains("sessions"));
+        assert!(load_in_jail().unwrap_err().0.contains("BW_SESSIONS (from the environment)"));
         Ok(())
     });
 }
@@ -323,4 +323,27 @@ fn url_parts_must_be_a_host_a_user_and_a_port() {
             Ok(())
         });
     }
+}
+
+/// BW_SIGN_IN_TTL: a negative value or one past 30 days is refused naming the variable (and
+/// where it came from), not "untagged enum Raw" or a file it was not in.
+#[test]
+fn sign_in_ttl_is_bounded_and_named() {
+    for (value, said) in [
+        ("-1", "BW_SIGN_IN_TTL (from the environment): expected a duration such as 90s, 1h or 0, found -1"),
+        ("9223372036854775807", "is more than a page's sign-in may last unused; give at most 30days"),
+        ("30s", "would sign people out before they can do anything"),
+    ] {
+        Jail::expect_with(|jail| {
+            jail.set_env("BW_SIGN_IN_TTL", value);
+            let err = load_in_jail().expect_err(value).to_string();
+            assert!(err.contains(said) && !err.contains("untagged") && !err.contains("config file"), "{value}: {err}");
+            Ok(())
+        });
+    }
+    Jail::expect_with(|jail| {
+        jail.set_env("BW_SIGN_IN_TTL", "90");
+        assert_eq!(load_in_jail().unwrap().auth.sign_in_ttl, Duration::from_secs(90));
+        Ok(())
+    });
 }
