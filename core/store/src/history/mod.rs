@@ -126,17 +126,22 @@ impl HistoryStore {
 
     /// Writes a check run's points (`host` given: every repository, time first, in chunks) or
     /// a session's (`host` absent: one entry per point, replacing the repository's session
-    /// points of the same minute). Folding is left to
+    /// points of the same minute that have the same storage used). Folding is left to
     /// [`HistoryStore::fold_if_due`], off the check's path.
     pub fn record(&self, at: i64, points: &[(u64, u64, i64)], host: Option<HostPoint>) -> StoreResult<()> {
         let Some(h) = host else {
-            // At most one session point per repository per minute, the newest: a client that
-            // connects 150 times in a few minutes (a script, a retry loop) is not 150 points.
+            // A session that left storage used as it was within the same minute replaces that
+            // minute's point instead of adding one: a client that connects 150 times in a few
+            // minutes (a script, a retry loop, failing logins) is one point a minute. A session
+            // that changed the figure keeps its own point: the growth rule reads each backup.
             let minute = at - at.rem_euclid(60);
             let mut batch = sled::Batch::default();
             for &(id, storage_used, last_save) in points {
-                for earlier in self.repos.range(repo_key(id, minute)..repo_key(id, at)).keys() {
-                    batch.remove(earlier?);
+                for earlier in self.repos.range(repo_key(id, minute)..repo_key(id, at)) {
+                    let (key, value) = earlier?;
+                    if words::<2>(&value).is_some_and(|[used, _]| used as u64 == storage_used) {
+                        batch.remove(key);
+                    }
                 }
                 batch.insert(&repo_key(id, at), &point_value(storage_used, last_save));
             }

@@ -40,21 +40,27 @@ fn points_are_kept_per_repository_and_answered_by_range() {
     assert_eq!(h.repository(2, 0, i64::MAX).unwrap().len(), 3, "another repository's points stay");
 }
 
-/// 150 sessions of one repository in a few minutes keep one point a minute, each the newest
-/// of its minute; another repository's points are not touched.
+/// 150 sessions of one repository in a few minutes that change nothing keep one point a
+/// minute, each the newest of its minute; sessions that changed storage used keep theirs;
+/// another repository's points are not touched.
 #[test]
-fn sessions_keep_one_point_per_repository_per_minute() {
+fn sessions_that_change_nothing_keep_one_point_per_repository_per_minute() {
     let (_dir, h) = store();
     let start = NOW - NOW.rem_euclid(60);
     h.record(start + 5, &[(2, 7, start)], None).unwrap();
     for i in 0..150 {
         let at = start + i * 2;
-        h.record(at, &[(1, 100 + i as u64, at)], None).unwrap();
+        h.record(at, &[(1, 100, start)], None).unwrap();
     }
     let points = h.repository(1, 0, i64::MAX).unwrap();
     assert_eq!(times(&points), [start + 58, start + 118, start + 178, start + 238, start + 298], "{points:?}");
-    assert_eq!(points.last().unwrap().storage_used, 249);
     assert_eq!(h.repository(2, 0, i64::MAX).unwrap().len(), 1);
+    // Three backups in one minute, each writing: three points.
+    let later = start + 600;
+    for (i, used) in [110u64, 120, 130].into_iter().enumerate() {
+        h.record(later + i as i64 * 3, &[(1, used, later)], None).unwrap();
+    }
+    assert_eq!(h.repository(1, later, i64::MAX).unwrap().len(), 3);
 }
 
 #[test]
