@@ -121,7 +121,21 @@ pub fn main() -> ExitCode {
         };
     }
     match cli.command {
-        None | Some(Cmd::Serve) => serve(config),
+        None | Some(Cmd::Serve) => {
+            // Which file was read, or that none was: a build without the package's default
+            // reads no file, and a server that started from `./data` should say why.
+            let file = config_file.clone().or_else(|| std::env::var_os("BW_CONFIG").map(PathBuf::from));
+            match file {
+                Some(f) => {
+                    tracing::info!(file = %f.display(), data_dir = %config.server.data_dir.display(), "configuration read")
+                }
+                None => tracing::info!(
+                    data_dir = %config.server.data_dir.display(),
+                    "no configuration file read (defaults and BW_* variables only; --config or BW_CONFIG names one)"
+                ),
+            }
+            serve(config)
+        }
         Some(Cmd::Openapi) => unreachable!("handled above"),
         Some(Cmd::Admin { command: AdminCmd::SetPassword { user } }) => {
             let user = user.unwrap_or_else(|| config.auth.admin_user.clone());

@@ -34,12 +34,16 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 
 /// Runs one command against the store.
 pub fn execute(state: &AppState, cmd: Command) -> Answer {
+    let op = cmd.op.clone();
     let result: Result<String, String> = match cmd.op.as_str() {
         "set-password" => cmd.args::<SetPassword>().and_then(|SetPassword { user, password }| {
             state
                 .admin
                 .set_password(&user, &password)
-                .map(|_| format!("password set for {user}"))
+                .map(|_| {
+                    tracing::info!(target: "audit", user = %user, "administrator password set; every sign-in ended");
+                    format!("password set for {user}")
+                })
                 .map_err(|e| e.to_string())
         }),
         // A snapshot of the server's state ([`bw_store::snapshot`]), as JSON.
@@ -52,9 +56,17 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
             None => Err(format!("bad command: {op:?} is not a command of this server (a plugin not built in?)")),
         },
     };
+    // Every command through the socket leaves an audit line (never its output: a new token is
+    // in it); the plugins' commands add what they changed.
     match result {
-        Ok(output) => Answer { ok: true, output },
-        Err(output) => Answer { ok: false, output },
+        Ok(output) => {
+            tracing::info!(target: "audit", command = %op, outcome = "done", "command from the control socket");
+            Answer { ok: true, output }
+        }
+        Err(output) => {
+            tracing::info!(target: "audit", command = %op, outcome = "refused", why = %output, "command from the control socket");
+            Answer { ok: false, output }
+        }
     }
 }
 

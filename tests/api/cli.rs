@@ -103,6 +103,18 @@ fn logs_hold_audit_lines_but_never_keys_or_tokens() {
     );
     assert_eq!(get(&format!("{base}/api/repo"), &token), 200);
     assert_eq!(get(&format!("{base}/api/repo"), "bw_wrong-token-value"), 403);
+    // Through the control socket, while the server runs: audited there, output never logged.
+    let (ok, out, err) = env.run(&["token", "create", "--name", "viasocket", "--permissions", "read"], None);
+    assert!(ok, "{err}");
+    let socket_token = out.lines().last().unwrap().to_string();
+    let (ok, _, err) = env.run(
+        &["admin", "set-password"],
+        Some(
+            "a long enough password
+",
+        ),
+    );
+    assert!(ok, "{err}");
     drop(server);
 
     let text = std::fs::read_to_string(&log).unwrap();
@@ -120,6 +132,14 @@ fn logs_hold_audit_lines_but_never_keys_or_tokens() {
     assert_eq!(accepted["fields"]["route"], "/api/repo");
     assert_eq!(accepted["fields"]["client"], "127.0.0.1");
     assert!(audit.iter().any(|v| v["fields"]["outcome"] == "invalid"), "failures are audited too");
+    assert!(!text.contains(&socket_token), "a token made through the socket reached the log");
+    assert!(!text.contains("a long enough password"), "the password reached the log");
+    assert!(
+        audit.iter().any(|v| v["fields"]["token"] == "viasocket"),
+        "token create through the socket: no audit line"
+    );
+    assert!(audit.iter().any(|v| v["fields"]["user"] == "admin"), "set-password through the socket: no audit line");
+    assert!(text.contains("no configuration file read"), "the start does not say which configuration it read");
 }
 
 /// The REST automation example users are pointed to runs against a live server.
@@ -377,6 +397,35 @@ fn a_second_server_on_the_same_data_folder_is_told_which_one_holds_it() {
     assert!(err.contains(&format!("pid {}", first.0.id())) && err.contains("is using the data folder"), "{err}");
     assert!(!err.contains("Os {"), "{err}");
     drop(first);
+}
+
+/// A second server with a data folder of its own over the same borg home is refused, naming
+/// the first one and its data folder: each would take the other's key lines for its own.
+#[test]
+fn a_second_server_on_the_same_home_is_told_which_one_holds_it() {
+    let env = Env::new();
+    let (first, _) = Running::start(env.cmd(&[]), &env.dir.path().join("server.log"));
+    let other_data = env.dir.path().join("other-data");
+    let out = env.cmd(&[]).env("BW_LISTEN", "127.0.0.1:0").env("BW_DATA_DIR", &other_data).output().unwrap();
+    assert!(!out.status.success(), "a second server over the same home started");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let first_data = env.dir.path().join("data");
+    assert!(
+        err.contains(&format!("pid {}", first.0.id()))
+            && err.contains("is using the borg home")
+            && err.contains(&first_data.display().to_string()),
+        "{err}"
+    );
+    drop(first);
+    let (second, _) = Running::start(
+        {
+            let mut c = env.cmd(&[]);
+            c.env("BW_DATA_DIR", &other_data);
+            c
+        },
+        &env.dir.path().join("server-2.log"),
+    );
+    drop(second);
 }
 
 #[test]

@@ -51,6 +51,8 @@ pub struct Inner {
     /// What the server counts about itself, for the metrics plugin.
     pub telemetry: crate::telemetry::Telemetry,
     run_locks: Mutex<HashMap<&'static str, Arc<tokio::sync::Mutex<()>>>>,
+    /// This server's hold on the borg home ([`bw_host::home_lock`]), for as long as it runs.
+    _home_lock: bw_host::home_lock::HomeLock,
 }
 
 impl Deref for AppState {
@@ -82,13 +84,31 @@ impl AppState {
             sled::Error::Io(io) => StoreError::io(config.db_path(), io),
             other => StoreError::Db(other),
         })?;
+        // One server per borg home, whatever its data folder (after the store's own lock, which
+        // names a server on the same data folder first).
+        let home_lock = bw_host::home_lock::lock(&config.home(), &config.server.data_dir).map_err(|e| match e {
+            bw_host::home_lock::HomeLockError::Held { data_dir, pid } => StoreError::Refused(format!(
+                "another borgwarehouse server{} is using the borg home {}, with the data folder {}; two servers over \
+                 one home would each take the other's key lines for their own. Stop it first, or give this one \
+                 the data folder it uses",
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                config.home().display(),
+                if data_dir.is_empty() { "(unknown)".to_string() } else { data_dir },
+            )),
+            bw_host::home_lock::HomeLockError::Io(path, e) => StoreError::io(path, e),
+        })?;
         let data_dir = config.server.data_dir.clone();
-        let state = Self::with_db(config, clock, db)?;
+        let state = Self::with_db(config, clock, db, home_lock)?;
         bw_store::format::record(&data_dir, crate::build_info::VERSION)?;
         Ok(state)
     }
 
-    fn with_db(mut config: Config, clock: Clock, db: sled::Db) -> StoreResult<Self> {
+    fn with_db(
+        mut config: Config,
+        clock: Clock,
+        db: sled::Db,
+        home_lock: bw_host::home_lock::HomeLock,
+    ) -> StoreResult<Self> {
         let home = bw_host::paths::absolute(&config.home());
         let recorder = session_recorder(&mut config, &home)?;
         let keys =
@@ -128,6 +148,7 @@ impl AppState {
             scanner: Arc::new(FsScanner),
             telemetry: Default::default(),
             run_locks: Mutex::new(HashMap::new()),
+            _home_lock: home_lock,
         })))
     }
 
@@ -235,25 +256,13 @@ fn session_recorder(config: &mut Config, home: &std::path::Path) -> StoreResult<
 
 /// The store is locked by another process: say which, and what to do.
 fn in_use(data_dir: &std::path::Path, lock_file: &std::path::Path) -> String {
-    let who = lock_holder(lock_file).map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+    let who = bw_host::paths::lock_holder(lock_file).map(|pid| format!(" (pid {pid})")).unwrap_or_default();
     format!(
         "another borgwarehouse server{who} is using the data folder {}; stop it first (`systemctl stop \
          borgwarehouse`), or give this one another BW_DATA_DIR (`data_dir`). Commands such as `token create` \
          reach a running server through its control socket instead",
         data_dir.display()
     )
-}
-
-/// The process holding a lock on `path`, from `/proc/locks` (`ID: FLOCK ADVISORY WRITE PID
-/// MAJ:MIN:INODE START END`), matched by inode.
-fn lock_holder(path: &std::path::Path) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let inode = std::fs::metadata(path).ok()?.ino();
-    std::fs::read_to_string("/proc/locks").ok()?.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let (pid, file) = (fields.get(4)?, fields.get(5)?);
-        (file.rsplit(':').next()?.parse::<u64>().ok()? == inode).then(|| pid.parse().ok())?
-    })
 }
 
 /// Started as root by mistake, the server would create `.ssh`, `authorized_keys` and the pool

@@ -7,6 +7,7 @@
 
 pub mod authorized_keys;
 pub mod folder_scan;
+pub mod home_lock;
 pub mod key_lookup;
 pub mod paths;
 pub mod pool;

@@ -25,3 +25,15 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
 pub fn can_write_in(dir: &Path) -> bool {
     rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).is_ok()
 }
+
+/// The process holding a lock on `path`, from `/proc/locks` (`ID: FLOCK ADVISORY WRITE PID
+/// MAJ:MIN:INODE START END`), matched by inode.
+pub fn lock_holder(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(path).ok()?.ino();
+    std::fs::read_to_string("/proc/locks").ok()?.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (pid, file) = (fields.get(4)?, fields.get(5)?);
+        (file.rsplit(':').next()?.parse::<u64>().ok()? == inode).then(|| pid.parse().ok())?
+    })
+}

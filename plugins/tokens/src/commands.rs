@@ -81,7 +81,9 @@ fn create(state: &AppState, request: ControlRequest) -> Result<String, String> {
     if state.config.auth.disable_integrations {
         return Err("integrations are disabled on this server (DISABLE_INTEGRATIONS=true)".into());
     }
-    state.tokens.create(&name, permissions, expiration, state.clock.now()).map_err(|e| e.to_string())
+    let made = state.tokens.create(&name, permissions, expiration, state.clock.now()).map_err(|e| e.to_string())?;
+    tracing::info!(target: "audit", token = %name, "token created from the command line");
+    Ok(made)
 }
 
 fn list(state: &AppState, request: ControlRequest) -> Result<String, String> {
@@ -92,7 +94,10 @@ fn list(state: &AppState, request: ControlRequest) -> Result<String, String> {
 fn revoke(state: &AppState, request: ControlRequest) -> Result<String, String> {
     let Revoke { name } = request.args()?;
     match state.tokens.revoke(&name) {
-        Ok(true) => Ok(format!("revoked {name}")),
+        Ok(true) => {
+            tracing::info!(target: "audit", token = %name, "token revoked from the command line");
+            Ok(format!("revoked {name}"))
+        }
         Ok(false) => Err(format!("no token named {name}")),
         Err(e) => Err(e.to_string()),
     }
