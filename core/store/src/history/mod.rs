@@ -139,7 +139,7 @@ impl HistoryStore {
             for &(id, storage_used, last_save) in points {
                 for earlier in self.repos.range(repo_key(id, minute)..repo_key(id, at)) {
                     let (key, value) = earlier?;
-                    if words::<2>(&value).is_some_and(|[used, _]| used as u64 == storage_used) {
+                    if words::<2>(&value).is_some_and(|[used, _]| used == storage_used) {
                         batch.remove(key);
                     }
                 }
