@@ -540,3 +540,43 @@ fn the_package_knows_the_store_format_and_the_release_it_ships() {
     let changes = std::fs::read_to_string(debian.join("../../CHANGELOG.md")).unwrap();
     assert!(changes.contains(&format!("## {} ", env!("CARGO_PKG_VERSION"))), "CHANGELOG.md has no entry for it");
 }
+
+/// An upgrade from a release that kept no line shape (0.1.0) rewrites every line once, in this
+/// release's form, and says so once at INFO with the count, not as one "repair" WARN per line.
+#[test]
+fn an_upgrades_rewrite_of_every_line_is_logged_once_not_as_repairs() {
+    let env = Env::new();
+    let (ok, out, err) = env.run(&["token", "create", "--name", "up", "--permissions", "create,read"], None);
+    assert!(ok, "{err}");
+    let token = out.lines().last().unwrap().to_string();
+    let (server, port) = Running::start(env.cmd(&[]), &env.dir.path().join("server.log"));
+    for seed in 1..=3 {
+        let body = bw_tests::repo_body(&bw_tests::ed25519_key(700 + seed, ""));
+        let (status, answer) = bw_tests::request(
+            "POST",
+            &format!("http://127.0.0.1:{port}/api/repo/add"),
+            Some(&token),
+            Some(&body.to_string()),
+        );
+        assert_eq!(status, 200, "{answer}");
+    }
+    drop(server);
+    // As 0.1.0 left it: no shape in the store, the lines in an older form.
+    let db = sled::open(env.dir.path().join("data/db")).unwrap();
+    db.open_tree("meta").unwrap().remove("line_shape").unwrap().expect("this release keeps the shape");
+    db.flush().unwrap();
+    drop(db);
+    let keys = env.dir.path().join("home/.ssh/authorized_keys");
+    let text = std::fs::read_to_string(&keys).unwrap();
+    std::fs::write(&keys, text.replace(" --restrict-to-repository ", " --restrict-to-path ")).unwrap();
+
+    let log = env.dir.path().join("upgrade.log");
+    let mut cmd = env.cmd(&[]);
+    cmd.env("RUST_LOG", "info");
+    let (server, _) = Running::start(cmd, &log);
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("key lines rewritten in this run's form") && text.contains("lines=3"), "{text}");
+    assert!(!text.contains("line differed from the store"), "the upgrade was logged as repairs:\n{text}");
+    assert!(!std::fs::read_to_string(&keys).unwrap().contains("--restrict-to-path"), "the lines were not rewritten");
+}

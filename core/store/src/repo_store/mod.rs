@@ -378,7 +378,12 @@ impl RepoStore {
         // pool, recorder (sessions on or off, its program) or line form makes every line differ.
         let shape: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(self.keys.shape().as_bytes()).into();
         let last_shape = self.meta.get(LINE_SHAPE)?;
-        let shape_changed = last_shape.as_deref().is_some_and(|last| last != shape);
+        // A store reconciled before that kept no shape was written by a release before 0.2.0:
+        // its lines are in the old form, and rewriting them is the upgrade, not a repair.
+        let shape_changed = match last_shape.as_deref() {
+            Some(last) => last != shape,
+            None => self.meta.get(INITIALIZED)?.is_some(),
+        };
         let trusted = self.sink.is_command()
             && marked.is_some()
             && marked == self.clean_stop
