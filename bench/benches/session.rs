@@ -82,6 +82,7 @@ fn server_rows(root: &Path, n: u32, report: &mut Report) {
             ended_at: now,
             exit_code: 0,
             client: "192.0.2.1 1 22".into(),
+            wrote: Some(true),
         };
         drop_record(&spool, &record).unwrap();
     }
@@ -126,6 +127,7 @@ fn latency_row(server: &ServerProcess, token: &str, folders: &[std::path::PathBu
             ended_at: ended,
             exit_code: 0,
             client: "192.0.2.1 1 22".into(),
+            wrote: Some(true),
         };
         let url = format!("http://127.0.0.1:{}/api/v1/repositories/{name}", server.port);
         drop_record(spool, &record).unwrap();

@@ -29,6 +29,7 @@ fn record(repository: &str, ended_at: i64, exit_code: i32) -> SessionRecord {
         ended_at,
         exit_code,
         client: "192.0.2.7 50123 22".into(),
+        wrote: Some(true),
     }
 }
 
@@ -82,8 +83,8 @@ fn a_session_record_moves_its_repository_at_once_and_is_listed() {
     assert_eq!(
         listed,
         json!({"sessions": [
-            {"keyId": "0123456789abcdef", "startedAt": NOW - 30, "endedAt": NOW - 10, "exitCode": 2, "client": "192.0.2.7 50123 22"},
-            {"keyId": "0123456789abcdef", "startedAt": NOW - 50, "endedAt": NOW - 30, "exitCode": 0, "client": "192.0.2.7 50123 22"},
+            {"keyId": "0123456789abcdef", "startedAt": NOW - 30, "endedAt": NOW - 10, "exitCode": 2, "client": "192.0.2.7 50123 22", "wroteChanges": true},
+            {"keyId": "0123456789abcdef", "startedAt": NOW - 50, "endedAt": NOW - 30, "exitCode": 0, "client": "192.0.2.7 50123 22", "wroteChanges": true},
         ]})
     );
     assert_eq!(
@@ -278,7 +279,7 @@ fn the_webhook_can_hear_of_every_backup() {
         assert_eq!(
             event,
             json!({"event": "backup.completed", "repository": name, "alias": "laptop", "keyId": "0123456789abcdef",
-                   "startedAt": NOW - 23, "endedAt": NOW - 3, "exitCode": 0, "timestamp": NOW})
+                   "startedAt": NOW - 23, "endedAt": NOW - 3, "exitCode": 0, "wroteChanges": true, "timestamp": NOW})
         );
         assert_eq!(
             calls[0].header(bw_plugin_cron_status::alerts::SIGNATURE_HEADER),

@@ -320,7 +320,8 @@ def main():
         expect(page.locator("#repo-url")).to_have_text(url)
         expect(page.locator("#session-rows tr")).to_have_count(len(sessions))
         if sessions:
-            expect(page.locator("#session-rows tr").first).to_contain_text("OK")
+            # The newest session is the client's backup: it wrote (not borg serve's exit code).
+            expect(page.locator("#session-rows tr").first).to_contain_text("wrote a backup")
         a11y += scan(page, "repository")
 
         # Feature 5: its keys: add one (append-only, named), switch its mode, remove it.

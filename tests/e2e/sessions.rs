@@ -68,6 +68,7 @@ fn the_server_learns_that_a_backup_ended_and_backups_never_wait_on_it() {
     let key_id = bw_host::ssh_key::key_id(&key.public).unwrap();
     for s in &list {
         assert_eq!(s["exitCode"], 0, "{s}");
+        assert_eq!(s["wroteChanges"], true, "init and create both committed: {s}");
         assert_eq!(s["keyId"], key_id.as_str(), "{s}");
         assert!(s["client"].as_str().unwrap().starts_with("127.0.0.1 "), "{s}");
         assert!(s["endedAt"].as_i64().unwrap() >= s["startedAt"].as_i64().unwrap(), "{s}");
@@ -78,10 +79,11 @@ fn the_server_learns_that_a_backup_ended_and_backups_never_wait_on_it() {
 
     // A client's own failure reaches it unchanged; the session is still recorded, with the
     // exit code of `borg serve` (which served it without fault).
+    // So `exitCode` is no result: `wroteChanges` says that nothing was written.
     let out = borg.run(&key, &["list", &format!("{}::nosuch", borg.url(&name))]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let list = sessions(&server, &token, &name, 3);
-    assert_eq!(list[0]["exitCode"], 0, "{list:?}");
+    assert_eq!((&list[0]["exitCode"], &list[0]["wroteChanges"]), (&json!(0), &json!(false)), "{list:?}");
 
     // A client cannot forge a session: whatever it asks sshd to run, the line's forced command
     // runs, naming the repository and key this server wrote; another repository gets nothing.
@@ -100,6 +102,13 @@ fn the_server_learns_that_a_backup_ended_and_backups_never_wait_on_it() {
     assert_eq!(list[0]["keyId"], key_id.as_str(), "{list:?}");
     let (_, none) = server.get(&format!("/api/v1/repositories/{other}/sessions"), &token);
     assert_eq!(none["sessions"], json!([]), "a forged session reached another repository");
+
+    // A backup into a repository never initialised fails at the client (rc 2) while borg
+    // serve exits 0: recorded as having written nothing.
+    let out = borg.run(&other_key, &["create", &format!("{}::never", borg.url(&other)), src.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let failed = sessions(&server, &token, &other, 1);
+    assert_eq!((&failed[0]["exitCode"], &failed[0]["wroteChanges"]), (&json!(0), &json!(false)), "{failed:?}");
 
     // The server stopped: the backup succeeds as before, its record waits in the spool.
     server.stop();

@@ -29,6 +29,11 @@ pub struct SessionRecord {
     pub exit_code: i32,
     /// The client's address, from `SSH_CLIENT` (empty when sshd did not set it).
     pub client: String,
+    /// Whether the session committed a change to the repository (borg's transaction number
+    /// moved): what the server can know of a backup's outcome, since `borg serve` exits 0 when
+    /// the client fails (a wrong passphrase, a repository never initialised). `None` in a
+    /// record of a recorder that did not look.
+    pub wrote: Option<bool>,
 }
 
 /// The first line of a record file: what it is, so another file is never taken for one.
@@ -38,8 +43,12 @@ impl SessionRecord {
     /// The record as text: the format line, then one `key=value` line per field. Plain text so
     /// that an administrator can read a waiting record with `cat`.
     fn to_text(&self) -> String {
+        let wrote = match self.wrote {
+            Some(w) => format!("wrote={}\n", u8::from(w)),
+            None => String::new(),
+        };
         format!(
-            "{FORMAT}\nrepository={}\nkey={}\nstarted_at={}\nended_at={}\nexit_code={}\nclient={}\n",
+            "{FORMAT}\nrepository={}\nkey={}\nstarted_at={}\nended_at={}\nexit_code={}\nclient={}\n{wrote}",
             self.repository, self.key, self.started_at, self.ended_at, self.exit_code, self.client
         )
     }
@@ -56,6 +65,7 @@ impl SessionRecord {
             ended_at: 0,
             exit_code: 0,
             client: String::new(),
+            wrote: None,
         };
         for line in lines {
             let (field, value) = line.split_once('=')?;
@@ -66,11 +76,28 @@ impl SessionRecord {
                 "ended_at" => record.ended_at = value.parse().ok()?,
                 "exit_code" => record.exit_code = value.parse().ok()?,
                 "client" => record.client = value.into(),
+                "wrote" => record.wrote = Some(value == "1"),
                 _ => {}
             }
         }
         (!record.repository.is_empty()).then_some(record)
     }
+}
+
+/// borg's last committed transaction in the repository folder `repo` (the highest N of its
+/// `integrity.N`, `hints.N` and `index.N` files); `None` when it holds none (not a borg
+/// repository yet). A session that moved it committed a change.
+pub fn transaction(repo: &Path) -> Option<u64> {
+    let entries = fs::read_dir(repo).ok()?;
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let name = name.to_str()?;
+            let (kind, n) = name.split_once('.')?;
+            matches!(kind, "integrity" | "hints" | "index").then(|| n.parse::<u64>().ok()).flatten()
+        })
+        .max()
 }
 
 /// A field value may not break the record's lines.
@@ -178,7 +205,30 @@ mod tests {
             ended_at,
             exit_code: 0,
             client: "192.0.2.7 50000 22".into(),
+            wrote: Some(true),
         }
+    }
+
+    #[test]
+    fn the_transaction_is_the_highest_committed_number() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(transaction(dir.path()), None, "not a repository");
+        for f in ["config", "README", "integrity.3", "hints.3", "index.3", "hints.2.tmp", "data"] {
+            fs::write(dir.path().join(f), "").unwrap();
+        }
+        assert_eq!(transaction(dir.path()), Some(3));
+        fs::write(dir.path().join("integrity.12"), "").unwrap();
+        assert_eq!(transaction(dir.path()), Some(12));
+        assert_eq!(transaction(&dir.path().join("missing")), None);
+    }
+
+    #[test]
+    fn a_record_without_wrote_reads_as_unknown() {
+        let text = format!("{FORMAT}\nrepository=aaaaaaaa\nkey=k\nstarted_at=1\nended_at=2\nexit_code=0\nclient=c\n");
+        assert_eq!(SessionRecord::from_text(&text).unwrap().wrote, None);
+        let mut r = record("aaaaaaaa", 5);
+        r.wrote = Some(false);
+        assert_eq!(SessionRecord::from_text(&r.to_text()).unwrap().wrote, Some(false));
     }
 
     #[test]

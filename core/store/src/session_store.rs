@@ -22,6 +22,10 @@ pub struct Session {
     pub exit_code: i32,
     /// The client's address as sshd saw it (`SSH_CLIENT`).
     pub client: String,
+    /// Whether the session committed a change to the repository; `None` when the recorder did
+    /// not say (an older recorder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrote: Option<bool>,
 }
 
 /// A repository's newest session, in short: what `/metrics` shows of it.
@@ -120,7 +124,14 @@ mod tests {
     use super::*;
 
     fn session(ended_at: i64) -> Session {
-        Session { key_id: "k".into(), started_at: ended_at - 5, ended_at, exit_code: 0, client: "c".into() }
+        Session {
+            key_id: "k".into(),
+            started_at: ended_at - 5,
+            ended_at,
+            exit_code: 0,
+            client: "c".into(),
+            wrote: Some(true),
+        }
     }
 
     #[test]

@@ -143,6 +143,7 @@ pub async fn take_in(state: &AppState) -> ApiResult<TakenIn> {
                 "startedAt": r.started_at,
                 "endedAt": r.ended_at,
                 "exitCode": r.exit_code,
+                "wroteChanges": r.wrote,
                 "timestamp": now,
             }));
         }
@@ -152,6 +153,7 @@ pub async fn take_in(state: &AppState) -> ApiResult<TakenIn> {
             ended_at: r.ended_at,
             exit_code: r.exit_code,
             client: r.client,
+            wrote: r.wrote,
         };
         state.sessions.record(id, &session)?;
         let _ = std::fs::remove_file(&w.path);
@@ -213,11 +215,18 @@ pub struct SessionInfo {
     pub started_at: i64,
     /// Unix seconds.
     pub ended_at: i64,
-    /// borg's exit code: 0 for success, 1 for a warning, 2 and up for an error; 128 + N when
-    /// signal N ended it.
+    /// `borg serve`'s exit code on the server (128 + N when signal N ended it). Not the
+    /// backup's result: `borg serve` exits 0 when the client fails (a wrong passphrase, a
+    /// repository never initialised); `wroteChanges` says what the server can know.
     pub exit_code: i32,
     /// The client's address, port and the server's port, from sshd's `SSH_CLIENT`.
     pub client: String,
+    /// Whether the session committed a change to the repository (borg's transaction number
+    /// moved): true for a backup, a prune or a delete that went through; false for a read
+    /// (`borg list`, `borg extract`) or a client that failed. Absent for sessions recorded
+    /// before the server looked.
+    #[oai(skip_serializing_if_is_none)]
+    pub wrote_changes: Option<bool>,
 }
 
 impl From<Session> for SessionInfo {
@@ -228,6 +237,7 @@ impl From<Session> for SessionInfo {
             ended_at: s.ended_at,
             exit_code: s.exit_code,
             client: s.client,
+            wrote_changes: s.wrote,
         }
     }
 }

@@ -154,6 +154,15 @@ export function wireKeys() {
 
 // ---- Sessions and alerts -----------------------------------------------------------------------
 
+// What the server can know of a session: whether it committed a change to the repository.
+// borg serve's exit code is not the backup's result (it exits 0 when the client fails).
+export function sessionOutcome(s) {
+  if (s.exitCode !== 0) return `ended by the server side (borg serve exit ${s.exitCode})`;
+  if (s.wroteChanges === true) return "wrote a backup";
+  if (s.wroteChanges === false) return "no change (a read, or the client failed)";
+  return "ended (not recorded whether it wrote)";
+}
+
 function renderSessions(r, sessions) {
   const names = new Map((r.keys || []).map((k) => [k.id, k.name || k.fingerprint.slice(0, 20)]));
   $("sessions-none").hidden = sessions.length !== 0;
@@ -162,7 +171,7 @@ function renderSessions(r, sessions) {
   $("session-rows").replaceChildren(...sessions.map((s) => el("tr", {},
     el("td", { "data-label": "Ended", text: dateTime(s.endedAt) }),
     el("td", { "data-label": "Duration", text: duration(Math.max(0, s.endedAt - s.startedAt)) }),
-    el("td", { "data-label": "Result", text: s.exitCode === 0 ? "OK" : `exit ${s.exitCode}` }),
+    el("td", { "data-label": "What it did", text: sessionOutcome(s) }),
     el("td", { "data-label": "Key", text: names.get(s.keyId) || s.keyId }),
     el("td", { "data-label": "Client", text: s.client || "" }))));
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bw_api::commands::CommandRun;
-use bw_host::session_spool::{drop_record, SessionRecord};
+use bw_host::session_spool::{drop_record, transaction, SessionRecord};
 use clap::{Args, FromArgMatches};
 
 #[derive(Args)]
@@ -60,6 +60,9 @@ fn run(matches: &clap::ArgMatches) -> ExitCode {
         use tokio::signal::unix::{signal, SignalKind};
         [SignalKind::hangup(), SignalKind::terminate(), SignalKind::interrupt()].map(|kind| signal(kind).ok())
     });
+    // The forced command runs this from the pool (`cd POOL;`): the repository's folder is here.
+    let folder = std::env::current_dir().map(|d| d.join(&args.repository)).ok();
+    let before = folder.as_deref().and_then(transaction);
     // While borg serves, a mark says so: a verify keeps out of the way, or stops.
     let mark = bw_host::session_spool::active::mark(&args.spool, &args.repository);
     let code = match std::process::Command::new(&args.command[0]).args(&args.command[1..]).status() {
@@ -79,6 +82,9 @@ fn run(matches: &clap::ArgMatches) -> ExitCode {
         ended_at: now(),
         exit_code: code,
         client: std::env::var("SSH_CLIENT").unwrap_or_default(),
+        // borg serve exits 0 when the client fails; a committed transaction is what shows that
+        // something was written.
+        wrote: folder.map(|f| transaction(&f).is_some_and(|after| Some(after) != before)),
     };
     if let Err(e) = drop_record(&args.spool, &record) {
         // Said to the client's borg (standard error), which shows it; the backup stands, and
