@@ -98,6 +98,12 @@ impl KeySink {
             }
             KeySink::Command(dir) => {
                 make_readable_by_lookup(dir)?;
+                // The key folder first, then authorized_keys: during a switch to command mode
+                // every key stands in one of the two at every moment (sshd reads the file, then
+                // asks the lookup), so no login is refused; the other order left a window, of
+                // seconds at 100,000 repositories, where neither had it.
+                let active = lines.iter().filter(|l| !l.archived).map(|l| (l.key.as_str(), keys.render(l)));
+                let report = dir.sync(active)?;
                 let moved = keys.sync(&[])?;
                 if !moved.removed.is_empty() {
                     tracing::info!(
@@ -105,8 +111,6 @@ impl KeySink {
                         "command key mode: removed this server's lines from authorized_keys (the key folder serves them)"
                     );
                 }
-                let active = lines.iter().filter(|l| !l.archived).map(|l| (l.key.as_str(), keys.render(l)));
-                let report = dir.sync(active)?;
                 let changed = report.written + report.removed > 0;
                 if changed {
                     tracing::warn!(
