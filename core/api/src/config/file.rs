@@ -21,11 +21,16 @@ pub(super) fn read_checked(path: &Path) -> Result<String, ConfigError> {
             "config file {shown} does not exist; give the path of a TOML file (--config or BW_CONFIG), or \
              neither to use the defaults and the environment"
         )),
-        ErrorKind::PermissionDenied => ConfigError(format!(
-            "config file {shown} cannot be read by uid {} (permission denied); make it readable by the \
-             user the server runs as, e.g. `chgrp THAT_USER {shown} && chmod 0640 {shown}`",
-            bw_host::users::effective_uid().map(|u| u.to_string()).unwrap_or_else(|_| "?".into())
-        )),
+        ErrorKind::PermissionDenied => {
+            let (name, uid) = match bw_host::users::effective_uid() {
+                Ok(uid) => (bw_host::users::user_name(uid), uid.to_string()),
+                Err(_) => ("this user".to_string(), "?".to_string()),
+            };
+            ConfigError(format!(
+                "config file {shown} cannot be read by {name} (uid {uid}), which the server runs as (permission \
+                 denied); make it readable for {name}: `chgrp {name} {shown} && chmod 0640 {shown}`"
+            ))
+        }
         _ => ConfigError(format!("config file {shown}: {e}")),
     })?;
     let text = String::from_utf8(bytes)

@@ -638,6 +638,18 @@ fn env_name_of(key: &str) -> String {
     }
 }
 
+/// What was wrong with a value. figment quotes serde's list of variants, which quotes each
+/// already (``expected ``file` or `command`` ``): said here once.
+fn kind_text(kind: &figment::error::Kind) -> String {
+    match kind {
+        figment::error::Kind::UnknownVariant(found, expected) => format!(
+            "`{found}` is not a value it takes; give one of {}",
+            expected.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
 /// figment's errors in the user's words: the variable, or the file and line a value came from.
 fn describe(err: figment::Error, file_text: Option<&str>) -> ConfigError {
     let out: Vec<String> = err
@@ -650,13 +662,13 @@ fn describe(err: figment::Error, file_text: Option<&str>) -> ConfigError {
                     "config file {}{}: `{key}`: {}",
                     path.display(),
                     file::line_of_key(text, &key).map(|l| format!(", line {l}")).unwrap_or_default(),
-                    e.kind
+                    kind_text(&e.kind)
                 ),
                 // From the environment: name the variable alone.
                 _ if e.metadata.as_ref().is_some_and(|m| m.name.contains("environment")) => {
-                    format!("{} (from the environment): {}", env_name_of(&key), e.kind)
+                    format!("{} (from the environment): {}", env_name_of(&key), kind_text(&e.kind))
                 }
-                _ => format!("{}: {}", user_name_of(&key), e.kind),
+                _ => format!("{}: {}", user_name_of(&key), kind_text(&e.kind)),
             }
         })
         .collect();

@@ -347,3 +347,20 @@ fn sign_in_ttl_is_bounded_and_named() {
         Ok(())
     });
 }
+
+/// A value that is not one of a setting's words names them once, each quoted once.
+#[test]
+fn an_unknown_word_lists_the_ones_a_setting_takes() {
+    Jail::expect_with(|jail| {
+        jail.set_env("BW_KEY_MODE", "cmd");
+        let err = load_in_jail().unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "BW_KEY_MODE (from the environment): `cmd` is not a value it takes; give one of `file`, `command`"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("``"), "{err}");
+        Ok(())
+    });
+}
