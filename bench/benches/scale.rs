@@ -3,7 +3,8 @@
 //! command key mode: start-up, list, both checks, memory, mutations, and SSH logins against a
 //! real sshd in both key modes beside a one-key file. File mode's figures are printed too.
 //!
-//! `BENCH_SCALE=10000` runs one size only.
+//! `BENCH_SCALE=10000` runs one size only; each size also runs with every repository late at
+//! once (`BENCH_SCALE_ALL_LATE=only` runs that alone).
 
 use std::fs;
 use std::path::Path;
@@ -30,14 +31,66 @@ fn ms(d: Duration) -> String {
 }
 
 /// `n` repositories (and a token) in the store and `authorized_keys` (file mode), each with a
-/// folder holding an integrity file, as after a first backup.
-fn seed(root: &Path, n: u32) -> String {
+/// folder holding an integrity file, as after a first backup: now, or `age` ago.
+fn seed_aged(root: &Path, n: u32, age: Duration) -> String {
     let (token, folders) = bw_bench::seed_store(root, n, 0);
+    let at = std::time::SystemTime::now() - age;
     for folder in &folders {
         fs::create_dir_all(folder).unwrap();
-        fs::write(folder.join("integrity.1"), b"x").unwrap();
+        let file = fs::File::create(folder.join("integrity.1")).unwrap();
+        std::io::Write::write_all(&mut &file, b"x").unwrap();
+        file.set_modified(at).unwrap();
     }
     token
+}
+
+fn seed(root: &Path, n: u32) -> String {
+    seed_aged(root, n, Duration::ZERO)
+}
+
+/// Every repository late at once (after an outage, or an import of a host whose clients were
+/// down): the status check finds `n` late repositories and alerts about all of them in one
+/// alert, which the log of fired alerts keeps (bounded). Same targets as the everyday scenario:
+/// the status check and the resident memory after a list, both checks and a scrape.
+fn all_late(n: u32, t: &Targets, report: &mut Report) {
+    println!("\n== {n} repositories, all late ==");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // Seeded with alert 90,000 s (25 h): a last backup two days ago is late.
+    let token = seed_aged(root, n, Duration::from_secs(2 * 86_400));
+    let (server, _) = ServerProcess::start(BIN, root, &env(root, true));
+    server.stop();
+    let (server, _) = ServerProcess::start(BIN, root, &env(root, true));
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = list(&server, &token);
+    let status = cron(&server, "/api/v1/cron/status");
+    report.row(
+        "all late: status check (one alert naming every repository)",
+        ms(status),
+        &t.status_check.map(|s| format!("< {} ms", s.as_millis())).unwrap_or_default(),
+        t.status_check.map(|s| status < s),
+    );
+    let again = cron(&server, "/api/v1/cron/status");
+    report.row("all late: the next status check (alerted already)", ms(again), "", None);
+    let _ = cron(&server, "/api/v1/cron/storage");
+    let _ = scrape(&server, &token);
+    std::thread::sleep(Duration::from_millis(2500));
+    let rss = server.rss();
+    report.row(
+        "all late: resident memory after list, both checks and a scrape",
+        format!("{rss:.1} MiB"),
+        &format!("< {:.0} MiB", t.memory_mib),
+        Some(rss < t.memory_mib),
+    );
+    let fired = ureq::get(&format!("http://127.0.0.1:{}/api/v1/alerts?limit=2000", server.port))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .into_json::<serde_json::Value>()
+        .unwrap();
+    let kept = fired["alerts"].as_array().map_or(0, |a| a.len());
+    report.row("all late: fired alerts kept (the log's bound)", format!("{kept}"), "<= 2000", Some(kept <= 2000));
+    server.stop();
 }
 
 fn env(root: &Path, command_mode: bool) -> Vec<(&'static str, String)> {
@@ -327,9 +380,14 @@ fn main() {
             },
         ),
     ];
+    // BENCH_SCALE_ALL_LATE=only runs the all-late scenario alone.
+    let all_late_only = std::env::var("BENCH_SCALE_ALL_LATE").is_ok_and(|v| v == "only");
     for (n, targets) in sizes {
         if only.is_none_or(|o| o == n) {
-            scenario(n, &targets, &mut report);
+            if !all_late_only {
+                scenario(n, &targets, &mut report);
+            }
+            all_late(n, &targets, &mut report);
         }
     }
     report.finish();
