@@ -62,8 +62,11 @@ fn all_late(n: u32, t: &Targets, report: &mut Report) {
     server.stop();
     let (server, _) = ServerProcess::start(BIN, root, &env(root, true));
     std::thread::sleep(Duration::from_millis(200));
+    let idle = server.rss();
     let _ = list(&server, &token);
+    let after_list = server.rss();
     let status = cron(&server, "/api/v1/cron/status");
+    let after_status = server.rss();
     report.row(
         "all late: status check (one alert naming every repository)",
         ms(status),
@@ -76,6 +79,14 @@ fn all_late(n: u32, t: &Targets, report: &mut Report) {
     let _ = scrape(&server, &token);
     std::thread::sleep(Duration::from_millis(2500));
     let rss = server.rss();
+    let (anon, file) = bw_bench::rss_split_mib(server.child.id());
+    report.row(
+        "all late: resident memory idle / after list / after status (MiB)",
+        format!("{idle:.1} / {after_list:.1} / {after_status:.1}"),
+        "",
+        None,
+    );
+    report.row("  of which heap and stacks / program pages (MiB)", format!("{anon:.1} / {file:.1}"), "", None);
     report.row(
         "all late: resident memory after list, both checks and a scrape",
         format!("{rss:.1} MiB"),

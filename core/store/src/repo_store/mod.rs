@@ -43,6 +43,7 @@ pub use key_sink::KeySink;
 use list_answer::ListCache;
 pub use list_answer::ListReader;
 pub use list_answer::{ListAnswer, WriteRepo};
+pub use mutations::Flagged;
 pub use record::{is_on_time, ListKind, NewRepo, PathFamily, Repo, RepoKey, RepoPatch, Scan};
 
 const NEXT_ID: &[u8] = b"next_repo_id";

@@ -350,7 +350,7 @@ impl RepoStore {
     /// A check's writes for many repositories, on the index alone (no record is read):
     /// `decide` changes each repository's current figures given its `alert` and its item, and
     /// says whether the repository is to be reported (the status check's late ones, returned
-    /// as their current records). The checks file is saved once at the end (never the records:
+    /// as the index has them: [`Flagged`]). The checks file is saved once at the end (never the records:
     /// see `checks_file`). The write lock is let go every [`SCAN_BATCH`] repositories, so API
     /// changes are not held up for a whole check, and one made meanwhile is kept; repositories
     /// deleted meanwhile are skipped.
@@ -358,7 +358,7 @@ impl RepoStore {
         &self,
         items: Vec<(u64, T)>,
         mut decide: impl FnMut(&mut Scan, u64, T) -> bool,
-    ) -> StoreResult<Vec<Repo>> {
+    ) -> StoreResult<Vec<Flagged>> {
         let mut items = items.into_iter().peekable();
         let (mut changed, mut flagged) = (false, Vec::new());
         while items.peek().is_some() {
@@ -378,15 +378,35 @@ impl RepoStore {
             let _guard = self.write.lock().await;
             self.save_scans()?;
         }
-        let mut reported = Vec::with_capacity(flagged.len());
-        for id in flagged {
-            reported.extend(self.get(id)?);
-        }
-        Ok(reported)
+        // From the index, not the records: with every repository of a large host late at once,
+        // reading 100,000 records pinned sled's pages (68 MiB resident after the checks).
+        let now = self.clock.now();
+        let index = self.read();
+        Ok(flagged
+            .into_iter()
+            .filter_map(|id| {
+                index.summary(id, now).map(|s| Flagged {
+                    id,
+                    repository_name: s.name.to_string(),
+                    alias: s.alias.to_string(),
+                    last_save: s.last_save,
+                })
+            })
+            .collect())
     }
 
     /// Flushes changes made by [`RepoStore::update_scanned`].
     pub async fn flush(&self) -> StoreResult<()> {
         self.persist().await
     }
+}
+
+/// A repository a check reported, as the in-memory index has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flagged {
+    pub id: u64,
+    pub repository_name: String,
+    pub alias: String,
+    /// Unix seconds; 0 before the first backup.
+    pub last_save: i64,
 }
