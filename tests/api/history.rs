@@ -17,6 +17,15 @@ fn backup(folder: &Path, bytes: usize, at: i64) {
     f.set_modified(UNIX_EPOCH + Duration::from_secs(at as u64)).unwrap();
 }
 
+/// A server whose checks run only when called (the cron routes, with [`KEY`]).
+fn checks_by_hand() -> TestServer {
+    TestServer::with_config(|c| {
+        c.auth.cronjob_key = Some(KEY.into());
+        c.checks.status_interval = Duration::ZERO;
+        c.checks.storage_interval = Duration::ZERO;
+    })
+}
+
 fn checks(s: &TestServer) {
     for path in ["/api/v1/cron/status", "/api/v1/cron/storage"] {
         assert_eq!(s.call("POST", path, Some(&format!("Bearer {KEY}")), None).0, 200, "{path}");
@@ -25,11 +34,7 @@ fn checks(s: &TestServer) {
 
 #[test]
 fn each_check_run_adds_a_point_per_repository_and_one_for_the_host() {
-    let s = TestServer::with_config(|c| {
-        c.auth.cronjob_key = Some(KEY.into());
-        c.checks.status_interval = Duration::ZERO;
-        c.checks.storage_interval = Duration::ZERO;
-    });
+    let s = checks_by_hand();
     let t = s.full_token();
     let mut names = Vec::new();
     for seed in [1, 2] {
@@ -111,11 +116,7 @@ fn each_check_run_adds_a_point_per_repository_and_one_for_the_host() {
 /// that is not monitored (`alert` 0) or archived is not late.
 #[test]
 fn late_is_counted_the_same_in_the_history_and_the_metrics() {
-    let s = TestServer::with_config(|c| {
-        c.auth.cronjob_key = Some(KEY.into());
-        c.checks.status_interval = Duration::ZERO;
-        c.checks.storage_interval = Duration::ZERO;
-    });
+    let s = checks_by_hand();
     let t = s.full_token();
     let mut names = Vec::new();
     for (seed, alert) in [(11, 3600), (12, 0), (13, 3600)] {
