@@ -73,6 +73,16 @@ impl RepoSummary<'_> {
     }
 }
 
+/// A repository a check reported, as the in-memory index has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flagged {
+    pub id: u64,
+    pub repository_name: String,
+    pub alias: String,
+    /// Unix seconds; 0 before the first backup.
+    pub last_save: i64,
+}
+
 #[derive(Default)]
 pub(super) struct Index {
     /// Bumped on every change, so answers built from the store know when they are stale.

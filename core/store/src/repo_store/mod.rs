@@ -38,12 +38,11 @@ use stored::{decode_record, encode_record};
 
 pub use access_key::{AccessKey, KeyMode, KeyPatch, NewKey};
 use index::Index;
-pub use index::RepoSummary;
+pub use index::{Flagged, RepoSummary};
 pub use key_sink::KeySink;
 use list_answer::ListCache;
 pub use list_answer::ListReader;
 pub use list_answer::{ListAnswer, WriteRepo};
-pub use mutations::Flagged;
 pub use record::{is_on_time, ListKind, NewRepo, PathFamily, Repo, RepoKey, RepoPatch, Scan};
 
 const NEXT_ID: &[u8] = b"next_repo_id";

@@ -350,7 +350,7 @@ impl RepoStore {
     /// A check's writes for many repositories, on the index alone (no record is read):
     /// `decide` changes each repository's current figures given its `alert` and its item, and
     /// says whether the repository is to be reported (the status check's late ones, returned
-    /// as the index has them: [`Flagged`]). The checks file is saved once at the end (never the records:
+    /// as the index has them: [`super::index::Flagged`]). The checks file is saved once at the end (never the records:
     /// see `checks_file`). The write lock is let go every [`SCAN_BATCH`] repositories, so API
     /// changes are not held up for a whole check, and one made meanwhile is kept; repositories
     /// deleted meanwhile are skipped.
@@ -358,7 +358,7 @@ impl RepoStore {
         &self,
         items: Vec<(u64, T)>,
         mut decide: impl FnMut(&mut Scan, u64, T) -> bool,
-    ) -> StoreResult<Vec<Flagged>> {
+    ) -> StoreResult<Vec<super::index::Flagged>> {
         let mut items = items.into_iter().peekable();
         let (mut changed, mut flagged) = (false, Vec::new());
         while items.peek().is_some() {
@@ -385,7 +385,7 @@ impl RepoStore {
         Ok(flagged
             .into_iter()
             .filter_map(|id| {
-                index.summary(id, now).map(|s| Flagged {
+                index.summary(id, now).map(|s| super::index::Flagged {
                     id,
                     repository_name: s.name.to_string(),
                     alias: s.alias.to_string(),
@@ -399,14 +399,4 @@ impl RepoStore {
     pub async fn flush(&self) -> StoreResult<()> {
         self.persist().await
     }
-}
-
-/// A repository a check reported, as the in-memory index has it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Flagged {
-    pub id: u64,
-    pub repository_name: String,
-    pub alias: String,
-    /// Unix seconds; 0 before the first backup.
-    pub last_save: i64,
 }
