@@ -364,6 +364,14 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_of_roots_is_to_be_given_to_the_server_never_run_as_root() {
+        // A server running as uid 4242 over a home that root owns ("/" here).
+        let refused = check_owned_by(4242, "BW_HOME", std::path::Path::new("/")).unwrap_err().to_string();
+        assert!(refused.contains("(as root: `chown -R "), "{refused}");
+        assert!(!refused.contains("Run it as root") && !refused.contains("runuser -u root"), "{refused}");
+    }
+
+    #[test]
     fn a_home_owned_by_another_user_is_refused_unless_allowed() {
         let dir = tempfile::tempdir().unwrap();
         let Some(mut config) = as_root_in(dir.path(), "home") else { return };
