@@ -94,7 +94,10 @@ impl From<StoreError> for ApiError {
             StoreError::TargetUnavailable(path) => {
                 ApiError::Conflict(format!("Storage target {path} is not available (missing or not mounted)"))
             }
-            e @ (StoreError::Io { .. } | StoreError::Db(_) | StoreError::Corrupt { .. }) => ApiError::internal(e),
+            e @ (StoreError::Io { .. }
+            | StoreError::Db(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::Stopped { .. }) => ApiError::internal(e),
         }
     }
 }
@@ -169,5 +172,20 @@ impl poem::error::ResponseError for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         error_response(self.status(), &self.body())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store task that stopped (a panic, a cancelled blocking task) is the server's fault:
+    /// 500, not the 400 of a refusal.
+    #[test]
+    fn a_stopped_store_task_is_a_500() {
+        let e: ApiError = StoreError::Stopped { what: "the history write", cause: "panicked".into() }.into();
+        assert!(matches!(e, ApiError::Internal), "{e:?}");
+        let refused: ApiError = StoreError::Refused("bad name".into()).into();
+        assert!(matches!(refused, ApiError::BadRequest(_)), "{refused:?}");
     }
 }

@@ -47,7 +47,7 @@ impl AppState {
         let state = self.clone();
         tokio::task::spawn_blocking(move || state.history.record(now, &points, host))
             .await
-            .map_err(|e| StoreError::Refused(format!("the history write stopped: {e}")))??;
+            .map_err(|e| StoreError::Stopped { what: "the history write", cause: e.to_string() })??;
         self.fold_history_soon(now);
         Ok(())
     }

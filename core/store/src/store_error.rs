@@ -36,6 +36,10 @@ pub enum StoreError {
     /// A record that does not decode (written by another version, or edited by hand).
     #[error("corrupt record {what}: {cause}")]
     Corrupt { what: String, cause: String },
+    /// A blocking task of the store's work stopped (it panicked or was cancelled): the server's
+    /// fault, never the caller's.
+    #[error("{what} stopped: {cause}")]
+    Stopped { what: &'static str, cause: String },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

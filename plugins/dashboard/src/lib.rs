@@ -51,8 +51,9 @@ fn asset(content_type: &'static str, body: &'static str, cache: &'static str) ->
 }
 
 fn routes() -> Vec<HttpRoute> {
-    // The page is checked again at each load (a new server version brings new assets); the
-    // assets are named by this version in the page, so they may be kept.
+    // Every asset, the page and its modules alike, is checked again at each load (`no-cache`):
+    // their names carry no version, so a new server's page must never meet an old module kept
+    // in a browser's cache.
     let route = |path: &'static str, content_type: &'static str, body: &'static str| HttpRoute {
         path,
         methods: READ,

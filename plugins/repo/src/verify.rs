@@ -213,8 +213,8 @@ pub async fn verify(state: &AppState, id: u64, name: &str) -> ApiResult<Result<L
 
 /// SIGTERM, on which borg releases its lock and exits; SIGKILL after [`STOP_GRACE`].
 async fn stop(child: &mut tokio::process::Child) {
-    if let Some(pid) = child.id() {
-        let _ = tokio::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+    if let Some(pid) = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
     }
     if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
         let _ = child.kill().await;

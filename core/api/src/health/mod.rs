@@ -30,7 +30,7 @@ impl AppState {
         let state = self.clone();
         let events = tokio::task::spawn_blocking(move || state.judge_blocking(&changes))
             .await
-            .map_err(|e| StoreError::Refused(format!("the health rules stopped: {e}")))??;
+            .map_err(|e| StoreError::Stopped { what: "the health rules", cause: e.to_string() })??;
         if events.is_empty() {
             return Ok(());
         }
