@@ -13,6 +13,8 @@ pub struct Operation {
     pub method: Method,
     /// Names of the security schemes, as in the document; empty for a public operation.
     pub schemes: Vec<&'static str>,
+    /// Names of its query parameters.
+    pub query: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +66,12 @@ impl RouteIndex {
                 let operations = path.operations.iter().map(|op| Operation {
                     method: op.method.clone(),
                     schemes: op.security.iter().flat_map(|req| req.keys().copied()).collect(),
+                    query: op
+                        .params
+                        .iter()
+                        .filter(|p| p.in_type == poem_openapi::registry::MetaParamIn::Query)
+                        .map(|p| p.name.clone())
+                        .collect(),
                 });
                 match paths.iter_mut().find(|p| p.template == path.path) {
                     Some(existing) => existing.operations.extend(operations),

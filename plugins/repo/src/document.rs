@@ -66,6 +66,9 @@ pub fn finish(doc: &mut Value) {
                     Some("offset") if path == "/api/v1/repositories" => {
                         param["schema"] = json!({"type": "integer", "minimum": 0})
                     }
+                    Some("include") if path == "/api/v1/repositories" => {
+                        param["schema"] = json!({"type": "string", "enum": ["keys"]})
+                    }
                     _ => {}
                 }
             }

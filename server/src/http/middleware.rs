@@ -80,13 +80,15 @@ fn host_refusal(req: &Request) -> Option<String> {
     (!valid).then(|| "Bad request: the Host header is not a host and port".into())
 }
 
-/// A query parameter given twice (`?repositoryName=a&repositoryName=b`): which one a route
-/// would take is a guess, so none is.
-fn repeated_query_parameter(req: &Request) -> Option<String> {
+/// One of the operation's own query parameters given twice (`?repositoryName=a&repositoryName=b`):
+/// which one the route would take is a guess, so none is. Others are not read, and stay
+/// ignored.
+fn repeated_query_parameter(req: &Request, documented: &[String]) -> Option<String> {
     let query = req.uri().query()?;
     let mut seen = std::collections::HashSet::new();
     form_urlencoded::parse(query.as_bytes())
         .map(|(name, _)| name)
+        .filter(|name| documented.iter().any(|d| d == name))
         .find(|name| !seen.insert(name.clone()))
         .map(|name| format!("Bad request: the query parameter {name} is given more than once"))
 }
@@ -96,7 +98,7 @@ fn repeated_query_parameter(req: &Request) -> Option<String> {
 /// declares a security scheme gets its caller identified, or 401/403. The caller goes into the
 /// request for the route's guard.
 pub async fn admit<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
-    if let Some(message) = host_refusal(&req).or_else(|| repeated_query_parameter(&req)) {
+    if let Some(message) = host_refusal(&req) {
         return Ok(error_response(StatusCode::BAD_REQUEST, &ErrorBody { status: None, message, detail: None }));
     }
     if let Some(uri) = literal_undecodable_segments(req.uri()) {
@@ -110,6 +112,9 @@ pub async fn admit<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Re
         let Some(operation) = documented.operation(req.method()) else {
             return Ok(method_not_allowed(Some(&documented.allow())));
         };
+        if let Some(message) = repeated_query_parameter(&req, &operation.query) {
+            return Ok(error_response(StatusCode::BAD_REQUEST, &ErrorBody { status: None, message, detail: None }));
+        }
         if !operation.schemes.is_empty() {
             let Some(state) = req.data::<AppState>().cloned() else {
                 return Ok(bw_api::ApiError::internal("no state in the request").into_response());
