@@ -181,7 +181,7 @@ const EXAMPLE: &str = "# TYPE borgwarehouse_repository_used_bytes gauge\n\
                        borgwarehouse_repository_used_bytes{repositoryName=\"c1ddd097\"} 1048576\n";
 
 /// `GET /metrics` in the OpenAPI document: its credentials, its two text formats and the
-/// series it carries (the README's Metrics section lists them).
+/// series it carries (docs/features.md's Metrics section lists them).
 fn describe(doc: &mut serde_json::Value) {
     let text = |example: &str| serde_json::json!({"schema": {"type": "string"}, "example": example});
     doc["paths"]["/metrics"] = serde_json::json!({"get": {

@@ -38,8 +38,8 @@ pub(super) fn read_checked(path: &Path) -> Result<String, ConfigError> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let at = e.span().map(|s| position(&text, s.start)).map(|(l, c)| format!(", line {l}, column {c}"));
         ConfigError(format!(
-            "config file {shown}{}: {}; each setting is `key = value`, text in double quotes (the README's \
-             Configuration section lists every key)",
+            "config file {shown}{}: {}; each setting is `key = value`, text in double quotes \
+             (docs/configuration.md lists every key)",
             at.unwrap_or_default(),
             e.message().trim_end()
         ))
@@ -51,7 +51,7 @@ pub(super) fn read_checked(path: &Path) -> Result<String, ConfigError> {
         }
         let hint = suggestion(&known, key)
             .map(|k| format!("did you mean `{k}`?"))
-            .unwrap_or_else(|| "the README's Configuration section lists every key".to_string());
+            .unwrap_or_else(|| "docs/configuration.md lists every key".to_string());
         return Err(ConfigError(format!(
             "config file {shown}{}: unknown key `{key}`; {hint}",
             line_of_key(&text, key).map(|l| format!(", line {l}")).unwrap_or_default()
