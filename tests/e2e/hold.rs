@@ -44,11 +44,6 @@ impl HeldBackup {
         text
     }
 
-    /// The pid of the client's borg (not of the server's `borg serve`).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Sends the backup's last bytes and ends its input; the backup must then succeed.
     pub fn finish(mut self) {
         let mut input = self.child.stdin.take().unwrap();

@@ -18,7 +18,6 @@ mod verify;
 // Shared with tests/robustness, which uses parts this scenario does not.
 #[allow(dead_code)]
 mod harness;
-#[allow(dead_code)]
 mod hold;
 
 use std::fs;

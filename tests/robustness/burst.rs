@@ -6,9 +6,8 @@
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use base64::Engine;
-
 use crate::harness::Server;
+use bw_tests::basic;
 
 const PASSWORD: &str = "the right password, at last";
 /// BW_AUTH_FAILURE_LIMIT's default.
@@ -23,10 +22,6 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap();
     kib / 1024.0
-}
-
-fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
 /// Sends `n` requests at once (each on its own connection, released together), the i-th as if

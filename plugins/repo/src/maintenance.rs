@@ -129,17 +129,22 @@ pub(crate) fn borg_folder(state: &AppState, name: &str) -> ApiResult<std::path::
 /// The 409 while a client's session is under way on the repository (the recorder's mark, on
 /// any storage host); `None` when there is none.
 fn client_connected(state: &AppState, name: &str, what: &str) -> Option<ApiError> {
-    let spool = state.config.session_spool();
-    match bw_host::session_spool::active::under_way(&spool, name) {
-        Ok(true) => Some(ApiError::Conflict(format!(
+    session_under_way(state, name).then(|| {
+        ApiError::Conflict(format!(
             "The repository is in use by a client (a backup or another borg command is under way); {what}"
-        ))),
-        Ok(false) => None,
-        Err(e) => {
-            tracing::warn!(spool = %spool.display(), error = %e, "cannot read the sessions under way");
-            None
-        }
-    }
+        ))
+    })
+}
+
+/// Whether a client's session of `name` is under way (the recorder's mark, on any storage
+/// host). A spool that cannot be read is logged and counts as none: the job's own lock wait
+/// (borg's) still keeps it from a client's lock.
+pub(crate) fn session_under_way(state: &AppState, name: &str) -> bool {
+    let spool = state.config.session_spool();
+    bw_host::session_spool::active::under_way(&spool, name).unwrap_or_else(|e| {
+        tracing::warn!(spool = %spool.display(), error = %e, "cannot read the sessions under way");
+        false
+    })
 }
 
 /// borg's words when another process holds the repository's lock.

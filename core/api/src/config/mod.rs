@@ -618,10 +618,8 @@ impl Config {
 
 /// How a key is written by users: its variable name and its file key.
 fn user_name_of(key: &str) -> String {
-    if BORGWAREHOUSE_KEYS.contains(&key) {
-        format!("{} (`{key}` in the config file)", key.to_uppercase())
-    } else if flat::accepted_keys().iter().any(|k| k == key) {
-        format!("BW_{} (`{key}` in the config file)", key.to_uppercase())
+    if BORGWAREHOUSE_KEYS.contains(&key) || flat::accepted_keys().iter().any(|k| k == key) {
+        format!("{} (`{key}` in the config file)", env_name_of(key))
     } else if key.is_empty() {
         "configuration".to_string()
     } else {
