@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use bw_api::commands::{control_op, ControlRequest};
+use bw_api::commands::ControlRequest;
+use bw_api::control_ops::control_op;
 use bw_api::AppState;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};

@@ -10,6 +10,8 @@ pub mod tasks;
 
 // The linker drops a crate nothing refers to, and its `inventory` registrations with it: name
 // every enabled plugin here.
+#[cfg(feature = "alerts")]
+use bw_plugin_alerts as _;
 #[cfg(feature = "cron-status")]
 use bw_plugin_cron_status as _;
 #[cfg(feature = "cron-storage")]
@@ -22,6 +24,8 @@ use bw_plugin_history as _;
 use bw_plugin_metrics as _;
 #[cfg(feature = "repo")]
 use bw_plugin_repo as _;
+#[cfg(feature = "sessions")]
+use bw_plugin_sessions as _;
 #[cfg(feature = "sign-in")]
 use bw_plugin_sign_in as _;
 #[cfg(feature = "tokens")]

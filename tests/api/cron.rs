@@ -102,14 +102,14 @@ fn status_reads_integrity_mtimes_and_alerts_once_per_90000_seconds() {
     let body: serde_json::Value = serde_json::from_slice(&calls[0].body).unwrap();
     assert_eq!(body, json!({"status": "down", "repos": ["late \"quoted\" $(alias)"], "timestamp": NOW}));
     assert_eq!(
-        calls[0].header(bw_plugin_cron_status::alerts::SIGNATURE_HEADER),
-        Some(bw_plugin_cron_status::alerts::signature("hook-secret", &calls[0].body).as_str())
+        calls[0].header(bw_plugin_alerts::SIGNATURE_HEADER),
+        Some(bw_plugin_alerts::signature("hook-secret", &calls[0].body).as_str())
     );
     // BorgWarehouse 3.x's header, for receivers written for it.
-    assert_eq!(calls[0].header(bw_plugin_cron_status::alerts::SECRET_HEADER), Some("hook-secret"));
+    assert_eq!(calls[0].header(bw_plugin_alerts::SECRET_HEADER), Some("hook-secret"));
     assert_ne!(
-        bw_plugin_cron_status::alerts::signature("other", &calls[0].body),
-        bw_plugin_cron_status::alerts::signature("hook-secret", &calls[0].body)
+        bw_plugin_alerts::signature("other", &calls[0].body),
+        bw_plugin_alerts::signature("hook-secret", &calls[0].body)
     );
 
     // The fresh repository becomes late at NOW + 89,999: it is alerted about alone; the one

@@ -76,7 +76,7 @@ impl Host {
         self.s.clock.set(NOW + hour * 3600);
         let (mails, hooks) = (self.smtp.mails().len(), self.hook.requests().len());
         self.s.block_on(bw_plugin_cron_storage::run(&self.s.state)).unwrap();
-        self.s.block_on(bw_plugin_cron_status::health::send_waiting(&self.s.state)).unwrap();
+        self.s.block_on(bw_plugin_alerts::health::send_waiting(&self.s.state)).unwrap();
         let subjects = self.smtp.mails()[mails..]
             .iter()
             .map(|m| m.data.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap_or_default().to_string())

@@ -82,12 +82,12 @@ fn plugins_of_the_default_build() {
     let mut names = borgwarehouse::plugin_names().unwrap();
     // Registered by this test binary itself (tests/api/plugins.rs), not by the server.
     names.retain(|n| *n != "test-plugin");
-    // `sessions` and `health-alerts`: the cron-status crate's other registrations (the sessions'
-    // route and task; the task that sends the health alerts); `verify`: the repo crate's
-    // scheduled verify.
+    // `health-alerts`: the alerts crate's task that sends the health alerts (`alerts` is its
+    // alert plugin and route); `verify`: the repo crate's scheduled verify.
     assert_eq!(
         names,
         [
+            "alerts",
             "cron-status",
             "cron-storage",
             "dashboard",

@@ -64,7 +64,7 @@ fn a_session_record_moves_its_repository_at_once_and_is_listed() {
     drop_record(&spool, &record("deadbeef", NOW, 0)).unwrap();
     fs::write(spool.join("1-1.session"), "not a record").unwrap();
 
-    let taken = s.block_on(bw_plugin_cron_status::sessions::take_in(&s.state)).unwrap();
+    let taken = s.block_on(bw_plugin_sessions::take_in(&s.state)).unwrap();
     assert_eq!((taken.sessions, taken.unknown, taken.unreadable), (2, 1, 1));
     let repo = &s.get(&format!("/api/v1/repositories/{name}"), Some(&t)).1["repo"];
     assert_eq!(repo["lastSave"], NOW - 30);
@@ -106,7 +106,7 @@ fn a_session_record_moves_its_repository_at_once_and_is_listed() {
     let left: Vec<String> =
         fs::read_dir(&spool).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(left, ["1-1.unreadable"]);
-    assert_eq!(s.block_on(bw_plugin_cron_status::sessions::take_in(&s.state)).unwrap().sessions, 0);
+    assert_eq!(s.block_on(bw_plugin_sessions::take_in(&s.state)).unwrap().sessions, 0);
 
     for bad in ["0", "101", "x", "-1"] {
         assert_eq!(s.get(&format!("/api/v1/repositories/{name}/sessions?limit={bad}"), Some(&t)).0, 400, "{bad}");
@@ -222,7 +222,7 @@ fn a_late_repository_sends_its_recovery_when_a_session_brings_it_back() {
     touch(&names[1], NOW - 5);
     drop_record(&spool, &record(&names[0], NOW - 5, 0)).unwrap();
     drop_record(&spool, &record(&names[1], NOW - 5, 0)).unwrap();
-    let taken = s.block_on(bw_plugin_cron_status::sessions::take_in(&s.state)).unwrap();
+    let taken = s.block_on(bw_plugin_sessions::take_in(&s.state)).unwrap();
     assert_eq!((taken.sessions, taken.recovered), (2, 1));
     let calls = hook.requests();
     assert_eq!(calls.len(), 2, "one recovery, for the alerted repository only");
@@ -236,7 +236,7 @@ fn a_late_repository_sends_its_recovery_when_a_session_brings_it_back() {
 
     // A second session of a repository on time says nothing more.
     drop_record(&spool, &record(&names[0], NOW - 1, 0)).unwrap();
-    assert_eq!(s.block_on(bw_plugin_cron_status::sessions::take_in(&s.state)).unwrap().recovered, 0);
+    assert_eq!(s.block_on(bw_plugin_sessions::take_in(&s.state)).unwrap().recovered, 0);
     assert_eq!(hook.requests().len(), 2);
 }
 
@@ -263,7 +263,7 @@ fn the_webhook_can_hear_of_every_backup() {
         body["alias"] = json!("laptop");
         let name = s.post("/api/repo/add", Some(&t), &body).1["repositoryName"].as_str().unwrap().to_string();
         drop_record(&spool, &record(&name, NOW - 3, 0)).unwrap();
-        assert_eq!(s.block_on(bw_plugin_cron_status::sessions::take_in(&s.state)).unwrap().sessions, 1);
+        assert_eq!(s.block_on(bw_plugin_sessions::take_in(&s.state)).unwrap().sessions, 1);
         let start = std::time::Instant::now();
         while on && hook.requests().is_empty() && start.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(20));
@@ -282,8 +282,8 @@ fn the_webhook_can_hear_of_every_backup() {
                    "startedAt": NOW - 23, "endedAt": NOW - 3, "exitCode": 0, "wroteChanges": true, "timestamp": NOW})
         );
         assert_eq!(
-            calls[0].header(bw_plugin_cron_status::alerts::SIGNATURE_HEADER),
-            Some(bw_plugin_cron_status::alerts::signature("s3cret", &calls[0].body).as_str())
+            calls[0].header(bw_plugin_alerts::SIGNATURE_HEADER),
+            Some(bw_plugin_alerts::signature("s3cret", &calls[0].body).as_str())
         );
     }
 }
@@ -321,7 +321,7 @@ fn a_folder_that_hangs_does_not_hold_the_sessions_up() {
         .unwrap()
         .to_string();
     drop_record(&spool, &record(&name, NOW - 3, 0)).unwrap();
-    let taken = s.block_on(bw_plugin_cron_status::sessions::take_in(&s.state)).unwrap();
+    let taken = s.block_on(bw_plugin_sessions::take_in(&s.state)).unwrap();
     assert_eq!(taken.sessions, 1);
     assert_eq!(s.get(&format!("/api/v1/repositories/{name}"), Some(&t)).1["repo"]["lastSave"], 0);
     assert_eq!(

@@ -137,8 +137,8 @@ fn borg_backs_up_through_the_repositories_the_api_makes() {
     assert!(smtp.mails()[0].data.contains("e2e"), "{}", smtp.mails()[0].data);
     let calls = hook.requests();
     assert_eq!(calls.len(), 1, "one webhook call");
-    let signature = calls[0].header(bw_plugin_cron_status::alerts::SIGNATURE_HEADER).unwrap().to_string();
-    assert_eq!(signature, bw_plugin_cron_status::alerts::signature("e2e-secret", &calls[0].body));
+    let signature = calls[0].header(bw_plugin_alerts::SIGNATURE_HEADER).unwrap().to_string();
+    assert_eq!(signature, bw_plugin_alerts::signature("e2e-secret", &calls[0].body));
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&calls[0].body).unwrap()["repos"], json!(["e2e"]));
     assert_eq!(server.repo(&token, &name)["status"], false);
     assert_eq!(server.cron("/api/v1/cron/status").0, 200);

@@ -115,7 +115,11 @@ impl TestServer {
             rt.block_on(served).expect("server task").expect("server stopped cleanly");
         }
         if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_secs(5));
+            // Waits for the blocking tasks still running (a history fold, a hash), each holding
+            // the state and with it sled's lock on the store, which the caller opens next. It
+            // returns as soon as they end: the bound is for a test machine under full load,
+            // where 5 s was once too short.
+            rt.shutdown_timeout(Duration::from_secs(60));
         }
         // Moving the folder out leaves a fresh, empty one for Drop to remove.
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());

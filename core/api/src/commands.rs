@@ -2,9 +2,8 @@
 //! so that a plugin is one folder. Two kinds, each with its macro:
 //! - [`command_plugin!`](crate::command_plugin): a subcommand (`token`, `key-lookup`,
 //!   `import-borgwarehouse`): its clap definition, and how it runs;
-//! - [`control_op!`](crate::control_op): work on the store that a subcommand asks for. A running
-//!   server does it, through its control socket (sled lets one process open the store); with
-//!   none running, the program opens the store and does it itself.
+//! - [`control_op!`](crate::control_op): work on the store that a subcommand asks for
+//!   ([`crate::control_ops`]).
 //!
 //! The server's own commands (`serve`, `admin`, `export`, `restore`) stay in `server/`.
 
@@ -15,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::plugin_list::{sorted, DuplicatePlugin, Registered};
-use crate::state::AppState;
 
 /// A subcommand a plugin brings. Build one with [`command_plugin!`](crate::command_plugin).
 pub struct CommandPlugin {
@@ -70,20 +68,7 @@ impl ControlRequest {
     }
 }
 
-/// Work on the store a subcommand asks for. Build one with [`control_op!`](crate::control_op).
-pub struct ControlOp {
-    /// The `op` of its requests.
-    pub op: &'static str,
-    /// Whether it may make a store where there is none (a first token, an import). One that
-    /// only reads or removes never does: run from the wrong folder, it would answer from a new
-    /// empty store.
-    pub creates_store: bool,
-    /// Runs on a blocking thread; the text is printed, an error on standard error.
-    pub run: fn(&AppState, ControlRequest) -> Result<String, String>,
-}
-
 inventory::collect!(CommandPlugin);
-inventory::collect!(ControlOp);
 
 /// Registers a subcommand: `command_plugin!("token", cli, CommandRun::Control(request));`.
 #[macro_export]
@@ -95,18 +80,7 @@ macro_rules! command_plugin {
     };
 }
 
-/// Registers a control op: `control_op!("token-list", creates_store = false, list);`.
-#[macro_export]
-macro_rules! control_op {
-    ($op:expr, creates_store = $creates:expr, $run:expr $(,)?) => {
-        $crate::__private::inventory::submit! {
-            $crate::commands::ControlOp { op: $op, creates_store: $creates, run: $run }
-        }
-    };
-}
-
 static COMMANDS: Registered<CommandPlugin> = OnceLock::new();
-static OPS: Registered<ControlOp> = OnceLock::new();
 
 /// Every plugin subcommand built in, by name; an error names a duplicate.
 pub fn command_plugins() -> Result<&'static [&'static CommandPlugin], DuplicatePlugin> {
@@ -114,18 +88,6 @@ pub fn command_plugins() -> Result<&'static [&'static CommandPlugin], DuplicateP
         .get_or_init(|| sorted(inventory::iter::<CommandPlugin>.into_iter(), |c| c.name, "command"))
         .as_deref()
         .map_err(Clone::clone)
-}
-
-/// Every control op built in, by op; an error names a duplicate.
-pub fn control_ops() -> Result<&'static [&'static ControlOp], DuplicatePlugin> {
-    OPS.get_or_init(|| sorted(inventory::iter::<ControlOp>.into_iter(), |o| o.op, "control op"))
-        .as_deref()
-        .map_err(Clone::clone)
-}
-
-/// The control op named `op`, if a plugin built in has it.
-pub fn control_op(op: &str) -> Option<&'static ControlOp> {
-    control_ops().ok()?.iter().copied().find(|o| o.op == op)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub enum HistoryOf<'a> {
 
 impl AppState {
     /// Writes the points of `which` at the current time, from the current figures.
-    pub async fn record_history(&self, which: HistoryOf<'_>) -> StoreResult<()> {
+    pub(crate) async fn record_history(&self, which: HistoryOf<'_>) -> StoreResult<()> {
         let now = self.clock.now();
         let (points, host) = match which {
             HistoryOf::Run => {

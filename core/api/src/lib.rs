@@ -4,6 +4,8 @@
 //! telemetry, and [`AppState`], which ties the two crates below it: `bw-host` (the files sshd and
 //! borg read) and `bw-store` (the truth).
 
+pub mod alert;
+pub mod alerting;
 pub mod auth;
 pub mod body;
 pub mod body_fields;
@@ -11,7 +13,9 @@ pub mod build_info;
 pub mod checks;
 pub mod commands;
 pub mod config;
+pub mod control_ops;
 pub mod error;
+pub mod figures;
 pub mod health;
 pub mod history;
 pub mod limits;

@@ -176,11 +176,12 @@ pub fn task_plugins() -> Result<&'static [&'static TaskPlugin], DuplicatePlugin>
 }
 
 /// The name of every plugin built in, of any kind, sorted (a plugin with routes and a task,
-/// such as `cron-status`, once).
+/// such as `sessions`, once).
 pub fn all_plugin_names() -> Result<Vec<&'static str>, DuplicatePlugin> {
     let mut names: Vec<&'static str> = endpoint_plugins()?.iter().map(|p| p.name).collect();
     names.extend(http_plugins()?.iter().map(|p| p.name));
     names.extend(task_plugins()?.iter().map(|p| p.name));
+    names.extend(crate::alerting::alert_plugins()?.iter().map(|p| p.name));
     names.sort_unstable();
     names.dedup();
     Ok(names)
@@ -193,7 +194,8 @@ pub fn check() -> Result<(), DuplicatePlugin> {
     http_plugins()?;
     task_plugins()?;
     crate::commands::command_plugins()?;
-    crate::commands::control_ops()?;
+    crate::control_ops::control_ops()?;
+    crate::alerting::alert_plugins()?;
     Ok(())
 }
 

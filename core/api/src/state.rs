@@ -41,7 +41,7 @@ pub struct Inner {
     /// The quota level each repository was last alerted at (`crate::health`).
     pub quota_marks: QuotaMarks,
     /// Health alerts waiting for the alert plugin.
-    pub(crate) health_events: Mutex<Vec<crate::health::rules::HealthEvent>>,
+    pub(crate) health_events: Mutex<Vec<crate::alert::HealthEvent>>,
     /// A fold of the history runs (see `crate::history`).
     pub(crate) history_folding: std::sync::atomic::AtomicBool,
     /// The URLs a client gives borg (`sshUrl`, `lanSshUrl`), from the SSH settings.
@@ -227,7 +227,10 @@ fn session_recorder(config: &mut Config, home: &std::path::Path) -> StoreResult<
     if wanted == Sessions::Off {
         return Ok(None);
     }
-    let recorder = config.recorder().and_then(|recorder| {
+    // The lines would name a command this program does not have: every login would fail.
+    let built_in = crate::commands::command_plugins().is_ok_and(|c| c.iter().any(|c| c.name == "session"));
+    let recorder = if built_in { config.recorder() } else { Err(NO_RECORDER.to_string()) };
+    let recorder = recorder.and_then(|recorder| {
         let (uid, gid) = match std::fs::metadata(home) {
             Ok(m) => (m.uid(), m.gid()),
             Err(e) => return Err(format!("{}: {e}", home.display())),
@@ -253,6 +256,8 @@ fn session_recorder(config: &mut Config, home: &std::path::Path) -> StoreResult<
     config.checks.sessions = Sessions::On;
     Ok(Some(recorder))
 }
+
+const NO_RECORDER: &str = "this build has no `session` command (the cargo feature `sessions` is left out)";
 
 /// The store is locked by another process: say which, and what to do.
 fn in_use(data_dir: &std::path::Path, lock_file: &std::path::Path) -> String {

@@ -13,3 +13,12 @@ pub enum CronTag {
     #[oai(rename = "Cron (v1, 3.x paths)")]
     CronV1,
 }
+
+/// The history routes (history) and the log of fired alerts (alerts): one tag in the document.
+#[derive(Tags)]
+pub enum HistoryTag {
+    /// How each repository, and the host, grew: points from the checks and sessions, kept 48
+    /// hours in full, then one a day for 400 days, then one a week for 5 years.
+    #[oai(rename = "History (this server, v1 paths)")]
+    History,
+}

@@ -1,17 +1,13 @@
 //! The status check: each repository's last backup, its status, and one alert listing the
-//! repositories that are late. Runs on `POST /api/cronjob/checkStatus`, `/api/v1/cron/status`,
+//! repositories that are late (sent by the alert plugin, `plugins/alerts`). Runs on `POST /api/cronjob/checkStatus`, `/api/v1/cron/status`,
 //! and on its own every `BW_STATUS_INTERVAL`.
-
-pub mod alerts;
-pub mod health;
-pub mod sessions;
 
 use bw_api::checks::{read_or_log, Check};
 use bw_api::tags::CronTag as Tag;
 use bw_api::{ApiResult, AppState};
 use bw_host::folder_scan::RepoScanner;
 
-pub use alerts::{Delivery, LateRepo};
+pub use bw_api::alert::{Delivery, LateRepo};
 
 const CHECK: Check = Check {
     task: "cron-status",
@@ -67,13 +63,11 @@ async fn check(state: &AppState, started: std::time::Instant) -> ApiResult<Statu
         .collect();
     report.late = late;
     state.repos.flush().await?;
-    state.record_history(bw_api::history::HistoryOf::Run).await?;
+    // No storage figure changed: the health rules have nothing to judge.
+    state.figures_changed(Vec::new(), bw_api::history::HistoryOf::Run).await?;
     bw_store::memory::release_free_memory_now_and_soon();
     if !report.late.is_empty() {
-        report.delivery = alerts::send(state, alerts::AlertKind::Late, &report.late, now).await;
-        for (channel, delivered) in report.delivery.iter() {
-            state.telemetry.alert_delivery(channel, delivered);
-        }
+        report.delivery = state.send_alert(bw_api::alert::AlertKind::Late, &report.late, now).await;
     }
     // Late as the history and /metrics count it; `alerted` are those whose alert went now
     // (a late repository is alerted again only after ALERT_REPEAT_AFTER).

@@ -45,9 +45,7 @@ async fn check(state: &AppState) -> ApiResult<StorageReport> {
         })
         .await?;
     state.repos.flush().await?;
-    // The health rules read the history before this run's points are in it.
-    state.judge_health(changes).await?;
-    state.record_history(bw_api::history::HistoryOf::Run).await?;
+    state.figures_changed(changes, bw_api::history::HistoryOf::Run).await?;
     bw_store::memory::release_free_memory_now_and_soon();
     tracing::info!(scanned = report.scanned, failed = report.failed, "storage check done");
     Ok(report)

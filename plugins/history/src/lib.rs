@@ -6,21 +6,14 @@ use bw_api::auth::{Guard, Read};
 use bw_api::query::whole_number;
 use bw_api::refusals::{Answer, INVALID_BODY, NOT_FOUND};
 use bw_api::{ApiError, ApiResult, AppState};
-use bw_store::alert_log::{FiredAlert, KEEP};
 use bw_store::history::{HostPoint, Point};
 use poem::web::Data;
 // Named `Path`: poem-openapi finds path parameters by this type name.
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi, Tags};
+use poem_openapi::{Object, OpenApi};
 
-#[derive(Tags)]
-enum Tag {
-    /// How each repository, and the host, grew: points from the checks and sessions, kept 48
-    /// hours in full, then one a day for 400 days, then one a week for 5 years.
-    #[oai(rename = "History (this server, v1 paths)")]
-    History,
-}
+use bw_api::tags::HistoryTag as Tag;
 
 /// A repository's points, oldest first.
 #[derive(Object)]
@@ -72,42 +65,6 @@ impl From<HostPoint> for HostHistoryPoint {
     fn from(p: HostPoint) -> Self {
         HostHistoryPoint { at: p.at, storage_used: p.storage_used, repositories: p.repositories, late: p.late }
     }
-}
-
-/// One repository named in an alert that fired.
-#[derive(Object)]
-#[oai(rename = "FiredAlert", rename_all = "camelCase")]
-pub struct FiredAlertInfo {
-    /// Unix seconds it was sent.
-    pub at: i64,
-    /// `late`, `recovered`, `quota`, `shrink`, `growth` or `verifyFailed`.
-    pub kind: String,
-    pub repository_name: String,
-    pub alias: String,
-    /// What the alert said about this repository.
-    pub message: String,
-    /// The channels that delivered it; empty when none is configured or none delivered.
-    pub delivered_by: Vec<String>,
-}
-
-impl From<FiredAlert> for FiredAlertInfo {
-    fn from(a: FiredAlert) -> Self {
-        FiredAlertInfo {
-            at: a.at,
-            kind: a.kind,
-            repository_name: a.repository_name,
-            alias: a.alias,
-            message: a.message,
-            delivered_by: a.delivered_by,
-        }
-    }
-}
-
-/// The alerts that fired, newest first.
-#[derive(Object)]
-#[oai(rename = "FiredAlerts")]
-pub struct FiredAlerts {
-    pub alerts: Vec<FiredAlertInfo>,
 }
 
 /// The latest time a query may name: the last second of the year 9999.
@@ -165,27 +122,9 @@ impl HistoryApi {
         let points = state.history.host(from, to)?;
         Ok(Json(HostHistory { points: points.into_iter().map(Into::into).collect() }))
     }
-
-    /// The alerts that fired (late, recovered, health, failed verify), newest first, one entry
-    /// per repository named in an alert; the newest 2,000 are kept
-    #[oai(path = "/api/v1/alerts", method = "get", tag = "Tag::History", operation_id = "listFiredAlerts")]
-    async fn alerts(
-        &self,
-        state: Data<&AppState>,
-        _caller: Guard<Read>,
-        /// At most this many (1 to 2000); 100 when absent.
-        limit: Query<Option<String>>,
-        /// Only this repository's.
-        #[oai(name = "repositoryName")]
-        repository_name: Query<Option<String>>,
-    ) -> Answer<Json<FiredAlerts>, { INVALID_BODY }> {
-        let limit = whole_number(limit.as_deref(), "limit", 1, KEEP)?.unwrap_or(100);
-        let alerts = state.alert_log.newest(limit, repository_name.as_deref())?;
-        Ok(Json(FiredAlerts { alerts: alerts.into_iter().map(Into::into).collect() }))
-    }
 }
 
-/// `from`, `to` and `limit` are strings in the handlers, so that a bad value gets the contract's 400
+/// `from` and `to` are strings in the handlers, so that a bad value gets the contract's 400
 /// naming it; the document says what they take.
 fn finish_document(doc: &mut serde_json::Value) {
     for path in [
@@ -195,13 +134,6 @@ fn finish_document(doc: &mut serde_json::Value) {
         let Some(params) = doc.pointer_mut(path).and_then(serde_json::Value::as_array_mut) else { continue };
         for param in params.iter_mut().filter(|p| p["name"] == "from" || p["name"] == "to") {
             param["schema"] = serde_json::json!({"type": "integer", "minimum": 0, "maximum": LAST_TIME});
-        }
-    }
-    if let Some(params) =
-        doc.pointer_mut("/paths/~1api~1v1~1alerts/get/parameters").and_then(serde_json::Value::as_array_mut)
-    {
-        for param in params.iter_mut().filter(|p| p["name"] == "limit") {
-            param["schema"] = serde_json::json!({"type": "integer", "minimum": 1, "maximum": KEEP});
         }
     }
 }

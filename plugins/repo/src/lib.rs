@@ -9,7 +9,7 @@
 //! - [`maintenance`]: BorgWarehouse 3.x's archive, compact and break-lock;
 //! - [`keys`]: a repository's keys (this server's);
 //! - [`document`]: what the document says that attributes cannot;
-//! - [`import_command`], [`key_lookup_command`], [`session_command`]: the plugin's commands of
+//! - [`import_command`], [`key_lookup_command`]: the plugin's commands of
 //!   the program.
 
 #[cfg(feature = "delete-repo")]
@@ -26,7 +26,6 @@ mod repository;
 mod routes;
 mod schema;
 mod server_info;
-mod session_command;
 mod storage_targets;
 mod tag;
 mod validate;

@@ -1,7 +1,7 @@
 //! Health alerts (contract: "History and health"), decided where storage figures change: after
 //! the storage check and after sessions, each hands the changes it made to
-//! [`AppState::judge_health`]. The events wait in the state until the alert plugin
-//! (`cron-status`) takes them ([`AppState::take_health_events`]) and sends them through the
+//! [`AppState::figures_changed`](crate::figures). The events wait in the state until the alert plugin
+//! (`plugins/alerts`) takes them ([`AppState::take_health_events`]) and sends them through the
 //! late alert's channels, so that the checks need not know the channels.
 //!
 //! - quota: storage used crosses a level (80% and 95% by default) of the quota, rising; once per
@@ -22,7 +22,7 @@ use crate::state::AppState;
 
 impl AppState {
     /// Decides the health alerts `changes` raise and queues them for the alert plugin.
-    pub async fn judge_health(&self, changes: Vec<StorageChange>) -> StoreResult<()> {
+    pub(crate) async fn judge_health(&self, changes: Vec<StorageChange>) -> StoreResult<()> {
         let rules = &self.config.alerts.health;
         if changes.is_empty() || !rules.any() {
             return Ok(());
@@ -37,7 +37,10 @@ impl AppState {
         let mut waiting = self.health_events.lock().unwrap_or_else(|p| p.into_inner());
         let room = MAX_WAITING.saturating_sub(waiting.len());
         if events.len() > room {
-            tracing::warn!(dropped = events.len() - room, "health alerts dropped: nothing sends them (cron-status)");
+            tracing::warn!(
+                dropped = events.len() - room,
+                "health alerts dropped: nothing sends them (the alerts plugin)"
+            );
         }
         waiting.extend(events.into_iter().take(room));
         Ok(())
@@ -49,7 +52,7 @@ impl AppState {
         if waiting.len() < MAX_WAITING {
             waiting.push(event);
         } else {
-            tracing::warn!(repository = %event.repository_name, "health alert dropped: nothing sends them (cron-status)");
+            tracing::warn!(repository = %event.repository_name, "health alert dropped: nothing sends them (the alerts plugin)");
         }
     }
 

@@ -1,8 +1,11 @@
 //! The health rules themselves, pure: what a change of storage used means against the quota,
 //! the last figure and the repository's growth, and the events they raise. No state: the
 //! state holds the events waiting ([`crate::state`]), and [`super`] applies the rules to it.
+//! The events themselves are alert vocabulary ([`crate::alert`]).
 
 use bw_store::history::Point;
+
+pub use crate::alert::{HealthEvent, HealthKind};
 
 /// A repository's storage used before and after a check or session, KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,35 +13,6 @@ pub struct StorageChange {
     pub id: u64,
     pub before: u64,
     pub after: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthKind {
-    /// Storage used crossed a level of the quota.
-    Quota,
-    /// Storage used fell sharply.
-    Shrink,
-    /// A backup grew far beyond the usual.
-    Growth,
-    /// A verify (`borg check --repository-only`) found the repository damaged.
-    VerifyFailed,
-}
-
-impl HealthKind {
-    /// Every kind, in the order alerts of one round are sent.
-    pub const ALL: [HealthKind; 4] =
-        [HealthKind::Quota, HealthKind::Shrink, HealthKind::Growth, HealthKind::VerifyFailed];
-}
-
-/// One health alert about one repository.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HealthEvent {
-    pub kind: HealthKind,
-    pub repository_name: String,
-    pub alias: String,
-    pub last_save: i64,
-    /// What happened, by how much, and what to look at.
-    pub message: String,
 }
 
 /// Events waiting for the alert plugin past this many are dropped (and logged): a host without

@@ -1,13 +1,13 @@
 //! Email through an SMTP server (lettre: STARTTLS/TLS via rustls, or plain to a local relay).
 
+use bw_api::alert::{AlertKind, HealthKind};
 use bw_api::config::{AlertSettings, MailSettings, MailTls, SshSettings};
-use bw_api::health::HealthKind;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::channel::{Alert, AlertChannel, AlertKind, SendFuture};
+use super::channel::{Alert, AlertChannel, SendFuture};
 use bw_api::config::Config;
 
 pub struct Email {

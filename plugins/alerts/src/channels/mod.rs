@@ -1,4 +1,4 @@
-//! Lateness alerts. Each channel (email, webhook, Apprise) is one file implementing
+//! The channels. Each channel (email, webhook, Apprise) is one file implementing
 //! [`channel::AlertChannel`], listed once in [`CHANNELS`]; a channel its configuration leaves out is not
 //! built. A failing channel is logged and does not stop the others; every send has a timeout.
 //! Aliases are data in every message (a mail body, a JSON string, one program argument), never
@@ -12,15 +12,12 @@ mod channel;
 mod email;
 mod webhook;
 
-use std::collections::BTreeMap;
-
+use bw_api::alert::{AlertKind, Delivery, HealthKind, LateRepo};
 use bw_api::config::Config;
-use bw_api::health::HealthKind;
 use bw_api::AppState;
 use bw_store::alert_log::FiredAlert;
 
 use channel::{Alert, AlertChannel};
-pub use channel::{AlertKind, LateRepo};
 
 pub use webhook::{post_events, signature, SECRET_HEADER, SIGNATURE_HEADER};
 
@@ -34,22 +31,6 @@ const CHANNELS: &[ChannelBuilder] =
 /// The channels the configuration turns on.
 pub fn configured(config: &Config) -> Vec<Box<dyn AlertChannel>> {
     CHANNELS.iter().filter_map(|build| build(config)).collect()
-}
-
-/// What each configured channel did with an alert: true when it was delivered.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Delivery(BTreeMap<&'static str, bool>);
-
-impl Delivery {
-    /// `None` for a channel that is not configured.
-    pub fn of(&self, channel: &str) -> Option<bool> {
-        self.0.get(channel).copied()
-    }
-
-    /// Each configured channel and whether it delivered.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, bool)> + '_ {
-        self.0.iter().map(|(c, d)| (*c, *d))
-    }
 }
 
 fn text(kind: AlertKind, repos: &[LateRepo]) -> String {
@@ -95,8 +76,18 @@ fn text(kind: AlertKind, repos: &[LateRepo]) -> String {
 }
 
 /// Sends one alert of `kind` for `repos` through every configured channel at once, and keeps
-/// it in the store's log of fired alerts (what a page shows).
-pub async fn send(state: &AppState, kind: AlertKind, repos: &[LateRepo], now: i64) -> Delivery {
+/// it in the store's log of fired alerts (what a page shows). This plugin's
+/// [`bw_api::alerting::AlertPlugin::send`].
+pub fn send<'a>(
+    state: &'a AppState,
+    kind: AlertKind,
+    repos: &'a [LateRepo],
+    now: i64,
+) -> bw_api::alerting::DeliveryFuture<'a> {
+    Box::pin(send_and_log(state, kind, repos, now))
+}
+
+async fn send_and_log(state: &AppState, kind: AlertKind, repos: &[LateRepo], now: i64) -> Delivery {
     let delivery = send_through_channels(&state.config, kind, repos, now).await;
     let delivered_by: Vec<String> = delivery.iter().filter(|(_, ok)| *ok).map(|(c, _)| c.to_string()).collect();
     // The log keeps its newest entries only: an alert naming every repository of a large host
@@ -147,7 +138,7 @@ async fn send_through_channels(config: &Config, kind: AlertKind, repos: &[LateRe
             (channel.name(), outcome.is_ok())
         }
     });
-    Delivery(futures_util::future::join_all(sends).await.into_iter().collect())
+    futures_util::future::join_all(sends).await.into_iter().collect()
 }
 
 #[cfg(test)]

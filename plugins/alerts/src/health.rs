@@ -1,10 +1,8 @@
 //! Sends the health alerts the storage check and sessions decided (`bw_api::health`): every
 //! `HEALTH_INTERVAL`, the waiting events, one alert per kind, through the late alert's channels.
 
-use bw_api::health::{HealthEvent, HealthKind};
+use bw_api::alert::{AlertKind, Delivery, HealthKind, LateRepo};
 use bw_api::{ApiResult, AppState};
-
-use crate::alerts::{self, AlertKind, Delivery, LateRepo};
 
 /// How often waiting health alerts are sent: they wait at most this long after their check.
 const HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -15,27 +13,15 @@ pub async fn send_waiting(state: &AppState) -> ApiResult<Vec<(AlertKind, Deliver
     let mut sent = Vec::new();
     for health in HealthKind::ALL {
         let kind = AlertKind::Health(health);
-        let repos: Vec<LateRepo> = events.iter().filter(|e| e.kind == health).map(late_repo).collect();
+        let repos: Vec<LateRepo> = events.iter().filter(|e| e.kind == health).map(LateRepo::from).collect();
         if repos.is_empty() {
             continue;
         }
         tracing::info!(kind = ?kind, repositories = repos.len(), "health alert");
-        let delivery = alerts::send(state, kind, &repos, state.clock.now()).await;
-        for (channel, delivered) in delivery.iter() {
-            state.telemetry.alert_delivery(channel, delivered);
-        }
+        let delivery = state.send_alert(kind, &repos, state.clock.now()).await;
         sent.push((kind, delivery));
     }
     Ok(sent)
-}
-
-fn late_repo(e: &HealthEvent) -> LateRepo {
-    LateRepo {
-        alias: e.alias.clone(),
-        repository_name: e.repository_name.clone(),
-        last_save: e.last_save,
-        note: Some(e.message.clone()),
-    }
 }
 
 fn interval(state: &AppState) -> std::time::Duration {

@@ -6,7 +6,8 @@ use bw_api::config::{Config, Secret};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::channel::{blocking, Alert, AlertChannel, AlertKind, SendFuture};
+use super::channel::{blocking, Alert, AlertChannel, SendFuture};
+use bw_api::alert::AlertKind;
 
 /// The header carrying `sha256=HEX` of the HMAC-SHA256 of the webhook body.
 pub const SIGNATURE_HEADER: &str = "X-BorgWarehouse-Signature";
@@ -59,8 +60,13 @@ impl Webhook {
 }
 
 /// Posts each of `events` to the webhook in turn, when `BW_WEBHOOK_BACKUP_COMPLETED` asks for
-/// it; each outcome is counted as a delivery of the `webhook` channel.
-pub async fn post_events(config: &Config, events: Vec<serde_json::Value>) -> Vec<bool> {
+/// it; each outcome is a delivery of the `webhook` channel. This plugin's
+/// [`bw_api::alerting::AlertPlugin::post_events`].
+pub fn post_events(state: bw_api::AppState, events: Vec<serde_json::Value>) -> bw_api::alerting::PostFuture {
+    Box::pin(async move { post_each(&state.config, events).await })
+}
+
+async fn post_each(config: &Config, events: Vec<serde_json::Value>) -> Vec<(&'static str, bool)> {
     let Some(hook) = config.alerts.webhook_backup_completed.then(|| Webhook::new(config)).flatten() else {
         return Vec::new();
     };
@@ -70,7 +76,7 @@ pub async fn post_events(config: &Config, events: Vec<serde_json::Value>) -> Vec
         if let Err(e) = &outcome {
             tracing::error!(channel = "webhook", error = %e, "backup.completed event not sent");
         }
-        delivered.push(outcome.is_ok());
+        delivered.push(("webhook", outcome.is_ok()));
     }
     delivered
 }

@@ -1,0 +1,17 @@
+//! Alerts: telling people, and keeping what was told.
+//!
+//! - [`channels`]: email, webhook and Apprise, each one file, and the sending of one alert
+//!   through every configured channel, logged in the store's fired-alerts log. Registered as
+//!   this build's alert plugin: the checks, sessions and verify raise alerts through
+//!   `AppState::send_alert` and never know the channels.
+//! - [`health`]: every 2 s, the health alerts the rules decided (`bw_api::health`) are sent.
+//! - [`fired`]: `GET /api/v1/alerts`, the log of fired alerts.
+
+pub mod channels;
+mod fired;
+pub mod health;
+
+pub use channels::{signature, SECRET_HEADER, SIGNATURE_HEADER};
+
+bw_api::alert_plugin!("alerts", channels::send, channels::post_events);
+bw_api::endpoint_plugin!("alerts", fired::FiredAlertsApi, fired::FiredAlertsApi, document = fired::finish_document);
