@@ -10,6 +10,7 @@ use bw_api::config::Config;
 use bw_api::AppState;
 use bw_store::clock::Clock;
 use bw_store::snapshot::Snapshot;
+use bw_store::store_error::StoreError;
 
 /// Writes `json` to `path` (`-`: standard output) atomically, mode 0600.
 pub fn write(path: &Path, json: &str) -> std::io::Result<()> {
@@ -79,12 +80,10 @@ pub fn restore(config: &Config, file: &Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(bw_store::store_error::StoreError::Refused(m)) if m == bw_store::snapshot::NOT_EMPTY => {
-            fail(format!("restore refused, nothing restored: {m}. {}", move_aside_advice(&config.server.data_dir)))
+        Err(e @ StoreError::NotEmpty) => {
+            fail(format!("restore refused, nothing restored: {e}. {}", move_aside_advice(&config.server.data_dir)))
         }
-        Err(e @ bw_store::store_error::StoreError::Refused(_)) => {
-            fail(format!("restore refused, nothing restored: {e}"))
-        }
+        Err(e @ StoreError::Snapshot(_)) => fail(format!("restore refused, nothing restored: {e}")),
         Err(e) => fail(format!(
             "restore failed: {e}; empty the data folder {} before trying again",
             config.server.data_dir.display()

@@ -37,6 +37,8 @@ pub enum StartError {
     #[error(transparent)]
     Registry(#[from] DuplicatePlugin),
     #[error("opening the store: {0}")]
+    Open(#[from] bw_api::opening::OpenError),
+    #[error("the store: {0}")]
     Store(#[from] StoreError),
     #[error("BW_ADMIN_PASSWORD: {0}")]
     AdminPassword(StoreError),

@@ -2,6 +2,9 @@
 //! - the stores and the borg user's files return [`StoreError`](bw_store::store_error::StoreError)
 //!   (and the token store its [`TokenError`]);
 //! - configuration loading returns [`ConfigError`](crate::config::ConfigError);
+//! - opening the state at start-up returns [`OpenError`](crate::opening::OpenError) (a data folder
+//!   of a newer release: [`FormatError`](bw_store::format::FormatError)), never an HTTP answer;
+//!   the server's start wraps it in its `StartError`;
 //! - routes return [`ApiError`], defined here: each variant maps to one status and one JSON body
 //!   of the contract; a route's return type says which of them it can give
 //!   ([`Refusals`](crate::refusals::Refusals)). The `From` conversions below are the one place where a store error becomes
@@ -90,7 +93,12 @@ impl From<StoreError> for ApiError {
             StoreError::LastKey => {
                 ApiError::Conflict("A repository keeps at least one key; delete the repository instead".into())
             }
-            StoreError::Refused(reason) => ApiError::BadRequest(reason),
+            // What the caller gave breaks a rule: said as the store says it.
+            e @ (StoreError::InvalidUserName
+            | StoreError::PasswordTooShort { .. }
+            | StoreError::ImportRefused { .. }
+            | StoreError::NotEmpty
+            | StoreError::Snapshot(_)) => ApiError::BadRequest(e.to_string()),
             StoreError::TargetUnavailable(path) => {
                 ApiError::Conflict(format!("Storage target {path} is not available (missing or not mounted)"))
             }
@@ -185,7 +193,10 @@ mod tests {
     fn a_stopped_store_task_is_a_500() {
         let e: ApiError = StoreError::Stopped { what: "the history write", cause: "panicked".into() }.into();
         assert!(matches!(e, ApiError::Internal), "{e:?}");
-        let refused: ApiError = StoreError::Refused("bad name".into()).into();
-        assert!(matches!(refused, ApiError::BadRequest(_)), "{refused:?}");
+        let refused: ApiError = StoreError::PasswordTooShort { min: 12 }.into();
+        assert!(
+            matches!(&refused, ApiError::BadRequest(m) if m == "the password must have at least 12 characters"),
+            "{refused:?}"
+        );
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::sign_ins::SignIns;
-use crate::store_error::{decode, encode, StoreError, StoreResult};
+use crate::store_error::{decode, encode, SnapshotProblem, StoreError, StoreResult};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Account {
@@ -18,6 +18,8 @@ struct Account {
 }
 
 const ACCOUNT: &[u8] = b"account";
+/// The shortest password the administrator may have, in characters.
+pub const MIN_PASSWORD: usize = 12;
 
 pub struct AdminStore {
     db: sled::Db,
@@ -53,10 +55,10 @@ impl AdminStore {
 
     pub fn set_password(&self, user: &str, password: &str) -> StoreResult<()> {
         if user.is_empty() || user.contains(':') {
-            return Err(StoreError::Refused("the user name must be non-empty and hold no ':'".into()));
+            return Err(StoreError::InvalidUserName);
         }
-        if password.chars().count() < 12 {
-            return Err(StoreError::Refused("the password must have at least 12 characters".into()));
+        if password.chars().count() < MIN_PASSWORD {
+            return Err(StoreError::PasswordTooShort { min: MIN_PASSWORD });
         }
         let salt = SaltString::generate(&mut OsRng);
         let phc = Argon2::default()
@@ -77,10 +79,9 @@ impl AdminStore {
     /// Puts back an account from a server snapshot: the same password keeps working.
     pub fn restore(&self, user: &str, phc: &str) -> StoreResult<()> {
         if user.is_empty() || user.contains(':') {
-            return Err(StoreError::Refused("the snapshot's administrator name is empty or holds ':'".into()));
+            return Err(StoreError::Snapshot(SnapshotProblem::AdministratorName));
         }
-        PasswordHash::new(phc)
-            .map_err(|e| StoreError::Refused(format!("the snapshot's administrator password hash: {e}")))?;
+        PasswordHash::new(phc).map_err(|e| StoreError::Snapshot(SnapshotProblem::AdministratorHash(e.to_string())))?;
         self.tree.insert(ACCOUNT, encode(&Account { user: user.to_string(), phc: phc.to_string() })?)?;
         self.db.flush()?;
         self.verified.lock().unwrap_or_else(|p| p.into_inner()).clear();

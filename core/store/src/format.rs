@@ -10,7 +10,29 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::store_error::{StoreError, StoreResult};
+use crate::store_error::StoreError;
+
+/// Why a data folder is not opened: a start-up refusal, never a request's.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error(
+        "{} does not say which store format the data folder holds (a line `format N`); it is written by \
+         borgwarehouse and not meant to be edited",
+        file.display()
+    )]
+    Unreadable { file: PathBuf },
+    #[error(
+        "the data folder {dir} holds store format {found}, written by borgwarehouse {by}; this is \
+         borgwarehouse {this_release}, which reads format {STORE_FORMAT} or older, and nothing was changed. \
+         Install borgwarehouse {by} or newer again; or, to go back to {this_release}, restore a snapshot made \
+         with `borgwarehouse export` before the upgrade into an empty data folder (`borgwarehouse restore \
+         FILE`)",
+        dir = dir.display()
+    )]
+    Newer { dir: PathBuf, found: u32, by: String, this_release: String },
+    #[error(transparent)]
+    Io(#[from] StoreError),
+}
 
 /// The store format this release reads and writes.
 /// - 1: release 0.1.0 (no `FORMAT` file).
@@ -33,45 +55,35 @@ fn path(data_dir: &Path) -> PathBuf {
 }
 
 /// The folder's format, or `None` when it has no `FORMAT` file (new, or made by 0.1.0).
-pub fn recorded(data_dir: &Path) -> StoreResult<Option<Recorded>> {
+pub fn recorded(data_dir: &Path) -> Result<Option<Recorded>, FormatError> {
     let file = path(data_dir);
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StoreError::io(&file, e)),
+        Err(e) => return Err(StoreError::io(&file, e).into()),
     };
     let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
-    let format = field("format ").and_then(|v| v.parse().ok()).ok_or_else(|| {
-        StoreError::Refused(format!(
-            "{} does not say which store format the data folder holds (a line `format N`); it is written by \
-             borgwarehouse and not meant to be edited",
-            file.display()
-        ))
-    })?;
+    let format = field("format ").and_then(|v| v.parse().ok()).ok_or(FormatError::Unreadable { file })?;
     Ok(Some(Recorded { format, written_by: field("written-by ").unwrap_or("an unknown release").to_string() }))
 }
 
 /// Refuses a data folder of a newer format than this release (`this_release`) reads, saying
 /// both versions and the ways back.
-pub fn check(data_dir: &Path, this_release: &str) -> StoreResult<()> {
+pub fn check(data_dir: &Path, this_release: &str) -> Result<(), FormatError> {
     match recorded(data_dir)? {
-        Some(found) if found.format > STORE_FORMAT => Err(StoreError::Refused(format!(
-            "the data folder {dir} holds store format {found_format}, written by borgwarehouse {by}; this is \
-             borgwarehouse {this_release}, which reads format {STORE_FORMAT} or older, and nothing was changed. \
-             Install borgwarehouse {by} or newer again; or, to go back to {this_release}, restore a snapshot made \
-             with `borgwarehouse export` before the upgrade into an empty data folder (`borgwarehouse restore \
-             FILE`)",
-            dir = data_dir.display(),
-            found_format = found.format,
-            by = found.written_by,
-        ))),
+        Some(found) if found.format > STORE_FORMAT => Err(FormatError::Newer {
+            dir: data_dir.to_path_buf(),
+            found: found.format,
+            by: found.written_by,
+            this_release: this_release.to_string(),
+        }),
         _ => Ok(()),
     }
 }
 
 /// Records that the folder now holds this release's format (a new name, renamed over the old:
 /// a reader sees one whole file). Called once the store has been opened and brought to it.
-pub fn record(data_dir: &Path, this_release: &str) -> StoreResult<()> {
+pub fn record(data_dir: &Path, this_release: &str) -> Result<(), FormatError> {
     let current = Recorded { format: STORE_FORMAT, written_by: this_release.to_string() };
     if recorded(data_dir)?.as_ref() == Some(&current) {
         return Ok(());
@@ -89,7 +101,7 @@ pub fn record(data_dir: &Path, this_release: &str) -> StoreResult<()> {
         std::fs::rename(&tmp, &file)?;
         std::fs::File::open(data_dir)?.sync_all()
     };
-    write().map_err(|e| StoreError::io(&file, e))
+    write().map_err(|e| StoreError::io(&file, e).into())
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::admin::AdminStore;
 use crate::history::{HistorySnapshot, HistoryStore};
 use crate::repo_store::{Repo, RepoStore};
-use crate::store_error::{StoreError, StoreResult};
+use crate::store_error::{SnapshotProblem, StoreError, StoreResult};
 use crate::token_store::{TokenRecord, TokenStore};
 
 /// What the document says it is, so that another JSON file given by mistake is refused.
@@ -23,8 +23,8 @@ pub const FORMAT: &str = "borgwarehouse-server-snapshot";
 /// snapshot restores with none.
 pub const VERSION: u32 = 3;
 /// The versions a restore reads.
-const READABLE: [u32; 3] = [1, 2, 3];
-pub use crate::repo_store::restore::NOT_EMPTY;
+const READABLE: &[u32] = &[1, 2, 3];
+pub use crate::store_error::NOT_EMPTY;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -78,7 +78,8 @@ impl Stores<'_> {
         let (repositories, next_id) = self.repos.snapshot_blocking()?;
         let tokens = self.tokens.list().map_err(|e| match e {
             crate::token_store::TokenError::Store(e) => e,
-            other => StoreError::Refused(other.to_string()),
+            // A list reads and never refuses; said as what it would be, a record gone wrong.
+            other => StoreError::corrupt("tokens", other),
         })?;
         let administrator = self.admin.export()?.map(|(user, password_hash)| AdminAccount { user, password_hash });
         let history = self.history.export()?;
@@ -99,25 +100,25 @@ impl Stores<'_> {
     /// token, no administrator), then makes the key lines match. Blocking.
     pub fn restore_snapshot(&self, snapshot: Snapshot) -> StoreResult<RestoreReport> {
         if snapshot.format != FORMAT {
-            return Err(StoreError::Refused(format!("not a snapshot of this server (format {:?})", snapshot.format)));
+            return Err(StoreError::Snapshot(SnapshotProblem::NotOurs(snapshot.format)));
         }
         if !READABLE.contains(&snapshot.version) {
-            return Err(StoreError::Refused(format!(
-                "snapshot version {} is not one this server reads ({READABLE:?})",
-                snapshot.version
-            )));
+            return Err(StoreError::Snapshot(SnapshotProblem::Version {
+                version: snapshot.version,
+                readable: READABLE,
+            }));
         }
         // The repositories are checked by `restore_blocking`, under their lock, before anything
         // is written; the tokens and the administrator here.
         let no_tokens = self.tokens.list().map(|t| t.is_empty()).unwrap_or(false);
         if !no_tokens || self.admin.exists()? {
-            return Err(StoreError::Refused(NOT_EMPTY.into()));
+            return Err(StoreError::NotEmpty);
         }
         // Everything is checked before anything is written: a refused snapshot changes nothing.
         self.tokens.check_restorable(&snapshot.tokens)?;
         if let Some(a) = &snapshot.administrator {
             if a.user.is_empty() || a.user.contains(':') || !a.password_hash.starts_with("$argon2") {
-                return Err(StoreError::Refused("the snapshot's administrator account is malformed".into()));
+                return Err(StoreError::Snapshot(SnapshotProblem::Administrator));
             }
         }
         let report = RestoreReport {

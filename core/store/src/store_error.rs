@@ -21,9 +21,22 @@ pub enum StoreError {
     /// The change would leave the repository without a key.
     #[error("a repository keeps at least one key")]
     LastKey,
-    /// The store refused the value (a name or password that breaks its rules).
+    /// The administrator's name breaks its rule.
+    #[error("the user name must be non-empty and hold no ':'")]
+    InvalidUserName,
+    /// The administrator's password is too short.
+    #[error("the password must have at least {min} characters")]
+    PasswordTooShort { min: usize },
+    /// A BorgWarehouse file to import (`repo.json`, `users.json`) breaks its rules; every
+    /// problem is listed, and nothing was changed.
+    #[error("{file} refused, nothing changed:\n  {}", problems.join("\n  "))]
+    ImportRefused { file: &'static str, problems: Vec<String> },
+    /// A restore into a store that holds something of its own.
+    #[error("{}", NOT_EMPTY)]
+    NotEmpty,
+    /// A snapshot that this server does not take; nothing was changed.
     #[error("{0}")]
-    Refused(String),
+    Snapshot(SnapshotProblem),
     /// The storage target a repository was to be placed on is missing or not mounted.
     #[error("storage target {0} is not available")]
     TargetUnavailable(String),
@@ -43,6 +56,31 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Why a restore is refused when the store holds something of its own.
+pub const NOT_EMPTY: &str = "the data folder holds a store that was used (repositories made or deleted through the \
+                             server, tokens or an administrator); restore into an empty data folder";
+
+/// What is wrong with a snapshot given to restore (`bw_store::snapshot`).
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotProblem {
+    #[error("not a snapshot of this server (format {0:?})")]
+    NotOurs(String),
+    #[error("snapshot version {version} is not one this server reads ({readable:?})")]
+    Version { version: u32, readable: &'static [u32] },
+    #[error("token {0:?} in the snapshot: a bad name or hash, or one given twice")]
+    Token(String),
+    #[error("token {0} exists already")]
+    TokenExists(String),
+    #[error("the snapshot's administrator account is malformed")]
+    Administrator,
+    #[error("the snapshot's administrator name is empty or holds ':'")]
+    AdministratorName,
+    #[error("the snapshot's administrator password hash: {0}")]
+    AdministratorHash(String),
+    #[error("repository {name} (id {id}) in the snapshot: {why}")]
+    Repository { name: String, id: u64, why: String },
+}
 
 /// What to do about the file-system refusals a sysadmin meets on a new host.
 fn io_advice(e: &std::io::Error, path: &std::path::Path) -> String {

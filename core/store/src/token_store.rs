@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::store_error::{decode, encode, StoreError, StoreResult};
+use crate::store_error::{decode, encode, SnapshotProblem, StoreError, StoreResult};
 
 /// What a token may do on the repository routes; all four are required.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,11 +207,7 @@ impl TokenStore {
             }
         }
         if !problems.is_empty() {
-            return Err(StoreError::Refused(format!(
-                "users.json refused, nothing changed:\n  {}",
-                problems.join("\n  ")
-            ))
-            .into());
+            return Err(StoreError::ImportRefused { file: "users.json", problems }.into());
         }
         let mut owners: HashMap<&str, Vec<&str>> = HashMap::new();
         for user in &parsed {
@@ -282,7 +278,8 @@ impl TokenStore {
         for r in records {
             self.insert(r).map_err(|e| match e {
                 TokenError::Store(e) => e,
-                other => StoreError::Refused(other.to_string()),
+                // Checked above; a name taken meanwhile is the snapshot's problem.
+                _ => StoreError::Snapshot(SnapshotProblem::TokenExists(r.name.clone())),
             })?;
         }
         self.db.flush()?;
@@ -295,13 +292,10 @@ impl TokenStore {
         for r in records {
             let is_hash = r.hash.len() == 64 && r.hash.bytes().all(|b| b.is_ascii_hexdigit());
             if !is_token_name(&r.name) || !is_hash || !names.insert(&r.name) || !hashes.insert(&r.hash) {
-                return Err(StoreError::Refused(format!(
-                    "token {:?} in the snapshot: a bad name or hash, or one given twice",
-                    r.name
-                )));
+                return Err(StoreError::Snapshot(SnapshotProblem::Token(r.name.clone())));
             }
             if self.tokens.contains_key(r.name.as_bytes())? {
-                return Err(StoreError::Refused(format!("token {} exists already", r.name)));
+                return Err(StoreError::Snapshot(SnapshotProblem::TokenExists(r.name.clone())));
             }
         }
         Ok(())

@@ -111,7 +111,7 @@ impl BorgWarehouseRepo {
         if problems.is_empty() {
             Ok(parsed)
         } else {
-            Err(StoreError::Refused(format!("repo.json refused, nothing changed:\n  {}", problems.join("\n  "))))
+            Err(StoreError::ImportRefused { file: "repo.json", problems })
         }
     }
 
@@ -268,10 +268,7 @@ impl RepoStore {
             }
         }
         if !problems.is_empty() {
-            return Err(StoreError::Refused(format!(
-                "repo.json refused, nothing changed:\n  {}",
-                problems.join("\n  ")
-            )));
+            return Err(StoreError::ImportRefused { file: "repo.json", problems });
         }
         if dry_run || records.is_empty() {
             return Ok(report);

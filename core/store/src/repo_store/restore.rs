@@ -5,12 +5,8 @@
 use std::collections::HashSet;
 
 use super::{Repo, RepoStore};
-use crate::store_error::{StoreError, StoreResult};
+use crate::store_error::{SnapshotProblem, StoreError, StoreResult};
 use bw_host::ssh_key::ClientKey;
-
-/// Why a restore is refused when the store holds something of its own.
-pub const NOT_EMPTY: &str = "the data folder holds a store that was used (repositories made or deleted through the \
-                             server, tokens or an administrator); restore into an empty data folder";
 
 impl RepoStore {
     /// Every record (with its check figures) and the next id, with no change in between.
@@ -32,10 +28,14 @@ impl RepoStore {
         // repository someone made, or deleted) is refused.
         let replaced = match self.first_start_adoptions_only()? {
             Some(ids) => ids,
-            None => return Err(StoreError::Refused(NOT_EMPTY.into())),
+            None => return Err(StoreError::NotEmpty),
         };
         let refuse = |r: &Repo, why: &str| {
-            StoreError::Refused(format!("repository {} (id {}) in the snapshot: {why}", r.repository_name, r.id))
+            StoreError::Snapshot(SnapshotProblem::Repository {
+                name: r.repository_name.clone(),
+                id: r.id,
+                why: why.to_string(),
+            })
         };
         let (mut names, mut ids, mut keys) = (HashSet::new(), HashSet::new(), HashSet::new());
         for r in &repos {
