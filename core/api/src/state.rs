@@ -8,6 +8,7 @@ use bw_host::key_lookup::KeyDir;
 use bw_host::pool::Pool;
 use bw_host::ssh_url::RepoUrls;
 use bw_store::admin::AdminStore;
+use bw_store::backend::SharedBackend;
 use bw_store::clock::Clock;
 use bw_store::health_marks::QuotaMarks;
 use bw_store::history::HistoryStore;
@@ -29,7 +30,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub clock: Clock,
-    db: sled::Db,
+    /// The store seam's backend every store writes through.
+    db: SharedBackend,
     pub repos: RepoStore,
     pub tokens: TokenStore,
     pub admin: AdminStore,
@@ -74,19 +76,14 @@ impl AppState {
         // A folder a newer release wrote is refused before anything in it is opened.
         bw_store::format::check(&config.server.data_dir, crate::build_info::VERSION)?;
         create_home_if_missing(&config.home())?;
-        let db = sled::Config::new()
-            .path(config.db_path())
-            .cache_capacity(bw_store::memory::SLED_CACHE_BYTES)
-            .open()
+        let backend = bw_store::backend::SledBackend::open(&config.db_path(), bw_store::memory::SLED_CACHE_BYTES)
             .map_err(|e| match e {
-            // sled says only "could not acquire lock on …: Os { code: 11, … }".
-            sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => OpenError::StoreInUse {
-                data_dir: config.server.data_dir.clone(),
-                pid: bw_host::paths::lock_holder(&config.db_path().join("db")),
-            },
-            sled::Error::Io(io) => StoreError::io(config.db_path(), io).into(),
-            other => StoreError::Db(other).into(),
-        })?;
+                bw_store::backend::SledOpenError::InUse => OpenError::StoreInUse {
+                    data_dir: config.server.data_dir.clone(),
+                    pid: bw_host::paths::lock_holder(&config.db_path().join("db")),
+                },
+                bw_store::backend::SledOpenError::Store(e) => e.into(),
+            })?;
         // One server per borg home, whatever its data folder (after the store's own lock, which
         // names a server on the same data folder first).
         let home_lock = bw_host::home_lock::lock(&config.home(), &config.server.data_dir).map_err(|e| match e {
@@ -96,15 +93,15 @@ impl AppState {
             bw_host::home_lock::HomeLockError::Io(path, e) => StoreError::io(path, e).into(),
         })?;
         let data_dir = config.server.data_dir.clone();
-        let state = Self::with_db(config, clock, db, home_lock)?;
+        let state = Self::with_backend(config, clock, Arc::new(backend), home_lock)?;
         bw_store::format::record(&data_dir, crate::build_info::VERSION)?;
         Ok(state)
     }
 
-    fn with_db(
+    fn with_backend(
         mut config: Config,
         clock: Clock,
-        db: sled::Db,
+        db: SharedBackend,
         home_lock: bw_host::home_lock::HomeLock,
     ) -> Result<Self, OpenError> {
         let home = bw_host::paths::absolute(&config.home());
@@ -203,12 +200,11 @@ impl AppState {
 
     /// True when the store answers reads and writes.
     pub fn healthy(&self) -> bool {
-        self.db.open_tree("health").and_then(|t| t.insert("probe", &[1u8]).map(|_| ())).is_ok()
+        self.db.healthy()
     }
 
     /// Writes everything the store holds to disk (shutdown, tests).
     pub async fn flush(&self) -> StoreResult<()> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.db.flush_async().await
     }
 }

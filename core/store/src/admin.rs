@@ -22,8 +22,8 @@ const ACCOUNT: &[u8] = b"account";
 pub const MIN_PASSWORD: usize = 12;
 
 pub struct AdminStore {
-    db: sled::Db,
-    tree: sled::Tree,
+    db: crate::backend::SharedBackend,
+    tree: std::sync::Arc<dyn crate::backend::Table>,
     /// SHA-256 of credentials already verified against the current hash, so an automation
     /// that authenticates on every call pays argon2 once, not per request.
     verified: Mutex<HashSet<[u8; 32]>>,
@@ -32,10 +32,10 @@ pub struct AdminStore {
 }
 
 impl AdminStore {
-    pub fn open(db: &sled::Db) -> StoreResult<Self> {
+    pub fn open(db: &crate::backend::SharedBackend) -> StoreResult<Self> {
         Ok(Self {
             db: db.clone(),
-            tree: db.open_tree("admin")?,
+            tree: db.table("admin")?,
             verified: Mutex::new(HashSet::new()),
             sign_ins: SignIns::open(db)?,
         })

@@ -26,16 +26,16 @@ pub struct FiredAlert {
 }
 
 pub struct AlertLog {
-    db: sled::Db,
-    tree: sled::Tree,
-    /// How many entries the tree holds: counted once at opening, since `sled::Tree::len`
+    db: crate::backend::SharedBackend,
+    tree: std::sync::Arc<dyn crate::backend::Table>,
+    /// How many entries the tree holds: counted once at opening, since a table's `len`
     /// walks the whole tree. Also serialises [`AlertLog::add`].
     len: std::sync::Mutex<usize>,
 }
 
 impl AlertLog {
-    pub fn open(db: &sled::Db) -> StoreResult<Self> {
-        let tree = db.open_tree("alert_log")?;
+    pub fn open(db: &crate::backend::SharedBackend) -> StoreResult<Self> {
+        let tree = db.table("alert_log")?;
         let len = std::sync::Mutex::new(tree.len());
         Ok(AlertLog { db: db.clone(), tree, len })
     }
@@ -47,16 +47,16 @@ impl AlertLog {
     pub fn add(&self, entries: &[FiredAlert]) -> StoreResult<()> {
         let entries = &entries[entries.len().saturating_sub(KEEP)..];
         let mut len = self.len.lock().unwrap_or_else(|p| p.into_inner());
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::backend::Batch::default();
         let extra = (*len + entries.len()).saturating_sub(KEEP);
         for key in self.tree.iter().keys().take(extra) {
             batch.remove(key?);
         }
         for e in entries {
             // Keys in the order written: sled's ids only grow.
-            batch.insert(&self.db.generate_id()?.to_be_bytes(), encode(e)?);
+            batch.insert(self.db.generate_id()?.to_be_bytes(), encode(e)?);
         }
-        self.tree.apply_batch(batch)?;
+        self.tree.apply(batch)?;
         *len = *len + entries.len() - extra.min(*len);
         Ok(())
     }
@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn newest_first_bounded_and_by_repository() {
-        let log = AlertLog::open(&sled::Config::new().temporary(true).open().unwrap()).unwrap();
+        let log = AlertLog::open(&crate::backend::temporary_sled()).unwrap();
         log.add(&[fired(1, "aaaaaaaa"), fired(1, "bbbbbbbb")]).unwrap();
         log.add(&[fired(2, "aaaaaaaa")]).unwrap();
         let all = log.newest(10, None).unwrap();
@@ -116,7 +116,7 @@ mod tests {
     /// stays right across openings, and the log never holds more than it keeps.
     #[test]
     fn an_alert_larger_than_the_log_keeps_its_last_entries() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
+        let db = crate::backend::temporary_sled();
         let log = AlertLog::open(&db).unwrap();
         log.add(&[fired(1, "aaaaaaaa")]).unwrap();
         let all_late: Vec<FiredAlert> = (0..100_000).map(|i| fired(2, &format!("{i:08x}"))).collect();

@@ -8,16 +8,17 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+use crate::backend::{SharedBackend, Table};
 use crate::store_error::StoreResult;
 
 pub struct QuotaMarks {
-    tree: sled::Tree,
+    tree: std::sync::Arc<dyn Table>,
     levels: RwLock<HashMap<u64, u8>>,
 }
 
 impl QuotaMarks {
-    pub fn open(db: &sled::Db) -> StoreResult<Self> {
-        let tree = db.open_tree("health_quota_marks")?;
+    pub fn open(db: &SharedBackend) -> StoreResult<Self> {
+        let tree = db.table("health_quota_marks")?;
         let mut levels = HashMap::new();
         for entry in tree.iter() {
             let (k, v) = entry?;
@@ -44,7 +45,7 @@ impl QuotaMarks {
             }
             _ => {
                 if levels.insert(id, level) != Some(level) {
-                    self.tree.insert(id.to_be_bytes(), &[level])?;
+                    self.tree.insert(id.to_be_bytes(), [level])?;
                 }
             }
         }
@@ -57,23 +58,21 @@ impl QuotaMarks {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(any(test, feature = "conformance"))]
+pub(crate) mod checks {
     use super::*;
 
-    #[test]
-    fn marks_survive_a_reopen_and_zero_forgets() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().path(dir.path()).open().unwrap();
-        let marks = QuotaMarks::open(&db).unwrap();
+    /// Run on every backend by [`crate::backend::conformance`].
+    pub(crate) fn marks_survive_a_reopen_and_zero_forgets(db: &SharedBackend) {
+        let marks = QuotaMarks::open(db).unwrap();
         assert_eq!(marks.level(1), 0);
         marks.set(1, 80).unwrap();
         marks.set(2, 95).unwrap();
         marks.set(2, 0).unwrap();
         drop(marks);
-        let marks = QuotaMarks::open(&db).unwrap();
+        let marks = QuotaMarks::open(db).unwrap();
         assert_eq!((marks.level(1), marks.level(2)), (80, 0));
         marks.remove_repository(1).unwrap();
-        assert_eq!(QuotaMarks::open(&db).unwrap().level(1), 0);
+        assert_eq!(QuotaMarks::open(db).unwrap().level(1), 0);
     }
 }

@@ -1,4 +1,7 @@
-//! The store: the truth the server keeps in its sled database under `DATA_DIR`.
+//! The store: the truth the server keeps, by default in its sled database under `DATA_DIR`.
+//!
+//! Every store here writes through the store seam ([`backend`]): named tables of bytes, with
+//! atomic writes across them. sled is its first implementation.
 //!
 //! Repositories (with the checks' figures beside them), API tokens, the administrator, and the
 //! snapshot that exports and restores them all. A repository change also rewrites its key line
@@ -8,6 +11,7 @@
 
 pub mod admin;
 pub mod alert_log;
+pub mod backend;
 pub mod clock;
 pub mod format;
 pub mod health_marks;

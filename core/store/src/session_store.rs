@@ -36,10 +36,10 @@ pub struct LastSession {
 }
 
 pub struct SessionStore {
-    db: sled::Db,
-    tree: sled::Tree,
+    db: crate::backend::SharedBackend,
+    tree: std::sync::Arc<dyn crate::backend::Table>,
     /// Each repository's newest session (id -> 12 bytes), also held in `last` for scrapes.
-    last_tree: sled::Tree,
+    last_tree: std::sync::Arc<dyn crate::backend::Table>,
     last: std::sync::RwLock<std::collections::HashMap<u64, LastSession>>,
 }
 
@@ -60,8 +60,8 @@ fn key(repo_id: u64, ended_at: i64, seq: u64) -> [u8; 24] {
 }
 
 impl SessionStore {
-    pub fn open(db: &sled::Db) -> StoreResult<Self> {
-        let last_tree = db.open_tree("last_session")?;
+    pub fn open(db: &crate::backend::SharedBackend) -> StoreResult<Self> {
+        let last_tree = db.table("last_session")?;
         let mut last = std::collections::HashMap::new();
         for entry in last_tree.iter() {
             let (k, v) = entry?;
@@ -69,7 +69,7 @@ impl SessionStore {
                 last.insert(u64::from_be_bytes(id), l);
             }
         }
-        Ok(SessionStore { db: db.clone(), tree: db.open_tree("sessions")?, last_tree, last: last.into() })
+        Ok(SessionStore { db: db.clone(), tree: db.table("sessions")?, last_tree, last: last.into() })
     }
 
     /// Every repository's newest session (only repositories that had one), read at once.
@@ -82,7 +82,8 @@ impl SessionStore {
     pub fn record(&self, repo_id: u64, session: &Session) -> StoreResult<()> {
         let seq = self.db.generate_id()?;
         self.tree.insert(key(repo_id, session.ended_at, seq), encode(session)?)?;
-        let kept: Vec<sled::IVec> = self.tree.scan_prefix(repo_id.to_be_bytes()).keys().collect::<Result<_, _>>()?;
+        let kept: Vec<crate::backend::Bytes> =
+            self.tree.scan_prefix(repo_id.to_be_bytes()).keys().collect::<Result<_, _>>()?;
         for old in kept.iter().take(kept.len().saturating_sub(KEPT_PER_REPOSITORY)) {
             self.tree.remove(old)?;
         }
@@ -137,7 +138,8 @@ mod tests {
     #[test]
     fn newest_first_per_repository_and_the_oldest_let_go() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let db: crate::backend::SharedBackend =
+            std::sync::Arc::new(crate::backend::SledBackend::open(dir.path(), 1 << 20).unwrap());
         let store = SessionStore::open(&db).unwrap();
         for t in [30, 10, 20, 20] {
             store.record(1, &session(t)).unwrap();

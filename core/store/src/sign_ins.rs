@@ -11,7 +11,7 @@
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::store_error::{StoreError, StoreResult};
+use crate::store_error::StoreResult;
 
 /// Every sign-in token starts with this, so the credential check knows it from an API token
 /// (`bw_…`) without a lookup, and a log or a leaked value says what it is.
@@ -26,8 +26,8 @@ fn write_step(ttl: i64) -> i64 {
 }
 
 pub struct SignIns {
-    db: sled::Db,
-    tree: sled::Tree,
+    db: crate::backend::SharedBackend,
+    tree: std::sync::Arc<dyn crate::backend::Table>,
 }
 
 fn hash(token: &str) -> [u8; 32] {
@@ -39,8 +39,8 @@ fn expiry(bytes: &[u8]) -> Option<i64> {
 }
 
 impl SignIns {
-    pub fn open(db: &sled::Db) -> StoreResult<Self> {
-        Ok(Self { db: db.clone(), tree: db.open_tree("sign_ins")? })
+    pub fn open(db: &crate::backend::SharedBackend) -> StoreResult<Self> {
+        Ok(Self { db: db.clone(), tree: db.table("sign_ins")? })
     }
 
     /// A new sign-in: its token (shown once, never stored) and when it expires unless used.
@@ -49,7 +49,7 @@ impl SignIns {
         let token =
             format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
         let expires = now + ttl;
-        self.tree.insert(hash(&token), &expires.to_be_bytes())?;
+        self.tree.insert(hash(&token), expires.to_be_bytes())?;
         self.db.flush()?;
         Ok((token, expires))
     }
@@ -70,12 +70,12 @@ impl SignIns {
         // Only if it is still there: a sign-out between the read and this write wins.
         let swapped =
             self.tree.compare_and_swap(key, Some(&stored.to_be_bytes()[..]), Some(&moved.to_be_bytes()[..]))?;
-        Ok(Some(if swapped.is_ok() { moved } else { stored }))
+        Ok(Some(if swapped { moved } else { stored }))
     }
 
     /// Ends a sign-in; false when it was not there.
     pub fn end(&self, token: &str) -> StoreResult<bool> {
-        let was = self.tree.remove(hash(token))?.is_some();
+        let was = self.tree.remove(hash(token))?;
         self.db.flush()?;
         Ok(was)
     }
@@ -101,7 +101,7 @@ impl SignIns {
     pub fn live(&self, now: i64) -> StoreResult<usize> {
         let mut n = 0;
         for entry in self.tree.iter() {
-            let (_, value) = entry.map_err(StoreError::from)?;
+            let (_, value) = entry?;
             n += usize::from(expiry(&value).is_some_and(|e| e > now));
         }
         Ok(n)
@@ -113,7 +113,7 @@ mod tests {
     use super::*;
 
     fn store() -> SignIns {
-        SignIns::open(&sled::Config::new().temporary(true).open().unwrap()).unwrap()
+        SignIns::open(&crate::backend::temporary_sled()).unwrap()
     }
 
     #[test]

@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::backend::Batch;
 use crate::store_error::{decode, encode, SnapshotProblem, StoreError, StoreResult};
+
+const TOKENS: &str = "tokens";
+const BY_HASH: &str = "token_hashes";
 
 /// What a token may do on the repository routes; all four are required.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,19 +125,19 @@ pub struct TokenImportReport {
 const LAST_USED_EVERY: i64 = 60;
 
 pub struct TokenStore {
-    db: sled::Db,
-    tokens: sled::Tree,
-    by_hash: sled::Tree,
+    db: crate::backend::SharedBackend,
+    tokens: std::sync::Arc<dyn crate::backend::Table>,
+    by_hash: std::sync::Arc<dyn crate::backend::Table>,
     last_written: Mutex<HashMap<String, i64>>,
     lock: Mutex<()>,
 }
 
 impl TokenStore {
-    pub fn open(db: &sled::Db) -> StoreResult<Self> {
+    pub fn open(db: &crate::backend::SharedBackend) -> StoreResult<Self> {
         Ok(Self {
             db: db.clone(),
-            tokens: db.open_tree("tokens")?,
-            by_hash: db.open_tree("token_hashes")?,
+            tokens: db.table(TOKENS)?,
+            by_hash: db.table(BY_HASH)?,
             last_written: Mutex::new(HashMap::new()),
             lock: Mutex::new(()),
         })
@@ -142,13 +146,10 @@ impl TokenStore {
     /// Stores a record and its hash's index entry in one transaction (the caller flushes).
     fn insert(&self, record: &TokenRecord) -> Result<(), TokenError> {
         let bytes = encode(record)?;
-        (&self.tokens, &self.by_hash)
-            .transaction(|(tokens, by_hash)| {
-                tokens.insert(record.name.as_bytes(), bytes.clone())?;
-                by_hash.insert(record.hash.as_bytes(), record.name.as_bytes())?;
-                Ok(())
-            })
-            .map_err(|e: sled::transaction::TransactionError<()>| StoreError::from(e))?;
+        let (mut tokens, mut by_hash) = (Batch::default(), Batch::default());
+        tokens.insert(record.name.as_bytes(), bytes);
+        by_hash.insert(record.hash.as_bytes(), record.name.as_bytes());
+        self.db.apply_across(vec![(TOKENS, tokens), (BY_HASH, by_hash)])?;
         Ok(())
     }
 
@@ -167,7 +168,7 @@ impl TokenStore {
             return Err(TokenError::ExpirationInPast);
         }
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        if self.tokens.contains_key(name).map_err(StoreError::from)? {
+        if self.tokens.contains_key(name)? {
             return Err(TokenError::NameTaken);
         }
         let token =
@@ -181,7 +182,7 @@ impl TokenStore {
             last_used: None,
         };
         self.insert(&record)?;
-        self.db.flush().map_err(StoreError::from)?;
+        self.db.flush()?;
         Ok(token)
     }
 
@@ -232,7 +233,7 @@ impl TokenStore {
                 report.skipped.push((t.name.clone(), "the name does not match ^[A-Za-z0-9_-]{1,25}$".into()));
                 continue;
             }
-            if let Some(bytes) = self.tokens.get(&t.name).map_err(StoreError::from)? {
+            if let Some(bytes) = self.tokens.get(&t.name)? {
                 let here: TokenRecord = decode(|| format!("token {}", t.name), &bytes)?;
                 if here.hash == hash_token(&t.token) {
                     report.unchanged.push(t.name.clone());
@@ -255,7 +256,7 @@ impl TokenStore {
             };
             self.insert(&record)?;
         }
-        self.db.flush().map_err(StoreError::from)?;
+        self.db.flush()?;
         Ok(report)
     }
 
@@ -264,7 +265,7 @@ impl TokenStore {
             .iter()
             .values()
             .map(|v| {
-                let v = v.map_err(StoreError::from)?;
+                let v = v?;
                 Ok(decode(|| "token".into(), &v)?)
             })
             .collect()
@@ -304,24 +305,21 @@ impl TokenStore {
     /// Removes a token; `false` when there was none by that name.
     pub fn revoke(&self, name: &str) -> Result<bool, TokenError> {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(bytes) = self.tokens.get(name).map_err(StoreError::from)? else { return Ok(false) };
+        let Some(bytes) = self.tokens.get(name)? else { return Ok(false) };
         let record: TokenRecord = decode(|| format!("token {name}"), &bytes)?;
-        (&self.tokens, &self.by_hash)
-            .transaction(|(tokens, by_hash)| {
-                tokens.remove(name.as_bytes())?;
-                by_hash.remove(record.hash.as_bytes())?;
-                Ok(())
-            })
-            .map_err(|e: sled::transaction::TransactionError<()>| StoreError::from(e))?;
-        self.db.flush().map_err(StoreError::from)?;
+        let (mut tokens, mut by_hash) = (Batch::default(), Batch::default());
+        tokens.remove(name.as_bytes());
+        by_hash.remove(record.hash.as_bytes());
+        self.db.apply_across(vec![(TOKENS, tokens), (BY_HASH, by_hash)])?;
+        self.db.flush()?;
         Ok(true)
     }
 
     /// The record of a live token; `None` for an unknown, revoked or expired one.
     pub fn verify(&self, token: &str, now: i64) -> Result<Option<TokenRecord>, TokenError> {
         let hash = hash_token(token);
-        let Some(name) = self.by_hash.get(hash.as_bytes()).map_err(StoreError::from)? else { return Ok(None) };
-        let Some(bytes) = self.tokens.get(&name).map_err(StoreError::from)? else { return Ok(None) };
+        let Some(name) = self.by_hash.get(hash.as_bytes())? else { return Ok(None) };
+        let Some(bytes) = self.tokens.get(&name)? else { return Ok(None) };
         let record: TokenRecord = decode(|| "token".into(), &bytes)?;
         if !bool::from(record.hash.as_bytes().ct_eq(hash.as_bytes())) {
             return Ok(None);
@@ -355,15 +353,13 @@ impl TokenStore {
     }
 }
 
-use sled::Transactional;
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn create_verify_expire_revoke() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
+        let db = crate::backend::temporary_sled();
         let store = TokenStore::open(&db).unwrap();
         let perms = Permissions { read: true, ..Default::default() };
         let t = store.create("ci", perms, Some(1000), 100).unwrap();

@@ -20,13 +20,13 @@ pub struct LastVerify {
 }
 
 pub struct VerifyResults {
-    tree: sled::Tree,
+    tree: std::sync::Arc<dyn crate::backend::Table>,
     last: RwLock<HashMap<u64, LastVerify>>,
 }
 
 impl VerifyResults {
-    pub fn open(db: &sled::Db) -> StoreResult<Self> {
-        let tree = db.open_tree("verify_results")?;
+    pub fn open(db: &crate::backend::SharedBackend) -> StoreResult<Self> {
+        let tree = db.table("verify_results")?;
         let mut last = HashMap::new();
         for entry in tree.iter() {
             let (k, v) = entry?;
@@ -48,7 +48,7 @@ impl VerifyResults {
     }
 
     pub fn set(&self, id: u64, result: LastVerify) -> StoreResult<()> {
-        self.tree.insert(id.to_be_bytes(), encode(&result)?)?;
+        self.tree.insert(id.to_be_bytes(), &encode(&result)?)?;
         self.last.write().unwrap_or_else(|p| p.into_inner()).insert(id, result);
         Ok(())
     }
@@ -61,21 +61,19 @@ impl VerifyResults {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[cfg(any(test, feature = "conformance"))]
+pub(crate) mod checks {
     use super::*;
 
-    #[test]
-    fn results_survive_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().path(dir.path()).open().unwrap();
-        let results = VerifyResults::open(&db).unwrap();
+    /// Run on every backend by [`crate::backend::conformance`].
+    pub(crate) fn results_survive_a_reopen(db: &crate::backend::SharedBackend) {
+        let results = VerifyResults::open(db).unwrap();
         assert_eq!(results.get(1), None);
         results.set(1, LastVerify { at: 5, ok: false, message: "segment 3 damaged".into() }).unwrap();
         results.set(2, LastVerify { at: 6, ok: true, message: String::new() }).unwrap();
         results.remove_repository(2).unwrap();
         drop(results);
-        let results = VerifyResults::open(&db).unwrap();
+        let results = VerifyResults::open(db).unwrap();
         assert_eq!(results.get(1).map(|r| (r.at, r.ok)), Some((5, false)));
         assert_eq!(results.get(2), None);
     }

@@ -63,18 +63,18 @@ pub struct HistoryStore {
     /// Check runs' points, a file per run ([`run_files`]).
     runs: run_files::RunFiles,
     /// Sessions' points, repository first: id (8) + time (8) -> storage used (8) + last save (8).
-    repos: sled::Tree,
+    repos: std::sync::Arc<dyn crate::backend::Table>,
     /// The host's sums per check run, time (8) -> storage used, repositories, late (8 each):
     /// also the list of run times a repository's history reads `runs` at.
-    host: sled::Tree,
+    host: std::sync::Arc<dyn crate::backend::Table>,
     /// `folded`: when the last fold ran.
-    meta: sled::Tree,
+    meta: std::sync::Arc<dyn crate::backend::Table>,
     /// Deleted repositories whose records may still stand in run files: id (8) -> the newest
     /// run time at the deletion (8). Ids are never given again, so the records are unreachable;
     /// rewriting every run file (a few MiB each at 100,000 repositories, hundreds of them)
     /// on each delete would turn a 1-2 ms change into gigabytes of writes. The records go
     /// with their runs as these age out, and the mark with the last of those runs.
-    forgotten: sled::Tree,
+    forgotten: std::sync::Arc<dyn crate::backend::Table>,
 }
 
 /// Times as keys: big-endian with the sign bit flipped, so they sort as numbers.
@@ -114,13 +114,13 @@ fn corrupt(what: &str) -> StoreError {
 
 impl HistoryStore {
     /// The store's trees in `db`, and the check runs' files in `runs_dir`.
-    pub fn open(db: &sled::Db, runs_dir: &std::path::Path) -> StoreResult<Self> {
+    pub fn open(db: &crate::backend::SharedBackend, runs_dir: &std::path::Path) -> StoreResult<Self> {
         Ok(HistoryStore {
             runs: run_files::RunFiles::open(runs_dir).map_err(|e| StoreError::io(runs_dir, e))?,
-            repos: db.open_tree("history_repositories")?,
-            host: db.open_tree("history_host")?,
-            meta: db.open_tree("history_meta")?,
-            forgotten: db.open_tree("history_forgotten")?,
+            repos: db.table("history_repositories")?,
+            host: db.table("history_host")?,
+            meta: db.table("history_meta")?,
+            forgotten: db.table("history_forgotten")?,
         })
     }
 
@@ -135,7 +135,7 @@ impl HistoryStore {
             // minutes (a script, a retry loop, failing logins) is one point a minute. A session
             // that changed the figure keeps its own point: the growth rule reads each backup.
             let minute = at - at.rem_euclid(60);
-            let mut batch = sled::Batch::default();
+            let mut batch = crate::backend::Batch::default();
             for &(id, storage_used, last_save) in points {
                 for earlier in self.repos.range(repo_key(id, minute)..repo_key(id, at)) {
                     let (key, value) = earlier?;
@@ -143,16 +143,16 @@ impl HistoryStore {
                         batch.remove(key);
                     }
                 }
-                batch.insert(&repo_key(id, at), &point_value(storage_used, last_save));
+                batch.insert(repo_key(id, at), point_value(storage_used, last_save));
             }
-            self.repos.apply_batch(batch)?;
+            self.repos.apply(batch)?;
             return Ok(());
         };
         let mut sorted = points.to_vec();
         sorted.sort_unstable_by_key(|p| p.0);
         sorted.dedup_by_key(|p| p.0);
         self.write_run(at, &sorted)?;
-        self.host.insert(time_key(h.at), host_value(&h).to_vec())?;
+        self.host.insert(time_key(h.at), host_value(&h))?;
         Ok(())
     }
 
@@ -188,8 +188,8 @@ impl HistoryStore {
     fn merged(
         &self,
         id: u64,
-        runs: impl Iterator<Item = sled::Result<sled::IVec>>,
-        sessions: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+        runs: impl Iterator<Item = crate::store_error::StoreResult<crate::backend::Bytes>>,
+        sessions: impl Iterator<Item = crate::store_error::StoreResult<(crate::backend::Bytes, crate::backend::Bytes)>>,
         n: usize,
     ) -> StoreResult<Vec<Point>> {
         if self.forgotten.contains_key(id.to_be_bytes())? {
@@ -238,11 +238,11 @@ impl HistoryStore {
     /// Forgets a deleted repository's history: its session points go, and its records in the
     /// runs stand unread until the runs age out ([`HistoryStore::forgotten`]).
     pub fn remove_repository(&self, id: u64) -> StoreResult<()> {
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::backend::Batch::default();
         for k in self.repos.scan_prefix(id.to_be_bytes()).keys() {
             batch.remove(k?);
         }
-        self.repos.apply_batch(batch)?;
+        self.repos.apply(batch)?;
         if let Some((newest_run, _)) = self.host.last()? {
             self.forgotten.insert(id.to_be_bytes(), newest_run)?;
         }
@@ -270,9 +270,9 @@ impl HistoryStore {
             let Some(first) = self.repos.range(id.to_be_bytes()..).keys().next() else { break };
             let first = first?;
             let id = u64::from_be_bytes(first[..8].try_into().map_err(|_| corrupt("key"))?);
-            let mut batch = sled::Batch::default();
+            let mut batch = crate::backend::Batch::default();
             for &(from, to) in &ranges {
-                let (keys, times) = self.times(&self.repos, Some(id), from, to)?;
+                let (keys, times) = self.times(&*self.repos, Some(id), from, to)?;
                 report.read += keys.len();
                 for (k, keep) in keys.into_iter().zip(retention::kept(&times, now)) {
                     if !keep {
@@ -281,12 +281,12 @@ impl HistoryStore {
                     }
                 }
             }
-            self.repos.apply_batch(batch)?;
+            self.repos.apply(batch)?;
             next = id.checked_add(1);
         }
         // Check runs: the host point and every repository's record of a run go together.
         for &(from, to) in &ranges {
-            let (keys, times) = self.times(&self.host, None, from, to)?;
+            let (keys, times) = self.times(&*self.host, None, from, to)?;
             report.read += keys.len();
             for ((k, at), keep) in keys.into_iter().zip(times.iter().copied()).zip(retention::kept(&times, now)) {
                 if !keep {
@@ -316,7 +316,7 @@ impl HistoryStore {
                 self.forgotten.remove(id)?;
             }
         }
-        self.meta.insert("folded", time_key(now).to_vec())?;
+        self.meta.insert("folded", time_key(now))?;
         Ok(report)
     }
 
@@ -324,11 +324,11 @@ impl HistoryStore {
     /// for the host.
     fn times(
         &self,
-        tree: &sled::Tree,
+        tree: &dyn crate::backend::Table,
         id: Option<u64>,
         from: i64,
         to: i64,
-    ) -> StoreResult<(Vec<sled::IVec>, Vec<i64>)> {
+    ) -> StoreResult<(Vec<crate::backend::Bytes>, Vec<i64>)> {
         let key = |at| match id {
             Some(id) => repo_key(id, at).to_vec(),
             None => time_key(at).to_vec(),
@@ -378,23 +378,23 @@ impl HistoryStore {
         let run_times: std::collections::HashSet<i64> = snapshot.host.iter().map(|h| h[0]).collect();
         let mut runs: std::collections::BTreeMap<i64, Vec<(u64, u64, i64)>> = Default::default();
         let mut written = 0;
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::backend::Batch::default();
         for r in snapshot.repositories.iter().filter(|r| known.contains(&r.id)) {
             for &[at, storage_used, last_save] in &r.points {
                 let used = storage_used.max(0) as u64;
                 match run_times.contains(&at) {
                     true => runs.entry(at).or_default().push((r.id, used, last_save)),
-                    false => batch.insert(&repo_key(r.id, at), &point_value(used, last_save)),
+                    false => batch.insert(repo_key(r.id, at), point_value(used, last_save)),
                 }
                 written += 1;
             }
         }
-        self.repos.apply_batch(batch)?;
+        self.repos.apply(batch)?;
         for (at, mut points) in runs {
             points.sort_unstable_by_key(|p| p.0);
             self.write_run(at, &points)?;
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::backend::Batch::default();
         for &[at, storage_used, repositories, late] in &snapshot.host {
             let h = HostPoint {
                 at,
@@ -402,9 +402,9 @@ impl HistoryStore {
                 repositories: repositories.max(0) as u64,
                 late: late.max(0) as u64,
             };
-            batch.insert(&time_key(at), &host_value(&h));
+            batch.insert(time_key(at), host_value(&h));
         }
-        self.host.apply_batch(batch)?;
+        self.host.apply(batch)?;
         Ok(written)
     }
 

@@ -5,7 +5,7 @@ const NOW: i64 = 1_700_000_000;
 
 fn store() -> (tempfile::TempDir, HistoryStore) {
     let dir = tempfile::tempdir().unwrap();
-    let db = sled::Config::new().path(dir.path().join("db")).temporary(true).open().unwrap();
+    let db = crate::backend::temporary_sled();
     let store = HistoryStore::open(&db, &dir.path().join("runs")).unwrap();
     (dir, store)
 }
@@ -84,12 +84,12 @@ fn folding_keeps_48_hours_then_days_then_weeks() {
     // Written in one go (a restore), then folded once, as a first fold after a restore does.
     let hours: Vec<i64> = (0..).map(|i| start + i * 3600).take_while(|&t| t <= NOW).collect();
     for chunk in hours.chunks(5000) {
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::backend::Batch::default();
         for &at in chunk {
-            batch.insert(&repo_key(3, at), &[0u8; 16]);
-            batch.insert(&repo_key(4, at), &[0u8; 16]);
+            batch.insert(repo_key(3, at), [0u8; 16]);
+            batch.insert(repo_key(4, at), [0u8; 16]);
         }
-        h.repos.apply_batch(batch).unwrap();
+        h.repos.apply(batch).unwrap();
     }
     let report = h.fold_if_due(NOW).unwrap().expect("a first fold is due");
     assert!(report.removed > 2 * 50_000, "{report:?}");

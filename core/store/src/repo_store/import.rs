@@ -4,9 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::{META_TABLE, REPOS_TABLE};
 use serde::Deserialize;
-use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
 
 use super::stored::encode_record;
 use super::{id_key, NewRepo, Repo, RepoStore, INITIALIZED, NEXT_ID};
@@ -179,17 +178,18 @@ impl RepoStore {
             let seq = self.next_seq()?;
             records.iter().map(|r| Ok((r.id, encode_record(r, seq)?))).collect::<StoreResult<_>>()?
         };
-        (&self.repos, &self.meta).transaction(|(tree, meta)| {
+        {
+            let (mut tree, mut meta) = (crate::backend::Batch::default(), crate::backend::Batch::default());
             for id in replaced {
-                tree.remove(&id_key(*id))?;
-                meta.remove(adopted_key(*id))?;
+                tree.remove(id_key(*id));
+                meta.remove(adopted_key(*id));
             }
             for (id, bytes) in &encoded {
-                tree.insert(&id_key(*id), bytes.as_slice())?;
+                tree.insert(id_key(*id), bytes.as_slice());
             }
-            meta.insert(NEXT_ID, &next_id.to_be_bytes())?;
-            Ok::<(), ConflictableTransactionError<()>>(())
-        })?;
+            meta.insert(NEXT_ID, next_id.to_be_bytes());
+            self.db.apply_across(vec![(REPOS_TABLE, tree), (META_TABLE, meta)])?;
+        }
         Ok(())
     }
 
@@ -288,19 +288,20 @@ impl RepoStore {
         }
         self.unsettle();
         // Records, ids given up and the counter in one transaction.
-        (&self.repos, &self.meta).transaction(|(tree, meta)| {
+        {
+            let (mut tree, mut meta) = (crate::backend::Batch::default(), crate::backend::Batch::default());
             for id in &removed_ids {
-                tree.remove(&id_key(*id))?;
-                meta.remove(adopted_key(*id))?;
+                tree.remove(id_key(*id));
+                meta.remove(adopted_key(*id));
             }
             for (id, bytes) in &encoded {
-                tree.insert(&id_key(*id), bytes.as_slice())?;
+                tree.insert(id_key(*id), bytes.as_slice());
                 // A repository BorgWarehouse knows keeps its id from now on.
-                meta.remove(adopted_key(*id))?;
+                meta.remove(adopted_key(*id));
             }
-            meta.insert(NEXT_ID, &next_id.to_be_bytes())?;
-            Ok::<(), ConflictableTransactionError<()>>(())
-        })?;
+            meta.insert(NEXT_ID, next_id.to_be_bytes());
+            self.db.apply_across(vec![(REPOS_TABLE, tree), (META_TABLE, meta)])?;
+        }
         let before: Vec<Repo> =
             removed_ids.iter().chain(records.iter().map(|r| &r.id)).filter_map(|id| current.get(id).cloned()).collect();
         {
@@ -326,7 +327,7 @@ impl RepoStore {
                 s.index_mut().put(old);
             }
             for id in &marked_before {
-                s.meta.insert(adopted_key(*id), &[1u8])?;
+                s.meta.insert(adopted_key(*id), [1u8])?;
             }
             Ok(())
         })
@@ -388,14 +389,15 @@ impl RepoStore {
         };
         let next_id = adopted.len() as u64;
         // Records, their "adopted" marks and the counter in one transaction.
-        (&self.repos, &self.meta).transaction(|(tree, meta)| {
+        {
+            let (mut tree, mut meta) = (crate::backend::Batch::default(), crate::backend::Batch::default());
             for (id, bytes) in &encoded {
-                tree.insert(&id_key(*id), bytes.as_slice())?;
-                meta.insert(adopted_key(*id), &[1u8])?;
+                tree.insert(id_key(*id), bytes.as_slice());
+                meta.insert(adopted_key(*id), [1u8]);
             }
-            meta.insert(NEXT_ID, &next_id.to_be_bytes())?;
-            Ok::<(), ConflictableTransactionError<()>>(())
-        })?;
+            meta.insert(NEXT_ID, next_id.to_be_bytes());
+            self.db.apply_across(vec![(REPOS_TABLE, tree), (META_TABLE, meta)])?;
+        }
         for repo in &adopted {
             tracing::warn!(repository = %repo.repository_name, archived = repo.archived, "authorized_keys: repository line taken in at first start");
         }

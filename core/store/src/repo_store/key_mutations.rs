@@ -87,11 +87,11 @@ impl RepoStore {
             changed.insert(*id, repo);
         }
         let seq = self.next_seq()?;
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::backend::Batch::default();
         for repo in changed.values() {
-            batch.insert(&id_key(repo.id), encode_record(repo, seq)?);
+            batch.insert(id_key(repo.id), encode_record(repo, seq)?);
         }
-        self.repos.apply_batch(batch)?;
+        self.repos.apply(batch)?;
         // The list answers show `lastUsedAt`.
         self.index_mut().generation += 1;
         self.persist().await

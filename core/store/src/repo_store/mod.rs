@@ -45,6 +45,9 @@ pub use list_answer::ListReader;
 pub use list_answer::{ListAnswer, WriteRepo};
 pub use record::{is_on_time, ListKind, NewRepo, PathFamily, Repo, RepoKey, RepoPatch, Scan};
 
+/// The tables of repository records, and of what the repositories share (the id counter, marks).
+const REPOS_TABLE: &str = "repos";
+const META_TABLE: &str = "meta";
 const NEXT_ID: &[u8] = b"next_repo_id";
 /// Set once the store has been reconciled with `authorized_keys` for the first time.
 const INITIALIZED: &[u8] = b"initialized";
@@ -59,9 +62,9 @@ fn id_key(id: u64) -> [u8; 8] {
 }
 
 pub struct RepoStore {
-    db: sled::Db,
-    repos: sled::Tree,
-    meta: sled::Tree,
+    db: crate::backend::SharedBackend,
+    repos: std::sync::Arc<dyn crate::backend::Table>,
+    meta: std::sync::Arc<dyn crate::backend::Table>,
     index: RwLock<Index>,
     write: tokio::sync::Mutex<()>,
     keys: AuthorizedKeys,
@@ -88,18 +91,19 @@ impl RepoStore {
     /// Opens the repositories of `db`, with their check figures from `checks` where those are
     /// newer than the record.
     pub fn open(
-        db: &sled::Db,
+        db: &crate::backend::SharedBackend,
         keys: AuthorizedKeys,
         sink: KeySink,
         pool: Pool,
         checks: std::path::PathBuf,
         clock: crate::clock::Clock,
     ) -> StoreResult<Self> {
-        let repos = db.open_tree("repos")?;
-        let meta = db.open_tree("meta")?;
+        let repos = db.table(REPOS_TABLE)?;
+        let meta = db.table(META_TABLE)?;
         // Whoever opens the store next may change it: a clean stop counts once.
-        let clean_stop = meta.remove(KEY_DIR_CLEAN)?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes));
-        let mut legacy = sled::Batch::default();
+        let clean_stop = meta.get(KEY_DIR_CLEAN)?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes));
+        meta.remove(KEY_DIR_CLEAN)?;
+        let mut legacy = crate::backend::Batch::default();
         let mut legacy_count = 0usize;
         let mut written_at: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
         let mut loaded = Vec::new();
@@ -130,7 +134,7 @@ impl RepoStore {
         drop(written_at);
         if legacy_count > 0 {
             // Records of an earlier version (JSON) are rewritten once in the compact form.
-            repos.apply_batch(legacy)?;
+            repos.apply(legacy)?;
             db.flush()?;
             tracing::info!(
                 records = legacy_count,
@@ -220,7 +224,7 @@ impl RepoStore {
     /// A number from sled's persistent monotonic counter, for the record or checks file about
     /// to be written.
     pub(super) fn next_seq(&self) -> StoreResult<u64> {
-        Ok(self.db.generate_id()?)
+        self.db.generate_id()
     }
 
     /// Saves every repository's check figures (after a check run).
@@ -345,7 +349,7 @@ impl RepoStore {
             return Ok(());
         }
         let token: u64 = rand::random();
-        self.meta.insert(KEY_DIR_CLEAN, &token.to_be_bytes())?;
+        self.meta.insert(KEY_DIR_CLEAN, token.to_be_bytes())?;
         self.db.flush_async().await?;
         dir.write_clean_stop(token).map_err(|e| StoreError::io(dir.root(), e))
     }
@@ -398,7 +402,7 @@ impl RepoStore {
             self.sink.sync(&self.keys, &self.lines()?)
         }
         .map_err(|e| StoreError::io(self.sink_path(), e))?;
-        self.meta.insert(INITIALIZED, &[1u8])?;
+        self.meta.insert(INITIALIZED, [1u8])?;
         self.meta.insert(LINE_SHAPE, &shape[..])?;
         self.db.flush()?;
         for name in &report.added {

@@ -4,8 +4,7 @@
 
 use std::collections::HashSet;
 
-use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
+use super::{META_TABLE, REPOS_TABLE};
 
 use super::stored::encode_record;
 use super::{id_key, NewRepo, Repo, RepoKey, RepoPatch, RepoStore, Scan, NEXT_ID};
@@ -64,13 +63,14 @@ impl RepoStore {
             let seq = self.next_seq()?;
             records.iter().map(|r| Ok((id_key(r.id), encode_record(r, seq)?))).collect::<StoreResult<_>>()?
         };
-        (&self.repos, &self.meta).transaction(|(tree, meta)| {
+        {
+            let (mut tree, mut meta) = (crate::backend::Batch::default(), crate::backend::Batch::default());
             for (key, bytes) in &encoded {
-                tree.insert(key, bytes.as_slice())?;
+                tree.insert(key, bytes.as_slice());
             }
-            meta.insert(NEXT_ID, &next_id.to_be_bytes())?;
-            Ok::<(), ConflictableTransactionError<()>>(())
-        })?;
+            meta.insert(NEXT_ID, next_id.to_be_bytes());
+            self.db.apply_across(vec![(REPOS_TABLE, tree), (META_TABLE, meta)])?;
+        }
         Ok(())
     }
 

@@ -275,7 +275,7 @@ mod tests {
         postcard::to_extend(&v2, vec![V2]).unwrap()
     }
 
-    fn open_store(dir: &std::path::Path, db: &sled::Db, now: i64) -> super::super::RepoStore {
+    fn open_store(dir: &std::path::Path, db: &crate::backend::SharedBackend, now: i64) -> super::super::RepoStore {
         let home = dir.join("home");
         let keys = bw_host::authorized_keys::AuthorizedKeys::new(home.join(".ssh/authorized_keys"), home.join("repos"));
         let sink = super::super::KeySink::File { stale_dir: None };
@@ -305,8 +305,9 @@ mod tests {
     #[test]
     fn a_store_of_an_earlier_version_is_rewritten_in_the_compact_form_at_open() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path().join("db")).unwrap();
-        let tree = db.open_tree("repos").unwrap();
+        let db: crate::backend::SharedBackend =
+            std::sync::Arc::new(crate::backend::SledBackend::open(&dir.path().join("db"), 1 << 20).unwrap());
+        let tree = db.table("repos").unwrap();
         let r = sample();
         tree.insert(123u64.to_be_bytes(), serde_json::to_vec(&r).unwrap()).unwrap();
         let store = open_store(dir.path(), &db, 1_800_000_000);
@@ -323,8 +324,9 @@ mod tests {
     #[test]
     fn a_store_of_the_one_key_version_gets_keys_of_their_own_at_open() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path().join("db")).unwrap();
-        let tree = db.open_tree("repos").unwrap();
+        let db: crate::backend::SharedBackend =
+            std::sync::Arc::new(crate::backend::SledBackend::open(&dir.path().join("db"), 1 << 20).unwrap());
+        let tree = db.table("repos").unwrap();
         let r = sample();
         tree.insert(123u64.to_be_bytes(), as_v2(&r, 5)).unwrap();
         assert!(is_legacy(&tree.get(123u64.to_be_bytes()).unwrap().unwrap()));
@@ -347,8 +349,9 @@ mod tests {
     #[test]
     fn the_upgrade_keeps_the_lines_byte_for_byte() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path().join("db")).unwrap();
-        let tree = db.open_tree("repos").unwrap();
+        let db: crate::backend::SharedBackend =
+            std::sync::Arc::new(crate::backend::SledBackend::open(&dir.path().join("db"), 1 << 20).unwrap());
+        let tree = db.table("repos").unwrap();
         let r = sample();
         tree.insert(123u64.to_be_bytes(), as_v2(&r, 5)).unwrap();
         let home = dir.path().join("home");
@@ -360,7 +363,7 @@ mod tests {
         );
         let file = format!("# the admin's own\n{line}");
         std::fs::write(keys.path(), &file).unwrap();
-        db.open_tree("meta").unwrap().insert(b"initialized", &[1u8]).unwrap();
+        db.table("meta").unwrap().insert(b"initialized", [1u8]).unwrap();
         let store = open_store(dir.path(), &db, 1_800_000_000);
         let report = store.reconcile().unwrap();
         assert!(report.added.is_empty() && report.rewritten.is_empty() && report.removed.is_empty(), "{report:?}");
