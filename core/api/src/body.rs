@@ -86,7 +86,7 @@ impl<'a, D: Type> ApiExtractor<'a> for JsonRequest<D> {
 /// The plain answer as a body: the kept bytes of a small list, else inflated from the gzipped
 /// copy as the client reads it, in chunks of [`bw_store::memory::LIST_CHUNK`], each its own
 /// mapping, handed back to the system when sent.
-fn plain_body(answer: &bw_store::repo_store::ListAnswer) -> poem::Body {
+fn plain_body(answer: &crate::list_answer::ListAnswer) -> poem::Body {
     match answer.plain_bytes() {
         Some(bytes) => poem::Body::from_bytes(bytes),
         None => poem::Body::from_bytes_stream(tokio_util::io::ReaderStream::with_capacity(
@@ -150,7 +150,7 @@ pub enum TaggedJson<T> {
     /// The answer, gzipped when `gzip` is set (`Content-Encoding: gzip`), else inflated as it
     /// is sent.
     Fresh {
-        list: bw_store::repo_store::ListAnswer,
+        list: crate::list_answer::ListAnswer,
         etag: String,
         gzip: bool,
         _doc: PhantomData<fn() -> T>,
@@ -174,7 +174,7 @@ impl<T> TaggedJson<T> {
     /// when the client holds this answer, gzipped when it accepts gzip. The gzipped
     /// representation has its own tag, and either tag stands for the answer in `If-None-Match`.
     pub fn answer(
-        list: bw_store::repo_store::ListAnswer,
+        list: crate::list_answer::ListAnswer,
         if_none_match: Option<&str>,
         accept_encoding: Option<&str>,
     ) -> Self {

@@ -19,6 +19,7 @@ pub mod figures;
 pub mod health;
 pub mod history;
 pub mod limits;
+pub mod list_answer;
 pub mod opening;
 mod plugin_list;
 pub mod query;

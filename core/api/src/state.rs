@@ -12,7 +12,8 @@ use bw_store::backend::SharedBackend;
 use bw_store::clock::Clock;
 use bw_store::health_marks::QuotaMarks;
 use bw_store::history::HistoryStore;
-use bw_store::repo_store::{KeySink, RepoStore};
+use bw_store::key_sink::KeySink;
+use bw_store::repo_store::RepoStore;
 use bw_store::session_store::SessionStore;
 use bw_store::store_error::{StoreError, StoreResult};
 
@@ -51,6 +52,8 @@ pub struct Inner {
     /// The URLs a client gives borg (`sshUrl`, `lanSshUrl`), from the SSH settings.
     pub urls: RepoUrls,
     pub throttle: Throttle,
+    /// The cached list answers (`crate::list_answer`).
+    pub lists: crate::list_answer::ListAnswers,
     pub scanner: Arc<dyn RepoScanner>,
     /// What the server counts about itself, for the metrics plugin.
     pub telemetry: crate::telemetry::Telemetry,
@@ -138,6 +141,7 @@ impl AppState {
             alert_log,
             health_events: Mutex::new(Vec::new()),
             throttle: Throttle::default(),
+            lists: Default::default(),
             scanner: Arc::new(FsScanner),
             telemetry: Default::default(),
             run_locks: Mutex::new(HashMap::new()),
@@ -196,6 +200,17 @@ impl AppState {
         snapshot: bw_store::snapshot::Snapshot,
     ) -> StoreResult<bw_store::snapshot::RestoreReport> {
         self.stores().restore_snapshot(snapshot)
+    }
+
+    /// The list answer of `kind` at `now` ([`crate::list_answer::ListAnswers::answer`]), spilled
+    /// into the data folder when large. Blocking.
+    pub fn list_answer(
+        &self,
+        now: i64,
+        kind: crate::list_answer::ListKind,
+        write_repo: crate::list_answer::WriteRepo,
+    ) -> StoreResult<crate::list_answer::ListAnswer> {
+        self.lists.answer(&self.repos, now, kind, write_repo, &self.config.server.data_dir)
     }
 
     /// True when the store answers reads and writes.

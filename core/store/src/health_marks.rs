@@ -62,7 +62,7 @@ impl QuotaMarks {
 pub(crate) mod checks {
     use super::*;
 
-    /// Run on every backend by [`crate::backend::conformance`].
+    /// Run on every backend by [`crate::conformance`].
     pub(crate) fn marks_survive_a_reopen_and_zero_forgets(db: &SharedBackend) {
         let marks = QuotaMarks::open(db).unwrap();
         assert_eq!(marks.level(1), 0);

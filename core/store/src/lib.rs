@@ -13,9 +13,12 @@ pub mod admin;
 pub mod alert_log;
 pub mod backend;
 pub mod clock;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod format;
 pub mod health_marks;
 pub mod history;
+pub mod key_sink;
 pub mod memory;
 pub mod repo_store;
 pub mod session_store;

@@ -65,7 +65,7 @@ impl VerifyResults {
 pub(crate) mod checks {
     use super::*;
 
-    /// Run on every backend by [`crate::backend::conformance`].
+    /// Run on every backend by [`crate::conformance`].
     pub(crate) fn results_survive_a_reopen(db: &crate::backend::SharedBackend) {
         let results = VerifyResults::open(db).unwrap();
         assert_eq!(results.get(1), None);

@@ -2,7 +2,7 @@
 
 import { api, ApiFailure } from "./api.js";
 import { $, el, act, ago, bytes, confirmAction, copy, date, notify, wireForm } from "./dom.js";
-import { state as list } from "./repos.js";
+import { serverInfo, setServerInfo } from "./repos.js";
 
 // ---- Tokens --------------------------------------------------------------------------------
 
@@ -69,8 +69,8 @@ export function forgetTokenSecret() {
 // ---- Server --------------------------------------------------------------------------------
 
 export async function loadServerInfo() {
-  list.server = await api("GET", "/api/v1/server-info");
-  return list.server;
+  setServerInfo(await api("GET", "/api/v1/server-info"));
+  return serverInfo();
 }
 
 export async function showServer() {

@@ -100,7 +100,7 @@ async function route() {
   // and only if no newer address was asked for meanwhile.
   const views = {
     repos: [async () => {
-      if (previous !== "repos" || Date.now() - repos.state.loadedAt > LIST_FRESH_MS) await repos.loadRepos();
+      if (previous !== "repos" || !repos.listIsFresh(LIST_FRESH_MS)) await repos.loadRepos();
     }, () => repos.render(repos.readQuery(target.params))],
     repo: [() => showRepo(target.name)],
     edit: [() => openEdit(target.name)],
@@ -146,7 +146,7 @@ function signinKindChanged() {
 async function startSession() {
   for (const n of document.querySelectorAll("[data-needs]")) n.hidden = !session.may(n.dataset.needs);
   if (session.may("read")) await loadServerInfo().catch(() => null);
-  repos.state.loadedAt = 0;
+  repos.markListStale();
 }
 
 function showNav() {
@@ -177,9 +177,7 @@ function clearScreen() {
   forgetTokenSecret();
   for (const id of ["repo-rows", "token-rows", "key-rows", "session-rows", "attention", "fired", "usage", "server-info"]) $(id).replaceChildren();
   for (const f of document.querySelectorAll("main form")) if (f.id !== "signin-form") f.reset();
-  repos.state.repos = [];
-  repos.state.index = [];
-  repos.state.server = null;
+  repos.forgetAll();
 }
 
 function ended(message) {
@@ -225,7 +223,7 @@ async function checkNow() {
   button.disabled = true;
   try {
     const answer = await session.api("POST", "/api/v1/repositories/refresh");
-    repos.state.loadedAt = 0;
+    repos.markListStale();
     await route();
     notify(answer.message || "Repositories refreshed");
   } finally {

@@ -6,7 +6,7 @@ import { api, may, path } from "./api.js";
 import { $, el, act, confirmAction, copy, notify, wireForm } from "./dom.js";
 import { borgInit } from "./guide.js";
 import { current, loadRepo } from "./repo.js";
-import { state as list } from "./repos.js";
+import { markListStale, serverInfo } from "./repos.js";
 
 export const ALERTS = [
   [0, "Never (not monitored)"], [3600, "1 hour"], [21600, "6 hours"], [43200, "12 hours"],
@@ -61,7 +61,7 @@ async function addRepo() {
   $("add-result-command").textContent = borgInit(url);
   $("add-result-link").href = `#/repositories/${encodeURIComponent(created.repositoryName)}`;
   $("add-result").hidden = false;
-  list.loadedAt = 0;
+  markListStale();
   if (!created.sshUrl) notify("The server has no FQDN and UNIX_USER set: put this host's SSH user and name in the URL.");
   $("add-form").reset();
   $("add-alert").value = "90000";
@@ -87,7 +87,7 @@ export async function openEdit(name) {
   for (const id of ["edit-alias", "edit-key", "edit-quota", "edit-alert", "edit-append-only", "edit-lan", "edit-comment", "edit-submit"]) {
     $(id).disabled = !!r.archived;
   }
-  $("edit-delete").hidden = !!(list.server && list.server.deleteDisabled) || !may("delete");
+  $("edit-delete").hidden = !!(serverInfo() && serverInfo().deleteDisabled) || !may("delete");
   const back = `#/repositories/${encodeURIComponent(r.repositoryName)}`;
   $("edit-back").href = back;
   $("edit-cancel").href = back;
@@ -107,7 +107,7 @@ async function saveEdit() {
   if (Object.keys(patch).length) {
     await api("PATCH", `/api/v1/repositories/${path(r.repositoryName)}`, patch);
   }
-  list.loadedAt = 0;
+  markListStale();
   go(`#/repositories/${encodeURIComponent(r.repositoryName)}`,
     Object.keys(patch).length ? `Saved ${patch.alias || r.alias}.` : "Nothing changed.");
 }
@@ -116,7 +116,7 @@ async function saveEdit() {
 async function toggleArchive() {
   const r = current.repo;
   const answer = await api("POST", `/api/v1/repositories/${path(r.repositoryName)}/archive`, { archived: !r.archived });
-  list.loadedAt = 0;
+  markListStale();
   go("#/repositories", answer.message);
 }
 
@@ -125,6 +125,6 @@ async function deleteRepo() {
   const sure = await confirmAction(`Delete ${r.alias} (${r.repositoryName})? Its backups are deleted from this host.`, "Delete");
   if (!sure) return;
   await api("DELETE", `/api/v1/repositories/${path(r.repositoryName)}`);
-  list.loadedAt = 0;
+  markListStale();
   go("#/repositories", `Deleted ${r.alias}.`);
 }

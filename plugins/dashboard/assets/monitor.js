@@ -6,7 +6,7 @@ import { api } from "./api.js";
 import { $, el, ago, bytes, date } from "./dom.js";
 import { lineChart } from "./chart.js";
 import { renderAlerts, ALERT_WORDS } from "./repo.js";
-import { condition, state as list, usedFraction } from "./repos.js";
+import { condition, repositories, serverInfo, usedFraction } from "./repos.js";
 
 const DAY = 86400;
 const NEAR_QUOTA = 0.8;
@@ -50,7 +50,7 @@ export function projection(points, disk) {
 }
 
 export async function showMonitoring() {
-  const repos = list.repos;
+  const repos = repositories();
   const monitored = repos.filter((r) => condition(r)[0] !== "off");
   const healthy = monitored.filter((r) => r.status && usedFraction(r) < NEAR_QUOTA && (!r.lastVerify || r.lastVerify.ok)).length;
   const used = repos.reduce((s, r) => s + r.storageUsed * 1024, 0);
@@ -91,7 +91,7 @@ export async function showMonitoring() {
   $("attention-none").hidden = attention.length !== 0;
 
   const points = history.map((p) => ({ at: p.at, value: p.storageUsed * 1024 }));
-  const disk = list.server && list.server.poolDisk;
+  const disk = serverInfo() && serverInfo().poolDisk;
   const projected = projection(points, disk);
   $("host-chart").replaceChildren(lineChart(points, { label: "Used space on this host", format: bytes, extra: projected.line }));
   $("projection").textContent = projected.text;

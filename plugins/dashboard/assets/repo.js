@@ -6,7 +6,7 @@ import { api, may, path } from "./api.js";
 import { $, el, act, ago, bytes, confirmAction, copy, dateTime, duration, notify, wireForm } from "./dom.js";
 import { lineChart } from "./chart.js";
 import { borgCreate, borgInit, borgmaticConfig } from "./guide.js";
-import { condition, repoUrl, state as list, usedFraction } from "./repos.js";
+import { condition, repoUrl, serverInfo, usedFraction } from "./repos.js";
 
 export const current = { repo: null };
 
@@ -40,7 +40,7 @@ export async function showRepo(name) {
   fillGuide(r);
   $("repo-edit").href = `#/repositories/${encodeURIComponent(r.repositoryName)}/edit`;
   $("verify-state").textContent = `Last verify: ${verifyText(r)}.`;
-  const server = list.server || {};
+  const server = serverInfo() || {};
   $("compact").hidden = !!server.compactDisabled;
   renderKeys(r);
   // The rest is read in parallel, each part on its own: a failure leaves a note in its place.
@@ -75,7 +75,7 @@ function fillGuide(r) {
   $("guide-init").textContent = borgInit(url);
   $("guide-create").textContent = borgCreate(url);
   $("guide-borgmatic-config").textContent = borgmaticConfig(url, r.alias);
-  const keys = (list.server && list.server.hostKeyFingerprints) || [];
+  const keys = (serverInfo() && serverInfo().hostKeyFingerprints) || [];
   $("guide-host-keys").hidden = keys.length === 0;
   $("host-keys").replaceChildren(...keys.map((k) => el("li", {}, el("code", { text: `${k.type} SHA256:${k.sha256.replace(/^SHA256:/, "")}` }))));
 }

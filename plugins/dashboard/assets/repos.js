@@ -8,7 +8,38 @@ import { $, el, ago, bytes, copy, date } from "./dom.js";
 
 export const PAGE_SIZE = 100;
 
-export const state = { repos: [], index: [], server: null, loadedAt: 0 };
+// The list and the server's description, as last read: written here only, through the
+// functions below, so that a view never finds them half changed by another.
+const state = { repos: [], index: [], server: null, loadedAt: 0 };
+
+// Every repository of the last list read.
+export function repositories() {
+  return state.repos;
+}
+
+// `GET /api/v1/server-info` as last read, or null.
+export function serverInfo() {
+  return state.server;
+}
+
+export function setServerInfo(info) {
+  state.server = info;
+}
+
+// Whether the list was read less than `ms` ago.
+export function listIsFresh(ms) {
+  return Date.now() - state.loadedAt <= ms;
+}
+
+// The next view of the list reads it again (after a change, a check, a new sign-in).
+export function markListStale() {
+  state.loadedAt = 0;
+}
+
+// Forgets what this sign-in read.
+export function forgetAll() {
+  Object.assign(state, { repos: [], index: [], server: null, loadedAt: 0 });
+}
 
 export function condition(r) {
   if (r.archived) return ["off", "archived"];

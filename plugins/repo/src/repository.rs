@@ -3,8 +3,9 @@
 //! `storageTarget` and the URLs, which are made from the settings, never stored).
 
 use crate::keys::KeyObject;
+use bw_api::list_answer::{ListKind, PathFamily};
 use bw_api::AppState;
-use bw_store::repo_store::{ListKind, PathFamily, Repo};
+use bw_store::repo_store::Repo;
 use poem_openapi::Object;
 use serde::Serialize;
 
@@ -103,7 +104,7 @@ impl Repository {
     }
 
     /// Writes `repo` as the paths of `family` show it: how the store writes each repository of
-    /// a list answer (see [`bw_store::repo_store::WriteRepo`]).
+    /// a list answer (see [`bw_api::list_answer::WriteRepo`]).
     /// `repo` as an entry of the list `kind`: the v1 list carries `keys` only when asked
     /// (`?include=keys`).
     pub fn write_json(

@@ -3,10 +3,10 @@
 
 use bw_api::auth::{Create, Guard, Read, Update};
 use bw_api::body::{JsonRequest, Message, TaggedJson};
+use bw_api::list_answer::{ListAnswer, ListKind, PathFamily};
 use bw_api::query::whole_number;
 use bw_api::refusals::{Answer, CONFLICT, DISABLED, INVALID_BODY, NONE, NOT_FOUND, UNEXPECTED_DATA};
 use bw_api::{ApiError, ApiResult, AppState};
-use bw_store::repo_store::{ListAnswer, ListKind, PathFamily};
 use poem::web::Data;
 use poem::Request;
 // Named `Header` and `Path`: poem-openapi finds parameters by these type names.
@@ -26,7 +26,7 @@ async fn list_answer(state: &AppState, kind: ListKind) -> ApiResult<ListAnswer> 
     let (state, now) = (state.clone(), state.clock.now());
     let built = tokio::task::spawn_blocking(move || {
         let write = |out: &mut dyn std::io::Write, repo| Repository::write_json(out, repo, kind, &state);
-        state.repos.list_json(now, kind, &write)
+        state.list_answer(now, kind, &write)
     })
     .await
     .map_err(|e| {
@@ -114,7 +114,7 @@ impl RepoApi {
         let limit = whole_number(limit.as_deref(), "limit", 1, MAX_PAGE)?.unwrap_or(MAX_PAGE);
         let offset = whole_number(offset.as_deref(), "offset", 0, usize::MAX)?.unwrap_or(0);
         let write = |out: &mut dyn std::io::Write, repo| Repository::write_json(out, repo, kind, &state);
-        Ok(TaggedJson::untagged(state.repos.list_page_json(state.clock.now(), offset, limit, &write)?))
+        Ok(TaggedJson::untagged(bw_api::list_answer::page(&state.repos, state.clock.now(), offset, limit, &write)?))
     }
 
     /// Retrieve details of a specific repository by ID

@@ -7,11 +7,9 @@
 //! in-memory index, the key lines, the caches. A backend holds bytes only. [`SledBackend`] is
 //! the embedded default; [`InMemoryBackend`] keeps nothing past the process (tests, and the
 //! proof that the stores depend on the seam only); a database shared by several servers is the
-//! next. Each passes [`conformance`], which checks the seam's promises and runs the stores over
+//! next. Each passes [`crate::conformance`], which checks the seam's promises and runs the stores over
 //! it.
 
-#[cfg(any(test, feature = "conformance"))]
-pub mod conformance;
 mod in_memory;
 mod sled_backend;
 

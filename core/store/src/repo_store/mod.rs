@@ -1,19 +1,17 @@
-//! Repositories: the sled tree that is the truth, an in-memory index that serves reads, and the
-//! `authorized_keys` lines and pool folders that follow from them.
+//! Repositories: their table behind the store seam ([`crate::backend`]), the truth; an in-memory index
+//! that serves reads; and the `authorized_keys` lines and pool folders that follow from them.
 //!
 //! - [`record`]: the record and its lines; [`access_key`]: its keys;
 //! - [`stored`]: the record's compact form in the store;
 //! - [`index`]: the in-memory index, with [`aliases`] (every alias in one buffer);
-//! - [`list_answer`]: the list answer, cached gzipped;
 //! - [`checks_file`]: the checks' figures, saved beside the store;
-//! - [`key_sink`]: where key lines go (file or command key mode);
 //! - [`mutations`]: create, edit, delete and the checks' writes, each with its undo;
 //!   [`key_mutations`]: a repository's keys;
 //! - [`import`]: BorgWarehouse's `repo.json` and first-start adoption of existing lines.
 //!
 //! Every mutation holds one lock, writes the store (flushed before it answers) and hands its
-//! change to the key sink, which writes one key file or a bounded part of `authorized_keys`.
-//! A crash between the two is repaired by [`RepoStore::reconcile`] at the next start; a failed
+//! change to the key sink ([`crate::key_sink`], beside the store: what sshd reads follows it),
+//! which writes one key file or a bounded part of `authorized_keys`. A crash between the two is repaired by [`RepoStore::reconcile`] at the next start; a failed
 //! key write rolls the store change back.
 
 pub mod access_key;
@@ -22,8 +20,6 @@ mod checks_file;
 pub mod import;
 mod index;
 mod key_mutations;
-mod key_sink;
-mod list_answer;
 mod mutations;
 mod record;
 pub mod restore;
@@ -36,14 +32,11 @@ use bw_host::authorized_keys::{AuthorizedKeys, RepoLine, SyncReport};
 use bw_host::pool::Pool;
 use stored::{decode_record, encode_record};
 
+use crate::key_sink::KeySink;
 pub use access_key::{AccessKey, KeyMode, KeyPatch, NewKey};
 use index::Index;
 pub use index::{Flagged, RepoSummary};
-pub use key_sink::KeySink;
-use list_answer::ListCache;
-pub use list_answer::ListReader;
-pub use list_answer::{ListAnswer, WriteRepo};
-pub use record::{is_on_time, ListKind, NewRepo, PathFamily, Repo, RepoKey, RepoPatch, Scan};
+pub use record::{is_on_time, NewRepo, Repo, RepoKey, RepoPatch, Scan};
 
 /// The tables of repository records, and of what the repositories share (the id counter, marks).
 const REPOS_TABLE: &str = "repos";
@@ -79,12 +72,6 @@ pub struct RepoStore {
     /// Set while a mutation has changed the store and not yet its key lines (a mutation cut
     /// off midway leaves it set: no clean stop is marked then).
     unsettled: std::sync::atomic::AtomicBool,
-    /// The list answer of each [`ListKind`], by its index.
-    list_json: [std::sync::Mutex<Option<ListCache>>; ListKind::COUNT],
-    /// Makes entity tags unique across restarts (the index generation starts again at each).
-    instance: u64,
-    /// Counts list builds, so that no two builds share a tag.
-    builds: std::sync::atomic::AtomicU64,
 }
 
 impl RepoStore {
@@ -154,9 +141,6 @@ impl RepoStore {
             clock,
             clean_stop,
             unsettled: std::sync::atomic::AtomicBool::new(false),
-            list_json: std::array::from_fn(|_| std::sync::Mutex::new(None)),
-            instance: rand::random(),
-            builds: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -199,10 +183,16 @@ impl RepoStore {
         }
     }
 
-    /// Makes the cached list answers stale: something they show that the index does not hold
-    /// (a verify result) changed.
+    /// Makes answers built from the repositories stale: something they show that the index does
+    /// not hold (a verify result) changed.
     pub fn answers_changed(&self) {
         self.index_mut().generation += 1;
+    }
+
+    /// Moves at every change of what the repositories show: an answer built at one generation
+    /// says what the index says while the generation is the same (the API's cached lists).
+    pub fn generation(&self) -> u64 {
+        self.read().generation
     }
 
     /// One repository as [`RepoStore::summaries`] shows it, handed to `each` under the index's
@@ -214,7 +204,7 @@ impl RepoStore {
     /// Every stored record, in id order, read from the store as the iterator advances, with the
     /// current check figures. Holds no lock between items: a reader that takes its time delays
     /// no change.
-    fn records(&self) -> impl Iterator<Item = StoreResult<Repo>> + '_ {
+    pub fn records(&self) -> impl Iterator<Item = StoreResult<Repo>> + '_ {
         self.repos.iter().map(|item| {
             let (k, v) = item?;
             decode_record(|| format!("repository {}", hex_key(&k)), &v).map(|r| self.current(r))
@@ -237,55 +227,6 @@ impl RepoStore {
     /// Every repository, ordered by id.
     pub fn list(&self) -> StoreResult<Vec<Repo>> {
         self.records().collect()
-    }
-
-    /// The list answer of `kind`, `{"repoList":[...]}` with `status` computed for `now`, each
-    /// repository written by `write_repo` (the same for every call of a kind), gzipped with
-    /// its entity tag; built again only after a change or when a status turns false with the
-    /// passing of time. Builds of one kind wait for each other: pollers arriving together
-    /// share one build.
-    pub fn list_json(&self, now: i64, kind: ListKind, write_repo: WriteRepo) -> StoreResult<ListAnswer> {
-        let mut slot = self.list_json[kind as usize].lock().unwrap_or_else(|p| p.into_inner());
-        let generation = self.read().generation;
-        if let Some(answer) = ListCache::fresh(&slot, generation, now) {
-            return Ok(answer);
-        }
-        let build = self.builds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mark = kind.tag_mark();
-        let etag = format!("\"{:016x}-{mark}-{:x}\"", self.instance, build);
-        // Records are read from the store as the answer is written. A change made meanwhile
-        // bumps the generation, so this answer is rebuilt at the next request.
-        let mut failed = None;
-        let repos = self.records().map_while(|r| r.map_err(|e| failed = Some(e)).ok());
-        let spill_dir = self.checks.parent().unwrap_or(std::path::Path::new("."));
-        let built = ListCache::build(repos, self.len(), generation, now, etag, write_repo, spill_dir)
-            .map_err(|e| StoreError::io(spill_dir, e))?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        let answer = built.answer();
-        *slot = Some(built);
-        // A rebuild reads every record once; give its working memory back.
-        crate::memory::release_free_memory_now_and_soon();
-        Ok(answer)
-    }
-
-    /// A page of the v1 list, `{"repoList":[...],"total":N}`: `limit` repositories from the
-    /// `offset`-th in id order, with `status` computed for `now`, each written by `write_repo`.
-    /// Not cached: pages are small.
-    pub fn list_page_json(
-        &self,
-        now: i64,
-        offset: usize,
-        limit: usize,
-        write_repo: WriteRepo,
-    ) -> StoreResult<bytes::Bytes> {
-        let total = self.len();
-        let page: Vec<Repo> = self.records().skip(offset).take(limit).collect::<StoreResult<_>>()?;
-        let mut out = Vec::with_capacity(64 + page.len() * 480);
-        list_answer::write_list(&mut out, page.into_iter(), now, Some(total), write_repo)
-            .map_err(|e| StoreError::corrupt("a list page", e))?;
-        Ok(bytes::Bytes::from(out))
     }
 
     pub fn len(&self) -> usize {

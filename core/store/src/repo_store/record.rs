@@ -320,52 +320,6 @@ pub struct Scan {
 
 /// `status` at `now`: the one BorgWarehouse's import kept until the first check, else whether
 /// the last backup is within the alert delay.
-/// BorgWarehouse's two families of repository paths, whose answers differ: the 2.x paths
-/// (`/api/repo…`, repositories by id; the contract's "seed" paths) and the v1 paths of 3.x
-/// (`/api/v1/repositories…`, by name), which add `icon`, `storageTarget` and the URLs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PathFamily {
-    BorgWarehouse2,
-    V1,
-}
-
-/// Which whole list an answer is, each cached on its own: a path family's, and the v1 list
-/// with every repository's `keys` (`?include=keys`; left out by default, which keeps the list
-/// as light as 3.x clients expect).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ListKind {
-    BorgWarehouse2,
-    V1,
-    V1WithKeys,
-}
-
-impl ListKind {
-    /// How many kinds there are (the caches' count).
-    pub(super) const COUNT: usize = 3;
-
-    pub fn family(self) -> PathFamily {
-        match self {
-            ListKind::BorgWarehouse2 => PathFamily::BorgWarehouse2,
-            ListKind::V1 | ListKind::V1WithKeys => PathFamily::V1,
-        }
-    }
-
-    /// Whether each repository carries its `keys`.
-    pub fn with_keys(self) -> bool {
-        self == ListKind::V1WithKeys
-    }
-
-    /// The mark in the list's entity tag ("s" for the 2.x paths is kept: pollers hold tags
-    /// across upgrades).
-    pub(super) fn tag_mark(self) -> &'static str {
-        match self {
-            ListKind::BorgWarehouse2 => "s",
-            ListKind::V1 => "v1",
-            ListKind::V1WithKeys => "v1k",
-        }
-    }
-}
-
 pub(super) fn status_at(imported_status: Option<bool>, last_save: i64, alert: u64, now: i64) -> bool {
     imported_status.unwrap_or_else(|| is_on_time(last_save, alert, now))
 }

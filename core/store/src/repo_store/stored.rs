@@ -278,7 +278,7 @@ mod tests {
     fn open_store(dir: &std::path::Path, db: &crate::backend::SharedBackend, now: i64) -> super::super::RepoStore {
         let home = dir.join("home");
         let keys = bw_host::authorized_keys::AuthorizedKeys::new(home.join(".ssh/authorized_keys"), home.join("repos"));
-        let sink = super::super::KeySink::File { stale_dir: None };
+        let sink = crate::key_sink::KeySink::File { stale_dir: None };
         let pool = bw_host::pool::Pool::new(home.join("repos"));
         let clock = crate::clock::Clock::fixed(now);
         super::super::RepoStore::open(db, keys, sink, pool, dir.join("checks.bin"), clock).unwrap()

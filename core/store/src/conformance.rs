@@ -3,9 +3,7 @@
 //! a new, empty backend; a broken promise panics with what it is. This crate runs it on sled and
 //! on the in-memory backend.
 
-use std::sync::Arc;
-
-use super::{Batch, SharedBackend};
+use crate::backend::{Batch, SharedBackend};
 use crate::history::{HistoryStore, HostPoint};
 use crate::repo_store::{NewRepo, RepoKey, RepoPatch, RepoStore};
 use crate::session_store::{Session, SessionStore};
@@ -193,7 +191,7 @@ fn repositories_come_back_after_a_reopen(db: &SharedBackend) {
     let open = || {
         let home = dir.path().join("home");
         let keys = bw_host::authorized_keys::AuthorizedKeys::new(home.join(".ssh/authorized_keys"), home.join("repos"));
-        let sink = crate::repo_store::KeySink::File { stale_dir: None };
+        let sink = crate::key_sink::KeySink::File { stale_dir: None };
         let pool = bw_host::pool::Pool::new(home.join("repos"));
         RepoStore::open(db, keys, sink, pool, dir.path().join("checks.bin"), crate::clock::Clock::fixed(1_700_000_000))
             .unwrap()
@@ -232,16 +230,18 @@ fn repositories_come_back_after_a_reopen(db: &SharedBackend) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
     fn sled_keeps_the_seams_promises() {
-        run(&super::super::temporary_sled);
+        run(&crate::backend::temporary_sled);
     }
 
     #[test]
     fn memory_keeps_the_seams_promises() {
-        run(&|| -> SharedBackend { super::super::InMemoryBackend::new() });
+        run(&|| -> SharedBackend { crate::backend::InMemoryBackend::new() });
     }
 
     /// What sled wrote is there after the process lets go of it and opens it again.
@@ -249,15 +249,15 @@ mod tests {
     fn sled_keeps_what_it_wrote_across_an_opening() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = super::super::SledBackend::open(dir.path(), 1 << 20).unwrap();
-            use super::super::Backend;
+            let db = crate::backend::SledBackend::open(dir.path(), 1 << 20).unwrap();
+            use crate::backend::Backend;
             let (mut t, mut m) = (Batch::default(), Batch::default());
             t.insert("k", "v");
             m.insert("n", "1");
             db.apply_across(vec![("t", t), ("m", m)]).unwrap();
             db.flush().unwrap();
         }
-        let db: SharedBackend = Arc::new(super::super::SledBackend::open(dir.path(), 1 << 20).unwrap());
+        let db: SharedBackend = Arc::new(crate::backend::SledBackend::open(dir.path(), 1 << 20).unwrap());
         assert_eq!(db.table("t").unwrap().get("k").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(db.table("m").unwrap().get("n").unwrap().as_deref(), Some(&b"1"[..]));
     }

@@ -12,14 +12,14 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::record::Repo;
+use bw_store::repo_store::Repo;
 
 /// Writes one repository of a list answer in the API's shape. The store keeps records; the
 /// routes own what a client sees of one (fields of a path family, URLs), so they hand this in.
 pub type WriteRepo<'a> = &'a (dyn Fn(&mut dyn Write, Repo) -> io::Result<()> + Sync);
 
 /// The list answer gzipped, and for which index generation and times it holds.
-pub(super) struct ListCache {
+pub(crate) struct ListCache {
     generation: u64,
     built_at: i64,
     /// The first second at which some repository's status is no longer what the answer says.
@@ -100,7 +100,7 @@ impl<W: Write> Write for Counted<'_, W> {
 /// Writes `{"repoList":[...]}` (and `"total"` when given) with `status` computed for `now`, each
 /// repository by `write_repo`; returns the first second at which a status in it turns false with
 /// the passing of time.
-pub(super) fn write_list(
+pub(crate) fn write_list(
     out: &mut impl Write,
     repos: impl Iterator<Item = Repo>,
     now: i64,
@@ -266,7 +266,34 @@ impl tokio::io::AsyncRead for ListReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo_store::index::tests::repos;
+
+    fn repos(n: u64) -> impl Iterator<Item = Repo> {
+        (0..n).map(|i| Repo {
+            id: i,
+            alias: format!("host-{i}"),
+            repository_name: format!("{i:08x}"),
+            status: false,
+            last_save: 1_700_000_000,
+            alert: 90_000,
+            storage_size: 100,
+            storage_used: 1234,
+            keys: vec![bw_store::repo_store::AccessKey {
+                ssh_public_key: format!("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{i:043} c{i}"),
+                mode: bw_store::repo_store::KeyMode::Full,
+                name: String::new(),
+                created_at: 0,
+                last_used_at: 0,
+            }],
+            comment: "a comment that makes the record longer".into(),
+            display_details: true,
+            lan_command: false,
+            last_status_alert_send: None,
+            archived: false,
+            icon: None,
+            storage_target: None,
+            imported_status: None,
+        })
+    }
 
     fn as_stored(out: &mut dyn Write, repo: Repo) -> io::Result<()> {
         serde_json::to_writer(out, &repo).map_err(io::Error::other)
