@@ -1,5 +1,6 @@
-//! Repositories: their table behind the store seam ([`crate::backend`]), the truth; an in-memory index
-//! that serves reads; and the `authorized_keys` lines and pool folders that follow from them.
+//! Repositories: their table behind the store seam ([`crate::backend`]), the truth; an
+//! in-memory index that serves reads; and the `authorized_keys` lines and pool folders that
+//! follow from them.
 //!
 //! - [`record`]: the record and its lines; [`access_key`]: its keys;
 //! - [`stored`]: the record's compact form in the store;
