@@ -121,54 +121,64 @@ pub fn main() -> ExitCode {
         };
     }
     match cli.command {
-        None | Some(Cmd::Serve) => {
-            // Which file was read, or that none was: a build without the package's default
-            // reads no file, and a server that started from `./data` should say why.
-            let file = config_file.clone().or_else(|| std::env::var_os("BW_CONFIG").map(PathBuf::from));
-            match file {
-                Some(f) => {
-                    tracing::info!(file = %f.display(), data_dir = %config.server.data_dir.display(), "configuration read")
-                }
-                None => tracing::info!(
-                    data_dir = %config.server.data_dir.display(),
-                    "no configuration file read (defaults and BW_* variables only; --config or BW_CONFIG names one)"
-                ),
-            }
-            serve(config)
-        }
+        None | Some(Cmd::Serve) => serve_saying_which_file(config, config_file),
         Some(Cmd::Openapi) => unreachable!("handled above"),
-        Some(Cmd::Admin { command: AdminCmd::SetPassword { user } }) => {
-            let user = user.unwrap_or_else(|| config.auth.admin_user.clone());
-            let request = read_password()
-                .and_then(|password| ControlRequest::new("set-password", control::SetPassword { user, password }));
-            match request {
-                Ok(request) => local_command(&config, request),
-                Err(e) => {
-                    eprintln!("borgwarehouse: {e}");
-                    ExitCode::from(2)
-                }
-            }
+        Some(Cmd::Admin { command: AdminCmd::SetPassword { user } }) => set_password(&config, user),
+        Some(Cmd::Export { file }) => export(&config, &file),
+        Some(Cmd::Restore { file }) => crate::snapshot_file::restore(&config, &file),
+    }
+}
+
+/// `serve`, after saying which configuration file was read, or that none was: a build without
+/// the package's default reads no file, and a server that started from `./data` should say why.
+fn serve_saying_which_file(config: Config, config_file: Option<PathBuf>) -> ExitCode {
+    let file = config_file.or_else(|| std::env::var_os("BW_CONFIG").map(PathBuf::from));
+    match file {
+        Some(f) => {
+            tracing::info!(file = %f.display(), data_dir = %config.server.data_dir.display(), "configuration read")
         }
-        Some(Cmd::Export { file }) => match ControlRequest::new("export", ()).map(|r| answer_of(&config, r)) {
-            Ok(Ok(json)) => match crate::snapshot_file::write(&file, &json) {
-                Ok(()) => {
-                    if file.as_os_str() != "-" {
-                        eprintln!("borgwarehouse: snapshot written to {}", file.display());
-                    }
-                    ExitCode::SUCCESS
+        None => tracing::info!(
+            data_dir = %config.server.data_dir.display(),
+            "no configuration file read (defaults and BW_* variables only; --config or BW_CONFIG names one)"
+        ),
+    }
+    serve(config)
+}
+
+/// `admin set-password [USER]`: the password is read from the terminal or standard input.
+fn set_password(config: &Config, user: Option<String>) -> ExitCode {
+    let user = user.unwrap_or_else(|| config.auth.admin_user.clone());
+    let request = read_password()
+        .and_then(|password| ControlRequest::new("set-password", control::SetPassword { user, password }));
+    match request {
+        Ok(request) => local_command(config, request),
+        Err(e) => {
+            eprintln!("borgwarehouse: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `export FILE`: the snapshot, from a running server or from the store itself.
+fn export(config: &Config, file: &std::path::Path) -> ExitCode {
+    match ControlRequest::new("export", ()).map(|r| answer_of(config, r)) {
+        Ok(Ok(json)) => match crate::snapshot_file::write(file, &json) {
+            Ok(()) => {
+                if file.as_os_str() != "-" {
+                    eprintln!("borgwarehouse: snapshot written to {}", file.display());
                 }
-                Err(e) => {
-                    eprintln!("borgwarehouse: writing {}: {e}", file.display());
-                    ExitCode::FAILURE
-                }
-            },
-            Ok(Err(code)) => code,
+                ExitCode::SUCCESS
+            }
             Err(e) => {
-                eprintln!("borgwarehouse: {e}");
+                eprintln!("borgwarehouse: writing {}: {e}", file.display());
                 ExitCode::FAILURE
             }
         },
-        Some(Cmd::Restore { file }) => crate::snapshot_file::restore(&config, &file),
+        Ok(Err(code)) => code,
+        Err(e) => {
+            eprintln!("borgwarehouse: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -112,6 +112,8 @@ fn a_sound_repository_verifies_ok_and_a_damaged_one_fails_with_an_alert() {
         mail.contains(&format!("- files ({name}): borg check exited with 1")) && mail.contains("--repair"),
         "{mail}"
     );
+    // One sentence: the advice once carried a backslash, a line break and 13 spaces inside it.
+    assert!(mail.contains("(after a copy of the folder) can mend"), "{mail}");
 
     // /metrics says it too.
     let metrics = bw_tests::request(

@@ -103,7 +103,7 @@ impl From<StoreError> for ApiError {
                 ApiError::Conflict(format!("Storage target {path} is not available (missing or not mounted)"))
             }
             e @ (StoreError::Io { .. }
-            | StoreError::Db(_)
+            | StoreError::Backend(_)
             | StoreError::Corrupt { .. }
             | StoreError::Stopped { .. }) => ApiError::internal(e),
         }

@@ -1,4 +1,4 @@
-//! The error of the storage layer: the sled store and the borg user's files. It says what went
+//! The error of the storage layer: the store and the borg user's files. It says what went
 //! wrong in the store's terms; `bw_api::error` is the one place that turns it into an HTTP
 //! answer. A read that fails is an error, never "absent".
 
@@ -43,9 +43,9 @@ pub enum StoreError {
     /// A file or folder could not be read or written.
     #[error("{}: {source}{}", path.display(), io_advice(source, path))]
     Io { path: PathBuf, source: std::io::Error },
-    /// The sled store failed.
+    /// The backend behind the store seam failed (`crate::backend`).
     #[error("store: {0}")]
-    Db(#[from] sled::Error),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
     /// A record that does not decode (written by another version, or edited by hand).
     #[error("corrupt record {what}: {cause}")]
     Corrupt { what: String, cause: String },
@@ -106,17 +106,6 @@ impl StoreError {
 
     pub fn corrupt(what: impl Into<String>, cause: impl std::fmt::Display) -> Self {
         StoreError::Corrupt { what: what.into(), cause: cause.to_string() }
-    }
-}
-
-impl<E: std::fmt::Debug> From<sled::transaction::TransactionError<E>> for StoreError {
-    fn from(e: sled::transaction::TransactionError<E>) -> Self {
-        match e {
-            sled::transaction::TransactionError::Storage(e) => StoreError::Db(e),
-            sled::transaction::TransactionError::Abort(cause) => {
-                StoreError::corrupt("transaction", format!("{cause:?}"))
-            }
-        }
     }
 }
 

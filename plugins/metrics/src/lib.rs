@@ -8,6 +8,7 @@
 //! Prometheus, which asks for OpenMetrics, gets OpenMetrics; any other client (curl, promtool,
 //! other scrapers) gets the Prometheus text format.
 
+mod prometheus_text;
 mod render;
 
 use std::fmt;
@@ -22,7 +23,8 @@ use poem::web::Data;
 use poem::{handler, Body, EndpointExt, IntoResponse, Request, Response};
 use tokio::sync::mpsc;
 
-use render::{to_prometheus_text, RepoTable, Scrape};
+use prometheus_text::to_prometheus_text;
+use render::{RepoTable, Scrape};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";

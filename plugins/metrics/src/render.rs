@@ -201,9 +201,9 @@ impl Scrape {
     }
 }
 
-impl Collector for Scrape {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let e = &mut encoder;
+impl Scrape {
+    /// The build: version and plugins.
+    fn encode_build_info(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         {
             let mut metric = e.encode_descriptor(
                 "borgwarehouse_build_info",
@@ -214,8 +214,11 @@ impl Collector for Scrape {
             let labels = [("version", Escaped(self.version)), ("plugins", Escaped(&self.plugins))];
             metric.encode_family(&labels)?.encode_gauge(&1u32)?;
         }
+        Ok(())
+    }
 
-        // Per repository.
+    /// One series per repository (the figures, its last session and verify, its alias).
+    fn encode_per_repository(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         self.per_repo(
             e,
             "borgwarehouse_repository_last_backup_timestamp_seconds",
@@ -298,8 +301,11 @@ impl Collector for Scrape {
                 metric.encode_family(&labels)?.encode_gauge(&1u32)?;
             }
         }
+        Ok(())
+    }
 
-        // Totals.
+    /// Sums over the repositories.
+    fn encode_totals(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         Self::gauge(e, "borgwarehouse_repositories", "Repositories, archived ones included.", self.repos.len() as u64)?;
         Self::gauge(
             e,
@@ -325,8 +331,11 @@ impl Collector for Scrape {
             "The sum of all repositories' quotas.",
             self.repos.iter().map(|r| r.quota_bytes).fold(0u64, u64::saturating_add),
         )?;
+        Ok(())
+    }
 
-        // The checks' last runs (absent for a check that has not run since start-up).
+    /// The checks' last runs (absent for a check that has not run since start-up).
+    fn encode_check_runs(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let checks = &self.telemetry.checks;
         for (name, help, value) in [
             (
@@ -350,8 +359,11 @@ impl Collector for Scrape {
                 metric.encode_family(&[("check", Escaped(check))])?.encode_gauge(&value(run))?;
             }
         }
+        Ok(())
+    }
 
-        // The server's own counters.
+    /// The server's own counters.
+    fn encode_counters(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let t = &self.telemetry;
         let statuses: Vec<String> = t.requests.keys().map(|(_, _, status)| status.to_string()).collect();
         Self::counter(
@@ -380,46 +392,20 @@ impl Collector for Scrape {
     }
 }
 
-/// Turns complete lines of the OpenMetrics text `prometheus-client` writes into the Prometheus
-/// text format (0.0.4), which every scraper and `promtool check metrics` read: a counter's
-/// HELP and TYPE name its samples' `_total` name, and there is no `# EOF`. Label values are
-/// escaped alike in both formats.
-pub fn to_prometheus_text(openmetrics: &str, out: &mut String) {
-    for line in openmetrics.split_inclusive('\n') {
-        if line.starts_with("# EOF") || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let counter_descriptor = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let name = rest.split(' ').next()?;
-            COUNTERS.contains(&name).then_some((prefix, name, &rest[name.len()..]))
-        });
-        match counter_descriptor {
-            Some((prefix, name, rest)) => {
-                out.push_str(prefix);
-                out.push_str(name);
-                out.push_str("_total");
-                out.push_str(rest);
-            }
-            None => out.push_str(line),
-        }
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let e = &mut encoder;
+        self.encode_build_info(e)?;
+        self.encode_per_repository(e)?;
+        self.encode_totals(e)?;
+        self.encode_check_runs(e)?;
+        self.encode_counters(e)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counters_are_renamed_and_eof_dropped() {
-        let om = "# HELP borgwarehouse_http_requests Requests.\n# TYPE borgwarehouse_http_requests counter\nborgwarehouse_http_requests_total{route=\"/a\"} 1\n# HELP borgwarehouse_repositories Count.\n# TYPE borgwarehouse_repositories gauge\nborgwarehouse_repositories 2\n# EOF\n";
-        let mut out = String::new();
-        to_prometheus_text(om, &mut out);
-        assert_eq!(
-            out,
-            "# HELP borgwarehouse_http_requests_total Requests.\n# TYPE borgwarehouse_http_requests_total counter\nborgwarehouse_http_requests_total{route=\"/a\"} 1\n# HELP borgwarehouse_repositories Count.\n# TYPE borgwarehouse_repositories gauge\nborgwarehouse_repositories 2\n"
-        );
-    }
 
     #[test]
     fn label_values_are_escaped() {

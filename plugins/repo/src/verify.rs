@@ -168,46 +168,50 @@ pub async fn verify(state: &AppState, id: u64, name: &str) -> ApiResult<Result<L
     if !status.success() && said.contains("Failed to create/acquire the lock") {
         return Ok(Err(NotRun::InUse));
     }
-    let message = match status.success() {
-        true => String::new(),
-        false => {
-            let mut m = format!(
-                "borg check exited with {}: {said}",
-                status.code().map_or("a signal".into(), |c| c.to_string())
-            );
-            if m.len() > MESSAGE_MAX {
-                let mut cut = MESSAGE_MAX;
-                while !m.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                m.truncate(cut);
-            }
-            m
-        }
-    };
+    let message = if status.success() { String::new() } else { failure_message(status, said) };
     let result = LastVerify { at: state.clock.now(), ok: status.success(), message };
+    keep_result(state, id, name, &result)?;
+    Ok(Ok(result))
+}
+
+/// What a failed check said, within [`MESSAGE_MAX`] bytes.
+fn failure_message(status: std::process::ExitStatus, said: &str) -> String {
+    let mut m =
+        format!("borg check exited with {}: {said}", status.code().map_or("a signal".into(), |c| c.to_string()));
+    if m.len() > MESSAGE_MAX {
+        let mut cut = MESSAGE_MAX;
+        while !m.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        m.truncate(cut);
+    }
+    m
+}
+
+/// Keeps a verify's result (the lists show it), and raises the health alert of a failed one.
+fn keep_result(state: &AppState, id: u64, name: &str, result: &LastVerify) -> ApiResult<()> {
     state.verifies.set(id, result.clone())?;
     state.repos.answers_changed();
-    if !result.ok {
-        tracing::warn!(repository = %name, message = %result.message, "verify failed");
-        let (alias, last_save) =
-            state.repos.summary(id, result.at, |s| (s.alias.to_string(), s.last_save)).unwrap_or_default();
-        state.queue_health_event(HealthEvent {
-            kind: HealthKind::VerifyFailed,
-            repository_name: name.to_string(),
-            alias,
-            last_save,
-            message: format!(
-                "{} Run `borg check --repository-only` on it to see the damage; `borg check --repair` (after a copy \\
-                 of the folder) can mend the index and segments, and the client's next backup restores what is \\
-                 missing from its files.",
-                result.message
-            ),
-        });
-    } else {
+    if result.ok {
         tracing::info!(repository = %name, "verify passed");
+        return Ok(());
     }
-    Ok(Ok(result))
+    tracing::warn!(repository = %name, message = %result.message, "verify failed");
+    let (alias, last_save) =
+        state.repos.summary(id, result.at, |s| (s.alias.to_string(), s.last_save)).unwrap_or_default();
+    state.queue_health_event(HealthEvent {
+        kind: HealthKind::VerifyFailed,
+        repository_name: name.to_string(),
+        alias,
+        last_save,
+        message: format!(
+            "{} Run `borg check --repository-only` on it to see the damage; `borg check --repair` (after a copy \
+             of the folder) can mend the index and segments, and the client's next backup restores what is \
+             missing from its files.",
+            result.message
+        ),
+    });
+    Ok(())
 }
 
 /// SIGTERM, on which borg releases its lock and exits; SIGKILL after [`STOP_GRACE`].

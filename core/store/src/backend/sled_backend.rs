@@ -32,7 +32,7 @@ impl SledBackend {
             // sled says only "could not acquire lock on …: Os { code: 11, … }".
             sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => SledOpenError::InUse,
             sled::Error::Io(io) => StoreError::io(path, io).into(),
-            other => StoreError::Db(other).into(),
+            other => StoreError::from(other).into(),
         })?;
         Ok(SledBackend { db })
     }
@@ -40,6 +40,23 @@ impl SledBackend {
     /// A store that is removed when dropped (tests).
     pub fn temporary() -> StoreResult<Self> {
         Ok(SledBackend { db: sled::Config::new().temporary(true).open()? })
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Backend(Box::new(e))
+    }
+}
+
+impl<E: std::fmt::Debug> From<sled::transaction::TransactionError<E>> for StoreError {
+    fn from(e: sled::transaction::TransactionError<E>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Storage(e) => e.into(),
+            sled::transaction::TransactionError::Abort(cause) => {
+                StoreError::corrupt("transaction", format!("{cause:?}"))
+            }
+        }
     }
 }
 

@@ -154,6 +154,15 @@ fn first_key_is(repo: &Repo, key: &ClientKey) -> bool {
     bw_host::ssh_key::digest_of_stored(repo.ssh_public_key()) == Some(key.identity().digest())
 }
 
+/// What an import would change (see `RepoStore::plan_import`).
+struct ImportPlan {
+    report: ImportReport,
+    /// The records to write.
+    records: Vec<Repo>,
+    /// Ids of repositories taken in at first start that move to BorgWarehouse's id.
+    removed_ids: Vec<u64>,
+}
+
 impl RepoStore {
     fn is_adopted(&self, id: u64) -> StoreResult<bool> {
         Ok(self.meta.get(adopted_key(id))?.is_some())
@@ -208,18 +217,35 @@ impl RepoStore {
         if !dry_run {
             self.adopt_existing_lines()?;
         }
+        let current: BTreeMap<u64, Repo> = self.records().map(|r| r.map(|r| (r.id, r))).collect::<StoreResult<_>>()?;
+        let ImportPlan { report, records, removed_ids } = self.plan_import(&entries, &current)?;
+        if dry_run || records.is_empty() {
+            return Ok(report);
+        }
+        let highest = entries.iter().map(|(e, _)| e.id).max().unwrap_or(0);
+        self.apply_import(&records, &removed_ids, &current, highest).await?;
+        Ok(report)
+    }
+
+    /// What an import of `entries` would change, given the records `current`: each entry
+    /// added, updated, unchanged or renumbered (a repository taken in at first start, under
+    /// the id BorgWarehouse gave it), or every problem that refuses the whole import.
+    fn plan_import(
+        &self,
+        entries: &[(BorgWarehouseRepo, ClientKey)],
+        current: &BTreeMap<u64, Repo>,
+    ) -> StoreResult<ImportPlan> {
         let foreign = self.foreign_keys()?;
         let mut report = ImportReport::default();
         if entries.iter().any(|(e, _)| e.unix_user.is_some()) {
             report.notes.push("unixUser is ignored: this server serves one borg user, the owner of BW_HOME".into());
         }
-        let current: BTreeMap<u64, Repo> = self.records().map(|r| r.map(|r| (r.id, r))).collect::<StoreResult<_>>()?;
         let by_name: HashMap<&str, &Repo> = current.values().map(|r| (r.repository_name.as_str(), r)).collect();
         let imported_names: HashSet<&str> = entries.iter().map(|(e, _)| e.repository_name.as_str()).collect();
         let mut problems = Vec::new();
         let mut records = Vec::new();
         let mut removed_ids = Vec::new();
-        for (entry, key) in &entries {
+        for (entry, key) in entries {
             let name = entry.repository_name.as_str();
             let here = by_name.get(name).copied();
             // The record now holding BorgWarehouse's id, when it is another repository.
@@ -270,10 +296,19 @@ impl RepoStore {
         if !problems.is_empty() {
             return Err(StoreError::ImportRefused { file: "repo.json", problems });
         }
-        if dry_run || records.is_empty() {
-            return Ok(report);
-        }
-        let highest = entries.iter().map(|(e, _)| e.id).max().unwrap_or(0);
+        Ok(ImportPlan { report, records, removed_ids })
+    }
+
+    /// Writes an import's records and takes away the ids given up, with the counter past
+    /// `highest`, in one store transaction, then the key lines; undone if the lines cannot be
+    /// written.
+    async fn apply_import(
+        &self,
+        records: &[Repo],
+        removed_ids: &[u64],
+        current: &BTreeMap<u64, Repo>,
+        highest: u64,
+    ) -> StoreResult<()> {
         let next_id = self.next_id()?.max(highest + 1);
         let encoded: Vec<(u64, Vec<u8>)> = {
             let seq = self.next_seq()?;
@@ -290,7 +325,7 @@ impl RepoStore {
         // Records, ids given up and the counter in one transaction.
         {
             let (mut tree, mut meta) = (crate::backend::Batch::default(), crate::backend::Batch::default());
-            for id in &removed_ids {
+            for id in removed_ids {
                 tree.remove(id_key(*id));
                 meta.remove(adopted_key(*id));
             }
@@ -306,11 +341,11 @@ impl RepoStore {
             removed_ids.iter().chain(records.iter().map(|r| &r.id)).filter_map(|id| current.get(id).cloned()).collect();
         {
             let mut index = self.index_mut();
-            for id in &removed_ids {
+            for id in removed_ids {
                 index.remove(*id);
             }
         }
-        self.index_all(&records);
+        self.index_all(records);
         let written: Vec<u64> = records.iter().map(|r| r.id).collect();
         let change = KeyChange::Batch {
             before: before.iter().flat_map(Repo::lines).collect(),
@@ -332,7 +367,7 @@ impl RepoStore {
             Ok(())
         })
         .await?;
-        Ok(report)
+        Ok(())
     }
 
     /// On the very first start with an empty store, takes in the repository lines already in
