@@ -4,7 +4,7 @@
 use std::io::ErrorKind;
 use std::path::Path;
 
-use super::{closest, flat, ConfigError};
+use super::{closest, keys, ConfigError};
 
 /// The file's text once it is readable, valid TOML and holds only known keys.
 pub(super) fn read_checked(path: &Path) -> Result<String, ConfigError> {
@@ -44,7 +44,7 @@ pub(super) fn read_checked(path: &Path) -> Result<String, ConfigError> {
             e.message().trim_end()
         ))
     })?;
-    let known = flat::accepted_keys();
+    let known = keys::accepted_keys();
     for key in table.keys() {
         if known.contains(key) {
             continue;

@@ -1,14 +1,21 @@
 //! Configuration: defaults, then an optional TOML file, then the environment (`BW_*` names and
 //! BorgWarehouse's own names, spelled as BorgWarehouse spells them).
 //!
-//! Users write one flat list of keys ([`flat`]); the code reads them grouped by the part of the
-//! server that owns them. Secrets are [`Secret`]s, so printing a `Config` shows `***`.
+//! Users write one flat list of keys ([`keys`]); the code reads them grouped by the part of the
+//! server that owns them, one file per group (`server`, `auth`, `repos`, `checks`, `alerts`,
+//! `mail`, `ssh`). Secrets are [`Secret`]s, so printing a `Config` shows `***`.
 
+mod alerts;
+mod auth;
+mod checks;
 mod file;
-mod flat;
+mod keys;
+mod mail;
+mod repos;
 mod secret;
+mod server;
+mod ssh;
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,14 +23,23 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-use flat::{FlatConfig, BORGWAREHOUSE_KEYS};
+pub use alerts::{AlertSettings, AppriseMode, HealthSettings};
+pub use auth::AuthSettings;
+pub use checks::{CheckSettings, Sessions};
+use keys::{Grouped, BORGWAREHOUSE_KEYS};
+pub use mail::{MailSettings, MailTls};
+pub use repos::RepoSettings;
 pub use secret::Secret;
+pub use server::{LogFormat, ServerSettings};
+pub use ssh::{KeyMode, SshSettings};
 
 /// Variables with the `BW_` prefix that are not configuration keys but are read elsewhere.
 const BW_OTHER_VARS: &[&str] = &["BW_CONFIG"];
 
-/// The whole configuration, grouped by owner.
-#[derive(Debug, Clone, PartialEq)]
+/// The whole configuration, grouped by owner: each group in its own file declares its settings,
+/// their defaults and their docs once. Users write the keys flat ([`keys`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerSettings,
     pub auth: AuthSettings,
@@ -32,309 +48,6 @@ pub struct Config {
     pub alerts: AlertSettings,
     pub mail: MailSettings,
     pub ssh: SshSettings,
-}
-
-/// Where the server listens and keeps its files, and how it treats connections.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServerSettings {
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    /// The borg user's home; `data_dir/home` when unset.
-    pub home: Option<PathBuf>,
-    /// Refuse to start when the home exists and belongs to another user than the server's.
-    pub home_owner_check: bool,
-    pub log_format: LogFormat,
-    /// Time allowed to receive a request's head, and then its body; slower clients are cut off.
-    pub request_timeout: Duration,
-    /// Peers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
-}
-
-/// Who may call: the administrator, API tokens, the cron key, and the failure throttle.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuthSettings {
-    pub admin_user: String,
-    /// Creates the administrator at the first start when no account exists yet.
-    pub admin_password: Option<Secret>,
-    /// Failed authentications from one address within a minute before it gets 429 for a
-    /// minute; 0 turns the throttle off.
-    pub failure_limit: u32,
-    /// How long a page's sign-in lives without use (`POST /api/v1/sign-in`).
-    pub sign_in_ttl: Duration,
-    /// Bearer key of the cron routes; unset or empty refuses every call.
-    pub cronjob_key: Option<Secret>,
-    /// `DISABLE_INTEGRATIONS`: no API token is accepted.
-    pub disable_integrations: bool,
-    /// `GET /metrics` answers without credentials.
-    pub metrics_public: bool,
-}
-
-/// The repository routes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RepoSettings {
-    /// `DISABLE_DELETE_REPO`: the delete routes answer 403.
-    pub disable_delete: bool,
-    /// `DISABLE_COMPACT_REPO`: the compact route answers 403.
-    pub disable_compact: bool,
-    /// `STORAGE_TARGETS`: mounted folders where a repository may live instead of the pool.
-    pub storage_targets: Vec<bw_host::storage_target::StorageTarget>,
-}
-
-/// The status and storage checks.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckSettings {
-    /// How often the server runs each check on its own; zero turns it off.
-    pub status_interval: Duration,
-    pub storage_interval: Duration,
-    /// Time allowed to read one repository during a check.
-    pub scan_timeout: Duration,
-    /// Whether each line runs `borg serve` under the session recorder, so the server learns
-    /// that a backup ended within [`CheckSettings::session_interval`].
-    pub sessions: Sessions,
-    /// Where the recorder drops its records; `POOL/.sessions` when unset.
-    pub session_spool: Option<PathBuf>,
-    /// The program the lines run as the recorder; this server's own program when unset.
-    pub session_program: Option<PathBuf>,
-    /// How often the spool is read.
-    pub session_interval: Duration,
-    /// Each repository is verified (`borg check --repository-only`) once per this; zero turns
-    /// the scheduled verify off.
-    pub verify_interval: Duration,
-    /// How many verifies run at a time.
-    pub verify_concurrency: u32,
-}
-
-/// `BW_SESSIONS`. The lines name the recorder's program, and sshd runs it as the borg user:
-/// a line naming a program that user cannot run locks its client out. So unless sessions are
-/// asked for, they go on only where that cannot happen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sessions {
-    /// Unset: on when the recorder's program can go on the lines and the borg user can run it;
-    /// else off, with a warning that says why (the server's start settles it: [`Sessions::On`]
-    /// or [`Sessions::Off`] from then on).
-    Auto,
-    /// `BW_SESSIONS=true`: on, and a start that cannot put the recorder on the lines fails.
-    On,
-    /// `BW_SESSIONS=false`: plain `borg serve` lines.
-    Off,
-}
-
-/// Where lateness alerts go (the mail server is in [`MailSettings`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertSettings {
-    pub email_to: Option<String>,
-    /// POST `{"status":"down","repos":[..],"timestamp":..}` here when repositories are late.
-    pub webhook_url: Option<String>,
-    /// Signs webhook bodies: header `X-BorgWarehouse-Signature: sha256=HEX(HMAC-SHA256)`.
-    pub webhook_secret: Option<Secret>,
-    /// Also POST a `backup.completed` event to the webhook for every session taken in.
-    pub webhook_backup_completed: bool,
-    /// Apprise API server (stateless mode): POST `{"urls":..,"body":..}` to `URL/notify`.
-    pub apprise_url: Option<String>,
-    /// Apprise service URLs to notify (both modes).
-    pub apprise_services: Vec<String>,
-    pub apprise_mode: AppriseMode,
-    /// Time allowed to each channel.
-    pub timeout: Duration,
-    pub health: HealthSettings,
-}
-
-/// The health alerts (contract: "History and health"), sent through the same channels as the
-/// late alert, each once per event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HealthSettings {
-    /// Storage used crossing each of these percentages of the quota, rising; empty turns the
-    /// quota alert off.
-    pub quota_percent: Vec<u8>,
-    /// Storage used falling by more than this percentage between two points, on a repository
-    /// that is not append-only; 0 turns the shrink alert off.
-    pub shrink_percent: u8,
-    /// A backup growing storage used by more than this many times the repository's median
-    /// growth; 0 turns the growth alert off.
-    pub growth_factor: u32,
-}
-
-impl HealthSettings {
-    /// True when at least one health alert is on.
-    pub fn any(&self) -> bool {
-        !self.quota_percent.is_empty() || self.shrink_percent > 0 || self.growth_factor > 0
-    }
-}
-
-/// The SMTP server alerts are sent through.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MailSettings {
-    pub from: Option<String>,
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub login: Option<String>,
-    pub password: Option<Secret>,
-    pub reject_selfsigned_tls: bool,
-    /// `starttls` (required), `tls` (implicit, port 465), or `none` (a local relay);
-    /// default: `tls` on port 465, `starttls` elsewhere.
-    pub tls: Option<MailTls>,
-}
-
-/// The SSH side: how sshd learns the clients' keys, and BorgWarehouse's names, kept for
-/// compatibility.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SshSettings {
-    pub fqdn: Option<String>,
-    pub port: Option<u16>,
-    pub unix_user: Option<String>,
-    pub key_mode: KeyMode,
-    /// The folder `borgwarehouse key-lookup` reads in command mode; outside `data_dir`, readable
-    /// by sshd's `AuthorizedKeysCommandUser`.
-    pub key_lookup_dir: Option<PathBuf>,
-    /// The LAN name and port of the SSH side (`lanSshUrl`).
-    pub fqdn_lan: Option<String>,
-    pub port_lan: Option<u16>,
-    /// `HIDE_SSH_PORT`: URLs leave the port out.
-    pub hide_port: bool,
-    /// The host's public key files, a path whose file name may hold `*` (server-info's
-    /// fingerprints).
-    pub host_key_files: String,
-}
-
-impl SshSettings {
-    /// The repository URLs these settings give (`sshUrl`, `lanSshUrl`).
-    pub fn repo_urls(&self) -> bw_host::ssh_url::RepoUrls {
-        bw_host::ssh_url::RepoUrls::new(
-            self.unix_user.as_deref(),
-            self.fqdn.as_deref().map(|f| (f, self.port)),
-            self.fqdn_lan.as_deref().map(|f| (f, self.port_lan)),
-            self.hide_port,
-        )
-    }
-}
-
-/// How sshd learns which key may reach which repository.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyMode {
-    /// One line per repository in the borg user's `authorized_keys` (BorgWarehouse's way; sshd
-    /// reads the whole file at every login).
-    File,
-    /// sshd's `AuthorizedKeysCommand` runs `borgwarehouse key-lookup`, which reads one small
-    /// file per login from `key_lookup_dir`; `authorized_keys` keeps only lines this server did
-    /// not write.
-    Command,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum AppriseMode {
-    /// Through an Apprise API server at `apprise_url`.
-    Stateless,
-    /// By running the `apprise` program.
-    Package,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum MailTls {
-    Starttls,
-    Tls,
-    None,
-}
-
-impl From<FlatConfig> for Config {
-    fn from(f: FlatConfig) -> Self {
-        Config {
-            server: ServerSettings {
-                listen: f.listen,
-                data_dir: f.data_dir,
-                home: f.home,
-                home_owner_check: f.home_owner_check,
-                log_format: f.log_format,
-                request_timeout: f.request_timeout,
-                trusted_proxies: f.trusted_proxies,
-            },
-            auth: AuthSettings {
-                admin_user: f.admin_user,
-                admin_password: f.admin_password,
-                failure_limit: f.auth_failure_limit,
-                sign_in_ttl: f.sign_in_ttl,
-                cronjob_key: f.cronjob_key,
-                disable_integrations: f.disable_integrations,
-                metrics_public: f.metrics_public,
-            },
-            repos: RepoSettings {
-                disable_delete: f.disable_delete_repo,
-                disable_compact: f.disable_compact_repo,
-                // Parsed by `Config::load`, which can refuse a malformed list.
-                storage_targets: Vec::new(),
-            },
-            checks: CheckSettings {
-                status_interval: f.status_interval,
-                storage_interval: f.storage_interval,
-                scan_timeout: f.scan_timeout,
-                sessions: match f.sessions {
-                    None => Sessions::Auto,
-                    Some(true) => Sessions::On,
-                    Some(false) => Sessions::Off,
-                },
-                session_spool: f.session_spool,
-                session_program: f.session_program,
-                session_interval: f.session_interval,
-                verify_interval: f.verify_interval,
-                verify_concurrency: f.verify_concurrency,
-            },
-            alerts: AlertSettings {
-                email_to: f.alert_email,
-                webhook_url: f.webhook_url,
-                webhook_secret: f.webhook_secret,
-                webhook_backup_completed: f.webhook_backup_completed,
-                apprise_url: f.apprise_url,
-                apprise_services: f.apprise_services,
-                apprise_mode: f.apprise_mode,
-                timeout: f.alert_timeout,
-                health: HealthSettings {
-                    quota_percent: {
-                        let mut levels = f.health_quota_percent;
-                        levels.sort_unstable();
-                        levels.dedup();
-                        levels
-                    },
-                    shrink_percent: f.health_shrink_percent,
-                    growth_factor: f.health_growth_factor,
-                },
-            },
-            mail: MailSettings {
-                from: f.mail_smtp_from,
-                host: f.mail_smtp_host,
-                port: f.mail_smtp_port,
-                login: f.mail_smtp_login,
-                password: f.mail_smtp_pwd,
-                reject_selfsigned_tls: f.mail_reject_selfsigned_tls,
-                tls: f.mail_tls,
-            },
-            ssh: SshSettings {
-                fqdn: f.fqdn,
-                port: f.ssh_server_port,
-                unix_user: f.unix_user,
-                key_mode: f.key_mode,
-                key_lookup_dir: f.key_lookup_dir,
-                fqdn_lan: f.fqdn_lan,
-                port_lan: f.ssh_server_port_lan,
-                hide_port: f.hide_ssh_port,
-                host_key_files: f.host_key_files,
-            },
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        FlatConfig::default().into()
-    }
 }
 
 /// The longest a page's sign-in may last unused (BW_SIGN_IN_TTL): 30 days. Larger values
@@ -363,33 +76,35 @@ impl Config {
     /// config and warnings (misspelled `BW_*` variables) to log once logging is up.
     pub fn load(file: Option<&Path>) -> Result<(Config, Vec<String>), ConfigError> {
         let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("BW_CONFIG").map(PathBuf::from));
-        let mut figment = Figment::from(Serialized::defaults(FlatConfig::default()));
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
         let mut file_text = None;
         if let Some(path) = &file {
             file_text = Some(file::read_checked(path)?);
-            figment = figment.merge(Toml::file(path));
+            figment = figment.merge(Grouped(Toml::file(path)));
         }
         // Text keys are read as exact text; the others as data (numbers, booleans, lists).
-        let text = flat::text_keys();
+        let text = keys::text_keys();
         let (bw_text, bw_data): (Vec<String>, Vec<String>) =
-            flat::bw_keys().into_iter().partition(|k| text.contains(k));
+            keys::bw_keys().into_iter().partition(|k| text.contains(k));
         let (bwh_text, bwh_data): (Vec<String>, Vec<String>) =
             BORGWAREHOUSE_KEYS.iter().map(|k| k.to_string()).partition(|k| text.contains(k));
         let bwh_data_upper: Vec<String> = bwh_data.iter().map(|k| k.to_uppercase()).collect();
         figment = figment
-            .merge(Env::prefixed("BW_").only(&bw_data.iter().map(String::as_str).collect::<Vec<_>>()))
-            .merge(flat::TextEnv { prefix: "BW_", keys: bw_text })
-            .merge(
+            .merge(Grouped(Env::prefixed("BW_").only(&bw_data.iter().map(String::as_str).collect::<Vec<_>>())))
+            .merge(Grouped(keys::TextEnv { prefix: "BW_", keys: bw_text }))
+            .merge(Grouped(
                 Env::raw()
                     .only(&bwh_data_upper.iter().map(String::as_str).collect::<Vec<_>>())
                     .map(|k| k.as_str().to_lowercase().into()),
-            )
-            .merge(flat::TextEnv { prefix: "", keys: bwh_text });
-        let flat: FlatConfig = figment.extract().map_err(|e| describe(e, file_text.as_deref()))?;
-        let targets = bw_host::storage_target::parse_list(flat.storage_targets.as_deref().unwrap_or(""))
-            .map_err(|e| ConfigError(format!("STORAGE_TARGETS (`storage_targets`): {e}")))?;
-        let mut config = Config::from(flat);
-        config.repos.storage_targets = targets;
+            ))
+            .merge(Grouped(keys::TextEnv { prefix: "", keys: bwh_text }));
+        let mut config: Config = figment.extract().map_err(|e| describe(e, file_text.as_deref()))?;
+        config.repos.storage_targets =
+            bw_host::storage_target::parse_list(config.repos.storage_targets_text.as_deref().unwrap_or(""))
+                .map_err(|e| ConfigError(format!("STORAGE_TARGETS (`storage_targets`): {e}")))?;
+        let levels = &mut config.alerts.health.quota_percent;
+        levels.sort_unstable();
+        levels.dedup();
         config.check()?;
         Ok((config, misspelled_env_warnings()))
     }
@@ -618,7 +333,7 @@ impl Config {
 
 /// How a key is written by users: its variable name and its file key.
 fn user_name_of(key: &str) -> String {
-    if BORGWAREHOUSE_KEYS.contains(&key) || flat::accepted_keys().iter().any(|k| k == key) {
+    if BORGWAREHOUSE_KEYS.contains(&key) || keys::accepted_keys().iter().any(|k| k == key) {
         format!("{} (`{key}` in the config file)", env_name_of(key))
     } else if key.is_empty() {
         "configuration".to_string()
@@ -674,7 +389,7 @@ fn describe(err: figment::Error, file_text: Option<&str>) -> ConfigError {
 }
 
 fn misspelled_env_warnings() -> Vec<String> {
-    let known = flat::bw_keys();
+    let known = keys::bw_keys();
     std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .filter(|k| k.starts_with("BW_"))

@@ -184,7 +184,7 @@ fn secrets_never_print() {
 
 #[test]
 fn text_keys_are_derived_from_the_types() {
-    let text = flat::text_keys();
+    let text = keys::text_keys();
     for key in ["cronjob_key", "admin_password", "admin_user", "data_dir", "home", "mail_smtp_pwd", "fqdn"] {
         assert!(text.iter().any(|k| k == key), "{key} is text: {text:?}");
     }
@@ -198,7 +198,7 @@ fn text_keys_are_derived_from_the_types() {
 #[test]
 fn every_accepted_name_is_documented() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md")).unwrap();
-    let keys = flat::accepted_keys();
+    let keys = keys::accepted_keys();
     assert!(keys.len() >= 30, "{keys:?}");
     for key in keys {
         let name = if BORGWAREHOUSE_KEYS.contains(&key.as_str()) {
@@ -209,7 +209,7 @@ fn every_accepted_name_is_documented() {
         assert!(readme.contains(&format!("`{name}`")), "docs/configuration.md does not document {name}");
     }
     for key in BORGWAREHOUSE_KEYS {
-        assert!(flat::accepted_keys().iter().any(|k| k == key), "{key} is not a configuration key");
+        assert!(keys::accepted_keys().iter().any(|k| k == key), "{key} is not a configuration key");
     }
 }
 
