@@ -6,6 +6,7 @@ mod borgwarehouse3;
 mod cli;
 mod cli_env;
 mod concurrency;
+mod configuration_docs;
 mod cron;
 mod generated_clients;
 mod health;

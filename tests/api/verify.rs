@@ -2,6 +2,7 @@
 //! first, archived ones skipped. (Verify results and how a verify keeps out of a client's way,
 //! with real borg and sshd: tests/e2e/verify.rs.)
 
+use bw_plugin_repo::VerifySettings;
 use std::time::Duration;
 
 use bw_tests::frozen::{self, Frozen};
@@ -13,8 +14,7 @@ fn the_schedule_verifies_each_repository_once_per_interval() {
     let s = TestServer::with_config(|c| {
         c.checks.status_interval = Duration::ZERO;
         c.checks.storage_interval = Duration::ZERO;
-        c.checks.verify_interval = Duration::from_secs(86_400);
-        c.checks.verify_concurrency = 2;
+        c.plugins.set(&VerifySettings { interval: Duration::from_secs(86_400), concurrency: 2 });
     });
     let t = s.full_token();
     let mut names = Vec::new();
@@ -57,7 +57,9 @@ fn the_schedule_verifies_each_repository_once_per_interval() {
 #[test]
 fn asked_for_verifies_are_bounded_by_the_concurrency_setting() {
     let Some(tools) = bw_tests::ssh::tools() else { return };
-    let s = TestServer::with_config(|c| c.checks.verify_concurrency = 1);
+    let s = TestServer::with_config(|c| {
+        c.plugins.set(&VerifySettings { concurrency: 1, ..VerifySettings::default() });
+    });
     let t = s.full_token();
     let mut names = Vec::new();
     for seed in 1..=2 {

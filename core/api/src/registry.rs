@@ -196,6 +196,7 @@ pub fn check() -> Result<(), DuplicatePlugin> {
     crate::commands::command_plugins()?;
     crate::control_ops::control_ops()?;
     crate::alerting::alert_plugins()?;
+    crate::config::settings_groups()?;
     Ok(())
 }
 

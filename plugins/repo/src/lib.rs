@@ -30,12 +30,14 @@ mod storage_targets;
 mod tag;
 mod validate;
 pub mod verify;
+mod verify_settings;
 
 use bw_api::AppState;
 
 pub use repository::Repository;
 pub use routes::RepoApi;
 pub use schema::{Created, CreatedV1, RepoCreate, RepoCreateV1, RepoEdit, RepoEditV1, RepoOne, RepositoryList};
+pub use verify_settings::VerifySettings;
 
 /// The routes every build of this plugin has.
 type Always = (

@@ -98,7 +98,7 @@ struct VerifySlot(PathBuf);
 
 impl VerifySlot {
     fn take(state: &AppState) -> Option<VerifySlot> {
-        let limit = state.config.checks.verify_concurrency.max(1) as usize;
+        let limit = state.config.group::<crate::VerifySettings>().concurrency.max(1) as usize;
         let server = state.config.server.data_dir.clone();
         let mut running = VERIFIES_RUNNING.lock().unwrap_or_else(|p| p.into_inner());
         let count = running.entry(server.clone()).or_default();
@@ -230,7 +230,7 @@ async fn stop(child: &mut tokio::process::Child) {
 pub async fn run_due(state: &AppState) -> ApiResult<usize> {
     let _run = state.start_run("verify", "The verify jobs are already running")?;
     let now = state.clock.now();
-    let interval = state.config.checks.verify_interval.as_secs() as i64;
+    let interval = state.config.group::<crate::VerifySettings>().interval.as_secs() as i64;
     let mut due: Vec<(i64, u64, String)> = Vec::new();
     state.repos.summaries(now, |s| {
         if s.archived {
@@ -242,7 +242,7 @@ pub async fn run_due(state: &AppState) -> ApiResult<usize> {
         }
     });
     due.sort_unstable();
-    let concurrency = state.config.checks.verify_concurrency.max(1) as usize;
+    let concurrency = state.config.group::<crate::VerifySettings>().concurrency.max(1) as usize;
     let mut verified = 0;
     for batch in due.chunks(concurrency) {
         let runs = batch.iter().map(|(_, id, name)| async move {
@@ -297,7 +297,7 @@ impl VerifyApi {
 /// Every minute while `BW_VERIFY_INTERVAL` is set and sessions are on: without the recorder's
 /// marks a verify could not get out of a client's way.
 fn interval(state: &AppState) -> Duration {
-    let on = state.config.checks.verify_interval > Duration::ZERO
+    let on = state.config.group::<crate::VerifySettings>().interval > Duration::ZERO
         && state.config.checks.sessions == bw_api::config::Sessions::On;
     if on {
         Duration::from_secs(60)

@@ -1,4 +1,4 @@
-//! `checks`: the status and storage checks, sessions, and the scheduled verify.
+//! `checks`: the status and storage checks, and sessions.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::duration_text;
 
-/// The status and storage checks, sessions, and the scheduled verify.
+/// The status and storage checks, and sessions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CheckSettings {
@@ -29,12 +29,6 @@ pub struct CheckSettings {
     /// How often the spool is read.
     #[serde(with = "duration_text")]
     pub session_interval: Duration,
-    /// Each repository is verified (`borg check --repository-only`) once per this; zero turns
-    /// the scheduled verify off.
-    #[serde(with = "duration_text")]
-    pub verify_interval: Duration,
-    /// How many verifies run at a time.
-    pub verify_concurrency: u32,
 }
 
 impl Default for CheckSettings {
@@ -47,8 +41,6 @@ impl Default for CheckSettings {
             session_spool: None,
             session_program: None,
             session_interval: Duration::from_secs(2),
-            verify_interval: Duration::ZERO,
-            verify_concurrency: 2,
         }
     }
 }

@@ -58,8 +58,8 @@ fn declared() -> &'static [(String, Vec<String>)] {
     })
 }
 
-/// Every key the configuration accepts.
-pub(super) fn accepted_keys() -> Vec<String> {
+/// Every key the configuration accepts: its groups' and those of the plugins built in.
+pub fn accepted_keys() -> Vec<String> {
     declared().iter().map(|(k, _)| k.clone()).collect()
 }
 
@@ -78,10 +78,10 @@ pub(super) fn text_keys() -> Vec<String> {
     accepted_keys()
         .into_iter()
         .filter(|key| {
-            Figment::from(Serialized::defaults(Config::default()))
-                .merge(Grouped(Serialized::default(key, "x")))
-                .extract::<Config>()
-                .is_ok()
+            let figment =
+                Figment::from(Serialized::defaults(Config::default())).merge(Grouped(Serialized::default(key, "x")));
+            figment.extract::<Config>().is_ok()
+                && super::plugin_groups::groups_or_none().iter().all(|g| (g.load)(&figment).is_ok())
         })
         .collect()
 }
@@ -156,7 +156,7 @@ impl figment::Provider for TextEnv {
 }
 
 /// Durations as text: `90s`, `1h`, `2h 30m`, or `0` (off); a bare number is seconds.
-pub(super) mod duration_text {
+pub mod duration_text {
     use std::time::Duration;
 
     use serde::{Deserializer, Serializer};

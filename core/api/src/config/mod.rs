@@ -11,6 +11,7 @@ mod checks;
 mod file;
 mod keys;
 mod mail;
+mod plugin_groups;
 mod repos;
 mod secret;
 mod server;
@@ -26,8 +27,12 @@ use serde::{Deserialize, Serialize};
 pub use alerts::{AlertSettings, AppriseMode, HealthSettings};
 pub use auth::AuthSettings;
 pub use checks::{CheckSettings, Sessions};
+pub use keys::{accepted_keys, duration_text};
 use keys::{Grouped, BORGWAREHOUSE_KEYS};
 pub use mail::{MailSettings, MailTls};
+#[doc(hidden)]
+pub use plugin_groups::{group_defaults, load_group};
+pub use plugin_groups::{settings_groups, GroupError, PluginGroups, PluginSettings, SettingsGroup};
 pub use repos::RepoSettings;
 pub use secret::Secret;
 pub use server::{LogFormat, ServerSettings};
@@ -48,6 +53,8 @@ pub struct Config {
     pub alerts: AlertSettings,
     pub mail: MailSettings,
     pub ssh: SshSettings,
+    /// The groups plugins own ([`PluginSettings`]); read one with [`Config::group`].
+    pub plugins: PluginGroups,
 }
 
 /// The longest a page's sign-in may last unused (BW_SIGN_IN_TTL): 30 days. Larger values
@@ -99,6 +106,12 @@ impl Config {
             ))
             .merge(Grouped(keys::TextEnv { prefix: "", keys: bwh_text }));
         let mut config: Config = figment.extract().map_err(|e| describe(e, file_text.as_deref()))?;
+        for group in plugin_groups::groups_or_none() {
+            (group.load)(&figment).map_err(|e| match e {
+                GroupError::Value(e) => describe(*e, file_text.as_deref()),
+                GroupError::Check(why) => ConfigError(why),
+            })?;
+        }
         config.repos.storage_targets =
             bw_host::storage_target::parse_list(config.repos.storage_targets_text.as_deref().unwrap_or(""))
                 .map_err(|e| ConfigError(format!("STORAGE_TARGETS (`storage_targets`): {e}")))?;
@@ -135,13 +148,6 @@ impl Config {
                 humantime::format_duration(self.auth.sign_in_ttl),
                 humantime::format_duration(SIGN_IN_TTL_MAX)
             )));
-        }
-        if self.checks.verify_concurrency == 0 {
-            return Err(ConfigError(
-                "BW_VERIFY_CONCURRENCY (`verify_concurrency`): 0 verifies at a time would never verify; give 1 or more, \
-                 or BW_VERIFY_INTERVAL=0 to turn the scheduled verify off"
-                    .into(),
-            ));
         }
         let health = &self.alerts.health;
         if let Some(bad) = health.quota_percent.iter().find(|p| !(1..=100).contains(*p)) {
@@ -329,6 +335,12 @@ impl Config {
     pub fn db_path(&self) -> PathBuf {
         self.server.data_dir.join("db")
     }
+
+    /// The settings group a plugin owns, as loaded (its defaults when the plugin is not built
+    /// in).
+    pub fn group<T: PluginSettings>(&self) -> T {
+        self.plugins.get()
+    }
 }
 
 /// How a key is written by users: its variable name and its file key.
@@ -342,8 +354,8 @@ fn user_name_of(key: &str) -> String {
     }
 }
 
-/// The environment variable of a key.
-fn env_name_of(key: &str) -> String {
+/// The environment variable of a key: `BW_<KEY>`, or BorgWarehouse's own name.
+pub fn env_name_of(key: &str) -> String {
     if BORGWAREHOUSE_KEYS.contains(&key) {
         key.to_uppercase()
     } else {

