@@ -1,6 +1,7 @@
 //! The status and storage checks over real folders, alerts to real receivers, and the
 //! guarantees around them: timeouts, no lost updates, one run at a time, the scheduler.
 
+use bw_plugin_alerts::{ChannelSettings, MailSettings, MailTls};
 use std::collections::HashSet;
 use std::fs;
 use std::io;
@@ -72,7 +73,7 @@ fn status_reads_integrity_mtimes_and_alerts_once_per_90000_seconds() {
     let s = TestServer::with_config(|c| {
         c.auth.cronjob_key = Some(KEY.into());
         bw_tests::alert_to(c, smtp.port, Some(format!("{}/hook", hook.url)));
-        c.alerts.webhook_secret = Some("hook-secret".into());
+        c.plugins.update(|a: &mut ChannelSettings| a.webhook_secret = Some("hook-secret".into()));
     });
     let t = s.full_token();
     let (fresh, fresh_name) = add_repo(&s, &t, 1, "fresh", 3600);
@@ -135,11 +136,15 @@ fn a_failing_channel_does_not_stop_the_others_or_the_run() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let s = TestServer::with_config(|c| {
         c.auth.cronjob_key = Some(KEY.into());
-        c.alerts.email_to = Some("admin@example.org".into());
-        c.mail.host = Some("127.0.0.1".into());
-        c.mail.port = Some(dead);
-        c.mail.tls = Some(bw_api::config::MailTls::None);
-        c.alerts.webhook_url = Some(format!("{}/hook", hook.url));
+        c.plugins.update(|a: &mut ChannelSettings| {
+            a.email_to = Some("admin@example.org".into());
+            a.webhook_url = Some(format!("{}/hook", hook.url));
+        });
+        c.plugins.update(|m: &mut MailSettings| {
+            m.host = Some("127.0.0.1".into());
+            m.port = Some(dead);
+            m.tls = Some(MailTls::None);
+        });
     });
     let t = s.full_token();
     add_repo(&s, &t, 1, "late", 3600);
@@ -355,8 +360,10 @@ fn the_scheduler_runs_the_checks_on_its_own() {
 fn apprise_stateless_mode_posts_urls_and_body() {
     let apprise = HttpReceiver::start();
     let s = TestServer::with_config(|c| {
-        c.alerts.apprise_url = Some(apprise.url.clone());
-        c.alerts.apprise_services = vec!["mailto://ops@example.org".into(), "tgram://bot/chat".into()];
+        c.plugins.update(|a: &mut ChannelSettings| {
+            a.apprise_url = Some(apprise.url.clone());
+            a.apprise_services = vec!["mailto://ops@example.org".into(), "tgram://bot/chat".into()];
+        });
     });
     let t = s.full_token();
     add_repo(&s, &t, 1, "late; $(touch /tmp/pwned)", 3600);

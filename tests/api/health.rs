@@ -239,9 +239,9 @@ fn each_rule_has_a_setting_that_turns_it_off() {
         |c| {
             c.checks.status_interval = Duration::ZERO;
             c.checks.storage_interval = Duration::ZERO;
-            c.alerts.health.quota_percent = vec![];
-            c.alerts.health.shrink_percent = 0;
-            c.alerts.health.growth_factor = 0;
+            c.health.quota_percent = vec![];
+            c.health.shrink_percent = 0;
+            c.health.growth_factor = 0;
         },
         sizes.clone(),
     );

@@ -254,9 +254,11 @@ fn the_webhook_can_hear_of_every_backup() {
             c.checks.sessions = Sessions::On;
             c.checks.session_program = Some(crate::cli_env::BIN.into());
             c.checks.session_spool = Some(spool_c);
-            c.alerts.webhook_url = Some(hook_url);
-            c.alerts.webhook_secret = Some("s3cret".into());
-            c.alerts.webhook_backup_completed = on;
+            c.plugins.update(|a: &mut bw_plugin_alerts::ChannelSettings| {
+                a.webhook_url = Some(hook_url);
+                a.webhook_secret = Some("s3cret".into());
+                a.webhook_backup_completed = on;
+            });
         });
         let t = s.full_token();
         let mut body = repo_body(&ed25519_key(1, ""));

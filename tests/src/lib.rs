@@ -50,12 +50,16 @@ pub fn test_config(dir: &std::path::Path) -> Config {
 /// Sends alerts by mail to the test mail server on `smtp_port` (plain SMTP, no TLS), and to the
 /// webhook `hook_url` when given.
 pub fn alert_to(c: &mut Config, smtp_port: u16, hook_url: Option<String>) {
-    c.alerts.email_to = Some("admin@example.org".into());
-    c.mail.host = Some("127.0.0.1".into());
-    c.mail.port = Some(smtp_port);
-    c.mail.tls = Some(bw_api::config::MailTls::None);
-    c.mail.from = Some("bw@example.org".into());
-    c.alerts.webhook_url = hook_url;
+    c.plugins.update(|a: &mut bw_plugin_alerts::ChannelSettings| {
+        a.email_to = Some("admin@example.org".into());
+        a.webhook_url = hook_url;
+    });
+    c.plugins.update(|m: &mut bw_plugin_alerts::MailSettings| {
+        m.host = Some("127.0.0.1".into());
+        m.port = Some(smtp_port);
+        m.tls = Some(bw_plugin_alerts::MailTls::None);
+        m.from = Some("bw@example.org".into());
+    });
 }
 
 impl TestServer {

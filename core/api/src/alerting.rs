@@ -24,16 +24,23 @@ pub struct AlertPlugin {
     pub send: for<'a> fn(&'a AppState, AlertKind, &'a [LateRepo], i64) -> DeliveryFuture<'a>,
     /// Posts events that are not alerts (`backup.completed`) to the receivers that take them.
     pub post_events: fn(AppState, Vec<serde_json::Value>) -> PostFuture,
+    /// Whether it has a receiver for such events (so their raisers need not build them).
+    pub wants_events: fn(&AppState) -> bool,
 }
 
 inventory::collect!(AlertPlugin);
 
-/// Registers an alert plugin: `alert_plugin!("alerts", send, post_events);`
+/// Registers an alert plugin: `alert_plugin!("alerts", send, post_events, wants_events);`
 #[macro_export]
 macro_rules! alert_plugin {
-    ($name:expr, $send:expr, $post_events:expr $(,)?) => {
+    ($name:expr, $send:expr, $post_events:expr, $wants_events:expr $(,)?) => {
         $crate::__private::inventory::submit! {
-            $crate::alerting::AlertPlugin { name: $name, send: $send, post_events: $post_events }
+            $crate::alerting::AlertPlugin {
+                name: $name,
+                send: $send,
+                post_events: $post_events,
+                wants_events: $wants_events,
+            }
         }
     };
 }
@@ -73,6 +80,11 @@ impl AppState {
             self.telemetry.alert_delivery(channel, delivered);
         }
         all.into_iter().collect()
+    }
+
+    /// Whether an alert plugin takes events that are not alerts (`backup.completed`).
+    pub fn wants_events(&self) -> bool {
+        plugins_or_none().iter().any(|p| (p.wants_events)(self))
     }
 
     /// Posts `events` in the background, off the caller's path: a slow receiver holds up

@@ -6,12 +6,18 @@
 //!   `AppState::send_alert` and never know the channels.
 //! - [`health`]: every 2 s, the health alerts the rules decided (`bw_api::health`) are sent.
 //! - [`fired`]: `GET /api/v1/alerts`, the log of fired alerts.
+//! - its settings: [`ChannelSettings`] (`channels`: where alerts go) and [`MailSettings`]
+//!   (`mail`: the SMTP server), groups this plugin owns.
 
 pub mod channels;
 mod fired;
 pub mod health;
+mod mail_settings;
+mod settings;
 
 pub use channels::{signature, SECRET_HEADER, SIGNATURE_HEADER};
+pub use mail_settings::{MailSettings, MailTls};
+pub use settings::{AppriseMode, ChannelSettings};
 
-bw_api::alert_plugin!("alerts", channels::send, channels::post_events);
+bw_api::alert_plugin!("alerts", channels::send, channels::post_events, channels::wants_events);
 bw_api::endpoint_plugin!("alerts", fired::FiredAlertsApi, fired::FiredAlertsApi, document = fired::finish_document);

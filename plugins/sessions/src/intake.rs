@@ -165,9 +165,9 @@ async fn keep_sessions(
     // The key id comes from the line this server wrote, never from the client.
     let uses: Vec<(u64, String, i64)> = known.iter().map(|(id, r, _)| (*id, r.key.clone(), r.ended_at)).collect();
     state.repos.record_key_use(&uses).await?;
-    let mut events = Vec::new();
+    let (mut events, wants_events) = (Vec::new(), state.wants_events());
     for (id, r, w) in known {
-        if state.config.alerts.webhook_backup_completed {
+        if wants_events {
             let alias = state.repos.get(id).ok().flatten().map(|repo| repo.alias).unwrap_or_default();
             events.push(serde_json::json!({
                 "event": "backup.completed",

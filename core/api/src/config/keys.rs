@@ -12,19 +12,14 @@ use figment::{Metadata, Profile, Provider};
 
 use super::Config;
 
-/// Keys read from the environment without the `BW_` prefix, spelled as BorgWarehouse spells
-/// them (upper case). Every other key is read as `BW_<KEY>`.
-pub(super) const BORGWAREHOUSE_KEYS: &[&str] = &[
+/// Keys of the core groups read from the environment without the `BW_` prefix, spelled as
+/// BorgWarehouse spells them (upper case); plugins name theirs in their group
+/// (`PluginSettings::BORGWAREHOUSE_NAMES`). Every other key is read as `BW_<KEY>`.
+const CORE_BORGWAREHOUSE_KEYS: &[&str] = &[
     "cronjob_key",
     "disable_delete_repo",
     "disable_compact_repo",
     "disable_integrations",
-    "mail_smtp_from",
-    "mail_smtp_host",
-    "mail_smtp_port",
-    "mail_smtp_login",
-    "mail_smtp_pwd",
-    "mail_reject_selfsigned_tls",
     "fqdn",
     "ssh_server_port",
     "unix_user",
@@ -63,9 +58,16 @@ pub fn accepted_keys() -> Vec<String> {
     declared().iter().map(|(k, _)| k.clone()).collect()
 }
 
+/// Keys read by BorgWarehouse's own names: the core groups' and those of the plugins built in.
+pub fn borgwarehouse_keys() -> Vec<&'static str> {
+    let plugins = super::plugin_groups::groups_or_none().iter().flat_map(|g| g.borgwarehouse_names.iter().copied());
+    CORE_BORGWAREHOUSE_KEYS.iter().copied().chain(plugins).collect()
+}
+
 /// Keys read as `BW_<KEY>`: every key but BorgWarehouse's own names.
 pub(super) fn bw_keys() -> Vec<String> {
-    accepted_keys().into_iter().filter(|k| !BORGWAREHOUSE_KEYS.contains(&k.as_str())).collect()
+    let theirs = borgwarehouse_keys();
+    accepted_keys().into_iter().filter(|k| !theirs.contains(&k.as_str())).collect()
 }
 
 /// Keys whose value is text (names, paths, URLs, secrets). figment reads an environment value

@@ -2,15 +2,14 @@
 //! BorgWarehouse's own names, spelled as BorgWarehouse spells them).
 //!
 //! Users write one flat list of keys ([`keys`]); the code reads them grouped by the part of the
-//! server that owns them, one file per group (`server`, `auth`, `repos`, `checks`, `alerts`,
-//! `mail`, `ssh`). Secrets are [`Secret`]s, so printing a `Config` shows `***`.
+//! server that owns them, one file per group (`server`, `auth`, `repos`, `checks`, `health`,
+//! `ssh`), and plugins own theirs ([`PluginSettings`]). Secrets are [`Secret`]s, so printing a `Config` shows `***`.
 
-mod alerts;
 mod auth;
 mod checks;
 mod file;
+mod health;
 mod keys;
-mod mail;
 mod plugin_groups;
 mod repos;
 mod secret;
@@ -24,14 +23,13 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-pub use alerts::{AlertSettings, AppriseMode, HealthSettings};
 pub use auth::AuthSettings;
 pub use checks::{CheckSettings, Sessions};
-pub use keys::{accepted_keys, duration_text};
-use keys::{Grouped, BORGWAREHOUSE_KEYS};
-pub use mail::{MailSettings, MailTls};
+pub use health::HealthSettings;
+use keys::Grouped;
+pub use keys::{accepted_keys, borgwarehouse_keys, duration_text};
 #[doc(hidden)]
-pub use plugin_groups::{group_defaults, load_group};
+pub use plugin_groups::{debug_group, group_defaults, load_group};
 pub use plugin_groups::{settings_groups, GroupError, PluginGroups, PluginSettings, SettingsGroup};
 pub use repos::RepoSettings;
 pub use secret::Secret;
@@ -50,8 +48,7 @@ pub struct Config {
     pub auth: AuthSettings,
     pub repos: RepoSettings,
     pub checks: CheckSettings,
-    pub alerts: AlertSettings,
-    pub mail: MailSettings,
+    pub health: HealthSettings,
     pub ssh: SshSettings,
     /// The groups plugins own ([`PluginSettings`]); read one with [`Config::group`].
     pub plugins: PluginGroups,
@@ -94,7 +91,7 @@ impl Config {
         let (bw_text, bw_data): (Vec<String>, Vec<String>) =
             keys::bw_keys().into_iter().partition(|k| text.contains(k));
         let (bwh_text, bwh_data): (Vec<String>, Vec<String>) =
-            BORGWAREHOUSE_KEYS.iter().map(|k| k.to_string()).partition(|k| text.contains(k));
+            borgwarehouse_keys().into_iter().map(str::to_string).partition(|k| text.contains(k));
         let bwh_data_upper: Vec<String> = bwh_data.iter().map(|k| k.to_uppercase()).collect();
         figment = figment
             .merge(Grouped(Env::prefixed("BW_").only(&bw_data.iter().map(String::as_str).collect::<Vec<_>>())))
@@ -115,7 +112,7 @@ impl Config {
         config.repos.storage_targets =
             bw_host::storage_target::parse_list(config.repos.storage_targets_text.as_deref().unwrap_or(""))
                 .map_err(|e| ConfigError(format!("STORAGE_TARGETS (`storage_targets`): {e}")))?;
-        let levels = &mut config.alerts.health.quota_percent;
+        let levels = &mut config.health.quota_percent;
         levels.sort_unstable();
         levels.dedup();
         config.check()?;
@@ -149,7 +146,7 @@ impl Config {
                 humantime::format_duration(SIGN_IN_TTL_MAX)
             )));
         }
-        let health = &self.alerts.health;
+        let health = &self.health;
         if let Some(bad) = health.quota_percent.iter().find(|p| !(1..=100).contains(*p)) {
             return Err(ConfigError(format!(
                 "BW_HEALTH_QUOTA_PERCENT (`health_quota_percent`): {bad} is not a percentage from 1 to 100; give a \
@@ -345,7 +342,7 @@ impl Config {
 
 /// How a key is written by users: its variable name and its file key.
 fn user_name_of(key: &str) -> String {
-    if BORGWAREHOUSE_KEYS.contains(&key) || keys::accepted_keys().iter().any(|k| k == key) {
+    if borgwarehouse_keys().contains(&key) || keys::accepted_keys().iter().any(|k| k == key) {
         format!("{} (`{key}` in the config file)", env_name_of(key))
     } else if key.is_empty() {
         "configuration".to_string()
@@ -356,7 +353,7 @@ fn user_name_of(key: &str) -> String {
 
 /// The environment variable of a key: `BW_<KEY>`, or BorgWarehouse's own name.
 pub fn env_name_of(key: &str) -> String {
-    if BORGWAREHOUSE_KEYS.contains(&key) {
+    if borgwarehouse_keys().contains(&key) {
         key.to_uppercase()
     } else {
         format!("BW_{}", key.to_uppercase())

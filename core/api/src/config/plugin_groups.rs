@@ -15,9 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::plugin_list::{sorted, DuplicatePlugin, Registered};
 
 /// A plugin's settings group.
-pub trait PluginSettings: Serialize + DeserializeOwned + Default + 'static {
+pub trait PluginSettings: Serialize + DeserializeOwned + Default + std::fmt::Debug + 'static {
     /// The group's name: unique, lower case.
     const GROUP: &'static str;
+
+    /// Its keys that are read from the environment by BorgWarehouse's own names (upper case,
+    /// no `BW_` prefix), for hosts moving over.
+    const BORGWAREHOUSE_NAMES: &'static [&'static str] = &[];
 
     /// Refuses values that cannot work, naming the setting (`BW_…` and the file key) and the
     /// fix. Runs when the configuration is loaded: a refusal stops the start.
@@ -34,6 +38,10 @@ pub struct SettingsGroup {
     /// Reads the group from the loaded configuration as its plugin will (a bad value is
     /// refused by figment, naming its key and where it came from), then checks it.
     pub load: fn(&figment::Figment) -> Result<(), GroupError>,
+    /// Shows a loaded group as its type's `Debug` does: secrets as `***`.
+    pub debug: fn(&serde_json::Value) -> String,
+    /// See [`PluginSettings::BORGWAREHOUSE_NAMES`].
+    pub borgwarehouse_names: &'static [&'static str],
 }
 
 /// Why a plugin's group was refused.
@@ -55,6 +63,8 @@ macro_rules! settings_group {
                 name: <$ty as $crate::config::PluginSettings>::GROUP,
                 defaults: || $crate::config::group_defaults::<$ty>(),
                 load: |figment| $crate::config::load_group::<$ty>(figment),
+                debug: |value| $crate::config::debug_group::<$ty>(value),
+                borgwarehouse_names: <$ty as $crate::config::PluginSettings>::BORGWAREHOUSE_NAMES,
             }
         }
     };
@@ -80,6 +90,15 @@ pub fn load_group<T: PluginSettings>(figment: &figment::Figment) -> Result<(), G
     group.check().map_err(GroupError::Check)
 }
 
+/// A group's `Debug` (used by [`settings_group!`](crate::settings_group)).
+#[doc(hidden)]
+pub fn debug_group<T: PluginSettings + std::fmt::Debug>(value: &serde_json::Value) -> String {
+    match serde_json::from_value::<T>(value.clone()) {
+        Ok(group) => format!("{group:?}"),
+        Err(_) => "(unreadable)".into(),
+    }
+}
+
 static GROUPS: Registered<SettingsGroup> = OnceLock::new();
 
 /// Every plugin settings group built in, by name; an error names a duplicate.
@@ -95,9 +114,24 @@ pub(super) fn groups_or_none() -> &'static [&'static SettingsGroup] {
 }
 
 /// The plugins' groups, by name, as loaded (each checked by its plugin's type at load).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PluginGroups(BTreeMap<String, serde_json::Value>);
+
+/// Each group as its own type shows it: its secrets stay `***`, as in the core groups.
+impl std::fmt::Debug for PluginGroups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (name, value) in &self.0 {
+            let shown = match groups_or_none().iter().find(|g| g.name == name) {
+                Some(group) => (group.debug)(value),
+                None => "(no plugin of this build owns it)".into(),
+            };
+            map.entry(name, &format_args!("{shown}"));
+        }
+        map.finish()
+    }
+}
 
 impl Default for PluginGroups {
     /// Every registered group with its defaults.
@@ -117,5 +151,12 @@ impl PluginGroups {
         if let Ok(v) = serde_json::to_value(group) {
             self.0.insert(T::GROUP.to_string(), v);
         }
+    }
+
+    /// Changes the group `T` in place (tests): `c.plugins.update(|m: &mut MailSettings| m.port = Some(25))`.
+    pub fn update<T: PluginSettings>(&mut self, change: impl FnOnce(&mut T)) {
+        let mut group = self.get::<T>();
+        change(&mut group);
+        self.set(&group);
     }
 }

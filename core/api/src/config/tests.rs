@@ -58,9 +58,6 @@ fn borgwarehouse_names() {
     Jail::expect_with(|jail| {
         jail.set_env("DISABLE_DELETE_REPO", "true");
         jail.set_env("DISABLE_INTEGRATIONS", "true");
-        jail.set_env("MAIL_SMTP_HOST", "smtp.example.org");
-        jail.set_env("MAIL_SMTP_PORT", "587");
-        jail.set_env("MAIL_REJECT_SELFSIGNED_TLS", "false");
         jail.set_env("FQDN", "backup.example.org");
         jail.set_env("SSH_SERVER_PORT", "2222");
         jail.set_env("UNIX_USER", "borgwarehouse");
@@ -68,9 +65,6 @@ fn borgwarehouse_names() {
         let c = load_in_jail().unwrap();
         assert!(c.repos.disable_delete);
         assert!(c.auth.disable_integrations);
-        assert_eq!(c.mail.host.as_deref(), Some("smtp.example.org"));
-        assert_eq!(c.mail.port, Some(587));
-        assert!(!c.mail.reject_selfsigned_tls);
         assert_eq!(c.ssh.fqdn.as_deref(), Some("backup.example.org"));
         assert_eq!(c.ssh.port, Some(2222));
         assert_eq!(c.ssh.unix_user.as_deref(), Some("borgwarehouse"));
@@ -164,8 +158,6 @@ fn secrets_never_print() {
     Jail::expect_with(|jail| {
         jail.set_env("CRONJOB_KEY", "1234567890");
         jail.set_env("BW_ADMIN_PASSWORD", "admin-password-secret");
-        jail.set_env("MAIL_SMTP_PWD", "smtp-password-secret");
-        jail.set_env("BW_WEBHOOK_SECRET", "webhook-secret-value");
         let c = load_in_jail().unwrap();
         // An all-digit key stays the exact text.
         assert_eq!(c.auth.cronjob_key.as_ref().map(Secret::expose), Some("1234567890"));
@@ -175,7 +167,7 @@ fn secrets_never_print() {
         assert_eq!(c.auth.cronjob_key.as_ref().map(Secret::expose), Some("007"));
         assert_eq!(c.auth.admin_user, "0042");
         let shown = format!("{c:?}");
-        for secret in ["1234567890", "admin-password-secret", "smtp-password-secret", "webhook-secret-value"] {
+        for secret in ["1234567890", "admin-password-secret"] {
             assert!(!shown.contains(secret), "{secret} printed in {shown}");
         }
         Ok(())
@@ -185,10 +177,10 @@ fn secrets_never_print() {
 #[test]
 fn text_keys_are_derived_from_the_types() {
     let text = keys::text_keys();
-    for key in ["cronjob_key", "admin_password", "admin_user", "data_dir", "home", "mail_smtp_pwd", "fqdn"] {
+    for key in ["cronjob_key", "admin_password", "admin_user", "data_dir", "home", "unix_user", "fqdn"] {
         assert!(text.iter().any(|k| k == key), "{key} is text: {text:?}");
     }
-    for key in ["listen", "mail_smtp_port", "disable_delete_repo", "status_interval", "trusted_proxies"] {
+    for key in ["listen", "ssh_server_port", "disable_delete_repo", "status_interval", "trusted_proxies"] {
         assert!(!text.iter().any(|k| k == key), "{key} is not text: {text:?}");
     }
 }
@@ -250,14 +242,14 @@ fn sessions_unset_true_and_false() {
 fn health_settings_are_checked() {
     Jail::expect_with(|jail| {
         let c = load_in_jail().unwrap();
-        assert_eq!(c.alerts.health.quota_percent, [80, 95]);
+        assert_eq!(c.health.quota_percent, [80, 95]);
         jail.set_env("BW_HEALTH_QUOTA_PERCENT", "[95, 80, 80]");
         let c = load_in_jail().unwrap();
-        assert_eq!(c.alerts.health.quota_percent, [80, 95], "sorted, once each");
+        assert_eq!(c.health.quota_percent, [80, 95], "sorted, once each");
         jail.set_env("BW_HEALTH_QUOTA_PERCENT", "[80, 120]");
         assert!(load_in_jail().unwrap_err().0.contains("120 is not a percentage"));
         jail.set_env("BW_HEALTH_QUOTA_PERCENT", "[]");
-        assert!(load_in_jail().unwrap().alerts.health.quota_percent.is_empty());
+        assert!(load_in_jail().unwrap().health.quota_percent.is_empty());
         Ok(())
     });
 }
@@ -342,7 +334,7 @@ fn an_unknown_word_lists_the_ones_a_setting_takes() {
 
 #[test]
 fn every_borgwarehouse_name_is_a_key() {
-    for key in BORGWAREHOUSE_KEYS {
+    for key in keys::borgwarehouse_keys() {
         assert!(keys::accepted_keys().iter().any(|k| k == key), "{key} is not a configuration key");
     }
 }

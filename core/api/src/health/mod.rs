@@ -23,7 +23,7 @@ use crate::state::AppState;
 impl AppState {
     /// Decides the health alerts `changes` raise and queues them for the alert plugin.
     pub(crate) async fn judge_health(&self, changes: Vec<StorageChange>) -> StoreResult<()> {
-        let rules = &self.config.alerts.health;
+        let rules = &self.config.health;
         if changes.is_empty() || !rules.any() {
             return Ok(());
         }
@@ -62,7 +62,7 @@ impl AppState {
     }
 
     fn judge_blocking(&self, changes: &[StorageChange]) -> StoreResult<Vec<HealthEvent>> {
-        let rules = &self.config.alerts.health;
+        let rules = &self.config.health;
         let now = self.clock.now();
         let mut events = Vec::new();
         for change in changes {

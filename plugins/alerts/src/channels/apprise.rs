@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use bw_api::config::{AppriseMode, Config};
+use bw_api::config::Config;
+
+use crate::AppriseMode;
 
 use super::channel::{blocking, Alert, AlertChannel, SendFuture};
 
@@ -16,14 +18,14 @@ pub struct Apprise {
 impl Apprise {
     /// Needs at least one service URL (`BW_APPRISE_SERVICES`).
     pub fn from_config(config: &Config) -> Option<Box<dyn AlertChannel>> {
-        if config.alerts.apprise_services.is_empty() {
+        if config.group::<crate::ChannelSettings>().apprise_services.is_empty() {
             return None;
         }
         Some(Box::new(Apprise {
-            services: config.alerts.apprise_services.clone(),
-            mode: config.alerts.apprise_mode,
-            url: config.alerts.apprise_url.clone(),
-            timeout: config.alerts.timeout,
+            services: config.group::<crate::ChannelSettings>().apprise_services.clone(),
+            mode: config.group::<crate::ChannelSettings>().apprise_mode,
+            url: config.group::<crate::ChannelSettings>().apprise_url.clone(),
+            timeout: config.group::<crate::ChannelSettings>().timeout,
         }))
     }
 

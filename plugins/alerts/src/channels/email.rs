@@ -1,7 +1,9 @@
 //! Email through an SMTP server (lettre: STARTTLS/TLS via rustls, or plain to a local relay).
 
 use bw_api::alert::{AlertKind, HealthKind};
-use bw_api::config::{AlertSettings, MailSettings, MailTls, SshSettings};
+use bw_api::config::SshSettings;
+
+use crate::{ChannelSettings, MailSettings, MailTls};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -14,18 +16,19 @@ pub struct Email {
     to: String,
     host: String,
     mail: MailSettings,
-    alerts: AlertSettings,
+    alerts: ChannelSettings,
     ssh: SshSettings,
 }
 
 impl Email {
     /// Needs a recipient (`BW_ALERT_EMAIL`) and a server (`MAIL_SMTP_HOST`).
     pub fn from_config(config: &Config) -> Option<Box<dyn AlertChannel>> {
+        let (alerts, mail) = (config.group::<ChannelSettings>(), config.group::<MailSettings>());
         Some(Box::new(Email {
-            to: config.alerts.email_to.clone()?,
-            host: config.mail.host.clone()?,
-            mail: config.mail.clone(),
-            alerts: config.alerts.clone(),
+            to: alerts.email_to.clone()?,
+            host: mail.host.clone()?,
+            mail,
+            alerts,
             ssh: config.ssh.clone(),
         }))
     }

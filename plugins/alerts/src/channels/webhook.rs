@@ -25,9 +25,9 @@ impl Webhook {
     /// Needs `BW_WEBHOOK_URL`.
     fn new(config: &Config) -> Option<Webhook> {
         Some(Webhook {
-            url: config.alerts.webhook_url.clone()?,
-            secret: config.alerts.webhook_secret.clone(),
-            timeout: config.alerts.timeout,
+            url: config.group::<crate::ChannelSettings>().webhook_url.clone()?,
+            secret: config.group::<crate::ChannelSettings>().webhook_secret.clone(),
+            timeout: config.group::<crate::ChannelSettings>().timeout,
         })
     }
 
@@ -67,7 +67,9 @@ pub fn post_events(state: bw_api::AppState, events: Vec<serde_json::Value>) -> b
 }
 
 async fn post_each(config: &Config, events: Vec<serde_json::Value>) -> Vec<(&'static str, bool)> {
-    let Some(hook) = config.alerts.webhook_backup_completed.then(|| Webhook::new(config)).flatten() else {
+    let Some(hook) =
+        config.group::<crate::ChannelSettings>().webhook_backup_completed.then(|| Webhook::new(config)).flatten()
+    else {
         return Vec::new();
     };
     let mut delivered = Vec::with_capacity(events.len());

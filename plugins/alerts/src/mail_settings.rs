@@ -1,8 +1,9 @@
-//! `mail`: the SMTP server alerts are sent through, under BorgWarehouse's names.
+//! `mail`: the SMTP server alerts are sent through, under BorgWarehouse's names: a group the
+//! alerts plugin owns.
 
 use serde::{Deserialize, Serialize};
 
-use super::Secret;
+use bw_api::config::{PluginSettings, Secret};
 
 /// The SMTP server alerts are sent through.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +40,20 @@ impl Default for MailSettings {
         }
     }
 }
+
+impl PluginSettings for MailSettings {
+    const GROUP: &'static str = "mail";
+    const BORGWAREHOUSE_NAMES: &'static [&'static str] = &[
+        "mail_smtp_from",
+        "mail_smtp_host",
+        "mail_smtp_port",
+        "mail_smtp_login",
+        "mail_smtp_pwd",
+        "mail_reject_selfsigned_tls",
+    ];
+}
+
+bw_api::settings_group!(MailSettings);
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
