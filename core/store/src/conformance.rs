@@ -183,6 +183,36 @@ fn history_answers_by_range(db: &SharedBackend) {
     );
 }
 
+/// `n` repositories as records, ids 0 to n-1, each with one key: for tests of what is built
+/// from records (the index, the list answer).
+pub fn sample_repos(n: u64) -> impl Iterator<Item = crate::repo_store::Repo> {
+    (0..n).map(|i| crate::repo_store::Repo {
+        id: i,
+        alias: format!("host-{i}"),
+        repository_name: format!("{i:08x}"),
+        status: false,
+        last_save: 1_700_000_000,
+        alert: 90_000,
+        storage_size: 100,
+        storage_used: 1234,
+        keys: vec![crate::repo_store::AccessKey {
+            ssh_public_key: format!("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{i:043} c{i}"),
+            mode: crate::repo_store::KeyMode::Full,
+            name: String::new(),
+            created_at: 0,
+            last_used_at: 0,
+        }],
+        comment: "a comment that makes the record longer".into(),
+        display_details: true,
+        lan_command: false,
+        last_status_alert_send: None,
+        archived: false,
+        icon: None,
+        storage_target: None,
+        imported_status: None,
+    })
+}
+
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGLAbQvO4tD8Sw5B0mPxhrrmVttuMjUhl4k1yQmEQ4RF me";
 const KEY_2: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin";
 

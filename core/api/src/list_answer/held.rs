@@ -267,33 +267,7 @@ impl tokio::io::AsyncRead for ListReader {
 mod tests {
     use super::*;
 
-    fn repos(n: u64) -> impl Iterator<Item = Repo> {
-        (0..n).map(|i| Repo {
-            id: i,
-            alias: format!("host-{i}"),
-            repository_name: format!("{i:08x}"),
-            status: false,
-            last_save: 1_700_000_000,
-            alert: 90_000,
-            storage_size: 100,
-            storage_used: 1234,
-            keys: vec![bw_store::repo_store::AccessKey {
-                ssh_public_key: format!("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{i:043} c{i}"),
-                mode: bw_store::repo_store::KeyMode::Full,
-                name: String::new(),
-                created_at: 0,
-                last_used_at: 0,
-            }],
-            comment: "a comment that makes the record longer".into(),
-            display_details: true,
-            lan_command: false,
-            last_status_alert_send: None,
-            archived: false,
-            icon: None,
-            storage_target: None,
-            imported_status: None,
-        })
-    }
+    use bw_store::conformance::sample_repos as repos;
 
     fn as_stored(out: &mut dyn Write, repo: Repo) -> io::Result<()> {
         serde_json::to_writer(out, &repo).map_err(io::Error::other)
