@@ -171,7 +171,8 @@ def sign_in(flow):
     signin.get_by_label("Password", exact=True).fill("not the password")
     flow.watch.expected.append(401)
     signin.get_by_label("Password", exact=True).press("Enter")
-    expect(flow.page.get_by_role("alert")).to_have_text("Unauthorized")
+    # #33: the refusal in the words of the person signing in.
+    expect(flow.page.get_by_role("alert")).to_have_text("Wrong name or password.")
     flow.page.goto(URL + "/#/monitoring")
     first = flow.page.evaluate("document.querySelector('a[href], button, input, select, textarea').id")
     check(first == "skip-link", f"the skip link is not the first stop of Tab: {first}")
@@ -251,7 +252,10 @@ def add_a_repository(flow):
     add.get_by_label("SSH public key").fill(CLIENT_PUB)
     flow.watch.expected.append(409)
     submit.click()
-    expect(flow.page.get_by_role("alert")).to_have_text("The SSH key is already used in another repository.")
+    # #33: a key in use is said on the key's field, not in the banner.
+    expect(flow.page.locator("#add-key-error")).to_have_text("The SSH key is already used in another repository.")
+    expect(add.get_by_label("SSH public key")).to_have_attribute("aria-invalid", "true")
+    expect(flow.page.locator("#error")).to_be_hidden()
     add.get_by_label("Quota (GB)").fill("0")
     expect(flow.page.locator("#error")).to_be_hidden()
     expect(flow.page.locator("#add-quota-error")).to_be_visible()
@@ -437,6 +441,12 @@ def tokens(flow):
     tokens.get_by_label("Token name").fill("second")
     tokens.get_by_role("button", name="Create token").click()
     expect(value).to_have_text(re.compile("^bw_"))
+    # #33: a name in use is said on the name's field, not in the banner.
+    tokens.get_by_label("Token name").fill("second")
+    flow.watch.expected.append(400)
+    tokens.get_by_role("button", name="Create token").click()
+    expect(flow.page.locator("#token-name-error")).to_have_text("A token with this name already exists")
+    expect(flow.page.locator("#error")).to_be_hidden()
     flow.page.get_by_role("button", name="Sign out").click()
     expect(flow.page.get_by_role("heading", name="Sign in")).to_be_visible()
     check(api("GET", "/api/v1/repositories", auth=f"Bearer {flow.credential['token']}")[0] == 403, "sign-out ended it")
@@ -466,6 +476,32 @@ def tokens(flow):
     expect(as_reader.locator("#repo-url")).to_have_text(flow.url)
     expect(as_reader.get_by_role("region", name="Maintenance")).to_be_hidden()
     expect(as_reader.locator("#key-form")).to_be_hidden()
+    # #33: a create-only token gets what works for it, the add form and its result, and no
+    # link to a view that would only say it needs the read permission.
+    status, made, _ = api("POST", "/api/v1/integration/token-manager",
+                          body={"name": "adder", "permissions": {"create": True, "read": False, "update": False, "delete": False}})
+    check(status == 200, f"create-only token: {made}")
+    as_adder = flow.watch.attach(flow.browser.new_context().new_page())
+    as_adder.goto(URL + "/")
+    sign_in_token(as_adder, made["token"])
+    expect(as_adder.get_by_role("heading", name="Add a repository")).to_be_visible()
+    adder_nav = as_adder.get_by_role("navigation", name="Views")
+    expect(adder_nav.get_by_role("link", name="Add a repository")).to_be_visible()
+    for hidden in ["Repositories", "Monitoring", "Server", "Tokens"]:
+        expect(adder_nav.get_by_role("link", name=hidden)).to_be_hidden()
+    check(as_adder.locator("a.home").get_attribute("href") == "#/add", "the title leads to a view it cannot see")
+    added = as_adder.get_by_role("region", name="Add a repository")
+    added.get_by_label("Alias", exact=True).fill("from the adder")
+    added.get_by_label("SSH public key").fill(new_key("adder"))
+    added.get_by_role("button", name="Add repository").click()
+    expect(as_adder.locator("#add-result")).to_be_visible()
+    expect(as_adder.locator("#add-result-command")).to_contain_text("borg init")
+    expect(as_adder.locator("#add-result-open")).to_be_hidden()
+    adders = as_adder.locator("#add-result-name").text_content()
+    as_adder.context.close()
+    # Gone again, so that the later steps count the repositories they made.
+    check(api("DELETE", f"/api/v1/repositories/{adders}")[0] == 200, "the adder's repository deleted")
+    check(api("DELETE", "/api/v1/integration/token-manager", body={"name": "adder"})[0] == 200, "adder revoked")
     # D2: revoked in another tab, the token's sign-in ends with a message that says so.
     check(api("DELETE", "/api/v1/integration/token-manager", body={"name": "dashboard-ci"})[0] == 200, "revoke")
     flow.watch.expected.append(403)
@@ -670,7 +706,30 @@ def a_larger_host(flow):
     locked.get_by_role("link", name="Edit kept").click()
     expect(locked.get_by_role("button", name="Save")).to_be_visible()
     expect(locked.get_by_role("button", name="Delete repository")).to_be_hidden()
+    # #33: "Needs attention" with 510 late: the first five, then how many in all and the way to
+    # them (listed whole, 2,500 late made the view 48,000 px tall).
+    locked.get_by_role("link", name="Monitoring", exact=True).click()
+    expect(locked.locator("#attention li.late")).to_have_count(6)
+    more = locked.locator("#attention li.late.more")
+    expect(more).to_contain_text("510 late in all")
+    height = locked.evaluate("document.documentElement.scrollHeight")
+    check(height < 4000, f"the monitoring view is {height} px tall with 510 late")
+    more.get_by_role("link", name="see them in the list").click()
+    check(locked.evaluate("location.hash") == "#/repositories?late=1", locked.evaluate("location.hash"))
+    expect(locked.locator("#repo-rows tr")).to_have_count(100)
     locked.context.close()
+    # #33: after the throttle, the page says how long to wait (this server is done with).
+    wrong = "Basic " + base64.b64encode(b"admin:not-the-password").decode()
+    for _ in range(21):
+        api("POST", "/api/v1/sign-in", auth=wrong, url=locked_url)
+    throttled = flow.watch.attach(flow.browser.new_context().new_page())
+    throttled.goto(locked_url + "/#/sign-in")
+    throttled.get_by_label("Password", exact=True).fill("still-not-the-password")
+    flow.watch.expected.append(429)
+    throttled.get_by_role("button", name="Sign in").click()
+    expect(throttled.get_by_role("alert")).to_have_text(
+        "Too many failed sign-ins from this address: wait a minute, then try again.")
+    throttled.context.close()
 
     # Feature 8: dark mode follows the system, and the theme button overrides it.
     dark = flow.watch.attach(flow.browser.new_context(color_scheme="dark").new_page())

@@ -37,11 +37,12 @@ fn a_person_runs_the_host_from_the_dashboard() {
     let mut locked_env = env.clone();
     locked_env.push(("DISABLE_DELETE_REPO".into(), "true".into()));
     let locked = Server::start(&locked_root, &locked_env);
-    // Many repositories there: the page draws the first 500 and the search finds the rest.
+    // Many repositories there, each monitored and never backed up (late): the page draws the
+    // first 500 and the search finds the rest, and "Needs attention" stays bounded.
     let admin = bw_tests::basic("admin", ADMIN_PASSWORD);
     for seed in 0..510u32 {
         let body = bw_tests::json!({"alias": format!("bulk-{seed:03}"), "sshPublicKey": bw_tests::ed25519_key(9000 + seed, ""),
-            "storageSize": 1});
+            "storageSize": 1, "alert": 3600});
         let url = format!("http://127.0.0.1:{}/api/v1/repositories", locked.port());
         assert_eq!(bw_tests::request("POST", &url, Some(&admin), Some(&body.to_string())).0, 200);
     }

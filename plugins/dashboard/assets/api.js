@@ -103,13 +103,25 @@ export async function signIn(kind, user, secret) {
   if (kind === "token") {
     credential = { kind: "token", token: secret.trim() };
   } else {
-    const answer = await send("POST", "/api/v1/sign-in", undefined, `Basic ${base64(`${user}:${secret}`)}`);
+    const answer = await send("POST", "/api/v1/sign-in", undefined, `Basic ${base64(`${user}:${secret}`)}`)
+      .catch((e) => { throw signInRefusal(e); });
     credential = { kind: "signIn", token: answer.token };
   }
   session.caller = await send("GET", "/api/v1/whoami", undefined, `Bearer ${credential.token}`);
   session.credential = credential;
   sessionStorage.setItem(CREDENTIAL_KEY, JSON.stringify(credential));
   return session.caller;
+}
+
+// What a refused sign-in means for the person typing (the API's own words, "Unauthorized",
+// said little); other failures as they are.
+function signInRefusal(e) {
+  if (!(e instanceof ApiFailure)) return e;
+  if (e.status === 401) return new ApiFailure(401, "Wrong name or password.");
+  if (e.status === 429) {
+    return new ApiFailure(429, "Too many failed sign-ins from this address: wait a minute, then try again.");
+  }
+  return e;
 }
 
 // Takes up the sign-in this tab already had (a reload); false when there is none or it ended.

@@ -145,6 +145,8 @@ function signinKindChanged() {
 // chosen (`showNav`), so a click on it cannot be overtaken by the sign-in's own move.
 async function startSession() {
   for (const n of document.querySelectorAll("[data-needs]")) n.hidden = !session.may(n.dataset.needs);
+  // The title leads where this caller may go (a create-only token: the add form).
+  document.querySelector("a.home").href = home();
   if (session.may("read")) await loadServerInfo().catch(() => null);
   repos.markListStale();
 }
@@ -173,6 +175,7 @@ async function signIn() {
 // Everything this sign-in showed goes: rows, forms, the token secret shown once.
 function clearScreen() {
   $("nav").hidden = true;
+  document.querySelector("a.home").href = "#/repositories";
   $("add-result").hidden = true;
   forgetTokenSecret();
   for (const id of ["repo-rows", "token-rows", "key-rows", "session-rows", "attention", "fired", "usage", "server-info"]) $(id).replaceChildren();

@@ -108,8 +108,19 @@ export function confirmAction(text, ok) {
 
 // The API names the field at fault first in its `detail` ("alias must …"); the field whose
 // `data-field` is that name shows the message.
+// A value already in use (a key: 409; a token's name: 400) is refused without naming a field;
+// these say which field holds it.
+const CONFLICTS = [
+  [/SSH key is already used/, "sshPublicKey"],
+  [/token with this name already exists/, "name"],
+];
+
 export function fieldOf(form, failure) {
-  if (!(failure instanceof ApiFailure) || !failure.detail) return null;
+  if (!(failure instanceof ApiFailure)) return null;
+  if (!failure.detail) {
+    const known = CONFLICTS.find(([words]) => words.test(failure.apiMessage));
+    return known ? form.querySelector(`[data-field="${known[1]}"]`) : null;
+  }
   const key = failure.detail.split(/[\s.:]/)[0];
   return form.querySelector(`[data-field="${CSS.escape(key)}"]`);
 }
@@ -161,7 +172,7 @@ export function wireForm(form, handler, extra = () => true) {
       await handler(event);
     } catch (e) {
       const field = fieldOf(form, e);
-      if (field && markField(field, e.detail)) field.focus();
+      if (field && markField(field, e.detail || e.apiMessage)) field.focus();
       else showError(e);
     }
   });

@@ -36,7 +36,10 @@ export function wireForms(navigate) {
 
 export async function openAdd() {
   $("add-result").hidden = true;
-  const targets = await api("GET", "/api/v1/storage-targets").then((t) => t.storageTargets).catch(() => []);
+  // Listing the targets needs the read permission: a create-only token places in the pool.
+  const targets = may("read")
+    ? await api("GET", "/api/v1/storage-targets").then((t) => t.storageTargets).catch(() => [])
+    : [];
   $("add-target-field").hidden = targets.length === 0;
   $("add-target").replaceChildren(el("option", { value: "", text: "The pool (default)" }),
     ...targets.map((t) => el("option", { value: t.path, text: t.name === t.path ? t.path : `${t.name} (${t.path})` })));

@@ -10,6 +10,8 @@ import { condition, repositories, serverInfo, usedFraction } from "./repos.js";
 
 const DAY = 86400;
 const NEAR_QUOTA = 0.8;
+// How many of each kind "Needs attention" lists before it says how many there are in all.
+const ATTENTION_FIRST = 5;
 // Health alerts that say more than the figures shown above them (a quota and a failed verify
 // are listed from the repositories themselves).
 const HEALTH = new Set(["shrink", "growth"]);
@@ -68,25 +70,34 @@ export async function showMonitoring() {
     api("GET", "/api/v1/alerts?limit=100").then((a) => a.alerts).catch(() => []),
   ]);
 
+  // Each kind: its first few, then how many in all with the way to see them (a host after an
+  // outage has thousands late; listed whole, the view was 48,000 px tall).
   const attention = [];
   const link = (r) => el("a", { href: `#/repositories/${encodeURIComponent(r.repositoryName)}`, text: r.alias });
-  for (const r of repos.filter((x) => condition(x)[0] === "late")) {
-    attention.push(el("li", { class: "late" }, el("strong", { text: "Late " }), link(r),
-      el("span", { text: r.lastSave ? `: last backup ${ago(r.lastSave)}` : ": no backup yet" })));
-  }
-  for (const r of repos.filter((x) => !x.archived && usedFraction(x) >= NEAR_QUOTA)) {
-    attention.push(el("li", { class: "quota" }, el("strong", { text: usedFraction(r) >= 1 ? "Over quota " : "Near quota " }), link(r),
-      el("span", { text: `: ${Math.round(usedFraction(r) * 100)} % of ${r.storageSize} GB` })));
-  }
-  for (const r of repos.filter((x) => x.lastVerify && !x.lastVerify.ok)) {
-    attention.push(el("li", { class: "verify" }, el("strong", { text: "Verify failed " }), link(r),
-      el("span", { text: `: ${r.lastVerify.message}` })));
-  }
-  for (const a of fired.filter((x) => HEALTH.has(x.kind) && x.at >= now - 7 * DAY)) {
-    attention.push(el("li", { class: "health" }, el("strong", { text: `Health: ${ALERT_WORDS[a.kind]} ` }),
+  const group = (items, kind, item, rest) => {
+    for (const x of items.slice(0, ATTENTION_FIRST)) attention.push(item(x));
+    if (items.length > ATTENTION_FIRST) {
+      attention.push(el("li", { class: `${kind} more` }, el("strong", { text: rest.words(items.length) }),
+        rest.href ? el("a", { href: rest.href, text: rest.link }) : el("span", { text: rest.link })));
+    }
+  };
+  group(repos.filter((x) => condition(x)[0] === "late"), "late",
+    (r) => el("li", { class: "late" }, el("strong", { text: "Late " }), link(r),
+      el("span", { text: r.lastSave ? `: last backup ${ago(r.lastSave)}` : ": no backup yet" })),
+    { words: (n) => `${n.toLocaleString("en")} late in all: `, href: "#/repositories?late=1", link: "see them in the list" });
+  group(repos.filter((x) => !x.archived && usedFraction(x) >= NEAR_QUOTA).sort((a, b) => usedFraction(b) - usedFraction(a)), "quota",
+    (r) => el("li", { class: "quota" }, el("strong", { text: usedFraction(r) >= 1 ? "Over quota " : "Near quota " }), link(r),
+      el("span", { text: `: ${Math.round(usedFraction(r) * 100)} % of ${r.storageSize} GB` })),
+    { words: (n) => `${n.toLocaleString("en")} near or over quota in all: `, href: "#/repositories?sort=used", link: "see them in the list, fullest first" });
+  group(repos.filter((x) => x.lastVerify && !x.lastVerify.ok), "verify",
+    (r) => el("li", { class: "verify" }, el("strong", { text: "Verify failed " }), link(r),
+      el("span", { text: `: ${r.lastVerify.message}` })),
+    { words: (n) => `${n.toLocaleString("en")} failed verifies in all: `, link: "each is among the alerts that fired, below" });
+  group(fired.filter((x) => HEALTH.has(x.kind) && x.at >= now - 7 * DAY), "health",
+    (a) => el("li", { class: "health" }, el("strong", { text: `Health: ${ALERT_WORDS[a.kind]} ` }),
       el("a", { href: `#/repositories/${encodeURIComponent(a.repositoryName)}`, text: a.alias }),
-      el("span", { text: `: ${a.message} (${ago(a.at)})` })));
-  }
+      el("span", { text: `: ${a.message} (${ago(a.at)})` })),
+    { words: (n) => `${n.toLocaleString("en")} health alerts this week: `, link: "each is among the alerts that fired, below" });
   $("attention").replaceChildren(...attention);
   $("attention-none").hidden = attention.length !== 0;
 

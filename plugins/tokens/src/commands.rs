@@ -45,7 +45,12 @@ fn cli() -> clap::Command {
 struct Create {
     name: String,
     permissions: Permissions,
+    /// Unix seconds, as the command's clock said (what a server of an earlier release reads).
     expiration: Option<i64>,
+    /// Seconds from the creation, which a server of this release prefers: the creation and the
+    /// expiry then come from one clock reading, exactly `--expires-in` apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_in: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -64,12 +69,13 @@ fn request(matches: &clap::ArgMatches, _config: &Config) -> Result<ControlReques
     match TokenCmd::from_arg_matches(matches).map_err(|e| e.to_string())? {
         TokenCmd::Create { name, permissions, expires_in } => {
             let permissions = Permissions::parse_list(&permissions)?;
-            let expiration = match expires_in.map(|t| humantime::parse_duration(&t)) {
+            let expires_in = match expires_in.map(|t| humantime::parse_duration(&t)) {
                 None => None,
-                Some(Ok(d)) => Some(bw_store::clock::Clock::system().now() + d.as_secs() as i64),
+                Some(Ok(d)) => Some(d.as_secs() as i64),
                 Some(Err(e)) => return Err(format!("--expires-in: {e} (use e.g. 30d or 12h)")),
             };
-            ControlRequest::new("token-create", Create { name, permissions, expiration })
+            let expiration = expires_in.map(|d| bw_store::clock::Clock::system().now() + d);
+            ControlRequest::new("token-create", Create { name, permissions, expiration, expires_in })
         }
         TokenCmd::List { json } => ControlRequest::new("token-list", List { json }),
         TokenCmd::Revoke { name } => ControlRequest::new("token-revoke", Revoke { name }),
@@ -77,11 +83,13 @@ fn request(matches: &clap::ArgMatches, _config: &Config) -> Result<ControlReques
 }
 
 fn create(state: &AppState, request: ControlRequest) -> Result<String, String> {
-    let Create { name, permissions, expiration } = request.args()?;
+    let Create { name, permissions, expiration, expires_in } = request.args()?;
     if state.config.auth.disable_integrations {
         return Err("integrations are disabled on this server (DISABLE_INTEGRATIONS=true)".into());
     }
-    let made = state.tokens.create(&name, permissions, expiration, state.clock.now()).map_err(|e| e.to_string())?;
+    let now = state.clock.now();
+    let expiration = expires_in.map(|d| now + d).or(expiration);
+    let made = state.tokens.create(&name, permissions, expiration, now).map_err(|e| e.to_string())?;
     tracing::info!(target: "audit", token = %name, "token created from the command line");
     Ok(made)
 }
