@@ -102,6 +102,10 @@ export async function showMonitoring() {
   $("attention-none").hidden = attention.length !== 0;
 
   const points = history.map((p) => ({ at: p.at, value: p.storageUsed * 1024 }));
+  // The host's points come from the check runs; a backup's session moves the totals at once.
+  // The chart ends where the totals stand now, not at the last check (#33: 12.9 MB drawn
+  // against 15.0 MB in the totals).
+  if (repos.length && (points.length === 0 || points[points.length - 1].at < now)) points.push({ at: now, value: used });
   const disk = serverInfo() && serverInfo().poolDisk;
   const projected = projection(points, disk);
   $("host-chart").replaceChildren(lineChart(points, { label: "Used space on this host", format: bytes, extra: projected.line }));
