@@ -18,6 +18,8 @@ use bw_plugin_cron_status as _;
 use bw_plugin_cron_storage as _;
 #[cfg(feature = "dashboard")]
 use bw_plugin_dashboard as _;
+#[cfg(feature = "events")]
+use bw_plugin_events as _;
 #[cfg(feature = "history")]
 use bw_plugin_history as _;
 #[cfg(feature = "metrics")]

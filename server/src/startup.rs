@@ -143,6 +143,12 @@ impl Listening {
         });
         tracing::info!("listening on http://{addr} (Swagger UI at http://{addr}/docs, OpenAPI at /openapi.json)");
         let app = crate::http::app(state.clone());
+        // Live-update streams never end on their own: they end when the stop begins.
+        let closing = state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            closing.events.close();
+        };
         let acceptor = crate::head_deadline::HeadDeadline::new(acceptor, config.server.request_timeout);
         let result = Server::new_with_acceptor(acceptor)
             .idle_timeout(IDLE_TIMEOUT)

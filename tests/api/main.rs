@@ -8,6 +8,7 @@ mod cli_env;
 mod concurrency;
 mod configuration_docs;
 mod cron;
+mod events;
 mod generated_clients;
 mod health;
 mod history;

@@ -83,7 +83,8 @@ fn plugins_of_the_default_build() {
     // Registered by this test binary itself (tests/api/plugins.rs), not by the server.
     names.retain(|n| *n != "test-plugin");
     // `health-alerts`: the alerts crate's task that sends the health alerts (`alerts` is its
-    // alert plugin and route); `verify`: the repo crate's scheduled verify.
+    // alert plugin and route); `verify`: the repo crate's scheduled verify; `events`: the live
+    // updates' route and watcher.
     assert_eq!(
         names,
         [
@@ -91,6 +92,7 @@ fn plugins_of_the_default_build() {
             "cron-status",
             "cron-storage",
             "dashboard",
+            "events",
             "health-alerts",
             "history",
             "metrics",

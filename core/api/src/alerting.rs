@@ -63,6 +63,7 @@ impl AppState {
     /// Sends one alert of `kind` about `repos`, raised at unix time `now` (its check's), through
     /// every alert plugin, and counts what each channel did for `/metrics`.
     pub async fn send_alert(&self, kind: AlertKind, repos: &[LateRepo], now: i64) -> Delivery {
+        self.events.publish(crate::events::Event::new("alert", None, now));
         let plugins = plugins_or_none();
         if plugins.is_empty() {
             tracing::info!(

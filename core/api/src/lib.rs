@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod control_ops;
 pub mod error;
+pub mod events;
 pub mod figures;
 pub mod health;
 pub mod history;

@@ -54,6 +54,8 @@ pub struct Inner {
     pub throttle: Throttle,
     /// The cached list answers (`crate::list_answer`).
     pub lists: crate::list_answer::ListAnswers,
+    /// Live updates (`crate::events`).
+    pub events: crate::events::Events,
     pub scanner: Arc<dyn RepoScanner>,
     /// What the server counts about itself, for the metrics plugin.
     pub telemetry: crate::telemetry::Telemetry,
@@ -142,6 +144,7 @@ impl AppState {
             health_events: Mutex::new(Vec::new()),
             throttle: Throttle::default(),
             lists: Default::default(),
+            events: Default::default(),
             scanner: Arc::new(FsScanner),
             telemetry: Default::default(),
             run_locks: Mutex::new(HashMap::new()),

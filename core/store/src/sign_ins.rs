@@ -73,6 +73,12 @@ impl SignIns {
         Ok(Some(if swapped { moved } else { stored }))
     }
 
+    /// Whether the sign-in `token` is live at `now`, without counting this as a use (an open
+    /// stream of live updates is not a person using the page).
+    pub fn is_live(&self, token: &str, now: i64) -> StoreResult<bool> {
+        Ok(self.tree.get(hash(token))?.and_then(|b| expiry(&b)).is_some_and(|e| e > now))
+    }
+
     /// Ends a sign-in; false when it was not there.
     pub fn end(&self, token: &str) -> StoreResult<bool> {
         let was = self.tree.remove(hash(token))?;

@@ -159,3 +159,44 @@ export async function signOut() {
 export function path(...parts) {
   return parts.map((p) => encodeURIComponent(p)).join("/");
 }
+
+// Follows the host's live updates (`GET /api/v1/events`, server-sent events) with this
+// sign-in's credential, calling `onEvent` with each `{type, repositoryName?, at}`. Read with
+// fetch, which carries the Authorization header (EventSource cannot). A stream that ends
+// (the server restarts, a proxy cuts it) is opened again after a pause; it stops for good when
+// the sign-in ends or the returned function is called.
+export function follow(onEvent) {
+  const credential = session.credential;
+  const stop = new AbortController();
+  const followed = () => !stop.signal.aborted && session.credential === credential;
+  (async () => {
+    while (followed()) {
+      try {
+        const response = await fetch("/api/v1/events", {
+          headers: { Authorization: `Bearer ${credential.token}`, Accept: "text/event-stream" },
+          credentials: "omit", cache: "no-store", signal: stop.signal,
+        });
+        if (response.status === 401 || response.status === 403) return;
+        if (response.ok && response.body) {
+          const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+          let pending = "";
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            pending += value;
+            const lines = pending.split("\n");
+            pending = lines.pop();
+            for (const line of lines) {
+              if (!line.startsWith("data:")) continue;
+              try { onEvent(JSON.parse(line.slice(5))); } catch (e) { /* not an event: skipped */ }
+            }
+          }
+        }
+      } catch (e) {
+        if (stop.signal.aborted) return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+    }
+  })();
+  return () => stop.abort();
+}

@@ -18,9 +18,19 @@ const NEEDS = { repos: "read", repo: "read", edit: "update", add: "create", moni
 // ago; coming to it from another view reads it again (another tab or client may have changed it).
 const LIST_FRESH_MS = 60000;
 let lastView = null; // the view shown before this one
+let shown = null; // the view on the screen ("missing" when an address showed nothing)
 
 let wanted = null; // the address asked for before signing in
 let pendingNotice = null; // what an action that moves to another view says there
+let stopFollowing = () => {}; // ends this sign-in's live updates
+let liveTimer = null; // a redraw the live updates asked for, waiting to coalesce
+let liveTokens = false; // whether the waiting redraw includes a change of the tokens
+// Live updates: many changes in a second (a burst of sessions) are one redraw, at most one a
+// second; views where a person types are never redrawn under them.
+const LIVE_COALESCE_MS = 1000;
+const LIVE_VIEWS = new Set(["repos", "repo", "monitoring", "tokens", "server"]);
+// Relative times ("2 min ago") are drawn again this often on the list.
+const TICK_MS = 30000;
 
 // Goes to `hash`, and says `message` on the view it opens (an action's outcome outlives the
 // move; the messages of the view left do not).
@@ -51,6 +61,7 @@ function parse(hash) {
 }
 
 function show(view) {
+  shown = view;
   for (const v of VIEWS) $(`view-${v}`).hidden = v !== view;
   const section = view === "repo" || view === "edit" ? "repos" : view;
   for (const a of document.querySelectorAll("nav [data-view]")) {
@@ -74,7 +85,7 @@ function home() {
 
 let routing = 0; // the newest route(); an older one that is still loading stops there
 
-async function route() {
+async function route(live = false) {
   const seq = ++routing;
   const stale = () => seq !== routing || !session.caller();
   const target = parse(location.hash);
@@ -116,7 +127,7 @@ async function route() {
     show(target.view);
     if (draw) await draw();
     if (stale()) return;
-    focusView(target.view);
+    if (!live) focusView(target.view);
   } catch (e) {
     if (stale()) return;
     if (e instanceof session.ApiFailure && e.status === 404 && (target.view === "repo" || target.view === "edit")) {
@@ -149,6 +160,29 @@ async function startSession() {
   document.querySelector("a.home").href = home();
   if (session.may("read")) await loadServerInfo().catch(() => null);
   repos.markListStale();
+  stopFollowing();
+  if (session.may("read")) stopFollowing = session.follow(liveEvent);
+}
+
+// A change on the host: the view shown is read and drawn again, once for a burst of changes,
+// without moving the focus or the scroll.
+function liveEvent(event) {
+  if (event.type === "ping") return;
+  if (event.type === "token") liveTokens = true;
+  else repos.markListStale();
+  if (liveTimer !== null) return;
+  liveTimer = setTimeout(async () => {
+    const tokens = liveTokens;
+    liveTimer = null;
+    liveTokens = false;
+    if (!session.caller() || !LIVE_VIEWS.has(shown)) return;
+    if (shown === "tokens" && !tokens) return;
+    // Someone is typing in a form of this view (a key, a token): not under their hands; the
+    // next change, or the next visit, brings the view up to date.
+    const typing = document.activeElement && document.activeElement.closest("main form");
+    if (typing) return;
+    await route(true).catch(() => null);
+  }, LIVE_COALESCE_MS);
 }
 
 function showNav() {
@@ -174,6 +208,8 @@ async function signIn() {
 
 // Everything this sign-in showed goes: rows, forms, the token secret shown once.
 function clearScreen() {
+  stopFollowing();
+  stopFollowing = () => {};
   $("nav").hidden = true;
   document.querySelector("a.home").href = "#/repositories";
   $("add-result").hidden = true;
@@ -282,6 +318,10 @@ document.addEventListener("DOMContentLoaded", async () => {
     await route();
     showPending();
   });
+  // Relative times tick on the list (drawn from what was read, no request).
+  setInterval(() => {
+    if (lastView === "repos" && session.caller()) repos.render(repos.readQuery(new URLSearchParams(location.hash.split("?")[1] || "")));
+  }, TICK_MS);
   if (await session.resume()) {
     await startSession();
     showNav();

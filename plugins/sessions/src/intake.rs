@@ -42,10 +42,16 @@ pub async fn take_in(state: &AppState) -> ApiResult<TakenIn> {
     let figures = read_folders(state, &known).await;
     let touched: Vec<u64> = figures.iter().map(|(id, _)| *id).collect();
     let (recovered, changes) = apply_figures(state, figures, now).await?;
+    let mut names: Vec<String> = known.iter().map(|(_, r, _)| r.repository.clone()).collect();
+    names.sort_unstable();
+    names.dedup();
     let events = keep_sessions(state, known, now, &mut report).await?;
     state.repos.flush().await?;
     // A history point for each repository whose folder was read: the figures after its backup.
     state.figures_changed(changes, HistoryOf::Repositories(&touched)).await?;
+    for name in names {
+        state.events.publish(bw_api::events::Event::new("repository", Some(name), now));
+    }
     report.recovered = recovered.len();
     notify(state, recovered, events, now).await;
     tracing::info!(

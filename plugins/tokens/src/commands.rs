@@ -91,6 +91,7 @@ fn create(state: &AppState, request: ControlRequest) -> Result<String, String> {
     let expiration = expires_in.map(|d| now + d).or(expiration);
     let made = state.tokens.create(&name, permissions, expiration, now).map_err(|e| e.to_string())?;
     tracing::info!(target: "audit", token = %name, "token created from the command line");
+    state.events.publish(bw_api::events::Event::new("token", None, now));
     Ok(made)
 }
 
@@ -104,6 +105,7 @@ fn revoke(state: &AppState, request: ControlRequest) -> Result<String, String> {
     match state.tokens.revoke(&name) {
         Ok(true) => {
             tracing::info!(target: "audit", token = %name, "token revoked from the command line");
+            state.events.publish(bw_api::events::Event::new("token", None, state.clock.now()));
             Ok(format!("revoked {name}"))
         }
         Ok(false) => Err(format!("no token named {name}")),

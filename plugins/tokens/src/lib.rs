@@ -95,6 +95,7 @@ impl TokenApi {
         let (name, permissions) = (body.name.into_inner(), body.permissions.into_inner());
         let token = state.tokens.create(&name, permissions, body.expiration.value(), state.clock.now())?;
         tracing::info!(target: "audit", token = %name, permissions = ?permissions, "token created");
+        state.events.publish(bw_api::events::Event::new("token", None, state.clock.now()));
         Ok(Json(TokenCreated { token }))
     }
 
@@ -104,6 +105,7 @@ impl TokenApi {
             return Err(ApiError::BadRequest(format!("No token named {}", name.chars().take(40).collect::<String>())));
         }
         tracing::info!(target: "audit", token = %name, "token revoked");
+        state.events.publish(bw_api::events::Event::new("token", None, state.clock.now()));
         Ok(Message::success())
     }
 }

@@ -212,3 +212,31 @@ fn check_token(state: &AppState, token: &str, req: &Request, ip: Option<std::net
     tracing::info!(target: "audit", token = %record.name, route, client, outcome = "accepted", "token accepted");
     Ok(Principal::Token { name: record.name, permissions: record.permissions })
 }
+
+/// The credential a request presented, kept by a long answer (a stream of live updates) to ask
+/// again, now and then, whether it still stands: a revoked token, a signed-out or expired
+/// sign-in, or a changed password ends the stream.
+pub struct HeldCredential(Presented);
+
+impl HeldCredential {
+    pub fn of(req: &Request) -> Self {
+        HeldCredential(presented(req))
+    }
+
+    /// Whether the credential still admits `principal` at `now`; never counts as a use (a
+    /// sign-in's expiry does not move).
+    pub fn still_valid(&self, state: &AppState, principal: &Principal, now: i64) -> bool {
+        match (&self.0, principal) {
+            (Presented::Bearer(token), Principal::SignedIn { .. }) => {
+                state.admin.sign_ins.is_live(token, now).unwrap_or(false)
+            }
+            (Presented::Bearer(token), Principal::Token { .. }) => {
+                matches!(state.tokens.verify(token, now), Ok(Some(_)))
+            }
+            (Presented::Basic { user, password }, Principal::Administrator) => {
+                state.admin.verified_before(user, password).unwrap_or(false)
+            }
+            _ => false,
+        }
+    }
+}

@@ -19,7 +19,7 @@ use poem_openapi::registry::Registry;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
 pub use crate::throttle::{client_ip, Throttle};
-pub use credentials::{authenticate, bearer_token};
+pub use credentials::{authenticate, bearer_token, HeldCredential};
 
 use crate::error::ApiError;
 use bw_store::token_store::{Permission, Permissions};

@@ -1,0 +1,111 @@
+//! `GET /api/v1/events` (contract: "Live updates"): a stream a client reads while the host
+//! changes: a repository made through the API, a token made, and the stream of a revoked token
+//! ending.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bw_tests::{ed25519_key, json, repo_body, TestServer};
+
+/// An open stream: its events as JSON, read line by line.
+struct Stream {
+    reader: BufReader<TcpStream>,
+}
+
+impl Stream {
+    fn open(s: &TestServer, token: &str) -> (String, Stream) {
+        let mut tcp = TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(tcp, "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n").unwrap();
+        let mut reader = BufReader::new(tcp);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        (head, Stream { reader })
+    }
+
+    /// The next event within `wait`, `None` when the stream ended.
+    fn next(&mut self, wait: Duration) -> Option<serde_json::Value> {
+        let until = Instant::now() + wait;
+        loop {
+            assert!(Instant::now() < until, "no event within {wait:?}");
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                    continue
+                }
+                Err(e) => panic!("{e}"),
+            }
+            // Chunked framing: the chunk sizes are hex lines; the events are `data: {...}`.
+            if let Some(data) = line.trim_end().strip_prefix("data: ") {
+                return Some(serde_json::from_str(data).unwrap());
+            }
+            if line.trim_end() == "0" {
+                return None;
+            }
+        }
+    }
+
+    /// Reads until an event of `kind` (others are skipped).
+    fn until(&mut self, kind: &str) -> serde_json::Value {
+        loop {
+            let event = self.next(Duration::from_secs(10)).unwrap_or_else(|| panic!("ended before a {kind} event"));
+            if event["type"] == kind {
+                return event;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stream_tells_of_each_change_and_ends_with_its_token() {
+    let s = TestServer::start();
+    let admin = s.full_token();
+    // Only the administrator manages tokens.
+    let administrator = s.create_admin();
+    let listener = s.token("listener", "read");
+    let (head, mut stream) = Stream::open(&s, &listener);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: text/event-stream"), "{head}");
+
+    let (status, made) = s.post("/api/v1/repositories", Some(&admin), &repo_body(&ed25519_key(1, "")));
+    assert_eq!(status, 200, "{made}");
+    let event = stream.until("repository");
+    assert!(event["at"].as_i64().unwrap() > 0, "{event}");
+
+    let (status, _) = s.post(
+        "/api/v1/integration/token-manager",
+        Some(&administrator),
+        &json!({"name": "ci", "permissions": {"create": false, "read": true, "update": false, "delete": false}}),
+    );
+    assert_eq!(status, 200);
+    stream.until("token");
+
+    // Revoked: the revoke's own event is where the stream asks its token again, and ends.
+    let (status, _) = s.call(
+        "DELETE",
+        "/api/v1/integration/token-manager",
+        Some(&administrator),
+        Some(&json!({"name": "listener"}).to_string()),
+    );
+    assert_eq!(status, 200);
+    while let Some(event) = stream.next(Duration::from_secs(10)) {
+        assert_ne!(event["type"], "token", "the revoked token heard of its own revoke: {event}");
+    }
+}
+
+#[test]
+fn a_stream_needs_read_credentials() {
+    let s = TestServer::start();
+    let (head, _) = Stream::open(&s, "bw_not-a-token");
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+}
