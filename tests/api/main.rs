@@ -1,5 +1,6 @@
 //! One integration-test binary; its modules mirror the API.
 
+mod alert_channels;
 mod auth;
 mod authorized_keys;
 mod borgwarehouse3;

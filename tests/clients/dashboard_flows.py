@@ -534,6 +534,12 @@ def server_facts(flow):
     expect(flow.page.locator("#server-info")).to_contain_text("Pool disk")
     expect(flow.page.locator("#target-rows")).to_contain_text(TARGET_NAME)
     expect(flow.page.locator("#target-rows .light")).to_have_text("available")
+    # #33: the alert channels and their state (none is set on this host), and the test button,
+    # which waits for a channel.
+    expect(flow.page.locator("#channel-rows li")).to_have_count(3)
+    for name in ["email", "webhook", "apprise"]:
+        expect(flow.page.locator("#channel-rows")).to_contain_text(f"off {name}")
+    expect(flow.page.get_by_role("button", name="Send a test alert")).to_be_disabled()
     flow.a11y += scan(flow.page, "server")
 
 

@@ -64,6 +64,8 @@ pub enum AlertKind {
     Recovered,
     /// A health alert ([`crate::health`]): quota, shrink, growth, a failed verify.
     Health(HealthKind),
+    /// A test asked for by the administrator, about no repository: does each channel deliver?
+    Test,
 }
 
 impl AlertKind {
@@ -76,13 +78,14 @@ impl AlertKind {
             AlertKind::Health(HealthKind::Shrink) => "shrink",
             AlertKind::Health(HealthKind::Growth) => "growth",
             AlertKind::Health(HealthKind::VerifyFailed) => "verifyFailed",
+            AlertKind::Test => "test",
         }
     }
 
     /// The webhook's `event` for a health alert.
     pub fn health_event(self) -> Option<&'static str> {
         match self {
-            AlertKind::Late | AlertKind::Recovered => None,
+            AlertKind::Late | AlertKind::Recovered | AlertKind::Test => None,
             AlertKind::Health(HealthKind::Quota) => Some("health.quota"),
             AlertKind::Health(HealthKind::Shrink) => Some("health.shrink"),
             AlertKind::Health(HealthKind::Growth) => Some("health.growth"),

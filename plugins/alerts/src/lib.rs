@@ -5,7 +5,8 @@
 //!   this build's alert plugin: the checks, sessions and verify raise alerts through
 //!   `AppState::send_alert` and never know the channels.
 //! - [`health`]: every 2 s, the health alerts the rules decided (`bw_api::health`) are sent.
-//! - [`fired`]: `GET /api/v1/alerts`, the log of fired alerts.
+//! - [`fired`]: `GET /api/v1/alerts`, the log of fired alerts; `test_routes`: the channels
+//!   known and configured, and a test alert through them.
 //! - its settings: [`ChannelSettings`] (`channels`: where alerts go) and [`MailSettings`]
 //!   (`mail`: the SMTP server), groups this plugin owns.
 
@@ -14,10 +15,17 @@ mod fired;
 pub mod health;
 mod mail_settings;
 mod settings;
+mod test_routes;
 
 pub use channels::{signature, SECRET_HEADER, SIGNATURE_HEADER};
 pub use mail_settings::{MailSettings, MailTls};
 pub use settings::{AppriseMode, ChannelSettings};
 
 bw_api::alert_plugin!("alerts", channels::send, channels::post_events, channels::wants_events);
-bw_api::endpoint_plugin!("alerts", fired::FiredAlertsApi, fired::FiredAlertsApi, document = fired::finish_document);
+type Apis = (fired::FiredAlertsApi, test_routes::TestAlertApi);
+bw_api::endpoint_plugin!(
+    "alerts",
+    Apis,
+    (fired::FiredAlertsApi, test_routes::TestAlertApi),
+    document = fired::finish_document
+);

@@ -21,6 +21,7 @@ function somePermission() {
 }
 
 export function wireTokens() {
+  $("test-alert").addEventListener("click", act(sendTestAlert));
   wireForm($("token-form"), createToken, somePermission);
   $("token-copy").addEventListener("click", () => copy($("token-copy"), $("token-value").textContent));
 }
@@ -98,6 +99,12 @@ export async function showServer() {
   } catch (e) {
     if (!(e instanceof ApiFailure && e.status === 404)) throw e;
   }
+  const channels = await api("GET", "/api/v1/alerts/channels").then((c) => c.channels).catch(() => []);
+  $("channel-rows").replaceChildren(...channels.map((c) => el("li", {},
+    el("span", { class: `light ${c.configured ? "ok" : "off"}`, text: c.configured ? "on" : "off" }),
+    el("span", { text: ` ${c.name}` }))));
+  $("test-alert").disabled = !channels.some((c) => c.configured);
+  $("test-alert-result").hidden = true;
   $("targets-none").hidden = statuses.length > 0;
   $("targets-table").hidden = statuses.length === 0;
   $("target-rows").replaceChildren(...statuses.map((t) => el("tr", {},
@@ -105,4 +112,15 @@ export async function showServer() {
     el("td", { "data-label": "State" }, el("span", { class: `light ${t.available ? "ok" : "late"}`, text: t.available ? "available" : "not available" })),
     el("td", { "data-label": "Used", text: t.available ? `${bytes(t.usedBytes)} of ${bytes(t.totalBytes)}` : "-" }),
     el("td", { "data-label": "Free", text: t.available ? bytes(t.freeBytes) : "-" }))));
+}
+
+// A test alert through every configured channel; what each did.
+async function sendTestAlert() {
+  const sent = await api("POST", "/api/v1/alerts/test");
+  const result = $("test-alert-result");
+  result.replaceChildren(...sent.channels.map((c) => el("li", {},
+    el("span", { class: `light ${c.delivered ? "ok" : "late"}`, text: c.delivered ? "delivered" : "failed" }),
+    el("span", { text: ` ${c.name}${c.delivered ? "" : ": the server's log says why"}` }))));
+  result.hidden = false;
+  notify(sent.channels.length ? "Test alert sent." : "No channel is configured.");
 }

@@ -49,6 +49,7 @@ impl Email {
             AlertKind::Health(HealthKind::VerifyFailed) => {
                 format!("BorgWarehouse: the verify of {count} repositor{plural} failed")
             }
+            AlertKind::Test => "BorgWarehouse: a test alert".into(),
         };
         let from = self
             .mail

@@ -24,13 +24,27 @@ pub use webhook::{post_events, signature, SECRET_HEADER, SIGNATURE_HEADER};
 /// Builds a channel from the configuration, or `None` when the configuration leaves it out.
 type ChannelBuilder = fn(&Config) -> Option<Box<dyn AlertChannel>>;
 
-/// Every channel this server knows.
-const CHANNELS: &[ChannelBuilder] =
-    &[email::Email::from_config, webhook::Webhook::from_config, apprise::Apprise::from_config];
+/// Every channel this server knows, and its name.
+const CHANNELS: &[(&str, ChannelBuilder)] = &[
+    ("email", email::Email::from_config),
+    ("webhook", webhook::Webhook::from_config),
+    ("apprise", apprise::Apprise::from_config),
+];
+
+/// Each channel this server knows, and whether the configuration turns it on.
+pub fn known(config: &Config) -> Vec<(&'static str, bool)> {
+    CHANNELS.iter().map(|(name, build)| (*name, build(config).is_some())).collect()
+}
+
+/// Sends a test alert through every configured channel, now: what each did. Not kept in the
+/// log of fired alerts (it is about no repository), not counted as an alert.
+pub async fn send_test(config: &Config, now: i64) -> Delivery {
+    send_through_channels(config, AlertKind::Test, &[], now).await
+}
 
 /// The channels the configuration turns on.
 pub fn configured(config: &Config) -> Vec<Box<dyn AlertChannel>> {
-    CHANNELS.iter().filter_map(|build| build(config)).collect()
+    CHANNELS.iter().filter_map(|(_, build)| build(config)).collect()
 }
 
 fn text(kind: AlertKind, repos: &[LateRepo]) -> String {
@@ -62,6 +76,9 @@ fn text(kind: AlertKind, repos: &[LateRepo]) -> String {
         ),
         AlertKind::Health(HealthKind::Growth) => {
             format!("{} repositor{} far more than usual:\n\n", repos.len(), if one { "y grew" } else { "ies grew" })
+        }
+        AlertKind::Test => {
+            "A test alert, asked for by the administrator: this channel delivers BorgWarehouse's alerts.\n".to_string()
         }
     };
     for r in repos {

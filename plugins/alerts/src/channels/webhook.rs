@@ -93,7 +93,11 @@ impl AlertChannel for Webhook {
         let body = match alert.kind.health_event() {
             // BorgWarehouse's own shape, which receivers already read.
             None => {
-                let status = if alert.kind == AlertKind::Late { "down" } else { "up" };
+                let status = match alert.kind {
+                    AlertKind::Late => "down",
+                    AlertKind::Test => "test",
+                    _ => "up",
+                };
                 serde_json::json!({"status": status, "repos": aliases, "timestamp": alert.now})
             }
             Some(event) => {
