@@ -230,7 +230,8 @@ async fn stop(child: &mut tokio::process::Child) {
 pub async fn run_due(state: &AppState) -> ApiResult<usize> {
     let _run = state.start_run("verify", "The verify jobs are already running")?;
     let now = state.clock.now();
-    let interval = state.config.group::<crate::VerifySettings>().interval.as_secs() as i64;
+    let settings = state.config.group::<crate::VerifySettings>();
+    let interval = settings.interval.as_secs() as i64;
     let mut due: Vec<(i64, u64, String)> = Vec::new();
     state.repos.summaries(now, |s| {
         if s.archived {
@@ -242,7 +243,7 @@ pub async fn run_due(state: &AppState) -> ApiResult<usize> {
         }
     });
     due.sort_unstable();
-    let concurrency = state.config.group::<crate::VerifySettings>().concurrency.max(1) as usize;
+    let concurrency = settings.concurrency.max(1) as usize;
     let mut verified = 0;
     for batch in due.chunks(concurrency) {
         let runs = batch.iter().map(|(_, id, name)| async move {

@@ -18,14 +18,15 @@ pub struct Apprise {
 impl Apprise {
     /// Needs at least one service URL (`BW_APPRISE_SERVICES`).
     pub fn from_config(config: &Config) -> Option<Box<dyn AlertChannel>> {
-        if config.group::<crate::ChannelSettings>().apprise_services.is_empty() {
+        let channels = config.group::<crate::ChannelSettings>();
+        if channels.apprise_services.is_empty() {
             return None;
         }
         Some(Box::new(Apprise {
-            services: config.group::<crate::ChannelSettings>().apprise_services.clone(),
-            mode: config.group::<crate::ChannelSettings>().apprise_mode,
-            url: config.group::<crate::ChannelSettings>().apprise_url.clone(),
-            timeout: config.group::<crate::ChannelSettings>().timeout,
+            services: channels.apprise_services,
+            mode: channels.apprise_mode,
+            url: channels.apprise_url,
+            timeout: channels.timeout,
         }))
     }
 

@@ -24,11 +24,8 @@ pub struct Webhook {
 impl Webhook {
     /// Needs `BW_WEBHOOK_URL`.
     fn new(config: &Config) -> Option<Webhook> {
-        Some(Webhook {
-            url: config.group::<crate::ChannelSettings>().webhook_url.clone()?,
-            secret: config.group::<crate::ChannelSettings>().webhook_secret.clone(),
-            timeout: config.group::<crate::ChannelSettings>().timeout,
-        })
+        let channels = config.group::<crate::ChannelSettings>();
+        Some(Webhook { url: channels.webhook_url?, secret: channels.webhook_secret, timeout: channels.timeout })
     }
 
     pub fn from_config(config: &Config) -> Option<Box<dyn AlertChannel>> {
