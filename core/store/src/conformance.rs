@@ -210,6 +210,7 @@ pub fn sample_repos(n: u64) -> impl Iterator<Item = crate::repo_store::Repo> {
         icon: None,
         storage_target: None,
         imported_status: None,
+        tenant: None,
     })
 }
 
@@ -236,6 +237,7 @@ fn repositories_come_back_after_a_reopen(db: &SharedBackend) {
         append_only_mode: false,
         icon: None,
         storage_target: None,
+        tenant: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (one, two) = runtime.block_on(async {

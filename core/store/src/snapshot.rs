@@ -1,6 +1,6 @@
 //! A backup of this server's own state: one JSON document with every repository record (check
-//! figures included), the id counter, the tokens (their hashes, never values) and the
-//! administrator's password hash. Copying a live sled folder is not a backup; this is.
+//! figures included), the id counter, the tokens (their hashes, never values) and the users
+//! with their password hashes. Copying a live sled folder is not a backup; this is.
 //!
 //! `borgwarehouse export` takes it (through the control socket while the server runs), and
 //! `borgwarehouse restore FILE` brings it back into an empty data folder and makes the key lines
@@ -8,11 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::admin::AdminStore;
 use crate::history::{HistorySnapshot, HistoryStore};
 use crate::repo_store::{Repo, RepoStore};
 use crate::store_error::{SnapshotProblem, StoreError, StoreResult};
 use crate::token_store::{TokenRecord, TokenStore};
+use crate::user_store::{Role, User, UserRecord, UserStore};
 
 /// What the document says it is, so that another JSON file given by mistake is refused.
 pub const FORMAT: &str = "borgwarehouse-server-snapshot";
@@ -20,10 +20,11 @@ pub const FORMAT: &str = "borgwarehouse-server-snapshot";
 /// Version 2 gave repositories several keys (`keys`); a version 1 snapshot (one key, in
 /// `sshPublicKey` and `appendOnlyMode`) is still read. An older server refuses version 2
 /// rather than drop every key but the first. Version 3 added `history`; a version 1 or 2
-/// snapshot restores with none.
-pub const VERSION: u32 = 3;
+/// snapshot restores with none. Version 4 holds `users` in place of the one `administrator`
+/// (an older snapshot's administrator becomes the first admin user).
+pub const VERSION: u32 = 4;
 /// The versions a restore reads.
-const READABLE: &[u32] = &[1, 2, 3];
+const READABLE: &[u32] = &[1, 2, 3, 4];
 pub use crate::store_error::NOT_EMPTY;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,7 +40,12 @@ pub struct Snapshot {
     pub next_id: u64,
     pub repositories: Vec<Repo>,
     pub tokens: Vec<TokenRecord>,
+    /// The one administrator of versions 1 to 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub administrator: Option<AdminAccount>,
+    /// Users with their password hashes (version 4).
+    #[serde(default)]
+    pub users: Vec<UserRecord>,
     /// Each repository's points and the host's (version 3).
     #[serde(default)]
     pub history: HistorySnapshot,
@@ -58,7 +64,7 @@ pub struct AdminAccount {
 pub struct RestoreReport {
     pub repositories: usize,
     pub tokens: usize,
-    pub administrator: bool,
+    pub users: usize,
     /// Key lines added or rewritten to match the snapshot.
     pub key_lines_fixed: usize,
 }
@@ -67,7 +73,7 @@ pub struct RestoreReport {
 pub struct Stores<'a> {
     pub repos: &'a RepoStore,
     pub tokens: &'a TokenStore,
-    pub admin: &'a AdminStore,
+    pub users: &'a UserStore,
     pub history: &'a HistoryStore,
 }
 
@@ -81,7 +87,7 @@ impl Stores<'_> {
             // A list reads and never refuses; said as what it would be, a record gone wrong.
             other => StoreError::corrupt("tokens", other),
         })?;
-        let administrator = self.admin.export()?.map(|(user, password_hash)| AdminAccount { user, password_hash });
+        let users = self.users.export()?;
         let history = self.history.export()?;
         Ok(Snapshot {
             format: FORMAT.into(),
@@ -91,7 +97,8 @@ impl Stores<'_> {
             next_id,
             repositories,
             tokens,
-            administrator,
+            administrator: None,
+            users,
             history,
         })
     }
@@ -111,20 +118,26 @@ impl Stores<'_> {
         // The repositories are checked by `restore_blocking`, under their lock, before anything
         // is written; the tokens and the administrator here.
         let no_tokens = self.tokens.list().map(|t| t.is_empty()).unwrap_or(false);
-        if !no_tokens || self.admin.exists()? {
+        if !no_tokens || self.users.exists()? {
             return Err(StoreError::NotEmpty);
         }
         // Everything is checked before anything is written: a refused snapshot changes nothing.
         self.tokens.check_restorable(&snapshot.tokens)?;
-        if let Some(a) = &snapshot.administrator {
+        let mut users = snapshot.users;
+        if let Some(a) = snapshot.administrator {
             if a.user.is_empty() || a.user.contains(':') || !a.password_hash.starts_with("$argon2") {
                 return Err(StoreError::Snapshot(SnapshotProblem::Administrator));
             }
+            if !users.iter().any(|u| u.user.name == a.user) {
+                let user = User { name: a.user, role: Role::Admin, email: None, tenant: None, created_at: 0 };
+                users.push(UserRecord { user, password_hash: a.password_hash });
+            }
         }
+        UserStore::check_restorable(&users)?;
         let report = RestoreReport {
             repositories: snapshot.repositories.len(),
             tokens: snapshot.tokens.len(),
-            administrator: snapshot.administrator.is_some(),
+            users: users.len(),
             key_lines_fixed: 0,
         };
         let known: std::collections::HashSet<u64> = snapshot.repositories.iter().map(|r| r.id).collect();
@@ -134,9 +147,7 @@ impl Stores<'_> {
         self.history.clear()?;
         self.history.restore(&snapshot.history, &known)?;
         self.tokens.restore(&snapshot.tokens)?;
-        if let Some(a) = snapshot.administrator {
-            self.admin.restore(&a.user, &a.password_hash)?;
-        }
+        self.users.restore(&users)?;
         let sync = self.repos.reconcile()?;
         Ok(RestoreReport { key_lines_fixed: sync.added.len() + sync.rewritten.len() + sync.removed.len(), ..report })
     }

@@ -21,10 +21,28 @@ pub enum StoreError {
     /// The change would leave the repository without a key.
     #[error("a repository keeps at least one key")]
     LastKey,
-    /// The administrator's name breaks its rule.
-    #[error("the user name must be non-empty and hold no ':'")]
+    /// A user's name breaks its rule.
+    #[error("the user name must be 1 to 64 letters, digits, '_', '-', '.' or '@'")]
     InvalidUserName,
-    /// The administrator's password is too short.
+    /// A user with that name exists (or, at first run, any user).
+    #[error("the user already exists")]
+    UserExists,
+    /// The change would leave the host without an admin.
+    #[error("the last admin can be neither removed nor demoted")]
+    LastAdmin,
+    /// A user's email is not an address.
+    #[error("the email is not an address")]
+    InvalidEmail,
+    /// Another user has that email (a provider's email selects one user).
+    #[error("another user has that email")]
+    EmailInUse,
+    /// A tenant's name breaks its rule.
+    #[error("the tenant name must be 1 to 64 letters, digits, '_', '-' or '.'")]
+    InvalidTenantName,
+    /// An admin sees the whole host; binding one to a tenant would mean nothing.
+    #[error("an admin cannot be bound to a tenant")]
+    TenantAdmin,
+    /// A user's password is too short.
     #[error("the password must have at least {min} characters")]
     PasswordTooShort { min: usize },
     /// A BorgWarehouse file to import (`repo.json`, `users.json`) breaks its rules; every

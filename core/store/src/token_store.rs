@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::backend::Batch;
+use crate::scope::Scope;
 use crate::store_error::{decode, encode, SnapshotProblem, StoreError, StoreResult};
 
 const TOKENS: &str = "tokens";
@@ -71,6 +72,14 @@ pub struct TokenRecord {
     pub creation: i64,
     pub expiration: Option<i64>,
     pub last_used: Option<i64>,
+    /// The user who made it; it never does more than that user's role and tenant allow, and
+    /// stops working when the user is removed. `None`: made by the host's administrator before
+    /// there were users, by the CLI, or imported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// What it may reach (beyond its maker's limits).
+    #[serde(default, flatten)]
+    pub scope: Scope,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,12 +162,26 @@ impl TokenStore {
         Ok(())
     }
 
-    /// Makes a token and returns its value, which is never stored nor shown again.
+    /// Makes an unscoped token of nobody in particular and returns its value, which is never
+    /// stored nor shown again.
     pub fn create(
         &self,
         name: &str,
         permissions: Permissions,
         expiration: Option<i64>,
+        now: i64,
+    ) -> Result<String, TokenError> {
+        self.create_for(name, permissions, expiration, None, Scope::HOST, now)
+    }
+
+    /// Makes a token of `owner` reaching `scope`, and returns its value.
+    pub fn create_for(
+        &self,
+        name: &str,
+        permissions: Permissions,
+        expiration: Option<i64>,
+        owner: Option<&str>,
+        scope: Scope,
         now: i64,
     ) -> Result<String, TokenError> {
         if !is_token_name(name) {
@@ -180,6 +203,8 @@ impl TokenStore {
             creation: now,
             expiration,
             last_used: None,
+            owner: owner.map(str::to_string),
+            scope,
         };
         self.insert(&record)?;
         self.db.flush()?;
@@ -253,6 +278,8 @@ impl TokenStore {
                 creation: t.creation,
                 expiration: t.expiration,
                 last_used: None,
+                owner: None,
+                scope: Scope::HOST,
             };
             self.insert(&record)?;
         }

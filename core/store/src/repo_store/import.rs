@@ -127,6 +127,7 @@ impl BorgWarehouseRepo {
             icon: self.icon.clone(),
             // BorgWarehouse made the folder and the link already; the record names the target below.
             storage_target: None,
+            tenant: None,
         };
         // What BorgWarehouse accepted is taken as it is (an alert outside the list, an old
         // alias); later edits validate only the fields they send.
@@ -412,6 +413,7 @@ impl RepoStore {
                 append_only_mode: line.append_only,
                 icon: None,
                 storage_target: None,
+                tenant: None,
             };
             let mut repo = Repo::new(new, line.name.clone(), self.clock.now());
             repo.id = adopted.len() as u64;

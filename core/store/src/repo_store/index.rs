@@ -37,6 +37,34 @@ struct Entry {
     /// The quota in GB.
     storage_size: u64,
     alias: AliasSpan,
+    /// The tenant, as its code in [`TenantCodes`].
+    tenant: TenantCode,
+}
+
+/// A tenant's name as a small number: an entry stays `Copy` and small, and a host has few
+/// tenants. 0 is the host's own (no tenant).
+pub(super) type TenantCode = u32;
+
+/// The tenants' names by code; a name keeps its code for the life of the index.
+#[derive(Debug, Default)]
+pub(super) struct TenantCodes(Vec<Box<str>>);
+
+impl TenantCodes {
+    fn code(&mut self, tenant: Option<&str>) -> TenantCode {
+        let Some(name) = tenant else { return 0 };
+        let at = match self.0.iter().position(|n| &**n == name) {
+            Some(at) => at,
+            None => {
+                self.0.push(name.into());
+                self.0.len() - 1
+            }
+        };
+        at as TenantCode + 1
+    }
+
+    fn name(&self, code: TenantCode) -> Option<&str> {
+        code.checked_sub(1).and_then(|i| self.0.get(i as usize)).map(|n| &**n)
+    }
 }
 
 /// One repository as a metrics scrape shows it, read from the index (no store read).
@@ -62,6 +90,8 @@ pub struct RepoSummary<'a> {
     pub archived: bool,
     /// How many keys the repository has.
     pub keys: usize,
+    /// The tenant it belongs to; `None`: the host's own.
+    pub tenant: Option<&'a str>,
 }
 
 impl RepoSummary<'_> {
@@ -94,6 +124,7 @@ pub(super) struct Index {
     /// apart so that an entry stays small).
     more_keys: HashMap<u64, Box<[KeyDigest]>>,
     aliases: AliasArena,
+    tenants: TenantCodes,
 }
 
 /// What the index keeps of one repository, made before the index exists (start-up): its
@@ -103,7 +134,7 @@ pub(super) struct Loaded(u64, Entry, Box<[KeyDigest]>);
 impl Loaded {
     /// `aliases` receives the repository's alias: at start-up a buffer that becomes the
     /// index's, afterwards the index's own.
-    pub fn of(repo: &Repo, aliases: &mut AliasArena) -> Option<Loaded> {
+    pub fn of(repo: &Repo, aliases: &mut AliasArena, tenants: &mut TenantCodes) -> Option<Loaded> {
         let Some(name) = NameCode::of(&repo.repository_name) else {
             // Unreachable through the API and the import, which check names.
             tracing::error!(id = repo.id, repository = %repo.repository_name, "a stored repository has a name that is not 8 hex characters; left out");
@@ -122,6 +153,7 @@ impl Loaded {
             alert: repo.alert,
             storage_size: repo.storage_size,
             alias: aliases.add(&repo.alias),
+            tenant: tenants.code(repo.tenant.as_deref()),
         };
         Some(Loaded(repo.id, entry, more))
     }
@@ -130,7 +162,7 @@ impl Loaded {
 impl Index {
     /// The index of every stored repository, built at once: the id map's nodes come out full
     /// (inserting in id order one by one leaves them half empty: twice the memory).
-    pub fn from_loaded(mut loaded: Vec<Loaded>, aliases: AliasArena) -> Index {
+    pub fn from_loaded(mut loaded: Vec<Loaded>, aliases: AliasArena, tenants: TenantCodes) -> Index {
         loaded.sort_unstable_by_key(|l| l.0);
         let mut by_name = HashMap::with_capacity(loaded.len());
         let mut by_key = HashMap::with_capacity(loaded.len());
@@ -145,14 +177,14 @@ impl Index {
             }
         }
         let entries: BTreeMap<u64, Entry> = loaded.into_iter().map(|Loaded(id, e, _)| (id, e)).collect();
-        Index { generation: 1, entries, by_name, by_key, more_keys, aliases }
+        Index { generation: 1, entries, by_name, by_key, more_keys, aliases, tenants }
     }
 
     /// Puts what the index keeps of `repo`, its check figures included.
     pub fn put(&mut self, repo: &Repo) {
         self.generation += 1;
         self.unlink(repo.id);
-        let Some(Loaded(id, entry, more)) = Loaded::of(repo, &mut self.aliases) else {
+        let Some(Loaded(id, entry, more)) = Loaded::of(repo, &mut self.aliases, &mut self.tenants) else {
             // Kept out of the index rather than aliased to another name.
             self.drop_entry(repo.id);
             return;
@@ -281,6 +313,7 @@ impl Index {
             every_key_append_only: e.every_key_append_only,
             archived: e.archived,
             keys: usize::from(e.key.is_some()) + self.more_keys.get(&id).map_or(0, |m| m.len()),
+            tenant: self.tenants.name(e.tenant),
         }
     }
 

@@ -96,6 +96,7 @@ impl RepoStore {
         let mut written_at: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
         let mut loaded = Vec::new();
         let mut aliases = aliases::AliasArena::default();
+        let mut tenants = index::TenantCodes::default();
         for item in repos.iter() {
             let (k, v) = item?;
             let (mut repo, seq) = stored::decode_with_seq(|| format!("repository {}", hex_key(&k)), &v)?;
@@ -108,9 +109,9 @@ impl RepoStore {
                 legacy_count += 1;
             }
             written_at.insert(repo.id, seq);
-            loaded.extend(index::Loaded::of(&repo, &mut aliases));
+            loaded.extend(index::Loaded::of(&repo, &mut aliases, &mut tenants));
         }
-        let mut index = Index::from_loaded(loaded, aliases);
+        let mut index = Index::from_loaded(loaded, aliases, tenants);
         // The checks' figures saved after a record was last written are the newer ones.
         if let Some((saved_at, scans)) = checks_file::load(&checks).map_err(|e| StoreError::io(&checks, e))? {
             for (id, scan) in scans {

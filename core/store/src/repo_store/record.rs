@@ -46,6 +46,8 @@ pub struct Repo {
     /// server's next status check computes its own. Stored, never shown as such: [`Repo::at`]
     /// takes it out.
     pub imported_status: Option<bool>,
+    /// The tenant the repository belongs to; `None`: the host's own.
+    pub tenant: Option<String>,
 }
 
 /// [`Repo`] in a snapshot (and in the JSON records of the first versions).
@@ -78,6 +80,8 @@ struct RepoWire {
     imported_status: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     keys: Option<Vec<AccessKey>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    tenant: Option<String>,
 }
 
 impl TryFrom<RepoWire> for Repo {
@@ -121,6 +125,7 @@ impl TryFrom<RepoWire> for Repo {
             icon: w.icon,
             storage_target: w.storage_target,
             imported_status: w.imported_status,
+            tenant: w.tenant,
         })
     }
 }
@@ -147,6 +152,7 @@ impl From<Repo> for RepoWire {
             storage_target: r.storage_target,
             imported_status: r.imported_status,
             keys: Some(r.keys),
+            tenant: r.tenant,
         }
     }
 }
@@ -172,6 +178,7 @@ impl Repo {
             icon: new.icon,
             storage_target: new.storage_target.map(|t| t.path),
             imported_status: None,
+            tenant: new.tenant,
         }
     }
 
@@ -290,6 +297,8 @@ pub struct NewRepo {
     pub icon: Option<String>,
     /// Where the repository's folder goes instead of the pool (v1 only).
     pub storage_target: Option<bw_host::storage_target::StorageTarget>,
+    /// The tenant it belongs to (the creator's, or an admin's choice).
+    pub tenant: Option<String>,
 }
 
 /// A validated edit: `None` keeps the current value.

@@ -16,8 +16,10 @@ use std::borrow::Cow;
 /// The first byte of a record in the form of the versions with one key per repository; a JSON
 /// record starts with `{`.
 const V2: u8 = 2;
-/// The first byte of a record in this form: keys of their own.
+/// The first byte of a record in the form of 0.2: keys of their own.
 const V3: u8 = 3;
+/// The first byte of a record in this form: V3's fields, then the tenant.
+const V4: u8 = 4;
 
 /// Every field of [`Repo`], in a fixed order (postcard has no field names: adding a field
 /// means a new version byte).
@@ -81,8 +83,14 @@ struct StoredV2<'a> {
 }
 
 pub(super) fn encode_record(r: &Repo, seq: u64) -> StoreResult<Vec<u8>> {
+    // postcard writes a tuple as its parts one after the other: V3's fields, then the tenant.
+    postcard::to_extend(&(as_stored_v3(r, seq), r.tenant.as_deref()), vec![V4])
+        .map_err(|e| StoreError::corrupt(format!("repository {}", r.id), e))
+}
+
+fn as_stored_v3(r: &Repo, seq: u64) -> StoredV3<'_> {
     use std::borrow::Cow::Borrowed;
-    let stored = StoredV3 {
+    StoredV3 {
         seq,
         id: r.id,
         alias: Borrowed(&r.alias),
@@ -111,13 +119,12 @@ pub(super) fn encode_record(r: &Repo, seq: u64) -> StoreResult<Vec<u8>> {
                 last_used_at: k.last_used_at,
             })
             .collect(),
-    };
-    postcard::to_extend(&stored, vec![V3]).map_err(|e| StoreError::corrupt(format!("repository {}", r.id), e))
+    }
 }
 
 /// True when `bytes` is a record in an earlier form, to be rewritten.
 pub(super) fn is_legacy(bytes: &[u8]) -> bool {
-    bytes.first() != Some(&V3)
+    bytes.first() != Some(&V4)
 }
 
 pub(super) fn decode_record(what: impl FnOnce() -> String, bytes: &[u8]) -> StoreResult<Repo> {
@@ -126,7 +133,7 @@ pub(super) fn decode_record(what: impl FnOnce() -> String, bytes: &[u8]) -> Stor
 
 impl StoredV3<'_> {
     /// The record and when it was written.
-    fn into_repo(self) -> (Repo, u64) {
+    fn into_repo(self, tenant: Option<String>) -> (Repo, u64) {
         let s = self;
         let repo = Repo {
             id: s.id,
@@ -156,6 +163,7 @@ impl StoredV3<'_> {
             icon: s.icon.map(Cow::into_owned),
             storage_target: s.storage_target.map(Cow::into_owned),
             imported_status: s.imported_status,
+            tenant,
         };
         (repo, s.seq)
     }
@@ -196,6 +204,16 @@ impl<'a> From<StoredV2<'a>> for StoredV3<'a> {
 /// The record and when it was written (0 for a record of an earlier version).
 pub(super) fn decode_with_seq(what: impl FnOnce() -> String, bytes: &[u8]) -> StoreResult<(Repo, u64)> {
     match bytes.split_first() {
+        Some((&V4, rest)) => {
+            let (s, tenant): (StoredV3, Option<Cow<str>>) = match postcard::from_bytes(rest) {
+                Ok(s) => s,
+                Err(e) => return Err(StoreError::corrupt(what(), e)),
+            };
+            if s.keys.is_empty() {
+                return Err(StoreError::corrupt(what(), "a record without a key"));
+            }
+            Ok(s.into_repo(tenant.map(Cow::into_owned)))
+        }
         Some((&V3, rest)) => {
             let s: StoredV3 = match postcard::from_bytes(rest) {
                 Ok(s) => s,
@@ -204,11 +222,11 @@ pub(super) fn decode_with_seq(what: impl FnOnce() -> String, bytes: &[u8]) -> St
             if s.keys.is_empty() {
                 return Err(StoreError::corrupt(what(), "a record without a key"));
             }
-            Ok(s.into_repo())
+            Ok(s.into_repo(None))
         }
         Some((&V2, rest)) => {
             let s: StoredV2 = postcard::from_bytes(rest).map_err(|e| StoreError::corrupt(what(), e))?;
-            Ok(StoredV3::from(s).into_repo())
+            Ok(StoredV3::from(s).into_repo(None))
         }
         _ => crate::store_error::decode(what, bytes).map(|r| (r, 0)),
     }
@@ -246,6 +264,7 @@ mod tests {
             icon: Some("IconServer".into()),
             storage_target: None,
             imported_status: Some(false),
+            tenant: Some("acme".into()),
         }
     }
 
@@ -316,7 +335,23 @@ mod tests {
         assert_eq!(store.get(123).unwrap(), Some(upgraded.clone()));
         assert_eq!(store.get_by_name("0a1b2c3d").unwrap(), Some(upgraded));
         let raw = tree.get(123u64.to_be_bytes()).unwrap().unwrap();
-        assert_eq!(raw[0], V3, "still JSON after open");
+        assert_eq!(raw[0], V4, "still JSON after open");
+    }
+
+    /// A 0.2 host's records (keys of their own, no tenant) are read as the host's own and
+    /// rewritten with a tenant field at the first open.
+    #[test]
+    fn a_store_of_0_2_reads_with_no_tenant_and_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let db: crate::backend::SharedBackend =
+            std::sync::Arc::new(crate::backend::SledBackend::open(&dir.path().join("db"), 1 << 20).unwrap());
+        let tree = db.table("repos").unwrap();
+        let mut r = sample();
+        r.keys[0].created_at = 1_700_000_000;
+        tree.insert(123u64.to_be_bytes(), postcard::to_extend(&as_stored_v3(&r, 5), vec![V3]).unwrap()).unwrap();
+        let store = open_store(dir.path(), &db, 1_800_000_000);
+        assert_eq!(store.get(123).unwrap(), Some(Repo { tenant: None, ..r }));
+        assert_eq!(tree.get(123u64.to_be_bytes()).unwrap().unwrap()[0], V4);
     }
 
     /// A host running the version with one key per repository upgrades in place: its records
@@ -337,8 +372,9 @@ mod tests {
         assert!(got.append_only_mode());
         assert_eq!((got.keys[0].created_at, got.keys[0].last_used_at), (1_800_000_000, 0));
         assert_eq!(got.keys[0].id().len(), 16);
+        assert_eq!(got.tenant, None, "0.1 had no tenants");
         let raw = tree.get(123u64.to_be_bytes()).unwrap().unwrap();
-        assert_eq!(raw[0], V3);
+        assert_eq!(raw[0], V4);
         drop(store);
         // A second start finds nothing to upgrade, and the date stays.
         let store = open_store(dir.path(), &db, 1_900_000_000);
