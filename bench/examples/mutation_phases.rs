@@ -24,6 +24,7 @@ fn main() {
             append_only_mode: false,
             icon: None,
             storage_target: None,
+            tenant: None,
         })
         .collect();
     rt.block_on(state.repos.create_many(news)).unwrap();

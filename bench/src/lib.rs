@@ -340,6 +340,7 @@ pub fn seed_store(root: &std::path::Path, n: u32, first_key: u32) -> (String, Ve
             append_only_mode: false,
             icon: None,
             storage_target: None,
+            tenant: None,
         })
         .collect();
     let created = runtime.block_on(state.repos.create_many(news)).unwrap();

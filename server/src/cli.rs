@@ -148,7 +148,7 @@ fn serve_saying_which_file(config: Config, config_file: Option<PathBuf>) -> Exit
 /// `admin set-password [USER]`: the password is read from the terminal or standard input.
 fn set_password(config: &Config, user: Option<String>) -> ExitCode {
     let user = user.unwrap_or_else(|| config.auth.admin_user.clone());
-    let request = read_password()
+    let request = bw_api::commands::read_new_password("New administrator password (at least 12 characters): ")
         .and_then(|password| ControlRequest::new("set-password", control::SetPassword { user, password }));
     match request {
         Ok(request) => local_command(config, request),
@@ -221,26 +221,6 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-}
-
-fn read_password() -> Result<String, String> {
-    let password = if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("New administrator password (at least 12 characters): ")
-            .map_err(|e| e.to_string())?;
-        let again = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
-        if first != again {
-            return Err("the two passwords differ".into());
-        }
-        first
-    } else {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
-        line.trim_end_matches(['\n', '\r']).to_string()
-    };
-    if password.is_empty() {
-        return Err("no password given".into());
-    }
-    Ok(password)
 }
 
 /// Runs a command through a running server's control socket, or on the store directly.

@@ -39,10 +39,10 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
     let result: Result<String, String> = match cmd.op.as_str() {
         "set-password" => cmd.args::<SetPassword>().and_then(|SetPassword { user, password }| {
             state
-                .admin
-                .set_password(&user, &password)
+                .users
+                .set_password(&user, &password, state.clock.now())
                 .map(|_| {
-                    tracing::info!(target: "audit", user = %user, "administrator password set; every sign-in ended");
+                    tracing::info!(target: "audit", user = %user, "password set; the user's sign-ins ended");
                     format!("password set for {user}")
                 })
                 .map_err(|e| e.to_string())

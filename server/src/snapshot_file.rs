@@ -68,12 +68,13 @@ pub fn restore(config: &Config, file: &Path) -> ExitCode {
     match state.restore_snapshot(snapshot) {
         Ok(report) => {
             println!(
-                "restored {} {}, {} {}{} into the store in {}; the borg home {}: {} key lines added or fixed",
+                "restored {} {}, {} {}, {} {} into the store in {}; the borg home {}: {} key lines added or fixed",
                 report.repositories,
                 if report.repositories == 1 { "repository" } else { "repositories" },
                 report.tokens,
                 if report.tokens == 1 { "token" } else { "tokens" },
-                if report.administrator { " and the administrator" } else { "" },
+                report.users,
+                if report.users == 1 { "user" } else { "users" },
                 config.server.data_dir.display(),
                 config.home().display(),
                 report.key_lines_fixed

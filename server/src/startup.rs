@@ -105,18 +105,26 @@ fn listen_advice(e: &std::io::Error) -> String {
 /// Creates the administrator from `BW_ADMIN_PASSWORD` at the first start.
 fn bootstrap_admin(state: &AppState) -> Result<(), StartError> {
     let auth = &state.config.auth;
-    if state.admin.exists()? {
+    if state.users.exists()? {
         return Ok(());
     }
     match &auth.admin_password {
         Some(pw) => {
-            state.admin.set_password(&auth.admin_user, pw.expose()).map_err(StartError::AdminPassword)?;
+            state
+                .users
+                .set_password(&auth.admin_user, pw.expose(), state.clock.now())
+                .map_err(StartError::AdminPassword)?;
             tracing::info!(user = %auth.admin_user, "administrator account created from BW_ADMIN_PASSWORD");
         }
-        None => tracing::warn!(
-            "no administrator account yet: token routes answer 401 until you run \
-             `borgwarehouse admin set-password` (or start once with BW_ADMIN_PASSWORD set)"
-        ),
+        None => {
+            let code = state.first_run.issue();
+            tracing::warn!(
+                setup_code = %code,
+                "no user yet: open the page and create the first admin with this one-time setup code \
+                 (POST /api/v1/setup), or run `borgwarehouse admin set-password` (or start once with \
+                 BW_ADMIN_PASSWORD set)"
+            );
+        }
     }
     Ok(())
 }

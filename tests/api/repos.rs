@@ -353,6 +353,7 @@ fn a_large_list_is_sent_whole_from_its_file_in_both_encodings() {
             append_only_mode: false,
             icon: None,
             storage_target: None,
+            tenant: None,
         })
         .collect();
     s.block_on(s.state.repos.create_many(news)).unwrap();

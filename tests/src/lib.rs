@@ -164,7 +164,7 @@ impl TestServer {
     }
 
     pub fn create_admin(&self) -> String {
-        self.state.admin.set_password(ADMIN_USER, ADMIN_PASSWORD).unwrap();
+        self.state.users.set_password(ADMIN_USER, ADMIN_PASSWORD, self.clock.now()).unwrap();
         basic(ADMIN_USER, ADMIN_PASSWORD)
     }
 

@@ -70,6 +70,29 @@ impl ControlRequest {
 
 inventory::collect!(CommandPlugin);
 
+/// A new password for a command: asked twice on a terminal (never echoed), else read as one
+/// line of standard input (scripts pipe it; a password never goes on the command line, where
+/// `ps` shows it to everyone).
+pub fn read_new_password(prompt: &str) -> Result<String, String> {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(prompt).map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+        if first != again {
+            return Err("the two passwords differ".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    };
+    if password.is_empty() {
+        return Err("no password given".into());
+    }
+    Ok(password)
+}
+
 /// Registers a subcommand: `command_plugin!("token", cli, CommandRun::Control(request));`.
 #[macro_export]
 macro_rules! command_plugin {

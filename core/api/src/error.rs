@@ -76,6 +76,13 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// A store refusal as a sentence of an answer: capitalised, with a full stop.
+fn sentence(e: &StoreError) -> String {
+    let text = e.to_string();
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>() + ".").unwrap_or_default()
+}
+
 /// The 415 answer's message.
 pub const UNSUPPORTED_MEDIA_TYPE: &str = "Content-Type must be application/json";
 
@@ -94,6 +101,12 @@ impl From<StoreError> for ApiError {
                 ApiError::Conflict("A repository keeps at least one key; delete the repository instead".into())
             }
             // What the caller gave breaks a rule: said as the store says it.
+            e @ (StoreError::UserExists | StoreError::LastAdmin | StoreError::EmailInUse) => {
+                ApiError::Conflict(sentence(&e))
+            }
+            e @ (StoreError::InvalidEmail | StoreError::InvalidTenantName | StoreError::TenantAdmin) => {
+                ApiError::UnexpectedData(sentence(&e))
+            }
             e @ (StoreError::InvalidUserName
             | StoreError::PasswordTooShort { .. }
             | StoreError::ImportRefused { .. }

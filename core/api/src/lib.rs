@@ -17,6 +17,7 @@ pub mod control_ops;
 pub mod error;
 pub mod events;
 pub mod figures;
+pub mod first_run;
 pub mod health;
 pub mod history;
 pub mod limits;

@@ -7,7 +7,6 @@ use bw_host::folder_scan::{self, FsScanner, RepoScanner, ScanFailure, ScanTarget
 use bw_host::key_lookup::KeyDir;
 use bw_host::pool::Pool;
 use bw_host::ssh_url::RepoUrls;
-use bw_store::admin::AdminStore;
 use bw_store::backend::SharedBackend;
 use bw_store::clock::Clock;
 use bw_store::health_marks::QuotaMarks;
@@ -19,6 +18,7 @@ use bw_store::store_error::{StoreError, StoreResult};
 
 use crate::opening::{check_owners, create_home_if_missing, session_recorder, OpenError};
 use bw_store::token_store::TokenStore;
+use bw_store::user_store::UserStore;
 use bw_store::verify_results::VerifyResults;
 
 use crate::config::{Config, KeyMode};
@@ -35,7 +35,9 @@ pub struct Inner {
     db: SharedBackend,
     pub repos: RepoStore,
     pub tokens: TokenStore,
-    pub admin: AdminStore,
+    pub users: UserStore,
+    /// The one-time setup code while there is no user (`crate::first_run`).
+    pub first_run: crate::first_run::FirstRun,
     /// The sessions taken in from the spool (sessions on).
     pub sessions: SessionStore,
     pub history: HistoryStore,
@@ -68,6 +70,21 @@ impl Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
+    }
+}
+
+impl AppState {
+    /// The id of the repository named `name` when it exists and `scope` reaches it, from the
+    /// index alone: a scoped caller gets the same `None` for a missing repository and for one
+    /// out of its reach, in the same steps.
+    pub fn reachable_id(&self, name: &str, scope: &bw_store::scope::Scope) -> Option<u64> {
+        if !bw_host::pool::is_repo_name(name) {
+            return None;
+        }
+        let id = self.repos.id_of_name(name)?;
+        let reached = scope.is_whole_host()
+            || self.repos.within(&bw_store::repo_store::RepoKey::Name(name.to_string()), scope);
+        reached.then_some(id)
     }
 }
 
@@ -121,7 +138,7 @@ impl AppState {
         let checks = config.server.data_dir.join("checks.bin");
         let repos = RepoStore::open(&db, keys, sink, Pool::new(home.join("repos")), checks, clock.clone())?;
         let tokens = TokenStore::open(&db)?;
-        let admin = AdminStore::open(&db)?;
+        let users = UserStore::open(&db)?;
         let sessions = SessionStore::open(&db)?;
         let history = HistoryStore::open(&db, &config.server.data_dir.join("history"))?;
         let quota_marks = QuotaMarks::open(&db)?;
@@ -134,7 +151,8 @@ impl AppState {
             db,
             repos,
             tokens,
-            admin,
+            users,
+            first_run: Default::default(),
             sessions,
             history,
             history_folding: Default::default(),
@@ -187,7 +205,7 @@ impl AppState {
         bw_store::snapshot::Stores {
             repos: &self.repos,
             tokens: &self.tokens,
-            admin: &self.admin,
+            users: &self.users,
             history: &self.history,
         }
     }

@@ -1,7 +1,7 @@
 //! `GET /api/v1/alerts`: the alerts that fired, as the store's log keeps them
 //! ([`bw_store::alert_log`]): what a page shows after the channels told people once.
 
-use bw_api::auth::{Guard, Read};
+use bw_api::auth::{Guard, Read, WholeHost};
 use bw_api::query::whole_number;
 use bw_api::refusals::{Answer, INVALID_BODY};
 use bw_api::tags::HistoryTag as Tag;
@@ -58,7 +58,7 @@ impl FiredAlertsApi {
     async fn alerts(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Read>,
+        _caller: Guard<WholeHost<Read>>,
         /// At most this many (1 to 2000); 100 when absent.
         limit: Query<Option<String>>,
         /// Only this repository's.

@@ -3,7 +3,7 @@
 //! BorgWarehouse 3.6 has this in its page; here the settings stay the host's, in the
 //! environment or the file, and the page shows them and tests them).
 
-use bw_api::auth::{Administrator, Guard, Read};
+use bw_api::auth::{Administrator, Guard, Read, WholeHost};
 use bw_api::tags::HistoryTag as Tag;
 use bw_api::AppState;
 use poem::web::Data;
@@ -50,7 +50,7 @@ pub struct TestAlertApi;
 impl TestAlertApi {
     /// The alert channels this server knows, and whether each is configured
     #[oai(path = "/api/v1/alerts/channels", method = "get", tag = "Tag::History", operation_id = "listAlertChannels")]
-    async fn channels(&self, state: Data<&AppState>, _caller: Guard<Read>) -> Json<Channels> {
+    async fn channels(&self, state: Data<&AppState>, _caller: Guard<WholeHost<Read>>) -> Json<Channels> {
         let channels = crate::channels::known(&state.config)
             .into_iter()
             .map(|(name, configured)| ChannelInfo { name: name.into(), configured })

@@ -66,13 +66,35 @@ struct Listener {
 }
 
 impl Listener {
+    /// Whether this listener may hear of `event`: a caller of the whole host hears all; a
+    /// scoped one only of its own repositories, by name (an event naming none could tell it
+    /// that another tenant's repository changed).
+    fn may_hear(&self, event: &Event) -> bool {
+        let scope = self.principal.scope();
+        if scope.is_whole_host() {
+            return true;
+        }
+        event.repository_name.as_ref().is_some_and(|name| self.state.reachable_id(name, &scope).is_some())
+    }
+
     /// The next event, or `None` when the stream ends.
     async fn next(&mut self) -> Option<LiveEvent> {
-        if *self.closing.borrow() {
-            return None;
+        loop {
+            if let Some(next) = self.next_or_unheard().await {
+                return next;
+            }
         }
-        tokio::select! {
+    }
+
+    /// The next event (`Some(None)`: the stream ends), or `None` for one this listener may not
+    /// hear.
+    async fn next_or_unheard(&mut self) -> Option<Option<LiveEvent>> {
+        if *self.closing.borrow() {
+            return Some(None);
+        }
+        Some(tokio::select! {
             got = self.events.recv() => match got {
+                Ok(event) if !self.may_hear(&event) => return None,
                 // Asked again at each event too: a revoke publishes one, so the revoked
                 // token's own stream ends at once.
                 Ok(event) => self
@@ -92,7 +114,7 @@ impl Listener {
                     .then(|| Event::new("ping", None, now).into())
             }
             _ = self.closing.changed() => None,
-        }
+        })
     }
 }
 

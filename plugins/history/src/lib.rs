@@ -2,7 +2,7 @@
 //! session) and the host's sums, over a time range. The points are written by the checks and
 //! sessions, and folded by age, in `bw_api::history`; this plugin only answers.
 
-use bw_api::auth::{Guard, Read};
+use bw_api::auth::{Guard, Read, WholeHost};
 use bw_api::query::whole_number;
 use bw_api::refusals::{Answer, INVALID_BODY, NOT_FOUND};
 use bw_api::{ApiError, ApiResult, AppState};
@@ -92,7 +92,7 @@ impl HistoryApi {
     async fn repository(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Read>,
+        caller: Guard<Read>,
         #[oai(name = "repositoryName")] name: Path<String>,
         /// Unix seconds, included; 0 when absent.
         from: Query<Option<String>>,
@@ -101,8 +101,7 @@ impl HistoryApi {
     ) -> Answer<Json<RepositoryHistory>, { INVALID_BODY | NOT_FOUND }> {
         let (from, to) = range(&state, from.as_deref(), to.as_deref())?;
         let missing = || ApiError::NotFound(format!("No repository with name {}", name.0));
-        let id =
-            bw_host::pool::is_repo_name(&name).then(|| state.repos.id_of_name(&name)).flatten().ok_or_else(missing)?;
+        let id = state.reachable_id(&name, &caller.scope()).ok_or_else(missing)?;
         let points = state.history.repository(id, from, to)?;
         Ok(Json(RepositoryHistory { points: points.into_iter().map(Into::into).collect() }))
     }
@@ -112,7 +111,7 @@ impl HistoryApi {
     async fn host(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Read>,
+        _caller: Guard<WholeHost<Read>>,
         /// Unix seconds, included; 0 when absent.
         from: Query<Option<String>>,
         /// Unix seconds, included; now when absent.

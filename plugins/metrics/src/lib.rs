@@ -44,6 +44,8 @@ async fn admit(state: &AppState, req: &Request) -> Result<(), ApiError> {
         Principal::Token { permissions, .. } if !permissions.allows(Permission::Read) => {
             Err(ApiError::InsufficientPermissions)
         }
+        // The scrape shows every repository: not for a caller bound to a tenant or to names.
+        p if !p.scope().is_whole_host() => Err(ApiError::InsufficientPermissions),
         _ => Ok(()),
     }
 }

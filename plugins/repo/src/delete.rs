@@ -18,7 +18,7 @@ const DISABLED_TEXT: &str = "Deletion is disabled on this server";
 pub struct RepoDeleteApi;
 
 async fn delete_repo(state: &AppState, path: PathRepo) -> ApiResult<Json<Message>> {
-    let repo = state.repos.delete(path.key()?).await.map_err(|e| path.answer(e))?;
+    let repo = state.repos.delete(path.key(state)?).await.map_err(|e| path.answer(e))?;
     if let Err(e) = state.sessions.remove_repository(repo.id) {
         tracing::warn!(id = repo.id, error = %e, "the deleted repository's sessions stay in the store");
     }
@@ -47,13 +47,13 @@ impl RepoDeleteApi {
     async fn delete(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Delete>,
+        caller: Guard<Delete>,
         id: Path<String>,
     ) -> Answer<Json<Message>, { DISABLED | NOT_FOUND }> {
         if state.config.repos.disable_delete {
             return Err(ApiError::Forbidden(DISABLED_TEXT.into()).into());
         }
-        Ok(delete_repo(&state, PathRepo::id(&id)).await?)
+        Ok(delete_repo(&state, PathRepo::id(&id, &caller.principal)).await?)
     }
 
     /// Delete a specific repository by name
@@ -66,12 +66,12 @@ impl RepoDeleteApi {
     async fn delete_v1(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Delete>,
+        caller: Guard<Delete>,
         #[oai(name = "repositoryName")] name: Path<String>,
     ) -> Answer<Json<Message>, { DISABLED | NOT_FOUND }> {
         if state.config.repos.disable_delete {
             return Err(ApiError::Forbidden(DISABLED_TEXT.into()).into());
         }
-        Ok(delete_repo(&state, PathRepo::name(&name)).await?)
+        Ok(delete_repo(&state, PathRepo::name(&name, &caller.principal)).await?)
     }
 }

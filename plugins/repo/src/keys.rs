@@ -88,8 +88,8 @@ pub struct KeyEdit {
     pub name: Given<Checked<KeyName>>,
 }
 
-fn path_repo(name: &str) -> PathRepo {
-    PathRepo::name(name)
+fn path_repo(name: &str, caller: &bw_api::auth::Principal) -> PathRepo {
+    PathRepo::name(name, caller)
 }
 
 /// The store's refusal, in the words of the key routes.
@@ -114,10 +114,10 @@ impl KeysApi {
     async fn list(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Read>,
+        caller: Guard<Read>,
         #[oai(name = "repositoryName")] name: Path<String>,
     ) -> Answer<Json<KeyList>, NOT_FOUND> {
-        let repo = path_repo(&name).get(&state)?;
+        let repo = path_repo(&name, &caller.principal).get(&state)?;
         Ok(Json(KeyList { keys: repo.keys.iter().map(KeyObject::from).collect() }))
     }
 
@@ -131,11 +131,11 @@ impl KeysApi {
     async fn add(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Update>,
+        caller: Guard<Update>,
         #[oai(name = "repositoryName")] name: Path<String>,
         body: JsonRequest<KeyCreate>,
     ) -> Answer<Json<KeyOne>, { INVALID_BODY | DISABLED | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
-        let path = path_repo(&name);
+        let path = path_repo(&name, &caller.principal);
         let make = || {
             let b = body.fields()?.parse()?;
             Ok(NewKey {
@@ -146,7 +146,7 @@ impl KeysApi {
         };
         let added = state
             .repos
-            .add_key_with(path.key()?, || make().map_err(Refused::Body))
+            .add_key_with(path.key(&state)?, || make().map_err(Refused::Body))
             .await
             .map_err(|e| e.answer(|e| refused(&path, &name, e)))?;
         tracing::info!(repository = %name.0, key = %added.id(), mode = ?added.mode, "key added");
@@ -163,12 +163,12 @@ impl KeysApi {
     async fn edit(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Update>,
+        caller: Guard<Update>,
         #[oai(name = "repositoryName")] name: Path<String>,
         id: Path<String>,
         body: JsonRequest<KeyEdit>,
     ) -> Answer<Json<KeyOne>, { INVALID_BODY | DISABLED | NOT_FOUND | UNEXPECTED_DATA }> {
-        let path = path_repo(&name);
+        let path = path_repo(&name, &caller.principal);
         let make = || {
             let fields = body.fields()?;
             if fields.is_empty() {
@@ -179,7 +179,7 @@ impl KeysApi {
         };
         let changed = state
             .repos
-            .update_key_with(path.key()?, &id, || make().map_err(Refused::Body))
+            .update_key_with(path.key(&state)?, &id, || make().map_err(Refused::Body))
             .await
             .map_err(|e| e.answer(|e| refused(&path, &name, e)))?;
         tracing::info!(repository = %name.0, key = %id.0, mode = ?changed.mode, "key changed");
@@ -196,12 +196,12 @@ impl KeysApi {
     async fn remove(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Update>,
+        caller: Guard<Update>,
         #[oai(name = "repositoryName")] name: Path<String>,
         id: Path<String>,
     ) -> Answer<Json<Message>, { DISABLED | NOT_FOUND | CONFLICT }> {
-        let path = path_repo(&name);
-        state.repos.remove_key(path.key()?, &id).await.map_err(|e| refused(&path, &name, e))?;
+        let path = path_repo(&name, &caller.principal);
+        state.repos.remove_key(path.key(&state)?, &id).await.map_err(|e| refused(&path, &name, e))?;
         tracing::info!(repository = %name.0, key = %id.0, "key removed");
         Ok(Json(Message { message: "Key removed".into() }))
     }

@@ -98,8 +98,8 @@ impl Drop for Running {
 }
 
 /// A repository of this section's paths, with BorgWarehouse 3.x's 404 for them.
-pub(crate) fn path_repo(name: &str) -> PathRepo {
-    PathRepo::name_or(name, format!("Repository with name {name} not found"))
+pub(crate) fn path_repo(name: &str, caller: &bw_api::auth::Principal) -> PathRepo {
+    PathRepo::name_or(name, format!("Repository with name {name} not found"), caller)
 }
 
 /// The folder borg works on, when borg can safely work on it: initialised by a client, and
@@ -204,14 +204,14 @@ impl MaintenanceApi {
     async fn archive(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Update>,
+        caller: Guard<Update>,
         #[oai(name = "repositoryName")] name: Path<String>,
         body: JsonRequest<ArchiveBody>,
     ) -> Answer<Json<Message>, { INVALID_BODY | NOT_FOUND }> {
-        let path = path_repo(&name);
-        path.key()?;
+        let path = path_repo(&name, &caller.principal);
+        path.key(&state)?;
         let archived = body.fields_with(&ARCHIVE_REFUSED)?.parse()?.archived.into_inner();
-        let repo = state.repos.set_archived(path.key()?, archived).await.map_err(|e| path.answer(e))?;
+        let repo = state.repos.set_archived(path.key(&state)?, archived).await.map_err(|e| path.answer(e))?;
         let done = if archived { "archived" } else { "unarchived" };
         tracing::info!(repository = %repo.repository_name, "repository {done}");
         Ok(Json(Message { message: format!("Repository {} has been {done}", repo.repository_name) }))
@@ -229,10 +229,10 @@ impl MaintenanceApi {
     async fn compact(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Update>,
+        caller: Guard<Update>,
         #[oai(name = "repositoryName")] name: Path<String>,
     ) -> Answer<Json<Message>, { DISABLED | NOT_FOUND | CONFLICT }> {
-        let repo = path_repo(&name).get(&state)?;
+        let repo = path_repo(&name, &caller.principal).get(&state)?;
         if state.config.repos.disable_compact {
             return Err(ApiError::Forbidden("Compaction is disabled on this server".into()).into());
         }
@@ -263,10 +263,10 @@ impl MaintenanceApi {
     async fn break_lock(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Update>,
+        caller: Guard<Update>,
         #[oai(name = "repositoryName")] name: Path<String>,
     ) -> Answer<Json<Message>, { NOT_FOUND | CONFLICT }> {
-        let repo = path_repo(&name).get(&state)?;
+        let repo = path_repo(&name, &caller.principal).get(&state)?;
         let folder = borg_folder(&state, &repo.repository_name)?;
         match Running::running(&repo.repository_name) {
             Some(BorgJob::Compact) => {

@@ -2,7 +2,7 @@
 //! plugins of their own; this route runs whichever of them the build has, through the registry
 //! (plugins never import each other).
 
-use bw_api::auth::{Guard, Update};
+use bw_api::auth::{Guard, Update, WholeHost};
 use bw_api::body::Message;
 use bw_api::refusals::{Answer, CONFLICT};
 use bw_api::{ApiError, AppState};
@@ -27,7 +27,7 @@ impl RefreshApi {
         tag = "Tag::RepositoriesV1",
         operation_id = "refreshRepositories"
     )]
-    async fn refresh(&self, state: Data<&AppState>, _caller: Guard<Update>) -> Answer<Json<Message>, CONFLICT> {
+    async fn refresh(&self, state: Data<&AppState>, _caller: Guard<WholeHost<Update>>) -> Answer<Json<Message>, CONFLICT> {
         let tasks = bw_api::registry::task_plugins().map_err(|e| {
             tracing::error!(error = %e, "task registry");
             ApiError::Internal

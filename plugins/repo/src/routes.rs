@@ -36,7 +36,13 @@ async fn list_answer(state: &AppState, kind: ListKind) -> ApiResult<ListAnswer> 
     Ok(built?)
 }
 
-pub(crate) async fn create(state: &AppState, new: bw_store::repo_store::NewRepo) -> ApiResult<Json<Created>> {
+/// Creates a repository; a tenant-bound caller's is its tenant's.
+pub(crate) async fn create(
+    state: &AppState,
+    mut new: bw_store::repo_store::NewRepo,
+    caller: &bw_api::auth::Principal,
+) -> ApiResult<Json<Created>> {
+    new.tenant = caller.scope().tenant;
     let repo = state.repos.create(new).await?;
     tracing::info!(id = repo.id, repository = %repo.repository_name, "repository created");
     Ok(Json(Created { id: repo.id, repository_name: repo.repository_name }))
@@ -49,10 +55,26 @@ pub(crate) async fn edit<D: validate::EditBody>(
 ) -> ApiResult<Json<Message>> {
     // The store answers 404, then 403 for an archived repository, then the body's validation,
     // as BorgWarehouse 3.x does.
-    let edited = state.repos.update_with(path.key()?, |_| validate::edit(&body).map_err(Refused::Body)).await;
+    let edited = state.repos.update_with(path.key(state)?, |_| validate::edit(&body).map_err(Refused::Body)).await;
     let repo = edited.map_err(|e| e.answer(|e| path.answer(e)))?;
     tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
     Ok(Message::success())
+}
+
+/// The list as a scoped caller sees it (`None` for a caller who sees the whole host, who gets
+/// the cached list).
+fn scoped_list(
+    state: &AppState,
+    scope: &bw_store::scope::Scope,
+    kind: ListKind,
+    page: Option<(usize, usize)>,
+) -> ApiResult<Option<TaggedJson<RepositoryList>>> {
+    if scope.is_whole_host() {
+        return Ok(None);
+    }
+    let write = |out: &mut dyn std::io::Write, repo| Repository::write_json(out, repo, kind, state);
+    let bytes = bw_api::list_answer::scoped(&state.repos, state.clock.now(), scope, page, &write)?;
+    Ok(Some(TaggedJson::untagged(bytes)))
 }
 
 /// The largest page of the v1 list.
@@ -67,13 +89,17 @@ impl RepoApi {
     async fn list(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Read>,
+        caller: Guard<Read>,
         req: &Request,
         /// The `ETag` of a list already held: 304 while it is still the answer.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
     ) -> Answer<TaggedJson<RepositoryList>, NONE> {
-        let list = list_answer(&state, ListKind::BorgWarehouse2).await?;
+        let kind = ListKind::BorgWarehouse2;
+        if let Some(list) = scoped_list(&state, &caller.scope(), kind, None)? {
+            return Ok(list);
+        }
+        let list = list_answer(&state, kind).await?;
         Ok(TaggedJson::answer(list, if_none_match.as_deref(), req.header("Accept-Encoding")))
     }
 
@@ -89,7 +115,7 @@ impl RepoApi {
     async fn list_v1(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Read>,
+        caller: Guard<Read>,
         req: &Request,
         /// The `ETag` of a list already held: 304 while it is still the answer (whole lists).
         #[oai(name = "If-None-Match")]
@@ -107,7 +133,15 @@ impl RepoApi {
             Some("keys") => ListKind::V1WithKeys,
             Some(_) => return Err(ApiError::BadRequest("include must be keys".into()).into()),
         };
-        if limit.is_none() && offset.is_none() {
+        let whole = limit.is_none() && offset.is_none();
+        let page = || -> ApiResult<(usize, usize)> {
+            let limit = whole_number(limit.as_deref(), "limit", 1, MAX_PAGE)?.unwrap_or(MAX_PAGE);
+            Ok((whole_number(offset.as_deref(), "offset", 0, usize::MAX)?.unwrap_or(0), limit))
+        };
+        if let Some(list) = scoped_list(&state, &caller.scope(), kind, if whole { None } else { Some(page()?) })? {
+            return Ok(list);
+        }
+        if whole {
             let list = list_answer(&state, kind).await?;
             return Ok(TaggedJson::answer(list, if_none_match.as_deref(), req.header("Accept-Encoding")));
         }
@@ -122,10 +156,10 @@ impl RepoApi {
     async fn get(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Read>,
+        caller: Guard<Read>,
         id: Path<String>,
     ) -> Answer<Json<RepoOne>, NOT_FOUND> {
-        let repo = PathRepo::id(&id).get(&state)?.at(state.clock.now());
+        let repo = PathRepo::id(&id, &caller.principal).get(&state)?.at(state.clock.now());
         Ok(Json(RepoOne { repo: Repository::shown(repo, PathFamily::BorgWarehouse2, &state) }))
     }
 
@@ -139,10 +173,10 @@ impl RepoApi {
     async fn get_v1(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Read>,
+        caller: Guard<Read>,
         #[oai(name = "repositoryName")] name: Path<String>,
     ) -> Answer<Json<RepoOne>, NOT_FOUND> {
-        let repo = PathRepo::name(&name).get(&state)?.at(state.clock.now());
+        let repo = PathRepo::name(&name, &caller.principal).get(&state)?.at(state.clock.now());
         Ok(Json(RepoOne { repo: Repository::shown(repo, PathFamily::V1, &state) }))
     }
 
@@ -151,10 +185,10 @@ impl RepoApi {
     async fn add(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Create>,
+        caller: Guard<Create>,
         body: JsonRequest<RepoCreate>,
     ) -> Answer<Json<Created>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
-        Ok(create(&state, validate::create(&body)?).await?)
+        Ok(create(&state, validate::create(&body)?, &caller.principal).await?)
     }
 
     /// Create a new repository (alias, key and quota required)
@@ -167,10 +201,11 @@ impl RepoApi {
     async fn add_v1(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Create>,
+        caller: Guard<Create>,
         body: JsonRequest<RepoCreateV1>,
     ) -> Answer<Json<CreatedV1>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
-        let Json(created) = create(&state, validate::create_v1(&body, &state.config.repos.storage_targets)?).await?;
+        let new = validate::create_v1(&body, &state.config.repos.storage_targets)?;
+        let Json(created) = create(&state, new, &caller.principal).await?;
         let urls = &state.urls;
         Ok(Json(CreatedV1 {
             id: created.id,
@@ -185,11 +220,11 @@ impl RepoApi {
     async fn edit(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Update>,
+        caller: Guard<Update>,
         id: Path<String>,
         body: JsonRequest<RepoEdit>,
     ) -> Answer<Json<Message>, { INVALID_BODY | DISABLED | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
-        Ok(edit(&state, PathRepo::id(&id), body).await?)
+        Ok(edit(&state, PathRepo::id(&id, &caller.principal), body).await?)
     }
 
     /// Update a specific repository by name
@@ -202,10 +237,10 @@ impl RepoApi {
     async fn edit_v1(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Update>,
+        caller: Guard<Update>,
         #[oai(name = "repositoryName")] name: Path<String>,
         body: JsonRequest<RepoEditV1>,
     ) -> Answer<Json<Message>, { INVALID_BODY | DISABLED | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
-        Ok(edit(&state, PathRepo::name(&name), body).await?)
+        Ok(edit(&state, PathRepo::name(&name, &caller.principal), body).await?)
     }
 }

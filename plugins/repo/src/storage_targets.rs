@@ -1,7 +1,7 @@
 //! `GET /api/v1/storage-targets` and `/status`: the mounted folders where repositories may be
 //! placed instead of the pool (`STORAGE_TARGETS`), and how full each is.
 
-use bw_api::auth::{Guard, Read};
+use bw_api::auth::{Guard, Read, WholeHost};
 use bw_api::refusals::{Answer, NONE};
 use bw_api::AppState;
 use poem::web::Data;
@@ -76,7 +76,7 @@ impl StorageTargetsApi {
         tag = "Tag::RepositoriesV1",
         operation_id = "getStorageTargetStatus"
     )]
-    async fn status(&self, state: Data<&AppState>, _caller: Guard<Read>) -> Answer<Json<TargetStatuses>, NONE> {
+    async fn status(&self, state: Data<&AppState>, _caller: Guard<WholeHost<Read>>) -> Answer<Json<TargetStatuses>, NONE> {
         let targets = state.config.repos.storage_targets.clone();
         // statvfs on a hung network mount blocks: off the request threads.
         let statuses = tokio::task::spawn_blocking(move || {

@@ -284,10 +284,10 @@ impl VerifyApi {
     async fn verify(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Update>,
+        caller: Guard<Update>,
         #[oai(name = "repositoryName")] name: Path<String>,
     ) -> Answer<Json<VerifyResult>, { NOT_FOUND | CONFLICT }> {
-        let repo = path_repo(&name).get(&state)?;
+        let repo = path_repo(&name, &caller.principal).get(&state)?;
         match verify(&state, repo.id, &repo.repository_name).await? {
             Ok(result) => Ok(Json(result.into())),
             Err(not_run) => Err(ApiError::Conflict(not_run.message().into()).into()),

@@ -80,15 +80,14 @@ impl SessionsApi {
     async fn list(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Read>,
+        caller: Guard<Read>,
         #[oai(name = "repositoryName")] name: Path<String>,
         /// At most this many (1 to 100, default 50).
         limit: Query<Option<String>>,
     ) -> Answer<Json<SessionList>, { INVALID_BODY | NOT_FOUND }> {
         let limit = whole_number(limit.as_deref(), "limit", 1, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT);
         let missing = || ApiError::NotFound(format!("No repository with name {}", name.0));
-        let id =
-            bw_host::pool::is_repo_name(&name).then(|| state.repos.id_of_name(&name)).flatten().ok_or_else(missing)?;
+        let id = state.reachable_id(&name, &caller.scope()).ok_or_else(missing)?;
         let sessions = state.sessions.newest(id, limit)?.into_iter().map(SessionInfo::from).collect();
         Ok(Json(SessionList { sessions }))
     }

@@ -1,10 +1,11 @@
-//! Sign-in for people: a page trades the administrator's name and password, once, for a token
-//! that expires when left unused (`BW_SIGN_IN_TTL`), so the password is never kept in a tab.
+//! Sign-in for people: a page trades a user's name and password, once, for a token that
+//! expires when left unused (`BW_SIGN_IN_TTL`), so the password is never kept in a tab.
 //! The token is checked by `bw_api::auth` like any credential; this plugin makes and ends them,
 //! and tells any caller who it is and what it may do (`GET /api/v1/whoami`), so a page shows a
 //! token only the views its permissions allow.
 
-use bw_api::auth::{bearer_token, AdministratorPassword, AnyCaller, Guard, Principal, SignedIn};
+use bw_api::auth::{bearer_token, AnyCaller, Guard, Principal, SignedIn, UserPassword};
+use bw_store::user_store::Role;
 use bw_api::refusals::{Answer, NONE};
 use bw_api::{ApiError, AppState};
 use poem::web::Data;
@@ -14,7 +15,7 @@ use poem_openapi::{Enum, Object, OpenApi, Tags};
 
 #[derive(Tags)]
 enum Tag {
-    /// A page's sign-in: a short-lived token in place of the administrator's password.
+    /// A page's sign-in: a short-lived token in place of a user's password.
     #[oai(rename = "Sign-in for people (this server, v1 paths)")]
     SignIn,
 }
@@ -23,7 +24,7 @@ enum Tag {
 #[derive(Object)]
 #[oai(rename = "SignInToken", rename_all = "camelCase")]
 pub struct SignInToken {
-    /// A Bearer credential with the administrator's rights, shown this once.
+    /// A Bearer credential with the user's rights, shown this once.
     pub token: String,
     /// Unix seconds; each use moves it `BW_SIGN_IN_TTL` seconds past that use.
     pub expires_at: i64,
@@ -33,9 +34,11 @@ pub struct SignInToken {
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "CallerKind", rename_all = "camelCase")]
 pub enum CallerKind {
-    /// The administrator's name and password.
+    /// A user's name and password (`administrator` for an admin, as before there were users).
     Administrator,
-    /// A sign-in token: the administrator, from a page.
+    /// A user's name and password (an operator or a viewer).
+    User,
+    /// A sign-in token: a user, from a page.
     SignIn,
     /// An API token.
     Token,
@@ -49,8 +52,10 @@ pub struct CallerPermissions {
     pub read: bool,
     pub update: bool,
     pub delete: bool,
-    /// Whether the caller may manage API tokens (the administrator only).
+    /// Whether the caller may manage API tokens (admins, and operators their own).
     pub tokens: bool,
+    /// Whether the caller may manage users and tenants and read the audit log (admins).
+    pub users: bool,
 }
 
 /// Who is calling.
@@ -58,9 +63,15 @@ pub struct CallerPermissions {
 #[oai(rename = "Caller", rename_all = "camelCase")]
 pub struct Caller {
     pub kind: CallerKind,
-    /// The API token's name; absent for the administrator.
+    /// The user's or the API token's name.
     #[oai(skip_serializing_if_is_none)]
     pub name: Option<String>,
+    /// The user's role (`admin`, `operator`, `viewer`); absent for a token.
+    #[oai(skip_serializing_if_is_none)]
+    pub role: Option<String>,
+    /// The tenant the caller is bound to; absent for the whole host.
+    #[oai(skip_serializing_if_is_none)]
+    pub tenant: Option<String>,
     pub permissions: CallerPermissions,
     /// When a sign-in token expires if left unused (unix seconds); absent otherwise.
     #[oai(skip_serializing_if_is_none)]
@@ -78,16 +89,17 @@ pub struct SignInApi;
 
 #[OpenApi]
 impl SignInApi {
-    /// Sign in with the administrator's name and password, for a token that expires when unused
+    /// Sign in with a user's name and password, for a token that expires when unused
     #[oai(path = "/api/v1/sign-in", method = "post", tag = "Tag::SignIn", operation_id = "signIn")]
     async fn sign_in(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<AdministratorPassword>,
+        caller: Guard<UserPassword>,
     ) -> Answer<Json<SignInToken>, NONE> {
         let ttl = state.config.auth.sign_in_ttl.as_secs() as i64;
-        let (token, expires_at) = state.admin.sign_ins.create(state.clock.now(), ttl)?;
-        tracing::info!(target: "audit", "administrator signed in from a page");
+        let name = caller.principal.user_name().ok_or(ApiError::Unauthorized)?;
+        let (token, expires_at) = state.users.sign_ins.create(name, state.clock.now(), ttl)?;
+        tracing::info!(target: "audit", user = %name, "signed in from a page");
         Ok(Json(SignInToken { token, expires_at }))
     }
 
@@ -97,35 +109,55 @@ impl SignInApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        _caller: Guard<SignedIn>,
+        caller: Guard<SignedIn>,
     ) -> Answer<Json<SignedOut>, NONE> {
         // The guard admitted a live sign-in, so the header holds one.
         let token = bearer_token(req).ok_or(ApiError::Unauthorized)?;
-        state.admin.sign_ins.end(&token)?;
-        tracing::info!(target: "audit", "administrator signed out");
+        state.users.sign_ins.end(&token)?;
+        tracing::info!(target: "audit", user = %caller.principal.actor(), "signed out");
         Ok(Json(SignedOut { message: "Signed out".into() }))
     }
 
     /// Who is calling, and what they may do
     #[oai(path = "/api/v1/whoami", method = "get", tag = "Tag::SignIn", operation_id = "whoami")]
     async fn whoami(&self, caller: Guard<AnyCaller>) -> Answer<Json<Caller>, NONE> {
-        let all = CallerPermissions { create: true, read: true, update: true, delete: true, tokens: true };
         Ok(Json(match caller.principal {
-            Principal::Administrator => {
-                Caller { kind: CallerKind::Administrator, name: None, permissions: all, expires_at: None }
+            Principal::User(p) => {
+                let may = |perm| p.role.allows(perm);
+                use bw_store::token_store::Permission;
+                let kind = match (p.signed_in_until, p.role) {
+                    (Some(_), _) => CallerKind::SignIn,
+                    (None, Role::Admin) => CallerKind::Administrator,
+                    (None, _) => CallerKind::User,
+                };
+                Caller {
+                    kind,
+                    permissions: CallerPermissions {
+                        create: may(Permission::Create),
+                        read: may(Permission::Read),
+                        update: may(Permission::Update),
+                        delete: may(Permission::Delete),
+                        tokens: p.role != Role::Viewer,
+                        users: p.role == Role::Admin,
+                    },
+                    name: Some(p.name),
+                    role: Some(p.role.as_str().to_string()),
+                    tenant: p.tenant,
+                    expires_at: p.signed_in_until,
+                }
             }
-            Principal::SignedIn { expires_at } => {
-                Caller { kind: CallerKind::SignIn, name: None, permissions: all, expires_at: Some(expires_at) }
-            }
-            Principal::Token { name, permissions: p } => Caller {
+            Principal::Token { name, permissions: p, scope, .. } => Caller {
                 kind: CallerKind::Token,
                 name: Some(name),
+                role: None,
+                tenant: scope.tenant,
                 permissions: CallerPermissions {
                     create: p.create,
                     read: p.read,
                     update: p.update,
                     delete: p.delete,
                     tokens: false,
+                    users: false,
                 },
                 expires_at: None,
             },

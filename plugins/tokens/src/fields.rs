@@ -144,3 +144,60 @@ impl Rule for Expiration {
         json!(value)
     }
 }
+
+/// `tenant`: the tenant a token is scoped to.
+pub struct TokenTenant;
+
+impl Rule for TokenTenant {
+    const KEY: &'static str = "tenant";
+    type Value = String;
+
+    fn schema() -> MetaSchema {
+        MetaSchema { pattern: Some("^[A-Za-z0-9_.-]{1,64}$".into()), ..MetaSchema::new("string") }
+    }
+
+    fn parse(value: &Value) -> Result<String, String> {
+        match value.as_str() {
+            Some(t) if bw_store::user_store::is_tenant_name(t) => Ok(t.to_string()),
+            _ => Err("tenant must be 1 to 64 letters, digits, '_', '-' or '.'".into()),
+        }
+    }
+
+    fn to_json(value: &String) -> Value {
+        json!(value)
+    }
+}
+
+/// `repositories`: the names (8 lowercase hex characters) a token is scoped to, 1 to 1000.
+pub struct RepositoryNames;
+
+impl Rule for RepositoryNames {
+    const KEY: &'static str = "repositories";
+    type Value = Vec<String>;
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            items: Some(Box::new(poem_openapi::registry::MetaSchemaRef::Inline(Box::new(MetaSchema {
+                pattern: Some("^[0-9a-f]{8}$".into()),
+                ..MetaSchema::new("string")
+            })))),
+            min_items: Some(1),
+            max_items: Some(1000),
+            ..MetaSchema::new("array")
+        }
+    }
+
+    fn parse(value: &Value) -> Result<Vec<String>, String> {
+        const RULE: &str = "repositories must be a list of 1 to 1000 repository names (8 lowercase hex characters)";
+        let Value::Array(items) = value else { return Err(RULE.into()) };
+        let names: Option<Vec<String>> = items
+            .iter()
+            .map(|v| v.as_str().filter(|n| bw_host::pool::is_repo_name(n)).map(str::to_string))
+            .collect();
+        names.filter(|n| (1..=1000).contains(&n.len())).ok_or_else(|| RULE.into())
+    }
+
+    fn to_json(value: &Vec<String>) -> Value {
+        json!(value)
+    }
+}

@@ -1,16 +1,19 @@
-//! The token manager: list, create and revoke API tokens, for the administrator only, on the
-//! seed-era path `/api/account/tokenManager` and the v1 path `/api/v1/integration/token-manager`.
+//! The token manager: list, create and revoke API tokens, on the seed-era path
+//! `/api/account/tokenManager` and the v1 path `/api/v1/integration/token-manager`. Admins
+//! manage every token; operators their own, never wider than themselves (their role's
+//! permissions, their tenant). A token may be scoped to a tenant or to named repositories.
 
 mod commands;
 mod fields;
 
-use bw_api::auth::{Administrator, Guard};
+use bw_api::auth::{Guard, Principal, TokenMaker as Administrator};
 use bw_api::body::{JsonRequest, Message};
 use bw_api::body_fields::{Checked, Given};
 use bw_api::refusals::{Answer, DISABLED, INVALID_BODY, NONE};
 use bw_api::{ApiError, ApiResult, AppState};
 use bw_store::token_store::TokenRecord;
-use fields::{Expiration, PermissionSet, Permissions, TokenName, BAD_REQUEST};
+use bw_store::scope::Scope;
+use fields::{Expiration, PermissionSet, Permissions, RepositoryNames, TokenName, TokenTenant, BAD_REQUEST};
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
@@ -39,6 +42,16 @@ pub struct TokenInfo {
     /// Unix seconds of the last use, to the minute; absent when never used.
     #[oai(skip_serializing_if_is_none)]
     pub last_used: Option<i64>,
+    /// The user who made it; absent for a token of the host (made before users, by the
+    /// command line, or imported).
+    #[oai(skip_serializing_if_is_none)]
+    pub owner: Option<String>,
+    /// The tenant it is scoped to; absent: not scoped to one.
+    #[oai(skip_serializing_if_is_none)]
+    pub tenant: Option<String>,
+    /// The repositories it is scoped to; absent: not scoped to names.
+    #[oai(skip_serializing_if_is_none)]
+    pub repositories: Option<Vec<String>>,
 }
 
 impl From<TokenRecord> for TokenInfo {
@@ -49,6 +62,9 @@ impl From<TokenRecord> for TokenInfo {
             expiration: t.expiration,
             permissions: t.permissions.into(),
             last_used: t.last_used,
+            owner: t.owner,
+            tenant: t.scope.tenant,
+            repositories: t.scope.repositories,
         }
     }
 }
@@ -62,6 +78,10 @@ pub struct TokenCreate {
     pub permissions: Checked<PermissionSet>,
     /// Unix seconds after which the token is refused; absent for no expiration.
     pub expiration: Given<Checked<Expiration>>,
+    /// Scopes the token to one tenant's repositories (a tenant-bound maker's tokens always are).
+    pub tenant: Given<Checked<TokenTenant>>,
+    /// Scopes the token to these repositories (their names); others answer 404.
+    pub repositories: Given<Checked<RepositoryNames>>,
 }
 
 /// The new token, shown this once.
@@ -80,12 +100,23 @@ pub struct TokenDelete {
 
 pub struct TokenApi;
 
+/// Whether `caller` manages the token `t`: an admin every token, anyone else their own.
+fn manages(caller: &Principal, t: &TokenRecord) -> bool {
+    caller.is_admin() || (t.owner.is_some() && t.owner.as_deref() == caller.user_name())
+}
+
 impl TokenApi {
-    async fn list(&self, state: &AppState) -> ApiResult<Json<Vec<TokenInfo>>> {
-        Ok(Json(state.tokens.list()?.into_iter().map(TokenInfo::from).collect()))
+    async fn list(&self, state: &AppState, caller: &Principal) -> ApiResult<Json<Vec<TokenInfo>>> {
+        let tokens = state.tokens.list()?.into_iter().filter(|t| manages(caller, t));
+        Ok(Json(tokens.map(TokenInfo::from).collect()))
     }
 
-    async fn create(&self, state: &AppState, body: JsonRequest<TokenCreate>) -> ApiResult<Json<TokenCreated>> {
+    async fn create(
+        &self,
+        state: &AppState,
+        caller: &Principal,
+        body: JsonRequest<TokenCreate>,
+    ) -> ApiResult<Json<TokenCreated>> {
         let body = body.fields_with(&BAD_REQUEST)?.parse()?;
         if state.config.auth.disable_integrations {
             return Err(ApiError::Forbidden(
@@ -93,18 +124,30 @@ impl TokenApi {
             ));
         }
         let (name, permissions) = (body.name.into_inner(), body.permissions.into_inner());
-        let token = state.tokens.create(&name, permissions, body.expiration.value(), state.clock.now())?;
-        tracing::info!(target: "audit", token = %name, permissions = ?permissions, "token created");
+        let asked = Scope { tenant: body.tenant.value(), repositories: body.repositories.value() };
+        let scope = within_maker(caller, permissions, asked)?;
+        let owner = caller.user_name();
+        let now = state.clock.now();
+        let token = state.tokens.create_for(&name, permissions, body.expiration.value(), owner, scope.clone(), now)?;
+        tracing::info!(target: "audit", actor = %caller.actor(), token = %name, permissions = ?permissions, scope = ?scope, "token created");
         state.events.publish(bw_api::events::Event::new("token", None, state.clock.now()));
         Ok(Json(TokenCreated { token }))
     }
 
-    async fn delete(&self, state: &AppState, body: JsonRequest<TokenDelete>) -> ApiResult<Json<Message>> {
+    async fn delete(
+        &self,
+        state: &AppState,
+        caller: &Principal,
+        body: JsonRequest<TokenDelete>,
+    ) -> ApiResult<Json<Message>> {
         let name = body.fields_with(&BAD_REQUEST)?.parse()?.name.into_inner();
-        if !state.tokens.revoke(&name)? {
-            return Err(ApiError::BadRequest(format!("No token named {}", name.chars().take(40).collect::<String>())));
+        let no_such = || ApiError::BadRequest(format!("No token named {}", name.chars().take(40).collect::<String>()));
+        // Another user's token is answered as a missing one: an operator learns nothing of it.
+        let theirs = state.tokens.list()?.into_iter().find(|t| t.name == name);
+        if !theirs.is_some_and(|t| manages(caller, &t)) || !state.tokens.revoke(&name)? {
+            return Err(no_such());
         }
-        tracing::info!(target: "audit", token = %name, "token revoked");
+        tracing::info!(target: "audit", actor = %caller.actor(), token = %name, "token revoked");
         state.events.publish(bw_api::events::Event::new("token", None, state.clock.now()));
         Ok(Message::success())
     }
@@ -117,9 +160,9 @@ impl TokenApi {
     async fn bw2_list(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Administrator>,
+        caller: Guard<Administrator>,
     ) -> Answer<Json<Vec<TokenInfo>>, NONE> {
-        Ok(self.list(&state).await?)
+        Ok(self.list(&state, &caller.principal).await?)
     }
 
     /// Create an API token; its value is shown this once
@@ -127,10 +170,10 @@ impl TokenApi {
     async fn bw2_create(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Administrator>,
+        caller: Guard<Administrator>,
         body: JsonRequest<TokenCreate>,
     ) -> Answer<Json<TokenCreated>, { INVALID_BODY | DISABLED }> {
-        Ok(self.create(&state, body).await?)
+        Ok(self.create(&state, &caller.principal, body).await?)
     }
 
     /// Revoke an API token by name
@@ -138,10 +181,10 @@ impl TokenApi {
     async fn bw2_delete(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Administrator>,
+        caller: Guard<Administrator>,
         body: JsonRequest<TokenDelete>,
     ) -> Answer<Json<Message>, INVALID_BODY> {
-        Ok(self.delete(&state, body).await?)
+        Ok(self.delete(&state, &caller.principal, body).await?)
     }
 
     /// List API tokens
@@ -154,9 +197,9 @@ impl TokenApi {
     async fn v1_list(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Administrator>,
+        caller: Guard<Administrator>,
     ) -> Answer<Json<Vec<TokenInfo>>, NONE> {
-        Ok(self.list(&state).await?)
+        Ok(self.list(&state, &caller.principal).await?)
     }
 
     /// Create an API token
@@ -169,10 +212,10 @@ impl TokenApi {
     async fn v1_create(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Administrator>,
+        caller: Guard<Administrator>,
         body: JsonRequest<TokenCreate>,
     ) -> Answer<Json<TokenCreated>, { INVALID_BODY | DISABLED }> {
-        Ok(self.create(&state, body).await?)
+        Ok(self.create(&state, &caller.principal, body).await?)
     }
 
     /// Revoke an API token by name
@@ -185,11 +228,40 @@ impl TokenApi {
     async fn v1_delete(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<Administrator>,
+        caller: Guard<Administrator>,
         body: JsonRequest<TokenDelete>,
     ) -> Answer<Json<Message>, INVALID_BODY> {
-        Ok(self.delete(&state, body).await?)
+        Ok(self.delete(&state, &caller.principal, body).await?)
     }
+}
+
+/// The scope a token of `caller` gets: what it asked, within the maker's tenant; refused when
+/// it asks for more than the maker may do (a permission its role lacks, another tenant).
+fn within_maker(
+    caller: &Principal,
+    permissions: bw_store::token_store::Permissions,
+    asked: Scope,
+) -> ApiResult<Scope> {
+    let Principal::User(maker) = caller else { return Err(ApiError::Unauthorized) };
+    use bw_store::token_store::Permission;
+    let wider = [
+        (permissions.create, Permission::Create),
+        (permissions.read, Permission::Read),
+        (permissions.update, Permission::Update),
+        (permissions.delete, Permission::Delete),
+    ]
+    .into_iter()
+    .any(|(wanted, p)| wanted && !maker.role.allows(p));
+    let reach = Scope::tenant(maker.tenant.clone());
+    if wider || !asked.is_within(&reach) && asked.tenant.is_some() {
+        tracing::warn!(target: "audit", user = %maker.name, outcome = "wider than its maker", "token refused");
+        return Err(ApiError::Forbidden(format!(
+            "A token cannot do more than the user who makes it ({}{})",
+            maker.role.as_str(),
+            maker.tenant.as_deref().map(|t| format!(", tenant {t}")).unwrap_or_default()
+        )));
+    }
+    Ok(asked.within(&reach))
 }
 
 /// Unknown keys are refused in the token bodies.

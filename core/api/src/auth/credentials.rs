@@ -7,7 +7,7 @@ use poem::Request;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{Principal, SCHEME_ADMIN, SCHEME_CRON, SCHEME_CRON_QUERY, SCHEME_SIGN_IN, SCHEME_TOKEN};
+use super::{Person, Principal, SCHEME_ADMIN, SCHEME_CRON, SCHEME_CRON_QUERY, SCHEME_SIGN_IN, SCHEME_TOKEN};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::throttle::client_ip;
@@ -112,7 +112,7 @@ async fn identify(
     identify_user(state, req, schemes, ip).await
 }
 
-/// A token or the administrator.
+/// A token or a user.
 async fn identify_user(
     state: &AppState,
     req: &Request,
@@ -128,7 +128,7 @@ async fn identify_user(
         }
         Presented::Bearer(token) if schemes.contains(&SCHEME_TOKEN) => check_token(state, &token, req, ip),
         Presented::Basic { user, password } if schemes.contains(&SCHEME_ADMIN) => {
-            check_admin(state, user, password).await
+            check_password(state, user, password).await
         }
         _ => Err(ApiError::Unauthorized),
     }
@@ -155,45 +155,76 @@ fn cron_key_matches(state: &AppState, presented: &str) -> bool {
     !expected.is_empty() && bool::from(Sha256::digest(presented.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())))
 }
 
-async fn check_admin(state: &AppState, user: String, password: String) -> ApiResult<Principal> {
-    if !state.admin.exists()? {
-        tracing::warn!("administrator login refused: no account yet; run `borgwarehouse admin set-password` or set BW_ADMIN_PASSWORD");
+async fn check_password(state: &AppState, user: String, password: String) -> ApiResult<Principal> {
+    if !state.users.exists()? {
+        tracing::warn!("sign-in refused: no user yet; open the page with the setup code from this log, run `borgwarehouse admin set-password`, or set BW_ADMIN_PASSWORD");
         return Err(ApiError::Unauthorized);
     }
     // Credentials already proven against the current hash cost a digest, not argon2.
-    let ok = match state.admin.verified_before(&user, &password)? {
-        true => true,
-        false => {
+    let found = match state.users.verified_before(&user, &password)? {
+        Some(found) => Some(found),
+        None => {
             // One argon2 check per core at a time: each takes ~19 MiB.
             let Some(_turn) = state.throttle.password_check().await else {
-                tracing::warn!(target: "audit", "administrator authentication put off: too many password checks at once");
+                tracing::warn!(target: "audit", "password check put off: too many password checks at once");
                 return Err(ApiError::TooManyRequests);
             };
             let verifier = state.clone();
             let name = user.clone();
-            tokio::task::spawn_blocking(move || verifier.admin.verify(&name, &password))
+            tokio::task::spawn_blocking(move || verifier.users.verify(&name, &password))
                 .await
                 .map_err(ApiError::internal)??
         }
     };
-    if ok {
-        Ok(Principal::Administrator)
-    } else {
-        tracing::warn!(target: "audit", user = %user, "administrator authentication failed");
-        Err(ApiError::Unauthorized)
+    match found {
+        Some(u) => Ok(Principal::User(Person { name: u.name, role: u.role, tenant: u.tenant, signed_in_until: None })),
+        None => {
+            tracing::warn!(target: "audit", user = %user, "password authentication failed");
+            Err(ApiError::Unauthorized)
+        }
     }
 }
 
-/// A page's sign-in: live, it is the administrator, and this use moves its expiry.
+/// A page's sign-in: live, of a user who still exists, and this use moves its expiry.
 fn check_sign_in(state: &AppState, token: &str) -> ApiResult<Principal> {
     let ttl = state.config.auth.sign_in_ttl.as_secs() as i64;
-    match state.admin.sign_ins.use_token(token, state.clock.now(), ttl)? {
-        Some(expires_at) => Ok(Principal::SignedIn { expires_at }),
+    let signed_in = state.users.sign_ins.use_token(token, state.clock.now(), ttl)?;
+    let found = match signed_in {
+        Some((expires_at, name)) => state.users.get(&name)?.map(|u| (u, expires_at)),
+        None => None,
+    };
+    match found {
+        Some((u, expires_at)) => Ok(Principal::User(Person {
+            name: u.name,
+            role: u.role,
+            tenant: u.tenant,
+            signed_in_until: Some(expires_at),
+        })),
         None => {
             tracing::info!(target: "audit", outcome = "unknown, ended or expired", "sign-in refused");
             Err(ApiError::InvalidApiKey)
         }
     }
+}
+
+/// A token's rights now: its own, within its maker's current role and tenant; `None` when its
+/// maker is gone.
+fn token_rights(
+    state: &AppState,
+    record: &bw_store::token_store::TokenRecord,
+) -> ApiResult<Option<(bw_store::token_store::Permissions, bw_store::scope::Scope)>> {
+    let Some(owner) = &record.owner else { return Ok(Some((record.permissions, record.scope.clone()))) };
+    let Some(user) = state.users.get(owner)? else { return Ok(None) };
+    use bw_store::token_store::{Permission, Permissions};
+    let p = record.permissions;
+    let role = user.role;
+    let permissions = Permissions {
+        create: p.create && role.allows(Permission::Create),
+        read: p.read && role.allows(Permission::Read),
+        update: p.update && role.allows(Permission::Update),
+        delete: p.delete && role.allows(Permission::Delete),
+    };
+    Ok(Some((permissions, record.scope.within(&bw_store::scope::Scope::tenant(user.tenant)))))
 }
 
 fn check_token(state: &AppState, token: &str, req: &Request, ip: Option<std::net::IpAddr>) -> ApiResult<Principal> {
@@ -208,14 +239,18 @@ fn check_token(state: &AppState, token: &str, req: &Request, ip: Option<std::net
         tracing::warn!(target: "audit", route, client, outcome = "invalid", "token refused");
         return Err(ApiError::InvalidApiKey);
     };
+    let Some((permissions, scope)) = token_rights(state, &record)? else {
+        tracing::warn!(target: "audit", token = %record.name, route, client, outcome = "its maker was removed", "token refused");
+        return Err(ApiError::InvalidApiKey);
+    };
     state.tokens.touch(&record.name, now);
     tracing::info!(target: "audit", token = %record.name, route, client, outcome = "accepted", "token accepted");
-    Ok(Principal::Token { name: record.name, permissions: record.permissions })
+    Ok(Principal::Token { name: record.name, permissions, scope, owner: record.owner })
 }
 
 /// The credential a request presented, kept by a long answer (a stream of live updates) to ask
 /// again, now and then, whether it still stands: a revoked token, a signed-out or expired
-/// sign-in, or a changed password ends the stream.
+/// sign-in, a changed password, role or tenant, or a removed user ends the stream.
 pub struct HeldCredential(Presented);
 
 impl HeldCredential {
@@ -226,15 +261,22 @@ impl HeldCredential {
     /// Whether the credential still admits `principal` at `now`; never counts as a use (a
     /// sign-in's expiry does not move).
     pub fn still_valid(&self, state: &AppState, principal: &Principal, now: i64) -> bool {
+        let same_user = |u: Option<bw_store::user_store::User>, p: &Person| {
+            u.is_some_and(|u| u.name == p.name && u.role == p.role && u.tenant == p.tenant)
+        };
         match (&self.0, principal) {
-            (Presented::Bearer(token), Principal::SignedIn { .. }) => {
-                state.admin.sign_ins.is_live(token, now).unwrap_or(false)
+            (Presented::Bearer(token), Principal::User(p)) if p.signed_in_until.is_some() => {
+                let live = state.users.sign_ins.live_user(token, now).ok().flatten();
+                live.is_some_and(|name| same_user(state.users.get(&name).ok().flatten(), p))
             }
-            (Presented::Bearer(token), Principal::Token { .. }) => {
-                matches!(state.tokens.verify(token, now), Ok(Some(_)))
+            (Presented::Bearer(token), Principal::Token { permissions, scope, .. }) => {
+                match state.tokens.verify(token, now) {
+                    Ok(Some(record)) => matches!(token_rights(state, &record), Ok(Some((pm, s))) if pm == *permissions && s == *scope),
+                    _ => false,
+                }
             }
-            (Presented::Basic { user, password }, Principal::Administrator) => {
-                state.admin.verified_before(user, password).unwrap_or(false)
+            (Presented::Basic { user, password }, Principal::User(p)) => {
+                same_user(state.users.verified_before(user, password).ok().flatten(), p)
             }
             _ => false,
         }

@@ -22,7 +22,9 @@ pub use crate::throttle::{client_ip, Throttle};
 pub use credentials::{authenticate, bearer_token, HeldCredential};
 
 use crate::error::ApiError;
+use bw_store::scope::Scope;
 use bw_store::token_store::{Permission, Permissions};
+use bw_store::user_store::Role;
 
 pub const SCHEME_TOKEN: &str = "apiToken";
 pub const SCHEME_ADMIN: &str = "admin";
@@ -33,15 +35,56 @@ pub const SCHEME_CRON_QUERY: &str = "cronKeyQuery";
 /// A caller whose credentials were checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    /// The administrator (HTTP Basic): every permission.
-    Administrator,
-    /// The administrator, signed in from a page (`POST /api/v1/sign-in`): every permission,
-    /// until `expires_at` (which this use moved forward).
-    SignedIn { expires_at: i64 },
-    /// An API token.
-    Token { name: String, permissions: Permissions },
+    /// A user, by name and password (HTTP Basic) or signed in from a page.
+    User(Person),
+    /// An API token, its rights already within its maker's current role and tenant.
+    Token { name: String, permissions: Permissions, scope: Scope, owner: Option<String> },
     /// A caller presenting `CRONJOB_KEY`.
     Cron,
+}
+
+/// A user as the credential check found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub name: String,
+    pub role: Role,
+    pub tenant: Option<String>,
+    /// Signed in from a page (`POST /api/v1/sign-in`): when that sign-in expires, as this use
+    /// moved it. `None`: name and password.
+    pub signed_in_until: Option<i64>,
+}
+
+impl Principal {
+    /// The repositories the caller may reach; the cron key reaches the whole host.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Principal::User(p) => Scope::tenant(p.tenant.clone()),
+            Principal::Token { scope, .. } => scope.clone(),
+            Principal::Cron => Scope::HOST,
+        }
+    }
+
+    /// Who acted, as the audit log names them: a user's name, or `token:NAME`.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::User(p) => p.name.clone(),
+            Principal::Token { name, .. } => format!("token:{name}"),
+            Principal::Cron => "cron".into(),
+        }
+    }
+
+    /// The user this caller is or acts for (a token's maker), if any.
+    pub fn user_name(&self) -> Option<&str> {
+        match self {
+            Principal::User(p) => Some(&p.name),
+            Principal::Token { owner, .. } => owner.as_deref(),
+            Principal::Cron => None,
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Principal::User(p) if p.role == Role::Admin)
+    }
 }
 
 // The security schemes as the document shows them. They are only declarations: the checks are
@@ -52,13 +95,13 @@ pub enum Principal {
 #[oai(rename = "apiToken", ty = "bearer")]
 pub struct TokenScheme(pub Bearer);
 
-/// The administrator's name and password.
+/// A user's name and password.
 #[derive(SecurityScheme)]
 #[oai(rename = "admin", ty = "basic")]
 pub struct AdminScheme(pub Basic);
 
-/// A sign-in token from `POST /api/v1/sign-in` (the administrator, from a page); it expires
-/// when left unused.
+/// A sign-in token from `POST /api/v1/sign-in` (a user, from a page); it expires when left
+/// unused.
 #[derive(SecurityScheme)]
 #[oai(rename = "signIn", ty = "bearer")]
 pub struct SignInScheme(pub Bearer);
@@ -83,7 +126,7 @@ pub trait Requirement: Send + Sync + 'static {
     fn admit(principal: &Principal) -> Result<(), ApiError>;
 }
 
-/// A repository route's permission: the administrator, or a token that holds it.
+/// A repository route's permission: a user whose role holds it, or a token that holds it.
 pub struct Needs<const P: u8>;
 pub type Read = Needs<0>;
 pub type Create = Needs<1>;
@@ -112,7 +155,11 @@ impl<const P: u8> Requirement for Needs<P> {
 
     fn admit(principal: &Principal) -> Result<(), ApiError> {
         match principal {
-            Principal::Administrator | Principal::SignedIn { .. } => Ok(()),
+            Principal::User(p) if p.role.allows(permission(P)) => Ok(()),
+            Principal::User(p) => {
+                tracing::warn!(target: "audit", user = %p.name, role = p.role.as_str(), need = ?permission(P), outcome = "insufficient permissions", "user refused");
+                Err(ApiError::InsufficientPermissions)
+            }
             Principal::Token { permissions, .. } if permissions.allows(permission(P)) => Ok(()),
             Principal::Token { name, .. } => {
                 tracing::warn!(target: "audit", token = %name, need = ?permission(P), outcome = "insufficient permissions", "token refused");
@@ -123,32 +170,109 @@ impl<const P: u8> Requirement for Needs<P> {
     }
 }
 
-/// The administrator only (the token manager), by password or signed in from a page. An API
-/// token gets 401 here, as the contract has it: tokens do not manage tokens.
-pub struct Administrator;
+/// `R`, by a caller who sees the whole host: figures summed over every repository (the host's
+/// history, the alerts, the server's storage) would tell a tenant-bound or scoped caller about
+/// repositories out of its reach. Such a caller gets 403 `Insufficient permissions`.
+pub struct WholeHost<R>(PhantomData<fn() -> R>);
 
-impl Requirement for Administrator {
+impl<R: Requirement> Requirement for WholeHost<R> {
     fn schemes() -> Vec<&'static str> {
-        vec![SCHEME_SIGN_IN, SCHEME_ADMIN]
+        R::schemes()
     }
 
     fn register(registry: &mut Registry) {
-        <SignInScheme as ApiExtractor>::register(registry);
-        <AdminScheme as ApiExtractor>::register(registry);
+        R::register(registry);
     }
 
     fn admit(principal: &Principal) -> Result<(), ApiError> {
-        match principal {
-            Principal::Administrator | Principal::SignedIn { .. } => Ok(()),
-            _ => Err(ApiError::Unauthorized),
+        R::admit(principal)?;
+        if principal.scope().is_whole_host() {
+            Ok(())
+        } else {
+            tracing::warn!(target: "audit", actor = %principal.actor(), outcome = "scoped caller on a host-wide route", "refused");
+            Err(ApiError::InsufficientPermissions)
         }
     }
 }
 
-/// The administrator's name and password, and nothing else (signing in).
-pub struct AdministratorPassword;
+/// A user with one of `roles`, by password or signed in from a page. An API token gets 401
+/// here, as the contract has it for the token manager: tokens do not manage tokens (nor users).
+fn admit_user(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
+    match principal {
+        Principal::User(p) if roles.contains(&p.role) => Ok(()),
+        Principal::User(p) => {
+            tracing::warn!(target: "audit", user = %p.name, role = p.role.as_str(), outcome = "insufficient permissions", "user refused");
+            Err(ApiError::InsufficientPermissions)
+        }
+        _ => Err(ApiError::Unauthorized),
+    }
+}
 
-impl Requirement for AdministratorPassword {
+fn user_schemes() -> Vec<&'static str> {
+    vec![SCHEME_SIGN_IN, SCHEME_ADMIN]
+}
+
+fn register_user_schemes(registry: &mut Registry) {
+    <SignInScheme as ApiExtractor>::register(registry);
+    <AdminScheme as ApiExtractor>::register(registry);
+}
+
+/// An admin user: users, tenants, the audit log, test alerts.
+pub struct Administrator;
+
+impl Requirement for Administrator {
+    fn schemes() -> Vec<&'static str> {
+        user_schemes()
+    }
+
+    fn register(registry: &mut Registry) {
+        register_user_schemes(registry);
+    }
+
+    fn admit(principal: &Principal) -> Result<(), ApiError> {
+        admit_user(principal, &[Role::Admin])
+    }
+}
+
+/// A user who may make tokens: an admin (any token), an operator (its own, no wider than
+/// itself). A viewer gets 403.
+pub struct TokenMaker;
+
+impl Requirement for TokenMaker {
+    fn schemes() -> Vec<&'static str> {
+        user_schemes()
+    }
+
+    fn register(registry: &mut Registry) {
+        register_user_schemes(registry);
+    }
+
+    fn admit(principal: &Principal) -> Result<(), ApiError> {
+        admit_user(principal, &[Role::Admin, Role::Operator])
+    }
+}
+
+/// Any user, by password or signed in from a page (one's own account).
+pub struct AnyUser;
+
+impl Requirement for AnyUser {
+    fn schemes() -> Vec<&'static str> {
+        user_schemes()
+    }
+
+    fn register(registry: &mut Registry) {
+        register_user_schemes(registry);
+    }
+
+    fn admit(principal: &Principal) -> Result<(), ApiError> {
+        admit_user(principal, &Role::ALL)
+    }
+}
+
+/// A user's name and password, and nothing else (signing in).
+pub struct UserPassword;
+
+impl Requirement for UserPassword {
     fn schemes() -> Vec<&'static str> {
         vec![SCHEME_ADMIN]
     }
@@ -159,7 +283,7 @@ impl Requirement for AdministratorPassword {
 
     fn admit(principal: &Principal) -> Result<(), ApiError> {
         match principal {
-            Principal::Administrator => Ok(()),
+            Principal::User(Person { signed_in_until: None, .. }) => Ok(()),
             _ => Err(ApiError::Unauthorized),
         }
     }
@@ -179,7 +303,7 @@ impl Requirement for SignedIn {
 
     fn admit(principal: &Principal) -> Result<(), ApiError> {
         match principal {
-            Principal::SignedIn { .. } => Ok(()),
+            Principal::User(Person { signed_in_until: Some(_), .. }) => Ok(()),
             _ => Err(ApiError::Unauthorized),
         }
     }
@@ -252,6 +376,13 @@ impl Requirement for CronKeyOrQuery {
 pub struct Guard<R: Requirement> {
     pub principal: Principal,
     _requirement: PhantomData<fn() -> R>,
+}
+
+impl<R: Requirement> Guard<R> {
+    /// The repositories the caller may reach.
+    pub fn scope(&self) -> Scope {
+        self.principal.scope()
+    }
 }
 
 impl<'a, R: Requirement> ApiExtractor<'a> for Guard<R> {

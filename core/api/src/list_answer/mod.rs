@@ -137,3 +137,29 @@ pub fn page(
         .map_err(|e| StoreError::corrupt("a list page", e))?;
     Ok(bytes::Bytes::from(out))
 }
+
+/// The list (or a page of it) as a scoped caller sees it: only the repositories within
+/// `scope`, read record by record and never cached (a tenant's list is short; the cached whole
+/// list is the host's). `page`: offset and limit, and the answer then says the scoped total.
+pub fn scoped(
+    repos: &RepoStore,
+    now: i64,
+    scope: &bw_store::scope::Scope,
+    page: Option<(usize, usize)>,
+    write_repo: WriteRepo,
+) -> StoreResult<bytes::Bytes> {
+    let mut within = Vec::new();
+    for repo in repos.records() {
+        let repo = repo?;
+        if scope.admits(repo.tenant.as_deref(), &repo.repository_name) {
+            within.push(repo);
+        }
+    }
+    let total = within.len();
+    let (offset, limit) = page.unwrap_or((0, usize::MAX));
+    let shown = within.into_iter().skip(offset).take(limit);
+    let mut out = Vec::with_capacity(64 + total.min(limit) * 480);
+    write_list(&mut out, shown, now, page.map(|_| total), write_repo)
+        .map_err(|e| StoreError::corrupt("a list", e))?;
+    Ok(bytes::Bytes::from(out))
+}

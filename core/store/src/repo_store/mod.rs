@@ -254,6 +254,19 @@ impl RepoStore {
         self.read().id_of_name(name)
     }
 
+    /// Whether the repository `key` names exists and `scope` reaches it, from the index alone:
+    /// a missing repository and one out of reach take the same steps, so a scoped caller cannot
+    /// time the difference.
+    pub fn within(&self, key: &RepoKey, scope: &crate::scope::Scope) -> bool {
+        let index = self.read();
+        let id = match key {
+            RepoKey::Id(id) => Some(*id),
+            RepoKey::Name(name) => index.id_of_name(name),
+        };
+        let summary = id.and_then(|id| index.summary(id, 0));
+        summary.is_some_and(|s| scope.admits(s.tenant, &s.name.to_string()))
+    }
+
     /// The repository `key` names.
     pub fn find(&self, key: &RepoKey) -> StoreResult<Option<Repo>> {
         match key {
