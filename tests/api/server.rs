@@ -99,7 +99,9 @@ fn plugins_of_the_default_build() {
             "repo",
             "sessions",
             "sign-in",
+            "tenants",
             "tokens",
+            "users",
             "verify",
             "version"
         ]

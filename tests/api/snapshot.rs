@@ -105,7 +105,7 @@ fn a_snapshot_taken_while_running_brings_the_server_back_after_its_data_folder_i
     fs::remove_dir_all(env.dir.path().join("data")).unwrap();
     let (ok, out, err) = env.run(&["restore", snapshot.to_str().unwrap()], None);
     assert!(ok, "{err}");
-    assert!(out.contains("restored 3 repositories, 2 tokens and the administrator"), "{out}");
+    assert!(out.contains("restored 3 repositories, 2 tokens, 1 user"), "{out}");
     assert!(out.contains(&env.dir.path().join("data").display().to_string()), "says which data folder: {out}");
     assert!(out.contains(&env.dir.path().join("home").display().to_string()), "says which home: {out}");
     assert_eq!(fs::read(&keys_path).unwrap(), keys_before, "authorized_keys is byte-identical");

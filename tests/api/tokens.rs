@@ -92,7 +92,7 @@ fn bad_token_bodies_say_what_to_fix() {
         (
             PATHS[1],
             json!({"name": "a", "owner": "x"}),
-            "Unknown field \"owner\"; allowed: name, permissions, expiration",
+            "Unknown field \"owner\"; allowed: name, permissions, expiration, tenant, repositories",
         ),
         (PATHS[1], json!([1]), "the body must be a JSON object"),
     ] {

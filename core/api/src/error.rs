@@ -52,6 +52,9 @@ pub enum ApiError {
     /// 422 `Unexpected data`, with the field at fault.
     #[error("unexpected data: {0}")]
     UnexpectedData(String),
+    /// 422 with a message of its own (a tenant's quota).
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
     /// 400 `Invalid request body`: not JSON, or not an object.
     #[error("invalid request body: {0}")]
     InvalidBody(String),
@@ -104,6 +107,7 @@ impl From<StoreError> for ApiError {
             e @ (StoreError::UserExists | StoreError::LastAdmin | StoreError::EmailInUse) => {
                 ApiError::Conflict(sentence(&e))
             }
+            e @ StoreError::TenantQuota { .. } => ApiError::Unprocessable(e.to_string()),
             e @ (StoreError::InvalidEmail | StoreError::InvalidTenantName | StoreError::TenantAdmin) => {
                 ApiError::UnexpectedData(sentence(&e))
             }
@@ -146,7 +150,7 @@ impl ApiError {
             InvalidApiKey | InsufficientPermissions | Forbidden(_) => StatusCode::FORBIDDEN,
             NotFound(_) => StatusCode::NOT_FOUND,
             Conflict(_) | AlreadyRunning(_) => StatusCode::CONFLICT,
-            UnexpectedData(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            UnexpectedData(_) | Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             InvalidBody(_) | BadRequest(_) => StatusCode::BAD_REQUEST,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -161,7 +165,7 @@ impl ApiError {
             Unauthorized => plain("Unauthorized"),
             InvalidApiKey => plain("Invalid API key"),
             InsufficientPermissions => plain("Insufficient permissions"),
-            Forbidden(m) | NotFound(m) | Conflict(m) | BadRequest(m) => plain(m),
+            Forbidden(m) | NotFound(m) | Conflict(m) | BadRequest(m) | Unprocessable(m) => plain(m),
             UnexpectedData(d) => ErrorBody { detail: Some(d.clone()), ..plain("Unexpected data") },
             InvalidBody(d) => ErrorBody { detail: Some(d.clone()), ..plain("Invalid request body") },
             CronUnauthorized => ErrorBody { status: Some(401), ..plain("Unauthorized") },

@@ -28,6 +28,8 @@ pub const NOT_FOUND: u32 = 1 << 2;
 pub const CONFLICT: u32 = 1 << 3;
 /// 422: JSON that the contract's validation refuses.
 pub const UNEXPECTED_DATA: u32 = 1 << 4;
+/// 429: a route without credentials that counts its own attempts (the first run's code).
+pub const THROTTLED: u32 = 1 << 5;
 /// Nothing of its own.
 pub const NONE: u32 = 0;
 
@@ -40,12 +42,12 @@ pub const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
     ),
     (401, "Unauthorized", "Missing or malformed credentials (cron routes: a wrong or missing cron key)"),
     (403, "Forbidden", "Invalid API key, insufficient permissions, or refused by the server's configuration"),
-    (404, "NotFound", "No repository with that id or name"),
+    (404, "NotFound", "No repository (or user) with that id or name, or none within the caller's reach"),
     (408, "RequestTimeout", "The request body did not arrive in time"),
     (
         409,
         "Conflict",
-        "The SSH key is already used by another repository, the check is already running, or the storage target is not available",
+        "The SSH key is already used by another repository, the check is already running, the storage target is not available, or a user change that cannot be (a name or email taken, the last admin)",
     ),
     (413, "PayloadTooLarge", "The request body is larger than 64 KiB"),
     (
@@ -53,7 +55,7 @@ pub const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
         "UnsupportedMediaType",
         "The body was not sent as `Content-Type: application/json` (a charset, if named, must be utf-8)",
     ),
-    (422, "UnexpectedData", "The body breaks the contract's validation; `detail` names the field"),
+    (422, "UnexpectedData", "The body breaks the contract's validation (`detail` names the field), or a tenant's quota"),
     (429, "TooManyRequests", "Too many failed authentications from this address; try again in a minute"),
     (500, "InternalServerError", "Something unexpected; the cause is in the server's log"),
     (503, "ServiceUnavailable", "The store does not accept writes; the cause is in the server's log"),
@@ -61,7 +63,7 @@ pub const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
 
 /// The statuses a set declares.
 pub fn statuses(set: u32) -> Vec<u16> {
-    [(INVALID_BODY, 400), (DISABLED, 403), (NOT_FOUND, 404), (CONFLICT, 409), (UNEXPECTED_DATA, 422)]
+    [(INVALID_BODY, 400), (DISABLED, 403), (NOT_FOUND, 404), (CONFLICT, 409), (UNEXPECTED_DATA, 422), (THROTTLED, 429)]
         .into_iter()
         .filter(|(bit, _)| set & bit != 0)
         .map(|(_, status)| status)
@@ -83,7 +85,7 @@ impl<const SET: u32> Refusals<SET> {
             Forbidden(_) => DISABLED,
             NotFound(_) => NOT_FOUND,
             Conflict(_) | AlreadyRunning(_) => CONFLICT,
-            UnexpectedData(_) => UNEXPECTED_DATA,
+            UnexpectedData(_) | Unprocessable(_) => UNEXPECTED_DATA,
             // Answered by the layers around the handler, or always possible.
             Unauthorized
             | InvalidApiKey

@@ -36,6 +36,8 @@ pub struct Inner {
     pub repos: RepoStore,
     pub tokens: TokenStore,
     pub users: UserStore,
+    /// The tenants' quotas.
+    pub tenants: bw_store::tenant_store::TenantStore,
     /// The one-time setup code while there is no user (`crate::first_run`).
     pub first_run: crate::first_run::FirstRun,
     /// The sessions taken in from the spool (sessions on).
@@ -139,6 +141,7 @@ impl AppState {
         let repos = RepoStore::open(&db, keys, sink, Pool::new(home.join("repos")), checks, clock.clone())?;
         let tokens = TokenStore::open(&db)?;
         let users = UserStore::open(&db)?;
+        let tenants = bw_store::tenant_store::TenantStore::open(&db)?;
         let sessions = SessionStore::open(&db)?;
         let history = HistoryStore::open(&db, &config.server.data_dir.join("history"))?;
         let quota_marks = QuotaMarks::open(&db)?;
@@ -152,6 +155,7 @@ impl AppState {
             repos,
             tokens,
             users,
+            tenants,
             first_run: Default::default(),
             sessions,
             history,

@@ -38,7 +38,10 @@ pub enum FormatError {
 /// - 1: release 0.1.0 (no `FORMAT` file).
 /// - 2: release 0.2.0: keys of their own in repository records, sessions (key lines that run
 ///   `borgwarehouse session`), the history, verify results, sign-ins and the alert log.
-pub const STORE_FORMAT: u32 = 2;
+/// - 3: release 0.3.0: users with roles (the administrator account becomes the first admin),
+///   sign-ins that name their user, tenants on repository records (record form V4), tokens
+///   with an owner and a scope, tenants' quotas.
+pub const STORE_FORMAT: u32 = 3;
 
 const FILE: &str = "FORMAT";
 
@@ -121,7 +124,7 @@ mod tests {
         let refused = check(dir.path(), "0.2.0").unwrap_err().to_string();
         for said in [
             &format!("holds store format {}, written by borgwarehouse 9.1.0", STORE_FORMAT + 1)[..],
-            "this is borgwarehouse 0.2.0, which reads format 2 or older",
+            "this is borgwarehouse 0.2.0, which reads format 3 or older",
             "Install borgwarehouse 9.1.0 or newer again",
             "borgwarehouse restore FILE",
         ] {

@@ -25,6 +25,7 @@ pub mod session_store;
 pub mod sign_ins;
 pub mod snapshot;
 pub mod store_error;
+pub mod tenant_store;
 pub mod token_store;
 pub mod user_store;
 pub mod verify_results;

@@ -39,6 +39,9 @@ pub enum StoreError {
     /// A tenant's name breaks its rule.
     #[error("the tenant name must be 1 to 64 letters, digits, '_', '-' or '.'")]
     InvalidTenantName,
+    /// A create or edit would give a tenant's repositories more than its quota.
+    #[error("Tenant {tenant} would exceed its quota of {quota_gb} GB")]
+    TenantQuota { tenant: String, quota_gb: u64 },
     /// An admin sees the whole host; binding one to a tenant would mean nothing.
     #[error("an admin cannot be bound to a tenant")]
     TenantAdmin,

@@ -49,6 +49,10 @@ pub struct Repository {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_target: Option<String>,
+    /// The tenant the repository belongs to (v1 paths only; absent: the host's own).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// The URL a client gives borg, `ssh://UNIX_USER@FQDN[:PORT]/./NAME` (v1 paths only; absent
     /// while `FQDN` or `UNIX_USER` is unset). Not stored: made from the settings when answered.
     #[oai(skip_serializing_if_is_none)]
@@ -83,6 +87,7 @@ impl Repository {
             lan_ssh_url: v1.then(|| urls.lan_ssh_url(&repo.repository_name)).flatten(),
             icon: repo.icon.filter(|_| v1),
             storage_target: repo.storage_target.filter(|_| v1),
+            tenant: repo.tenant.filter(|_| v1),
             keys: v1.then(|| repo.keys.iter().map(KeyObject::from).collect()),
             last_verify: v1.then(|| state.verifies.get(repo.id).map(Into::into)).flatten(),
             ssh_public_key,

@@ -36,13 +36,19 @@ async fn list_answer(state: &AppState, kind: ListKind) -> ApiResult<ListAnswer> 
     Ok(built?)
 }
 
-/// Creates a repository; a tenant-bound caller's is its tenant's.
+/// Creates a repository; a tenant-bound caller's is its tenant's (another tenant named in the
+/// body is refused as beyond its permissions).
 pub(crate) async fn create(
     state: &AppState,
     mut new: bw_store::repo_store::NewRepo,
     caller: &bw_api::auth::Principal,
 ) -> ApiResult<Json<Created>> {
-    new.tenant = caller.scope().tenant;
+    if let Some(own) = caller.scope().tenant {
+        if new.tenant.as_ref().is_some_and(|asked| *asked != own) {
+            return Err(ApiError::InsufficientPermissions);
+        }
+        new.tenant = Some(own);
+    }
     let repo = state.repos.create(new).await?;
     tracing::info!(id = repo.id, repository = %repo.repository_name, "repository created");
     Ok(Json(Created { id: repo.id, repository_name: repo.repository_name }))

@@ -6,6 +6,7 @@ use bw_api::body_fields::{Checked, Given};
 
 use crate::fields::{
     Alert, Alias, AppendOnlyMode, Comment, Flag, Icon, LanCommand, SshPublicKey, StorageSize, StorageTargetPath,
+    TenantName,
 };
 use crate::repository::Repository;
 use poem_openapi::Object;
@@ -137,6 +138,9 @@ pub struct RepoCreateV1 {
     /// pool. Any other value, or any value while none is configured, is refused (422); a target
     /// that is missing or not mounted answers 409.
     pub storage_target: Given<Checked<StorageTargetPath>>,
+    /// The tenant it belongs to (a caller bound to a tenant may give only its own, and gets it
+    /// when it gives none); absent: the host's own.
+    pub tenant: Given<Checked<TenantName>>,
 }
 
 /// Body of the edit routes: at least one key; absent keys keep their value.

@@ -60,7 +60,7 @@ pub fn create_v1(body: &JsonRequest<RepoCreateV1>, targets: &[StorageTarget]) ->
         append_only_mode: b.append_only_mode.value().unwrap_or(false),
         icon: b.icon.value(),
         storage_target: storage_target(b.storage_target.value(), targets)?,
-        tenant: None,
+        tenant: b.tenant.value(),
     })
 }
 

@@ -10,7 +10,7 @@ mod fields;
 use bw_api::auth::{client_ip, Administrator, AnyUser, Guard};
 use bw_api::body::{JsonRequest, Message};
 use bw_api::body_fields::{Checked, Given};
-use bw_api::refusals::{Answer, CONFLICT, DISABLED, NOT_FOUND, UNEXPECTED_DATA};
+use bw_api::refusals::{Answer, CONFLICT, DISABLED, NOT_FOUND, THROTTLED, UNEXPECTED_DATA};
 use bw_api::{ApiError, ApiResult, AppState};
 use bw_store::store_error::StoreError;
 use bw_store::user_store::{NewUser, User, UserChange};
@@ -243,7 +243,7 @@ impl UsersApi {
         state: Data<&AppState>,
         req: &Request,
         body: JsonRequest<Setup>,
-    ) -> Answer<Json<UserInfo>, { UNEXPECTED_DATA | CONFLICT | DISABLED }> {
+    ) -> Answer<Json<UserInfo>, { UNEXPECTED_DATA | CONFLICT | DISABLED | THROTTLED }> {
         // Every attempt counts against the address, as a password does: the code is a secret.
         let ip = client_ip(&state.config.server, req);
         let Some(attempt) = state.throttle.admit(ip, state.config.auth.failure_limit) else {

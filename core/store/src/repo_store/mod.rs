@@ -61,6 +61,8 @@ pub struct RepoStore {
     meta: std::sync::Arc<dyn crate::backend::Table>,
     index: RwLock<Index>,
     write: tokio::sync::Mutex<()>,
+    /// The tenants' quotas, checked under `write` (see `crate::tenant_store`).
+    tenants: std::sync::Arc<dyn crate::backend::Table>,
     keys: AuthorizedKeys,
     sink: KeySink,
     pool: Pool,
@@ -136,6 +138,7 @@ impl RepoStore {
             meta,
             index: RwLock::new(index),
             write: tokio::sync::Mutex::new(()),
+            tenants: db.table(crate::tenant_store::TABLE)?,
             keys,
             sink,
             pool,

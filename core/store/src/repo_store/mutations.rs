@@ -158,6 +158,15 @@ impl RepoStore {
     /// `authorized_keys` write (imports, benchmarks). All or nothing.
     pub async fn create_many(&self, news: Vec<NewRepo>) -> StoreResult<Vec<Repo>> {
         let _guard = self.write.lock().await;
+        let mut adding: std::collections::BTreeMap<&str, u64> = Default::default();
+        for new in &news {
+            if let Some(t) = &new.tenant {
+                *adding.entry(t).or_default() += new.storage_size;
+            }
+        }
+        for (tenant, more) in adding {
+            self.check_quota(tenant, more, None)?;
+        }
         let foreign = self.foreign_keys()?;
         let mut batch_keys = HashSet::new();
         for new in &news {
@@ -227,6 +236,22 @@ impl RepoStore {
         Ok(repos)
     }
 
+    /// `TenantQuota` when giving `tenant` `more` GB (besides what its repositories but `except`
+    /// have) would pass its quota. The caller holds the write lock.
+    fn check_quota(&self, tenant: &str, more: u64, except: Option<u64>) -> StoreResult<()> {
+        let Some(quota_gb) = crate::tenant_store::quota_in(&*self.tenants, tenant)? else { return Ok(()) };
+        let mut allotted = more;
+        self.summaries(0, |s| {
+            if s.tenant == Some(tenant) && Some(s.id) != except {
+                allotted = allotted.saturating_add(s.storage_size);
+            }
+        });
+        if allotted > quota_gb {
+            return Err(StoreError::TenantQuota { tenant: tenant.to_string(), quota_gb });
+        }
+        Ok(())
+    }
+
     /// Makes `TARGET/NAME` and the pool's link to it before the repository is stored, so that
     /// its client can `borg init` as soon as the answer arrives. `Ok(false)` when the target
     /// already has a folder of that name.
@@ -281,6 +306,9 @@ impl RepoStore {
             self.check_key_free(key, Some(old.ssh_public_key()))?;
         }
         let repo = old.patched(patch, self.clock.now());
+        if let Some(tenant) = repo.tenant.as_deref().filter(|_| repo.storage_size > old.storage_size) {
+            self.check_quota(tenant, repo.storage_size, Some(old.id))?;
+        }
         Ok(self.replace(old, repo).await?)
     }
 
