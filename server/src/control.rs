@@ -40,7 +40,17 @@ pub fn execute(state: &AppState, cmd: Command) -> Answer {
         "set-password" => cmd.args::<SetPassword>().and_then(|SetPassword { user, password }| {
             state
                 .users
-                .set_password(&user, &password, state.clock.now())
+                .set_password(
+                    &user,
+                    &password,
+                    state.clock.now(),
+                    Some(&bw_api::audit::command_line(
+                        state.clock.now(),
+                        "user.password",
+                        &user,
+                        serde_json::json!({"passwordChanged": true}),
+                    )),
+                )
                 .map(|_| {
                     tracing::info!(target: "audit", user = %user, "password set; the user's sign-ins ended");
                     format!("password set for {user}")

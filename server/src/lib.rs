@@ -12,6 +12,8 @@ pub mod tasks;
 // every enabled plugin here.
 #[cfg(feature = "alerts")]
 use bw_plugin_alerts as _;
+#[cfg(feature = "audit")]
+use bw_plugin_audit as _;
 #[cfg(feature = "cron-status")]
 use bw_plugin_cron_status as _;
 #[cfg(feature = "cron-storage")]
@@ -32,10 +34,10 @@ use bw_plugin_sessions as _;
 use bw_plugin_sign_in as _;
 #[cfg(feature = "tenants")]
 use bw_plugin_tenants as _;
-#[cfg(feature = "users")]
-use bw_plugin_users as _;
 #[cfg(feature = "tokens")]
 use bw_plugin_tokens as _;
+#[cfg(feature = "users")]
+use bw_plugin_users as _;
 #[cfg(feature = "version")]
 use bw_plugin_version as _;
 

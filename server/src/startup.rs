@@ -112,7 +112,17 @@ fn bootstrap_admin(state: &AppState) -> Result<(), StartError> {
         Some(pw) => {
             state
                 .users
-                .set_password(&auth.admin_user, pw.expose(), state.clock.now())
+                .set_password(
+                    &auth.admin_user,
+                    pw.expose(),
+                    state.clock.now(),
+                    Some(&bw_api::audit::command_line(
+                        state.clock.now(),
+                        "user.password",
+                        &auth.admin_user,
+                        serde_json::json!({"from": "BW_ADMIN_PASSWORD"}),
+                    )),
+                )
                 .map_err(StartError::AdminPassword)?;
             tracing::info!(user = %auth.admin_user, "administrator account created from BW_ADMIN_PASSWORD");
         }

@@ -81,7 +81,7 @@ fn expired_and_revoked_tokens_are_refused() {
     assert_eq!(s.get("/api/repo", Some(&token)).0, 403, "expired");
     let other = s.token("other", "read");
     assert_eq!(s.get("/api/repo", Some(&other)).0, 200);
-    s.state.tokens.revoke("other").unwrap();
+    s.state.tokens.revoke("other", None).unwrap();
     assert_eq!(s.get("/api/repo", Some(&other)).0, 403, "revoked");
 }
 

@@ -1,6 +1,7 @@
 //! One integration-test binary; its modules mirror the API.
 
 mod alert_channels;
+mod audit;
 mod auth;
 mod authorized_keys;
 mod borgwarehouse3;

@@ -49,7 +49,15 @@ fn roles_decide_what_each_user_may_do() {
     assert_eq!((status, answer["message"].as_str()), (403, Some("Insufficient permissions")));
     assert_eq!(s.get("/api/v1/repositories", Some(&admin)).1["repoList"].as_array().unwrap().len(), 0);
     // ... nor make tokens.
-    assert_eq!(token(&s, &viewer, json!({"name": "v", "permissions": {"create": false, "read": true, "update": false, "delete": false}})).0, 403);
+    assert_eq!(
+        token(
+            &s,
+            &viewer,
+            json!({"name": "v", "permissions": {"create": false, "read": true, "update": false, "delete": false}})
+        )
+        .0,
+        403
+    );
 
     // An operator changes repositories, and cannot make users.
     assert_eq!(create_v1(&s, &operator, 2, json!({})).0, 200);
@@ -61,7 +69,10 @@ fn roles_decide_what_each_user_may_do() {
     // whoami says it.
     let (_, me) = s.get("/api/v1/whoami", Some(&viewer));
     assert_eq!((me["name"].as_str(), me["role"].as_str()), (Some("vic"), Some("viewer")));
-    assert_eq!(me["permissions"], json!({"create": false, "read": true, "update": false, "delete": false, "tokens": false, "users": false}));
+    assert_eq!(
+        me["permissions"],
+        json!({"create": false, "read": true, "update": false, "delete": false, "tokens": false, "users": false})
+    );
 }
 
 #[test]
@@ -115,9 +126,13 @@ fn an_operator_cannot_make_a_token_wider_than_itself_and_sees_only_its_own() {
     assert_eq!(token(&s, &operator, json!({"name": "mine", "permissions": all_permissions()})).0, 200);
     let (_, listed) = s.get("/api/v1/integration/token-manager", Some(&operator));
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
-    assert_eq!((listed[0]["name"].as_str(), listed[0]["tenant"].as_str(), listed[0]["owner"].as_str()), (Some("mine"), Some("a"), Some("olga")));
+    assert_eq!(
+        (listed[0]["name"].as_str(), listed[0]["tenant"].as_str(), listed[0]["owner"].as_str()),
+        (Some("mine"), Some("a"), Some("olga"))
+    );
     // Another's token is "no such token" to it, and stays.
-    let (status, answer) = s.call("DELETE", "/api/v1/integration/token-manager", Some(&operator), Some(r#"{"name":"host"}"#));
+    let (status, answer) =
+        s.call("DELETE", "/api/v1/integration/token-manager", Some(&operator), Some(r#"{"name":"host"}"#));
     assert_eq!((status, answer["message"].as_str()), (400, Some("No token named host")));
     assert_eq!(s.get("/api/v1/integration/token-manager", Some(&admin)).1.as_array().unwrap().len(), 2);
 }
@@ -131,14 +146,23 @@ fn one_changes_ones_own_account_with_the_current_password() {
     assert_eq!((status, account["name"].as_str(), account["role"].as_str()), (200, Some("vic"), Some("viewer")));
     let (status, answer) = s.patch("/api/v1/account", Some(&me), &json!({"password": "a brand new password"}));
     assert_eq!((status, answer["detail"].as_str()), (422, Some("currentPassword is required to set a new password")));
-    let (status, _) = s.patch("/api/v1/account", Some(&me), &json!({"password": "a brand new password", "currentPassword": "not it at all"}));
+    let (status, _) = s.patch(
+        "/api/v1/account",
+        Some(&me),
+        &json!({"password": "a brand new password", "currentPassword": "not it at all"}),
+    );
     assert_eq!(status, 403);
-    let (status, answer) = s.patch("/api/v1/account", Some(&me), &json!({"password": "a brand new password", "currentPassword": PW, "email": "vic@example.org"}));
+    let (status, answer) = s.patch(
+        "/api/v1/account",
+        Some(&me),
+        &json!({"password": "a brand new password", "currentPassword": PW, "email": "vic@example.org"}),
+    );
     assert_eq!((status, answer["email"].as_str()), (200, Some("vic@example.org")), "{answer}");
     assert_eq!(s.get("/api/v1/account", Some(&me)).0, 401, "the old password is gone");
     assert_eq!(s.get("/api/v1/account", Some(&basic("vic", "a brand new password"))).0, 200);
     // A viewer cannot make itself more through its account.
-    let (status, _) = s.patch("/api/v1/account", Some(&basic("vic", "a brand new password")), &json!({"role": "admin"}));
+    let (status, _) =
+        s.patch("/api/v1/account", Some(&basic("vic", "a brand new password")), &json!({"role": "admin"}));
     assert_eq!(status, 422);
 }
 
@@ -204,6 +228,9 @@ fn a_tenants_quota_caps_what_its_repositories_are_given() {
     // The host's own repositories do not count.
     assert_eq!(create_v1(&s, &admin, 3, json!({})).0, 200);
     let (_, tenants) = s.get("/api/v1/tenants", Some(&admin));
-    assert_eq!(tenants, json!([{"name": "a", "quotaGB": 15, "allottedGB": 15, "usedKiB": 0, "repositories": 1, "users": 1}]));
+    assert_eq!(
+        tenants,
+        json!([{"name": "a", "quotaGB": 15, "allottedGB": 15, "usedKiB": 0, "repositories": 1, "users": 1}])
+    );
     let _ = ADMIN_PASSWORD;
 }

@@ -89,6 +89,8 @@ fn plugins_of_the_default_build() {
         names,
         [
             "alerts",
+            "audit",
+            "audit-retention",
             "cron-status",
             "cron-storage",
             "dashboard",

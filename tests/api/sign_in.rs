@@ -68,7 +68,7 @@ fn a_sign_in_survives_a_restart_and_ends_with_a_new_password() {
     let s = TestServer::start_in(dir, config);
     let bearer = format!("Bearer {token}");
     assert_eq!(s.get("/api/v1/repositories", Some(&bearer)).0, 200);
-    s.state.users.set_password(ADMIN_USER, "another long password", 0).unwrap();
+    s.state.users.set_password(ADMIN_USER, "another long password", 0, None).unwrap();
     assert_eq!(s.get("/api/v1/repositories", Some(&bearer)).0, 403);
 }
 

@@ -61,8 +61,11 @@ fn a_tenant_bound_caller_cannot_tell_another_tenants_repository_from_a_missing_o
         assert_eq!(status, 200, "{answer}");
         (answer["id"].as_u64().unwrap().to_string(), answer["repositoryName"].as_str().unwrap().to_string())
     };
-    let (status, _) =
-        s.post("/api/v1/users", Some(&admin), &json!({"name": "olga", "role": "operator", "tenant": "a", "password": PW}));
+    let (status, _) = s.post(
+        "/api/v1/users",
+        Some(&admin),
+        &json!({"name": "olga", "role": "operator", "tenant": "a", "password": PW}),
+    );
     assert_eq!(status, 200);
     let operator_a = basic("olga", PW);
     let (a_id, a_name) = made(&operator_a, 1, None);
@@ -97,7 +100,8 @@ fn a_tenant_bound_caller_cannot_tell_another_tenants_repository_from_a_missing_o
         // The lists hold only its own.
         for path in ["/api/v1/repositories", "/api/repo", "/api/v1/repositories?limit=10"] {
             let (status, list) = s.get(path, Some(auth));
-            let names: Vec<&str> = list["repoList"].as_array().unwrap().iter().filter_map(|r| r["repositoryName"].as_str()).collect();
+            let names: Vec<&str> =
+                list["repoList"].as_array().unwrap().iter().filter_map(|r| r["repositoryName"].as_str()).collect();
             assert_eq!((status, names), (200, vec![a_name.as_str()]), "{who}: {path}");
         }
         // Figures summed over the host are not for it.

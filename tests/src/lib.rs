@@ -164,7 +164,7 @@ impl TestServer {
     }
 
     pub fn create_admin(&self) -> String {
-        self.state.users.set_password(ADMIN_USER, ADMIN_PASSWORD, self.clock.now()).unwrap();
+        self.state.users.set_password(ADMIN_USER, ADMIN_PASSWORD, self.clock.now(), None).unwrap();
         basic(ADMIN_USER, ADMIN_PASSWORD)
     }
 

@@ -38,6 +38,12 @@ fn is_json_content_type(value: Option<&str>) -> bool {
 }
 
 impl<D> JsonRequest<D> {
+    /// The body's fields as sent, for an audit entry once the change they made is accepted
+    /// (the entry drops any that name a secret); `{}` for a body that is not an object.
+    pub fn sent_fields(&self) -> Value {
+        Value::Object(self.object().unwrap_or_default())
+    }
+
     /// The body as a JSON object, or the contract's 400.
     pub(crate) fn object(&self) -> Result<Map<String, Value>, ApiError> {
         if !self.json {

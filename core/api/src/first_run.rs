@@ -17,7 +17,8 @@ impl FirstRun {
     /// Makes a new code (128 random bits, in groups a person can copy) and returns it for the log.
     pub fn issue(&self) -> String {
         let hex: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
-        let code = hex.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("-");
+        let code =
+            hex.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("-");
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(code.clone());
         code
     }

@@ -6,6 +6,7 @@
 
 pub mod alert;
 pub mod alerting;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod body_fields;

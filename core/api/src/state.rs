@@ -36,6 +36,8 @@ pub struct Inner {
     pub repos: RepoStore,
     pub tokens: TokenStore,
     pub users: UserStore,
+    /// Who changed what (`bw_store::audit_log`).
+    pub audit: bw_store::audit_log::AuditLog,
     /// The tenants' quotas.
     pub tenants: bw_store::tenant_store::TenantStore,
     /// The one-time setup code while there is no user (`crate::first_run`).
@@ -84,8 +86,8 @@ impl AppState {
             return None;
         }
         let id = self.repos.id_of_name(name)?;
-        let reached = scope.is_whole_host()
-            || self.repos.within(&bw_store::repo_store::RepoKey::Name(name.to_string()), scope);
+        let reached =
+            scope.is_whole_host() || self.repos.within(&bw_store::repo_store::RepoKey::Name(name.to_string()), scope);
         reached.then_some(id)
     }
 }
@@ -142,6 +144,7 @@ impl AppState {
         let tokens = TokenStore::open(&db)?;
         let users = UserStore::open(&db)?;
         let tenants = bw_store::tenant_store::TenantStore::open(&db)?;
+        let audit = bw_store::audit_log::AuditLog::open(&db)?;
         let sessions = SessionStore::open(&db)?;
         let history = HistoryStore::open(&db, &config.server.data_dir.join("history"))?;
         let quota_marks = QuotaMarks::open(&db)?;
@@ -156,6 +159,7 @@ impl AppState {
             tokens,
             users,
             tenants,
+            audit,
             first_run: Default::default(),
             sessions,
             history,

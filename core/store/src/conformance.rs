@@ -137,7 +137,7 @@ fn tokens_keep_hashes_and_revoke_whole(db: &SharedBackend) {
         .collect();
     let secret = token.trim_start_matches("bw_").as_bytes();
     assert!(!stored.iter().any(|s| s.windows(secret.len()).any(|w| w == secret)), "a token is kept as its hash");
-    assert!(tokens.revoke("ci").unwrap());
+    assert!(tokens.revoke("ci", None).unwrap());
     assert!(tokens.verify(&token, 200).unwrap().is_none());
     assert!(db.table("token_hashes").unwrap().is_empty(), "a revoke removes the record and its hash together");
 }
@@ -242,13 +242,13 @@ fn repositories_come_back_after_a_reopen(db: &SharedBackend) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (one, two) = runtime.block_on(async {
         let repos = open();
-        let one = repos.create(new("one", KEY)).await.unwrap();
-        let two = repos.create(new("two", KEY_2)).await.unwrap();
+        let one = repos.create(new("one", KEY), None).await.unwrap();
+        let two = repos.create(new("two", KEY_2), None).await.unwrap();
         assert!(one.id < two.id, "ids grow");
-        assert!(matches!(repos.create(new("again", KEY)).await, Err(crate::store_error::StoreError::KeyInUse)));
+        assert!(matches!(repos.create(new("again", KEY), None).await, Err(crate::store_error::StoreError::KeyInUse)));
         let patch = RepoPatch { alias: Some("one, renamed".into()), ..Default::default() };
         repos.update(&RepoKey::Id(one.id), patch).await.unwrap();
-        repos.delete(&RepoKey::Name(two.repository_name.clone())).await.unwrap();
+        repos.delete(&RepoKey::Name(two.repository_name.clone()), None).await.unwrap();
         repos.flush().await.unwrap();
         (one, two)
     });
@@ -256,7 +256,7 @@ fn repositories_come_back_after_a_reopen(db: &SharedBackend) {
     assert_eq!(repos.len(), 1, "what was written is what a reopen reads");
     assert_eq!(repos.get(one.id).unwrap().map(|r| r.alias), Some("one, renamed".into()));
     assert_eq!(repos.id_of_name(&two.repository_name), None);
-    let three = runtime.block_on(repos.create(new("three", KEY_2))).unwrap();
+    let three = runtime.block_on(repos.create(new("three", KEY_2), None)).unwrap();
     assert!(three.id > two.id, "an id is never given twice, even after a delete and a reopen");
 }
 

@@ -10,6 +10,7 @@
 //! and no HTTP type appears here.
 
 pub mod alert_log;
+pub mod audit_log;
 pub mod backend;
 pub mod clock;
 #[cfg(any(test, feature = "conformance"))]

@@ -40,11 +40,20 @@ impl TenantStore {
 
     /// Sets `tenant`'s quota (made as it is named). The repositories it has keep their sizes
     /// even when they pass a lower quota: the next create or larger edit is refused.
-    pub fn set_quota(&self, tenant: &str, quota_gb: u64) -> StoreResult<()> {
+    pub fn set_quota(
+        &self,
+        tenant: &str,
+        quota_gb: u64,
+        audit: Option<&crate::audit_log::AuditEntry>,
+    ) -> StoreResult<()> {
         if !is_tenant_name(tenant) {
             return Err(StoreError::InvalidTenantName);
         }
-        self.tree.insert(tenant.as_bytes(), encode(&TenantRecord { quota_gb })?)?;
+        let mut batch = crate::backend::Batch::default();
+        batch.insert(tenant.as_bytes(), encode(&TenantRecord { quota_gb })?);
+        let mut batches = vec![(TABLE, batch)];
+        crate::audit_log::add_entry(&self.db, &mut batches, audit)?;
+        self.db.apply_across(batches)?;
         self.db.flush()
     }
 
@@ -68,7 +77,7 @@ impl TenantStore {
     /// Puts back quotas from a server snapshot.
     pub fn restore(&self, quotas: &[(String, u64)]) -> StoreResult<()> {
         for (name, quota_gb) in quotas {
-            self.set_quota(name, *quota_gb)?;
+            self.set_quota(name, *quota_gb, None)?;
         }
         Ok(())
     }

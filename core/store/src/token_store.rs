@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::audit_log::{add_entry, AuditEntry};
 use crate::backend::Batch;
 use crate::scope::Scope;
 use crate::store_error::{decode, encode, SnapshotProblem, StoreError, StoreResult};
@@ -133,6 +134,16 @@ pub struct TokenImportReport {
 /// How often a token's `last_used` may be written, so reads do not turn into writes.
 const LAST_USED_EVERY: i64 = 60;
 
+/// A token to make: what it may do, until when, whose, and what it reaches.
+pub struct NewToken<'a> {
+    pub name: &'a str,
+    pub permissions: Permissions,
+    pub expiration: Option<i64>,
+    /// The user who makes it (`None`: the host's, from the command line).
+    pub owner: Option<&'a str>,
+    pub scope: Scope,
+}
+
 pub struct TokenStore {
     db: crate::backend::SharedBackend,
     tokens: std::sync::Arc<dyn crate::backend::Table>,
@@ -153,12 +164,14 @@ impl TokenStore {
     }
 
     /// Stores a record and its hash's index entry in one transaction (the caller flushes).
-    fn insert(&self, record: &TokenRecord) -> Result<(), TokenError> {
+    fn insert(&self, record: &TokenRecord, audit: Option<&AuditEntry>) -> Result<(), TokenError> {
         let bytes = encode(record)?;
         let (mut tokens, mut by_hash) = (Batch::default(), Batch::default());
         tokens.insert(record.name.as_bytes(), bytes);
         by_hash.insert(record.hash.as_bytes(), record.name.as_bytes());
-        self.db.apply_across(vec![(TOKENS, tokens), (BY_HASH, by_hash)])?;
+        let mut batches = vec![(TOKENS, tokens), (BY_HASH, by_hash)];
+        add_entry(&self.db, &mut batches, audit)?;
+        self.db.apply_across(batches)?;
         Ok(())
     }
 
@@ -171,19 +184,12 @@ impl TokenStore {
         expiration: Option<i64>,
         now: i64,
     ) -> Result<String, TokenError> {
-        self.create_for(name, permissions, expiration, None, Scope::HOST, now)
+        self.create_for(NewToken { name, permissions, expiration, owner: None, scope: Scope::HOST }, now, None)
     }
 
     /// Makes a token of `owner` reaching `scope`, and returns its value.
-    pub fn create_for(
-        &self,
-        name: &str,
-        permissions: Permissions,
-        expiration: Option<i64>,
-        owner: Option<&str>,
-        scope: Scope,
-        now: i64,
-    ) -> Result<String, TokenError> {
+    pub fn create_for(&self, new: NewToken<'_>, now: i64, audit: Option<&AuditEntry>) -> Result<String, TokenError> {
+        let NewToken { name, permissions, expiration, owner, scope } = new;
         if !is_token_name(name) {
             return Err(TokenError::InvalidName);
         }
@@ -206,7 +212,7 @@ impl TokenStore {
             owner: owner.map(str::to_string),
             scope,
         };
-        self.insert(&record)?;
+        self.insert(&record, audit)?;
         self.db.flush()?;
         Ok(token)
     }
@@ -281,7 +287,7 @@ impl TokenStore {
                 owner: None,
                 scope: Scope::HOST,
             };
-            self.insert(&record)?;
+            self.insert(&record, None)?;
         }
         self.db.flush()?;
         Ok(report)
@@ -304,7 +310,7 @@ impl TokenStore {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         self.check_restorable(records)?;
         for r in records {
-            self.insert(r).map_err(|e| match e {
+            self.insert(r, None).map_err(|e| match e {
                 TokenError::Store(e) => e,
                 // Checked above; a name taken meanwhile is the snapshot's problem.
                 _ => StoreError::Snapshot(SnapshotProblem::TokenExists(r.name.clone())),
@@ -330,14 +336,16 @@ impl TokenStore {
     }
 
     /// Removes a token; `false` when there was none by that name.
-    pub fn revoke(&self, name: &str) -> Result<bool, TokenError> {
+    pub fn revoke(&self, name: &str, audit: Option<&AuditEntry>) -> Result<bool, TokenError> {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let Some(bytes) = self.tokens.get(name)? else { return Ok(false) };
         let record: TokenRecord = decode(|| format!("token {name}"), &bytes)?;
         let (mut tokens, mut by_hash) = (Batch::default(), Batch::default());
         tokens.remove(name.as_bytes());
         by_hash.remove(record.hash.as_bytes());
-        self.db.apply_across(vec![(TOKENS, tokens), (BY_HASH, by_hash)])?;
+        let mut batches = vec![(TOKENS, tokens), (BY_HASH, by_hash)];
+        add_entry(&self.db, &mut batches, audit)?;
+        self.db.apply_across(batches)?;
         self.db.flush()?;
         Ok(true)
     }
@@ -397,8 +405,8 @@ mod tests {
         assert_eq!(store.verify(&t, 500).unwrap().unwrap().permissions, perms);
         assert!(store.verify(&t, 1000).unwrap().is_none(), "expired");
         assert!(store.verify("bw_nope", 500).unwrap().is_none());
-        assert!(store.revoke("ci").unwrap());
-        assert!(!store.revoke("ci").unwrap());
+        assert!(store.revoke("ci", None).unwrap());
+        assert!(!store.revoke("ci", None).unwrap());
         assert!(store.verify(&t, 500).unwrap().is_none(), "revoked");
     }
 

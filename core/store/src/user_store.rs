@@ -13,6 +13,8 @@ use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::audit_log::{add_entry, AuditEntry};
+use crate::backend::Batch;
 use crate::sign_ins::SignIns;
 use crate::store_error::{decode, encode, SnapshotProblem, StoreError, StoreResult};
 use crate::token_store::Permission;
@@ -249,18 +251,44 @@ impl UserStore {
         Ok(())
     }
 
+    /// Writes `name`'s record (or removes it: `None`) with `audit`'s entry, in one transaction.
+    fn write(&self, name: &str, record: Option<&UserRecord>, audit: Option<&AuditEntry>) -> StoreResult<()> {
+        let mut batch = Batch::default();
+        match record {
+            Some(r) => batch.insert(name.as_bytes(), encode(r)?),
+            None => batch.remove(name.as_bytes()),
+        }
+        let mut batches = vec![(USERS, batch)];
+        add_entry(&self.db, &mut batches, audit)?;
+        self.db.apply_across(batches)?;
+        self.db.flush()
+    }
+
     /// Adds a user. Blocking (argon2).
-    pub fn add(&self, new: NewUser<'_>, now: i64) -> StoreResult<User> {
-        self.insert_new(new, now, false)
+    pub fn add(&self, new: NewUser<'_>, now: i64, audit: Option<&AuditEntry>) -> StoreResult<User> {
+        self.insert_new(new, now, false, audit)
     }
 
     /// The first admin, only while there is no user at all (`POST /api/v1/setup`): of two
     /// callers racing, one gets the admin and the other `UserExists`.
-    pub fn add_first(&self, name: &str, email: Option<&str>, password: &str, now: i64) -> StoreResult<User> {
-        self.insert_new(NewUser { name, role: Role::Admin, email, tenant: None, password }, now, true)
+    pub fn add_first(
+        &self,
+        name: &str,
+        email: Option<&str>,
+        password: &str,
+        now: i64,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<User> {
+        self.insert_new(NewUser { name, role: Role::Admin, email, tenant: None, password }, now, true, audit)
     }
 
-    fn insert_new(&self, new: NewUser<'_>, now: i64, only_first: bool) -> StoreResult<User> {
+    fn insert_new(
+        &self,
+        new: NewUser<'_>,
+        now: i64,
+        only_first: bool,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<User> {
         if !is_user_name(new.name) {
             return Err(StoreError::InvalidUserName);
         }
@@ -283,11 +311,11 @@ impl UserStore {
         if self.email_taken(new.email, new.name)? {
             return Err(StoreError::EmailInUse);
         }
-        let record = encode(&UserRecord { user: user.clone(), password_hash })?;
-        if !self.tree.compare_and_swap(new.name.as_bytes(), None, Some(&record))? {
+        // Every writer of users holds the lock: nobody adds this name between the look and the write.
+        if self.tree.contains_key(new.name.as_bytes())? {
             return Err(StoreError::UserExists);
         }
-        self.db.flush()?;
+        self.write(new.name, Some(&UserRecord { user: user.clone(), password_hash }), audit)?;
         Ok(user)
     }
 
@@ -298,7 +326,7 @@ impl UserStore {
 
     /// Changes a user. Blocking when the password changes (argon2). Demoting the last admin is
     /// refused (`LastAdmin`).
-    pub fn change(&self, name: &str, change: UserChange<'_>) -> StoreResult<User> {
+    pub fn change(&self, name: &str, change: UserChange<'_>, audit: Option<&AuditEntry>) -> StoreResult<User> {
         let password_hash = change.password.map(hash_password).transpose()?;
         Self::check_fields(change.email.flatten(), change.tenant.flatten())?;
         let _held = self.lock();
@@ -326,8 +354,7 @@ impl UserStore {
         if let Some(hash) = password_hash {
             record.password_hash = hash;
         }
-        self.tree.insert(name.as_bytes(), encode(&record)?)?;
-        self.db.flush()?;
+        self.write(name, Some(&record), audit)?;
         let rights_changed = before.role != record.user.role || before.tenant != record.user.tenant;
         if password_changed || rights_changed {
             self.forget_verified();
@@ -337,14 +364,13 @@ impl UserStore {
     }
 
     /// Removes a user and ends its sign-ins. The last admin is kept (`LastAdmin`).
-    pub fn remove(&self, name: &str) -> StoreResult<User> {
+    pub fn remove(&self, name: &str, audit: Option<&AuditEntry>) -> StoreResult<User> {
         let _held = self.lock();
         let record = self.record(name)?.ok_or(StoreError::NotFound)?;
         if record.user.role == Role::Admin && self.admins()? <= 1 {
             return Err(StoreError::LastAdmin);
         }
-        self.tree.remove(name.as_bytes())?;
-        self.db.flush()?;
+        self.write(name, None, audit)?;
         self.forget_verified();
         self.sign_ins.end_all_of(name)?;
         Ok(record.user)
@@ -352,7 +378,7 @@ impl UserStore {
 
     /// Sets a user's password, making the user an admin when there is no such user (the
     /// administrator's `admin set-password` and `BW_ADMIN_PASSWORD`, as in 0.2). Blocking.
-    pub fn set_password(&self, name: &str, password: &str, now: i64) -> StoreResult<()> {
+    pub fn set_password(&self, name: &str, password: &str, now: i64, audit: Option<&AuditEntry>) -> StoreResult<()> {
         if name.is_empty() || name.contains(':') || name.chars().any(char::is_control) {
             return Err(StoreError::InvalidUserName);
         }
@@ -368,8 +394,7 @@ impl UserStore {
                 password_hash,
             },
         };
-        self.tree.insert(name.as_bytes(), encode(&record)?)?;
-        self.db.flush()?;
+        self.write(name, Some(&record), audit)?;
         self.forget_verified();
         self.sign_ins.end_all_of(name)
     }
@@ -466,7 +491,7 @@ mod tests {
     const PW: &str = "a long enough password";
 
     fn add(s: &UserStore, name: &str, role: Role) -> User {
-        s.add(NewUser { name, role, email: None, tenant: None, password: PW }, 10).unwrap()
+        s.add(NewUser { name, role, email: None, tenant: None, password: PW }, 10, None).unwrap()
     }
 
     #[test]
@@ -474,14 +499,14 @@ mod tests {
         let s = store();
         add(&s, "ada", Role::Admin);
         add(&s, "op", Role::Operator);
-        assert!(matches!(s.remove("ada"), Err(StoreError::LastAdmin)));
+        assert!(matches!(s.remove("ada", None), Err(StoreError::LastAdmin)));
         let demote = UserChange { role: Some(Role::Viewer), ..Default::default() };
-        assert!(matches!(s.change("ada", demote), Err(StoreError::LastAdmin)));
+        assert!(matches!(s.change("ada", demote, None), Err(StoreError::LastAdmin)));
         assert_eq!(s.get("ada").unwrap().unwrap().role, Role::Admin, "nothing changed");
-        s.change("op", UserChange { role: Some(Role::Admin), ..Default::default() }).unwrap();
-        s.remove("ada").unwrap();
+        s.change("op", UserChange { role: Some(Role::Admin), ..Default::default() }, None).unwrap();
+        s.remove("ada", None).unwrap();
         assert!(s.get("ada").unwrap().is_none());
-        assert!(matches!(s.remove("op"), Err(StoreError::LastAdmin)));
+        assert!(matches!(s.remove("op", None), Err(StoreError::LastAdmin)));
     }
 
     #[test]
@@ -492,7 +517,7 @@ mod tests {
         assert!(s.verified_before("ada", PW).unwrap().is_some());
         assert_eq!(s.verify("ada", "wrong password!!").unwrap(), None);
         assert_eq!(s.verify("bob", PW).unwrap(), None);
-        s.change("ada", UserChange { password: Some("another long password"), ..Default::default() }).unwrap();
+        s.change("ada", UserChange { password: Some("another long password"), ..Default::default() }, None).unwrap();
         assert!(s.verified_before("ada", PW).unwrap().is_none(), "a new password forgets the old proof");
         assert_eq!(s.verify("ada", PW).unwrap(), None);
     }
@@ -502,15 +527,15 @@ mod tests {
         let s = store();
         add(&s, "ada", Role::Admin);
         let new = |name, email, tenant| NewUser { name, role: Role::Viewer, email, tenant, password: PW };
-        assert!(matches!(s.add(new("ada", None, None), 1), Err(StoreError::UserExists)));
-        assert!(matches!(s.add(new("a/b", None, None), 1), Err(StoreError::InvalidUserName)));
-        assert!(matches!(s.add(new("b", Some("no-at"), None), 1), Err(StoreError::InvalidEmail)));
-        assert!(matches!(s.add(new("b", None, Some("a b")), 1), Err(StoreError::InvalidTenantName)));
-        s.add(new("b", Some("B@example.org"), Some("acme")), 1).unwrap();
-        assert!(matches!(s.add(new("c", Some("b@EXAMPLE.org"), None), 1), Err(StoreError::EmailInUse)));
+        assert!(matches!(s.add(new("ada", None, None), 1, None), Err(StoreError::UserExists)));
+        assert!(matches!(s.add(new("a/b", None, None), 1, None), Err(StoreError::InvalidUserName)));
+        assert!(matches!(s.add(new("b", Some("no-at"), None), 1, None), Err(StoreError::InvalidEmail)));
+        assert!(matches!(s.add(new("b", None, Some("a b")), 1, None), Err(StoreError::InvalidTenantName)));
+        s.add(new("b", Some("B@example.org"), Some("acme")), 1, None).unwrap();
+        assert!(matches!(s.add(new("c", Some("b@EXAMPLE.org"), None), 1, None), Err(StoreError::EmailInUse)));
         assert_eq!(s.by_email("b@example.ORG").unwrap().unwrap().name, "b");
         let admin_of_tenant = NewUser { name: "t", role: Role::Admin, email: None, tenant: Some("acme"), password: PW };
-        assert!(matches!(s.add(admin_of_tenant, 1), Err(StoreError::TenantAdmin)));
+        assert!(matches!(s.add(admin_of_tenant, 1, None), Err(StoreError::TenantAdmin)));
     }
 
     #[test]
@@ -518,7 +543,9 @@ mod tests {
         let db = crate::backend::temporary_sled();
         let phc = hash_password(PW).unwrap();
         let legacy = db.table(LEGACY_ADMIN).unwrap();
-        legacy.insert(LEGACY_ACCOUNT, serde_json::to_vec(&serde_json::json!({"user": "root", "phc": phc})).unwrap()).unwrap();
+        legacy
+            .insert(LEGACY_ACCOUNT, serde_json::to_vec(&serde_json::json!({"user": "root", "phc": phc})).unwrap())
+            .unwrap();
         let old_sign_in = SignIns::open(&db).unwrap().create_legacy(100, 600).unwrap();
 
         let s = UserStore::open(&db).unwrap();

@@ -17,8 +17,9 @@ const DISABLED_TEXT: &str = "Deletion is disabled on this server";
 
 pub struct RepoDeleteApi;
 
-async fn delete_repo(state: &AppState, path: PathRepo) -> ApiResult<Json<Message>> {
-    let repo = state.repos.delete(path.key(state)?).await.map_err(|e| path.answer(e))?;
+async fn delete_repo(state: &AppState, path: PathRepo, caller: &Guard<Delete>) -> ApiResult<Json<Message>> {
+    let audit = caller.audit(state.clock.now(), "repository.delete", path.name_or_id(), serde_json::Value::Null);
+    let repo = state.repos.delete(path.key(state)?, Some(audit)).await.map_err(|e| path.answer(e))?;
     if let Err(e) = state.sessions.remove_repository(repo.id) {
         tracing::warn!(id = repo.id, error = %e, "the deleted repository's sessions stay in the store");
     }
@@ -53,7 +54,7 @@ impl RepoDeleteApi {
         if state.config.repos.disable_delete {
             return Err(ApiError::Forbidden(DISABLED_TEXT.into()).into());
         }
-        Ok(delete_repo(&state, PathRepo::id(&id, &caller.principal)).await?)
+        Ok(delete_repo(&state, PathRepo::id(&id, &caller.principal), &caller).await?)
     }
 
     /// Delete a specific repository by name
@@ -72,6 +73,6 @@ impl RepoDeleteApi {
         if state.config.repos.disable_delete {
             return Err(ApiError::Forbidden(DISABLED_TEXT.into()).into());
         }
-        Ok(delete_repo(&state, PathRepo::name(&name, &caller.principal)).await?)
+        Ok(delete_repo(&state, PathRepo::name(&name, &caller.principal), &caller).await?)
     }
 }

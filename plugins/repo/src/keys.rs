@@ -144,9 +144,10 @@ impl KeysApi {
                 name: b.name.value().unwrap_or_default(),
             })
         };
+        let audit = caller.audit(state.clock.now(), "key.add", &name, body.sent_fields());
         let added = state
             .repos
-            .add_key_with(path.key(&state)?, || make().map_err(Refused::Body))
+            .add_key_with(path.key(&state)?, || make().map_err(Refused::Body), Some(audit))
             .await
             .map_err(|e| e.answer(|e| refused(&path, &name, e)))?;
         tracing::info!(repository = %name.0, key = %added.id(), mode = ?added.mode, "key added");
@@ -177,9 +178,12 @@ impl KeysApi {
             let b = fields.parse()?;
             Ok(KeyPatch { mode: b.mode.value(), name: b.name.value() })
         };
+        let mut changes = body.sent_fields();
+        changes["keyId"] = serde_json::json!(id.0);
+        let audit = caller.audit(state.clock.now(), "key.edit", &name, changes);
         let changed = state
             .repos
-            .update_key_with(path.key(&state)?, &id, || make().map_err(Refused::Body))
+            .update_key_with(path.key(&state)?, &id, || make().map_err(Refused::Body), Some(audit))
             .await
             .map_err(|e| e.answer(|e| refused(&path, &name, e)))?;
         tracing::info!(repository = %name.0, key = %id.0, mode = ?changed.mode, "key changed");
@@ -201,7 +205,8 @@ impl KeysApi {
         id: Path<String>,
     ) -> Answer<Json<Message>, { DISABLED | NOT_FOUND | CONFLICT }> {
         let path = path_repo(&name, &caller.principal);
-        state.repos.remove_key(path.key(&state)?, &id).await.map_err(|e| refused(&path, &name, e))?;
+        let audit = caller.audit(state.clock.now(), "key.remove", &name, serde_json::json!({"keyId": id.0}));
+        state.repos.remove_key(path.key(&state)?, &id, Some(audit)).await.map_err(|e| refused(&path, &name, e))?;
         tracing::info!(repository = %name.0, key = %id.0, "key removed");
         Ok(Json(Message { message: "Key removed".into() }))
     }

@@ -211,7 +211,10 @@ impl MaintenanceApi {
         let path = path_repo(&name, &caller.principal);
         path.key(&state)?;
         let archived = body.fields_with(&ARCHIVE_REFUSED)?.parse()?.archived.into_inner();
-        let repo = state.repos.set_archived(path.key(&state)?, archived).await.map_err(|e| path.answer(e))?;
+        let audit =
+            caller.audit(state.clock.now(), "repository.archive", &name, serde_json::json!({"archived": archived}));
+        let repo =
+            state.repos.set_archived(path.key(&state)?, archived, Some(audit)).await.map_err(|e| path.answer(e))?;
         let done = if archived { "archived" } else { "unarchived" };
         tracing::info!(repository = %repo.repository_name, "repository {done}");
         Ok(Json(Message { message: format!("Repository {} has been {done}", repo.repository_name) }))
@@ -246,6 +249,10 @@ impl MaintenanceApi {
                       break-lock); compact it when it is free";
         borg(&state, &["compact", "--lock-wait", "10"], &folder, locked).await?;
         tracing::info!(repository = %repo.repository_name, "repository compacted");
+        record(
+            &state,
+            caller.audit(state.clock.now(), "repository.compact", &repo.repository_name, serde_json::Value::Null),
+        );
         Ok(Json(Message { message: format!("Repository {} has been compacted", repo.repository_name) }))
     }
 
@@ -284,7 +291,19 @@ impl MaintenanceApi {
         }
         borg(&state, &["break-lock"], &folder, "The repository's lock is being taken; try again").await?;
         tracing::info!(repository = %repo.repository_name, "repository lock released");
+        record(
+            &state,
+            caller.audit(state.clock.now(), "repository.break-lock", &repo.repository_name, serde_json::Value::Null),
+        );
         Ok(Json(Message { message: format!("Lock on repository {} has been released", repo.repository_name) }))
+    }
+}
+
+/// Records what changed nothing in the store (a borg job): alone, after it ran. A failed write
+/// is logged; the job's answer stands (it ran).
+pub(crate) fn record(state: &AppState, entry: bw_store::audit_log::AuditEntry) {
+    if let Err(e) = state.audit.record(&entry) {
+        tracing::error!(action = %entry.action, error = %e, "the audit entry was not written");
     }
 }
 

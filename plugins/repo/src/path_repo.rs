@@ -3,9 +3,9 @@
 
 use bw_api::auth::Principal;
 use bw_api::{ApiError, ApiResult, AppState};
-use bw_store::scope::Scope;
 use bw_host::pool::is_repo_name;
 use bw_store::repo_store::{Repo, RepoKey};
+use bw_store::scope::Scope;
 use bw_store::store_error::StoreError;
 
 /// A repository as a path names it, for a caller, and the contract's 404 for that path: the
@@ -36,6 +36,15 @@ impl PathRepo {
     /// A v1 path name whose route says "not found" in its own words (BorgWarehouse 3.x's).
     pub fn name_or(name: &str, missing: String, caller: &Principal) -> PathRepo {
         PathRepo { key: is_repo_name(name).then(|| RepoKey::Name(name.to_owned())), missing, scope: caller.scope() }
+    }
+
+    /// The repository as the path named it (an id or a name), for an audit entry's target (the
+    /// store puts the name in when the path gave an id).
+    pub fn name_or_id(&self) -> &str {
+        match &self.key {
+            Some(RepoKey::Name(name)) => name,
+            _ => "",
+        }
     }
 
     /// The key of a repository within the caller's reach, or the path's 404: for a path that

@@ -27,7 +27,11 @@ impl RefreshApi {
         tag = "Tag::RepositoriesV1",
         operation_id = "refreshRepositories"
     )]
-    async fn refresh(&self, state: Data<&AppState>, _caller: Guard<WholeHost<Update>>) -> Answer<Json<Message>, CONFLICT> {
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<WholeHost<Update>>,
+    ) -> Answer<Json<Message>, CONFLICT> {
         let tasks = bw_api::registry::task_plugins().map_err(|e| {
             tracing::error!(error = %e, "task registry");
             ApiError::Internal

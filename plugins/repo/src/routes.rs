@@ -38,10 +38,10 @@ async fn list_answer(state: &AppState, kind: ListKind) -> ApiResult<ListAnswer> 
 
 /// Creates a repository; a tenant-bound caller's is its tenant's (another tenant named in the
 /// body is refused as beyond its permissions).
-pub(crate) async fn create(
+pub(crate) async fn create<R: bw_api::auth::Requirement>(
     state: &AppState,
     mut new: bw_store::repo_store::NewRepo,
-    caller: &bw_api::auth::Principal,
+    caller: &Guard<R>,
 ) -> ApiResult<Json<Created>> {
     if let Some(own) = caller.scope().tenant {
         if new.tenant.as_ref().is_some_and(|asked| *asked != own) {
@@ -49,19 +49,27 @@ pub(crate) async fn create(
         }
         new.tenant = Some(own);
     }
-    let repo = state.repos.create(new).await?;
+    let changes = serde_json::json!({
+        "alias": new.alias, "storageSize": new.storage_size, "alert": new.alert,
+        "appendOnlyMode": new.append_only_mode, "tenant": new.tenant,
+    });
+    let audit = caller.audit(state.clock.now(), "repository.create", "", changes);
+    let repo = state.repos.create(new, Some(audit)).await?;
     tracing::info!(id = repo.id, repository = %repo.repository_name, "repository created");
     Ok(Json(Created { id: repo.id, repository_name: repo.repository_name }))
 }
 
-pub(crate) async fn edit<D: validate::EditBody>(
+pub(crate) async fn edit<D: validate::EditBody, R: bw_api::auth::Requirement>(
     state: &AppState,
     path: PathRepo,
     body: JsonRequest<D>,
+    caller: &Guard<R>,
 ) -> ApiResult<Json<Message>> {
+    let audit = caller.audit(state.clock.now(), "repository.edit", path.name_or_id(), body.sent_fields());
     // The store answers 404, then 403 for an archived repository, then the body's validation,
     // as BorgWarehouse 3.x does.
-    let edited = state.repos.update_with(path.key(state)?, |_| validate::edit(&body).map_err(Refused::Body)).await;
+    let edited =
+        state.repos.update_with(path.key(state)?, |_| validate::edit(&body).map_err(Refused::Body), Some(audit)).await;
     let repo = edited.map_err(|e| e.answer(|e| path.answer(e)))?;
     tracing::info!(id = repo.id, repository = %repo.repository_name, "repository edited");
     Ok(Message::success())
@@ -194,7 +202,7 @@ impl RepoApi {
         caller: Guard<Create>,
         body: JsonRequest<RepoCreate>,
     ) -> Answer<Json<Created>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
-        Ok(create(&state, validate::create(&body)?, &caller.principal).await?)
+        Ok(create(&state, validate::create(&body)?, &caller).await?)
     }
 
     /// Create a new repository (alias, key and quota required)
@@ -211,7 +219,7 @@ impl RepoApi {
         body: JsonRequest<RepoCreateV1>,
     ) -> Answer<Json<CreatedV1>, { INVALID_BODY | CONFLICT | UNEXPECTED_DATA }> {
         let new = validate::create_v1(&body, &state.config.repos.storage_targets)?;
-        let Json(created) = create(&state, new, &caller.principal).await?;
+        let Json(created) = create(&state, new, &caller).await?;
         let urls = &state.urls;
         Ok(Json(CreatedV1 {
             id: created.id,
@@ -230,7 +238,7 @@ impl RepoApi {
         id: Path<String>,
         body: JsonRequest<RepoEdit>,
     ) -> Answer<Json<Message>, { INVALID_BODY | DISABLED | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
-        Ok(edit(&state, PathRepo::id(&id, &caller.principal), body).await?)
+        Ok(edit(&state, PathRepo::id(&id, &caller.principal), body, &caller).await?)
     }
 
     /// Update a specific repository by name
@@ -247,6 +255,6 @@ impl RepoApi {
         #[oai(name = "repositoryName")] name: Path<String>,
         body: JsonRequest<RepoEditV1>,
     ) -> Answer<Json<Message>, { INVALID_BODY | DISABLED | NOT_FOUND | CONFLICT | UNEXPECTED_DATA }> {
-        Ok(edit(&state, PathRepo::name(&name, &caller.principal), body).await?)
+        Ok(edit(&state, PathRepo::name(&name, &caller.principal), body, &caller).await?)
     }
 }

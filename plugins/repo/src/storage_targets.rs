@@ -76,7 +76,11 @@ impl StorageTargetsApi {
         tag = "Tag::RepositoriesV1",
         operation_id = "getStorageTargetStatus"
     )]
-    async fn status(&self, state: Data<&AppState>, _caller: Guard<WholeHost<Read>>) -> Answer<Json<TargetStatuses>, NONE> {
+    async fn status(
+        &self,
+        state: Data<&AppState>,
+        _caller: Guard<WholeHost<Read>>,
+    ) -> Answer<Json<TargetStatuses>, NONE> {
         let targets = state.config.repos.storage_targets.clone();
         // statvfs on a hung network mount blocks: off the request threads.
         let statuses = tokio::task::spawn_blocking(move || {

@@ -289,7 +289,16 @@ impl VerifyApi {
     ) -> Answer<Json<VerifyResult>, { NOT_FOUND | CONFLICT }> {
         let repo = path_repo(&name, &caller.principal).get(&state)?;
         match verify(&state, repo.id, &repo.repository_name).await? {
-            Ok(result) => Ok(Json(result.into())),
+            Ok(result) => {
+                let entry = caller.audit(
+                    state.clock.now(),
+                    "repository.verify",
+                    &repo.repository_name,
+                    serde_json::Value::Null,
+                );
+                crate::maintenance::record(&state, entry);
+                Ok(Json(result.into()))
+            }
             Err(not_run) => Err(ApiError::Conflict(not_run.message().into()).into()),
         }
     }

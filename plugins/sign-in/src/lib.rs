@@ -5,9 +5,9 @@
 //! token only the views its permissions allow.
 
 use bw_api::auth::{bearer_token, AnyCaller, Guard, Principal, SignedIn, UserPassword};
-use bw_store::user_store::Role;
 use bw_api::refusals::{Answer, NONE};
 use bw_api::{ApiError, AppState};
+use bw_store::user_store::Role;
 use poem::web::Data;
 use poem::Request;
 use poem_openapi::payload::Json;
@@ -91,15 +91,12 @@ pub struct SignInApi;
 impl SignInApi {
     /// Sign in with a user's name and password, for a token that expires when unused
     #[oai(path = "/api/v1/sign-in", method = "post", tag = "Tag::SignIn", operation_id = "signIn")]
-    async fn sign_in(
-        &self,
-        state: Data<&AppState>,
-        caller: Guard<UserPassword>,
-    ) -> Answer<Json<SignInToken>, NONE> {
+    async fn sign_in(&self, state: Data<&AppState>, caller: Guard<UserPassword>) -> Answer<Json<SignInToken>, NONE> {
         let ttl = state.config.auth.sign_in_ttl.as_secs() as i64;
         let name = caller.principal.user_name().ok_or(ApiError::Unauthorized)?;
         let (token, expires_at) = state.users.sign_ins.create(name, state.clock.now(), ttl)?;
         tracing::info!(target: "audit", user = %name, "signed in from a page");
+        record(&state, caller.audit(state.clock.now(), "sign-in", name, serde_json::Value::Null));
         Ok(Json(SignInToken { token, expires_at }))
     }
 
@@ -115,6 +112,7 @@ impl SignInApi {
         let token = bearer_token(req).ok_or(ApiError::Unauthorized)?;
         state.users.sign_ins.end(&token)?;
         tracing::info!(target: "audit", user = %caller.principal.actor(), "signed out");
+        record(&state, caller.audit(state.clock.now(), "sign-out", &caller.principal.actor(), serde_json::Value::Null));
         Ok(Json(SignedOut { message: "Signed out".into() }))
     }
 
@@ -164,6 +162,13 @@ impl SignInApi {
             // `AnyCaller` refuses the cron key.
             Principal::Cron => return Err(ApiError::Unauthorized.into()),
         }))
+    }
+}
+
+/// Records a sign-in or sign-out (they change no other record): a failed write is logged.
+fn record(state: &AppState, entry: bw_store::audit_log::AuditEntry) {
+    if let Err(e) = state.audit.record(&entry) {
+        tracing::error!(action = %entry.action, error = %e, "the audit entry was not written");
     }
 }
 

@@ -121,10 +121,14 @@ impl TenantsApi {
         body: JsonRequest<TenantQuota>,
     ) -> Answer<Json<TenantInfo>, UNEXPECTED_DATA> {
         if !is_tenant_name(&name) {
-            return Err(ApiError::UnexpectedData("the tenant name must be 1 to 64 letters, digits, '_', '-' or '.'".into()).into());
+            return Err(ApiError::UnexpectedData(
+                "the tenant name must be 1 to 64 letters, digits, '_', '-' or '.'".into(),
+            )
+            .into());
         }
         let quota = body.fields()?.parse()?.quota_gb.into_inner();
-        state.tenants.set_quota(&name, quota)?;
+        let audit = caller.audit(state.clock.now(), "tenant.quota", &name, serde_json::json!({"quotaGB": quota}));
+        state.tenants.set_quota(&name, quota, Some(&audit))?;
         tracing::info!(target: "audit", actor = %caller.principal.actor(), tenant = %name.0, quota_gb = quota, "tenant quota set");
         let shown = tenants(&state)?.into_iter().find(|t| t.name == name.0).ok_or(ApiError::Internal)?;
         Ok(Json(shown))

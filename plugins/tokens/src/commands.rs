@@ -89,7 +89,22 @@ fn create(state: &AppState, request: ControlRequest) -> Result<String, String> {
     }
     let now = state.clock.now();
     let expiration = expires_in.map(|d| now + d).or(expiration);
-    let made = state.tokens.create(&name, permissions, expiration, now).map_err(|e| e.to_string())?;
+    let changes = serde_json::json!({"permissions": permissions, "expiration": expiration});
+    let audit = bw_api::audit::command_line(now, "token.create", &name, changes);
+    let made = state
+        .tokens
+        .create_for(
+            bw_store::token_store::NewToken {
+                name: &name,
+                permissions,
+                expiration,
+                owner: None,
+                scope: bw_store::scope::Scope::HOST,
+            },
+            now,
+            Some(&audit),
+        )
+        .map_err(|e| e.to_string())?;
     tracing::info!(target: "audit", token = %name, "token created from the command line");
     state.events.publish(bw_api::events::Event::new("token", None, now));
     Ok(made)
@@ -102,7 +117,8 @@ fn list(state: &AppState, request: ControlRequest) -> Result<String, String> {
 
 fn revoke(state: &AppState, request: ControlRequest) -> Result<String, String> {
     let Revoke { name } = request.args()?;
-    match state.tokens.revoke(&name) {
+    let audit = bw_api::audit::command_line(state.clock.now(), "token.revoke", &name, serde_json::Value::Null);
+    match state.tokens.revoke(&name, Some(&audit)) {
         Ok(true) => {
             tracing::info!(target: "audit", token = %name, "token revoked from the command line");
             state.events.publish(bw_api::events::Event::new("token", None, state.clock.now()));

@@ -190,10 +190,8 @@ impl Rule for RepositoryNames {
     fn parse(value: &Value) -> Result<Vec<String>, String> {
         const RULE: &str = "repositories must be a list of 1 to 1000 repository names (8 lowercase hex characters)";
         let Value::Array(items) = value else { return Err(RULE.into()) };
-        let names: Option<Vec<String>> = items
-            .iter()
-            .map(|v| v.as_str().filter(|n| bw_host::pool::is_repo_name(n)).map(str::to_string))
-            .collect();
+        let names: Option<Vec<String>> =
+            items.iter().map(|v| v.as_str().filter(|n| bw_host::pool::is_repo_name(n)).map(str::to_string)).collect();
         names.filter(|n| (1..=1000).contains(&n.len())).ok_or_else(|| RULE.into())
     }
 

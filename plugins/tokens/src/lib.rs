@@ -11,8 +11,8 @@ use bw_api::body::{JsonRequest, Message};
 use bw_api::body_fields::{Checked, Given};
 use bw_api::refusals::{Answer, DISABLED, INVALID_BODY, NONE};
 use bw_api::{ApiError, ApiResult, AppState};
-use bw_store::token_store::TokenRecord;
 use bw_store::scope::Scope;
+use bw_store::token_store::TokenRecord;
 use fields::{Expiration, PermissionSet, Permissions, RepositoryNames, TokenName, TokenTenant, BAD_REQUEST};
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -114,9 +114,10 @@ impl TokenApi {
     async fn create(
         &self,
         state: &AppState,
-        caller: &Principal,
+        guard: &Guard<Administrator>,
         body: JsonRequest<TokenCreate>,
     ) -> ApiResult<Json<TokenCreated>> {
+        let caller = &guard.principal;
         let body = body.fields_with(&BAD_REQUEST)?.parse()?;
         if state.config.auth.disable_integrations {
             return Err(ApiError::Forbidden(
@@ -128,7 +129,14 @@ impl TokenApi {
         let scope = within_maker(caller, permissions, asked)?;
         let owner = caller.user_name();
         let now = state.clock.now();
-        let token = state.tokens.create_for(&name, permissions, body.expiration.value(), owner, scope.clone(), now)?;
+        let expiration = body.expiration.value();
+        let changes = serde_json::json!({
+            "permissions": {"create": permissions.create, "read": permissions.read, "update": permissions.update, "delete": permissions.delete},
+            "expiration": expiration, "tenant": scope.tenant, "repositories": scope.repositories,
+        });
+        let audit = guard.audit(now, "token.create", &name, changes);
+        let new = bw_store::token_store::NewToken { name: &name, permissions, expiration, owner, scope: scope.clone() };
+        let token = state.tokens.create_for(new, now, Some(&audit))?;
         tracing::info!(target: "audit", actor = %caller.actor(), token = %name, permissions = ?permissions, scope = ?scope, "token created");
         state.events.publish(bw_api::events::Event::new("token", None, state.clock.now()));
         Ok(Json(TokenCreated { token }))
@@ -137,14 +145,16 @@ impl TokenApi {
     async fn delete(
         &self,
         state: &AppState,
-        caller: &Principal,
+        guard: &Guard<Administrator>,
         body: JsonRequest<TokenDelete>,
     ) -> ApiResult<Json<Message>> {
+        let caller = &guard.principal;
         let name = body.fields_with(&BAD_REQUEST)?.parse()?.name.into_inner();
         let no_such = || ApiError::BadRequest(format!("No token named {}", name.chars().take(40).collect::<String>()));
         // Another user's token is answered as a missing one: an operator learns nothing of it.
         let theirs = state.tokens.list()?.into_iter().find(|t| t.name == name);
-        if !theirs.is_some_and(|t| manages(caller, &t)) || !state.tokens.revoke(&name)? {
+        let audit = guard.audit(state.clock.now(), "token.revoke", &name, serde_json::Value::Null);
+        if !theirs.is_some_and(|t| manages(caller, &t)) || !state.tokens.revoke(&name, Some(&audit))? {
             return Err(no_such());
         }
         tracing::info!(target: "audit", actor = %caller.actor(), token = %name, "token revoked");
@@ -173,7 +183,7 @@ impl TokenApi {
         caller: Guard<Administrator>,
         body: JsonRequest<TokenCreate>,
     ) -> Answer<Json<TokenCreated>, { INVALID_BODY | DISABLED }> {
-        Ok(self.create(&state, &caller.principal, body).await?)
+        Ok(self.create(&state, &caller, body).await?)
     }
 
     /// Revoke an API token by name
@@ -184,7 +194,7 @@ impl TokenApi {
         caller: Guard<Administrator>,
         body: JsonRequest<TokenDelete>,
     ) -> Answer<Json<Message>, INVALID_BODY> {
-        Ok(self.delete(&state, &caller.principal, body).await?)
+        Ok(self.delete(&state, &caller, body).await?)
     }
 
     /// List API tokens
@@ -215,7 +225,7 @@ impl TokenApi {
         caller: Guard<Administrator>,
         body: JsonRequest<TokenCreate>,
     ) -> Answer<Json<TokenCreated>, { INVALID_BODY | DISABLED }> {
-        Ok(self.create(&state, &caller.principal, body).await?)
+        Ok(self.create(&state, &caller, body).await?)
     }
 
     /// Revoke an API token by name
@@ -231,17 +241,13 @@ impl TokenApi {
         caller: Guard<Administrator>,
         body: JsonRequest<TokenDelete>,
     ) -> Answer<Json<Message>, INVALID_BODY> {
-        Ok(self.delete(&state, &caller.principal, body).await?)
+        Ok(self.delete(&state, &caller, body).await?)
     }
 }
 
 /// The scope a token of `caller` gets: what it asked, within the maker's tenant; refused when
 /// it asks for more than the maker may do (a permission its role lacks, another tenant).
-fn within_maker(
-    caller: &Principal,
-    permissions: bw_store::token_store::Permissions,
-    asked: Scope,
-) -> ApiResult<Scope> {
+fn within_maker(caller: &Principal, permissions: bw_store::token_store::Permissions, asked: Scope) -> ApiResult<Scope> {
     let Principal::User(maker) = caller else { return Err(ApiError::Unauthorized) };
     use bw_store::token_store::Permission;
     let wider = [

@@ -101,7 +101,9 @@ fn request(matches: &clap::ArgMatches, _config: &Config) -> Result<ControlReques
 fn add(state: &AppState, request: ControlRequest) -> Result<String, String> {
     let Add { name, role, email, tenant, password } = request.args()?;
     let new = NewUser { name: &name, role, email: email.as_deref(), tenant: tenant.as_deref(), password: &password };
-    let user = state.users.add(new, state.clock.now()).map_err(|e| e.to_string())?;
+    let changes = serde_json::json!({"role": role.as_str(), "email": email, "tenant": tenant});
+    let audit = bw_api::audit::command_line(state.clock.now(), "user.add", &name, changes);
+    let user = state.users.add(new, state.clock.now(), Some(&audit)).map_err(|e| e.to_string())?;
     state.first_run.close();
     tracing::info!(target: "audit", actor = "command line", user = %user.name, role = role.as_str(), "user added");
     Ok(format!("added {} ({})", user.name, role.as_str()))
@@ -124,7 +126,9 @@ fn list(state: &AppState, request: ControlRequest) -> Result<String, String> {
 fn set_role(state: &AppState, request: ControlRequest) -> Result<String, String> {
     let SetRole { name, role } = request.args()?;
     let change = UserChange { role: Some(role), ..Default::default() };
-    state.users.change(&name, change).map_err(|e| said(e, &name))?;
+    let audit =
+        bw_api::audit::command_line(state.clock.now(), "user.edit", &name, serde_json::json!({"role": role.as_str()}));
+    state.users.change(&name, change, Some(&audit)).map_err(|e| said(e, &name))?;
     tracing::info!(target: "audit", actor = "command line", user = %name, role = role.as_str(), "user's role set");
     Ok(format!("{name} is now {}", role.as_str()))
 }
@@ -132,14 +136,21 @@ fn set_role(state: &AppState, request: ControlRequest) -> Result<String, String>
 fn set_password(state: &AppState, request: ControlRequest) -> Result<String, String> {
     let SetPassword { name, password } = request.args()?;
     let change = UserChange { password: Some(&password), ..Default::default() };
-    state.users.change(&name, change).map_err(|e| said(e, &name))?;
+    let audit = bw_api::audit::command_line(
+        state.clock.now(),
+        "user.edit",
+        &name,
+        serde_json::json!({"passwordChanged": true}),
+    );
+    state.users.change(&name, change, Some(&audit)).map_err(|e| said(e, &name))?;
     tracing::info!(target: "audit", actor = "command line", user = %name, "user's password set; its sign-ins ended");
     Ok(format!("password set for {name}"))
 }
 
 fn remove(state: &AppState, request: ControlRequest) -> Result<String, String> {
     let Remove { name } = request.args()?;
-    state.users.remove(&name).map_err(|e| said(e, &name))?;
+    let audit = bw_api::audit::command_line(state.clock.now(), "user.remove", &name, serde_json::Value::Null);
+    state.users.remove(&name, Some(&audit)).map_err(|e| said(e, &name))?;
     tracing::info!(target: "audit", actor = "command line", user = %name, "user removed");
     Ok(format!("removed {name}"))
 }

@@ -23,7 +23,9 @@ impl Rule for UserName {
 
     fn parse(value: &Value) -> Result<String, String> {
         let name = string(value, Self::KEY)?;
-        is_user_name(&name).then_some(name).ok_or_else(|| "name must be 1 to 64 letters, digits, '_', '-', '.' or '@'".into())
+        is_user_name(&name)
+            .then_some(name)
+            .ok_or_else(|| "name must be 1 to 64 letters, digits, '_', '-', '.' or '@'".into())
     }
 
     fn to_json(value: &String) -> Value {
@@ -39,10 +41,7 @@ impl Rule for RoleField {
     type Value = Role;
 
     fn schema() -> MetaSchema {
-        MetaSchema {
-            enum_items: Role::ALL.iter().map(|r| json!(r.as_str())).collect(),
-            ..MetaSchema::new("string")
-        }
+        MetaSchema { enum_items: Role::ALL.iter().map(|r| json!(r.as_str())).collect(), ..MetaSchema::new("string") }
     }
 
     fn parse(value: &Value) -> Result<Role, String> {

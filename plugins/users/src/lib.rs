@@ -46,7 +46,13 @@ pub struct UserInfo {
 
 impl From<User> for UserInfo {
     fn from(u: User) -> Self {
-        UserInfo { name: u.name, role: u.role.as_str().into(), email: u.email, tenant: u.tenant, created_at: u.created_at }
+        UserInfo {
+            name: u.name,
+            role: u.role.as_str().into(),
+            email: u.email,
+            tenant: u.tenant,
+            created_at: u.created_at,
+        }
     }
 }
 
@@ -133,9 +139,12 @@ impl UsersApi {
         let (name, role, password) = (b.name.into_inner(), b.role.into_inner(), b.password.into_inner());
         let (email, tenant) = (b.email.value().flatten(), b.tenant.value().flatten());
         let now = state.clock.now();
+        let changes = serde_json::json!({"role": role.as_str(), "email": email, "tenant": tenant});
+        let audit = caller.audit(now, "user.add", &name, changes);
         let user = blocking(&state, move |s| {
-            let new = NewUser { name: &name, role, email: email.as_deref(), tenant: tenant.as_deref(), password: &password };
-            s.users.add(new, now)
+            let new =
+                NewUser { name: &name, role, email: email.as_deref(), tenant: tenant.as_deref(), password: &password };
+            s.users.add(new, now, Some(&audit))
         })
         .await?;
         tracing::info!(target: "audit", actor = %caller.principal.actor(), user = %user.name, role = user.role.as_str(), tenant = ?user.tenant, "user added");
@@ -154,6 +163,20 @@ impl UsersApi {
         let b = body.fields()?.parse()?;
         let (role, email, tenant, password) = (b.role.value(), b.email.value(), b.tenant.value(), b.password.value());
         let who = name.0.clone();
+        let mut changes = serde_json::Map::new();
+        if let Some(r) = role {
+            changes.insert("role".into(), r.as_str().into());
+        }
+        if let Some(e) = &email {
+            changes.insert("email".into(), serde_json::json!(e));
+        }
+        if let Some(t) = &tenant {
+            changes.insert("tenant".into(), serde_json::json!(t));
+        }
+        if password.is_some() {
+            changes.insert("passwordChanged".into(), true.into());
+        }
+        let audit = caller.audit(state.clock.now(), "user.edit", &who, changes.into());
         let changed = blocking(&state, move |s| {
             let change = UserChange {
                 role,
@@ -161,7 +184,7 @@ impl UsersApi {
                 tenant: tenant.as_ref().map(|t| t.as_deref()),
                 password: password.as_deref(),
             };
-            s.users.change(&who, change)
+            s.users.change(&who, change, Some(&audit))
         })
         .await;
         let user = changed.map_err(|e| match e {
@@ -180,7 +203,8 @@ impl UsersApi {
         caller: Guard<Administrator>,
         name: Path<String>,
     ) -> Answer<Json<Message>, { NOT_FOUND | CONFLICT }> {
-        let removed = state.users.remove(&name).map_err(|e| match e {
+        let audit = caller.audit(state.clock.now(), "user.remove", &name, serde_json::Value::Null);
+        let removed = state.users.remove(&name, Some(&audit)).map_err(|e| match e {
             StoreError::NotFound => no_user(&name),
             other => other.into(),
         })?;
@@ -216,13 +240,21 @@ impl UsersApi {
             check_current_password(&state, req, &name, current).await?;
         }
         let who = name.clone();
+        let mut changes = serde_json::Map::new();
+        if let Some(e) = &email {
+            changes.insert("email".into(), serde_json::json!(e));
+        }
+        if password.is_some() {
+            changes.insert("passwordChanged".into(), true.into());
+        }
+        let audit = caller.audit(state.clock.now(), "account.edit", &name, changes.into());
         let user = blocking(&state, move |s| {
             let change = UserChange {
                 email: email.as_ref().map(|e| e.as_deref()),
                 password: password.as_deref(),
                 ..Default::default()
             };
-            s.users.change(&who, change)
+            s.users.change(&who, change, Some(&audit))
         })
         .await?;
         tracing::info!(target: "audit", actor = %name, "account changed");
@@ -256,13 +288,26 @@ impl UsersApi {
         let b = body.fields()?.parse()?;
         if !state.first_run.matches(&b.code.into_inner()) {
             attempt.failed();
+            let entry = bw_api::audit::anonymous(
+                state.clock.now(),
+                ip,
+                "setup.failed",
+                &b.name.into_inner(),
+                serde_json::Value::Null,
+            );
+            if let Err(e) = state.audit.record(&entry) {
+                tracing::error!(error = %e, "the audit entry was not written");
+            }
             tracing::warn!(target: "audit", client = ?ip, "first run refused: wrong setup code");
             return Err(ApiError::Forbidden("Wrong setup code: it is in the server's log".into()).into());
         }
         attempt.succeeded();
         let (name, password, email) = (b.name.into_inner(), b.password.into_inner(), b.email.value().flatten());
         let now = state.clock.now();
-        let user = blocking(&state, move |s| s.users.add_first(&name, email.as_deref(), &password, now)).await?;
+        let audit =
+            bw_api::audit::anonymous(now, ip, "setup", &name, serde_json::json!({"role": "admin", "email": email}));
+        let user =
+            blocking(&state, move |s| s.users.add_first(&name, email.as_deref(), &password, now, Some(&audit))).await?;
         state.first_run.close();
         tracing::info!(target: "audit", user = %user.name, client = ?ip, "first admin created with the setup code");
         Ok(Json(user.into()))

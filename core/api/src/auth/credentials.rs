@@ -128,7 +128,7 @@ async fn identify_user(
         }
         Presented::Bearer(token) if schemes.contains(&SCHEME_TOKEN) => check_token(state, &token, req, ip),
         Presented::Basic { user, password } if schemes.contains(&SCHEME_ADMIN) => {
-            check_password(state, user, password).await
+            check_password(state, req, user, password).await
         }
         _ => Err(ApiError::Unauthorized),
     }
@@ -155,7 +155,7 @@ fn cron_key_matches(state: &AppState, presented: &str) -> bool {
     !expected.is_empty() && bool::from(Sha256::digest(presented.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())))
 }
 
-async fn check_password(state: &AppState, user: String, password: String) -> ApiResult<Principal> {
+async fn check_password(state: &AppState, req: &Request, user: String, password: String) -> ApiResult<Principal> {
     if !state.users.exists()? {
         tracing::warn!("sign-in refused: no user yet; open the page with the setup code from this log, run `borgwarehouse admin set-password`, or set BW_ADMIN_PASSWORD");
         return Err(ApiError::Unauthorized);
@@ -180,6 +180,13 @@ async fn check_password(state: &AppState, user: String, password: String) -> Api
         Some(u) => Ok(Principal::User(Person { name: u.name, role: u.role, tenant: u.tenant, signed_in_until: None })),
         None => {
             tracing::warn!(target: "audit", user = %user, "password authentication failed");
+            // The name tried and the address, never the password.
+            let client = crate::throttle::client_ip(&state.config.server, req);
+            let entry =
+                crate::audit::anonymous(state.clock.now(), client, "sign-in.failed", &user, serde_json::Value::Null);
+            if let Err(e) = state.audit.record(&entry) {
+                tracing::error!(error = %e, "the audit entry was not written");
+            }
             Err(ApiError::Unauthorized)
         }
     }
@@ -271,7 +278,9 @@ impl HeldCredential {
             }
             (Presented::Bearer(token), Principal::Token { permissions, scope, .. }) => {
                 match state.tokens.verify(token, now) {
-                    Ok(Some(record)) => matches!(token_rights(state, &record), Ok(Some((pm, s))) if pm == *permissions && s == *scope),
+                    Ok(Some(record)) => {
+                        matches!(token_rights(state, &record), Ok(Some((pm, s))) if pm == *permissions && s == *scope)
+                    }
                     _ => false,
                 }
             }

@@ -22,6 +22,7 @@ pub use crate::throttle::{client_ip, Throttle};
 pub use credentials::{authenticate, bearer_token, HeldCredential};
 
 use crate::error::ApiError;
+use bw_store::audit_log::AuditEntry;
 use bw_store::scope::Scope;
 use bw_store::token_store::{Permission, Permissions};
 use bw_store::user_store::Role;
@@ -375,6 +376,9 @@ impl Requirement for CronKeyOrQuery {
 /// credential middleware; a request that did not pass it (no [`Principal`]) is refused.
 pub struct Guard<R: Requirement> {
     pub principal: Principal,
+    /// The caller's address, as the throttle counts it (behind a trusted proxy, the one it
+    /// forwarded).
+    pub client: Option<std::net::IpAddr>,
     _requirement: PhantomData<fn() -> R>,
 }
 
@@ -382,6 +386,12 @@ impl<R: Requirement> Guard<R> {
     /// The repositories the caller may reach.
     pub fn scope(&self) -> Scope {
         self.principal.scope()
+    }
+
+    /// The audit entry of what this caller does now: `action` on `target` (empty when the store
+    /// names it: a new repository), with the fields it `changes`.
+    pub fn audit(&self, at: i64, action: &str, target: &str, changes: serde_json::Value) -> AuditEntry {
+        crate::audit::entry(at, &self.principal, self.client, action, target, changes)
     }
 }
 
@@ -405,6 +415,7 @@ impl<'a, R: Requirement> ApiExtractor<'a> for Guard<R> {
     ) -> poem::Result<Self> {
         let principal = request.extensions().get::<Principal>().cloned().ok_or(ApiError::Unauthorized)?;
         R::admit(&principal)?;
-        Ok(Guard { principal, _requirement: PhantomData })
+        let client = request.data::<crate::AppState>().and_then(|state| client_ip(&state.config.server, request));
+        Ok(Guard { principal, client, _requirement: PhantomData })
     }
 }

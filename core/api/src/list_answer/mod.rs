@@ -159,7 +159,6 @@ pub fn scoped(
     let (offset, limit) = page.unwrap_or((0, usize::MAX));
     let shown = within.into_iter().skip(offset).take(limit);
     let mut out = Vec::with_capacity(64 + total.min(limit) * 480);
-    write_list(&mut out, shown, now, page.map(|_| total), write_repo)
-        .map_err(|e| StoreError::corrupt("a list", e))?;
+    write_list(&mut out, shown, now, page.map(|_| total), write_repo).map_err(|e| StoreError::corrupt("a list", e))?;
     Ok(bytes::Bytes::from(out))
 }

@@ -4,6 +4,7 @@
 
 use super::stored::encode_record;
 use super::{id_key, AccessKey, KeyPatch, NewKey, Repo, RepoKey, RepoStore};
+use crate::audit_log::AuditEntry;
 use crate::store_error::{StoreError, StoreResult};
 
 impl RepoStore {
@@ -14,8 +15,10 @@ impl RepoStore {
         &self,
         key: &RepoKey,
         make: impl FnOnce() -> Result<NewKey, E>,
+        audit: Option<AuditEntry>,
     ) -> Result<AccessKey, E> {
         let _guard = self.write.lock().await;
+        let _audit = self.audit.hold(audit);
         let old = self.editable(key)?;
         let new = make()?;
         self.check_key_free(&new.key, None)?;
@@ -34,8 +37,10 @@ impl RepoStore {
         key: &RepoKey,
         key_id: &str,
         make: impl FnOnce() -> Result<KeyPatch, E>,
+        audit: Option<AuditEntry>,
     ) -> Result<AccessKey, E> {
         let _guard = self.write.lock().await;
+        let _audit = self.audit.hold(audit);
         let old = self.editable(key)?;
         let mut repo = old.clone();
         let changed = repo.keys.iter_mut().find(|k| k.id() == key_id).ok_or(StoreError::KeyNotFound)?;
@@ -53,8 +58,9 @@ impl RepoStore {
 
     /// Removes the key `key_id` from the repository `key` names; its last key stays
     /// ([`StoreError::LastKey`]).
-    pub async fn remove_key(&self, key: &RepoKey, key_id: &str) -> StoreResult<AccessKey> {
+    pub async fn remove_key(&self, key: &RepoKey, key_id: &str, audit: Option<AuditEntry>) -> StoreResult<AccessKey> {
         let _guard = self.write.lock().await;
+        let _audit = self.audit.hold(audit);
         let old = self.editable(key)?;
         let at = old.keys.iter().position(|k| k.id() == key_id).ok_or(StoreError::KeyNotFound)?;
         if old.keys.len() == 1 {

@@ -17,6 +17,7 @@
 
 pub mod access_key;
 mod aliases;
+mod audit;
 mod checks_file;
 pub mod import;
 mod index;
@@ -63,6 +64,9 @@ pub struct RepoStore {
     write: tokio::sync::Mutex<()>,
     /// The tenants' quotas, checked under `write` (see `crate::tenant_store`).
     tenants: std::sync::Arc<dyn crate::backend::Table>,
+    /// The audit entry of the change under way (set under `write`), written with its record;
+    /// and the key it was written at, taken back if the change is undone.
+    audit: audit::PendingAudit,
     keys: AuthorizedKeys,
     sink: KeySink,
     pool: Pool,
@@ -139,6 +143,7 @@ impl RepoStore {
             index: RwLock::new(index),
             write: tokio::sync::Mutex::new(()),
             tenants: db.table(crate::tenant_store::TABLE)?,
+            audit: audit::PendingAudit::open(db)?,
             keys,
             sink,
             pool,

@@ -8,6 +8,7 @@ use super::{META_TABLE, REPOS_TABLE};
 
 use super::stored::encode_record;
 use super::{id_key, NewRepo, Repo, RepoKey, RepoPatch, RepoStore, Scan, NEXT_ID};
+use crate::audit_log::AuditEntry;
 use crate::store_error::{StoreError, StoreResult};
 use bw_host::authorized_keys::KeyChange;
 use bw_host::ssh_key::{digest_of_stored, ClientKey};
@@ -69,7 +70,10 @@ impl RepoStore {
                 tree.insert(key, bytes.as_slice());
             }
             meta.insert(NEXT_ID, next_id.to_be_bytes());
-            self.db.apply_across(vec![(REPOS_TABLE, tree), (META_TABLE, meta)])?;
+            let mut batches = vec![(REPOS_TABLE, tree), (META_TABLE, meta)];
+            let target = records.first().map_or("", |r| r.repository_name.as_str());
+            self.audit.add_to(&self.db, &mut batches, target)?;
+            self.db.apply_across(batches)?;
         }
         Ok(())
     }
@@ -79,9 +83,13 @@ impl RepoStore {
         Ok(())
     }
 
+    /// Writes `repo`'s record, with the audit entry of the change under way, if any.
     pub(super) fn put_record(&self, repo: &Repo) -> StoreResult<()> {
-        self.repos.insert(id_key(repo.id), encode_record(repo, self.next_seq()?)?)?;
-        Ok(())
+        let mut batch = crate::backend::Batch::default();
+        batch.insert(id_key(repo.id), encode_record(repo, self.next_seq()?)?);
+        let mut batches = vec![(REPOS_TABLE, batch)];
+        self.audit.add_to(&self.db, &mut batches, &repo.repository_name)?;
+        self.db.apply_across(batches)
     }
 
     /// Puts records in the index.
@@ -105,6 +113,7 @@ impl RepoStore {
         if let Err(e) = written {
             tracing::error!(error = %e, "writing the key lines failed; undoing the change");
             undo(self)?;
+            self.audit.take_back()?;
             self.persist().await?;
             if let Err(again) = self.write_keys(change.inverse()).await {
                 tracing::error!(error = %again, "restoring the key lines failed; the next start repairs them");
@@ -149,15 +158,21 @@ impl RepoStore {
             .map_err(|e| StoreError::io(self.keys.path(), std::io::Error::other(e)))?
     }
 
-    pub async fn create(&self, new: NewRepo) -> StoreResult<Repo> {
-        let mut created = self.create_many(vec![new]).await?;
+    /// Creates a repository; `audit` is recorded with it (its target: the new name).
+    pub async fn create(&self, new: NewRepo, audit: Option<AuditEntry>) -> StoreResult<Repo> {
+        let mut created = self.create_many_audited(vec![new], audit).await?;
         created.pop().ok_or_else(|| StoreError::corrupt("create", "stored nothing"))
     }
 
     /// Creates many repositories under one lock, one store transaction and one
     /// `authorized_keys` write (imports, benchmarks). All or nothing.
     pub async fn create_many(&self, news: Vec<NewRepo>) -> StoreResult<Vec<Repo>> {
+        self.create_many_audited(news, None).await
+    }
+
+    async fn create_many_audited(&self, news: Vec<NewRepo>, audit: Option<AuditEntry>) -> StoreResult<Vec<Repo>> {
         let _guard = self.write.lock().await;
+        let _audit = self.audit.hold(audit);
         let mut adding: std::collections::BTreeMap<&str, u64> = Default::default();
         for new in &news {
             if let Some(t) = &new.tenant {
@@ -288,7 +303,7 @@ impl RepoStore {
     /// Edits the repository `key` names: not found, archived ([`StoreError::Archived`]) and a
     /// key in use are refused.
     pub async fn update(&self, key: &RepoKey, patch: RepoPatch) -> StoreResult<Repo> {
-        self.update_with(key, |_| Ok::<_, StoreError>(patch)).await
+        self.update_with(key, |_| Ok::<_, StoreError>(patch), None).await
     }
 
     /// Edits the repository `key` names with the patch `make_patch` gives. In this order, as
@@ -298,8 +313,10 @@ impl RepoStore {
         &self,
         key: &RepoKey,
         make_patch: impl FnOnce(&Repo) -> Result<RepoPatch, E>,
+        audit: Option<AuditEntry>,
     ) -> Result<Repo, E> {
         let _guard = self.write.lock().await;
+        let _audit = self.audit.hold(audit);
         let old = self.editable(key)?;
         let patch = make_patch(&old)?;
         if let Some(key) = &patch.key {
@@ -329,19 +346,25 @@ impl RepoStore {
 
     /// Archives (the line is commented out, so the client cannot connect) or unarchives (the
     /// line is active again) a repository. Its data and record stay.
-    pub async fn set_archived(&self, key: &RepoKey, archived: bool) -> StoreResult<Repo> {
+    pub async fn set_archived(&self, key: &RepoKey, archived: bool, audit: Option<AuditEntry>) -> StoreResult<Repo> {
         let _guard = self.write.lock().await;
+        let _audit = self.audit.hold(audit);
         let old = self.current_for_change(key)?;
         let repo = Repo { archived, ..old.clone() };
         self.replace(old, repo).await
     }
 
     /// Deletes the repository `key` names (archived or not) and its folder.
-    pub async fn delete(&self, key: &RepoKey) -> StoreResult<Repo> {
+    pub async fn delete(&self, key: &RepoKey, audit: Option<AuditEntry>) -> StoreResult<Repo> {
         let _guard = self.write.lock().await;
+        let _audit = self.audit.hold(audit);
         let old = self.current_for_change(key)?;
         self.unsettle();
-        self.repos.remove(id_key(old.id))?;
+        let mut gone = crate::backend::Batch::default();
+        gone.remove(id_key(old.id));
+        let mut batches = vec![(REPOS_TABLE, gone)];
+        self.audit.add_to(&self.db, &mut batches, &old.repository_name)?;
+        self.db.apply_across(batches)?;
         self.index_mut().remove(old.id);
         self.commit(KeyChange::Removed(old.lines()), |s| {
             s.put_record(&old)?;
