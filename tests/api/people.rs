@@ -71,7 +71,7 @@ fn roles_decide_what_each_user_may_do() {
     assert_eq!((me["name"].as_str(), me["role"].as_str()), (Some("vic"), Some("viewer")));
     assert_eq!(
         me["permissions"],
-        json!({"create": false, "read": true, "update": false, "delete": false, "tokens": false, "users": false})
+        json!({"create": false, "read": true, "update": false, "delete": false, "tokens": false, "users": false, "host": true})
     );
 }
 

@@ -82,6 +82,17 @@ fn a_tenant_bound_caller_cannot_tell_another_tenants_repository_from_a_missing_o
     let token_a = token(&operator_a, json!({"name": "a", "permissions": all}));
     let token_named = token(&admin, json!({"name": "named", "permissions": all, "repositories": [a_name]}));
 
+    // An alert fired for each repository.
+    let fired = |name: &str| bw_store::alert_log::FiredAlert {
+        at: bw_tests::NOW,
+        kind: "late".into(),
+        repository_name: name.into(),
+        alias: "x".into(),
+        message: "late".into(),
+        delivered_by: vec![],
+    };
+    s.state.alert_log.add(&[fired(&a_name), fired(&b_name)]).unwrap();
+
     let before = (s.get("/api/v1/repositories?include=keys", Some(&admin)).1, s.authorized_keys_text());
     for (who, auth) in [("operator of a", &operator_a), ("token of a", &token_a), ("token naming a's", &token_named)] {
         for (method, template) in repository_routes() {
@@ -105,9 +116,16 @@ fn a_tenant_bound_caller_cannot_tell_another_tenants_repository_from_a_missing_o
             assert_eq!((status, names), (200, vec![a_name.as_str()]), "{who}: {path}");
         }
         // Figures summed over the host are not for it.
-        for path in ["/api/v1/history", "/api/v1/alerts", "/metrics"] {
+        for path in ["/api/v1/history", "/metrics", "/api/v1/storage-targets/status"] {
             assert_eq!(s.get(path, Some(auth)).0, 403, "{who}: {path}");
         }
+        // The alerts: only its own, and B's are as a missing repository's (none).
+        let (_, alerts) = s.get("/api/v1/alerts", Some(auth));
+        let named: Vec<&str> =
+            alerts["alerts"].as_array().unwrap().iter().map(|a| a["repositoryName"].as_str().unwrap()).collect();
+        assert_eq!(named, [a_name.as_str()], "{who}");
+        let (_, on_b) = s.get(&format!("/api/v1/alerts?repositoryName={b_name}"), Some(auth));
+        assert_eq!(on_b, json!({"alerts": []}), "{who}");
     }
     let after = (s.get("/api/v1/repositories?include=keys", Some(&admin)).1, s.authorized_keys_text());
     assert_eq!(before, after, "nothing changed");

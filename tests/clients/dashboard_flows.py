@@ -169,7 +169,7 @@ def sign_in(flow):
     # deep links).
     flow.page.goto(URL + "/#/monitoring")
     signin = flow.page.get_by_role("region", name="Sign in")
-    for label in ["Administrator", "API token", "Name", "Password", "Token"]:
+    for label in ["Name and password", "API token", "Name", "Password", "Token"]:
         expect(signin.get_by_label(label, exact=True)).to_have_count(1)
     flow.a11y += scan(flow.page, "sign-in")
     signin.get_by_label("Password", exact=True).fill("not the password")
@@ -469,17 +469,20 @@ def tokens(flow):
     nav = as_reader.get_by_role("navigation", name="Views")
     for shown in ["Repositories", "Monitoring", "Server"]:
         expect(nav.get_by_role("link", name=shown)).to_be_visible()
-    for hidden in ["Add a repository", "Tokens"]:
+    for hidden in ["Add a repository", "Tokens", "Users", "Audit", "Account"]:
         expect(nav.get_by_role("link", name=hidden)).to_be_hidden()
     expect(nav.get_by_role("button", name="Check now")).to_be_hidden()
     expect(as_reader.get_by_role("link", name="Edit laptop")).to_have_count(0)
     as_reader.goto(URL + "/#/tokens")
-    expect(as_reader.locator("#missing-text")).to_have_text(re.compile("Only the administrator manages API tokens"))
+    expect(as_reader.locator("#missing-text")).to_have_text(re.compile("API tokens are managed by admins and operators"))
     expect(as_reader.locator("#nav")).to_be_visible()
     as_reader.goto(URL + f"/#/repositories/{flow.name}")
     expect(as_reader.locator("#repo-url")).to_have_text(flow.url)
     expect(as_reader.get_by_role("region", name="Maintenance")).to_be_hidden()
     expect(as_reader.locator("#key-form")).to_be_hidden()
+    # The reader follows the list live while the adder below adds and the admin deletes.
+    as_reader.goto(URL + "/#/repositories")
+    expect(as_reader.locator("#repo-summary")).to_contain_text("repositories")
     # #33: a create-only token gets what works for it, the add form and its result, and no
     # link to a view that would only say it needs the read permission.
     status, made, _ = api("POST", "/api/v1/integration/token-manager",
@@ -504,8 +507,13 @@ def tokens(flow):
     adders = as_adder.locator("#add-result-name").text_content()
     as_adder.context.close()
     # Gone again, so that the later steps count the repositories they made.
+    expect(as_reader.locator("#repo-rows")).to_contain_text("from the adder")  # live, for a token too
     check(api("DELETE", f"/api/v1/repositories/{adders}")[0] == 200, "the adder's repository deleted")
+    expect(as_reader.locator("#repo-rows")).not_to_contain_text("from the adder")
     check(api("DELETE", "/api/v1/integration/token-manager", body={"name": "adder"})[0] == 200, "adder revoked")
+    # Let the live updates of that change settle (the watcher looks every 0.5 s, the page
+    # coalesces for 1 s): a redraw after the revoke below would end the sign-in before the click.
+    as_reader.wait_for_timeout(2500)
     # D2: revoked in another tab, the token's sign-in ends with a message that says so.
     check(api("DELETE", "/api/v1/integration/token-manager", body={"name": "dashboard-ci"})[0] == 200, "revoke")
     flow.watch.expected.append(403)
@@ -674,7 +682,8 @@ def a_phone(flow):
 def every_view_scanned(flow):
     # 10. Every view: the accessibility scan in dark too, and the screenshots.
     views = {"repositories": "repositories", "repository": f"repositories/{flow.name}", "edit": f"repositories/{flow.name}/edit",
-             "add": "add", "monitoring": "monitoring", "tokens": "tokens", "server": "server"}
+             "add": "add", "monitoring": "monitoring", "tokens": "tokens", "server": "server", "users": "users",
+             "audit": "audit", "account": "account"}
     for shot, view in views.items():
         flow.page.goto(URL + f"/#/{view}")
         flow.page.wait_for_timeout(400)
@@ -804,6 +813,103 @@ def swagger_ui(flow):
     framer.context.close()
 
 
+def people(flow):
+    # #32: the admin adds an operator bound to a tenant in the users view; the operator signs in
+    # in another tab-less context and sees only its tenant's repositories, no monitoring; its
+    # account view changes its email; the audit view shows who did what, filtered.
+    page = flow.page
+    page.goto(URL + "/#/users")
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    expect(page.locator("#user-rows tr[data-user='admin']")).to_be_visible()
+    form = page.locator("#user-form")  # the sign-in and first-run forms have a "Name" too
+    form.get_by_label("Name", exact=True).fill("olga")
+    form.get_by_label("Role").select_option("operator")
+    form.get_by_label("Tenant (empty: the whole host)").fill("acme")
+    form.get_by_label("Password (at least 12 characters)").fill("olga's long password")
+    form.get_by_role("button", name="Add user").click()
+    expect(page.locator("#user-rows tr[data-user='olga']")).to_contain_text("acme")
+    status, users, _ = api("GET", "/api/v1/users")
+    check(status == 200 and any(u["name"] == "olga" and u["tenant"] == "acme" and u["role"] == "operator" for u in users), f"users: {users}")
+    # A taken name is said next to the field, and nothing is added.
+    form.get_by_label("Name", exact=True).fill("olga")
+    form.get_by_label("Password (at least 12 characters)").fill("another long password")
+    flow.watch.expected.append(409)
+    form.get_by_role("button", name="Add user").click()
+    expect(page.locator("#user-name-error")).to_contain_text("already exists")
+    flow.a11y += scan(page, "users")
+    # The last admin's own removal is not offered.
+    check(page.locator("#user-rows tr[data-user='admin'] button").is_disabled(), "the admin may remove itself")
+    # A repository of the tenant, made by the admin through the API, and one of the host.
+    status, made, _ = api("POST", "/api/v1/repositories", body={"alias": "acme-web", "sshPublicKey": new_key("acme"), "storageSize": 5, "tenant": "acme"})
+    check(status == 200, f"a tenant's repository: {made}")
+
+    other = flow.browser.new_context(viewport={"width": 1280, "height": 860})
+    olga = flow.watch.attach(other.new_page())
+    olga.goto(URL + "/")
+    signin = olga.get_by_role("region", name="Sign in")
+    signin.get_by_label("Name", exact=True).fill("olga")
+    signin.get_by_label("Password", exact=True).fill("olga's long password")
+    signin.get_by_role("button", name="Sign in").click()
+    expect(olga.locator("#nav")).to_be_visible()
+    expect(olga.get_by_role("link", name="Monitoring")).to_be_hidden()
+    expect(olga.get_by_role("link", name="Users")).to_be_hidden()
+    olga.goto(URL + "/#/repositories")
+    expect(olga.locator("#repo-rows tr")).to_have_count(1)
+    expect(olga.locator("#repo-rows")).to_contain_text("acme-web")
+    olga.goto(URL + "/#/account")
+    expect(olga.get_by_role("heading", name="Your account")).to_be_visible()
+    expect(olga.locator("#account-facts")).to_contain_text("acme")
+    olga.get_by_label("Email (empty: none)").fill("olga@example.org")
+    olga.get_by_role("button", name="Save").click()
+    expect(olga.locator("#notice")).to_contain_text("Saved")
+    check(api("GET", "/api/v1/users")[1][1]["email"] == "olga@example.org", "the email was not saved")
+    flow.a11y += scan(olga, "account (operator)")
+    other.close()
+
+    page.goto(URL + "/#/audit")
+    expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+    expect(page.locator("#audit-rows")).to_contain_text("user.add")
+    expect(page.locator("#audit-rows")).to_contain_text("account.edit")
+    page.get_by_label("Who", exact=True).fill("olga")
+    page.get_by_role("button", name="Show").click()
+    # Olga signed in, then changed her email: newest first.
+    expect(page.locator("#audit-rows tr")).to_have_count(2)
+    expect(page.locator("#audit-rows tr").first).to_contain_text("account.edit")
+    expect(page.locator("#audit-rows tr").last).to_contain_text("sign-in")
+    page.get_by_label("What", exact=True).select_option("user")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#audit-none")).to_be_visible()
+    flow.a11y += scan(page, "audit")
+
+
+def first_run(flow):
+    # #32: a server with no user offers the first run on its sign-in view, and creates the
+    # first admin only with the setup code from its log.
+    url = os.environ["BW_URL_FIRST_RUN"]
+    context = flow.browser.new_context(viewport={"width": 1280, "height": 860})
+    page = flow.watch.attach(context.new_page())
+    page.goto(url + "/")
+    expect(page.locator("#signin-first-run")).to_be_visible()
+    page.get_by_role("link", name="Create the first admin").click()
+    expect(page.get_by_role("heading", name="Create the first admin")).to_be_visible()
+    flow.a11y += scan(page, "first run")
+    screenshots(page, ARTIFACTS, "setup", True)
+    setup = page.get_by_role("region", name="Create the first admin")
+    setup.get_by_label("Setup code").fill("0000-0000")
+    setup.get_by_label("Name", exact=True).fill("root")
+    setup.get_by_label("Password (at least 12 characters)").fill("the first admin password")
+    flow.watch.expected.append(403)
+    setup.get_by_role("button", name="Create the admin and sign in").click()
+    expect(page.locator("#setup-code-error")).to_contain_text("Wrong setup code")
+    check(api("GET", "/api/v1/setup", url=url)[1] == {"needed": True}, "a wrong code made someone")
+    setup.get_by_label("Setup code").fill(os.environ["SETUP_CODE"])
+    setup.get_by_role("button", name="Create the admin and sign in").click()
+    expect(page.locator("#nav")).to_be_visible()
+    expect(page.locator("#notice")).to_contain_text("first admin")
+    check(api("GET", "/api/v1/setup", url=url)[1] == {"needed": False}, "the first run is still open")
+    context.close()
+
+
 def nothing_went_wrong(flow):
     check(not flow.a11y, "accessibility:\n" + "\n".join(flow.a11y))
     check(not flow.dialogs, f"a dialog opened (a script ran?): {flow.dialogs}")
@@ -814,7 +920,7 @@ def nothing_went_wrong(flow):
     flow.browser.close()
 
 
-STEPS = [the_page_and_its_headers, sign_in, add_a_repository, a_real_backup, edit_everything, tokens, server_facts, an_html_alias_stays_text, search_filter_and_sort, a_phone, every_view_scanned, delete, a_larger_host, swagger_ui]
+STEPS = [the_page_and_its_headers, sign_in, add_a_repository, a_real_backup, edit_everything, tokens, server_facts, an_html_alias_stays_text, search_filter_and_sort, a_phone, people, first_run, every_view_scanned, delete, a_larger_host, swagger_ui]
 
 
 def main():

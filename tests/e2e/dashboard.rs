@@ -46,6 +46,20 @@ fn a_person_runs_the_host_from_the_dashboard() {
         let url = format!("http://127.0.0.1:{}/api/v1/repositories", locked.port());
         assert_eq!(bw_tests::request("POST", &url, Some(&admin), Some(&body.to_string())).0, 200);
     }
+    // A third server with no user at all: the page offers the first run, with the setup code
+    // the server wrote in its log.
+    let first_root = dir.path().join("first-run");
+    std::fs::create_dir_all(&first_root).unwrap();
+    let first_env: Vec<(String, String)> = env.iter().filter(|(k, _)| k != "BW_ADMIN_PASSWORD").cloned().collect();
+    let first = Server::start(&first_root, &first_env);
+    let log = std::fs::read_to_string(first_root.join("server.log")).unwrap();
+    let code = log
+        .split("setup_code=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no setup code in the log: {log}"))
+        .trim_matches('"')
+        .to_string();
     let client = harness::keygen(dir.path(), "dashboard-client");
     let other = harness::keygen(dir.path(), "dashboard-other");
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../dashboard-artifacts");
@@ -56,6 +70,8 @@ fn a_person_runs_the_host_from_the_dashboard() {
         .arg(script)
         .env("BW_URL", format!("http://127.0.0.1:{}", server.port()))
         .env("BW_URL_DELETE_DISABLED", format!("http://127.0.0.1:{}", locked.port()))
+        .env("BW_URL_FIRST_RUN", format!("http://127.0.0.1:{}", first.port()))
+        .env("SETUP_CODE", &code)
         .env("BW_ADMIN_USER", "admin")
         .env("BW_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("CLIENT_KEY", &client.private)
@@ -74,7 +90,19 @@ fn a_person_runs_the_host_from_the_dashboard() {
     assert!(out.status.success(), "{said}");
     assert!(said.contains("dashboard flows: ok"), "{said}");
     assert!(artifacts.join("repositories.png").is_file());
-    for view in ["repositories", "repository", "edit", "add", "monitoring", "tokens", "server"] {
+    for view in [
+        "repositories",
+        "repository",
+        "edit",
+        "add",
+        "monitoring",
+        "tokens",
+        "server",
+        "users",
+        "audit",
+        "account",
+        "setup",
+    ] {
         for shot in ["1280-light", "1280-dark", "375-light", "375-dark"] {
             assert!(artifacts.join(format!("{view}-{shot}.png")).is_file(), "{view}-{shot}");
         }

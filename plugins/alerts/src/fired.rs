@@ -1,7 +1,7 @@
 //! `GET /api/v1/alerts`: the alerts that fired, as the store's log keeps them
 //! ([`bw_store::alert_log`]): what a page shows after the channels told people once.
 
-use bw_api::auth::{Guard, Read, WholeHost};
+use bw_api::auth::{Guard, Read};
 use bw_api::query::whole_number;
 use bw_api::refusals::{Answer, INVALID_BODY};
 use bw_api::tags::HistoryTag as Tag;
@@ -58,7 +58,7 @@ impl FiredAlertsApi {
     async fn alerts(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<WholeHost<Read>>,
+        caller: Guard<Read>,
         /// At most this many (1 to 2000); 100 when absent.
         limit: Query<Option<String>>,
         /// Only this repository's.
@@ -66,7 +66,15 @@ impl FiredAlertsApi {
         repository_name: Query<Option<String>>,
     ) -> Answer<Json<FiredAlerts>, { INVALID_BODY }> {
         let limit = whole_number(limit.as_deref(), "limit", 1, KEEP)?.unwrap_or(100);
-        let alerts = state.alert_log.newest(limit, repository_name.as_deref())?;
+        let scope = caller.scope();
+        let alerts = if scope.is_whole_host() {
+            state.alert_log.newest(limit, repository_name.as_deref())?
+        } else {
+            // A scoped caller hears only of its own repositories: the others' entries are left
+            // out, as if they had never fired.
+            let all = state.alert_log.newest(KEEP, repository_name.as_deref())?;
+            all.into_iter().filter(|a| state.reachable_id(&a.repository_name, &scope).is_some()).take(limit).collect()
+        };
         Ok(Json(FiredAlerts { alerts: alerts.into_iter().map(Into::into).collect() }))
     }
 }

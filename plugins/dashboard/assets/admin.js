@@ -97,7 +97,8 @@ export async function showServer() {
   try {
     statuses = (await api("GET", "/api/v1/storage-targets/status")).statuses || [];
   } catch (e) {
-    if (!(e instanceof ApiFailure && e.status === 404)) throw e;
+    // Not built in (404), or not for a caller bound to a tenant (403): no section.
+    if (!(e instanceof ApiFailure && (e.status === 404 || e.status === 403))) throw e;
   }
   const channels = await api("GET", "/api/v1/alerts/channels").then((c) => c.channels).catch(() => []);
   $("channel-rows").replaceChildren(...channels.map((c) => el("li", {},

@@ -32,6 +32,8 @@ export function caller() {
 }
 
 export function may(permission) {
+  // One's own account is a user's, whatever the role; an API token has none.
+  if (permission === "account") return !!(session.caller && session.caller.kind !== "token");
   return !!(session.caller && session.caller.permissions[permission]);
 }
 

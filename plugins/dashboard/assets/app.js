@@ -10,10 +10,14 @@ import { openAdd, openEdit, wireForms } from "./forms.js";
 import { showMonitoring } from "./monitor.js";
 import { showRepo, wireGuide, wireKeys, wireMaintenance } from "./repo.js";
 import * as repos from "./repos.js";
+import { firstRunOpen, loadAudit, loadUsers, showAccount, wireAccount, wireAudit, wireSetup, wireUsers } from "./people.js";
 
-const VIEWS = ["signin", "repos", "repo", "edit", "add", "monitoring", "tokens", "server", "missing"];
+const VIEWS = ["signin", "setup", "repos", "repo", "edit", "add", "monitoring", "tokens", "users", "audit", "server", "account", "missing"];
 // What each view needs of the caller.
-const NEEDS = { repos: "read", repo: "read", edit: "update", add: "create", monitoring: "read", tokens: "tokens", server: "read" };
+const NEEDS = {
+  repos: "read", repo: "read", edit: "update", add: "create", monitoring: "host", tokens: "tokens", server: "read",
+  users: "users", audit: "users", account: "account",
+};
 // Turning pages, sorting or going Back within the list reuses the list read less than this
 // ago; coming to it from another view reads it again (another tab or client may have changed it).
 const LIST_FRESH_MS = 60000;
@@ -51,12 +55,15 @@ function parse(hash) {
   const params = new URLSearchParams(query || "");
   if (parts.length === 0) return { view: "home" };
   if (parts[0] === "sign-in" && parts.length === 1) return { view: "signin" };
+  if (parts[0] === "setup" && parts.length === 1) return { view: "setup" };
   if (parts[0] === "repositories") {
     if (parts.length === 1) return { view: "repos", params };
     if (parts.length === 2) return { view: "repo", name: parts[1] };
     if (parts.length === 3 && parts[2] === "edit") return { view: "edit", name: parts[1] };
   }
-  if (parts.length === 1 && ["add", "monitoring", "tokens", "server"].includes(parts[0])) return { view: parts[0] };
+  if (parts.length === 1 && ["add", "monitoring", "tokens", "server", "users", "audit", "account"].includes(parts[0])) {
+    return { view: parts[0] };
+  }
   return { view: "missing" };
 }
 
@@ -92,17 +99,28 @@ async function route(live = false) {
   const previous = lastView;
   lastView = target.view;
   if (!session.caller()) {
-    if (target.view !== "signin") wanted = location.hash;
+    const firstRun = await firstRunOpen();
+    if (seq !== routing) return;
+    if (target.view === "setup" && firstRun) {
+      show("setup");
+      focusView("setup");
+      return;
+    }
+    if (target.view !== "signin" && target.view !== "setup") wanted = location.hash;
+    $("signin-first-run").hidden = !firstRun;
     show("signin");
     $("signin-password").focus();
     return;
   }
-  if (target.view === "home" || target.view === "signin") { location.replace(home()); return; }
+  if (target.view === "home" || target.view === "signin" || target.view === "setup") { location.replace(home()); return; }
   const need = NEEDS[target.view];
   if (need && !session.may(need)) {
-    $("missing-text").textContent = need === "tokens"
-      ? "Only the administrator manages API tokens; this sign-in is an API token."
-      : `This view needs the ${need} permission, which this token does not have.`;
+    $("missing-text").textContent = {
+      tokens: "API tokens are managed by admins and operators, signed in with their name and password.",
+      users: "Only an admin manages users and reads the audit log.",
+      host: "Monitoring sums up the whole host: this sign-in sees only its tenant's repositories.",
+      account: "An API token has no account: sign in with a name and password.",
+    }[need] || `This view needs the ${need} permission, which this sign-in does not have.`;
     show("missing");
     focusView("missing");
     return;
@@ -118,6 +136,9 @@ async function route(live = false) {
     add: [() => openAdd()],
     monitoring: [() => repos.loadRepos(), () => showMonitoring()],
     tokens: [() => loadTokens()],
+    users: [() => loadUsers()],
+    audit: [() => loadAudit()],
+    account: [() => showAccount()],
     server: [() => showServer()],
   };
   try {
@@ -214,7 +235,8 @@ function clearScreen() {
   document.querySelector("a.home").href = "#/repositories";
   $("add-result").hidden = true;
   forgetTokenSecret();
-  for (const id of ["repo-rows", "token-rows", "key-rows", "session-rows", "attention", "fired", "usage", "server-info"]) $(id).replaceChildren();
+  for (const id of ["repo-rows", "token-rows", "key-rows", "session-rows", "attention", "fired", "usage", "server-info",
+    "user-rows", "audit-rows", "account-facts"]) $(id).replaceChildren();
   for (const f of document.querySelectorAll("main form")) if (f.id !== "signin-form") f.reset();
   repos.forgetAll();
 }
@@ -313,6 +335,14 @@ document.addEventListener("DOMContentLoaded", async () => {
   wireKeys();
   wireMaintenance();
   wireTokens();
+  wireAccount();
+  wireUsers();
+  wireAudit();
+  wireSetup(async (message) => {
+    await startSession();
+    showNav();
+    navigate(home(), message);
+  });
   window.addEventListener("hashchange", async () => {
     clearMessages();
     await route();

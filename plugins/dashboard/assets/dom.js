@@ -113,6 +113,9 @@ export function confirmAction(text, ok) {
 const CONFLICTS = [
   [/SSH key is already used/, "sshPublicKey"],
   [/token with this name already exists/, "name"],
+  [/user already exists/, "name"],
+  [/another user has that email/, "email"],
+  [/Wrong setup code/, "code"],
 ];
 
 export function fieldOf(form, failure) {

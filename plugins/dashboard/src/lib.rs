@@ -28,6 +28,7 @@ const MODULES: &[(&str, &str)] = &[
     ("/dashboard/forms.js", include_str!("../assets/forms.js")),
     ("/dashboard/monitor.js", include_str!("../assets/monitor.js")),
     ("/dashboard/admin.js", include_str!("../assets/admin.js")),
+    ("/dashboard/people.js", include_str!("../assets/people.js")),
 ];
 
 /// Scripts, styles, images and API calls from this origin only; no plugin, no framing, no

@@ -56,6 +56,9 @@ pub struct CallerPermissions {
     pub tokens: bool,
     /// Whether the caller may manage users and tenants and read the audit log (admins).
     pub users: bool,
+    /// Whether the caller reads the whole host (may read, and is bound to no tenant nor scoped
+    /// to names): the host's history and `/metrics` are for it.
+    pub host: bool,
 }
 
 /// Who is calling.
@@ -137,6 +140,7 @@ impl SignInApi {
                         delete: may(Permission::Delete),
                         tokens: p.role != Role::Viewer,
                         users: p.role == Role::Admin,
+                        host: p.tenant.is_none(),
                     },
                     name: Some(p.name),
                     role: Some(p.role.as_str().to_string()),
@@ -148,7 +152,7 @@ impl SignInApi {
                 kind: CallerKind::Token,
                 name: Some(name),
                 role: None,
-                tenant: scope.tenant,
+                tenant: scope.tenant.clone(),
                 permissions: CallerPermissions {
                     create: p.create,
                     read: p.read,
@@ -156,6 +160,7 @@ impl SignInApi {
                     delete: p.delete,
                     tokens: false,
                     users: false,
+                    host: p.read && scope.is_whole_host(),
                 },
                 expires_at: None,
             },
