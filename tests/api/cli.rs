@@ -266,6 +266,7 @@ fn import_borgwarehouse_repo_json() {
     assert!(ok, "{err}");
     assert!(out.contains("repositories: added 1 (0a1b2c3d), updated 0, unchanged 0"), "{out}");
     assert!(out.contains("tokens: added 2 (ansible, monitoring)"), "{out}");
+    assert!(out.contains("users: added 1 (admin)"), "{out}");
     assert!(out.contains("note: unixUser is ignored"), "{out}");
     let keys = std::fs::read_to_string(env.dir.path().join("home/.ssh/authorized_keys")).unwrap();
     // Kept, first, with its key and restrictions (now run under the session recorder: sessions
@@ -297,6 +298,10 @@ fn import_borgwarehouse_repo_json() {
         .unwrap();
     let repo = &one["repo"];
     assert_eq!((repo["alias"].as_str(), repo["repositoryName"].as_str()), (Some("web server"), Some("0a1b2c3d")));
+    // BorgWarehouse's admin signs in here with the password it had there (bcrypt of `admin`).
+    let whoami = format!("http://127.0.0.1:{port}/api/v1/whoami");
+    let (status, me) = bw_tests::request("GET", &whoami, Some(&bw_tests::basic("admin", "admin")), None);
+    assert_eq!((status, me["role"].as_str()), (200, Some("admin")), "{me}");
     assert_eq!(
         (repo["alert"].as_u64(), repo["storageUsed"].as_u64(), repo["lastSave"].as_i64()),
         (Some(90000), Some(1234), Some(1700000000))

@@ -130,10 +130,30 @@ pub fn is_tenant_name(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// A bcrypt hash (`$2a$`, `$2b$`, `$2y$`), as BorgWarehouse keeps passwords: taken in by an
+/// import, checked at the user's next sign-in, and replaced there by an argon2id hash.
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
+}
+
+/// What a BorgWarehouse users import did (or, dry, would do).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct UserImportReport {
+    pub added: Vec<String>,
+    /// Name and why.
+    pub skipped: Vec<(String, String)>,
+}
+
 fn hash_password(password: &str) -> StoreResult<String> {
     if password.chars().count() < MIN_PASSWORD {
         return Err(StoreError::PasswordTooShort { min: MIN_PASSWORD });
     }
+    hash_password_any_length(password)
+}
+
+/// The argon2id hash of a password already in use (an imported one may be shorter than the rule
+/// for new ones: it keeps working until its owner changes it).
+fn hash_password_any_length(password: &str) -> StoreResult<String> {
     let salt = SaltString::generate(&mut OsRng);
     Ok(Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -435,6 +455,9 @@ impl UserStore {
                 return Ok(Some(r.user.clone()));
             }
         }
+        if let Some(r) = record.as_ref().filter(|r| is_bcrypt(&r.password_hash)) {
+            return self.verify_bcrypt(r, password);
+        }
         let parsed = PasswordHash::new(&phc).map_err(|e| StoreError::corrupt(format!("user {name}"), e))?;
         let password_ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
         match record {
@@ -444,6 +467,91 @@ impl UserStore {
             }
             _ => Ok(None),
         }
+    }
+
+    /// A user imported from BorgWarehouse with its bcrypt hash: checked once, and on success the
+    /// hash is replaced by argon2id (unless the password changed meanwhile).
+    fn verify_bcrypt(&self, record: &UserRecord, password: &str) -> StoreResult<Option<User>> {
+        if !bcrypt::verify(password, &record.password_hash).unwrap_or(false) {
+            return Ok(None);
+        }
+        let argon = hash_password_any_length(password)?;
+        let _held = self.lock();
+        if let Some(mut now) = self.record(&record.user.name)? {
+            if now.password_hash == record.password_hash {
+                now.password_hash = argon;
+                self.write(&now.user.name, Some(&now), None)?;
+                tracing::info!(user = %now.user.name, "an imported bcrypt password is now kept with argon2id");
+            }
+        }
+        Ok(Some(record.user.clone()))
+    }
+
+    /// Takes in BorgWarehouse's users (`config/users.json` of 2.x and 3.x): names, emails and
+    /// bcrypt password hashes that keep working (re-hashed with argon2id at each one's next
+    /// sign-in). BorgWarehouse's users are all admins. A name or email that exists here is
+    /// skipped and said; a malformed entry refuses the whole file and changes nothing.
+    pub fn import_borgwarehouse(
+        &self,
+        users: &[serde_json::Value],
+        dry_run: bool,
+        now: i64,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<UserImportReport> {
+        #[derive(Deserialize)]
+        struct BorgWarehouseUser {
+            username: String,
+            #[serde(default)]
+            email: Option<String>,
+            password: String,
+        }
+        let mut parsed = Vec::new();
+        let mut problems = Vec::new();
+        for (i, value) in users.iter().enumerate() {
+            match BorgWarehouseUser::deserialize(value) {
+                Ok(u)
+                    if u.username.is_empty()
+                        || u.username.contains(':')
+                        || u.username.chars().any(char::is_control) =>
+                {
+                    problems.push(format!("user {i}: the name {:?} cannot sign in with HTTP Basic", u.username))
+                }
+                Ok(u) if !is_bcrypt(&u.password) => {
+                    problems.push(format!("user {i} ({}): the password is not a bcrypt hash", u.username))
+                }
+                Ok(u) => parsed.push(u),
+                Err(e) => problems.push(format!("user {i}: {e}")),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::ImportRefused { file: "users.json", problems });
+        }
+        let _held = self.lock();
+        let mut report = UserImportReport::default();
+        let mut batch = Batch::default();
+        let mut emails: HashSet<String> =
+            self.list()?.into_iter().filter_map(|u| u.email).map(|e| e.to_lowercase()).collect();
+        for u in parsed {
+            let email = u.email.filter(|e| is_email(e));
+            if self.tree.contains_key(u.username.as_bytes())? || report.added.contains(&u.username) {
+                report.skipped.push((u.username, "a user of that name exists here".into()));
+                continue;
+            }
+            if email.as_ref().is_some_and(|e| !emails.insert(e.to_lowercase())) {
+                report.skipped.push((u.username, "another user has that email".into()));
+                continue;
+            }
+            let user = User { name: u.username.clone(), role: Role::Admin, email, tenant: None, created_at: now };
+            batch.insert(u.username.as_bytes(), encode(&UserRecord { user, password_hash: u.password })?);
+            report.added.push(u.username);
+        }
+        if !dry_run && !report.added.is_empty() {
+            let mut batches = vec![(USERS, batch)];
+            add_entry(&self.db, &mut batches, audit)?;
+            self.db.apply_across(batches)?;
+            self.db.flush()?;
+        }
+        Ok(report)
     }
 
     /// Every user with its hash, for a server snapshot.
@@ -460,8 +568,10 @@ impl UserStore {
             if name.is_empty() || name.contains(':') || !seen.insert(name) {
                 return Err(StoreError::Snapshot(SnapshotProblem::AdministratorName));
             }
-            PasswordHash::new(&r.password_hash)
-                .map_err(|e| StoreError::Snapshot(SnapshotProblem::AdministratorHash(e.to_string())))?;
+            if !is_bcrypt(&r.password_hash) {
+                PasswordHash::new(&r.password_hash)
+                    .map_err(|e| StoreError::Snapshot(SnapshotProblem::AdministratorHash(e.to_string())))?;
+            }
         }
         Ok(())
     }
@@ -536,6 +646,36 @@ mod tests {
         assert_eq!(s.by_email("b@example.ORG").unwrap().unwrap().name, "b");
         let admin_of_tenant = NewUser { name: "t", role: Role::Admin, email: None, tenant: Some("acme"), password: PW };
         assert!(matches!(s.add(admin_of_tenant, 1, None), Err(StoreError::TenantAdmin)));
+    }
+
+    /// BorgWarehouse's users.json, as its 2.4.4 and 3.6.0 fixtures have it (bcrypt of `admin`).
+    #[test]
+    fn borgwarehouse_users_keep_their_passwords_which_become_argon2_at_the_next_sign_in() {
+        let s = store();
+        let fixture = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/borgwarehouse-3.6.0/users.json"
+        ))
+        .unwrap();
+        let users: Vec<serde_json::Value> = serde_json::from_str(&fixture).unwrap();
+        let dry = s.import_borgwarehouse(&users, true, 5, None).unwrap();
+        assert_eq!(dry.added, ["admin"]);
+        assert!(s.list().unwrap().is_empty(), "a dry run changes nothing");
+        s.import_borgwarehouse(&users, false, 5, None).unwrap();
+        let bcrypt_hash = s.record("admin").unwrap().unwrap().password_hash;
+        assert!(bcrypt_hash.starts_with("$2a$"), "{bcrypt_hash}");
+        assert_eq!(s.verify("admin", "not admin").unwrap(), None);
+        assert_eq!(s.record("admin").unwrap().unwrap().password_hash, bcrypt_hash, "a wrong password changes nothing");
+        let admin = s.verify("admin", "admin").unwrap().unwrap();
+        assert_eq!((admin.role, admin.email.as_deref()), (Role::Admin, Some("admin@example.com")));
+        let now = s.record("admin").unwrap().unwrap().password_hash;
+        assert!(now.starts_with("$argon2id$"), "re-hashed at the sign-in: {now}");
+        assert!(s.verify("admin", "admin").unwrap().is_some(), "and the password still works");
+        // Again: the name exists now, skipped and said.
+        let again = s.import_borgwarehouse(&users, false, 6, None).unwrap();
+        assert_eq!(again.skipped, [("admin".to_string(), "a user of that name exists here".to_string())]);
+        let bad = [serde_json::json!({"username": "x", "password": "plain text"})];
+        assert!(matches!(s.import_borgwarehouse(&bad, false, 7, None), Err(StoreError::ImportRefused { .. })));
     }
 
     #[test]

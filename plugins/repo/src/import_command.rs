@@ -1,6 +1,6 @@
-//! `borgwarehouse import-borgwarehouse`: a BorgWarehouse host's `repo.json` (and, in a build
-//! that takes API tokens, `users.json`), taken in through the control socket or on the store
-//! directly.
+//! `borgwarehouse import-borgwarehouse`: a BorgWarehouse host's `repo.json` and `users.json`
+//! (its users, whose bcrypt passwords keep working, and, in a build that takes API tokens, their
+//! integration tokens), taken in through the control socket or on the store directly.
 
 use std::path::PathBuf;
 
@@ -19,8 +19,8 @@ struct ImportRequest {
 fn cli() -> clap::Command {
     let command = clap::Command::new("import-borgwarehouse")
         .about(
-            "Take in a BorgWarehouse host: its config/repo.json under BorgWarehouse's ids (and its users.json \
-             tokens). Running it twice changes nothing. Works with the server running or stopped",
+            "Take in a BorgWarehouse host: its config/repo.json under BorgWarehouse's ids (and its users.json: \
+             users and tokens). Running it twice changes nothing. Works with the server running or stopped",
         )
         .arg(
             clap::Arg::new("file")
@@ -43,7 +43,7 @@ fn cli() -> clap::Command {
             .long("users")
             .value_parser(clap::value_parser!(PathBuf))
             .value_name("USERS")
-            .help("BorgWarehouse's config/users.json: its integration tokens keep working here"),
+            .help("BorgWarehouse's config/users.json: its users (their passwords keep working) and integration tokens"),
     )
 }
 
@@ -106,8 +106,23 @@ fn run(state: &AppState, request: ImportRequest) -> Result<String, String> {
         out.extend(report.notes.iter().map(|n| format!("note: {n}")));
     }
     if let Some(users) = request.users {
+        // The people first: their names, emails and passwords (bcrypt, kept working).
+        let now = state.clock.now();
+        let audit = bw_api::audit::command_line(now, "user.import", "users.json", serde_json::Value::Null);
+        let people =
+            state.users.import_borgwarehouse(&users, request.dry_run, now, Some(&audit)).map_err(|e| e.to_string())?;
+        out.push(format!(
+            "users: added {}{}, skipped {}",
+            people.added.len(),
+            names(&people.added),
+            people.skipped.len()
+        ));
+        out.extend(people.skipped.iter().map(|(name, why)| format!("skipped user {name}: {why}")));
+        if !people.added.is_empty() {
+            state.first_run.close();
+        }
         if !bw_api::INTEGRATIONS_COMPILED {
-            return Err("this build takes no API tokens: users.json cannot be taken in".into());
+            return Err("this build takes no API tokens: users.json's tokens cannot be taken in".into());
         }
         let report = state.tokens.import_borgwarehouse(&users, request.dry_run).map_err(|e| e.to_string())?;
         out.push(format!(
