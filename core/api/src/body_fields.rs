@@ -42,6 +42,30 @@ pub trait Rule: Send + Sync + 'static {
     fn to_json(value: &Self::Value) -> Value;
 }
 
+/// `tenant`: a tenant's name (a repository's, a scoped token's), 1 to 64 letters, digits, `_`,
+/// `-` or `.`: one rule wherever a body names a tenant.
+pub struct TenantName;
+
+impl Rule for TenantName {
+    const KEY: &'static str = "tenant";
+    type Value = String;
+
+    fn schema() -> MetaSchema {
+        MetaSchema { pattern: Some("^[A-Za-z0-9_.-]{1,64}$".into()), ..MetaSchema::new("string") }
+    }
+
+    fn parse(value: &Value) -> Result<String, String> {
+        match value.as_str() {
+            Some(t) if bw_store::user_store::is_tenant_name(t) => Ok(t.to_string()),
+            _ => Err(format!("{} must be 1 to 64 letters, digits, '_', '-' or '.'", Self::KEY)),
+        }
+    }
+
+    fn to_json(value: &String) -> Value {
+        serde_json::json!(value)
+    }
+}
+
 /// A field accepted by its rule `R`.
 pub struct Checked<R: Rule>(pub R::Value, PhantomData<R>);
 

@@ -266,29 +266,6 @@ impl Rule for StorageTargetPath {
     }
 }
 
-/// `tenant`: the tenant a repository belongs to, 1 to 64 letters, digits, `_`, `-` or `.`.
-pub struct TenantName;
-
-impl Rule for TenantName {
-    const KEY: &'static str = "tenant";
-    type Value = String;
-
-    fn schema() -> MetaSchema {
-        MetaSchema { pattern: Some("^[A-Za-z0-9_.-]{1,64}$".into()), ..MetaSchema::new("string") }
-    }
-
-    fn parse(value: &Value) -> Result<String, String> {
-        match value.as_str() {
-            Some(t) if bw_store::user_store::is_tenant_name(t) => Ok(t.to_string()),
-            _ => Err(format!("{} must be 1 to 64 letters, digits, '_', '-' or '.'", Self::KEY)),
-        }
-    }
-
-    fn to_json(value: &String) -> Value {
-        json!(value)
-    }
-}
-
 /// `mode` of a key: `full` or `append-only` (`borg serve --append-only`).
 pub struct Mode;
 

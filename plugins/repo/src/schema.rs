@@ -2,11 +2,10 @@
 //! come from these structs and their fields' rules ([`crate::fields`]); [`crate::document`]
 //! adds what a struct cannot say (examples, an edit's one key at least).
 
-use bw_api::body_fields::{Checked, Given};
+use bw_api::body_fields::{Checked, Given, TenantName};
 
 use crate::fields::{
     Alert, Alias, AppendOnlyMode, Comment, Flag, Icon, LanCommand, SshPublicKey, StorageSize, StorageTargetPath,
-    TenantName,
 };
 use crate::repository::Repository;
 use poem_openapi::Object;

@@ -145,29 +145,6 @@ impl Rule for Expiration {
     }
 }
 
-/// `tenant`: the tenant a token is scoped to.
-pub struct TokenTenant;
-
-impl Rule for TokenTenant {
-    const KEY: &'static str = "tenant";
-    type Value = String;
-
-    fn schema() -> MetaSchema {
-        MetaSchema { pattern: Some("^[A-Za-z0-9_.-]{1,64}$".into()), ..MetaSchema::new("string") }
-    }
-
-    fn parse(value: &Value) -> Result<String, String> {
-        match value.as_str() {
-            Some(t) if bw_store::user_store::is_tenant_name(t) => Ok(t.to_string()),
-            _ => Err("tenant must be 1 to 64 letters, digits, '_', '-' or '.'".into()),
-        }
-    }
-
-    fn to_json(value: &String) -> Value {
-        json!(value)
-    }
-}
-
 /// `repositories`: the names (8 lowercase hex characters) a token is scoped to, 1 to 1000.
 pub struct RepositoryNames;
 

@@ -13,7 +13,7 @@ use bw_api::refusals::{Answer, DISABLED, INVALID_BODY, NONE};
 use bw_api::{ApiError, ApiResult, AppState};
 use bw_store::scope::Scope;
 use bw_store::token_store::TokenRecord;
-use fields::{Expiration, PermissionSet, Permissions, RepositoryNames, TokenName, TokenTenant, BAD_REQUEST};
+use fields::{Expiration, PermissionSet, Permissions, RepositoryNames, TokenName, BAD_REQUEST};
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
@@ -79,7 +79,7 @@ pub struct TokenCreate {
     /// Unix seconds after which the token is refused; absent for no expiration.
     pub expiration: Given<Checked<Expiration>>,
     /// Scopes the token to one tenant's repositories (a tenant-bound maker's tokens always are).
-    pub tenant: Given<Checked<TokenTenant>>,
+    pub tenant: Given<Checked<bw_api::body_fields::TenantName>>,
     /// Scopes the token to these repositories (their names); others answer 404.
     pub repositories: Given<Checked<RepositoryNames>>,
 }

@@ -108,6 +108,19 @@ fn no_user(name: &str) -> ApiError {
     ApiError::NotFound(format!("No user named {}", name.chars().take(64).collect::<String>()))
 }
 
+/// An audit entry's changes of an email and a password: the new email, and only that the
+/// password changed (never the password).
+fn changed(email: &Option<Option<String>>, password_changed: bool) -> serde_json::Map<String, serde_json::Value> {
+    let mut changes = serde_json::Map::new();
+    if let Some(e) = email {
+        changes.insert("email".into(), serde_json::json!(e));
+    }
+    if password_changed {
+        changes.insert("passwordChanged".into(), true.into());
+    }
+    changes
+}
+
 /// Runs blocking store work (argon2) off the async threads.
 async fn blocking<T: Send + 'static>(
     state: &AppState,
@@ -163,18 +176,12 @@ impl UsersApi {
         let b = body.fields()?.parse()?;
         let (role, email, tenant, password) = (b.role.value(), b.email.value(), b.tenant.value(), b.password.value());
         let who = name.0.clone();
-        let mut changes = serde_json::Map::new();
+        let mut changes = changed(&email, password.is_some());
         if let Some(r) = role {
             changes.insert("role".into(), r.as_str().into());
         }
-        if let Some(e) = &email {
-            changes.insert("email".into(), serde_json::json!(e));
-        }
         if let Some(t) = &tenant {
             changes.insert("tenant".into(), serde_json::json!(t));
-        }
-        if password.is_some() {
-            changes.insert("passwordChanged".into(), true.into());
         }
         let audit = caller.audit(state.clock.now(), "user.edit", &who, changes.into());
         let changed = blocking(&state, move |s| {
@@ -240,14 +247,7 @@ impl UsersApi {
             check_current_password(&state, req, &name, current).await?;
         }
         let who = name.clone();
-        let mut changes = serde_json::Map::new();
-        if let Some(e) = &email {
-            changes.insert("email".into(), serde_json::json!(e));
-        }
-        if password.is_some() {
-            changes.insert("passwordChanged".into(), true.into());
-        }
-        let audit = caller.audit(state.clock.now(), "account.edit", &name, changes.into());
+        let audit = caller.audit(state.clock.now(), "account.edit", &name, changed(&email, password.is_some()).into());
         let user = blocking(&state, move |s| {
             let change = UserChange {
                 email: email.as_ref().map(|e| e.as_deref()),
