@@ -391,7 +391,15 @@ impl<R: Requirement> Guard<R> {
     /// The audit entry of what this caller does now: `action` on `target` (empty when the store
     /// names it: a new repository), with the fields it `changes`.
     pub fn audit(&self, at: i64, action: &str, target: &str, changes: serde_json::Value) -> AuditEntry {
-        crate::audit::entry(at, &self.principal, self.client, action, target, changes)
+        use bw_store::audit_log::ActorKind;
+        let kind = match &self.principal {
+            Principal::User(_) => ActorKind::User,
+            Principal::Token { .. } => ActorKind::Token,
+            Principal::Cron => ActorKind::Cron,
+        };
+        let client = self.client.map(|c| c.to_string()).unwrap_or_default();
+        let changes = crate::audit::changes_of(changes);
+        AuditEntry::new(at, (self.principal.actor(), kind), client, action, target, changes)
     }
 }
 

@@ -13,15 +13,23 @@ use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+mod import;
+mod names;
+#[cfg(test)]
+mod tests;
+
 use crate::audit_log::{add_entry, AuditEntry};
 use crate::backend::Batch;
 use crate::sign_ins::SignIns;
 use crate::store_error::{decode, encode, SnapshotProblem, StoreError, StoreResult};
 use crate::token_store::Permission;
+use import::is_bcrypt;
+pub use import::UserImportReport;
+pub use names::{is_email, is_tenant_name, is_user_name};
 
 /// The shortest password a user may have, in characters.
 pub const MIN_PASSWORD: usize = 12;
-const USERS: &str = "users";
+pub(super) const USERS: &str = "users";
 /// Where 0.2 kept its one administrator account.
 const LEGACY_ADMIN: &str = "admin";
 const LEGACY_ACCOUNT: &[u8] = b"account";
@@ -106,44 +114,6 @@ pub struct UserChange<'a> {
     pub password: Option<&'a str>,
 }
 
-/// A name a new user may have: what a URL path and a log line carry plainly.
-pub fn is_user_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'))
-}
-
-/// An email address as far as a store can tell: one `@`, something on each side, no space or
-/// control character, at most 254 bytes.
-pub fn is_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else { return false };
-    email.len() <= 254
-        && !local.is_empty()
-        && domain.contains('.')
-        && !domain.contains('@')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && email.chars().all(|c| !c.is_whitespace() && !c.is_control())
-}
-
-/// A tenant's name follows the alias rules' safe part: letters, digits, `_`, `-`, `.`, 1-64.
-pub fn is_tenant_name(name: &str) -> bool {
-    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
-/// A bcrypt hash (`$2a$`, `$2b$`, `$2y$`), as BorgWarehouse keeps passwords: taken in by an
-/// import, checked at the user's next sign-in, and replaced there by an argon2id hash.
-fn is_bcrypt(hash: &str) -> bool {
-    ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
-}
-
-/// What a BorgWarehouse users import did (or, dry, would do).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct UserImportReport {
-    pub added: Vec<String>,
-    /// Name and why.
-    pub skipped: Vec<(String, String)>,
-}
-
 fn hash_password(password: &str) -> StoreResult<String> {
     if password.chars().count() < MIN_PASSWORD {
         return Err(StoreError::PasswordTooShort { min: MIN_PASSWORD });
@@ -153,7 +123,7 @@ fn hash_password(password: &str) -> StoreResult<String> {
 
 /// The argon2id hash of a password already in use (an imported one may be shorter than the rule
 /// for new ones: it keeps working until its owner changes it).
-fn hash_password_any_length(password: &str) -> StoreResult<String> {
+pub(super) fn hash_password_any_length(password: &str) -> StoreResult<String> {
     let salt = SaltString::generate(&mut OsRng);
     Ok(Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -469,91 +439,6 @@ impl UserStore {
         }
     }
 
-    /// A user imported from BorgWarehouse with its bcrypt hash: checked once, and on success the
-    /// hash is replaced by argon2id (unless the password changed meanwhile).
-    fn verify_bcrypt(&self, record: &UserRecord, password: &str) -> StoreResult<Option<User>> {
-        if !bcrypt::verify(password, &record.password_hash).unwrap_or(false) {
-            return Ok(None);
-        }
-        let argon = hash_password_any_length(password)?;
-        let _held = self.lock();
-        if let Some(mut now) = self.record(&record.user.name)? {
-            if now.password_hash == record.password_hash {
-                now.password_hash = argon;
-                self.write(&now.user.name, Some(&now), None)?;
-                tracing::info!(user = %now.user.name, "an imported bcrypt password is now kept with argon2id");
-            }
-        }
-        Ok(Some(record.user.clone()))
-    }
-
-    /// Takes in BorgWarehouse's users (`config/users.json` of 2.x and 3.x): names, emails and
-    /// bcrypt password hashes that keep working (re-hashed with argon2id at each one's next
-    /// sign-in). BorgWarehouse's users are all admins. A name or email that exists here is
-    /// skipped and said; a malformed entry refuses the whole file and changes nothing.
-    pub fn import_borgwarehouse(
-        &self,
-        users: &[serde_json::Value],
-        dry_run: bool,
-        now: i64,
-        audit: Option<&AuditEntry>,
-    ) -> StoreResult<UserImportReport> {
-        #[derive(Deserialize)]
-        struct BorgWarehouseUser {
-            username: String,
-            #[serde(default)]
-            email: Option<String>,
-            password: String,
-        }
-        let mut parsed = Vec::new();
-        let mut problems = Vec::new();
-        for (i, value) in users.iter().enumerate() {
-            match BorgWarehouseUser::deserialize(value) {
-                Ok(u)
-                    if u.username.is_empty()
-                        || u.username.contains(':')
-                        || u.username.chars().any(char::is_control) =>
-                {
-                    problems.push(format!("user {i}: the name {:?} cannot sign in with HTTP Basic", u.username))
-                }
-                Ok(u) if !is_bcrypt(&u.password) => {
-                    problems.push(format!("user {i} ({}): the password is not a bcrypt hash", u.username))
-                }
-                Ok(u) => parsed.push(u),
-                Err(e) => problems.push(format!("user {i}: {e}")),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(StoreError::ImportRefused { file: "users.json", problems });
-        }
-        let _held = self.lock();
-        let mut report = UserImportReport::default();
-        let mut batch = Batch::default();
-        let mut emails: HashSet<String> =
-            self.list()?.into_iter().filter_map(|u| u.email).map(|e| e.to_lowercase()).collect();
-        for u in parsed {
-            let email = u.email.filter(|e| is_email(e));
-            if self.tree.contains_key(u.username.as_bytes())? || report.added.contains(&u.username) {
-                report.skipped.push((u.username, "a user of that name exists here".into()));
-                continue;
-            }
-            if email.as_ref().is_some_and(|e| !emails.insert(e.to_lowercase())) {
-                report.skipped.push((u.username, "another user has that email".into()));
-                continue;
-            }
-            let user = User { name: u.username.clone(), role: Role::Admin, email, tenant: None, created_at: now };
-            batch.insert(u.username.as_bytes(), encode(&UserRecord { user, password_hash: u.password })?);
-            report.added.push(u.username);
-        }
-        if !dry_run && !report.added.is_empty() {
-            let mut batches = vec![(USERS, batch)];
-            add_entry(&self.db, &mut batches, audit)?;
-            self.db.apply_across(batches)?;
-            self.db.flush()?;
-        }
-        Ok(report)
-    }
-
     /// Every user with its hash, for a server snapshot.
     pub fn export(&self) -> StoreResult<Vec<UserRecord>> {
         self.records()
@@ -587,114 +472,5 @@ impl UserStore {
         self.db.flush()?;
         self.forget_verified();
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn store() -> UserStore {
-        UserStore::open(&crate::backend::temporary_sled()).unwrap()
-    }
-
-    const PW: &str = "a long enough password";
-
-    fn add(s: &UserStore, name: &str, role: Role) -> User {
-        s.add(NewUser { name, role, email: None, tenant: None, password: PW }, 10, None).unwrap()
-    }
-
-    #[test]
-    fn the_last_admin_is_neither_removed_nor_demoted() {
-        let s = store();
-        add(&s, "ada", Role::Admin);
-        add(&s, "op", Role::Operator);
-        assert!(matches!(s.remove("ada", None), Err(StoreError::LastAdmin)));
-        let demote = UserChange { role: Some(Role::Viewer), ..Default::default() };
-        assert!(matches!(s.change("ada", demote, None), Err(StoreError::LastAdmin)));
-        assert_eq!(s.get("ada").unwrap().unwrap().role, Role::Admin, "nothing changed");
-        s.change("op", UserChange { role: Some(Role::Admin), ..Default::default() }, None).unwrap();
-        s.remove("ada", None).unwrap();
-        assert!(s.get("ada").unwrap().is_none());
-        assert!(matches!(s.remove("op", None), Err(StoreError::LastAdmin)));
-    }
-
-    #[test]
-    fn passwords_verify_and_unknown_names_do_not() {
-        let s = store();
-        add(&s, "ada", Role::Operator);
-        assert_eq!(s.verify("ada", PW).unwrap().map(|u| u.role), Some(Role::Operator));
-        assert!(s.verified_before("ada", PW).unwrap().is_some());
-        assert_eq!(s.verify("ada", "wrong password!!").unwrap(), None);
-        assert_eq!(s.verify("bob", PW).unwrap(), None);
-        s.change("ada", UserChange { password: Some("another long password"), ..Default::default() }, None).unwrap();
-        assert!(s.verified_before("ada", PW).unwrap().is_none(), "a new password forgets the old proof");
-        assert_eq!(s.verify("ada", PW).unwrap(), None);
-    }
-
-    #[test]
-    fn names_emails_and_tenants_are_checked_and_unique() {
-        let s = store();
-        add(&s, "ada", Role::Admin);
-        let new = |name, email, tenant| NewUser { name, role: Role::Viewer, email, tenant, password: PW };
-        assert!(matches!(s.add(new("ada", None, None), 1, None), Err(StoreError::UserExists)));
-        assert!(matches!(s.add(new("a/b", None, None), 1, None), Err(StoreError::InvalidUserName)));
-        assert!(matches!(s.add(new("b", Some("no-at"), None), 1, None), Err(StoreError::InvalidEmail)));
-        assert!(matches!(s.add(new("b", None, Some("a b")), 1, None), Err(StoreError::InvalidTenantName)));
-        s.add(new("b", Some("B@example.org"), Some("acme")), 1, None).unwrap();
-        assert!(matches!(s.add(new("c", Some("b@EXAMPLE.org"), None), 1, None), Err(StoreError::EmailInUse)));
-        assert_eq!(s.by_email("b@example.ORG").unwrap().unwrap().name, "b");
-        let admin_of_tenant = NewUser { name: "t", role: Role::Admin, email: None, tenant: Some("acme"), password: PW };
-        assert!(matches!(s.add(admin_of_tenant, 1, None), Err(StoreError::TenantAdmin)));
-    }
-
-    /// BorgWarehouse's users.json, as its 2.4.4 and 3.6.0 fixtures have it (bcrypt of `admin`).
-    #[test]
-    fn borgwarehouse_users_keep_their_passwords_which_become_argon2_at_the_next_sign_in() {
-        let s = store();
-        let fixture = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/borgwarehouse-3.6.0/users.json"
-        ))
-        .unwrap();
-        let users: Vec<serde_json::Value> = serde_json::from_str(&fixture).unwrap();
-        let dry = s.import_borgwarehouse(&users, true, 5, None).unwrap();
-        assert_eq!(dry.added, ["admin"]);
-        assert!(s.list().unwrap().is_empty(), "a dry run changes nothing");
-        s.import_borgwarehouse(&users, false, 5, None).unwrap();
-        let bcrypt_hash = s.record("admin").unwrap().unwrap().password_hash;
-        assert!(bcrypt_hash.starts_with("$2a$"), "{bcrypt_hash}");
-        assert_eq!(s.verify("admin", "not admin").unwrap(), None);
-        assert_eq!(s.record("admin").unwrap().unwrap().password_hash, bcrypt_hash, "a wrong password changes nothing");
-        let admin = s.verify("admin", "admin").unwrap().unwrap();
-        assert_eq!((admin.role, admin.email.as_deref()), (Role::Admin, Some("admin@example.com")));
-        let now = s.record("admin").unwrap().unwrap().password_hash;
-        assert!(now.starts_with("$argon2id$"), "re-hashed at the sign-in: {now}");
-        assert!(s.verify("admin", "admin").unwrap().is_some(), "and the password still works");
-        // Again: the name exists now, skipped and said.
-        let again = s.import_borgwarehouse(&users, false, 6, None).unwrap();
-        assert_eq!(again.skipped, [("admin".to_string(), "a user of that name exists here".to_string())]);
-        let bad = [serde_json::json!({"username": "x", "password": "plain text"})];
-        assert!(matches!(s.import_borgwarehouse(&bad, false, 7, None), Err(StoreError::ImportRefused { .. })));
-    }
-
-    #[test]
-    fn the_administrator_of_a_format_2_store_becomes_the_first_admin_with_its_sign_ins() {
-        let db = crate::backend::temporary_sled();
-        let phc = hash_password(PW).unwrap();
-        let legacy = db.table(LEGACY_ADMIN).unwrap();
-        legacy
-            .insert(LEGACY_ACCOUNT, serde_json::to_vec(&serde_json::json!({"user": "root", "phc": phc})).unwrap())
-            .unwrap();
-        let old_sign_in = SignIns::open(&db).unwrap().create_legacy(100, 600).unwrap();
-
-        let s = UserStore::open(&db).unwrap();
-        let root = s.get("root").unwrap().unwrap();
-        assert_eq!((root.role, root.tenant, root.created_at), (Role::Admin, None, 0));
-        assert_eq!(s.verify("root", PW).unwrap().map(|u| u.name), Some("root".into()));
-        assert_eq!(s.sign_ins.use_token(&old_sign_in, 200, 600).unwrap().map(|(_, u)| u), Some("root".into()));
-        assert!(legacy.get(LEGACY_ACCOUNT).unwrap().is_none(), "taken over once");
-        drop(s);
-        assert_eq!(UserStore::open(&db).unwrap().list().unwrap().len(), 1);
     }
 }
