@@ -109,3 +109,33 @@ fn a_stream_needs_read_credentials() {
     let (head, _) = Stream::open(&s, "bw_not-a-token");
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");
 }
+
+/// A credential bound to a tenant hears only of its own repositories: another tenant's and
+/// events that name none (they could tell it that something changed elsewhere) are left out.
+#[test]
+fn a_scoped_stream_hears_only_of_its_own_repositories() {
+    let s = TestServer::start();
+    let admin = s.create_admin();
+    let made = |tenant: &str, seed: u32| {
+        let body = json!({"alias": tenant, "sshPublicKey": ed25519_key(seed, ""), "storageSize": 1, "tenant": tenant});
+        let (status, answer) = s.post("/api/v1/repositories", Some(&admin), &body);
+        assert_eq!(status, 200, "{answer}");
+        answer["repositoryName"].as_str().unwrap().to_string()
+    };
+    let (a, b) = (made("a", 1), made("b", 2));
+    let (_, token) = s.post(
+        "/api/v1/integration/token-manager",
+        Some(&admin),
+        &json!({"name": "a-only", "permissions": {"create": false, "read": true, "update": false, "delete": false}, "tenant": "a"}),
+    );
+    let (head, mut stream) = Stream::open(&s, token["token"].as_str().unwrap());
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Give the stream a moment to subscribe: what is published before is not for it.
+    std::thread::sleep(Duration::from_millis(300));
+    let now = s.clock.now();
+    for name in [Some(b.clone()), None, Some(a.clone())] {
+        s.state.events.publish(bw_api::events::Event::new("repository", name, now));
+    }
+    let heard = stream.until("repository");
+    assert_eq!(heard["repositoryName"].as_str(), Some(a.as_str()), "the first heard is its own: {heard}");
+}
