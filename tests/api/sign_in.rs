@@ -137,3 +137,42 @@ fn a_token_needs_a_permission() {
     insta::assert_json_snapshot!("token_without_permission", refused);
     assert_eq!(s.get("/api/v1/integration/token-manager", Some(&admin)).1, json!([]));
 }
+
+/// #33: the page's sign-in travels as an HttpOnly, SameSite=Strict cookie; an unsafe method
+/// signed in by it needs the CSRF header; sign-out clears it and ends it.
+#[test]
+fn the_sign_in_cookie_holds_across_tabs_and_needs_the_csrf_header_to_change_anything() {
+    let s = TestServer::start();
+    let admin = s.create_admin();
+    let response = ureq::post(&format!("{}/api/v1/sign-in", s.url)).set("Authorization", &admin).call().unwrap();
+    let set_cookie = response.header("set-cookie").unwrap().to_string();
+    assert!(set_cookie.starts_with("bw_sign_in=bws_"), "{set_cookie}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{attribute} is missing: {set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "plain HTTP from no trusted proxy: not Secure");
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let call = |method: &str, path: &str, csrf: bool| {
+        let mut req = ureq::request(method, &format!("{}{path}", s.url)).set("Cookie", &cookie);
+        if csrf {
+            req = req.set("X-BW-CSRF", "1");
+        }
+        match req.call() {
+            Ok(r) => (r.status(), r.header("set-cookie").map(str::to_string), r.into_string().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, None, r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (status, _, body) = call("GET", "/api/v1/whoami", false);
+    assert_eq!(status, 200, "a safe method needs no header: {body}");
+    let (status, _, body) = call("POST", "/api/v1/repositories/refresh", false);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("x-bw-csrf"), "the refusal says what is missing: {body}");
+    assert_eq!(call("POST", "/api/v1/repositories/refresh", true).0, 200);
+    let (status, cleared, _) = call("POST", "/api/v1/sign-out", true);
+    assert_eq!(status, 200);
+    let cleared = cleared.unwrap();
+    assert!(cleared.starts_with("bw_sign_in=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    let (status, _, body) = call("GET", "/api/v1/whoami", false);
+    assert_eq!((status, body.contains("Invalid API key")), (403, true), "{body}");
+}

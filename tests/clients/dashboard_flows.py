@@ -122,6 +122,14 @@ def sign_in_admin(page):
     expect(page.locator("#nav")).to_be_visible()
 
 
+def sign_in_cookie(context):
+    """The sign-in cookie of a browser context: its value and attributes (Playwright sees
+    HttpOnly cookies; the page's scripts do not)."""
+    cookies = [c for c in context.cookies() if c["name"] == "bw_sign_in"]
+    check(len(cookies) == 1, f"sign-in cookies: {cookies}")
+    return cookies[0]
+
+
 def sign_in_token(page, token):
     page.get_by_label("API token", exact=True).check()
     page.get_by_label("Token", exact=True).fill(token)
@@ -197,10 +205,27 @@ def sign_in(flow):
     stored = flow.page.evaluate("JSON.stringify(Object.assign({}, sessionStorage, localStorage))")
     check(ADMIN_PASSWORD not in stored and base64.b64encode(ADMIN_PASSWORD.encode()).decode()[:16] not in stored
           and "Basic" not in stored, f"the password is kept in the tab: {stored}")
-    flow.credential = json.loads(flow.page.evaluate("sessionStorage.getItem('bw-dashboard-credential')"))
-    check(flow.credential["kind"] == "signIn" and flow.credential["token"].startswith("bws_"), f"credential: {flow.credential}")
+    # #33: the sign-in is an HttpOnly, SameSite=Strict cookie, out of the scripts' reach.
+    cookie = sign_in_cookie(flow.context)
+    check(cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"].startswith("bws_"), f"cookie: {cookie}")
+    check(cookie["value"] not in flow.page.evaluate("document.cookie"), "a script can read the sign-in")
+    check(cookie["value"] not in stored, "the sign-in is kept in the tab's storage")
+    flow.credential = {"kind": "signIn", "token": cookie["value"]}
     me = api("GET", "/api/v1/whoami", auth=f"Bearer {flow.credential['token']}")[1]
     check(me["kind"] == "signIn" and me["expiresAt"] > 0, f"whoami: {me}")
+    # #33: a new tab, a deep link: signed in already, no password asked.
+    second = flow.watch.attach(flow.context.new_page())
+    second.goto(URL + "/#/server")
+    expect(second.get_by_role("heading", name="Server")).to_be_visible()
+    # An unsafe request with the cookie and without the CSRF header is refused (a form of
+    # another site could send the cookie, never the header).
+    flow.watch.expected.append(403)
+    refused = second.evaluate("""async () => {
+        const r = await fetch('/api/v1/repositories/refresh', {method: 'POST', credentials: 'same-origin'});
+        return [r.status, await r.text()];
+    }""")
+    check(refused[0] == 403 and "x-bw-csrf" in refused[1], f"an unsafe request without the CSRF header: {refused}")
+    second.close()
     # The skip link shows when focused, and takes focus past the navigation.
     flow.page.locator("#skip-link").focus()
     check(flow.page.locator("#skip-link").bounding_box()["y"] >= 0, "the focused skip link is off screen")
@@ -451,8 +476,16 @@ def tokens(flow):
     tokens.get_by_role("button", name="Create token").click()
     expect(flow.page.locator("#token-name-error")).to_have_text("A token with this name already exists")
     expect(flow.page.locator("#error")).to_be_hidden()
+    # #33: signing out ends the sign-in in every tab of the browser, at once.
+    other_tab = flow.watch.attach(flow.context.new_page())
+    other_tab.goto(URL + "/#/repositories")
+    expect(other_tab.get_by_role("heading", name="Repositories")).to_be_visible()
     flow.page.get_by_role("button", name="Sign out").click()
     expect(flow.page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(other_tab.get_by_role("alert")).to_have_text(re.compile("signed out in another tab"))
+    expect(other_tab.get_by_role("heading", name="Sign in")).to_be_visible()
+    other_tab.close()
+    check(not [c for c in flow.context.cookies() if c["name"] == "bw_sign_in"], "the cookie outlived the sign-out")
     check(api("GET", "/api/v1/repositories", auth=f"Bearer {flow.credential['token']}")[0] == 403, "sign-out ended it")
     check(value.text_content() == "" and flow.page.locator("#repo-rows tr").count() == 0, "the screen kept data")
     sign_in_admin(flow.page)
@@ -527,7 +560,7 @@ def tokens(flow):
     elsewhere.goto(URL + "/")
     sign_in_admin(elsewhere)
     expect(elsewhere.locator("#repo-summary")).to_contain_text("repositories")  # the list is in
-    ended = json.loads(elsewhere.evaluate("sessionStorage.getItem('bw-dashboard-credential')"))["token"]
+    ended = sign_in_cookie(elsewhere.context)["value"]
     check(api("POST", "/api/v1/sign-out", auth=f"Bearer {ended}")[0] == 200, "sign-out through the API")
     flow.watch.expected.append(403)
     elsewhere.get_by_role("link", name="Server").click()

@@ -1,9 +1,14 @@
-// The one way the page talks to the server: the documented REST API, with the credential of
-// this sign-in in the Authorization header. The credential is a sign-in token (the
-// administrator: it expires when left unused, and the password itself is never kept) or the API
-// token the person typed; it lives in this tab's sessionStorage only.
+// The one way the page talks to the server: the documented REST API. A person's sign-in is a
+// sign-in token the server keeps in an HttpOnly, SameSite=Strict cookie: no script reads it,
+// every tab of this browser shares it (a deep link or a Ctrl+click opens signed in), and each
+// unsafe request carries the X-BW-CSRF header that another site's form cannot send. The
+// password itself is never kept. An API token typed in is sent as a Bearer token and lives in
+// this tab's sessionStorage only.
 
 const CREDENTIAL_KEY = "bw-dashboard-credential";
+// Whether this browser holds a sign-in cookie (no secret: the cookie itself is out of reach),
+// so that a new tab asks the server, and a sign-out tells the other tabs.
+const SIGNED_IN_KEY = "bw-dashboard-signed-in";
 
 export class ApiFailure extends Error {
   constructor(status, message, detail) {
@@ -20,7 +25,7 @@ export class ApiFailure extends Error {
 }
 
 const session = {
-  credential: null, // {kind: "signIn" | "token", token}
+  credential: null, // {kind: "cookie"} or {kind: "token", token}
   caller: null, // GET /api/v1/whoami
   busy: 0,
   onBusy: () => {},
@@ -45,9 +50,17 @@ function busy(delta) {
   session.onBusy(session.busy > 0);
 }
 
-async function send(method, path, body, authorization) {
-  const headers = { Accept: "application/json" };
-  if (authorization) headers.Authorization = authorization;
+// What a request carries for `credential`: the cookie (with the CSRF header), or a Bearer token.
+function carried(credential) {
+  if (credential && credential.kind === "token") {
+    return { headers: { Authorization: `Bearer ${credential.token}` }, credentials: "omit" };
+  }
+  return { headers: { "X-BW-CSRF": "1" }, credentials: "same-origin" };
+}
+
+async function send(method, path, body, authorization, credential) {
+  const how = authorization ? { headers: { Authorization: authorization }, credentials: "same-origin" } : carried(credential);
+  const headers = { Accept: "application/json", ...how.headers };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   busy(+1);
   try {
@@ -55,7 +68,7 @@ async function send(method, path, body, authorization) {
     try {
       response = await fetch(path, {
         method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: "omit", cache: "no-store",
+        credentials: how.credentials, cache: "no-store",
       });
     } catch (e) {
       throw new ApiFailure(0, "The server cannot be reached.");
@@ -78,10 +91,11 @@ async function send(method, path, body, authorization) {
 export async function api(method, path, body) {
   const credential = session.credential;
   try {
-    return await send(method, path, body, credential ? `Bearer ${credential.token}` : null);
+    return await send(method, path, body, null, credential);
   } catch (e) {
-    if (credential && credential === session.credential && e instanceof ApiFailure && e.endsSignIn) {
-      const what = credential.kind === "signIn"
+    const ended = e instanceof ApiFailure && (e.endsSignIn || (credential && credential.kind === "cookie" && e.status === 401));
+    if (credential && credential === session.credential && ended) {
+      const what = credential.kind === "cookie"
         ? "Your sign-in has ended (it was left unused too long, or signed out elsewhere). Sign in again."
         : "This token is no longer accepted (revoked or expired). Sign in again.";
       endLocally();
@@ -98,20 +112,21 @@ function base64(text) {
   return btoa(binary);
 }
 
-// Signs in: the administrator's name and password are sent once, for a sign-in token; an API
-// token is used as it is. Then asks who this is, for the views to show.
+// Signs in: a person's name and password are sent once, and the server answers with the
+// sign-in cookie; an API token is used as it is. Then asks who this is, for the views to show.
 export async function signIn(kind, user, secret) {
   let credential;
   if (kind === "token") {
     credential = { kind: "token", token: secret.trim() };
   } else {
-    const answer = await send("POST", "/api/v1/sign-in", undefined, `Basic ${base64(`${user}:${secret}`)}`)
+    await send("POST", "/api/v1/sign-in", undefined, `Basic ${base64(`${user}:${secret}`)}`)
       .catch((e) => { throw signInRefusal(e); });
-    credential = { kind: "signIn", token: answer.token };
+    credential = { kind: "cookie" };
   }
-  session.caller = await send("GET", "/api/v1/whoami", undefined, `Bearer ${credential.token}`);
+  session.caller = await send("GET", "/api/v1/whoami", undefined, null, credential);
   session.credential = credential;
-  sessionStorage.setItem(CREDENTIAL_KEY, JSON.stringify(credential));
+  if (kind === "token") sessionStorage.setItem(CREDENTIAL_KEY, JSON.stringify(credential));
+  else localStorage.setItem(SIGNED_IN_KEY, "1");
   return session.caller;
 }
 
@@ -126,37 +141,54 @@ function signInRefusal(e) {
   return e;
 }
 
-// Takes up the sign-in this tab already had (a reload); false when there is none or it ended.
+// Takes up the sign-in this tab or this browser already has (a reload, a new tab, a deep link);
+// false when there is none or it ended.
 export async function resume() {
   let credential = null;
   try { credential = JSON.parse(sessionStorage.getItem(CREDENTIAL_KEY) || "null"); } catch (e) { credential = null; }
-  if (!credential || !credential.token) return false;
+  if (!credential || !credential.token) {
+    credential = localStorage.getItem(SIGNED_IN_KEY) ? { kind: "cookie" } : null;
+  }
+  if (!credential) return false;
   try {
-    session.caller = await send("GET", "/api/v1/whoami", undefined, `Bearer ${credential.token}`);
+    session.caller = await send("GET", "/api/v1/whoami", undefined, null, credential);
     session.credential = credential;
     return true;
   } catch (e) {
     endLocally();
-    if (e instanceof ApiFailure && e.endsSignIn) session.onEnded("Your sign-in has ended. Sign in again.");
+    if (e instanceof ApiFailure && (e.endsSignIn || e.status === 401)) session.onEnded("Your sign-in has ended. Sign in again.");
     return false;
   }
 }
 
 function endLocally() {
+  const wasCookie = session.credential && session.credential.kind === "cookie";
   session.credential = null;
   session.caller = null;
   sessionStorage.removeItem(CREDENTIAL_KEY);
+  if (wasCookie) localStorage.removeItem(SIGNED_IN_KEY);
 }
 
-// Signs out: the server forgets a sign-in token at once; an API token stays valid (it is not
-// this page's to end), only this tab forgets it.
+// Signs out: the server forgets the sign-in at once and clears its cookie, and every tab of
+// this browser ends its own (they hear of it through localStorage). An API token stays valid
+// (it is not this page's to end); only this tab forgets it.
 export async function signOut() {
   const credential = session.credential;
   endLocally();
-  if (credential && credential.kind === "signIn") {
-    try { await send("POST", "/api/v1/sign-out", undefined, `Bearer ${credential.token}`); } catch (e) { /* ended anyway */ }
+  if (credential && credential.kind === "cookie") {
+    try { await send("POST", "/api/v1/sign-out", undefined, null, credential); } catch (e) { /* ended anyway */ }
   }
 }
+
+// Another tab signed out (or its sign-in ended): this one ends too, saying why.
+window.addEventListener("storage", (event) => {
+  if (event.key !== SIGNED_IN_KEY || event.newValue) return;
+  if (session.credential && session.credential.kind === "cookie") {
+    session.credential = null;
+    session.caller = null;
+    session.onEnded("You signed out in another tab. Sign in again.");
+  }
+});
 
 export function path(...parts) {
   return parts.map((p) => encodeURIComponent(p)).join("/");
@@ -164,19 +196,20 @@ export function path(...parts) {
 
 // Follows the host's live updates (`GET /api/v1/events`, server-sent events) with this
 // sign-in's credential, calling `onEvent` with each `{type, repositoryName?, at}`. Read with
-// fetch, which carries the Authorization header (EventSource cannot). A stream that ends
+// fetch, which carries an API token's Authorization header (EventSource cannot). A stream that ends
 // (the server restarts, a proxy cuts it) is opened again after a pause; it stops for good when
 // the sign-in ends or the returned function is called.
 export function follow(onEvent) {
   const credential = session.credential;
   const stop = new AbortController();
   const followed = () => !stop.signal.aborted && session.credential === credential;
+  const how = carried(credential);
   (async () => {
     while (followed()) {
       try {
         const response = await fetch("/api/v1/events", {
-          headers: { Authorization: `Bearer ${credential.token}`, Accept: "text/event-stream" },
-          credentials: "omit", cache: "no-store", signal: stop.signal,
+          headers: { ...how.headers, Accept: "text/event-stream" },
+          credentials: how.credentials, cache: "no-store", signal: stop.signal,
         });
         if (response.status === 401 || response.status === 403) return;
         if (response.ok && response.body) {

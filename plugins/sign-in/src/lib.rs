@@ -11,7 +11,7 @@ use bw_store::user_store::Role;
 use poem::web::Data;
 use poem::Request;
 use poem_openapi::payload::Json;
-use poem_openapi::{Enum, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 
 #[derive(Tags)]
 enum Tag {
@@ -88,19 +88,60 @@ pub struct SignedOut {
     pub message: String,
 }
 
+/// A sign-in, and the page's cookie that carries it across tabs.
+#[derive(ApiResponse)]
+pub enum SignInAnswer {
+    /// The sign-in token and when it expires if left unused; the `bw_sign_in` cookie holds the
+    /// same token for the page (`HttpOnly`, `SameSite=Strict`, `Secure` behind HTTPS).
+    #[oai(status = 200)]
+    SignedIn(Json<SignInToken>, #[oai(header = "Set-Cookie")] String),
+}
+
+/// A sign-out, and the page's cookie cleared.
+#[derive(ApiResponse)]
+pub enum SignOutAnswer {
+    /// `{"message":"Signed out"}`; the cookie is cleared.
+    #[oai(status = 200)]
+    SignedOut(Json<SignedOut>, #[oai(header = "Set-Cookie")] String),
+}
+
+/// Whether the request came over HTTPS, as a trusted proxy says (`X-Forwarded-Proto`): the
+/// cookie is then `Secure`, so a browser never sends it in clear.
+fn over_https(state: &AppState, req: &Request) -> bool {
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    let trusted = peer.is_some_and(|p| state.config.server.trusted_proxies.contains(&p));
+    trusted && req.header("x-forwarded-proto").is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// The cookie's attributes: a script cannot read it, another site's page never sends it.
+fn cookie(value: &str, secure: bool, clear: bool) -> String {
+    format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict{}{}",
+        bw_api::auth::SIGN_IN_COOKIE,
+        if secure { "; Secure" } else { "" },
+        if clear { "; Max-Age=0" } else { "" }
+    )
+}
+
 pub struct SignInApi;
 
 #[OpenApi]
 impl SignInApi {
     /// Sign in with a user's name and password, for a token that expires when unused
     #[oai(path = "/api/v1/sign-in", method = "post", tag = "Tag::SignIn", operation_id = "signIn")]
-    async fn sign_in(&self, state: Data<&AppState>, caller: Guard<UserPassword>) -> Answer<Json<SignInToken>, NONE> {
+    async fn sign_in(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        caller: Guard<UserPassword>,
+    ) -> Answer<SignInAnswer, NONE> {
         let ttl = state.config.auth.sign_in_ttl.as_secs() as i64;
         let name = caller.principal.user_name().ok_or(ApiError::Unauthorized)?;
         let (token, expires_at) = state.users.sign_ins.create(name, state.clock.now(), ttl)?;
         tracing::info!(target: "audit", user = %name, "signed in from a page");
         record(&state, caller.audit(state.clock.now(), "sign-in", name, serde_json::Value::Null));
-        Ok(Json(SignInToken { token, expires_at }))
+        let set = cookie(&token, over_https(&state, req), false);
+        Ok(SignInAnswer::SignedIn(Json(SignInToken { token, expires_at }), set))
     }
 
     /// End this sign-in: its token is refused from now on
@@ -110,13 +151,14 @@ impl SignInApi {
         state: Data<&AppState>,
         req: &Request,
         caller: Guard<SignedIn>,
-    ) -> Answer<Json<SignedOut>, NONE> {
+    ) -> Answer<SignOutAnswer, NONE> {
         // The guard admitted a live sign-in, so the header holds one.
         let token = bearer_token(req).ok_or(ApiError::Unauthorized)?;
         state.users.sign_ins.end(&token)?;
         tracing::info!(target: "audit", user = %caller.principal.actor(), "signed out");
         record(&state, caller.audit(state.clock.now(), "sign-out", &caller.principal.actor(), serde_json::Value::Null));
-        Ok(Json(SignedOut { message: "Signed out".into() }))
+        let clear = cookie("", over_https(&state, req), true);
+        Ok(SignOutAnswer::SignedOut(Json(SignedOut { message: "Signed out".into() }), clear))
     }
 
     /// Who is calling, and what they may do

@@ -12,20 +12,43 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::throttle::client_ip;
 
-/// What the `Authorization` header holds.
+/// The cookie `POST /api/v1/sign-in` sets for the page: the sign-in token, `HttpOnly` (no
+/// script reads it) and `SameSite=Strict` (no other site's page sends it), so a sign-in holds
+/// across the tabs of one browser.
+pub const SIGN_IN_COOKIE: &str = "bw_sign_in";
+/// The header a request signed in by the cookie must carry on an unsafe method: a form of
+/// another site cannot send it, and a script of another site cannot without a CORS preflight
+/// this server never grants (against cross-site request forgery).
+pub const CSRF_HEADER: &str = "x-bw-csrf";
+
+/// What the request presents: the `Authorization` header, else the sign-in cookie.
 enum Presented {
     Bearer(String),
     Basic {
         user: String,
         password: String,
     },
+    /// The sign-in cookie (a sign-in token), with no `Authorization` header.
+    Cookie(String),
     /// Missing, another scheme, or not decodable.
     Nothing,
 }
 
+/// The sign-in cookie's value, if the request has one.
+fn sign_in_cookie(req: &Request) -> Option<String> {
+    req.headers()
+        .get_all(poem::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SIGN_IN_COOKIE && value.starts_with(bw_store::sign_ins::PREFIX))
+        .map(|(_, value)| value.to_string())
+}
+
 fn presented(req: &Request) -> Presented {
     let Some(value) = req.headers().get(poem::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return Presented::Nothing;
+        return sign_in_cookie(req).map_or(Presented::Nothing, Presented::Cookie);
     };
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let rest = rest.trim();
@@ -45,13 +68,23 @@ fn presented(req: &Request) -> Presented {
     Presented::Nothing
 }
 
-/// The bearer token of the request's `Authorization` header, as the credential check read it
-/// (sign-out ends the very token that was admitted).
+/// The sign-in token the request presented, as the credential check read it: the bearer token
+/// of its `Authorization` header, or the sign-in cookie (sign-out ends the very token that was
+/// admitted).
 pub fn bearer_token(req: &Request) -> Option<String> {
     match presented(req) {
-        Presented::Bearer(token) => Some(token),
+        Presented::Bearer(token) | Presented::Cookie(token) => Some(token),
         _ => None,
     }
+}
+
+/// Whether a request signed in by the cookie may go on: a safe method, or the CSRF header.
+fn csrf_safe(req: &Request) -> bool {
+    let method = req.method();
+    method == poem::http::Method::GET
+        || method == poem::http::Method::HEAD
+        || method == poem::http::Method::OPTIONS
+        || req.headers().contains_key(CSRF_HEADER)
 }
 
 /// Identifies the caller of an operation that admits `schemes`. Every attempt is counted
@@ -127,6 +160,16 @@ async fn identify_user(
             check_sign_in(state, &token)
         }
         Presented::Bearer(token) if schemes.contains(&SCHEME_TOKEN) => check_token(state, &token, req, ip),
+        Presented::Cookie(token) if schemes.contains(&SCHEME_SIGN_IN) => {
+            if !csrf_safe(req) {
+                tracing::warn!(target: "audit", route = req.uri().path(), "cookie sign-in refused: no CSRF header on an unsafe method");
+                return Err(ApiError::Forbidden(format!(
+                    "A request signed in by the page's cookie must send the {CSRF_HEADER} header on {}",
+                    req.method()
+                )));
+            }
+            check_sign_in(state, &token)
+        }
         Presented::Basic { user, password } if schemes.contains(&SCHEME_ADMIN) => {
             check_password(state, req, user, password).await
         }
@@ -272,7 +315,9 @@ impl HeldCredential {
             u.is_some_and(|u| u.name == p.name && u.role == p.role && u.tenant == p.tenant)
         };
         match (&self.0, principal) {
-            (Presented::Bearer(token), Principal::User(p)) if p.signed_in_until.is_some() => {
+            (Presented::Bearer(token) | Presented::Cookie(token), Principal::User(p))
+                if p.signed_in_until.is_some() =>
+            {
                 let live = state.users.sign_ins.live_user(token, now).ok().flatten();
                 live.is_some_and(|name| same_user(state.users.get(&name).ok().flatten(), p))
             }

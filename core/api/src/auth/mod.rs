@@ -19,7 +19,7 @@ use poem_openapi::registry::Registry;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
 pub use crate::throttle::{client_ip, Throttle};
-pub use credentials::{authenticate, bearer_token, HeldCredential};
+pub use credentials::{authenticate, bearer_token, HeldCredential, CSRF_HEADER, SIGN_IN_COOKIE};
 
 use crate::error::ApiError;
 use bw_store::audit_log::AuditEntry;
@@ -102,7 +102,8 @@ pub struct TokenScheme(pub Bearer);
 pub struct AdminScheme(pub Basic);
 
 /// A sign-in token from `POST /api/v1/sign-in` (a user, from a page); it expires when left
-/// unused.
+/// unused. The page sends it as the `bw_sign_in` cookie the sign-in sets (`HttpOnly`,
+/// `SameSite=Strict`), with an `X-BW-CSRF` header on every unsafe method.
 #[derive(SecurityScheme)]
 #[oai(rename = "signIn", ty = "bearer")]
 pub struct SignInScheme(pub Bearer);
