@@ -16,6 +16,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -348,6 +349,10 @@ def a_real_backup(flow):
     flow.page.get_by_role("tab", name="borgmatic").press("ArrowRight")
     expect(flow.page.get_by_role("tab", name="Vorta")).to_be_focused()
     expect(flow.page.locator("#guide-vorta")).to_contain_text("Initialize a new repository")
+    expect(flow.page.locator("#guide-borgmatic-config")).to_contain_text("keep_yearly: 1")
+    expect(flow.page.locator("#guide-borgmatic-config")).to_contain_text("on_error:")
+    flow.page.get_by_role("tab", name="Vorta").press("ArrowRight")
+    expect(flow.page.get_by_role("tab", name="Restore")).to_be_focused()
     info = api("GET", "/api/v1/server-info")[1]
     for k in info["hostKeyFingerprints"]:
         expect(flow.page.locator("#host-keys")).to_contain_text(k["sha256"].replace("SHA256:", ""))
@@ -404,6 +409,22 @@ def a_real_backup(flow):
     flow.page.get_by_role("button", name="Break the lock").click()
     flow.page.get_by_role("dialog").get_by_role("button", name="Break the lock").click()
     expect(flow.page.get_by_role("status").filter(has_text=f"Lock on repository {flow.name} has been released")).to_be_visible()
+
+    # #33: the restore commands, run with the real borg: the list shows the archive, and the
+    # archive comes back as a tarball holding the file backed up.
+    # (Last in this step: each borg command is a session, and the sessions were counted above.)
+    restore = flow.page.locator("#guide-restore-commands").text_content()
+    commands = [line for line in restore.splitlines() if line.startswith("borg ")]
+    check(any(c == f"borg list {flow.url}" for c in commands), f"no list command: {restore}")
+    for command in commands:
+        if command.startswith(("borg list", "borg check")):
+            borg(command)
+    tarball = os.path.join(KEYS, "restore.tar")
+    export = next(c for c in commands if c.startswith("borg export-tar"))
+    borg(export.replace("::ARCHIVE", "::first").replace(" restore.tar", f" {tarball}"))
+    with tarfile.open(tarball) as tar:
+        names = tar.getnames()
+    check(any(n.endswith("backed-up.bin") for n in names), f"the tarball holds: {names}")
 
 
 def edit_everything(flow):

@@ -5,7 +5,7 @@
 import { api, may, path } from "./api.js";
 import { $, el, act, ago, bytes, confirmAction, copy, dateTime, duration, notify, wireForm } from "./dom.js";
 import { lineChart } from "./chart.js";
-import { borgCreate, borgInit, borgmaticConfig } from "./guide.js";
+import { borgCreate, borgInit, borgmaticConfig, borgRestore } from "./guide.js";
 import { condition, repoUrl, serverInfo, usedFraction } from "./repos.js";
 
 export const current = { repo: null };
@@ -75,6 +75,7 @@ function fillGuide(r) {
   $("guide-init").textContent = borgInit(url);
   $("guide-create").textContent = borgCreate(url);
   $("guide-borgmatic-config").textContent = borgmaticConfig(url, r.alias);
+  $("guide-restore-commands").textContent = borgRestore(url);
   const keys = (serverInfo() && serverInfo().hostKeyFingerprints) || [];
   $("guide-host-keys").hidden = keys.length === 0;
   $("host-keys").replaceChildren(...keys.map((k) => el("li", {}, el("code", { text: `${k.type} SHA256:${k.sha256.replace(/^SHA256:/, "")}` }))));
@@ -82,9 +83,9 @@ function fillGuide(r) {
 
 export function wireGuide() {
   const pairs = [["copy-url", "repo-url"], ["copy-lan-url", "repo-lan-url"], ["copy-init", "guide-init"],
-    ["copy-create", "guide-create"], ["copy-borgmatic", "guide-borgmatic-config"]];
+    ["copy-create", "guide-create"], ["copy-borgmatic", "guide-borgmatic-config"], ["copy-restore", "guide-restore-commands"]];
   for (const [button, source] of pairs) $(button).addEventListener("click", () => copy($(button), $(source).textContent));
-  const tabs = ["borg", "borgmatic", "vorta"];
+  const tabs = ["borg", "borgmatic", "vorta", "restore"];
   const select = (name, focus) => {
     for (const t of tabs) {
       const on = t === name;
