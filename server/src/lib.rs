@@ -32,6 +32,8 @@ use bw_plugin_repo as _;
 use bw_plugin_sessions as _;
 #[cfg(feature = "sign-in")]
 use bw_plugin_sign_in as _;
+#[cfg(feature = "sign-in-providers")]
+use bw_plugin_sign_in_providers as _;
 #[cfg(feature = "tenants")]
 use bw_plugin_tenants as _;
 #[cfg(feature = "tokens")]

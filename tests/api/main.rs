@@ -29,6 +29,7 @@ mod server;
 mod server_info;
 mod sessions;
 mod sign_in;
+mod sign_in_providers;
 mod snapshot;
 mod storage_targets;
 mod tenant_isolation;

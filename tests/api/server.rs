@@ -101,6 +101,7 @@ fn plugins_of_the_default_build() {
             "repo",
             "sessions",
             "sign-in",
+            "sign-in-providers",
             "tenants",
             "tokens",
             "users",

@@ -91,7 +91,12 @@ impl TestServer {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let clock = Clock::fixed(NOW);
         let home = config.home();
-        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        // Test servers listen on 127.0.0.1 only: a port the test chose there (a provider must
+        // know the address to send people back to), else one the system gives.
+        let default = bw_api::config::ServerSettings::default().listen;
+        if !config.server.listen.ip().is_loopback() || config.server.listen == default {
+            config.server.listen = "127.0.0.1:0".parse().unwrap();
+        }
         let app = App::new(config, clock.clone(), scanner).expect("start-up");
         let state = app.state.clone();
         let listening = runtime.block_on(app.listen()).expect("listen");

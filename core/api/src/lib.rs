@@ -24,6 +24,7 @@ pub mod history;
 pub mod limits;
 pub mod list_answer;
 pub mod opening;
+pub mod password_policy;
 mod plugin_list;
 pub mod query;
 pub mod refusals;

@@ -141,6 +141,12 @@ function signInRefusal(e) {
   return e;
 }
 
+// A provider sent the browser back signed in (`#/signed-in`): the cookie is there; remember
+// that this browser holds one, for the other tabs.
+export function providerSignedIn() {
+  localStorage.setItem(SIGNED_IN_KEY, "1");
+}
+
 // Takes up the sign-in this tab or this browser already has (a reload, a new tab, a deep link);
 // false when there is none or it ended.
 export async function resume() {

@@ -10,7 +10,9 @@ import { openAdd, openEdit, wireForms } from "./forms.js";
 import { showMonitoring } from "./monitor.js";
 import { showRepo, wireGuide, wireKeys, wireMaintenance } from "./repo.js";
 import * as repos from "./repos.js";
-import { firstRunOpen, loadAudit, loadUsers, showAccount, wireAccount, wireAudit, wireSetup, wireUsers } from "./people.js";
+import {
+  firstRunOpen, loadAudit, loadUsers, showAccount, showSignInMethods, wireAccount, wireAudit, wireSetup, wireUsers,
+} from "./people.js";
 
 const VIEWS = ["signin", "setup", "repos", "repo", "edit", "add", "monitoring", "tokens", "users", "audit", "server", "account", "missing"];
 // What each view needs of the caller.
@@ -54,7 +56,8 @@ function parse(hash) {
   const parts = where.split("/").filter(Boolean).map(decodeURIComponent);
   const params = new URLSearchParams(query || "");
   if (parts.length === 0) return { view: "home" };
-  if (parts[0] === "sign-in" && parts.length === 1) return { view: "signin" };
+  if (parts[0] === "sign-in" && parts.length === 1) return { view: "signin", params };
+  if (parts[0] === "signed-in" && parts.length === 1) return { view: "home" };
   if (parts[0] === "setup" && parts.length === 1) return { view: "setup" };
   if (parts[0] === "repositories") {
     if (parts.length === 1) return { view: "repos", params };
@@ -108,7 +111,10 @@ async function route(live = false) {
     }
     if (target.view !== "signin" && target.view !== "setup") wanted = location.hash;
     $("signin-first-run").hidden = !firstRun;
+    const failed = await showSignInMethods(target.params);
+    if (seq !== routing) return;
     show("signin");
+    if (failed) showError(failed);
     $("signin-password").focus();
     return;
   }
@@ -352,6 +358,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   setInterval(() => {
     if (lastView === "repos" && session.caller()) repos.render(repos.readQuery(new URLSearchParams(location.hash.split("?")[1] || "")));
   }, TICK_MS);
+  // Back from a provider, signed in: this browser now holds the sign-in cookie.
+  if (location.hash === "#/signed-in") session.providerSignedIn();
   if (await session.resume()) {
     await startSession();
     showNav();

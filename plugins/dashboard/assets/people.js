@@ -38,6 +38,37 @@ export function wireSetup(signedIn) {
   });
 }
 
+// ---- Providers -------------------------------------------------------------------------------
+
+// What a provider's failed sign-in says on the sign-in view (`#/sign-in?provider=…`).
+const PROVIDER_FAILED = {
+  "no-account": "The provider knows you, but no account here has your email: ask an admin to add it to your account.",
+  refused: "The sign-in through the provider did not go through (it was cancelled, took too long, or was refused). Try again.",
+  unavailable: "The provider cannot be reached now. Try again later, or sign in with your password.",
+};
+
+// The sign-in view's providers (GET /api/v1/auth/providers), and whether passwords are taken;
+// a provider's sign-in is a plain link: the browser goes there and comes back signed in.
+export async function showSignInMethods(params) {
+  let methods = { password: true, providers: [] };
+  try {
+    const response = await fetch("/api/v1/auth/providers", { credentials: "omit", cache: "no-store" });
+    if (response.ok) methods = await response.json();
+  } catch (e) { /* the page still offers passwords */ }
+  $("signin-provider-list").replaceChildren(...methods.providers.map((p) => el("li", {},
+    el("a", { class: "button", href: `/api/v1/sign-in/${encodeURIComponent(p.id)}`, text: `Sign in with ${p.name}` }))));
+  $("signin-providers").hidden = methods.providers.length === 0;
+  // Passwords refused (DISABLE_PASSWORD_LOGIN): the page offers the providers and API tokens.
+  $("signin-kind-admin").disabled = !methods.password;
+  if (!methods.password) {
+    $("signin-kind-token").checked = true;
+    $("signin-admin-fields").hidden = true;
+    $("signin-token-fields").hidden = false;
+  }
+  const failed = params && PROVIDER_FAILED[params.get("provider")];
+  return failed || null;
+}
+
 // ---- Account ---------------------------------------------------------------------------------
 
 export async function showAccount() {

@@ -5,7 +5,7 @@
 //! token only the views its permissions allow.
 
 use bw_api::auth::{bearer_token, AnyCaller, Guard, Principal, SignedIn, UserPassword};
-use bw_api::refusals::{Answer, NONE};
+use bw_api::refusals::{Answer, DISABLED, NONE};
 use bw_api::{ApiError, AppState};
 use bw_store::user_store::Role;
 use poem::web::Data;
@@ -134,7 +134,10 @@ impl SignInApi {
         state: Data<&AppState>,
         req: &Request,
         caller: Guard<UserPassword>,
-    ) -> Answer<SignInAnswer, NONE> {
+    ) -> Answer<SignInAnswer, DISABLED> {
+        if let Some(why) = bw_api::password_policy::password_sign_in_refused(&state) {
+            return Err(ApiError::Forbidden(why).into());
+        }
         let ttl = state.config.auth.sign_in_ttl.as_secs() as i64;
         let name = caller.principal.user_name().ok_or(ApiError::Unauthorized)?;
         let (token, expires_at) = state.users.sign_ins.create(name, state.clock.now(), ttl)?;

@@ -1,0 +1,71 @@
+//! `providers`: sign-in through providers, with BorgWarehouse 3.6's setting names (read from
+//! the environment as they are, for hosts moving over), and `BW_PUBLIC_URL`, the address people
+//! use, which makes the redirect address.
+
+use bw_api::config::{PluginSettings, Secret};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// The address people use to reach this server (`https://backup.example.org`): the
+    /// providers send people back to `PUBLIC_URL/api/v1/sign-in/ID/callback`.
+    pub public_url: Option<String>,
+    /// A generic OpenID Connect provider (Keycloak, Authentik…): its issuer.
+    pub oidc_issuer_url: Option<String>,
+    pub oidc_client_id: Option<String>,
+    pub oidc_client_secret: Option<Secret>,
+    /// Its name on the page; "SSO" when unset.
+    pub oidc_provider_name: Option<String>,
+    pub google_client_id: Option<String>,
+    pub google_client_secret: Option<Secret>,
+    pub microsoft_client_id: Option<String>,
+    pub microsoft_client_secret: Option<Secret>,
+    /// The Entra ID tenant (`organizations`, `common`, or its id).
+    pub microsoft_tenant_id: Option<String>,
+    pub gitlab_client_id: Option<String>,
+    pub gitlab_client_secret: Option<Secret>,
+    /// GitHub's OAuth app (not OpenID Connect): accepted for hosts moving over, not used yet.
+    pub github_client_id: Option<String>,
+    pub github_client_secret: Option<Secret>,
+    /// Refuses passwords on `POST /api/v1/sign-in` while a provider is configured (never on
+    /// the command line; ignored, with a warning, when none is).
+    pub disable_password_login: bool,
+}
+
+impl PluginSettings for ProviderSettings {
+    const GROUP: &'static str = "providers";
+    const BORGWAREHOUSE_NAMES: &'static [&'static str] = &[
+        "oidc_issuer_url",
+        "oidc_client_id",
+        "oidc_client_secret",
+        "oidc_provider_name",
+        "google_client_id",
+        "google_client_secret",
+        "microsoft_client_id",
+        "microsoft_client_secret",
+        "microsoft_tenant_id",
+        "gitlab_client_id",
+        "gitlab_client_secret",
+        "github_client_id",
+        "github_client_secret",
+        "disable_password_login",
+    ];
+
+    fn check(&self) -> Result<(), String> {
+        let configured = crate::providers::configured(self);
+        if !configured.is_empty() && self.public_url.as_deref().is_none_or(str::is_empty) {
+            return Err("BW_PUBLIC_URL (`public_url`): a sign-in provider is configured, and it needs the address \
+                        people use to reach this server (e.g. https://backup.example.org) to send them back"
+                .into());
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(format!("BW_PUBLIC_URL (`public_url`): {url:?} is not an http(s) address"));
+            }
+        }
+        Ok(())
+    }
+}
+
+bw_api::settings_group!(ProviderSettings);
