@@ -964,6 +964,43 @@ def first_run(flow):
     context.close()
 
 
+def provider_sign_in(flow):
+    # #32: the sign-in view offers the provider; the browser goes there, logs in, consents, and
+    # comes back signed in (the cookie), as the user whose verified email the provider gave.
+    url = os.environ["BW_URL_SSO"]
+    context = flow.browser.new_context(viewport={"width": 1280, "height": 860})
+    # Not watched for console errors: the provider's own development pages load fonts from
+    # elsewhere, which this machine cannot reach. Ours are checked by what they show.
+    page = context.new_page()
+    page.goto(url + "/#/repositories")
+    link = page.get_by_role("link", name="Sign in with Company SSO")
+    expect(link).to_be_visible()
+    flow.a11y += scan(page, "sign-in with a provider")
+    link.click()
+    page.locator("input[name=login]").fill("alice@example.org")
+    page.locator("input[name=password]").fill("anything")
+    page.locator("button[type=submit]").click()
+    page.locator("button[type=submit]").click()  # the provider's consent
+    expect(page.locator("#nav")).to_be_visible()
+    expect(page.get_by_role("heading", name="Repositories")).to_be_visible()
+    page.goto(url + "/#/account")
+    expect(page.locator("#account-facts")).to_contain_text("alice")
+    expect(page.locator("#error")).to_be_hidden()
+    check(any(c["name"] == "bw_sign_in" and c["httpOnly"] for c in context.cookies()), "no sign-in cookie after the provider")
+    # Someone the provider knows but this server does not: told so, not signed in.
+    stranger = flow.browser.new_context().new_page()
+    stranger.goto(url + "/")
+    stranger.get_by_role("link", name="Sign in with Company SSO").click()
+    stranger.locator("input[name=login]").fill("bob@example.org")
+    stranger.locator("input[name=password]").fill("anything")
+    stranger.locator("button[type=submit]").click()
+    stranger.locator("button[type=submit]").click()
+    expect(stranger.get_by_role("alert")).to_contain_text("no account here has your email")
+    expect(stranger.locator("#nav")).to_be_hidden()
+    stranger.context.close()
+    context.close()
+
+
 def nothing_went_wrong(flow):
     check(not flow.a11y, "accessibility:\n" + "\n".join(flow.a11y))
     check(not flow.dialogs, f"a dialog opened (a script ran?): {flow.dialogs}")
@@ -974,7 +1011,7 @@ def nothing_went_wrong(flow):
     flow.browser.close()
 
 
-STEPS = [the_page_and_its_headers, sign_in, add_a_repository, a_real_backup, edit_everything, tokens, server_facts, an_html_alias_stays_text, search_filter_and_sort, a_phone, people, first_run, every_view_scanned, delete, a_larger_host, swagger_ui]
+STEPS = [the_page_and_its_headers, sign_in, add_a_repository, a_real_backup, edit_everything, tokens, server_facts, an_html_alias_stays_text, search_filter_and_sort, a_phone, people, first_run, provider_sign_in, every_view_scanned, delete, a_larger_host, swagger_ui]
 
 
 def main():

@@ -60,6 +60,54 @@ fn a_person_runs_the_host_from_the_dashboard() {
         .unwrap_or_else(|| panic!("no setup code in the log: {log}"))
         .trim_matches('"')
         .to_string();
+    // A fourth server, with sign-in through a real OpenID Provider (oidc-provider under Node),
+    // for the page's provider sign-in.
+    let oidc_module = std::env::var("OIDC_PROVIDER_MODULE").unwrap_or_else(|_| {
+        format!(
+            "{}/bw-ci-oidc-provider/node_modules/oidc-provider/lib/index.js",
+            std::env::var("TMPDIR").unwrap_or("/tmp".into())
+        )
+    });
+    assert!(
+        std::path::Path::new(&oidc_module).is_file(),
+        "oidc-provider is not installed at {oidc_module} (.ci/run installs it)"
+    );
+    let sso_port = bw_tests::ssh::free_port();
+    let sso_url = format!("http://127.0.0.1:{sso_port}");
+    let provider_port = bw_tests::ssh::free_port();
+    let mut provider = Command::new("node")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/oidc_provider.mjs"))
+        .args([
+            &oidc_module,
+            &provider_port.to_string(),
+            "borgwarehouse",
+            "dashboard client secret",
+            &format!("{sso_url}/api/v1/sign-in/oidc/callback"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    let mut out = std::io::BufReader::new(provider.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut out, &mut said).unwrap();
+    assert!(said.contains("listening"), "{said}");
+    std::thread::spawn(move || for _ in std::io::BufRead::lines(out) {});
+    let sso_root = dir.path().join("sso");
+    std::fs::create_dir_all(&sso_root).unwrap();
+    let mut sso_env = env.clone();
+    sso_env.extend([
+        ("BW_LISTEN".to_string(), format!("127.0.0.1:{sso_port}")),
+        ("BW_PUBLIC_URL".into(), sso_url.clone()),
+        ("OIDC_ISSUER_URL".into(), format!("http://127.0.0.1:{provider_port}")),
+        ("OIDC_CLIENT_ID".into(), "borgwarehouse".into()),
+        ("OIDC_CLIENT_SECRET".into(), "dashboard client secret".into()),
+        ("OIDC_PROVIDER_NAME".into(), "Company SSO".into()),
+    ]);
+    let sso = Server::start(&sso_root, &sso_env);
+    assert_eq!(sso.port(), sso_port);
+    let body = bw_tests::json!({"name": "alice", "role": "operator", "email": "alice@example.org", "password": "alice's long password"});
+    let url = format!("{sso_url}/api/v1/users");
+    assert_eq!(bw_tests::request("POST", &url, Some(&admin), Some(&body.to_string())).0, 200);
     let client = harness::keygen(dir.path(), "dashboard-client");
     let other = harness::keygen(dir.path(), "dashboard-other");
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../dashboard-artifacts");
@@ -72,6 +120,7 @@ fn a_person_runs_the_host_from_the_dashboard() {
         .env("BW_URL_DELETE_DISABLED", format!("http://127.0.0.1:{}", locked.port()))
         .env("BW_URL_FIRST_RUN", format!("http://127.0.0.1:{}", first.port()))
         .env("SETUP_CODE", &code)
+        .env("BW_URL_SSO", &sso_url)
         .env("BW_ADMIN_USER", "admin")
         .env("BW_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("CLIENT_KEY", &client.private)
@@ -86,6 +135,8 @@ fn a_person_runs_the_host_from_the_dashboard() {
         .env("CHROMIUM", chromium)
         .output()
         .unwrap();
+    let _ = provider.kill();
+    let _ = provider.wait();
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{said}");
     assert!(said.contains("dashboard flows: ok"), "{said}");

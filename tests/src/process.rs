@@ -19,7 +19,15 @@ pub fn spawn_on_free_port(mut cmd: Command, log: &Path) -> (Child, u16) {
         .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "info".into());
     cmd.env("RUST_LOG", format!("{filter},borgwarehouse::startup=info"));
-    cmd.env("BW_LISTEN", "127.0.0.1:0").stdout(Stdio::null()).stderr(file);
+    // A port the test chose (a provider must know where to send people back), else one the
+    // system gives; 127.0.0.1 either way.
+    let chosen = cmd
+        .get_envs()
+        .any(|(k, v)| k == "BW_LISTEN" && v.is_some_and(|v| v.to_string_lossy().starts_with("127.0.0.1:")));
+    if !chosen {
+        cmd.env("BW_LISTEN", "127.0.0.1:0");
+    }
+    cmd.stdout(Stdio::null()).stderr(file);
     let mut child = cmd.spawn().unwrap();
     let start = Instant::now();
     loop {
