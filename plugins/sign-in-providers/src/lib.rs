@@ -8,7 +8,7 @@ mod flow;
 mod providers;
 mod settings;
 
-use bw_api::auth::client_ip;
+use bw_api::auth::{client_ip, cookie_of};
 use bw_api::refusals::{Answer, NOT_FOUND, THROTTLED};
 use bw_api::{ApiError, AppState};
 use poem::web::Data;
@@ -68,17 +68,6 @@ fn provider(state: &AppState, id: &str) -> Option<(providers::Provider, String)>
 
 fn page(public_url: &str, hash: &str) -> String {
     format!("{}/#/{hash}", public_url.trim_end_matches('/'))
-}
-
-fn cookie_of(req: &Request, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(poem::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.to_string())
 }
 
 fn secure(public_url: &str) -> &'static str {

@@ -53,8 +53,11 @@ impl PluginSettings for ProviderSettings {
     ];
 
     fn check(&self) -> Result<(), String> {
-        let configured = crate::providers::configured(self);
-        if !configured.is_empty() && self.public_url.as_deref().is_none_or(str::is_empty) {
+        let named = |id: &Option<String>| id.as_deref().is_some_and(|v| !v.trim().is_empty());
+        let any = [&self.oidc_client_id, &self.google_client_id, &self.microsoft_client_id, &self.gitlab_client_id]
+            .into_iter()
+            .any(named);
+        if any && self.public_url.as_deref().is_none_or(str::is_empty) {
             return Err("BW_PUBLIC_URL (`public_url`): a sign-in provider is configured, and it needs the address \
                         people use to reach this server (e.g. https://backup.example.org) to send them back"
                 .into());
@@ -69,3 +72,35 @@ impl PluginSettings for ProviderSettings {
 }
 
 bw_api::settings_group!(ProviderSettings);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bw_api::config::Config;
+    use figment::Jail;
+
+    /// BorgWarehouse 3.6's names are read as they are; a provider without the address people
+    /// use is refused at start, naming the setting.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closures return figment's error.
+    fn borgwarehouse_names_are_read_and_a_provider_needs_the_public_url() {
+        Jail::expect_with(|jail| {
+            let load = || Config::load(None).map(|(c, _)| c);
+            assert_eq!(load().unwrap().group::<ProviderSettings>(), ProviderSettings::default());
+            jail.set_env("OIDC_ISSUER_URL", "https://sso.example.org/realms/company");
+            jail.set_env("OIDC_CLIENT_ID", "borgwarehouse");
+            jail.set_env("OIDC_CLIENT_SECRET", "s3cret value");
+            jail.set_env("DISABLE_PASSWORD_LOGIN", "true");
+            let refused = load().unwrap_err().0;
+            assert!(refused.contains("BW_PUBLIC_URL"), "{refused}");
+            jail.set_env("BW_PUBLIC_URL", "https://backup.example.org");
+            let loaded = load().unwrap().group::<ProviderSettings>();
+            assert!(loaded.disable_password_login);
+            let providers = crate::providers::configured(&loaded);
+            assert_eq!(providers.len(), 1);
+            assert_eq!((providers[0].id, providers[0].name.as_str()), ("oidc", "SSO"));
+            assert!(!format!("{loaded:?}").contains("s3cret"), "a secret in the debug output");
+            Ok(())
+        });
+    }
+}

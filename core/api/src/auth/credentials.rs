@@ -34,16 +34,21 @@ enum Presented {
     Nothing,
 }
 
-/// The sign-in cookie's value, if the request has one.
-fn sign_in_cookie(req: &Request) -> Option<String> {
+/// The value of the request's cookie `name`, if it has one.
+pub fn cookie_of(req: &Request, name: &str) -> Option<String> {
     req.headers()
         .get_all(poem::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == SIGN_IN_COOKIE && value.starts_with(bw_store::sign_ins::PREFIX))
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_string())
+}
+
+/// The sign-in cookie's value, if the request has one that holds a sign-in token.
+fn sign_in_cookie(req: &Request) -> Option<String> {
+    cookie_of(req, SIGN_IN_COOKIE).filter(|value| value.starts_with(bw_store::sign_ins::PREFIX))
 }
 
 fn presented(req: &Request) -> Presented {

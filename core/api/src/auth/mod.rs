@@ -19,7 +19,7 @@ use poem_openapi::registry::Registry;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
 pub use crate::throttle::{client_ip, Throttle};
-pub use credentials::{authenticate, bearer_token, HeldCredential, CSRF_HEADER, SIGN_IN_COOKIE};
+pub use credentials::{authenticate, bearer_token, cookie_of, HeldCredential, CSRF_HEADER, SIGN_IN_COOKIE};
 
 use crate::error::ApiError;
 use bw_store::audit_log::AuditEntry;
