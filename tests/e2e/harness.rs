@@ -86,7 +86,7 @@ impl Server {
         self.call("GET", path, &format!("Bearer {token}"), None)
     }
 
-    fn call(&self, method: &str, path: &str, auth: &str, body: Option<&Value>) -> (u16, Value) {
+    pub fn call(&self, method: &str, path: &str, auth: &str, body: Option<&Value>) -> (u16, Value) {
         self.try_call(method, path, auth, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 

@@ -95,11 +95,15 @@ impl AuditApi {
         /// At most this many (1 to 1000, default 100).
         limit: Query<Option<String>>,
     ) -> Answer<Json<Vec<AuditEntryView>>, INVALID_BODY> {
+        let named = |value: &Option<String>, name: &str| match value.as_deref() {
+            Some("") => Err(ApiError::BadRequest(format!("{name} must not be empty (leave it out for any)"))),
+            other => Ok(other.map(str::to_string)),
+        };
         let query = AuditQuery {
             from: time(from.as_deref(), "from")?,
             to: time(to.as_deref(), "to")?,
-            actor: actor.0.clone(),
-            action: action.0.clone(),
+            actor: named(&actor.0, "actor")?,
+            action: named(&action.0, "action")?,
             limit: whole_number(limit.as_deref(), "limit", 1, MAX_LIMIT)?.unwrap_or(100),
         };
         Ok(Json(state.audit.query(&query)?.into_iter().map(Into::into).collect()))
@@ -171,7 +175,24 @@ fn export(state: &AppState, request: ControlRequest) -> Result<String, String> {
     String::from_utf8(out).map(|s| s.trim_end().to_string()).map_err(|e| e.to_string())
 }
 
-bw_api::endpoint_plugin!("audit", AuditApi, AuditApi);
+/// The query parameters are read as text in the handler (a bad one gets the contract's 400
+/// naming it); the document says what they take.
+fn finish_document(doc: &mut serde_json::Value) {
+    if let Some(params) = doc.pointer_mut("/paths/~1api~1v1~1audit/get/parameters").and_then(|p| p.as_array_mut()) {
+        for p in params.iter_mut() {
+            match p["name"].as_str() {
+                Some("from" | "to") => p["schema"] = serde_json::json!({"type": "integer", "format": "int64"}),
+                Some("limit") => {
+                    p["schema"] = serde_json::json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT})
+                }
+                Some("actor" | "action") => p["schema"] = serde_json::json!({"type": "string", "minLength": 1}),
+                _ => {}
+            }
+        }
+    }
+}
+
+bw_api::endpoint_plugin!("audit", AuditApi, AuditApi, document = finish_document);
 bw_api::task_plugin!("audit-retention", daily, forget_old);
 bw_api::command_plugin!("audit", cli, CommandRun::Control(request));
 bw_api::control_op!("audit-export", creates_store = false, export);

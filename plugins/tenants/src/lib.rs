@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use bw_api::auth::{Administrator, Guard};
 use bw_api::body::JsonRequest;
 use bw_api::body_fields::{Checked, Rule};
-use bw_api::refusals::{Answer, UNEXPECTED_DATA};
+use bw_api::refusals::{Answer, INVALID_BODY, UNEXPECTED_DATA};
 use bw_api::{ApiError, AppState};
 use bw_store::user_store::is_tenant_name;
 use poem::web::Data;
@@ -51,7 +51,10 @@ pub struct TenantQuota {
     pub quota_gb: Checked<QuotaGb>,
 }
 
-/// `quotaGB`: a whole number of GB, 1 or more.
+/// The largest quota, in GB (an exabyte).
+const MAX_QUOTA: u64 = 1_000_000_000;
+
+/// `quotaGB`: a whole number of GB, 1 to an exabyte.
 pub struct QuotaGb;
 
 impl Rule for QuotaGb {
@@ -59,11 +62,18 @@ impl Rule for QuotaGb {
     type Value = u64;
 
     fn schema() -> MetaSchema {
-        MetaSchema { minimum: Some(1.0), ..MetaSchema::new_with_format("integer", "int64") }
+        MetaSchema {
+            minimum: Some(1.0),
+            maximum: Some(MAX_QUOTA as f64),
+            ..MetaSchema::new_with_format("integer", "int64")
+        }
     }
 
     fn parse(value: &Value) -> Result<u64, String> {
-        value.as_u64().filter(|q| *q >= 1).ok_or_else(|| "quotaGB must be a whole number of GB, 1 or more".into())
+        value
+            .as_u64()
+            .filter(|q| (1..=MAX_QUOTA).contains(q))
+            .ok_or_else(|| format!("quotaGB must be a whole number of GB from 1 to {MAX_QUOTA}"))
     }
 
     fn to_json(value: &u64) -> Value {
@@ -119,7 +129,7 @@ impl TenantsApi {
         caller: Guard<Administrator>,
         name: Path<String>,
         body: JsonRequest<TenantQuota>,
-    ) -> Answer<Json<TenantInfo>, UNEXPECTED_DATA> {
+    ) -> Answer<Json<TenantInfo>, { INVALID_BODY | UNEXPECTED_DATA }> {
         if !is_tenant_name(&name) {
             return Err(ApiError::UnexpectedData(
                 "the tenant name must be 1 to 64 letters, digits, '_', '-' or '.'".into(),
@@ -135,4 +145,19 @@ impl TenantsApi {
     }
 }
 
-bw_api::endpoint_plugin!("tenants", TenantsApi, TenantsApi);
+/// Unknown keys are refused in the quota's body, and a tenant's name in the path follows the
+/// name rule: the document says both.
+fn finish_document(doc: &mut serde_json::Value) {
+    if let Some(schema) = doc.pointer_mut("/components/schemas/TenantQuota") {
+        schema["additionalProperties"] = json!(false);
+    }
+    if let Some(params) =
+        doc.pointer_mut("/paths/~1api~1v1~1tenants~1{name}/put/parameters").and_then(|p| p.as_array_mut())
+    {
+        for p in params.iter_mut().filter(|p| p["name"] == "name") {
+            p["schema"] = json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"});
+        }
+    }
+}
+
+bw_api::endpoint_plugin!("tenants", TenantsApi, TenantsApi, document = finish_document);

@@ -61,7 +61,14 @@ impl Rule for Email {
     type Value = Option<String>;
 
     fn schema() -> MetaSchema {
-        MetaSchema::new_with_format("string", "email")
+        // An address, or "" (none): `format: email` would not take the empty string.
+        MetaSchema {
+            pattern: Some(
+                r"^(|[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f]+(\.[^@\s.\x00-\x1f\x7f-\x9f]+)+)$".into(),
+            ),
+            max_length: Some(254),
+            ..MetaSchema::new("string")
+        }
     }
 
     fn parse(value: &Value) -> Result<Option<String>, String> {

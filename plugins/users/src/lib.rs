@@ -10,7 +10,7 @@ mod fields;
 use bw_api::auth::{client_ip, Administrator, AnyUser, Guard};
 use bw_api::body::{JsonRequest, Message};
 use bw_api::body_fields::{Checked, Given};
-use bw_api::refusals::{Answer, CONFLICT, DISABLED, NOT_FOUND, THROTTLED, UNEXPECTED_DATA};
+use bw_api::refusals::{Answer, CONFLICT, DISABLED, INVALID_BODY, NOT_FOUND, THROTTLED, UNEXPECTED_DATA};
 use bw_api::{ApiError, ApiResult, AppState};
 use bw_store::store_error::StoreError;
 use bw_store::user_store::{NewUser, User, UserChange};
@@ -147,7 +147,7 @@ impl UsersApi {
         state: Data<&AppState>,
         caller: Guard<Administrator>,
         body: JsonRequest<UserNew>,
-    ) -> Answer<Json<UserInfo>, { UNEXPECTED_DATA | CONFLICT }> {
+    ) -> Answer<Json<UserInfo>, { INVALID_BODY | UNEXPECTED_DATA | CONFLICT }> {
         let b = body.fields()?.parse()?;
         let (name, role, password) = (b.name.into_inner(), b.role.into_inner(), b.password.into_inner());
         let (email, tenant) = (b.email.value().flatten(), b.tenant.value().flatten());
@@ -172,7 +172,7 @@ impl UsersApi {
         caller: Guard<Administrator>,
         name: Path<String>,
         body: JsonRequest<UserEdit>,
-    ) -> Answer<Json<UserInfo>, { NOT_FOUND | UNEXPECTED_DATA | CONFLICT }> {
+    ) -> Answer<Json<UserInfo>, { INVALID_BODY | NOT_FOUND | UNEXPECTED_DATA | CONFLICT }> {
         let b = body.fields()?.parse()?;
         let (role, email, tenant, password) = (b.role.value(), b.email.value(), b.tenant.value(), b.password.value());
         let who = name.0.clone();
@@ -236,7 +236,7 @@ impl UsersApi {
         req: &Request,
         caller: Guard<AnyUser>,
         body: JsonRequest<AccountEdit>,
-    ) -> Answer<Json<UserInfo>, { UNEXPECTED_DATA | CONFLICT | DISABLED }> {
+    ) -> Answer<Json<UserInfo>, { INVALID_BODY | UNEXPECTED_DATA | CONFLICT | DISABLED }> {
         let b = body.fields()?.parse()?;
         let name = caller.principal.user_name().unwrap_or_default().to_string();
         let (email, password, current) = (b.email.value(), b.password.value(), b.current_password.value());
@@ -275,7 +275,7 @@ impl UsersApi {
         state: Data<&AppState>,
         req: &Request,
         body: JsonRequest<Setup>,
-    ) -> Answer<Json<UserInfo>, { UNEXPECTED_DATA | CONFLICT | DISABLED | THROTTLED }> {
+    ) -> Answer<Json<UserInfo>, { INVALID_BODY | UNEXPECTED_DATA | CONFLICT | DISABLED | THROTTLED }> {
         // Every attempt counts against the address, as a password does: the code is a secret.
         let ip = client_ip(&state.config.server, req);
         let Some(attempt) = state.throttle.admit(ip, state.config.auth.failure_limit) else {
@@ -333,4 +333,24 @@ async fn check_current_password(state: &AppState, req: &Request, name: &str, cur
     }
 }
 
-bw_api::endpoint_plugin!("users", UsersApi, UsersApi);
+/// Unknown keys are refused in the people bodies, and a user's name in a path follows the name
+/// rule: the document says both, so that a client (or a fuzzer) knows.
+fn finish_document(doc: &mut serde_json::Value) {
+    for name in ["UserNew", "UserEdit", "AccountEdit", "Setup"] {
+        if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
+            schema["additionalProperties"] = serde_json::json!(false);
+        }
+    }
+    for method in ["patch", "delete"] {
+        if let Some(params) = doc
+            .pointer_mut(&format!("/paths/~1api~1v1~1users~1{{name}}/{method}/parameters"))
+            .and_then(|p| p.as_array_mut())
+        {
+            for p in params.iter_mut().filter(|p| p["name"] == "name") {
+                p["schema"] = serde_json::json!({"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,64}$"});
+            }
+        }
+    }
+}
+
+bw_api::endpoint_plugin!("users", UsersApi, UsersApi, document = finish_document);
