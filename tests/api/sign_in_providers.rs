@@ -2,7 +2,9 @@
 //! `oidc-provider` from npm (certified by the OpenID Foundation), under Node. The browser is
 //! played by hand (cookies kept, redirects followed one by one), so that each step can be
 //! tampered with: a user signs in; an unknown email, an unverified one, a tampered state and a
-//! replayed callback are refused and counted; DISABLE_PASSWORD_LOGIN refuses passwords.
+//! replayed callback are refused and counted; forged ID tokens (another audience, another
+//! issuer, expired, an unpublished key) and an expired code are refused; DISABLE_PASSWORD_LOGIN
+//! refuses passwords.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -227,6 +229,38 @@ fn a_user_signs_in_through_a_real_openid_provider_and_strangers_do_not() {
     assert_eq!(failed, 5, "{entries}");
     assert!(entries.as_array().unwrap().iter().any(|e| e["action"] == "sign-in" && e["actor"] == "alice"));
     assert!(!entries.to_string().contains(CLIENT_SECRET) && !entries.to_string().contains(&signed_in));
+}
+
+#[test]
+fn forged_id_tokens_and_expired_codes_are_refused() {
+    let Some(module) = provider_module() else { return };
+    let (s, _provider) = server_with_provider(&module, false);
+    let admin = s.create_admin();
+    s.post(
+        "/api/v1/users",
+        Some(&admin),
+        &json!({"name": "alice", "role": "admin", "email": "alice@example.org", "password": "alice's long password"}),
+    );
+    let refused = format!("{}/#/sign-in?provider=refused", s.url);
+    // The provider makes each of these for alice's verified email (tests/clients/oidc_provider.mjs),
+    // signed by its own key but for `signature`: only the claim said is wrong.
+    for forgery in ["audience", "issuer", "expired", "signature", "expired-code"] {
+        let mut browser = Browser::new();
+        let callback = browser.through_the_provider(&s.url, &format!("alice@example.org#{forgery}"));
+        if forgery == "expired-code" {
+            std::thread::sleep(std::time::Duration::from_millis(2500));
+        }
+        let back = browser.send("GET", &callback, None);
+        assert_eq!(back.location.as_deref(), Some(&refused[..]), "{forgery}: {}", back.body);
+        assert!(!browser.cookies.contains_key("bw_sign_in"), "{forgery}: signed in");
+    }
+    // The same way, untouched, signs alice in: the refusals above are the forgeries'.
+    let mut browser = Browser::new();
+    let callback = browser.through_the_provider(&s.url, "alice@example.org#untouched");
+    let back = browser.send("GET", &callback, None);
+    assert_eq!(back.location, Some(format!("{}/#/signed-in", s.url)), "{}", back.body);
+    let (_, entries) = s.get("/api/v1/audit?action=sign-in.failed&limit=100", Some(&admin));
+    assert_eq!(entries.as_array().unwrap().len(), 5, "{entries}");
 }
 
 #[test]
