@@ -39,11 +39,21 @@ struct OidcProvider {
 
 impl OidcProvider {
     fn start(module: &str, redirect_uri: &str) -> OidcProvider {
+        OidcProvider::run("oidc_provider.mjs", &[module], redirect_uri)
+    }
+
+    /// The stand-in for GitHub (tests/clients/github_standin.mjs): github.com is out of reach.
+    fn github(redirect_uri: &str) -> OidcProvider {
+        OidcProvider::run("github_standin.mjs", &[], redirect_uri)
+    }
+
+    fn run(script: &str, first: &[&str], redirect_uri: &str) -> OidcProvider {
         let port = bw_tests::ssh::free_port();
-        let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/oidc_provider.mjs");
+        let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients").join(script);
         let mut child = Command::new("node")
             .arg(script)
-            .args([module, &port.to_string(), CLIENT_ID, CLIENT_SECRET, redirect_uri])
+            .args(first)
+            .args([&port.to_string(), CLIENT_ID, CLIENT_SECRET, redirect_uri])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -51,7 +61,7 @@ impl OidcProvider {
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
-        assert!(line.contains("listening"), "oidc-provider did not start: {line}");
+        assert!(line.contains("listening"), "the provider did not start: {line}");
         // Keep reading what it says: a closed pipe would stop it at its next line.
         std::thread::spawn(move || for _ in out.lines() {});
         OidcProvider { child, url: format!("http://127.0.0.1:{port}") }
@@ -123,11 +133,15 @@ impl Browser {
     /// From our sign-in start to the provider's redirect back to us: logs in as `login` and
     /// consents on the way. The callback address, not yet followed.
     fn through_the_provider(&mut self, server: &str, login: &str) -> String {
-        let mut at = self.send("GET", &format!("{server}/api/v1/sign-in/oidc"), None);
+        self.through(server, "oidc", login)
+    }
+
+    fn through(&mut self, server: &str, provider: &str, login: &str) -> String {
+        let mut at = self.send("GET", &format!("{server}/api/v1/sign-in/{provider}"), None);
         assert_eq!(at.status, 302, "the start: {}", at.body);
         for _ in 0..12 {
             let next = at.location.clone().unwrap_or_else(|| panic!("no redirect: {} {}", at.status, at.body));
-            if next.starts_with(&format!("{server}/api/v1/sign-in/oidc/callback")) {
+            if next.starts_with(&format!("{server}/api/v1/sign-in/{provider}/callback")) {
                 return next;
             }
             at = self.send("GET", &next, None);
@@ -261,6 +275,67 @@ fn forged_id_tokens_and_expired_codes_are_refused() {
     assert_eq!(back.location, Some(format!("{}/#/signed-in", s.url)), "{}", back.body);
     let (_, entries) = s.get("/api/v1/audit?action=sign-in.failed&limit=100", Some(&admin));
     assert_eq!(entries.as_array().unwrap().len(), 5, "{entries}");
+}
+
+/// GitHub speaks OAuth2, not OpenID Connect: the account's verified primary email selects the
+/// user; a verified secondary one does not, nor an unverified primary.
+#[test]
+fn a_user_signs_in_through_github_by_the_verified_primary_email() {
+    if provider_module().is_none() {
+        return; // Node, which .ci/run installs with oidc-provider.
+    }
+    let port = bw_tests::ssh::free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let github = OidcProvider::github(&format!("{public}/api/v1/sign-in/github/callback"));
+    let s = TestServer::with_config(|c| {
+        c.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        c.auth.failure_limit = 100;
+        c.plugins.update(|g: &mut ProviderSettings| {
+            g.public_url = Some(public.clone());
+            g.github_url = Some(github.url.clone());
+            g.github_client_id = Some(CLIENT_ID.into());
+            g.github_client_secret = Some(bw_api::config::Secret::new(CLIENT_SECRET));
+        });
+    });
+    let admin = s.create_admin();
+    for (name, email) in
+        [("alice", "alice@example.org"), ("carol", "second-carol@example.org"), ("eve", "unverified-eve@example.org")]
+    {
+        let body = json!({"name": name, "role": "admin", "email": email, "password": "a long enough password"});
+        assert_eq!(s.post("/api/v1/users", Some(&admin), &body).0, 200);
+    }
+    assert_eq!(s.get("/api/v1/auth/providers", None).1["providers"], json!([{"id": "github", "name": "GitHub"}]));
+
+    let mut browser = Browser::new();
+    let callback = browser.through(&s.url, "github", "alice@example.org");
+    let back = browser.send("GET", &callback, None);
+    assert_eq!(back.location, Some(format!("{}/#/signed-in", s.url)), "{}", back.body);
+    let signed_in = browser.cookies.get("bw_sign_in").cloned().expect("the sign-in cookie");
+    assert_eq!(s.get("/api/v1/whoami", Some(&format!("Bearer {signed_in}"))).1["name"], "alice");
+    // The code again: GitHub refuses a used code.
+    let mut replayer = Browser::new();
+    replayer.cookies = browser.cookies.clone();
+    replayer.cookies.remove("bw_sign_in");
+    let again = replayer.send("GET", &callback, None);
+    assert_eq!(again.location, Some(format!("{}/#/sign-in?provider=refused", s.url)));
+
+    let cases = [
+        ("carol@example.org", "no-account"),       // only her secondary email is carol's here
+        ("unverified-eve@example.org", "refused"), // her primary email is not verified
+    ];
+    for (login, outcome) in cases {
+        let mut browser = Browser::new();
+        let callback = browser.through(&s.url, "github", login);
+        let back = browser.send("GET", &callback, None);
+        assert_eq!(back.location, Some(format!("{}/#/sign-in?provider={outcome}", s.url)), "{login}");
+        assert!(!browser.cookies.contains_key("bw_sign_in"), "{login} signed in");
+    }
+    // A tampered state.
+    let mut mallory = Browser::new();
+    let callback = mallory.through(&s.url, "github", "alice@example.org");
+    let back = mallory.send("GET", &callback.replace("state=", "state=x"), None);
+    assert_eq!(back.location, Some(format!("{}/#/sign-in?provider=refused", s.url)));
+    assert!(!mallory.cookies.contains_key("bw_sign_in"));
 }
 
 #[test]

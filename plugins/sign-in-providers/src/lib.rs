@@ -1,10 +1,12 @@
 //! Sign-in through providers, as BorgWarehouse 3.6 does (its setting names): generic OpenID
-//! Connect (Keycloak, Authentik…), Google, Microsoft and GitLab. A provider's verified email
+//! Connect (Keycloak, Authentik…), GitHub, Google, Microsoft and GitLab. A provider's verified email
 //! selects an existing user; nobody is created by signing in. The page lists the providers
 //! (`GET /api/v1/auth/providers`), sends the browser to one (`GET /api/v1/sign-in/ID`), and the
 //! provider sends it back (`.../callback`), signed in with the page's cookie.
 
 mod flow;
+mod github;
+mod openid;
 mod providers;
 mod settings;
 
@@ -20,7 +22,7 @@ pub use settings::ProviderSettings;
 
 #[derive(Tags)]
 enum Tag {
-    /// Signing in through OpenID Connect providers.
+    /// Signing in through OpenID Connect and GitHub.
     #[oai(rename = "People, tenants and scopes (this server, v1 paths)")]
     People,
 }
@@ -33,7 +35,7 @@ const PENDING_COOKIE: &str = "bw_sign_in_pending";
 #[derive(Object, Debug)]
 #[oai(rename = "SignInProvider")]
 pub struct ProviderInfo {
-    /// In the paths: `oidc`, `google`, `microsoft`, `gitlab`.
+    /// In the paths: `oidc`, `github`, `google`, `microsoft`, `gitlab`.
     pub id: String,
     /// Its name on the page.
     pub name: String,

@@ -25,9 +25,12 @@ pub struct ProviderSettings {
     pub microsoft_tenant_id: Option<String>,
     pub gitlab_client_id: Option<String>,
     pub gitlab_client_secret: Option<Secret>,
-    /// GitHub's OAuth app (not OpenID Connect): accepted for hosts moving over, not used yet.
+    /// A GitHub OAuth app (plain OAuth2, not OpenID Connect): its callback is
+    /// `PUBLIC_URL/api/v1/sign-in/github/callback`.
     pub github_client_id: Option<String>,
     pub github_client_secret: Option<Secret>,
+    /// A GitHub Enterprise Server's address (`https://git.example.org`); github.com when unset.
+    pub github_url: Option<String>,
     /// Refuses passwords on `POST /api/v1/sign-in` while a provider is configured (never on
     /// the command line; ignored, with a warning, when none is).
     pub disable_password_login: bool,
@@ -54,17 +57,27 @@ impl PluginSettings for ProviderSettings {
 
     fn check(&self) -> Result<(), String> {
         let named = |id: &Option<String>| id.as_deref().is_some_and(|v| !v.trim().is_empty());
-        let any = [&self.oidc_client_id, &self.google_client_id, &self.microsoft_client_id, &self.gitlab_client_id]
-            .into_iter()
-            .any(named);
+        let any = [
+            &self.oidc_client_id,
+            &self.github_client_id,
+            &self.google_client_id,
+            &self.microsoft_client_id,
+            &self.gitlab_client_id,
+        ]
+        .into_iter()
+        .any(named);
         if any && self.public_url.as_deref().is_none_or(str::is_empty) {
             return Err("BW_PUBLIC_URL (`public_url`): a sign-in provider is configured, and it needs the address \
                         people use to reach this server (e.g. https://backup.example.org) to send them back"
                 .into());
         }
-        if let Some(url) = &self.public_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(format!("BW_PUBLIC_URL (`public_url`): {url:?} is not an http(s) address"));
+        for (name, url) in
+            [("BW_PUBLIC_URL (`public_url`)", &self.public_url), ("BW_GITHUB_URL (`github_url`)", &self.github_url)]
+        {
+            if let Some(url) = url {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(format!("{name}: {url:?} is not an http(s) address"));
+                }
             }
         }
         Ok(())
