@@ -92,6 +92,12 @@ fn a_tenant_bound_caller_cannot_tell_another_tenants_repository_from_a_missing_o
         delivered_by: vec![],
     };
     s.state.alert_log.add(&[fired(&a_name), fired(&b_name)]).unwrap();
+    // A check run saw both: A's repository uses 100 KiB, B's 5,000.
+    let (a_num, b_num): (u64, u64) = (a_id.parse().unwrap(), b_id.parse().unwrap());
+    let mut run = vec![(a_num, 100, bw_tests::NOW), (b_num, 5000, bw_tests::NOW)];
+    run.sort();
+    let host = bw_store::history::HostPoint { at: bw_tests::NOW, storage_used: 5100, repositories: 2, late: 0 };
+    s.state.history.record(bw_tests::NOW, &run, Some(host)).unwrap();
 
     let before = (s.get("/api/v1/repositories?include=keys", Some(&admin)).1, s.authorized_keys_text());
     for (who, auth) in [("operator of a", &operator_a), ("token of a", &token_a), ("token naming a's", &token_named)] {
@@ -115,10 +121,18 @@ fn a_tenant_bound_caller_cannot_tell_another_tenants_repository_from_a_missing_o
                 list["repoList"].as_array().unwrap().iter().filter_map(|r| r["repositoryName"].as_str()).collect();
             assert_eq!((status, names), (200, vec![a_name.as_str()]), "{who}: {path}");
         }
-        // Figures summed over the host are not for it.
-        for path in ["/api/v1/history", "/metrics", "/api/v1/storage-targets/status"] {
-            assert_eq!(s.get(path, Some(auth)).0, 403, "{who}: {path}");
-        }
+        // Figures summed over the host are its own sums; the host's filesystems are not for it.
+        let (status, history) = s.get("/api/v1/history", Some(auth));
+        let sums = json!([{"at": bw_tests::NOW, "storageUsed": 100, "repositories": 1, "late": 0}]);
+        assert_eq!((status, &history["points"]), (200, &sums), "{who}: {history}");
+        let (status, metrics) = s.get("/metrics", Some(auth));
+        let metrics = metrics.as_str().unwrap_or_default().to_string();
+        assert_eq!(status, 200, "{who}: {metrics}");
+        assert!(metrics.contains(&format!("repositoryName=\"{a_name}\"")), "{who}: {metrics}");
+        assert!(!metrics.contains(&b_name), "{who}: B's repository in the scrape");
+        assert!(metrics.contains("borgwarehouse_repositories 1\n"), "{who}: {metrics}");
+        assert!(!metrics.contains("borgwarehouse_http_requests"), "{who}: the host's traffic in the scrape");
+        assert_eq!(s.get("/api/v1/storage-targets/status", Some(auth)).0, 403, "{who}");
         // The alerts: only its own, and B's are as a missing repository's (none).
         let (_, alerts) = s.get("/api/v1/alerts", Some(auth));
         let named: Vec<&str> =
@@ -127,6 +141,8 @@ fn a_tenant_bound_caller_cannot_tell_another_tenants_repository_from_a_missing_o
         let (_, on_b) = s.get(&format!("/api/v1/alerts?repositoryName={b_name}"), Some(auth));
         assert_eq!(on_b, json!({"alerts": []}), "{who}");
     }
+    // The host's own caller sees the host's sums.
+    assert_eq!(s.get("/api/v1/history", Some(&admin)).1["points"][0]["storageUsed"], 5100);
     let after = (s.get("/api/v1/repositories?include=keys", Some(&admin)).1, s.authorized_keys_text());
     assert_eq!(before, after, "nothing changed");
 }

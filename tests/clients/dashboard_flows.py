@@ -869,7 +869,7 @@ def swagger_ui(flow):
 
 def people(flow):
     # #32: the admin adds an operator bound to a tenant in the users view; the operator signs in
-    # in another tab-less context and sees only its tenant's repositories, no monitoring; its
+    # in another tab-less context and sees only its tenant's repositories, monitoring of them; its
     # account view changes its email; the audit view shows who did what, filtered.
     page = flow.page
     page.goto(URL + "/#/users")
@@ -905,11 +905,16 @@ def people(flow):
     signin.get_by_label("Password", exact=True).fill("olga's long password")
     signin.get_by_role("button", name="Sign in").click()
     expect(olga.locator("#nav")).to_be_visible()
-    expect(olga.get_by_role("link", name="Monitoring")).to_be_hidden()
     expect(olga.get_by_role("link", name="Users")).to_be_hidden()
     olga.goto(URL + "/#/repositories")
     expect(olga.locator("#repo-rows tr")).to_have_count(1)
     expect(olga.locator("#repo-rows")).to_contain_text("acme-web")
+    # Monitoring sums up her tenant's repositories only (the API filters the host's history).
+    olga.get_by_role("link", name="Monitoring").click()
+    expect(olga.locator("#totals")).to_contain_text("Repositories1")
+    expect(olga.locator("#usage")).not_to_contain_text("laptop")
+    expect(olga.locator("#view-monitoring")).not_to_contain_text("never backed up")
+    expect(olga.locator("#fired")).not_to_contain_text("late")
     olga.goto(URL + "/#/account")
     expect(olga.get_by_role("heading", name="Your account")).to_be_visible()
     expect(olga.locator("#account-facts")).to_contain_text("acme")

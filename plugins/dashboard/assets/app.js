@@ -17,7 +17,7 @@ import {
 const VIEWS = ["signin", "setup", "repos", "repo", "edit", "add", "monitoring", "tokens", "users", "audit", "server", "account", "missing"];
 // What each view needs of the caller.
 const NEEDS = {
-  repos: "read", repo: "read", edit: "update", add: "create", monitoring: "host", tokens: "tokens", server: "read",
+  repos: "read", repo: "read", edit: "update", add: "create", monitoring: "read", tokens: "tokens", server: "read",
   users: "users", audit: "users", account: "account",
 };
 // Turning pages, sorting or going Back within the list reuses the list read less than this
@@ -124,7 +124,6 @@ async function route(live = false) {
     $("missing-text").textContent = {
       tokens: "API tokens are managed by admins and operators, signed in with their name and password.",
       users: "Only an admin manages users and reads the audit log.",
-      host: "Monitoring sums up the whole host: this sign-in sees only its tenant's repositories.",
       account: "An API token has no account: sign in with a name and password.",
     }[need] || `This view needs the ${need} permission, which this sign-in does not have.`;
     show("missing");

@@ -2,7 +2,7 @@
 //! session) and the host's sums, over a time range. The points are written by the checks and
 //! sessions, and folded by age, in `bw_api::history`; this plugin only answers.
 
-use bw_api::auth::{Guard, Read, WholeHost};
+use bw_api::auth::{Guard, Read};
 use bw_api::query::whole_number;
 use bw_api::refusals::{Answer, INVALID_BODY, NOT_FOUND};
 use bw_api::{ApiError, ApiResult, AppState};
@@ -107,18 +107,35 @@ impl HistoryApi {
     }
 
     /// The host's history: sums over its repositories at each check run, oldest first
+    ///
+    /// A caller bound to a tenant, or to named repositories, gets the sums over those.
     #[oai(path = "/api/v1/history", method = "get", tag = "Tag::History", operation_id = "getHostHistory")]
     async fn host(
         &self,
         state: Data<&AppState>,
-        _caller: Guard<WholeHost<Read>>,
+        caller: Guard<Read>,
         /// Unix seconds, included; 0 when absent.
         from: Query<Option<String>>,
         /// Unix seconds, included; now when absent.
         to: Query<Option<String>>,
     ) -> Answer<Json<HostHistory>, { INVALID_BODY }> {
         let (from, to) = range(&state, from.as_deref(), to.as_deref())?;
-        let points = state.history.host(from, to)?;
+        let scope = caller.scope();
+        let points = if scope.is_whole_host() {
+            state.history.host(from, to)?
+        } else {
+            // A tenant's (or named repositories') own sums: the host's are other tenants' too.
+            let mut reach = Vec::new();
+            state.repos.summaries(state.clock.now(), |r| {
+                if scope.admits(r.tenant, &r.name.to_string()) {
+                    reach.push((r.id, r.alert));
+                }
+            });
+            let state = state.clone();
+            tokio::task::spawn_blocking(move || state.history.sums(&reach, from, to))
+                .await
+                .map_err(ApiError::internal)??
+        };
         Ok(Json(HostHistory { points: points.into_iter().map(Into::into).collect() }))
     }
 }

@@ -1,6 +1,6 @@
 //! The `metrics` plugin: `GET /metrics` for Prometheus, outside the OpenAPI document (its answer
 //! is not JSON). A token with read, the administrator, or the cron key may scrape; anyone when
-//! `BW_METRICS_PUBLIC=true`.
+//! `BW_METRICS_PUBLIC=true`. A caller bound to a tenant or to names scrapes its repositories.
 //!
 //! The repositories' figures are copied from the store's in-memory index at each scrape (no
 //! record is read from sled) and the answer is written as it is sent, in chunks, so metrics
@@ -16,6 +16,7 @@ use std::fmt;
 use bw_api::auth::{authenticate, Principal, SCHEME_ADMIN, SCHEME_CRON, SCHEME_SIGN_IN, SCHEME_TOKEN};
 use bw_api::registry::HttpRoute;
 use bw_api::{ApiError, AppState};
+use bw_store::scope::Scope;
 use bw_store::token_store::Permission;
 use bytes::Bytes;
 use poem::http::Method;
@@ -35,18 +36,17 @@ const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Scrapes being built or sent at once.
 static SCRAPES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
-/// The caller may scrape, or the contract's 401/403.
-async fn admit(state: &AppState, req: &Request) -> Result<(), ApiError> {
+/// What the caller may scrape (the whole host, or its tenant's or named repositories), or the
+/// contract's 401/403.
+async fn admit(state: &AppState, req: &Request) -> Result<Scope, ApiError> {
     if state.config.auth.metrics_public {
-        return Ok(());
+        return Ok(Scope::HOST);
     }
     match authenticate(state, req, &[SCHEME_TOKEN, SCHEME_SIGN_IN, SCHEME_ADMIN, SCHEME_CRON]).await? {
         Principal::Token { permissions, .. } if !permissions.allows(Permission::Read) => {
             Err(ApiError::InsufficientPermissions)
         }
-        // The scrape shows every repository: not for a caller bound to a tenant or to names.
-        p if !p.scope().is_whole_host() => Err(ApiError::InsufficientPermissions),
-        _ => Ok(()),
+        p => Ok(p.scope()),
     }
 }
 
@@ -61,13 +61,20 @@ fn wants_openmetrics(req: &Request) -> bool {
 /// Reads what the scrape shows: the repositories' figures now (from the store's in-memory
 /// index: reading every record from sled at each scrape left 10-17 MiB of fragmented heap behind
 /// at 100,000 repositories), and the server's counters.
-fn collect(state: &AppState) -> Scrape {
+/// A caller bound to a tenant or to names sees its repositories, their totals and the build,
+/// not the host's own figures (requests, refusals, deliveries, check runs): they are other
+/// tenants' traffic as much as its own.
+fn collect(state: &AppState, scope: &Scope) -> Scrape {
     let now = state.clock.now();
-    let mut repos = RepoTable::with_capacity(state.repos.len());
+    let host_wide = scope.is_whole_host();
+    let mut repos = RepoTable::with_capacity(if host_wide { state.repos.len() } else { 0 });
     {
         let last = state.sessions.last_sessions();
         let verifies = state.verifies.all();
         state.repos.summaries(now, |repo| {
+            if !host_wide && !scope.admits(repo.tenant, &repo.name.to_string()) {
+                return;
+            }
             let session = last.get(&repo.id).copied();
             let verify = verifies.get(&repo.id).map(|v| (v.at, v.ok));
             repos.push(repo, session, verify)
@@ -75,7 +82,8 @@ fn collect(state: &AppState) -> Scrape {
     }
     Scrape {
         repos,
-        telemetry: state.telemetry.snapshot(),
+        telemetry: if host_wide { state.telemetry.snapshot() } else { Default::default() },
+        host_wide,
         version: bw_api::VERSION,
         plugins: bw_api::registry::all_plugin_names().unwrap_or_default().join(","),
     }
@@ -143,9 +151,10 @@ impl fmt::Write for Chunks {
 
 #[handler]
 async fn metrics(req: &Request, state: Data<&AppState>) -> Response {
-    if let Err(e) = admit(&state, req).await {
-        return e.into_response();
-    }
+    let scope = match admit(&state, req).await {
+        Ok(scope) => scope,
+        Err(e) => return e.into_response(),
+    };
     let openmetrics = wants_openmetrics(req);
     // A scrape holds a table of every repository while it is written out: at most two are
     // built at once, so that many scrapers (or one token holder looping) cannot multiply it.
@@ -156,7 +165,7 @@ async fn metrics(req: &Request, state: Data<&AppState>) -> Response {
     let (tx, mut rx) = mpsc::channel::<Bytes>(2);
     tokio::task::spawn_blocking(move || {
         let mut registry = prometheus_client::registry::Registry::default();
-        registry.register_collector(Box::new(collect(&reader)));
+        registry.register_collector(Box::new(collect(&reader, &scope)));
         let mut out = Chunks { buf: String::with_capacity(CHUNK + 1024), tx, openmetrics };
         let written =
             prometheus_client::encoding::text::encode(&mut out, &registry).and_then(|()| out.send_lines(Upto::End));
@@ -196,7 +205,8 @@ fn describe(doc: &mut serde_json::Value) {
                         refused credentials, alert deliveries, build info. OpenMetrics when the client's `Accept` \
                         names it, the Prometheus text format otherwise. A token with read permission, the \
                         administrator (Basic, or a page's sign-in token) or the cron key; no credentials when the \
-                        server sets BW_METRICS_PUBLIC=true.",
+                        server sets BW_METRICS_PUBLIC=true. A caller bound to a tenant or to named \
+                        repositories sees those, their totals and the build, not the host's own counters.",
         "tags": ["Server"],
         "security": [{"apiToken": []}, {"signIn": []}, {"admin": []}, {"cronKey": []}],
         "responses": {"200": {"description": "The metrics", "content": {

@@ -101,6 +101,8 @@ impl RepoTable {
 pub struct Scrape {
     pub repos: RepoTable,
     pub telemetry: TelemetrySnapshot,
+    /// Whether the host's own figures (requests, refusals, deliveries, check runs) are shown.
+    pub host_wide: bool,
     pub version: &'static str,
     pub plugins: String,
 }
@@ -398,6 +400,9 @@ impl Collector for Scrape {
         self.encode_build_info(e)?;
         self.encode_per_repository(e)?;
         self.encode_totals(e)?;
+        if !self.host_wide {
+            return Ok(());
+        }
         self.encode_check_runs(e)?;
         self.encode_counters(e)
     }
@@ -448,7 +453,13 @@ mod tests {
             Some(bw_store::session_store::LastSession { ended_at: 9, exit_code: 2 }),
             Some((11, false)),
         );
-        let scrape = Scrape { repos, telemetry: TelemetrySnapshot::default(), version: "1", plugins: "metrics".into() };
+        let scrape = Scrape {
+            repos,
+            telemetry: TelemetrySnapshot::default(),
+            host_wide: true,
+            version: "1",
+            plugins: "metrics".into(),
+        };
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register_collector(Box::new(scrape));
         let mut text = String::new();

@@ -235,6 +235,47 @@ impl HistoryStore {
         Ok(points)
     }
 
+    /// The host's points from `from` to `to` as [`HistoryStore::host`], summed over the
+    /// repositories `repos` only (`(id, alert delay in seconds)`, as they are now): what a
+    /// caller bound to a tenant or to names sees of the host. At each check run: their storage
+    /// used, how many had a point, and how many were late then by their alert delay of today.
+    pub fn sums(&self, repos: &[(u64, u64)], from: i64, to: i64) -> StoreResult<Vec<HostPoint>> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        // A few repositories are looked up in each run; many, read with the whole run.
+        const LOOKUPS: usize = 64;
+        let wanted: std::collections::HashMap<u64, u64> = repos.iter().copied().collect();
+        let mut points = Vec::new();
+        for entry in self.host.range(time_key(from)..=time_key(to)).keys().rev().take(MAX_POINTS) {
+            let at = time_of(&entry?).ok_or_else(|| corrupt("key"))?;
+            let mut point = HostPoint { at, storage_used: 0, repositories: 0, late: 0 };
+            let mut add = |alert: u64, used: u64, last_save: i64| {
+                point.storage_used = point.storage_used.saturating_add(used);
+                point.repositories += 1;
+                if alert > 0 && at.saturating_sub(last_save) > alert as i64 {
+                    point.late += 1;
+                }
+            };
+            if repos.len() <= LOOKUPS {
+                for &(id, alert) in repos {
+                    if let Some((used, last_save)) = self.runs.find(at, id).map_err(|e| self.io(e))? {
+                        add(alert, used, last_save);
+                    }
+                }
+            } else {
+                for (id, used, last_save) in self.runs.records(at).map_err(|e| self.io(e))? {
+                    if let Some(&alert) = wanted.get(&id) {
+                        add(alert, used, last_save);
+                    }
+                }
+            }
+            points.push(point);
+        }
+        points.reverse();
+        Ok(points)
+    }
+
     /// Forgets a deleted repository's history: its session points go, and its records in the
     /// runs stand unread until the runs age out ([`HistoryStore::forgotten`]).
     pub fn remove_repository(&self, id: u64) -> StoreResult<()> {

@@ -233,3 +233,28 @@ fn a_deleted_repository_is_unread_until_its_runs_age_out() {
     assert!(h.forgotten.is_empty(), "no run from before the deletion is left");
     assert_eq!(h.repository(2, 0, i64::MAX).unwrap().len(), 1, "another repository's points stay");
 }
+
+#[test]
+fn sums_over_some_repositories_add_only_theirs_by_lookup_and_by_whole_run() {
+    let (_dir, h) = store();
+    for (i, at) in [NOW - 3600, NOW].into_iter().enumerate() {
+        let mut points: Vec<(u64, u64, i64)> = (1..=200u64).map(|id| (id, 1000 + id, at - 10)).collect();
+        points[4] = (5, 5 + i as u64, at - 7200); // 5 backed up two hours before the run
+        h.record(at, &points, Some(HostPoint { at, storage_used: 1, repositories: 200, late: 0 })).unwrap();
+    }
+    // Two of them (looked up one by one): 5 is late by its alert delay of an hour, 7 is not.
+    let two = h.sums(&[(5, 3600), (7, 3600)], 0, i64::MAX).unwrap();
+    assert_eq!(
+        two,
+        [
+            HostPoint { at: NOW - 3600, storage_used: 5 + 1007, repositories: 2, late: 1 },
+            HostPoint { at: NOW, storage_used: 6 + 1007, repositories: 2, late: 1 },
+        ]
+    );
+    // Many (read with the whole run): the same sums as adding them by hand; 300 is unknown.
+    let many: Vec<(u64, u64)> = (100..=300u64).map(|id| (id, 0)).collect();
+    let sums = h.sums(&many, NOW, NOW).unwrap();
+    let by_hand: u64 = (100..=200u64).map(|id| 1000 + id).sum();
+    assert_eq!(sums, [HostPoint { at: NOW, storage_used: by_hand, repositories: 101, late: 0 }]);
+    assert!(h.sums(&[], 0, i64::MAX).unwrap().iter().all(|p| p.repositories == 0));
+}
