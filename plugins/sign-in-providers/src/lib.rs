@@ -170,7 +170,7 @@ impl ProvidersApi {
                 tried,
                 serde_json::json!({"provider": chosen.id}),
             );
-            if let Err(e) = state.audit.record(&entry) {
+            if let Err(e) = state.audit.record_soon(&entry) {
                 tracing::error!(error = %e, "the audit entry was not written");
             }
             Redirect::Found(page(&public_url, &format!("sign-in?provider={what}")), clear.clone())

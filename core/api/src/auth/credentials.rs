@@ -232,7 +232,7 @@ async fn check_password(state: &AppState, req: &Request, user: String, password:
             let client = crate::throttle::client_ip(&state.config.server, req);
             let entry =
                 crate::audit::anonymous(state.clock.now(), client, "sign-in.failed", &user, serde_json::Value::Null);
-            if let Err(e) = state.audit.record(&entry) {
+            if let Err(e) = state.audit.record_soon(&entry) {
                 tracing::error!(error = %e, "the audit entry was not written");
             }
             Err(ApiError::Unauthorized)
