@@ -87,6 +87,15 @@ fn a_snapshot_taken_while_running_brings_the_server_back_after_its_data_folder_i
     assert!(!history_before["points"].as_array().unwrap().is_empty(), "{history_before}");
     assert!(!host_history_before["points"].as_array().unwrap().is_empty(), "{host_history_before}");
 
+    // A tenant's quota and alert settings changed in the page come back too.
+    let admin = basic("admin", PASSWORD);
+    assert_eq!(call(port, "PUT", "/api/v1/tenants/acme", &admin, Some(json!({"quotaGB": 42}))).0, 200);
+    let page = json!({"emailTo": "ops@example.org", "webhookUrl": ""});
+    assert_eq!(call(port, "PATCH", "/api/v1/alerts/settings", &admin, Some(page)).0, 200);
+    let (_, tenants_before) = call(port, "GET", "/api/v1/tenants", &admin, None);
+    let (_, alerts_before) = call(port, "GET", "/api/v1/alerts/settings", &admin, None);
+    assert_eq!(alerts_before["fromPage"], json!(["emailTo", "webhookUrl"]));
+
     // The snapshot, taken through the running server.
     let snapshot = env.dir.path().join("backup/bw-snapshot.json");
     fs::create_dir_all(snapshot.parent().unwrap()).unwrap();
@@ -127,8 +136,9 @@ fn a_snapshot_taken_while_running_brings_the_server_back_after_its_data_folder_i
     let taken = json!({"alias": "dup", "sshPublicKey": ed25519_key(6, ""), "storageSize": 1});
     assert_eq!(call(port, "POST", "/api/v1/repositories", &bearer, Some(taken)).0, 409, "the second key is known");
     assert_eq!(get(&format!("http://127.0.0.1:{port}/api/v1/repositories"), &reader), 200);
-    let admin = basic("admin", PASSWORD);
     assert_eq!(call(port, "GET", "/api/v1/repositories", &admin, None).0, 200, "the administrator's password");
+    assert_eq!(call(port, "GET", "/api/v1/tenants", &admin, None).1, tenants_before);
+    assert_eq!(call(port, "GET", "/api/v1/alerts/settings", &admin, None).1, alerts_before);
     let (status, created) = call(
         port,
         "POST",

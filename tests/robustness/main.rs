@@ -416,7 +416,11 @@ fn schemathesis_finds_nothing_against_the_served_document() {
         ("repositories and version", format!("Bearer {token}"), "^/api/(repo|v1/repositories|version|v1/version)"),
         ("repositories, scoped to a tenant", format!("Bearer {scoped}"), "^/api/(repo|v1/repositories)"),
         ("token manager", admin.clone(), "^/api/(account/tokenManager|v1/integration/token-manager)"),
-        ("people, tenants and the audit log", admin.clone(), "^/api/v1/(users|account|tenants|audit)"),
+        (
+            "people, tenants, the audit log and alert settings",
+            admin.clone(),
+            "^/api/v1/(users|account|tenants|audit|alerts/settings)",
+        ),
         ("first run and sign-in methods", String::new(), "^/api/v1/(setup|auth/providers)"),
         ("cron", format!("Bearer {}", harness::CRON_KEY), "^/api/(cronjob|v1/cron)"),
     ];

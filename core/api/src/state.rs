@@ -40,6 +40,8 @@ pub struct Inner {
     pub audit: bw_store::audit_log::AuditLog,
     /// The tenants' quotas.
     pub tenants: bw_store::tenant_store::TenantStore,
+    /// Settings an admin changed in the page, over the configuration's.
+    pub page_settings: bw_store::page_settings::PageSettings,
     /// The one-time setup code while there is no user (`crate::first_run`).
     pub first_run: crate::first_run::FirstRun,
     /// The sessions taken in from the spool (sessions on).
@@ -144,6 +146,7 @@ impl AppState {
         let tokens = TokenStore::open(&db)?;
         let users = UserStore::open(&db)?;
         let tenants = bw_store::tenant_store::TenantStore::open(&db)?;
+        let page_settings = bw_store::page_settings::PageSettings::open(&db)?;
         let audit = bw_store::audit_log::AuditLog::open(&db)?;
         let sessions = SessionStore::open(&db)?;
         let history = HistoryStore::open(&db, &config.server.data_dir.join("history"))?;
@@ -159,6 +162,7 @@ impl AppState {
             tokens,
             users,
             tenants,
+            page_settings,
             audit,
             first_run: Default::default(),
             sessions,
@@ -215,6 +219,8 @@ impl AppState {
             tokens: &self.tokens,
             users: &self.users,
             history: &self.history,
+            tenants: &self.tenants,
+            page_settings: &self.page_settings,
         }
     }
 

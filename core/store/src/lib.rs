@@ -20,6 +20,7 @@ pub mod health_marks;
 pub mod history;
 pub mod key_sink;
 pub mod memory;
+pub mod page_settings;
 pub mod repo_store;
 pub mod scope;
 pub mod session_store;

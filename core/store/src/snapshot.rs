@@ -6,7 +6,12 @@
 //! `borgwarehouse restore FILE` brings it back into an empty data folder and makes the key lines
 //! (`authorized_keys`, or the key folder) match it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::page_settings::{Overrides, PageSettings};
+use crate::tenant_store::TenantStore;
 
 use crate::history::{HistorySnapshot, HistoryStore};
 use crate::repo_store::{Repo, RepoStore};
@@ -49,6 +54,13 @@ pub struct Snapshot {
     /// Each repository's points and the host's (version 3).
     #[serde(default)]
     pub history: HistorySnapshot,
+    /// The tenants' quotas, GB by tenant (version 4).
+    #[serde(default, rename = "tenantQuotasGB", skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenant_quotas: BTreeMap<String, u64>,
+    /// The settings an admin changed in the page, by group (version 4): the alert channels,
+    /// secrets included, as the data folder holds them (the export is mode 0600).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub page_settings: BTreeMap<String, Overrides>,
 }
 
 /// The administrator's name and argon2 hash (PHC string).
@@ -75,6 +87,8 @@ pub struct Stores<'a> {
     pub tokens: &'a TokenStore,
     pub users: &'a UserStore,
     pub history: &'a HistoryStore,
+    pub tenants: &'a TenantStore,
+    pub page_settings: &'a PageSettings,
 }
 
 impl Stores<'_> {
@@ -89,6 +103,8 @@ impl Stores<'_> {
         })?;
         let users = self.users.export()?;
         let history = self.history.export()?;
+        let tenant_quotas = self.tenants.quotas()?.into_iter().collect();
+        let page_settings = self.page_settings.all()?;
         Ok(Snapshot {
             format: FORMAT.into(),
             version: VERSION,
@@ -100,6 +116,8 @@ impl Stores<'_> {
             administrator: None,
             users,
             history,
+            tenant_quotas,
+            page_settings,
         })
     }
 
@@ -134,6 +152,9 @@ impl Stores<'_> {
             }
         }
         UserStore::check_restorable(&users)?;
+        if snapshot.tenant_quotas.keys().any(|t| !crate::user_store::is_tenant_name(t)) {
+            return Err(StoreError::InvalidTenantName);
+        }
         let report = RestoreReport {
             repositories: snapshot.repositories.len(),
             tokens: snapshot.tokens.len(),
@@ -148,6 +169,9 @@ impl Stores<'_> {
         self.history.restore(&snapshot.history, &known)?;
         self.tokens.restore(&snapshot.tokens)?;
         self.users.restore(&users)?;
+        let quotas: Vec<(String, u64)> = snapshot.tenant_quotas.into_iter().collect();
+        self.tenants.restore(&quotas)?;
+        self.page_settings.restore(&snapshot.page_settings)?;
         let sync = self.repos.reconcile()?;
         Ok(RestoreReport { key_lines_fixed: sync.added.len() + sync.rewritten.len() + sync.removed.len(), ..report })
     }

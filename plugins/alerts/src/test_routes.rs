@@ -1,7 +1,7 @@
 //! `GET /api/v1/alerts/channels` and `POST /api/v1/alerts/test`: which channels this server
 //! alerts through, and a test alert that shows each one works, before a real outage does (#33:
-//! BorgWarehouse 3.6 has this in its page; here the settings stay the host's, in the
-//! environment or the file, and the page shows them and tests them).
+//! BorgWarehouse 3.6 has this in its page; the settings are the environment's, with what an
+//! admin changed in the page over them: `settings_routes`).
 
 use bw_api::auth::{Administrator, Guard, Read, WholeHost};
 use bw_api::tags::HistoryTag as Tag;
@@ -51,7 +51,7 @@ impl TestAlertApi {
     /// The alert channels this server knows, and whether each is configured
     #[oai(path = "/api/v1/alerts/channels", method = "get", tag = "Tag::History", operation_id = "listAlertChannels")]
     async fn channels(&self, state: Data<&AppState>, _caller: Guard<WholeHost<Read>>) -> Json<Channels> {
-        let channels = crate::channels::known(&state.config)
+        let channels = crate::channels::known(&crate::page_settings::effective(&state))
             .into_iter()
             .map(|(name, configured)| ChannelInfo { name: name.into(), configured })
             .collect();
@@ -64,7 +64,7 @@ impl TestAlertApi {
     /// channel did; a failure's reason is in the server's log.
     #[oai(path = "/api/v1/alerts/test", method = "post", tag = "Tag::History", operation_id = "sendTestAlert")]
     async fn test(&self, state: Data<&AppState>, _caller: Guard<Administrator>) -> Json<TestAlert> {
-        let delivery = crate::channels::send_test(&state.config, state.clock.now()).await;
+        let delivery = crate::channels::send_test(&crate::page_settings::effective(&state), state.clock.now()).await;
         tracing::info!(target: "audit", "test alert sent");
         let channels = delivery.iter().map(|(name, delivered)| TestDelivery { name: name.into(), delivered }).collect();
         Json(TestAlert { channels })

@@ -153,6 +153,27 @@ impl PluginGroups {
         }
     }
 
+    /// Lays `overrides` (keys of the group `T` and their values, as the page's settings keep
+    /// them) over the group. Refused, leaving the group as it was, when the result is not a
+    /// `T` its plugin accepts: the sentence says why.
+    pub fn overlay<T: PluginSettings>(
+        &mut self,
+        overrides: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), String> {
+        let mut value = self.0.get(T::GROUP).cloned().unwrap_or_else(group_defaults::<T>);
+        let fields = value.as_object_mut().ok_or_else(|| format!("the group {} is not a table", T::GROUP))?;
+        for (key, v) in overrides {
+            if !fields.contains_key(key) {
+                return Err(format!("the group {} has no setting {key}", T::GROUP));
+            }
+            fields.insert(key.clone(), v.clone());
+        }
+        let group: T = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+        group.check()?;
+        self.0.insert(T::GROUP.to_string(), value);
+        Ok(())
+    }
+
     /// Changes the group `T` in place (tests): `c.plugins.update(|m: &mut MailSettings| m.port = Some(25))`.
     pub fn update<T: PluginSettings>(&mut self, change: impl FnOnce(&mut T)) {
         let mut group = self.get::<T>();

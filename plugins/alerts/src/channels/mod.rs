@@ -105,7 +105,7 @@ pub fn send<'a>(
 }
 
 async fn send_and_log(state: &AppState, kind: AlertKind, repos: &[LateRepo], now: i64) -> Delivery {
-    let delivery = send_through_channels(&state.config, kind, repos, now).await;
+    let delivery = send_through_channels(&crate::page_settings::effective(state), kind, repos, now).await;
     let delivered_by: Vec<String> = delivery.iter().filter(|(_, ok)| *ok).map(|(c, _)| c.to_string()).collect();
     // The log keeps its newest entries only: an alert naming every repository of a large host
     // makes no more of them than it keeps.
@@ -130,7 +130,7 @@ async fn send_and_log(state: &AppState, kind: AlertKind, repos: &[LateRepo], now
 /// Whether the events that are not alerts (`backup.completed`) have a receiver: this plugin's
 /// [`bw_api::alerting::AlertPlugin::wants_events`].
 pub fn wants_events(state: &AppState) -> bool {
-    let channels = state.config.group::<crate::ChannelSettings>();
+    let channels = crate::page_settings::effective(state).group::<crate::ChannelSettings>();
     channels.webhook_backup_completed && channels.webhook_url.is_some()
 }
 

@@ -60,7 +60,7 @@ impl Webhook {
 /// it; each outcome is a delivery of the `webhook` channel. This plugin's
 /// [`bw_api::alerting::AlertPlugin::post_events`].
 pub fn post_events(state: bw_api::AppState, events: Vec<serde_json::Value>) -> bw_api::alerting::PostFuture {
-    Box::pin(async move { post_each(&state.config, events).await })
+    Box::pin(async move { post_each(&crate::page_settings::effective(&state), events).await })
 }
 
 async fn post_each(config: &Config, events: Vec<serde_json::Value>) -> Vec<(&'static str, bool)> {
