@@ -10,6 +10,9 @@ environment. Exits non-zero, saying why, at the first thing that is not as it sh
 """
 
 import base64
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import re
@@ -18,6 +21,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -602,7 +606,68 @@ def server_facts(flow):
     for name in ["email", "webhook", "apprise"]:
         expect(flow.page.locator("#channel-rows")).to_contain_text(f"off {name}")
     expect(flow.page.get_by_role("button", name="Send a test alert")).to_be_disabled()
+    alerts_changed_in_the_page(flow)
     flow.a11y += scan(flow.page, "server")
+
+
+def alerts_changed_in_the_page(flow):
+    # #33: an admin sends the alerts to a webhook from the page, over the host's settings: a
+    # refusal shows on its field, the secret is never shown back, a test alert reaches a real
+    # HTTP receiver signed with the page's secret, and "Use the host's settings" turns it off.
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append((self.headers.get("X-BorgWarehouse-Signature"), body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    page = flow.page
+    form = page.locator("#alert-settings-form")
+    address = form.get_by_label("Webhook address (http or https)")
+    address.fill("ftp://hooks.example.org/bw")
+    # A change on the host redraws the view live: what was typed and not saved stays.
+    page.locator("#server-title").focus()
+    status, made, _ = api("POST", "/api/v1/repositories", body={"alias": "live redraw", "sshPublicKey": new_key("redraw"), "storageSize": 1})
+    check(status == 200, f"a repository for the redraw: {made}")
+    page.wait_for_timeout(2500)
+    expect(address).to_have_value("ftp://hooks.example.org/bw")
+    api("DELETE", f"/api/v1/repositories/{made['repositoryName']}")
+    flow.watch.expected.append(422)
+    form.get_by_role("button", name="Save the alert settings").click()
+    expect(page.locator("#as-webhookUrl-error")).to_contain_text("http:// or https://")
+    expect(page.locator("#channel-rows")).to_contain_text("off webhook")
+    secret = "a secret typed in the page"
+    address.fill(f"http://127.0.0.1:{hook.server_port}/bw")
+    form.get_by_label("Signing secret").fill(secret)
+    form.get_by_role("button", name="Save the alert settings").click()
+    expect(page.locator("#notice")).to_contain_text("Alert settings saved")
+    expect(page.locator("#channel-rows")).to_contain_text("on webhook")
+    expect(page.locator("#as-webhookUrl-source")).to_have_text("Set in this page.")
+    expect(page.locator("#as-emailTo-source")).to_be_hidden()
+    check(form.get_by_label("Signing secret").input_value() == "", "the secret was shown back")
+    check(secret not in json.dumps(api("GET", "/api/v1/alerts/settings")[1]), "the API answered the secret")
+    page.get_by_role("button", name="Send a test alert").click()
+    expect(page.locator("#test-alert-result")).to_contain_text("delivered webhook")
+    for _ in range(50):
+        if received:
+            break
+        time.sleep(0.1)
+    check(len(received) == 1, f"the receiver got {len(received)} posts")
+    signature, body = received[0]
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    check(signature == expected, f"signed {signature!r}, not with the page's secret")
+    check(json.loads(body)["status"] == "test", f"the test alert's body: {body!r}")
+    form.get_by_role("button", name="Use the host's settings").click()
+    expect(page.locator("#channel-rows")).to_contain_text("off webhook")
+    expect(address).to_have_value("")
+    hook.shutdown()
 
 
 def an_html_alias_stays_text(flow):

@@ -1,7 +1,9 @@
-// The administrator's views: API tokens (#/tokens) and the server's facts (#/server).
+// The administrator's views: API tokens (#/tokens) and the server's facts (#/server; its alert
+// channels are alert_settings.js's).
 
 import { api, ApiFailure } from "./api.js";
 import { $, el, act, ago, bytes, confirmAction, copy, date, notify, wireForm } from "./dom.js";
+import { showChannels } from "./alert_settings.js";
 import { serverInfo, setServerInfo } from "./repos.js";
 
 // ---- Tokens --------------------------------------------------------------------------------
@@ -21,7 +23,6 @@ function somePermission() {
 }
 
 export function wireTokens() {
-  $("test-alert").addEventListener("click", act(sendTestAlert));
   wireForm($("token-form"), createToken, somePermission);
   $("token-copy").addEventListener("click", () => copy($("token-copy"), $("token-value").textContent));
 }
@@ -74,7 +75,8 @@ export async function loadServerInfo() {
   return serverInfo();
 }
 
-export async function showServer() {
+// `entered`: the view is newly shown (not drawn again for a live change).
+export async function showServer(entered = true) {
   const info = await loadServerInfo();
   const facts = [
     ["SSH user", info.unixUser], ["Host name", info.fqdn], ["SSH port", info.sshPort],
@@ -100,12 +102,7 @@ export async function showServer() {
     // Not built in (404), or not for a caller bound to a tenant (403): no section.
     if (!(e instanceof ApiFailure && (e.status === 404 || e.status === 403))) throw e;
   }
-  const channels = await api("GET", "/api/v1/alerts/channels").then((c) => c.channels).catch(() => []);
-  $("channel-rows").replaceChildren(...channels.map((c) => el("li", {},
-    el("span", { class: `light ${c.configured ? "ok" : "off"}`, text: c.configured ? "on" : "off" }),
-    el("span", { text: ` ${c.name}` }))));
-  $("test-alert").disabled = !channels.some((c) => c.configured);
-  $("test-alert-result").hidden = true;
+  await showChannels(entered);
   $("targets-none").hidden = statuses.length > 0;
   $("targets-table").hidden = statuses.length === 0;
   $("target-rows").replaceChildren(...statuses.map((t) => el("tr", {},
@@ -113,15 +110,4 @@ export async function showServer() {
     el("td", { "data-label": "State" }, el("span", { class: `light ${t.available ? "ok" : "late"}`, text: t.available ? "available" : "not available" })),
     el("td", { "data-label": "Used", text: t.available ? `${bytes(t.usedBytes)} of ${bytes(t.totalBytes)}` : "-" }),
     el("td", { "data-label": "Free", text: t.available ? bytes(t.freeBytes) : "-" }))));
-}
-
-// A test alert through every configured channel; what each did.
-async function sendTestAlert() {
-  const sent = await api("POST", "/api/v1/alerts/test");
-  const result = $("test-alert-result");
-  result.replaceChildren(...sent.channels.map((c) => el("li", {},
-    el("span", { class: `light ${c.delivered ? "ok" : "late"}`, text: c.delivered ? "delivered" : "failed" }),
-    el("span", { text: ` ${c.name}${c.delivered ? "" : ": the server's log says why"}` }))));
-  result.hidden = false;
-  notify(sent.channels.length ? "Test alert sent." : "No channel is configured.");
 }

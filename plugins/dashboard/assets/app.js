@@ -6,6 +6,7 @@
 import * as session from "./api.js";
 import { $, act, clearMessages, notify, showError } from "./dom.js";
 import { forgetTokenSecret, loadServerInfo, loadTokens, showServer, wireTokens } from "./admin.js";
+import { wireAlertSettings } from "./alert_settings.js";
 import { openAdd, openEdit, wireForms } from "./forms.js";
 import { showMonitoring } from "./monitor.js";
 import { showRepo, wireGuide, wireKeys, wireMaintenance } from "./repo.js";
@@ -144,7 +145,7 @@ async function route(live = false) {
     users: [() => loadUsers()],
     audit: [() => loadAudit()],
     account: [() => showAccount()],
-    server: [() => showServer()],
+    server: [() => showServer(previous !== "server")],
   };
   try {
     const [load, draw] = views[target.view] || [async () => { $("missing-text").textContent = "This address shows nothing."; }];
@@ -340,6 +341,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   wireKeys();
   wireMaintenance();
   wireTokens();
+  wireAlertSettings();
   wireAccount();
   wireUsers();
   wireAudit();

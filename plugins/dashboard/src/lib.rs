@@ -28,6 +28,7 @@ const MODULES: &[(&str, &str)] = &[
     ("/dashboard/forms.js", include_str!("../assets/forms.js")),
     ("/dashboard/monitor.js", include_str!("../assets/monitor.js")),
     ("/dashboard/admin.js", include_str!("../assets/admin.js")),
+    ("/dashboard/alert_settings.js", include_str!("../assets/alert_settings.js")),
     ("/dashboard/people.js", include_str!("../assets/people.js")),
 ];
 
