@@ -444,11 +444,28 @@ def edit_everything(flow):
     edit.get_by_label("SSH public key (the first key)").fill(replacement)
     edit.get_by_label("Quota (GB)").fill("2")
     edit.get_by_label("Show the local-network URL").uncheck()
+    # #33: BorgWarehouse 3.6's icon picker: its names, by category, with a preview.
+    edit.get_by_label("Icon", exact=True).select_option("IconDeviceLaptop")
+    expect(edit.locator("#edit-icon-preview svg[data-icon='IconDeviceLaptop']")).to_be_visible()
     flow.a11y += scan(flow.page, "edit")
     edit.get_by_role("button", name="Save").click()
     expect(flow.page.get_by_role("status").filter(has_text="Saved laptop.")).to_be_visible()
     saved = api("GET", f"/api/v1/repositories/{flow.name}")[1]["repo"]
     check((saved["storageSize"], saved["sshPublicKey"], saved["lanCommand"]) == (2, replacement, False), f"{saved}")
+    check(saved.get("icon") == "IconDeviceLaptop", f"the icon: {saved}")
+    # Shown beside the alias, drawn from the served sprite (a box with a size: the symbol was found).
+    icon = flow.page.locator("#repo-alias svg.repo-icon")
+    expect(icon).to_have_attribute("data-icon", "IconDeviceLaptop")
+    box = icon.bounding_box()
+    check(box and box["width"] > 8, f"the icon is not drawn: {box}")
+    sprite = flow.page.evaluate("""async () => { const r = await fetch('/dashboard/icons.svg');
+        return [r.status, r.headers.get('content-type'), (await r.text()).includes('<symbol id="IconDeviceLaptop"')]; }""")
+    check(sprite == [200, "image/svg+xml", True], f"the sprite: {sprite}")
+    # An icon a BorgWarehouse client set through the API shows in the list too.
+    api("PATCH", f"/api/v1/repositories/{flow.name}", body={"icon": "IconServer"})
+    flow.page.get_by_role("link", name="Repositories", exact=True).click()
+    expect(flow.row.locator("a.alias svg.repo-icon")).to_have_attribute("data-icon", "IconServer")
+    flow.row.locator("a.alias").click()
     edit_again = flow.page.get_by_role("link", name="Edit", exact=True)
     edit_again.click()
     edit.get_by_label("SSH public key (the first key)").fill(CLIENT_PUB)

@@ -6,6 +6,7 @@ import { api, may, path } from "./api.js";
 import { $, el, act, confirmAction, copy, notify, wireForm } from "./dom.js";
 import { borgInit } from "./guide.js";
 import { current, loadRepo } from "./repo.js";
+import { wireIconPicker } from "./repo_icon.js";
 import { markListStale, serverInfo } from "./repos.js";
 
 export const ALERTS = [
@@ -16,6 +17,8 @@ export const ALERTS = [
 ];
 
 let go = () => {};
+let setAddIcon = () => {};
+let setEditIcon = () => {};
 let refreshAdd = () => {};
 let refreshEdit = () => {};
 
@@ -25,6 +28,8 @@ export function wireForms(navigate) {
     for (const [value, label] of ALERTS) $(id).append(el("option", { value: String(value), text: label }));
   }
   $("add-alert").value = "90000";
+  setAddIcon = wireIconPicker($("add-icon"), $("add-icon-preview"));
+  setEditIcon = wireIconPicker($("edit-icon"), $("edit-icon-preview"));
   refreshAdd = wireForm($("add-form"), addRepo);
   refreshEdit = wireForm($("edit-form"), saveEdit);
   $("add-copy").addEventListener("click", () => copy($("add-copy"), $("add-result-command").textContent));
@@ -36,6 +41,7 @@ export function wireForms(navigate) {
 
 export async function openAdd() {
   $("add-result").hidden = true;
+  if (!$("add-icon").value) setAddIcon("");
   // Listing the targets needs the read permission: a create-only token places in the pool.
   const targets = may("read")
     ? await api("GET", "/api/v1/storage-targets").then((t) => t.storageTargets).catch(() => [])
@@ -56,6 +62,7 @@ async function addRepo() {
     lanCommand: $("add-lan").checked,
   };
   if ($("add-comment").value) body.comment = $("add-comment").value;
+  if ($("add-icon").value) body.icon = $("add-icon").value;
   if ($("add-target").value) body.storageTarget = $("add-target").value;
   const created = await api("POST", "/api/v1/repositories", body);
   const url = created.sshUrl || `ssh://USER@HOST/./${created.repositoryName}`;
@@ -68,6 +75,8 @@ async function addRepo() {
   if (!created.sshUrl) notify("The server has no FQDN and UNIX_USER set: put this host's SSH user and name in the URL.");
   $("add-form").reset();
   $("add-alert").value = "90000";
+  setAddIcon = wireIconPicker($("add-icon"), $("add-icon-preview"));
+  setEditIcon = wireIconPicker($("edit-icon"), $("edit-icon-preview"));
   $("add-result").focus();
 }
 
@@ -83,11 +92,12 @@ export async function openEdit(name) {
   $("edit-append-only").checked = !!r.appendOnlyMode;
   $("edit-lan").checked = !!r.lanCommand;
   $("edit-comment").value = r.comment || "";
+  setEditIcon(r.icon);
   $("edit-target").textContent = r.storageTarget
     ? `Stored on ${r.storageTarget}; a repository's storage target is chosen when it is added.`
     : "Stored in the pool; a repository's storage target is chosen when it is added.";
   $("edit-archive").textContent = r.archived ? "Unarchive repository" : "Archive repository";
-  for (const id of ["edit-alias", "edit-key", "edit-quota", "edit-alert", "edit-append-only", "edit-lan", "edit-comment", "edit-submit"]) {
+  for (const id of ["edit-alias", "edit-key", "edit-quota", "edit-alert", "edit-append-only", "edit-lan", "edit-comment", "edit-icon", "edit-submit"]) {
     $(id).disabled = !!r.archived;
   }
   $("edit-delete").hidden = !!(serverInfo() && serverInfo().deleteDisabled) || !may("delete");
@@ -107,6 +117,7 @@ async function saveEdit() {
   if ($("edit-append-only").checked !== !!r.appendOnlyMode) patch.appendOnlyMode = $("edit-append-only").checked;
   if ($("edit-lan").checked !== !!r.lanCommand) patch.lanCommand = $("edit-lan").checked;
   if ($("edit-comment").value !== (r.comment || "")) patch.comment = $("edit-comment").value;
+  if ($("edit-icon").value && $("edit-icon").value !== r.icon) patch.icon = $("edit-icon").value;
   if (Object.keys(patch).length) {
     await api("PATCH", `/api/v1/repositories/${path(r.repositoryName)}`, patch);
   }

@@ -7,6 +7,7 @@ import { $, el, act, ago, bytes, confirmAction, copy, dateTime, duration, notify
 import { lineChart } from "./chart.js";
 import { borgCreate, borgInit, borgmaticConfig, borgRestore } from "./guide.js";
 import { condition, repoUrl, serverInfo, usedFraction } from "./repos.js";
+import { repoIcon } from "./repo_icon.js";
 
 export const current = { repo: null };
 
@@ -21,7 +22,7 @@ export async function loadRepo(name) {
 export async function showRepo(name) {
   const r = await loadRepo(name);
   const [kind, word] = condition(r);
-  $("repo-alias").textContent = r.alias;
+  $("repo-alias").replaceChildren(...[repoIcon(r.icon), r.alias].filter(Boolean));
   $("repo-name").textContent = r.repositoryName;
   const badges = [el("span", { class: `light ${kind}`, text: word })];
   if (r.appendOnlyMode) badges.push(el("span", { class: "badge", text: "append-only" }));

@@ -5,6 +5,7 @@
 
 import { api, may } from "./api.js";
 import { $, el, ago, bytes, copy, date } from "./dom.js";
+import { repoIcon } from "./repo_icon.js";
 
 export const PAGE_SIZE = 100;
 
@@ -149,7 +150,7 @@ function repoRow(r) {
   return el("tr", { "data-name": r.repositoryName },
     el("td", { "data-label": "Status" }, el("span", { class: `light ${kind}`, text: word })),
     el("td", { "data-label": "Repository", class: "repo-cell" },
-      el("a", { class: "alias", href, text: r.alias }),
+      el("a", { class: "alias", href }, repoIcon(r.icon), r.alias),
       el("div", { class: "name", text: r.repositoryName }),
       el("div", { class: "url-line" }, el("code", { class: "url", text: url }), copyButton),
       badges),

@@ -14,6 +14,8 @@ use poem::{Endpoint, EndpointExt, Response};
 const INDEX: &str = include_str!("../assets/index.html");
 const STYLE: &str = include_str!("../assets/app.css");
 const ICON: &str = include_str!("../assets/favicon.svg");
+/// The repository icons (Tabler's, MIT: `assets/icons.LICENSE`), one `<symbol>` each.
+const REPOSITORY_ICONS: &str = include_str!("../assets/icons.svg");
 
 /// The page's script modules, each a concern of its own (see `assets/app.js`), loaded by the
 /// browser from these paths: `app.js` imports the others.
@@ -29,6 +31,8 @@ const MODULES: &[(&str, &str)] = &[
     ("/dashboard/monitor.js", include_str!("../assets/monitor.js")),
     ("/dashboard/admin.js", include_str!("../assets/admin.js")),
     ("/dashboard/alert_settings.js", include_str!("../assets/alert_settings.js")),
+    ("/dashboard/icons.js", include_str!("../assets/icons.js")),
+    ("/dashboard/repo_icon.js", include_str!("../assets/repo_icon.js")),
     ("/dashboard/people.js", include_str!("../assets/people.js")),
 ];
 
@@ -65,6 +69,7 @@ fn routes() -> Vec<HttpRoute> {
         route("/", "text/html; charset=utf-8", INDEX),
         route("/dashboard/app.css", "text/css; charset=utf-8", STYLE),
         route("/dashboard/favicon.svg", "image/svg+xml", ICON),
+        route("/dashboard/icons.svg", "image/svg+xml", REPOSITORY_ICONS),
     ];
     routes.extend(MODULES.iter().map(|(path, body)| route(path, "text/javascript; charset=utf-8", body)));
     routes
@@ -91,6 +96,16 @@ mod tests {
             // The SVG namespace is a name, not an address.
             let addresses = script.replace("\"http://www.w3.org/2000/svg\"", "");
             assert!(!addresses.contains("http://") && !addresses.contains("https://"), "{path} loads from elsewhere");
+        }
+    }
+
+    #[test]
+    fn every_icon_the_picker_offers_is_drawn() {
+        let offered = MODULES.iter().find(|(p, _)| *p == "/dashboard/icons.js").unwrap().1;
+        let names: Vec<&str> = offered.split('"').filter(|w| w.starts_with("Icon")).collect();
+        assert_eq!(names.len(), 70, "BorgWarehouse 3.6 offers 70");
+        for name in names {
+            assert!(REPOSITORY_ICONS.contains(&format!("<symbol id=\"{name}\"")), "{name} is not in icons.svg");
         }
     }
 
