@@ -669,6 +669,13 @@ def alerts_changed_in_the_page(flow):
     expect(page.locator("#as-webhookUrl-source")).to_have_text("Set in this page.")
     expect(page.locator("#as-emailTo-source")).to_be_hidden()
     check(form.get_by_label("Signing secret").input_value() == "", "the secret was shown back")
+    # For the README: the channels and the form, set from the page.
+    top = page.get_by_role("heading", name="Alert channels").bounding_box()
+    bottom = form.bounding_box()
+    scrolled = page.evaluate("() => window.scrollY")  # boxes are the viewport's; the clip, the page's
+    page.screenshot(path=os.path.join(ARTIFACTS, "alert-settings.png"), full_page=True, clip={
+        "x": top["x"] - 16, "y": top["y"] + scrolled - 16, "width": 900,
+        "height": bottom["y"] + bottom["height"] - top["y"] + 32})
     check(secret not in json.dumps(api("GET", "/api/v1/alerts/settings")[1]), "the API answered the secret")
     page.get_by_role("button", name="Send a test alert").click()
     expect(page.locator("#test-alert-result")).to_contain_text("delivered webhook")
