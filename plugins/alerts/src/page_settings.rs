@@ -10,7 +10,8 @@ use bw_api::AppState;
 use bw_store::page_settings::Overrides;
 use serde_json::Value;
 
-use crate::{ChannelSettings, MailSettings};
+use crate::mail_settings::MailSettings;
+use crate::settings::ChannelSettings;
 
 /// What a field holds, and so how its value is checked.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -1,13 +1,13 @@
 //! The alerts plugin's settings, two groups it owns (declared here once: the keys users write,
 //! their defaults and docs): `channels`, where alerts go, and `mail`, the SMTP server, under
-//! BorgWarehouse's names ([`crate::MailSettings`]).
+//! BorgWarehouse's names ([`crate::mail_settings::MailSettings`]).
 
 use std::time::Duration;
 
 use bw_api::config::{duration_text, PluginSettings, Secret};
 use serde::{Deserialize, Serialize};
 
-/// Where alerts go: the channels (the mail server is [`crate::MailSettings`]).
+/// Where alerts go: the channels (the mail server is [`crate::mail_settings::MailSettings`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChannelSettings {
@@ -62,7 +62,7 @@ bw_api::settings_group!(ChannelSettings);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MailSettings;
+    use crate::mail_settings::MailSettings;
     use bw_api::config::Config;
     use figment::Jail;
 

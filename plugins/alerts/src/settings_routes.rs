@@ -12,8 +12,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::{json, Map, Value};
 
+use crate::mail_settings::{MailSettings, MailTls};
 use crate::page_settings::{effective, value_of, Kind, PageOverrides, FIELDS};
-use crate::{AppriseMode, ChannelSettings, MailSettings, MailTls};
+use crate::settings::{AppriseMode, ChannelSettings};
 
 /// The alert settings as they apply now: the configuration's, with what an admin changed in the
 /// page over it.

@@ -98,7 +98,7 @@ struct VerifySlot(PathBuf);
 
 impl VerifySlot {
     fn take(state: &AppState) -> Option<VerifySlot> {
-        let limit = state.config.group::<crate::VerifySettings>().concurrency.max(1) as usize;
+        let limit = state.config.group::<crate::verify_settings::VerifySettings>().concurrency.max(1) as usize;
         let server = state.config.server.data_dir.clone();
         let mut running = VERIFIES_RUNNING.lock().unwrap_or_else(|p| p.into_inner());
         let count = running.entry(server.clone()).or_default();
@@ -230,7 +230,7 @@ async fn stop(child: &mut tokio::process::Child) {
 pub async fn run_due(state: &AppState) -> ApiResult<usize> {
     let _run = state.start_run("verify", "The verify jobs are already running")?;
     let now = state.clock.now();
-    let settings = state.config.group::<crate::VerifySettings>();
+    let settings = state.config.group::<crate::verify_settings::VerifySettings>();
     let interval = settings.interval.as_secs() as i64;
     let mut due: Vec<(i64, u64, String)> = Vec::new();
     state.repos.summaries(now, |s| {
@@ -307,7 +307,7 @@ impl VerifyApi {
 /// Every minute while `BW_VERIFY_INTERVAL` is set and sessions are on: without the recorder's
 /// marks a verify could not get out of a client's way.
 fn interval(state: &AppState) -> Duration {
-    let on = state.config.group::<crate::VerifySettings>().interval > Duration::ZERO
+    let on = state.config.group::<crate::verify_settings::VerifySettings>().interval > Duration::ZERO
         && state.config.checks.sessions == bw_api::config::Sessions::On;
     if on {
         Duration::from_secs(60)

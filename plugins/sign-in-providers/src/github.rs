@@ -12,7 +12,7 @@ use oauth2::{
 };
 use serde::Deserialize;
 
-use crate::flow::{agent, callback_url, http, Pending, Refused, Started};
+use crate::protocol::{agent, callback_url, http, Pending, Refused, Started};
 use crate::providers::Provider;
 
 type Client = BasicClient<

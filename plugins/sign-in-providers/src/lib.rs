@@ -7,6 +7,7 @@
 mod flow;
 mod github;
 mod openid;
+mod protocol;
 mod providers;
 mod settings;
 
@@ -187,7 +188,7 @@ impl ProvidersApi {
             .map_err(ApiError::internal)?;
         let email = match finished {
             Ok(email) => email,
-            Err(flow::Refused(why)) => {
+            Err(protocol::Refused(why)) => {
                 attempt.failed();
                 return Ok(fail(why, "refused", ""));
             }

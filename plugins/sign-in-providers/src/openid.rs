@@ -12,7 +12,7 @@ use openidconnect::{
     PkceCodeVerifier, RedirectUrl, Scope,
 };
 
-use crate::flow::{callback_url, http, Pending, Refused, Started};
+use crate::protocol::{callback_url, http, Pending, Refused, Started};
 use crate::providers::Provider;
 
 /// How long a discovery document (and the keys it names) is used before it is read again.

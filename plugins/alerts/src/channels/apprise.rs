@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bw_api::config::Config;
 
-use crate::AppriseMode;
+use crate::settings::AppriseMode;
 
 use super::channel::{blocking, Alert, AlertChannel, SendFuture};
 
@@ -18,7 +18,7 @@ pub struct Apprise {
 impl Apprise {
     /// Needs at least one service URL (`BW_APPRISE_SERVICES`).
     pub fn from_config(config: &Config) -> Option<Box<dyn AlertChannel>> {
-        let channels = config.group::<crate::ChannelSettings>();
+        let channels = config.group::<crate::settings::ChannelSettings>();
         if channels.apprise_services.is_empty() {
             return None;
         }

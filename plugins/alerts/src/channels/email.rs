@@ -3,7 +3,8 @@
 use bw_api::alert::{AlertKind, HealthKind};
 use bw_api::config::SshSettings;
 
-use crate::{ChannelSettings, MailSettings, MailTls};
+use crate::mail_settings::{MailSettings, MailTls};
+use crate::settings::ChannelSettings;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};

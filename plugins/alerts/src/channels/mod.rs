@@ -130,7 +130,7 @@ async fn send_and_log(state: &AppState, kind: AlertKind, repos: &[LateRepo], now
 /// Whether the events that are not alerts (`backup.completed`) have a receiver: this plugin's
 /// [`bw_api::alerting::AlertPlugin::wants_events`].
 pub fn wants_events(state: &AppState) -> bool {
-    let channels = crate::page_settings::effective(state).group::<crate::ChannelSettings>();
+    let channels = crate::page_settings::effective(state).group::<crate::settings::ChannelSettings>();
     channels.webhook_backup_completed && channels.webhook_url.is_some()
 }
 
@@ -147,7 +147,7 @@ fn line_of(kind: AlertKind, r: &LateRepo) -> String {
 async fn send_through_channels(config: &Config, kind: AlertKind, repos: &[LateRepo], now: i64) -> Delivery {
     let alert = Alert { kind, repos, text: text(kind, repos), now };
     let channels = configured(config);
-    let timeout = config.group::<crate::ChannelSettings>().timeout;
+    let timeout = config.group::<crate::settings::ChannelSettings>().timeout;
     let sends = channels.iter().map(|channel| {
         let alert = &alert;
         async move {
@@ -185,14 +185,16 @@ mod tests {
     fn only_configured_channels_are_built() {
         let mut config = Config::default();
         assert!(configured(&config).is_empty());
-        config.plugins.update(|c: &mut crate::ChannelSettings| c.webhook_url = Some("http://127.0.0.1:9/hook".into()));
+        config
+            .plugins
+            .update(|c: &mut crate::settings::ChannelSettings| c.webhook_url = Some("http://127.0.0.1:9/hook".into()));
         let names: Vec<&str> = configured(&config).iter().map(|c| c.name()).collect();
         assert_eq!(names, ["webhook"]);
-        config.plugins.update(|c: &mut crate::ChannelSettings| {
+        config.plugins.update(|c: &mut crate::settings::ChannelSettings| {
             c.email_to = Some("ops@example.org".into());
             c.apprise_services = vec!["mailto://ops@example.org".into()];
         });
-        config.plugins.update(|m: &mut crate::MailSettings| m.host = Some("127.0.0.1".into()));
+        config.plugins.update(|m: &mut crate::mail_settings::MailSettings| m.host = Some("127.0.0.1".into()));
         let names: Vec<&str> = configured(&config).iter().map(|c| c.name()).collect();
         assert_eq!(names, ["email", "webhook", "apprise"]);
     }

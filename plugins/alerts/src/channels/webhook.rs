@@ -24,7 +24,7 @@ pub struct Webhook {
 impl Webhook {
     /// Needs `BW_WEBHOOK_URL`.
     fn new(config: &Config) -> Option<Webhook> {
-        let channels = config.group::<crate::ChannelSettings>();
+        let channels = config.group::<crate::settings::ChannelSettings>();
         Some(Webhook { url: channels.webhook_url?, secret: channels.webhook_secret, timeout: channels.timeout })
     }
 
@@ -64,8 +64,11 @@ pub fn post_events(state: bw_api::AppState, events: Vec<serde_json::Value>) -> b
 }
 
 async fn post_each(config: &Config, events: Vec<serde_json::Value>) -> Vec<(&'static str, bool)> {
-    let Some(hook) =
-        config.group::<crate::ChannelSettings>().webhook_backup_completed.then(|| Webhook::new(config)).flatten()
+    let Some(hook) = config
+        .group::<crate::settings::ChannelSettings>()
+        .webhook_backup_completed
+        .then(|| Webhook::new(config))
+        .flatten()
     else {
         return Vec::new();
     };
