@@ -32,6 +32,7 @@ mod sign_in;
 mod sign_in_providers;
 mod snapshot;
 mod storage_targets;
+mod store_postgres;
 mod tenant_isolation;
 mod tokens;
 mod validation;

@@ -313,6 +313,7 @@ pub fn repo_body(key: &str) -> Value {
 }
 
 pub mod frozen;
+pub mod postgres;
 pub mod process;
 pub mod sinks;
 pub mod ssh;

@@ -51,6 +51,9 @@ pub enum OpenError {
         home.display()
     )]
     HomeNotMade { home: PathBuf, parent: PathBuf, cause: std::io::Error, me: String },
+    /// BW_DATABASE_URL's database did not open: why (unreachable, a newer schema…).
+    #[error("{0}")]
+    Database(String),
     #[error(transparent)]
     Format(#[from] FormatError),
     #[error(transparent)]

@@ -104,14 +104,23 @@ impl AppState {
         // A folder a newer release wrote is refused before anything in it is opened.
         bw_store::format::check(&config.server.data_dir, crate::build_info::VERSION)?;
         create_home_if_missing(&config.home())?;
-        let backend = bw_store::backend::SledBackend::open(&config.db_path(), bw_store::memory::SLED_CACHE_BYTES)
-            .map_err(|e| match e {
-                bw_store::backend::SledOpenError::InUse => OpenError::StoreInUse {
-                    data_dir: config.server.data_dir.clone(),
-                    pid: bw_host::paths::lock_holder(&config.db_path().join("db")),
-                },
-                bw_store::backend::SledOpenError::Store(e) => e.into(),
-            })?;
+        let backend: SharedBackend = match &config.server.database_url {
+            Some(url) => Arc::new(
+                bw_store::backend::PostgresBackend::open(url.expose())
+                    .map_err(|e| OpenError::Database(e.to_string()))?,
+            ),
+            None => Arc::new(
+                bw_store::backend::SledBackend::open(&config.db_path(), bw_store::memory::SLED_CACHE_BYTES).map_err(
+                    |e| match e {
+                        bw_store::backend::SledOpenError::InUse => OpenError::StoreInUse {
+                            data_dir: config.server.data_dir.clone(),
+                            pid: bw_host::paths::lock_holder(&config.db_path().join("db")),
+                        },
+                        bw_store::backend::SledOpenError::Store(e) => e.into(),
+                    },
+                )?,
+            ),
+        };
         // One server per borg home, whatever its data folder (after the store's own lock, which
         // names a server on the same data folder first).
         let home_lock = bw_host::home_lock::lock(&config.home(), &config.server.data_dir).map_err(|e| match e {
@@ -121,7 +130,7 @@ impl AppState {
             bw_host::home_lock::HomeLockError::Io(path, e) => StoreError::io(path, e).into(),
         })?;
         let data_dir = config.server.data_dir.clone();
-        let state = Self::with_backend(config, clock, Arc::new(backend), home_lock)?;
+        let state = Self::with_backend(config, clock, backend, home_lock)?;
         bw_store::format::record(&data_dir, crate::build_info::VERSION)?;
         Ok(state)
     }

@@ -131,6 +131,7 @@ impl Config {
         self.check_ssh_url_parts()?;
         self.check_sessions()?;
         self.check_storage_targets()?;
+        self.check_database()?;
         if self.auth.sign_in_ttl < Duration::from_secs(60) {
             return Err(ConfigError(format!(
                 "BW_SIGN_IN_TTL (`sign_in_ttl`): {} would sign people out before they can do anything; give a minute \
@@ -163,6 +164,29 @@ impl Config {
         let user = &self.auth.admin_user;
         if user.is_empty() || user.contains(':') {
             return Err(ConfigError(format!("BW_ADMIN_USER: expected a non-empty name without ':', found {user:?}")));
+        }
+        Ok(())
+    }
+
+    /// A database is for several servers on one host's files, and several servers cannot share
+    /// one `authorized_keys`: each rewrites it whole from its own view. Command key mode, with
+    /// the key folder on storage they all reach, is the way (docs/scale-out.md).
+    fn check_database(&self) -> Result<(), ConfigError> {
+        let Some(url) = &self.server.database_url else { return Ok(()) };
+        let url = url.expose();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError(
+                "BW_DATABASE_URL (`database_url`): expected postgres://USER:PASSWORD@HOST:PORT/DATABASE".into(),
+            ));
+        }
+        if self.ssh.key_mode != KeyMode::Command {
+            return Err(ConfigError(
+                "BW_DATABASE_URL (`database_url`) needs BW_KEY_MODE=command: servers sharing a database would each \
+                 rewrite one authorized_keys file from their own view; in command key mode sshd asks \
+                 `borgwarehouse key-lookup`, which reads the key folder (BW_KEY_LOOKUP_DIR) they all write \
+                 (docs/scale-out.md)"
+                    .into(),
+            ));
         }
         Ok(())
     }

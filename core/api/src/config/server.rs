@@ -24,6 +24,9 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `postgres://…`: the store is this PostgreSQL database instead of the embedded one
+    /// (a secret: the address may hold a password).
+    pub database_url: Option<super::Secret>,
 }
 
 impl Default for ServerSettings {
@@ -36,6 +39,7 @@ impl Default for ServerSettings {
             log_format: LogFormat::Text,
             request_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
+            database_url: None,
         }
     }
 }

@@ -6,11 +6,13 @@
 //! alerts, verify results) hold the rules once for every backend: the records' encoding, the
 //! in-memory index, the key lines, the caches. A backend holds bytes only. [`SledBackend`] is
 //! the embedded default; [`InMemoryBackend`] keeps nothing past the process (tests, and the
-//! proof that the stores depend on the seam only); a database shared by several servers is the
-//! next. Each passes [`crate::conformance`], which checks the seam's promises and runs the stores over
+//! proof that the stores depend on the seam only); [`PostgresBackend`] (feature `postgres`)
+//! is one database shared by several servers. Each passes [`crate::conformance`], which checks the seam's promises and runs the stores over
 //! it.
 
 mod in_memory;
+#[cfg(feature = "postgres")]
+mod postgres_backend;
 mod sled_backend;
 
 use std::future::Future;
@@ -21,6 +23,8 @@ use std::sync::Arc;
 use crate::store_error::StoreResult;
 
 pub use in_memory::InMemoryBackend;
+#[cfg(feature = "postgres")]
+pub use postgres_backend::{PostgresBackend, PostgresOpenError, SCHEMA_VERSION};
 pub use sled_backend::{SledBackend, SledOpenError};
 
 /// Bytes a backend hands back (a key or a value). Cheap to clone; a backend may share them

@@ -1,0 +1,535 @@
+//! PostgreSQL behind the store seam (#34: several servers on one database), chosen by
+//! `BW_DATABASE_URL`. Only this file names the driver's types.
+//!
+//! The seam is tables of bytes, so the database holds them as such: one table of entries
+//! `(tbl, k, v)` ordered by `(tbl, k)` (bytea compares byte by byte, as sled orders its keys),
+//! the names of the tables, and a sequence for the ids. The rules that make the stores fast
+//! (records' encoding, the in-memory index, the cached list) stay above the seam, written once.
+//!
+//! The driver is `tokio-postgres` with the `deadpool-postgres` pool: the maintained async
+//! driver of the Rust ecosystem and a small pool made for it. sqlx was the other choice; its
+//! checked queries need a database (or saved metadata) at build time, and this backend has a
+//! dozen fixed statements over one table, which its own conformance suite checks instead.
+//!
+//! The seam's methods are blocking (sled's are), and the stores call them from the server's
+//! async tasks as they call sled: each call runs on this backend's own small runtime, and the
+//! caller waits for its answer on a channel, never by entering a runtime from inside another.
+//!
+//! Plain PostgreSQL SQL (no extension); the start takes an advisory lock to migrate, so two
+//! servers starting at once migrate once.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use super::{Backend, Batch, Bytes, Entries, FlushFuture, Table};
+use crate::store_error::{StoreError, StoreResult};
+
+/// The schema this build writes. A database migrated by a newer server is refused, with both
+/// versions named: an older server would not know what the newer one keeps.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Each migration, in order: `MIGRATIONS[n]` takes a database from version `n` to `n + 1`.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE bw_entries (
+        tbl text NOT NULL,
+        k bytea NOT NULL,
+        v bytea NOT NULL,
+        PRIMARY KEY (tbl, k)
+    );
+    CREATE TABLE bw_tables (name text PRIMARY KEY);
+    CREATE SEQUENCE bw_ids;
+"];
+
+/// The advisory lock the migrations are made under (any number, the same in every server).
+const MIGRATION_LOCK: i64 = 0x6277_5f6d_6967;
+
+/// Rows read at a time by a range, from either end.
+const CHUNK: i64 = 512;
+
+/// How long a call waits for a connection, or for the database to answer one.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Why PostgreSQL did not open.
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresOpenError {
+    #[error("BW_DATABASE_URL: {0}")]
+    Url(String),
+    #[error("the database at BW_DATABASE_URL does not answer: {0}")]
+    Unreachable(String),
+    #[error(
+        "the database is at schema version {found}, written by a newer server; this server \
+         (schema version {known}) would not know what it keeps: run the newer server, or restore \
+         this server's last snapshot (`borgwarehouse restore`) into an empty database"
+    )]
+    Newer { found: i64, known: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn backend_error(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn said(message: String) -> StoreError {
+    StoreError::Backend(message.into())
+}
+
+struct Inner {
+    pool: Pool,
+    /// `Some` until dropped: a runtime is shut down in the background, since the last handle
+    /// may go in an async task, where dropping a runtime would block.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PostgresBackend {
+    inner: Arc<Inner>,
+}
+
+impl PostgresBackend {
+    /// Connects to `url` (`postgres://user:password@host:port/database`, and any parameter
+    /// tokio-postgres reads, such as `options=-c search_path=NAME`), and migrates the schema.
+    pub fn open(url: &str) -> Result<Self, PostgresOpenError> {
+        let config: tokio_postgres::Config = url.parse().map_err(|e| PostgresOpenError::Url(format!("{e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("bw-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| PostgresOpenError::Store(StoreError::io(std::path::Path::new("runtime"), e)))?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(WAIT))
+            .create_timeout(Some(WAIT))
+            .recycle_timeout(Some(WAIT))
+            .build()
+            .map_err(|e| PostgresOpenError::Url(format!("{e}")))?;
+        let backend = PostgresBackend { inner: Arc::new(Inner { pool, runtime: Some(runtime) }) };
+        let pool = backend.inner.pool.clone();
+        let migrated = backend.run(async move { Ok(migrate(&pool).await) })?;
+        migrated?;
+        Ok(backend)
+    }
+
+    /// Runs `work` on this backend's runtime and waits for its answer, from any thread (an
+    /// async task's included: it waits as a sled call would, without entering a runtime).
+    fn run<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = StoreResult<T>> + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let runtime = self.inner.runtime.as_ref().ok_or_else(|| said("the database's runtime is stopped".into()))?;
+        runtime.spawn(async move {
+            let _ = tx.send(work.await);
+        });
+        rx.recv().map_err(|_| said("the database call ended without an answer".into()))?
+    }
+
+    fn pool(&self) -> Pool {
+        self.inner.pool.clone()
+    }
+}
+
+async fn client(pool: &Pool) -> StoreResult<deadpool_postgres::Object> {
+    pool.get().await.map_err(|e| said(format!("no database connection: {e}")))
+}
+
+async fn migrate(pool: &Pool) -> Result<(), PostgresOpenError> {
+    let mut db = pool.get().await.map_err(|e| PostgresOpenError::Unreachable(e.to_string()))?;
+    let tx = db.transaction().await.map_err(backend_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(backend_error)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS bw_schema (version bigint NOT NULL)").await.map_err(backend_error)?;
+    let found: i64 =
+        tx.query_one("SELECT coalesce(max(version), 0) FROM bw_schema", &[]).await.map_err(backend_error)?.get(0);
+    if found > SCHEMA_VERSION {
+        return Err(PostgresOpenError::Newer { found, known: SCHEMA_VERSION });
+    }
+    for (n, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.batch_execute(sql).await.map_err(backend_error)?;
+        tracing::info!(version = n + 1, "database schema migrated");
+    }
+    tx.execute("DELETE FROM bw_schema", &[]).await.map_err(backend_error)?;
+    tx.execute("INSERT INTO bw_schema (version) VALUES ($1)", &[&SCHEMA_VERSION]).await.map_err(backend_error)?;
+    tx.commit().await.map_err(backend_error)?;
+    Ok(())
+}
+
+/// Applies `batch` to `table` inside `tx`, in order.
+async fn apply_in(tx: &tokio_postgres::Transaction<'_>, table: &str, batch: &Batch) -> StoreResult<()> {
+    for (k, v) in batch.writes() {
+        match v {
+            Some(v) => tx
+                .execute(
+                    "INSERT INTO bw_entries (tbl, k, v) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v",
+                    &[&table, &k, &v],
+                )
+                .await
+                .map_err(backend_error)?,
+            None => tx
+                .execute("DELETE FROM bw_entries WHERE tbl = $1 AND k = $2", &[&table, &k])
+                .await
+                .map_err(backend_error)?,
+        };
+    }
+    Ok(())
+}
+
+struct PostgresTable {
+    backend: PostgresBackend,
+    name: Arc<str>,
+}
+
+impl PostgresTable {
+    /// Runs `work` with a connection and this table's name.
+    fn with<T, F, Fut>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(deadpool_postgres::Object, Arc<str>) -> Fut + Send + 'static,
+        Fut: Future<Output = StoreResult<T>> + Send,
+    {
+        let (pool, name) = (self.backend.pool(), self.name.clone());
+        self.backend.run(async move { work(client(&pool).await?, name).await })
+    }
+}
+
+impl Table for PostgresTable {
+    fn get_raw(&self, key: &[u8]) -> StoreResult<Option<Bytes>> {
+        let key = key.to_vec();
+        self.with(move |db, tbl| async move {
+            let row = db
+                .query_opt("SELECT v FROM bw_entries WHERE tbl = $1 AND k = $2", &[&&*tbl, &key])
+                .await
+                .map_err(backend_error)?;
+            Ok(row.map(|r| Bytes::from(r.get::<_, Vec<u8>>(0))))
+        })
+    }
+
+    fn insert_raw(&self, key: &[u8], value: &[u8]) -> StoreResult<()> {
+        let mut batch = Batch::default();
+        batch.insert(key, value);
+        self.apply(batch)
+    }
+
+    fn remove_raw(&self, key: &[u8]) -> StoreResult<bool> {
+        let key = key.to_vec();
+        self.with(move |db, tbl| async move {
+            let n = db
+                .execute("DELETE FROM bw_entries WHERE tbl = $1 AND k = $2", &[&&*tbl, &key])
+                .await
+                .map_err(backend_error)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn compare_and_swap_raw(&self, key: &[u8], old: Option<&[u8]>, new: Option<&[u8]>) -> StoreResult<bool> {
+        let (key, old, new) = (key.to_vec(), old.map(<[u8]>::to_vec), new.map(<[u8]>::to_vec));
+        self.with(move |db, tbl| async move {
+            let tbl = &*tbl;
+            // Each case is one statement, atomic in itself: a value changed meanwhile makes
+            // it touch no row.
+            let n = match (old, new) {
+                (None, Some(new)) => db
+                    .execute(
+                        "INSERT INTO bw_entries (tbl, k, v) VALUES ($1, $2, $3) ON CONFLICT (tbl, k) DO NOTHING",
+                        &[&tbl, &key, &new],
+                    )
+                    .await
+                    .map_err(backend_error)?,
+                (Some(old), Some(new)) => db
+                    .execute(
+                        "UPDATE bw_entries SET v = $4 WHERE tbl = $1 AND k = $2 AND v = $3",
+                        &[&tbl, &key, &old, &new],
+                    )
+                    .await
+                    .map_err(backend_error)?,
+                (Some(old), None) => db
+                    .execute("DELETE FROM bw_entries WHERE tbl = $1 AND k = $2 AND v = $3", &[&tbl, &key, &old])
+                    .await
+                    .map_err(backend_error)?,
+                // Absent, and to stay absent: whether it is.
+                (None, None) => {
+                    let there = db
+                        .query_opt("SELECT 1 FROM bw_entries WHERE tbl = $1 AND k = $2", &[&tbl, &key])
+                        .await
+                        .map_err(backend_error)?;
+                    u64::from(there.is_none())
+                }
+            };
+            Ok(n == 1)
+        })
+    }
+
+    fn range_raw(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Entries<'_> {
+        Entries::new(Range::new(self.backend.clone(), self.name.clone(), owned(from), owned(to)))
+    }
+
+    fn prefix_raw(&self, prefix: &[u8]) -> Entries<'_> {
+        let to = match after_prefix(prefix) {
+            Some(end) => Bound::Excluded(end),
+            None => Bound::Unbounded,
+        };
+        Entries::new(Range::new(self.backend.clone(), self.name.clone(), Bound::Included(prefix.to_vec()), to))
+    }
+
+    fn apply(&self, batch: Batch) -> StoreResult<()> {
+        self.with(move |mut db, tbl| async move {
+            let tx = db.transaction().await.map_err(backend_error)?;
+            apply_in(&tx, &tbl, &batch).await?;
+            tx.commit().await.map_err(backend_error)
+        })
+    }
+
+    fn len(&self) -> usize {
+        let counted = self.with(move |db, tbl| async move {
+            let row = db
+                .query_one("SELECT count(*) FROM bw_entries WHERE tbl = $1", &[&&*tbl])
+                .await
+                .map_err(backend_error)?;
+            Ok(row.get::<_, i64>(0) as usize)
+        });
+        counted.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the database did not count a table");
+            0
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        let empty = self.with(move |db, tbl| async move {
+            let row = db
+                .query_opt("SELECT 1 FROM bw_entries WHERE tbl = $1 LIMIT 1", &[&&*tbl])
+                .await
+                .map_err(backend_error)?;
+            Ok(row.is_none())
+        });
+        empty.unwrap_or(true)
+    }
+
+    fn clear(&self) -> StoreResult<()> {
+        self.with(move |db, tbl| async move {
+            db.execute("DELETE FROM bw_entries WHERE tbl = $1", &[&&*tbl]).await.map_err(backend_error)?;
+            Ok(())
+        })
+    }
+}
+
+fn owned(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// The least key after every key that starts with `prefix`; `None` when there is none (a
+/// prefix of 0xff bytes only).
+fn after_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// A range read in chunks from either end, so that a long table is never held whole: the
+/// bounds close in as chunks are read, and once a chunk comes back short, the rest of the range
+/// is in the buffers.
+struct Range {
+    backend: PostgresBackend,
+    table: Arc<str>,
+    lo: Bound<Vec<u8>>,
+    hi: Bound<Vec<u8>>,
+    /// Read from the front, in key order.
+    front: VecDeque<(Bytes, Bytes)>,
+    /// Read from the back, greatest key first.
+    back: VecDeque<(Bytes, Bytes)>,
+    /// Nothing is left between `lo` and `hi`.
+    exhausted: bool,
+    failed: bool,
+}
+
+impl Range {
+    fn new(backend: PostgresBackend, table: Arc<str>, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>) -> Range {
+        Range { backend, table, lo, hi, front: VecDeque::new(), back: VecDeque::new(), exhausted: false, failed: false }
+    }
+
+    /// Reads the next chunk from the front (`ascending`) or the back; moves the bound in.
+    fn fetch(&mut self, ascending: bool) -> StoreResult<()> {
+        let (pool, table) = (self.backend.pool(), self.table.clone());
+        let (lo, hi) = (self.lo.clone(), self.hi.clone());
+        let rows = self.backend.run(async move {
+            let db = client(&pool).await?;
+            // The bounds as SQL: a missing one is no condition (`$n IS NULL`).
+            let (lo_key, lo_incl) = bound_parts(&lo);
+            let (hi_key, hi_incl) = bound_parts(&hi);
+            let order = if ascending { "ASC" } else { "DESC" };
+            let sql = format!(
+                "SELECT k, v FROM bw_entries WHERE tbl = $1 \
+                 AND ($2::bytea IS NULL OR k > $2 OR ($3 AND k = $2)) \
+                 AND ($4::bytea IS NULL OR k < $4 OR ($5 AND k = $4)) \
+                 ORDER BY k {order} LIMIT {CHUNK}"
+            );
+            let rows =
+                db.query(&sql, &[&&*table, &lo_key, &lo_incl, &hi_key, &hi_incl]).await.map_err(backend_error)?;
+            Ok(rows.into_iter().map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1))).collect::<Vec<_>>())
+        })?;
+        if (rows.len() as i64) < CHUNK {
+            self.exhausted = true;
+        }
+        if let Some((last, _)) = rows.last() {
+            if ascending {
+                self.lo = Bound::Excluded(last.clone());
+            } else {
+                self.hi = Bound::Excluded(last.clone());
+            }
+        }
+        let rows = rows.into_iter().map(|(k, v)| (Bytes::from(k), Bytes::from(v)));
+        if ascending {
+            self.front.extend(rows);
+        } else {
+            self.back.extend(rows);
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, ascending: bool) -> Option<StoreResult<(Bytes, Bytes)>> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            let near = if ascending { self.front.pop_front() } else { self.back.pop_front() };
+            if let Some(entry) = near {
+                return Some(Ok(entry));
+            }
+            if self.exhausted {
+                // What is left was read from the other end.
+                return if ascending { self.back.pop_back() } else { self.front.pop_back() }.map(Ok);
+            }
+            if let Err(e) = self.fetch(ascending) {
+                self.failed = true;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+fn bound_parts(b: &Bound<Vec<u8>>) -> (Option<Vec<u8>>, bool) {
+    match b {
+        Bound::Included(k) => (Some(k.clone()), true),
+        Bound::Excluded(k) => (Some(k.clone()), false),
+        Bound::Unbounded => (None, false),
+    }
+}
+
+impl Iterator for Range {
+    type Item = StoreResult<(Bytes, Bytes)>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.take(true)
+    }
+}
+
+impl DoubleEndedIterator for Range {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.take(false)
+    }
+}
+
+impl Backend for PostgresBackend {
+    fn table(&self, name: &str) -> StoreResult<Arc<dyn Table>> {
+        let (pool, table) = (self.pool(), name.to_string());
+        self.run(async move {
+            let db = client(&pool).await?;
+            db.execute("INSERT INTO bw_tables (name) VALUES ($1) ON CONFLICT DO NOTHING", &[&table])
+                .await
+                .map_err(backend_error)?;
+            Ok(())
+        })?;
+        Ok(Arc::new(PostgresTable { backend: self.clone(), name: name.into() }))
+    }
+
+    fn apply_across(&self, batches: Vec<(&str, Batch)>) -> StoreResult<()> {
+        let batches: Vec<(String, Batch)> = batches.into_iter().map(|(t, b)| (t.to_string(), b)).collect();
+        let pool = self.pool();
+        self.run(async move {
+            let mut db = client(&pool).await?;
+            let tx = db.transaction().await.map_err(backend_error)?;
+            for (table, batch) in &batches {
+                tx.execute("INSERT INTO bw_tables (name) VALUES ($1) ON CONFLICT DO NOTHING", &[table])
+                    .await
+                    .map_err(backend_error)?;
+                apply_in(&tx, table, batch).await?;
+            }
+            tx.commit().await.map_err(backend_error)
+        })
+    }
+
+    fn generate_id(&self) -> StoreResult<u64> {
+        let pool = self.pool();
+        self.run(async move {
+            let db = client(&pool).await?;
+            let row = db.query_one("SELECT nextval('bw_ids')", &[]).await.map_err(backend_error)?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+
+    /// Every write is durable once its statement commits: nothing to do.
+    fn flush(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn flush_async(&self) -> FlushFuture<'_> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn healthy(&self) -> bool {
+        let pool = self.pool();
+        self.run(async move {
+            let db = client(&pool).await?;
+            db.query_one("SELECT 1", &[]).await.map_err(backend_error)?;
+            Ok(())
+        })
+        .is_ok()
+    }
+
+    fn table_names(&self) -> StoreResult<Vec<String>> {
+        let pool = self.pool();
+        self.run(async move {
+            let db = client(&pool).await?;
+            let rows = db.query("SELECT name FROM bw_tables ORDER BY name", &[]).await.map_err(backend_error)?;
+            Ok(rows.into_iter().map(|r| r.get::<_, String>(0)).collect())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_of_a_prefix_is_the_least_key_after_it() {
+        assert_eq!(after_prefix(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(after_prefix(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(after_prefix(&[0xff, 0xff]), None);
+        assert_eq!(after_prefix(b""), None);
+    }
+}

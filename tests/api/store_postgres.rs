@@ -1,0 +1,115 @@
+//! PostgreSQL behind the store seam (#34), against a real server the test starts
+//! (`bw_tests::postgres`): the seam's conformance suite (its promises, then every store over
+//! it), two backends on one database, a newer schema refused, and the database stopped and
+//! started again.
+
+use std::sync::Arc;
+
+use bw_store::backend::{Backend, PostgresBackend, PostgresOpenError, SharedBackend, SCHEMA_VERSION};
+use bw_tests::postgres::TempPostgres;
+
+#[test]
+fn postgres_keeps_every_promise_of_the_store_seam() {
+    let Some(pg) = TempPostgres::start() else { return };
+    bw_store::conformance::run(&|| -> SharedBackend {
+        Arc::new(PostgresBackend::open(&pg.fresh_schema_url()).unwrap())
+    });
+}
+
+#[test]
+fn two_servers_on_one_database_see_each_others_writes_and_ids() {
+    let Some(pg) = TempPostgres::start() else { return };
+    let url = pg.fresh_schema_url();
+    let (one, two) = (PostgresBackend::open(&url).unwrap(), PostgresBackend::open(&url).unwrap());
+    one.table("repos").unwrap().insert("k", "from one").unwrap();
+    assert_eq!(two.table("repos").unwrap().get("k").unwrap().as_deref(), Some(&b"from one"[..]));
+    // Ids from both only grow, and never repeat.
+    let mut ids: Vec<u64> = (0..50).flat_map(|_| [one.generate_id().unwrap(), two.generate_id().unwrap()]).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow across servers: {ids:?}");
+    ids.dedup();
+    assert_eq!(ids.len(), 100);
+    // A compare-and-swap from each over the same value: one wins.
+    let t1 = one.table("cas").unwrap();
+    let t2 = two.table("cas").unwrap();
+    t1.insert("x", "0").unwrap();
+    let a = t1.compare_and_swap("x", Some(b"0"), Some(b"1")).unwrap();
+    let b = t2.compare_and_swap("x", Some(b"0"), Some(b"2")).unwrap();
+    assert!(a && !b);
+}
+
+#[test]
+fn a_database_migrated_by_a_newer_server_is_refused_naming_both_versions() {
+    let Some(pg) = TempPostgres::start() else { return };
+    let url = pg.fresh_schema_url();
+    drop(PostgresBackend::open(&url).unwrap());
+    let schema = url.rsplit("%3D").next().unwrap().to_string();
+    pg.sql(&format!("UPDATE {schema}.bw_schema SET version = {}", SCHEMA_VERSION + 1));
+    match PostgresBackend::open(&url) {
+        Err(e @ PostgresOpenError::Newer { .. }) => {
+            let said = e.to_string();
+            assert!(said.contains(&format!("schema version {}", SCHEMA_VERSION + 1)), "{said}");
+            assert!(said.contains(&format!("schema version {SCHEMA_VERSION}")), "{said}");
+        }
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("a newer database was opened"),
+    }
+}
+
+#[test]
+fn calls_fail_while_the_database_is_stopped_and_work_again_after() {
+    let Some(pg) = TempPostgres::start() else { return };
+    let db = PostgresBackend::open(&pg.fresh_schema_url()).unwrap();
+    let t = db.table("t").unwrap();
+    t.insert("before", "1").unwrap();
+    pg.stop();
+    assert!(!db.healthy());
+    assert!(t.insert("during", "2").is_err(), "a write while the database is down");
+    pg.start_again();
+    let t0 = std::time::Instant::now();
+    while !db.healthy() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(30), "the backend did not come back");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    t.insert("after", "3").unwrap();
+    assert!(t.get("before").unwrap().is_some() && t.get("during").unwrap().is_none());
+}
+
+/// `BW_DATABASE_URL`: the server keeps its store in PostgreSQL (nothing under `data_dir/db`),
+/// and finds it again after a restart.
+#[test]
+fn a_server_keeps_its_store_in_postgres_across_a_restart() {
+    let Some(pg) = TempPostgres::start() else { return };
+    let url = pg.fresh_schema_url();
+    let s = bw_tests::TestServer::with_config(|c| {
+        c.server.database_url = Some(bw_api::config::Secret::new(url.clone()));
+        c.ssh.key_mode = bw_api::config::KeyMode::Command;
+        c.ssh.key_lookup_dir = Some(c.server.data_dir.parent().unwrap().join("keys"));
+    });
+    let token = s.full_token();
+    let body =
+        serde_json::json!({"alias": "on postgres", "sshPublicKey": bw_tests::ed25519_key(1, ""), "storageSize": 5});
+    let (status, made) = s.post("/api/v1/repositories", Some(&token), &body);
+    assert_eq!(status, 200, "{made}");
+    let name = made["repositoryName"].as_str().unwrap().to_string();
+    let (dir, config) = s.stop();
+    assert!(!config.db_path().exists(), "the embedded store was made: {}", config.db_path().display());
+    let s = bw_tests::TestServer::start_in(dir, config);
+    let (status, repo) = s.get(&format!("/api/v1/repositories/{name}"), Some(&token));
+    assert_eq!((status, repo["repo"]["alias"].as_str()), (200, Some("on postgres")), "{repo}");
+    // The key folder, which sshd's lookup reads, has its key.
+    let keys = s.state.config.ssh.key_lookup_dir.clone().unwrap();
+    assert!(std::fs::read_dir(keys).unwrap().count() > 0);
+}
+
+/// Several servers would each rewrite one `authorized_keys`: file key mode with a database is
+/// refused at start, saying why and what to do.
+#[test]
+fn file_key_mode_with_a_database_is_refused_with_the_reason() {
+    let mut config = bw_api::config::Config::default();
+    config.server.database_url = Some(bw_api::config::Secret::new("postgres://bw@127.0.0.1:1/bw"));
+    let refused = config.check().unwrap_err().0;
+    assert!(refused.contains("BW_KEY_MODE=command") && refused.contains("authorized_keys"), "{refused}");
+    config.ssh.key_mode = bw_api::config::KeyMode::Command;
+    config.ssh.key_lookup_dir = Some("/srv/keys".into());
+    assert!(config.check().is_ok());
+}
