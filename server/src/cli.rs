@@ -252,9 +252,10 @@ fn answer_of(config: &Config, cmd: Command) -> Result<String, ExitCode> {
         }
         None => {
             // A command that only reads or removes never creates a store: run from the wrong
-            // folder, it would make a new empty one and answer from it.
+            // folder, it would make a new empty one and answer from it. (A database is where
+            // BW_DATABASE_URL says; an empty one answers empty.)
             let db = config.db_path();
-            if !control::creates_state(&cmd) && !db.exists() {
+            if !control::creates_state(&cmd) && !db.exists() && config.server.database_url.is_none() {
                 eprintln!(
                     "borgwarehouse: no store at {} (BW_DATA_DIR is {}); set BW_DATA_DIR or --config to the server's",
                     db.display(),

@@ -113,3 +113,82 @@ fn file_key_mode_with_a_database_is_refused_with_the_reason() {
     config.ssh.key_lookup_dir = Some("/srv/keys".into());
     assert!(config.check().is_ok());
 }
+
+/// Moving a host: `export` from the embedded store, `restore` into PostgreSQL, and back; each
+/// export equals the first (but its date and writer).
+#[test]
+fn a_host_moves_to_postgres_and_back_with_the_same_snapshot() {
+    use crate::cli_env::Env;
+    let Some(pg) = TempPostgres::start() else { return };
+    let run = |env: &Env, args: &[&str], database: Option<&str>| {
+        let mut cmd = env.cmd(args);
+        if let Some(url) = database {
+            let keys = env.dir.path().join("keys");
+            cmd.env("BW_DATABASE_URL", url).env("BW_KEY_MODE", "command").env("BW_KEY_LOOKUP_DIR", keys);
+        }
+        let out = cmd.output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{args:?}: {said}");
+        said
+    };
+    let comparable = |path: &std::path::Path| {
+        let mut snapshot: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for writer_and_date in ["createdAt", "serverVersion"] {
+            snapshot.as_object_mut().unwrap().remove(writer_and_date);
+        }
+        snapshot
+    };
+    // A host on the embedded store: tokens, a user, a tenant's quota, repositories with keys.
+    let sled = Env::new();
+    run(&sled, &["token", "create", "--name", "automation", "--permissions", "create,read,update,delete"], None);
+    let mut add = sled.cmd(&["user", "add", "olga", "--role", "operator", "--tenant", "acme"]);
+    let mut child = add.stdin(std::process::Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"olga's long password\n").unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let state_dir = sled.dir.path().join("data");
+    {
+        let mut config = bw_api::config::Config::default();
+        config.server.data_dir = state_dir.clone();
+        config.server.home = Some(sled.dir.path().join("home"));
+        let state = bw_api::AppState::open(config, bw_store::clock::Clock::system()).unwrap();
+        state.tenants.set_quota("acme", 50, None).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for seed in 1..=3 {
+            let key = bw_host::ssh_key::ClientKey::parse(&bw_tests::ed25519_key(seed, "")).unwrap();
+            let new = bw_store::repo_store::NewRepo {
+                alias: format!("host {seed}"),
+                key,
+                storage_size: seed as u64,
+                comment: String::new(),
+                alert: 3600,
+                lan_command: false,
+                append_only_mode: seed == 2,
+                icon: (seed == 3).then(|| "IconServer".to_string()),
+                storage_target: None,
+                tenant: (seed == 1).then(|| "acme".to_string()),
+            };
+            runtime.block_on(state.repos.create(new, None)).unwrap();
+        }
+        runtime.block_on(state.flush()).unwrap();
+    }
+    let first = sled.dir.path().join("first.json");
+    run(&sled, &["export", first.to_str().unwrap()], None);
+
+    // Into PostgreSQL (an empty database), then out again.
+    let url = pg.fresh_schema_url();
+    let onto_pg = Env::new();
+    let said = run(&onto_pg, &["restore", first.to_str().unwrap()], Some(&url));
+    assert!(said.contains("restored 3 repositories, 1 token, 1 user"), "{said}");
+    assert!(!onto_pg.dir.path().join("data/db").exists(), "the embedded store was made");
+    let from_pg = onto_pg.dir.path().join("from-pg.json");
+    run(&onto_pg, &["export", from_pg.to_str().unwrap()], Some(&url));
+    assert_eq!(comparable(&from_pg), comparable(&first), "PostgreSQL's export differs");
+
+    // And back onto the embedded store.
+    let back = Env::new();
+    run(&back, &["restore", from_pg.to_str().unwrap()], None);
+    let again = back.dir.path().join("again.json");
+    run(&back, &["export", again.to_str().unwrap()], None);
+    assert_eq!(comparable(&again), comparable(&first), "the way back differs");
+}
