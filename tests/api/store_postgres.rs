@@ -192,3 +192,32 @@ fn a_host_moves_to_postgres_and_back_with_the_same_snapshot() {
     run(&back, &["export", again.to_str().unwrap()], None);
     assert_eq!(comparable(&again), comparable(&first), "the way back differs");
 }
+
+/// The database stopped: the server answers 503 in the contract's shape (and `/healthz` too),
+/// and recovers by itself when the database is back.
+#[test]
+fn the_server_answers_503_while_its_database_is_down_and_recovers_by_itself() {
+    let Some(pg) = TempPostgres::start() else { return };
+    let url = pg.fresh_schema_url();
+    let s = bw_tests::TestServer::with_config(|c| {
+        c.server.database_url = Some(bw_api::config::Secret::new(url.clone()));
+        c.ssh.key_mode = bw_api::config::KeyMode::Command;
+        c.ssh.key_lookup_dir = Some(c.server.data_dir.parent().unwrap().join("keys"));
+    });
+    let token = s.full_token();
+    assert_eq!(s.get("/api/v1/repositories", Some(&token)).0, 200);
+    pg.stop();
+    let (status, body) = s.get("/api/v1/repositories", Some(&token));
+    assert_eq!((status, body), (503, serde_json::json!({"status": 503, "message": "Service Unavailable"})));
+    let body = serde_json::json!({"alias": "during", "sshPublicKey": bw_tests::ed25519_key(9, ""), "storageSize": 1});
+    assert_eq!(s.post("/api/v1/repositories", Some(&token), &body).0, 503);
+    assert_eq!(s.get("/healthz", None).0, 503);
+    pg.start_again();
+    let t0 = std::time::Instant::now();
+    while s.get("/healthz", None).0 != 200 {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(30), "the server did not recover");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(s.get("/api/v1/repositories", Some(&token)).0, 200);
+    assert_eq!(s.post("/api/v1/repositories", Some(&token), &body).0, 200, "a write after the database is back");
+}

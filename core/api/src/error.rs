@@ -75,6 +75,9 @@ pub enum ApiError {
     /// The cause was logged by [`ApiError::internal`]; the client sees only the status.
     #[error("internal error")]
     Internal,
+    /// 503: the store's database does not answer now (logged); the request may be tried again.
+    #[error("the store does not answer")]
+    Unavailable,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -119,6 +122,10 @@ impl From<StoreError> for ApiError {
             StoreError::TargetUnavailable(path) => {
                 ApiError::Conflict(format!("Storage target {path} is not available (missing or not mounted)"))
             }
+            StoreError::Unavailable(why) => {
+                tracing::error!(cause = %why, "the store's database does not answer");
+                ApiError::Unavailable
+            }
             e @ (StoreError::Io { .. }
             | StoreError::Backend(_)
             | StoreError::Corrupt { .. }
@@ -155,6 +162,7 @@ impl ApiError {
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -173,6 +181,7 @@ impl ApiError {
             UnsupportedMediaType => plain(UNSUPPORTED_MEDIA_TYPE),
             TooManyRequests => plain("Too many failed authentications, try again later"),
             Internal => ErrorBody { status: Some(500), ..plain("Internal Server Error") },
+            Unavailable => ErrorBody { status: Some(503), ..plain("Service Unavailable") },
         }
     }
 }

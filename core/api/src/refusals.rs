@@ -3,8 +3,8 @@
 //!
 //! A handler returns `Answer<T, { NOT_FOUND | CONFLICT }>`: the set names the refusals of the
 //! handler itself. What the layers around it can answer is added by the document from facts it
-//! sees: credentials (401, 403 for tokens, 429), a request body (400, 408, 413), and 500 for
-//! every operation. Every error answer is a reference to `components.responses` ([`ERROR_RESPONSES`]).
+//! sees: credentials (401, 403 for tokens, 429), a request body (400, 408, 413), and 500 and
+//! 503 (the store's database not answering) for every operation. Every error answer is a reference to `components.responses` ([`ERROR_RESPONSES`]).
 //! An error outside the declared set is a bug: it is logged, and debug builds (the tests) panic.
 
 use poem::http::StatusCode;
@@ -58,7 +58,11 @@ pub const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
     (422, "UnexpectedData", "The body breaks the contract's validation (`detail` names the field), or a tenant's quota"),
     (429, "TooManyRequests", "Too many failed authentications from this address; try again in a minute"),
     (500, "InternalServerError", "Something unexpected; the cause is in the server's log"),
-    (503, "ServiceUnavailable", "The store does not accept writes; the cause is in the server's log"),
+    (
+        503,
+        "ServiceUnavailable",
+        "The store does not answer now (its database is down or unreachable, or it refuses writes); try again shortly. The cause is in the server's log",
+    ),
 ];
 
 /// The statuses a set declares.
@@ -93,7 +97,8 @@ impl<const SET: u32> Refusals<SET> {
             | CronUnauthorized
             | TooManyRequests
             | UnsupportedMediaType
-            | Internal => return true,
+            | Internal
+            | Unavailable => return true,
         };
         SET & bit != 0
     }

@@ -67,6 +67,10 @@ pub enum StoreError {
     /// The backend behind the store seam failed (`crate::backend`).
     #[error("store: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// The store's database does not answer now (down, restarting, unreachable): the same
+    /// request may work in a moment.
+    #[error("the database does not answer: {0}")]
+    Unavailable(String),
     /// A record that does not decode (written by another version, or edited by hand).
     #[error("corrupt record {what}: {cause}")]
     Corrupt { what: String, cause: String },

@@ -5,7 +5,7 @@
 //! - Error answers are defined once under `components.responses`; each operation refers to the
 //!   statuses it can give: those its handler declares ([`bw_api::refusals`]) and those of the
 //!   layers around it, from what the operation shows (credentials: 401, 429, and 403 where
-//!   tokens are accepted; a request body: 400, 408, 413, 415; 500 always).
+//!   tokens are accepted; a request body: 400, 408, 413, 415; 500 and 503 always).
 //! - A success answer without a description takes its schema's.
 //! - Each plugin then finishes its own part (`finish_document`).
 
@@ -62,7 +62,8 @@ fn finish(doc: &mut Value) {
             if schemes.is_empty() {
                 op.insert("security".into(), json!([]));
             }
-            let mut statuses: Vec<u16> = vec![500];
+            // Any operation may meet a store whose database does not answer.
+            let mut statuses: Vec<u16> = vec![500, 503];
             if !schemes.is_empty() {
                 statuses.extend([401, 429]);
                 if schemes.iter().any(|s| s == bw_api::auth::SCHEME_TOKEN || s == bw_api::auth::SCHEME_SIGN_IN) {

@@ -72,7 +72,15 @@ pub enum PostgresOpenError {
     Store(#[from] StoreError),
 }
 
-fn backend_error(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+/// A database that went away, or says it cannot answer now (SQLSTATE classes 08, connection,
+/// and 57, operator intervention: a shutdown or a restart), is unavailable, and the same call
+/// may work in a moment; anything else is the backend failing.
+fn backend_error(e: tokio_postgres::Error) -> StoreError {
+    let class = e.code().map(|c| &c.code()[..2]);
+    let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    if e.is_closed() || io || matches!(class, Some("08") | Some("57")) {
+        return StoreError::Unavailable(e.to_string());
+    }
     StoreError::Backend(Box::new(e))
 }
 
@@ -148,7 +156,7 @@ impl PostgresBackend {
 }
 
 async fn client(pool: &Pool) -> StoreResult<deadpool_postgres::Object> {
-    pool.get().await.map_err(|e| said(format!("no database connection: {e}")))
+    pool.get().await.map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
 }
 
 async fn migrate(pool: &Pool) -> Result<(), PostgresOpenError> {
@@ -501,12 +509,18 @@ impl Backend for PostgresBackend {
         Box::pin(async { Ok(()) })
     }
 
+    /// Asked by `/healthz` (load balancers poll it): answered within two seconds either way.
     fn healthy(&self) -> bool {
         let pool = self.pool();
         self.run(async move {
-            let db = client(&pool).await?;
-            db.query_one("SELECT 1", &[]).await.map_err(backend_error)?;
-            Ok(())
+            let probe = async {
+                let db = client(&pool).await?;
+                db.query_one("SELECT 1", &[]).await.map_err(backend_error)?;
+                Ok(())
+            };
+            tokio::time::timeout(Duration::from_secs(2), probe)
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Unavailable("no answer within 2 s".into())))
         })
         .is_ok()
     }
