@@ -243,8 +243,6 @@ impl HistoryStore {
         if from > to {
             return Ok(Vec::new());
         }
-        // A few repositories are looked up in each run; many, read with the whole run.
-        const LOOKUPS: usize = 64;
         let wanted: std::collections::HashMap<u64, u64> = repos.iter().copied().collect();
         let mut points = Vec::new();
         for entry in self.host.range(time_key(from)..=time_key(to)).keys().rev().take(MAX_POINTS) {
@@ -257,7 +255,12 @@ impl HistoryStore {
                     point.late += 1;
                 }
             };
-            if repos.len() <= LOOKUPS {
+            // Each lookup reads about log2(count) records; the whole run reads every record in
+            // one go, about eight times cheaper per record: look up a few of a large run, read
+            // the whole run for many (a tenant's thousand of a 100,000-repository host).
+            let count = self.runs.count(at).map_err(|e| self.io(e))?;
+            let per_lookup = 8 * u64::from(64 - count.leading_zeros()).max(1);
+            if (repos.len() as u64).saturating_mul(per_lookup) < count {
                 for &(id, alert) in repos {
                     if let Some((used, last_save)) = self.runs.find(at, id).map_err(|e| self.io(e))? {
                         add(alert, used, last_save);

@@ -84,6 +84,11 @@ impl RunFiles {
         Ok(Some((f, be(&head, 8), be(&head, 16), be(&head, 24))))
     }
 
+    /// How many records the run at `at` holds (0 when there is none).
+    pub fn count(&self, at: i64) -> io::Result<u64> {
+        Ok(self.head(at)?.map_or(0, |(_, count, _, _)| count))
+    }
+
     /// `id`'s storage used and last save in the run at `at`.
     pub fn find(&self, at: i64, id: u64) -> io::Result<Option<(u64, i64)>> {
         let Some((f, count, min, max)) = self.head(at)? else { return Ok(None) };
