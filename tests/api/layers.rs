@@ -65,10 +65,8 @@ fn each_core_crate_imports_only_what_is_below_it() {
     assert!(dependencies("core/store").iter().any(|d| d == "bw-host"));
 }
 
-/// Inside the store, sled is one backend behind the seam: one file names it, and the seam's
-/// bytes type wraps sled's (no copy of what sled hands back).
-#[test]
-fn only_the_sled_backend_names_sled() {
+/// The files of the store whose code names `word`.
+fn store_files_naming(word: &str) -> Vec<String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/store/src");
     let mut naming = Vec::new();
     let mut folders = vec![src.clone()];
@@ -79,13 +77,23 @@ fn only_the_sled_backend_names_sled() {
                 folders.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                // Code only: the module comments may say what the default backend is.
-                if text.lines().any(|l| !l.trim_start().starts_with("//") && l.contains("sled::")) {
+                // Code only: the module comments may say what the backends are.
+                if text.lines().any(|l| !l.trim_start().starts_with("//") && l.contains(word)) {
                     naming.push(path.strip_prefix(&src).unwrap().display().to_string());
                 }
             }
         }
     }
     naming.sort();
-    assert_eq!(naming, ["backend/mod.rs", "backend/sled_backend.rs"]);
+    naming
+}
+
+/// Inside the store, sled is one backend behind the seam: one file names it, and the seam's
+/// bytes type wraps sled's (no copy of what sled hands back). PostgreSQL is another, in one
+/// file too.
+#[test]
+fn only_each_backend_names_its_database() {
+    assert_eq!(store_files_naming("sled::"), ["backend/seam.rs", "backend/sled_backend.rs"]);
+    assert_eq!(store_files_naming("tokio_postgres::"), ["backend/postgres_backend.rs"]);
+    assert_eq!(store_files_naming("deadpool_postgres::"), ["backend/postgres_backend.rs"]);
 }

@@ -6,7 +6,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::{Backend, Batch, Bytes, Entries, FlushFuture, Table};
+use super::seam::{Backend, Batch, Bytes, Entries, FlushFuture, Table};
 use crate::store_error::StoreResult;
 
 type Map = BTreeMap<Vec<u8>, Bytes>;

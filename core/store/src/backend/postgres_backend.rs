@@ -27,7 +27,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use super::{Backend, Batch, Bytes, Entries, FlushFuture, Table};
+use super::seam::{Backend, Batch, Bytes, Entries, FlushFuture, Table};
 use crate::store_error::{StoreError, StoreResult};
 
 /// The schema this build writes. A database migrated by a newer server is refused, with both

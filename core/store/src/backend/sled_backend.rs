@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sled::Transactional;
 
-use super::{Backend, Batch, Bytes, Entries, FlushFuture, Table};
+use super::seam::{Backend, Batch, Bytes, Entries, FlushFuture, Table};
 use crate::store_error::{StoreError, StoreResult};
 
 /// Why the embedded store did not open.

@@ -1,0 +1,203 @@
+//! The seam itself: tables of bytes ([`Table`]), writes applied whole ([`Batch`]), and what
+//! holds across tables ([`Backend`]). The backends below implement it; nothing here knows them.
+
+use std::future::Future;
+use std::ops::{Bound, Deref};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::store_error::StoreResult;
+
+/// Bytes a backend hands back (a key or a value). Cheap to clone; a backend may share them
+/// with its own cache.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes(pub(super) sled::IVec);
+
+impl Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", &self.0[..])
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Self {
+        Bytes(v.into())
+    }
+}
+
+impl From<&[u8]> for Bytes {
+    fn from(v: &[u8]) -> Self {
+        Bytes(v.into())
+    }
+}
+
+/// Entries of a table in key order; reversible (newest first, for keys that grow with time).
+pub struct Entries<'a>(Box<dyn DoubleEndedIterator<Item = StoreResult<(Bytes, Bytes)>> + Send + 'a>);
+
+impl<'a> Entries<'a> {
+    pub fn new(iter: impl DoubleEndedIterator<Item = StoreResult<(Bytes, Bytes)>> + Send + 'a) -> Self {
+        Entries(Box::new(iter))
+    }
+
+    /// The keys only.
+    pub fn keys(self) -> impl DoubleEndedIterator<Item = StoreResult<Bytes>> + Send + 'a {
+        self.0.map(|e| e.map(|(k, _)| k))
+    }
+
+    /// The values only.
+    pub fn values(self) -> impl DoubleEndedIterator<Item = StoreResult<Bytes>> + Send + 'a {
+        self.0.map(|e| e.map(|(_, v)| v))
+    }
+}
+
+impl Iterator for Entries<'_> {
+    type Item = StoreResult<(Bytes, Bytes)>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+}
+
+impl DoubleEndedIterator for Entries<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back()
+    }
+}
+
+/// Writes to one table, applied all or none.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Batch {
+    pub fn insert(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.writes.push((key.as_ref().to_vec(), Some(value.as_ref().to_vec())));
+    }
+
+    pub fn remove(&mut self, key: impl AsRef<[u8]>) {
+        self.writes.push((key.as_ref().to_vec(), None));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Each write in order: the key, and the value (`None` removes).
+    pub fn writes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        self.writes.iter().map(|(k, v)| (&k[..], v.as_deref()))
+    }
+}
+
+/// One table: an ordered map of bytes to bytes. Each call is atomic; several calls are not
+/// (use [`Table::apply`] or [`Backend::apply_across`]). The stores call the methods of
+/// `dyn Table` below, which take any bytes and Rust ranges.
+pub trait Table: Send + Sync {
+    fn get_raw(&self, key: &[u8]) -> StoreResult<Option<Bytes>>;
+    fn insert_raw(&self, key: &[u8], value: &[u8]) -> StoreResult<()>;
+    /// Whether there was a value.
+    fn remove_raw(&self, key: &[u8]) -> StoreResult<bool>;
+    fn contains_raw(&self, key: &[u8]) -> StoreResult<bool> {
+        Ok(self.get_raw(key)?.is_some())
+    }
+    /// Sets `new` if the value is `old` now (`None`: absent); whether it did.
+    fn compare_and_swap_raw(&self, key: &[u8], old: Option<&[u8]>, new: Option<&[u8]>) -> StoreResult<bool>;
+    /// Entries from `from` to `to`, in key order.
+    fn range_raw(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Entries<'_>;
+    /// Entries whose key starts with `prefix`, in key order.
+    fn prefix_raw(&self, prefix: &[u8]) -> Entries<'_>;
+    /// Applies every write of `batch`, or none.
+    fn apply(&self, batch: Batch) -> StoreResult<()>;
+    /// How many entries (may walk the table: count once and keep the count).
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool;
+    fn clear(&self) -> StoreResult<()>;
+}
+
+impl dyn Table + '_ {
+    pub fn get(&self, key: impl AsRef<[u8]>) -> StoreResult<Option<Bytes>> {
+        self.get_raw(key.as_ref())
+    }
+
+    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> StoreResult<()> {
+        self.insert_raw(key.as_ref(), value.as_ref())
+    }
+
+    /// Whether there was a value.
+    pub fn remove(&self, key: impl AsRef<[u8]>) -> StoreResult<bool> {
+        self.remove_raw(key.as_ref())
+    }
+
+    pub fn contains_key(&self, key: impl AsRef<[u8]>) -> StoreResult<bool> {
+        self.contains_raw(key.as_ref())
+    }
+
+    pub fn compare_and_swap(&self, key: impl AsRef<[u8]>, old: Option<&[u8]>, new: Option<&[u8]>) -> StoreResult<bool> {
+        self.compare_and_swap_raw(key.as_ref(), old, new)
+    }
+
+    /// Entries of a Rust range of keys (`a..b`, `a..=b`, `a..`), in key order.
+    pub fn range<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(&self, r: R) -> Entries<'_> {
+        fn bound<K: AsRef<[u8]>>(b: Bound<&K>) -> Bound<&[u8]> {
+            match b {
+                Bound::Included(k) => Bound::Included(k.as_ref()),
+                Bound::Excluded(k) => Bound::Excluded(k.as_ref()),
+                Bound::Unbounded => Bound::Unbounded,
+            }
+        }
+        self.range_raw(bound(r.start_bound()), bound(r.end_bound()))
+    }
+
+    pub fn iter(&self) -> Entries<'_> {
+        self.range_raw(Bound::Unbounded, Bound::Unbounded)
+    }
+
+    pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Entries<'_> {
+        self.prefix_raw(prefix.as_ref())
+    }
+
+    /// The entry of the greatest key.
+    pub fn last(&self) -> StoreResult<Option<(Bytes, Bytes)>> {
+        self.iter().next_back().transpose()
+    }
+
+    /// The entry of the least key.
+    pub fn first(&self) -> StoreResult<Option<(Bytes, Bytes)>> {
+        self.iter().next().transpose()
+    }
+}
+
+pub type FlushFuture<'a> = Pin<Box<dyn Future<Output = StoreResult<()>> + Send + 'a>>;
+
+/// A store's tables, and what holds across them.
+pub trait Backend: Send + Sync {
+    /// The table named `name`, made empty when it does not exist.
+    fn table(&self, name: &str) -> StoreResult<Arc<dyn Table>>;
+    /// Applies each batch to its table (by name), all of them or none.
+    fn apply_across(&self, batches: Vec<(&str, Batch)>) -> StoreResult<()>;
+    /// An id greater than every id it gave before, across restarts.
+    fn generate_id(&self) -> StoreResult<u64>;
+    /// Makes every write so far durable.
+    fn flush(&self) -> StoreResult<()>;
+    /// [`Backend::flush`] off the caller's thread.
+    fn flush_async(&self) -> FlushFuture<'_>;
+    /// Whether the backend answers a read and a write now.
+    fn healthy(&self) -> bool;
+    /// The names of the tables that exist.
+    fn table_names(&self) -> StoreResult<Vec<String>>;
+}
+
+/// A backend as the stores hold it.
+pub type SharedBackend = Arc<dyn Backend>;
