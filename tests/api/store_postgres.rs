@@ -221,3 +221,52 @@ fn the_server_answers_503_while_its_database_is_down_and_recovers_by_itself() {
     assert_eq!(s.get("/api/v1/repositories", Some(&token)).0, 200);
     assert_eq!(s.post("/api/v1/repositories", Some(&token), &body).0, 200, "a write after the database is back");
 }
+
+/// Two servers on one database: what one changes, the other lists (its index read again on the
+/// database's notification), and its list's ETag moves. No timing is asserted (machines are
+/// shared): the wait is bounded generously, and the time taken printed.
+#[test]
+fn two_servers_on_one_database_each_list_what_the_other_changed() {
+    let Some(pg) = TempPostgres::start() else { return };
+    let url = pg.fresh_schema_url();
+    let server = || {
+        bw_tests::TestServer::with_config(|c| {
+            c.server.database_url = Some(bw_api::config::Secret::new(url.clone()));
+            c.ssh.key_mode = bw_api::config::KeyMode::Command;
+            c.ssh.key_lookup_dir = Some(c.server.data_dir.parent().unwrap().join("keys"));
+        })
+    };
+    let (a, b) = (server(), server());
+    let token = a.full_token();
+    let names = |s: &bw_tests::TestServer| -> Vec<String> {
+        let (_, list) = s.get("/api/v1/repositories", Some(&token));
+        list["repoList"].as_array().unwrap().iter().map(|r| r["repositoryName"].as_str().unwrap().to_string()).collect()
+    };
+    let seen = |s: &bw_tests::TestServer, want: &[String], what: &str| {
+        let t0 = std::time::Instant::now();
+        while names(s) != want {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(20), "{what}: never seen");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        println!("{what}: seen after {} ms", t0.elapsed().as_millis());
+    };
+    assert!(names(&b).is_empty());
+    let body =
+        serde_json::json!({"alias": "made on a", "sshPublicKey": bw_tests::ed25519_key(1, ""), "storageSize": 5});
+    let (status, made) = a.post("/api/v1/repositories", Some(&token), &body);
+    assert_eq!(status, 200, "{made}");
+    let name = made["repositoryName"].as_str().unwrap().to_string();
+    seen(&b, &[name.clone()], "a's create, on b");
+    // An edit on b reaches a.
+    let (status, _) =
+        b.patch(&format!("/api/v1/repositories/{name}"), Some(&token), &serde_json::json!({"alias": "edited on b"}));
+    assert_eq!(status, 200);
+    let t0 = std::time::Instant::now();
+    while a.get(&format!("/api/v1/repositories/{name}"), Some(&token)).1["repo"]["alias"] != "edited on b" {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(20), "b's edit never reached a");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // A delete on b: gone from a's list.
+    assert_eq!(b.delete(&format!("/api/v1/repositories/{name}"), Some(&token)).0, 200);
+    seen(&a, &[], "b's delete, on a");
+}

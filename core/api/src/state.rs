@@ -132,7 +132,38 @@ impl AppState {
         let data_dir = config.server.data_dir.clone();
         let state = Self::with_backend(config, clock, backend, home_lock)?;
         bw_store::format::record(&data_dir, crate::build_info::VERSION)?;
+        state.follow_other_servers();
         Ok(state)
+    }
+
+    /// With a database other servers share, what they change reaches this one: the backend
+    /// tells which table changed elsewhere, and a thread of its own reads the repositories'
+    /// index again (blocking work, never on the server's tasks), once for a burst. The cached
+    /// lists and the live events follow the index's new generation. The embedded store has no
+    /// other server: nothing is told, and the thread waits for nothing.
+    fn follow_other_servers(&self) {
+        let (tell, told) = std::sync::mpsc::channel::<String>();
+        self.db.on_changes_elsewhere(Arc::new(move |table: &str| {
+            let _ = tell.send(table.to_string());
+        }));
+        let state = Arc::downgrade(&self.0);
+        let follow = move || {
+            while let Ok(first) = told.recv() {
+                let mut tables = std::collections::BTreeSet::from([first]);
+                // A burst (a create is several tables) makes one reload.
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                tables.extend(told.try_iter());
+                let Some(inner) = state.upgrade() else { return };
+                if tables.contains("repos") || tables.contains("*") {
+                    if let Err(e) = inner.repos.reload() {
+                        tracing::error!(error = %e, "the repositories changed by another server were not read");
+                    }
+                }
+            }
+        };
+        if let Err(e) = std::thread::Builder::new().name("bw-other-servers".into()).spawn(follow) {
+            tracing::error!(error = %e, "changes made by other servers will not be followed");
+        }
     }
 
     fn with_backend(

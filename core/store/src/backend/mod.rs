@@ -16,16 +16,14 @@ mod postgres_backend;
 mod seam;
 mod sled_backend;
 
-use std::sync::Arc;
-
 pub use in_memory::InMemoryBackend;
 #[cfg(feature = "postgres")]
 pub use postgres_backend::{PostgresBackend, PostgresOpenError, SCHEMA_VERSION};
-pub use seam::{Backend, Batch, Bytes, Entries, FlushFuture, SharedBackend, Table};
+pub use seam::{Backend, Batch, Bytes, ChangeListener, Entries, FlushFuture, SharedBackend, Table};
 pub use sled_backend::{SledBackend, SledOpenError};
 
 /// A sled store removed when dropped, as the stores hold one (tests).
 #[cfg(any(test, feature = "conformance"))]
 pub fn temporary_sled() -> SharedBackend {
-    Arc::new(SledBackend::temporary().expect("a temporary sled store"))
+    std::sync::Arc::new(SledBackend::temporary().expect("a temporary sled store"))
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use super::seam::{Backend, Batch, Bytes, Entries, FlushFuture, Table};
+use super::seam::{Backend, Batch, Bytes, ChangeListener, Entries, FlushFuture, Table};
 use crate::store_error::{StoreError, StoreResult};
 
 /// The schema this build writes. A database migrated by a newer server is refused, with both
@@ -90,6 +90,10 @@ fn said(message: String) -> StoreError {
 
 struct Inner {
     pool: Pool,
+    /// For the listener's own connection (LISTEN holds one).
+    config: tokio_postgres::Config,
+    /// This process's name in the change notifications, so that it is not told of its own.
+    instance: String,
     /// `Some` until dropped: a runtime is shut down in the background, since the last handle
     /// may go in an async task, where dropping a runtime would block.
     runtime: Option<tokio::runtime::Runtime>,
@@ -119,7 +123,8 @@ impl PostgresBackend {
             .enable_all()
             .build()
             .map_err(|e| PostgresOpenError::Store(StoreError::io(std::path::Path::new("runtime"), e)))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(16)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -128,7 +133,8 @@ impl PostgresBackend {
             .recycle_timeout(Some(WAIT))
             .build()
             .map_err(|e| PostgresOpenError::Url(format!("{e}")))?;
-        let backend = PostgresBackend { inner: Arc::new(Inner { pool, runtime: Some(runtime) }) };
+        let instance = hex_id();
+        let backend = PostgresBackend { inner: Arc::new(Inner { pool, config, instance, runtime: Some(runtime) }) };
         let pool = backend.inner.pool.clone();
         let migrated = backend.run(async move { Ok(migrate(&pool).await) })?;
         migrated?;
@@ -157,6 +163,62 @@ impl PostgresBackend {
 
 async fn client(pool: &Pool) -> StoreResult<deadpool_postgres::Object> {
     pool.get().await.map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
+}
+
+/// The channel of the change notifications: `INSTANCE TABLE`, sent with the write's commit.
+const CHANGES: &str = "bw_changes";
+
+fn hex_id() -> String {
+    let bytes: [u8; 8] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Tells the other servers that `table` changed; inside a transaction, at its commit.
+async fn notify(db: &impl tokio_postgres::GenericClient, instance: &str, table: &str) -> StoreResult<()> {
+    let payload = format!("{instance} {table}");
+    db.execute("SELECT pg_notify($1, $2)", &[&CHANGES, &payload]).await.map_err(backend_error)?;
+    Ok(())
+}
+
+/// Listens for the other servers' changes on a connection of its own, and tells `changed` of
+/// each table another server wrote. A lost connection is made again after a second; changes
+/// made meanwhile were not heard, so `changed` is told of every table (`*`) once it is back.
+async fn listen(config: tokio_postgres::Config, instance: String, changed: ChangeListener) {
+    let mut heard_before = false;
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let driver = tokio::spawn(async move {
+                    while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                        match message {
+                            Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                                let _ = tx.send(n.payload().to_string());
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                });
+                if client.batch_execute(&format!("LISTEN {CHANGES}")).await.is_ok() {
+                    if heard_before {
+                        changed("*");
+                    }
+                    heard_before = true;
+                    while let Some(payload) = rx.recv().await {
+                        match payload.split_once(' ') {
+                            Some((from, table)) if from != instance => changed(table),
+                            _ => {}
+                        }
+                    }
+                }
+                driver.abort();
+                tracing::warn!("the database's change notifications were cut off; listening again");
+            }
+            Err(e) => tracing::warn!(error = %e, "no connection for the database's change notifications"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 async fn migrate(pool: &Pool) -> Result<(), PostgresOpenError> {
@@ -206,6 +268,12 @@ struct PostgresTable {
 }
 
 impl PostgresTable {
+    fn instance(&self) -> String {
+        self.backend.inner.instance.clone()
+    }
+}
+
+impl PostgresTable {
     /// Runs `work` with a connection and this table's name.
     fn with<T, F, Fut>(&self, work: F) -> StoreResult<T>
     where
@@ -237,18 +305,22 @@ impl Table for PostgresTable {
     }
 
     fn remove_raw(&self, key: &[u8]) -> StoreResult<bool> {
-        let key = key.to_vec();
+        let (key, instance) = (key.to_vec(), self.instance());
         self.with(move |db, tbl| async move {
             let n = db
                 .execute("DELETE FROM bw_entries WHERE tbl = $1 AND k = $2", &[&&*tbl, &key])
                 .await
                 .map_err(backend_error)?;
+            if n > 0 {
+                notify(&**db, &instance, &tbl).await?;
+            }
             Ok(n > 0)
         })
     }
 
     fn compare_and_swap_raw(&self, key: &[u8], old: Option<&[u8]>, new: Option<&[u8]>) -> StoreResult<bool> {
         let (key, old, new) = (key.to_vec(), old.map(<[u8]>::to_vec), new.map(<[u8]>::to_vec));
+        let instance = self.instance();
         self.with(move |db, tbl| async move {
             let tbl = &*tbl;
             // Each case is one statement, atomic in itself: a value changed meanwhile makes
@@ -281,6 +353,9 @@ impl Table for PostgresTable {
                     u64::from(there.is_none())
                 }
             };
+            if n == 1 {
+                notify(&**db, &instance, tbl).await?;
+            }
             Ok(n == 1)
         })
     }
@@ -298,9 +373,11 @@ impl Table for PostgresTable {
     }
 
     fn apply(&self, batch: Batch) -> StoreResult<()> {
+        let instance = self.instance();
         self.with(move |mut db, tbl| async move {
             let tx = db.transaction().await.map_err(backend_error)?;
             apply_in(&tx, &tbl, &batch).await?;
+            notify(&*tx, &instance, &tbl).await?;
             tx.commit().await.map_err(backend_error)
         })
     }
@@ -331,9 +408,10 @@ impl Table for PostgresTable {
     }
 
     fn clear(&self) -> StoreResult<()> {
+        let instance = self.instance();
         self.with(move |db, tbl| async move {
             db.execute("DELETE FROM bw_entries WHERE tbl = $1", &[&&*tbl]).await.map_err(backend_error)?;
-            Ok(())
+            notify(&**db, &instance, &tbl).await
         })
     }
 }
@@ -477,7 +555,7 @@ impl Backend for PostgresBackend {
 
     fn apply_across(&self, batches: Vec<(&str, Batch)>) -> StoreResult<()> {
         let batches: Vec<(String, Batch)> = batches.into_iter().map(|(t, b)| (t.to_string(), b)).collect();
-        let pool = self.pool();
+        let (pool, instance) = (self.pool(), self.inner.instance.clone());
         self.run(async move {
             let mut db = client(&pool).await?;
             let tx = db.transaction().await.map_err(backend_error)?;
@@ -486,6 +564,7 @@ impl Backend for PostgresBackend {
                     .await
                     .map_err(backend_error)?;
                 apply_in(&tx, table, batch).await?;
+                notify(&*tx, &instance, table).await?;
             }
             tx.commit().await.map_err(backend_error)
         })
@@ -523,6 +602,13 @@ impl Backend for PostgresBackend {
                 .unwrap_or_else(|_| Err(StoreError::Unavailable("no answer within 2 s".into())))
         })
         .is_ok()
+    }
+
+    fn on_changes_elsewhere(&self, changed: ChangeListener) {
+        let (config, instance) = (self.inner.config.clone(), self.inner.instance.clone());
+        if let Some(runtime) = self.inner.runtime.as_ref() {
+            runtime.spawn(listen(config, instance, changed));
+        }
     }
 
     fn table_names(&self) -> StoreResult<Vec<String>> {

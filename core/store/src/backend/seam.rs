@@ -197,7 +197,16 @@ pub trait Backend: Send + Sync {
     fn healthy(&self) -> bool;
     /// The names of the tables that exist.
     fn table_names(&self) -> StoreResult<Vec<String>>;
+    /// Calls `changed` with a table's name each time another server sharing this backend's
+    /// database commits a write to that table (this server's own writes are not told). A
+    /// backend one process owns (sled, memory) has no other server, and never calls it.
+    fn on_changes_elsewhere(&self, changed: ChangeListener) {
+        let _ = changed;
+    }
 }
+
+/// What [`Backend::on_changes_elsewhere`] calls, from a thread of the backend's.
+pub type ChangeListener = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A backend as the stores hold it.
 pub type SharedBackend = Arc<dyn Backend>;

@@ -154,6 +154,33 @@ impl RepoStore {
         })
     }
 
+    /// Reads the index again from the records, after another server sharing this store's
+    /// database changed them (`Backend::on_changes_elsewhere`). Taken under the write lock, so
+    /// no change of this server's is half in it; the check figures this server holds are kept
+    /// where they are, and answers cached on the old index go stale (a new generation).
+    /// Blocking: call it from a thread of its own, never from an async task.
+    pub fn reload(&self) -> StoreResult<()> {
+        let _writing = self.write.blocking_lock();
+        let mut loaded = Vec::new();
+        let mut aliases = aliases::AliasArena::default();
+        let mut tenants = index::TenantCodes::default();
+        for item in self.repos.iter() {
+            let (k, v) = item?;
+            let (repo, _) = stored::decode_with_seq(|| format!("repository {}", hex_key(&k)), &v)?;
+            loaded.extend(index::Loaded::of(&repo, &mut aliases, &mut tenants));
+        }
+        let mut fresh = Index::from_loaded(loaded, aliases, tenants);
+        let mut index = self.index_mut();
+        for (id, _) in fresh.scan_targets() {
+            if let Some(scan) = index.scan_of(id) {
+                fresh.set_scan(id, scan);
+            }
+        }
+        fresh.generation = index.generation + 1;
+        *index = fresh;
+        Ok(())
+    }
+
     pub fn authorized_keys(&self) -> &AuthorizedKeys {
         &self.keys
     }
