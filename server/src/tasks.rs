@@ -1,4 +1,6 @@
-//! The built-in scheduler: every task plugin runs on its own every interval (0: never).
+//! The built-in scheduler: every task plugin runs on its own every interval (0: never), on the
+//! server that holds the lease of the periodic work (with several servers on one database, one
+//! at a time; on the embedded store, always this one).
 
 use bw_api::AppState;
 
@@ -18,6 +20,9 @@ pub fn spawn_all(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>, b
             ticker.tick().await; // the first tick is immediate; the first run is one interval in
             loop {
                 ticker.tick().await;
+                if !state.leads() {
+                    continue;
+                }
                 if let Err(e) = (task.run)(state.clone()).await {
                     tracing::warn!(task = task.name, error = %e, "scheduled task did not run");
                 }

@@ -256,7 +256,7 @@ fn two_servers_on_one_database_each_list_what_the_other_changed() {
     let (status, made) = a.post("/api/v1/repositories", Some(&token), &body);
     assert_eq!(status, 200, "{made}");
     let name = made["repositoryName"].as_str().unwrap().to_string();
-    seen(&b, &[name.clone()], "a's create, on b");
+    seen(&b, std::slice::from_ref(&name), "a's create, on b");
     // An edit on b reaches a.
     let (status, _) =
         b.patch(&format!("/api/v1/repositories/{name}"), Some(&token), &serde_json::json!({"alias": "edited on b"}));
@@ -269,4 +269,39 @@ fn two_servers_on_one_database_each_list_what_the_other_changed() {
     // A delete on b: gone from a's list.
     assert_eq!(b.delete(&format!("/api/v1/repositories/{name}"), Some(&token)).0, 200);
     seen(&a, &[], "b's delete, on a");
+}
+
+/// The periodic work runs on one server at a time: one of two holds the lease (`/healthz` says
+/// which), and when it stops the other takes it over by itself.
+#[test]
+fn one_server_of_two_holds_the_lease_and_the_other_takes_it_over() {
+    let Some(pg) = TempPostgres::start() else { return };
+    let url = pg.fresh_schema_url();
+    let server = || {
+        bw_tests::TestServer::with_config(|c| {
+            c.server.database_url = Some(bw_api::config::Secret::new(url.clone()));
+            c.ssh.key_mode = bw_api::config::KeyMode::Command;
+            c.ssh.key_lookup_dir = Some(c.server.data_dir.parent().unwrap().join("keys"));
+        })
+    };
+    let (a, b) = (server(), server());
+    let leads = |s: &bw_tests::TestServer| {
+        let (status, health) = s.get("/healthz", None);
+        assert_eq!((status, health["store"].as_str()), (200, Some("postgresql")), "{health}");
+        health["periodicWork"].as_bool().unwrap()
+    };
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let t0 = std::time::Instant::now();
+        while !done() {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(30), "{what}: not within 30 s");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        println!("{what}: after {} ms", t0.elapsed().as_millis());
+    };
+    wait("one of two leads", &|| leads(&a) || leads(&b));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(leads(&a) != leads(&b), "exactly one leads: a {}, b {}", leads(&a), leads(&b));
+    let (leader, other) = if leads(&a) { (a, b) } else { (b, a) };
+    drop(leader.stop());
+    wait("the other takes the lease over", &|| leads(&other));
 }

@@ -293,6 +293,17 @@ impl AppState {
         self.db.healthy()
     }
 
+    /// Whether this server runs the periodic work now: always on the embedded store; with
+    /// several servers on one database, the one that holds the lease.
+    pub fn leads(&self) -> bool {
+        self.db.leads()
+    }
+
+    /// What the store is: `embedded`, `memory` or `postgresql`.
+    pub fn store_kind(&self) -> &'static str {
+        self.db.kind()
+    }
+
     /// Writes everything the store holds to disk (shutdown, tests).
     pub async fn flush(&self) -> StoreResult<()> {
         self.db.flush_async().await

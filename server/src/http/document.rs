@@ -114,14 +114,20 @@ fn describe_healthz(doc: &mut Value) {
     doc["paths"]["/healthz"] = json!({"get": {
         "operationId": "healthz",
         "summary": "Whether the store is usable",
-        "description": "200 while the store accepts reads and writes, 503 when it does not. No credentials: \
-                        it says nothing about the repositories.",
+        "description": "200 while the store accepts reads and writes, 503 when it does not (a database that \
+                        does not answer within 2 s). No credentials: it says nothing about the repositories.",
         "tags": ["Server"],
         "responses": {
             "200": {"description": "The store is usable", "content": {"application/json": {"schema": {
-                "type": "object", "required": ["status"], "additionalProperties": false,
-                "properties": {"status": {"type": "string", "enum": ["ok"]}}
-            }, "example": {"status": "ok"}}}},
+                "type": "object", "required": ["status", "store", "periodicWork"], "additionalProperties": false,
+                "properties": {
+                    "status": {"type": "string", "enum": ["ok"]},
+                    "store": {"type": "string", "enum": ["embedded", "memory", "postgresql"],
+                              "description": "The embedded store, or PostgreSQL (BW_DATABASE_URL)"},
+                    "periodicWork": {"type": "boolean",
+                                     "description": "Whether this server runs the checks, sessions, verify and alerts now: always on the embedded store; on a database several servers share, the one holding the lease"}
+                }
+            }, "example": {"status": "ok", "store": "embedded", "periodicWork": true}}}},
             // Replaced by a reference to the shared answer, as every error status is.
             "503": {"description": ""}
         }

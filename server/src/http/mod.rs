@@ -29,7 +29,8 @@ const READ_ONLY: &[Method] = &[Method::GET, Method::HEAD];
 #[handler]
 fn healthz(state: Data<&AppState>) -> Response {
     if state.healthy() {
-        Response::builder().content_type("application/json").body(r#"{"status":"ok"}"#)
+        let body = serde_json::json!({"status": "ok", "store": state.store_kind(), "periodicWork": state.leads()});
+        Response::builder().content_type("application/json").body(body.to_string())
     } else {
         tracing::error!("health check: the store does not accept writes");
         error_response(

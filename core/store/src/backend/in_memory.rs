@@ -118,6 +118,10 @@ impl Table for MemoryTable {
 }
 
 impl Backend for InMemoryBackend {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
     fn table(&self, name: &str) -> StoreResult<Arc<dyn Table>> {
         Ok(self.memory_table(name))
     }

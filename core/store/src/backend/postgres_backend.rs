@@ -94,6 +94,8 @@ struct Inner {
     config: tokio_postgres::Config,
     /// This process's name in the change notifications, so that it is not told of its own.
     instance: String,
+    /// Whether this server holds the lease of the periodic work ([`hold_lease`]).
+    leads: Arc<std::sync::atomic::AtomicBool>,
     /// `Some` until dropped: a runtime is shut down in the background, since the last handle
     /// may go in an async task, where dropping a runtime would block.
     runtime: Option<tokio::runtime::Runtime>,
@@ -134,7 +136,10 @@ impl PostgresBackend {
             .build()
             .map_err(|e| PostgresOpenError::Url(format!("{e}")))?;
         let instance = hex_id();
-        let backend = PostgresBackend { inner: Arc::new(Inner { pool, config, instance, runtime: Some(runtime) }) };
+        let leads = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        runtime.spawn(hold_lease(config.clone(), leads.clone()));
+        let backend =
+            PostgresBackend { inner: Arc::new(Inner { pool, config, instance, leads, runtime: Some(runtime) }) };
         let pool = backend.inner.pool.clone();
         let migrated = backend.run(async move { Ok(migrate(&pool).await) })?;
         migrated?;
@@ -216,6 +221,46 @@ async fn listen(config: tokio_postgres::Config, instance: String, changed: Chang
                 tracing::warn!("the database's change notifications were cut off; listening again");
             }
             Err(e) => tracing::warn!(error = %e, "no connection for the database's change notifications"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The advisory lock whose holder runs the periodic work (any number, the same everywhere).
+const LEASE: i64 = 0x6277_5f6c_6561;
+/// How often a server tries for the lease, and its holder checks it still has it.
+const LEASE_EVERY: Duration = Duration::from_secs(2);
+
+/// Holds the lease of the periodic work while it can: a session-level advisory lock on a
+/// connection of its own. PostgreSQL lets it go when that connection ends (the server stops,
+/// is killed, or loses the database), and another server's next try, within
+/// [`LEASE_EVERY`], takes it over. `leads` turns false as soon as the connection fails.
+async fn hold_lease(config: tokio_postgres::Config, leads: Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::Ordering;
+    loop {
+        if let Ok((client, connection)) = config.connect(NoTls).await {
+            let driver = tokio::spawn(connection);
+            loop {
+                let asked = if leads.load(Ordering::Acquire) {
+                    client.query_one("SELECT true", &[]).await
+                } else {
+                    client.query_one("SELECT pg_try_advisory_lock($1)", &[&LEASE]).await
+                };
+                match asked {
+                    Ok(row) if row.get::<_, bool>(0) => {
+                        if !leads.swap(true, Ordering::AcqRel) {
+                            tracing::info!("this server holds the lease: it runs the periodic work");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+                tokio::time::sleep(LEASE_EVERY).await;
+            }
+            if leads.swap(false, Ordering::AcqRel) {
+                tracing::warn!("this server lost the lease of the periodic work (its database connection failed)");
+            }
+            driver.abort();
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -602,6 +647,14 @@ impl Backend for PostgresBackend {
                 .unwrap_or_else(|_| Err(StoreError::Unavailable("no answer within 2 s".into())))
         })
         .is_ok()
+    }
+
+    fn kind(&self) -> &'static str {
+        "postgresql"
+    }
+
+    fn leads(&self) -> bool {
+        self.inner.leads.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn on_changes_elsewhere(&self, changed: ChangeListener) {

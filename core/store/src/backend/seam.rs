@@ -203,6 +203,14 @@ pub trait Backend: Send + Sync {
     fn on_changes_elsewhere(&self, changed: ChangeListener) {
         let _ = changed;
     }
+    /// Whether this server may run the periodic work now (checks, session intake, verify,
+    /// alerts): with several servers on one database, one at a time holds it, and another
+    /// takes it over when the holder stops. A backend one process owns always may.
+    fn leads(&self) -> bool {
+        true
+    }
+    /// What the store is, for `/healthz`: `embedded`, `memory` or `postgresql`.
+    fn kind(&self) -> &'static str;
 }
 
 /// What [`Backend::on_changes_elsewhere`] calls, from a thread of the backend's.

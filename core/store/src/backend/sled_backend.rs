@@ -138,6 +138,10 @@ impl Table for SledTable {
 }
 
 impl Backend for SledBackend {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
     fn table(&self, name: &str) -> StoreResult<Arc<dyn Table>> {
         Ok(Arc::new(SledTable { tree: self.db.open_tree(name)? }))
     }
