@@ -8,6 +8,16 @@ use std::sync::Arc;
 use bw_store::backend::{Backend, PostgresBackend, PostgresOpenError, SharedBackend, SCHEMA_VERSION};
 use bw_tests::postgres::TempPostgres;
 
+/// A test server whose store is the database at `url`, in command key mode (which a database
+/// needs), its key folder beside its data folder.
+fn server_on(url: &str) -> bw_tests::TestServer {
+    bw_tests::TestServer::with_config(|c| {
+        c.server.database_url = Some(bw_api::config::Secret::new(url));
+        c.ssh.key_mode = bw_api::config::KeyMode::Command;
+        c.ssh.key_lookup_dir = Some(c.server.data_dir.parent().unwrap().join("keys"));
+    })
+}
+
 #[test]
 fn postgres_keeps_every_promise_of_the_store_seam() {
     let Some(pg) = TempPostgres::start() else { return };
@@ -80,11 +90,7 @@ fn calls_fail_while_the_database_is_stopped_and_work_again_after() {
 fn a_server_keeps_its_store_in_postgres_across_a_restart() {
     let Some(pg) = TempPostgres::start() else { return };
     let url = pg.fresh_schema_url();
-    let s = bw_tests::TestServer::with_config(|c| {
-        c.server.database_url = Some(bw_api::config::Secret::new(url.clone()));
-        c.ssh.key_mode = bw_api::config::KeyMode::Command;
-        c.ssh.key_lookup_dir = Some(c.server.data_dir.parent().unwrap().join("keys"));
-    });
+    let s = server_on(&url);
     let token = s.full_token();
     let body =
         serde_json::json!({"alias": "on postgres", "sshPublicKey": bw_tests::ed25519_key(1, ""), "storageSize": 5});
@@ -199,11 +205,7 @@ fn a_host_moves_to_postgres_and_back_with_the_same_snapshot() {
 fn the_server_answers_503_while_its_database_is_down_and_recovers_by_itself() {
     let Some(pg) = TempPostgres::start() else { return };
     let url = pg.fresh_schema_url();
-    let s = bw_tests::TestServer::with_config(|c| {
-        c.server.database_url = Some(bw_api::config::Secret::new(url.clone()));
-        c.ssh.key_mode = bw_api::config::KeyMode::Command;
-        c.ssh.key_lookup_dir = Some(c.server.data_dir.parent().unwrap().join("keys"));
-    });
+    let s = server_on(&url);
     let token = s.full_token();
     assert_eq!(s.get("/api/v1/repositories", Some(&token)).0, 200);
     pg.stop();
@@ -229,14 +231,7 @@ fn the_server_answers_503_while_its_database_is_down_and_recovers_by_itself() {
 fn two_servers_on_one_database_each_list_what_the_other_changed() {
     let Some(pg) = TempPostgres::start() else { return };
     let url = pg.fresh_schema_url();
-    let server = || {
-        bw_tests::TestServer::with_config(|c| {
-            c.server.database_url = Some(bw_api::config::Secret::new(url.clone()));
-            c.ssh.key_mode = bw_api::config::KeyMode::Command;
-            c.ssh.key_lookup_dir = Some(c.server.data_dir.parent().unwrap().join("keys"));
-        })
-    };
-    let (a, b) = (server(), server());
+    let (a, b) = (server_on(&url), server_on(&url));
     let token = a.full_token();
     let names = |s: &bw_tests::TestServer| -> Vec<String> {
         let (_, list) = s.get("/api/v1/repositories", Some(&token));
@@ -277,14 +272,7 @@ fn two_servers_on_one_database_each_list_what_the_other_changed() {
 fn one_server_of_two_holds_the_lease_and_the_other_takes_it_over() {
     let Some(pg) = TempPostgres::start() else { return };
     let url = pg.fresh_schema_url();
-    let server = || {
-        bw_tests::TestServer::with_config(|c| {
-            c.server.database_url = Some(bw_api::config::Secret::new(url.clone()));
-            c.ssh.key_mode = bw_api::config::KeyMode::Command;
-            c.ssh.key_lookup_dir = Some(c.server.data_dir.parent().unwrap().join("keys"));
-        })
-    };
-    let (a, b) = (server(), server());
+    let (a, b) = (server_on(&url), server_on(&url));
     let leads = |s: &bw_tests::TestServer| {
         let (status, health) = s.get("/healthz", None);
         assert_eq!((status, health["store"].as_str()), (200, Some("postgresql")), "{health}");
