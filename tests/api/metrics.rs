@@ -155,6 +155,9 @@ fn the_server_counts_requests_refusals_and_checks() {
     );
     assert_eq!(sample(&text, r#"borgwarehouse_check_success{check="storage"}"#), None, "the storage check has not run");
     assert!(text.contains("borgwarehouse_build_info{version=\""), "{text}");
+    // The embedded store: this server always runs the periodic work.
+    assert_eq!(sample(&text, r#"borgwarehouse_store_info{store="embedded"}"#).as_deref(), Some("1"));
+    assert_eq!(sample(&text, "borgwarehouse_periodic_work").as_deref(), Some("1"));
 }
 
 #[test]

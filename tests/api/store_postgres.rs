@@ -289,7 +289,16 @@ fn one_server_of_two_holds_the_lease_and_the_other_takes_it_over() {
     wait("one of two leads", &|| leads(&a) || leads(&b));
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert!(leads(&a) != leads(&b), "exactly one leads: a {}, b {}", leads(&a), leads(&b));
+    // So says each one's scrape, for an alert when none, or two, run it.
+    let token = a.full_token();
+    let scraped = |s: &bw_tests::TestServer| {
+        let text = s.get("/metrics", Some(&token)).1.as_str().unwrap_or_default().to_string();
+        assert!(text.contains("borgwarehouse_store_info{store=\"postgresql\"} 1"), "{text}");
+        text.lines().any(|l| l == "borgwarehouse_periodic_work 1")
+    };
+    assert_eq!((scraped(&a), scraped(&b)), (leads(&a), leads(&b)));
     let (leader, other) = if leads(&a) { (a, b) } else { (b, a) };
     drop(leader.stop());
     wait("the other takes the lease over", &|| leads(&other));
+    assert!(scraped(&other));
 }

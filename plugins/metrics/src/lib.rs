@@ -84,6 +84,8 @@ fn collect(state: &AppState, scope: &Scope) -> Scrape {
         repos,
         telemetry: if host_wide { state.telemetry.snapshot() } else { Default::default() },
         host_wide,
+        store: state.store_kind(),
+        leads: state.leads(),
         version: bw_api::VERSION,
         plugins: bw_api::registry::all_plugin_names().unwrap_or_default().join(","),
     }

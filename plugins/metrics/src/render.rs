@@ -103,6 +103,10 @@ pub struct Scrape {
     pub telemetry: TelemetrySnapshot,
     /// Whether the host's own figures (requests, refusals, deliveries, check runs) are shown.
     pub host_wide: bool,
+    /// The store: `embedded` or `postgresql`.
+    pub store: &'static str,
+    /// Whether this server runs the periodic work now (the lease, on a shared database).
+    pub leads: bool,
     pub version: &'static str,
     pub plugins: String,
 }
@@ -217,6 +221,26 @@ impl Scrape {
             metric.encode_family(&labels)?.encode_gauge(&1u32)?;
         }
         Ok(())
+    }
+
+    /// The store, and whether this server runs the periodic work: with several servers on one
+    /// database, exactly one scrape says 1 (an alert when none, or two, do).
+    fn encode_store(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        {
+            let mut metric = e.encode_descriptor(
+                "borgwarehouse_store_info",
+                "The store this server uses: embedded (sled) or postgresql (BW_DATABASE_URL); value 1.",
+                None,
+                MetricType::Gauge,
+            )?;
+            metric.encode_family(&[("store", Escaped(self.store))])?.encode_gauge(&1u32)?;
+        }
+        Self::gauge(
+            e,
+            "borgwarehouse_periodic_work",
+            "1 while this server runs the checks, sessions, verify and alerts (the lease, on a shared database).",
+            u64::from(self.leads),
+        )
     }
 
     /// One series per repository (the figures, its last session and verify, its alias).
@@ -403,6 +427,7 @@ impl Collector for Scrape {
         if !self.host_wide {
             return Ok(());
         }
+        self.encode_store(e)?;
         self.encode_check_runs(e)?;
         self.encode_counters(e)
     }
@@ -457,6 +482,8 @@ mod tests {
             repos,
             telemetry: TelemetrySnapshot::default(),
             host_wide: true,
+            store: "embedded",
+            leads: true,
             version: "1",
             plugins: "metrics".into(),
         };
