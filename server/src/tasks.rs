@@ -1,6 +1,7 @@
 //! The built-in scheduler: every task plugin runs on its own every interval (0: never), on the
 //! server that holds the lease of the periodic work (with several servers on one database, one
-//! at a time; on the embedded store, always this one).
+//! at a time; on the embedded store, always this one), or on every server for what serves its
+//! own clients (live events).
 
 use bw_api::AppState;
 
@@ -20,7 +21,7 @@ pub fn spawn_all(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>, b
             ticker.tick().await; // the first tick is immediate; the first run is one interval in
             loop {
                 ticker.tick().await;
-                if !state.leads() {
+                if !task.on_every_server && !state.leads() {
                     continue;
                 }
                 if let Err(e) = (task.run)(state.clone()).await {

@@ -28,6 +28,7 @@ mod repos;
 mod server;
 mod server_info;
 mod sessions;
+mod several_servers;
 mod sign_in;
 mod sign_in_providers;
 mod snapshot;

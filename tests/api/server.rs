@@ -84,7 +84,8 @@ fn plugins_of_the_default_build() {
     names.retain(|n| *n != "test-plugin");
     // `health-alerts`: the alerts crate's task that sends the health alerts (`alerts` is its
     // alert plugin and route); `verify`: the repo crate's scheduled verify; `events`: the live
-    // updates' route and watcher.
+    // updates' route and watcher; `key-folder-repair`: the repo crate's task that repairs the
+    // key folder after a change cut off (several servers on one database).
     assert_eq!(
         names,
         [
@@ -97,6 +98,7 @@ fn plugins_of_the_default_build() {
             "events",
             "health-alerts",
             "history",
+            "key-folder-repair",
             "metrics",
             "repo",
             "sessions",

@@ -75,6 +75,9 @@ pub struct TaskPlugin {
     /// How often, from the configuration; zero turns it off.
     pub interval: fn(&AppState) -> Duration,
     pub run: fn(AppState) -> TaskFuture,
+    /// Runs on every server, not only on the one holding the lease of the periodic work: what
+    /// serves this server's own clients (its live events).
+    pub on_every_server: bool,
 }
 
 inventory::collect!(EndpointPlugin);
@@ -137,13 +140,19 @@ macro_rules! http_plugin {
     };
 }
 
-/// Registers a task the server runs on its own:
-/// `task_plugin!("cron-status", |s| s.config.checks.status_interval, scheduled);`
+/// Registers a task the server runs on its own, on the server holding the lease of the
+/// periodic work: `task_plugin!("cron-status", |s| s.config.checks.status_interval, scheduled);`.
+/// `task_plugin!(every server: ...)` runs it on each server (what serves its own clients).
 #[macro_export]
 macro_rules! task_plugin {
     ($name:expr, $interval:expr, $run:expr) => {
         $crate::__private::inventory::submit! {
-            $crate::registry::TaskPlugin { name: $name, interval: $interval, run: $run }
+            $crate::registry::TaskPlugin { name: $name, interval: $interval, run: $run, on_every_server: false }
+        }
+    };
+    (every server: $name:expr, $interval:expr, $run:expr) => {
+        $crate::__private::inventory::submit! {
+            $crate::registry::TaskPlugin { name: $name, interval: $interval, run: $run, on_every_server: true }
         }
     };
 }

@@ -122,13 +122,15 @@ impl AppState {
             ),
         };
         // One server per borg home, whatever its data folder (after the store's own lock, which
-        // names a server on the same data folder first).
-        let home_lock = bw_host::home_lock::lock(&config.home(), &config.server.data_dir).map_err(|e| match e {
-            bw_host::home_lock::HomeLockError::Held { data_dir, pid } => {
-                OpenError::HomeInUse { home: config.home(), data_dir, pid }
-            }
-            bw_host::home_lock::HomeLockError::Io(path, e) => StoreError::io(path, e).into(),
-        })?;
+        // names a server on the same data folder first), or the servers of one database.
+        let shared = backend.shared_by_servers();
+        let home_lock =
+            bw_host::home_lock::lock(&config.home(), &config.server.data_dir, shared).map_err(|e| match e {
+                bw_host::home_lock::HomeLockError::Held { data_dir, pid } => {
+                    OpenError::HomeInUse { home: config.home(), data_dir, pid }
+                }
+                bw_host::home_lock::HomeLockError::Io(path, e) => StoreError::io(path, e).into(),
+            })?;
         let data_dir = config.server.data_dir.clone();
         let state = Self::with_backend(config, clock, backend, home_lock)?;
         bw_store::format::record(&data_dir, crate::build_info::VERSION)?;
@@ -143,9 +145,28 @@ impl AppState {
     /// other server: nothing is told, and the thread waits for nothing.
     fn follow_other_servers(&self) {
         let (tell, told) = std::sync::mpsc::channel::<String>();
-        self.db.on_changes_elsewhere(Arc::new(move |table: &str| {
+        let (tell_failure, failures) = std::sync::mpsc::channel::<Vec<u8>>();
+        self.db.on_changes_elsewhere(Arc::new(move |table: &str, key: Option<&[u8]>| {
+            // A failed authentication counted by another server: its address, on a thread of
+            // its own (one read each), never held up by a reload of the repositories.
+            if table == bw_store::failed_attempts::TABLE {
+                if let Some(key) = key {
+                    let _ = tell_failure.send(key.to_vec());
+                }
+                return;
+            }
             let _ = tell.send(table.to_string());
         }));
+        let state = Arc::downgrade(&self.0);
+        let follow_failures = move || {
+            while let Ok(key) = failures.recv() {
+                let Some(inner) = state.upgrade() else { return };
+                inner.throttle.told_elsewhere(&key);
+            }
+        };
+        if let Err(e) = std::thread::Builder::new().name("bw-other-failures".into()).spawn(follow_failures) {
+            tracing::error!(error = %e, "failed authentications counted by other servers will not be heard");
+        }
         let state = Arc::downgrade(&self.0);
         let follow = move || {
             while let Ok(first) = told.recv() {
@@ -154,10 +175,32 @@ impl AppState {
                 std::thread::sleep(std::time::Duration::from_millis(20));
                 tables.extend(told.try_iter());
                 let Some(inner) = state.upgrade() else { return };
-                if tables.contains("repos") || tables.contains("*") {
+                let all = tables.contains("*");
+                if all || tables.contains("repos") {
                     if let Err(e) = inner.repos.reload() {
                         tracing::error!(error = %e, "the repositories changed by another server were not read");
                     }
+                }
+                // What the server running the periodic work wrote: check figures, sessions taken
+                // in, verify results, the alerts' marks and log.
+                let changed = |table: &str| all || tables.contains(table);
+                let reloads: [(&str, &dyn Fn() -> StoreResult<()>); 5] = [
+                    ("repo_checks", &|| inner.repos.reload_figures()),
+                    ("last_session", &|| inner.sessions.reload()),
+                    ("verify_results", &|| inner.verifies.reload()),
+                    ("health_quota_marks", &|| inner.quota_marks.reload()),
+                    ("alert_log", &|| {
+                        inner.alert_log.reload();
+                        Ok(())
+                    }),
+                ];
+                for (table, reload) in reloads.into_iter().filter(|(t, _)| changed(t)) {
+                    if let Err(e) = reload() {
+                        tracing::error!(error = %e, table, "what another server wrote was not read");
+                    }
+                }
+                if changed("verify_results") || changed("last_session") {
+                    inner.repos.answers_changed();
                 }
             }
         };
@@ -193,6 +236,12 @@ impl AppState {
         let quota_marks = QuotaMarks::open(&db)?;
         let verifies = VerifyResults::open(&db)?;
         let alert_log = bw_store::alert_log::AlertLog::open(&db)?;
+        let throttle = Throttle::default();
+        if db.shared_by_servers() {
+            throttle
+                .share(bw_store::failed_attempts::FailedAttempts::open(&db)?)
+                .map_err(|e| StoreError::io("the shared throttle's thread", e))?;
+        }
         Ok(AppState(Arc::new(Inner {
             urls: config.ssh.repo_urls(),
             config,
@@ -212,7 +261,7 @@ impl AppState {
             verifies,
             alert_log,
             health_events: Mutex::new(Vec::new()),
-            throttle: Throttle::default(),
+            throttle,
             lists: Default::default(),
             events: Default::default(),
             scanner: Arc::new(FsScanner),

@@ -24,17 +24,56 @@ const PASSWORD_CHECK_WAIT: Duration = Duration::from_secs(5);
 /// against the limit as failures do, so a burst of parallel guesses gets at most `limit`
 /// checks, not one per request (the check of a password, argon2, takes ~19 MiB and tens of
 /// milliseconds; counting after it let 150 parallel guesses through and took 1.7 GB).
+///
+/// With several servers on one database, failures are also counted in the database
+/// ([`bw_store::failed_attempts`]) and each server hears the others' counts: an address
+/// refused by one is refused by all, and the limit is the host's, not each server's. (Checks
+/// under way are counted where they run: a burst sent to every server in the same instant
+/// gets at most `limit` checks on each before the failures add up.)
 pub struct Throttle {
     entries: Mutex<HashMap<IpAddr, Entry>>,
     /// Password checks (argon2) running at once, whatever the addresses: one per core.
     password_checks: tokio::sync::Semaphore,
+    /// The tally the servers of one database share, once [`Throttle::share`] set it.
+    shared: std::sync::OnceLock<Shared>,
 }
 
 impl Default for Throttle {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Throttle { entries: Mutex::default(), password_checks: tokio::sync::Semaphore::new(cores) }
+        Throttle {
+            entries: Mutex::default(),
+            password_checks: tokio::sync::Semaphore::new(cores),
+            shared: std::sync::OnceLock::new(),
+        }
     }
+}
+
+/// The shared tally: failures are sent to a thread of their own that counts them in the
+/// database (a request never waits for it), and what the database says of each address
+/// (after this server's count, or another's) is kept in `told`.
+struct Shared {
+    store: std::sync::Arc<bw_store::failed_attempts::FailedAttempts>,
+    count: Mutex<std::sync::mpsc::Sender<(IpAddr, u32)>>,
+    told: std::sync::Arc<Mutex<HashMap<IpAddr, bw_store::failed_attempts::Tally>>>,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Keeps what the database said of `ip`; forgets what no longer stands when the map is large.
+fn tell(
+    told: &Mutex<HashMap<IpAddr, bw_store::failed_attempts::Tally>>,
+    ip: IpAddr,
+    tally: bw_store::failed_attempts::Tally,
+) {
+    let mut map = told.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() > 10_000 {
+        let now = unix_now();
+        map.retain(|_, t| t.current(now, WINDOW.as_secs() as i64));
+    }
+    map.insert(ip, tally);
 }
 
 struct Entry {
@@ -78,6 +117,9 @@ impl Attempt<'_> {
         let mut map = self.throttle.entries.lock().unwrap_or_else(|p| p.into_inner());
         let Some(e) = map.get_mut(&ip) else { return };
         e.in_flight = e.in_flight.saturating_sub(1);
+        if let (true, Some(shared)) = (failed, self.throttle.shared.get()) {
+            let _ = shared.count.lock().unwrap_or_else(|p| p.into_inner()).send((ip, limit));
+        }
         if failed {
             e.failures += 1;
             if e.failures >= limit && e.blocked_until.is_none() {
@@ -95,10 +137,70 @@ impl Drop for Attempt<'_> {
 }
 
 impl Throttle {
-    /// True while `ip` is refused.
+    /// Shares the failures with the other servers of a database through `store`: starts the
+    /// thread that counts them there, and forgets old tallies every few minutes.
+    pub fn share(&self, store: bw_store::failed_attempts::FailedAttempts) -> std::io::Result<()> {
+        let store = std::sync::Arc::new(store);
+        let told: std::sync::Arc<Mutex<HashMap<IpAddr, bw_store::failed_attempts::Tally>>> = Default::default();
+        let (count, counted) = std::sync::mpsc::channel::<(IpAddr, u32)>();
+        let (thread_store, thread_told) = (store.clone(), told.clone());
+        let window = WINDOW.as_secs() as i64;
+        std::thread::Builder::new().name("bw-shared-throttle".into()).spawn(move || {
+            let mut last_pruned = Instant::now();
+            loop {
+                match counted.recv_timeout(Duration::from_secs(60)) {
+                    Ok((ip, limit)) => match thread_store.count(ip.to_string().as_bytes(), unix_now(), window, limit) {
+                        Ok(tally) => tell(&thread_told, ip, tally),
+                        Err(e) => tracing::warn!(error = %e, client = %ip, "a failed authentication was not counted in the database"),
+                    },
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+                if last_pruned.elapsed() > Duration::from_secs(300) {
+                    last_pruned = Instant::now();
+                    if let Err(e) = thread_store.forget_old(unix_now(), window) {
+                        tracing::warn!(error = %e, "old failed authentications were not forgotten");
+                    }
+                }
+            }
+        })?;
+        let _ = self.shared.set(Shared { store, count: Mutex::new(count), told });
+        Ok(())
+    }
+
+    /// Another server counted a failure of the address `key` (as the database's notification
+    /// says): reads its tally. Blocking (a database read).
+    pub fn told_elsewhere(&self, key: &[u8]) {
+        let Some(shared) = self.shared.get() else { return };
+        let Some(ip) = std::str::from_utf8(key).ok().and_then(|k| k.parse::<IpAddr>().ok()) else { return };
+        match shared.store.read(key) {
+            Ok(Some(tally)) => tell(&shared.told, ip, tally),
+            Ok(None) => {
+                shared.told.lock().unwrap_or_else(|p| p.into_inner()).remove(&ip);
+            }
+            Err(e) => tracing::warn!(error = %e, "another server's count of failed authentications was not read"),
+        }
+    }
+
+    /// What the servers together counted of `ip` and still stands: its failures, and whether
+    /// it is refused.
+    fn shared_tally(&self, ip: IpAddr) -> (u32, bool) {
+        let Some(shared) = self.shared.get() else { return (0, false) };
+        let now = unix_now();
+        let map = shared.told.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(&ip) {
+            Some(t) if t.current(now, WINDOW.as_secs() as i64) => {
+                let blocked = t.blocked_until > now;
+                (if blocked || now - t.since < WINDOW.as_secs() as i64 { t.failures } else { 0 }, blocked)
+            }
+            _ => (0, false),
+        }
+    }
+
+    /// True while `ip` is refused (here, or by the servers together).
     pub fn is_blocked(&self, ip: IpAddr) -> bool {
         let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&ip).is_some_and(|e| e.blocked(Instant::now()))
+        map.get(&ip).is_some_and(|e| e.blocked(Instant::now())) || self.shared_tally(ip).1
     }
 
     /// Admits one attempt from `ip`, counted from now on, or `None` (429) while the address is
@@ -117,7 +219,8 @@ impl Throttle {
         if now.duration_since(e.since) >= WINDOW && !e.blocked(now) {
             *e = Entry { since: now, failures: 0, in_flight: e.in_flight, blocked_until: None };
         }
-        if e.blocked(now) || e.failures + e.in_flight >= limit {
+        let (shared_failures, shared_blocked) = self.shared_tally(ip);
+        if e.blocked(now) || shared_blocked || e.failures.max(shared_failures) + e.in_flight >= limit {
             return None;
         }
         e.in_flight += 1;

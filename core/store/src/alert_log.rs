@@ -40,6 +40,13 @@ impl AlertLog {
         Ok(AlertLog { db: db.clone(), tree, len })
     }
 
+    /// Counts the entries again, after another server sharing the database added some (the
+    /// one running the alerts before this one took the work over).
+    pub fn reload(&self) {
+        let mut len = self.len.lock().unwrap_or_else(|p| p.into_inner());
+        *len = self.tree.len();
+    }
+
     /// Adds the entries of one sent alert, and forgets the oldest past [`KEEP`]. The work is
     /// bounded by [`KEEP`] whatever the alert's size: when every repository of a large host is
     /// late at once (after an outage, or an import), only the last [`KEEP`] of its entries

@@ -19,6 +19,11 @@ pub struct QuotaMarks {
 impl QuotaMarks {
     pub fn open(db: &SharedBackend) -> StoreResult<Self> {
         let tree = db.table("health_quota_marks")?;
+        let levels = RwLock::new(Self::read(&*tree)?);
+        Ok(QuotaMarks { tree, levels })
+    }
+
+    fn read(tree: &dyn Table) -> StoreResult<HashMap<u64, u8>> {
         let mut levels = HashMap::new();
         for entry in tree.iter() {
             let (k, v) = entry?;
@@ -26,7 +31,15 @@ impl QuotaMarks {
                 levels.insert(u64::from_be_bytes(id), level);
             }
         }
-        Ok(QuotaMarks { tree, levels: RwLock::new(levels) })
+        Ok(levels)
+    }
+
+    /// Reads the marks again, after another server sharing the database wrote them (the one
+    /// running the alerts: the next to run them must not alert again at a level already told).
+    pub fn reload(&self) -> StoreResult<()> {
+        let levels = Self::read(&*self.tree)?;
+        *self.levels.write().unwrap_or_else(|p| p.into_inner()) = levels;
+        Ok(())
     }
 
     /// The percentage the repository was last alerted at; 0 when none.

@@ -12,9 +12,11 @@
 pub mod alert_log;
 pub mod audit_log;
 pub mod backend;
+pub mod bulk;
 pub mod clock;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod failed_attempts;
 pub mod format;
 pub mod health_marks;
 pub mod history;

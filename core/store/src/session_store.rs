@@ -62,6 +62,11 @@ fn key(repo_id: u64, ended_at: i64, seq: u64) -> [u8; 24] {
 impl SessionStore {
     pub fn open(db: &crate::backend::SharedBackend) -> StoreResult<Self> {
         let last_tree = db.table("last_session")?;
+        let last = Self::read_last(&*last_tree)?.into();
+        Ok(SessionStore { db: db.clone(), tree: db.table("sessions")?, last_tree, last })
+    }
+
+    fn read_last(last_tree: &dyn crate::backend::Table) -> StoreResult<std::collections::HashMap<u64, LastSession>> {
         let mut last = std::collections::HashMap::new();
         for entry in last_tree.iter() {
             let (k, v) = entry?;
@@ -69,7 +74,15 @@ impl SessionStore {
                 last.insert(u64::from_be_bytes(id), l);
             }
         }
-        Ok(SessionStore { db: db.clone(), tree: db.table("sessions")?, last_tree, last: last.into() })
+        Ok(last)
+    }
+
+    /// Reads each repository's newest session again, after the server taking sessions in on a
+    /// database this one shares recorded one.
+    pub fn reload(&self) -> StoreResult<()> {
+        let last = Self::read_last(&*self.last_tree)?;
+        *self.last.write().unwrap_or_else(|p| p.into_inner()) = last;
+        Ok(())
     }
 
     /// Every repository's newest session (only repositories that had one), read at once.

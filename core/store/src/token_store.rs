@@ -164,6 +164,13 @@ impl TokenStore {
     }
 
     /// Stores a record and its hash's index entry in one transaction (the caller flushes).
+    /// This server's lock of token changes, and with several servers on one database the
+    /// database's: two servers must not both take one name.
+    fn hold(&self) -> StoreResult<(Option<crate::backend::Hold>, std::sync::MutexGuard<'_, ()>)> {
+        let local = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        Ok((self.db.hold_exclusive("tokens")?, local))
+    }
+
     fn insert(&self, record: &TokenRecord, audit: Option<&AuditEntry>) -> Result<(), TokenError> {
         let bytes = encode(record)?;
         let (mut tokens, mut by_hash) = (Batch::default(), Batch::default());
@@ -196,7 +203,7 @@ impl TokenStore {
         if matches!(expiration, Some(e) if e <= now) {
             return Err(TokenError::ExpirationInPast);
         }
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.hold()?;
         if self.tokens.contains_key(name)? {
             return Err(TokenError::NameTaken);
         }
@@ -248,7 +255,7 @@ impl TokenStore {
             }
         }
         let mut report = TokenImportReport::default();
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.hold()?;
         for t in parsed.iter().flat_map(|u| &u.tokens) {
             let users_of_name = &owners[t.name.as_str()];
             if users_of_name.len() > 1 {
@@ -307,7 +314,7 @@ impl TokenStore {
     /// Puts back the records of a server snapshot (hashes, not values: every token keeps
     /// working). All are checked before any is written.
     pub fn restore(&self, records: &[TokenRecord]) -> StoreResult<()> {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.hold()?;
         self.check_restorable(records)?;
         for r in records {
             self.insert(r, None).map_err(|e| match e {
@@ -337,7 +344,7 @@ impl TokenStore {
 
     /// Removes a token; `false` when there was none by that name.
     pub fn revoke(&self, name: &str, audit: Option<&AuditEntry>) -> Result<bool, TokenError> {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.hold()?;
         let Some(bytes) = self.tokens.get(name)? else { return Ok(false) };
         let record: TokenRecord = decode(|| format!("token {name}"), &bytes)?;
         let (mut tokens, mut by_hash) = (Batch::default(), Batch::default());

@@ -27,6 +27,11 @@ pub struct VerifyResults {
 impl VerifyResults {
     pub fn open(db: &crate::backend::SharedBackend) -> StoreResult<Self> {
         let tree = db.table("verify_results")?;
+        let last = RwLock::new(Self::read(&*tree)?);
+        Ok(VerifyResults { tree, last })
+    }
+
+    fn read(tree: &dyn crate::backend::Table) -> StoreResult<HashMap<u64, LastVerify>> {
         let mut last = HashMap::new();
         for entry in tree.iter() {
             let (k, v) = entry?;
@@ -35,7 +40,14 @@ impl VerifyResults {
                 last.insert(id, decode(|| format!("verify result of repository {id}"), &v)?);
             }
         }
-        Ok(VerifyResults { tree, last: RwLock::new(last) })
+        Ok(last)
+    }
+
+    /// Reads the results again, after another server sharing the database wrote one.
+    pub fn reload(&self) -> StoreResult<()> {
+        let last = Self::read(&*self.tree)?;
+        *self.last.write().unwrap_or_else(|p| p.into_inner()) = last;
+        Ok(())
     }
 
     pub fn get(&self, id: u64) -> Option<LastVerify> {

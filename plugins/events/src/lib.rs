@@ -162,4 +162,4 @@ fn watch_once(state: AppState) -> bw_api::registry::TaskFuture {
 }
 
 bw_api::endpoint_plugin!("events", EventsApi, EventsApi);
-bw_api::task_plugin!("events", watch, watch_once);
+bw_api::task_plugin!(every server: "events", watch, watch_once);

@@ -81,3 +81,23 @@ fn reconcile(state: &AppState) -> Result<(), bw_api::registry::StartHookError> {
 }
 
 bw_api::endpoint_plugin!("repo", Apis, APIS, on_start = reconcile, document = document::finish);
+
+/// With several servers on one database, the lease holder looks every 2 s for a change a
+/// stopped server cut off between the database and its key file, and repairs the key folder
+/// ([`bw_store::repo_store::RepoStore::repair_cut_off_change`]). A store one server owns repairs
+/// at its next start instead: off.
+fn repair_interval(state: &AppState) -> std::time::Duration {
+    match state.repos.shared_by_servers() {
+        true => bw_store::repo_store::REPAIR_EVERY,
+        false => std::time::Duration::ZERO,
+    }
+}
+
+fn repair_cut_off_change(state: AppState) -> bw_api::registry::TaskFuture {
+    Box::pin(async move {
+        state.repos.repair_cut_off_change().await?;
+        Ok(())
+    })
+}
+
+bw_api::task_plugin!("key-folder-repair", repair_interval, repair_cut_off_change);

@@ -27,15 +27,16 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use super::seam::{Backend, Batch, Bytes, ChangeListener, Entries, FlushFuture, Table};
+use super::seam::{Backend, Batch, Bytes, ChangeListener, Entries, FlushFuture, Hold, Table};
 use crate::store_error::{StoreError, StoreResult};
 
 /// The schema this build writes. A database migrated by a newer server is refused, with both
 /// versions named: an older server would not know what the newer one keeps.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Each migration, in order: `MIGRATIONS[n]` takes a database from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE bw_entries (
         tbl text NOT NULL,
         k bytea NOT NULL,
@@ -44,7 +45,13 @@ const MIGRATIONS: &[&str] = &["
     );
     CREATE TABLE bw_tables (name text PRIMARY KEY);
     CREATE SEQUENCE bw_ids;
-"];
+",
+    "
+    -- Large values (a check run's points, a few MiB) are read in parts (`substring`): kept out
+    -- of line and uncompressed, a part is read without reading the rest.
+    ALTER TABLE bw_entries ALTER COLUMN v SET STORAGE EXTERNAL;
+",
+];
 
 /// The advisory lock the migrations are made under (any number, the same in every server).
 const MIGRATION_LOCK: i64 = 0x6277_5f6d_6967;
@@ -170,7 +177,8 @@ async fn client(pool: &Pool) -> StoreResult<deadpool_postgres::Object> {
     pool.get().await.map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
 }
 
-/// The channel of the change notifications: `INSTANCE TABLE`, sent with the write's commit.
+/// The channel of the change notifications: `INSTANCE TABLE [KEY]`, sent with the write's
+/// commit; the key (in hex) when the write was of one key.
 const CHANGES: &str = "bw_changes";
 
 fn hex_id() -> String {
@@ -178,11 +186,28 @@ fn hex_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Tells the other servers that `table` changed; inside a transaction, at its commit.
-async fn notify(db: &impl tokio_postgres::GenericClient, instance: &str, table: &str) -> StoreResult<()> {
-    let payload = format!("{instance} {table}");
+/// Tells the other servers that `table` changed (at `key`, for a write of one key); inside a
+/// transaction, at its commit.
+async fn notify(
+    db: &impl tokio_postgres::GenericClient,
+    instance: &str,
+    table: &str,
+    key: Option<&[u8]>,
+) -> StoreResult<()> {
+    let mut payload = format!("{instance} {table}");
+    // A notification carries 8,000 bytes at most: a longer key is told as a whole table.
+    if let Some(k) = key.filter(|k| k.len() <= 1024) {
+        payload.push(' ');
+        payload.push_str(&k.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    }
     db.execute("SELECT pg_notify($1, $2)", &[&CHANGES, &payload]).await.map_err(backend_error)?;
     Ok(())
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    s.len().is_multiple_of(2)
+        .then(|| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect())
+        .flatten()
 }
 
 /// Listens for the other servers' changes on a connection of its own, and tells `changed` of
@@ -207,12 +232,14 @@ async fn listen(config: tokio_postgres::Config, instance: String, changed: Chang
                 });
                 if client.batch_execute(&format!("LISTEN {CHANGES}")).await.is_ok() {
                     if heard_before {
-                        changed("*");
+                        changed("*", None);
                     }
                     heard_before = true;
                     while let Some(payload) = rx.recv().await {
-                        match payload.split_once(' ') {
-                            Some((from, table)) if from != instance => changed(table),
+                        let mut parts = payload.split(' ');
+                        let (from, table, key) = (parts.next(), parts.next(), parts.next().and_then(unhex));
+                        match (from, table) {
+                            (Some(from), Some(table)) if from != instance => changed(table, key.as_deref()),
                             _ => {}
                         }
                     }
@@ -223,6 +250,33 @@ async fn listen(config: tokio_postgres::Config, instance: String, changed: Chang
             Err(e) => tracing::warn!(error = %e, "no connection for the database's change notifications"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The advisory lock of the changes named `name` ([`Backend::hold_exclusive`]): a number of
+/// the name's, the same in every server (FNV-1a, in a range of its own).
+fn exclusive_lock(name: &str) -> i64 {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (0x6277_0000_0000_0000 | (hash & 0xffff_ffff_ffff)) as i64
+}
+
+/// A held advisory lock, on the pooled connection that took it. Dropped, it is let go on that
+/// connection in the background; a connection that fails to let it go is closed (PostgreSQL
+/// then lets it go), never put back in the pool with the lock.
+struct ExclusiveHold {
+    db: Option<deadpool_postgres::Object>,
+    key: i64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Drop for ExclusiveHold {
+    fn drop(&mut self) {
+        let (Some(db), key) = (self.db.take(), self.key) else { return };
+        self.runtime.spawn(async move {
+            if db.execute("SELECT pg_advisory_unlock($1)", &[&key]).await.is_err() {
+                drop(deadpool_postgres::Object::take(db));
+            }
+        });
     }
 }
 
@@ -286,6 +340,15 @@ async fn migrate(pool: &Pool) -> Result<(), PostgresOpenError> {
     Ok(())
 }
 
+/// The key of a batch that writes one.
+fn only_key(batch: &Batch) -> Option<&[u8]> {
+    let mut writes = batch.writes();
+    match (writes.next(), writes.next()) {
+        (Some((k, _)), None) => Some(k),
+        _ => None,
+    }
+}
+
 /// Applies `batch` to `table` inside `tx`, in order.
 async fn apply_in(tx: &tokio_postgres::Transaction<'_>, table: &str, batch: &Batch) -> StoreResult<()> {
     for (k, v) in batch.writes() {
@@ -343,6 +406,20 @@ impl Table for PostgresTable {
         })
     }
 
+    fn get_part_raw(&self, key: &[u8], offset: u64, len: usize) -> StoreResult<Option<Bytes>> {
+        let (key, from, len) = (key.to_vec(), offset as i64 + 1, len as i64);
+        self.with(move |db, tbl| async move {
+            let row = db
+                .query_opt(
+                    "SELECT substring(v FROM $3::int8::int4 FOR $4::int8::int4) FROM bw_entries WHERE tbl = $1 AND k = $2",
+                    &[&&*tbl, &key, &from, &len],
+                )
+                .await
+                .map_err(backend_error)?;
+            Ok(row.map(|r| Bytes::from(r.get::<_, Vec<u8>>(0))))
+        })
+    }
+
     fn insert_raw(&self, key: &[u8], value: &[u8]) -> StoreResult<()> {
         let mut batch = Batch::default();
         batch.insert(key, value);
@@ -357,7 +434,7 @@ impl Table for PostgresTable {
                 .await
                 .map_err(backend_error)?;
             if n > 0 {
-                notify(&**db, &instance, &tbl).await?;
+                notify(&**db, &instance, &tbl, Some(&key)).await?;
             }
             Ok(n > 0)
         })
@@ -399,7 +476,7 @@ impl Table for PostgresTable {
                 }
             };
             if n == 1 {
-                notify(&**db, &instance, tbl).await?;
+                notify(&**db, &instance, tbl, Some(&key)).await?;
             }
             Ok(n == 1)
         })
@@ -422,7 +499,7 @@ impl Table for PostgresTable {
         self.with(move |mut db, tbl| async move {
             let tx = db.transaction().await.map_err(backend_error)?;
             apply_in(&tx, &tbl, &batch).await?;
-            notify(&*tx, &instance, &tbl).await?;
+            notify(&*tx, &instance, &tbl, only_key(&batch)).await?;
             tx.commit().await.map_err(backend_error)
         })
     }
@@ -456,7 +533,7 @@ impl Table for PostgresTable {
         let instance = self.instance();
         self.with(move |db, tbl| async move {
             db.execute("DELETE FROM bw_entries WHERE tbl = $1", &[&&*tbl]).await.map_err(backend_error)?;
-            notify(&**db, &instance, &tbl).await
+            notify(&**db, &instance, &tbl, None).await
         })
     }
 }
@@ -609,7 +686,7 @@ impl Backend for PostgresBackend {
                     .await
                     .map_err(backend_error)?;
                 apply_in(&tx, table, batch).await?;
-                notify(&*tx, &instance, table).await?;
+                notify(&*tx, &instance, table, only_key(batch)).await?;
             }
             tx.commit().await.map_err(backend_error)
         })
@@ -651,6 +728,37 @@ impl Backend for PostgresBackend {
 
     fn kind(&self) -> &'static str {
         "postgresql"
+    }
+
+    fn shared_by_servers(&self) -> bool {
+        true
+    }
+
+    /// A session-level advisory lock on a pooled connection, waited for [`WAIT`] at most
+    /// (then the database is as good as unavailable: 503). A server killed while it holds the
+    /// lock loses its connection, and PostgreSQL lets the lock go with it.
+    fn hold_exclusive(&self, name: &str) -> StoreResult<Option<Hold>> {
+        let (pool, key) = (self.pool(), exclusive_lock(name));
+        let runtime = self.inner.runtime.as_ref().ok_or_else(|| said("the database's runtime is stopped".into()))?;
+        let handle = runtime.handle().clone();
+        let what = name.to_string();
+        let db = self.run(async move {
+            let db = client(&pool).await?;
+            match tokio::time::timeout(WAIT, db.execute("SELECT pg_advisory_lock($1)", &[&key])).await {
+                Ok(Ok(_)) => Ok(db),
+                Ok(Err(e)) => Err(backend_error(e)),
+                Err(_) => {
+                    // The request may still be granted later: the connection goes, not back
+                    // to the pool with a lock nobody holds on purpose.
+                    drop(deadpool_postgres::Object::take(db));
+                    Err(StoreError::Unavailable(format!(
+                        "another server kept the {what} changes for more than {} s",
+                        WAIT.as_secs()
+                    )))
+                }
+            }
+        })?;
+        Ok(Some(Box::new(ExclusiveHold { db: Some(db), key, runtime: handle })))
     }
 
     fn leads(&self) -> bool {

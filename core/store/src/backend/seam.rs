@@ -120,6 +120,15 @@ pub trait Table: Send + Sync {
     fn prefix_raw(&self, prefix: &[u8]) -> Entries<'_>;
     /// Applies every write of `batch`, or none.
     fn apply(&self, batch: Batch) -> StoreResult<()>;
+    /// `len` bytes of the value at `key` from `offset` (fewer when the value ends before),
+    /// `None` when there is no value. A backend that can read part of a value without the
+    /// rest says so here (PostgreSQL); the others read it whole and cut.
+    fn get_part_raw(&self, key: &[u8], offset: u64, len: usize) -> StoreResult<Option<Bytes>> {
+        Ok(self.get_raw(key)?.map(|v| {
+            let from = (offset as usize).min(v.len());
+            Bytes::from(&v[from..(from + len).min(v.len())])
+        }))
+    }
     /// How many entries (may walk the table: count once and keep the count).
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool;
@@ -197,8 +206,8 @@ pub trait Backend: Send + Sync {
     fn healthy(&self) -> bool;
     /// The names of the tables that exist.
     fn table_names(&self) -> StoreResult<Vec<String>>;
-    /// Calls `changed` with a table's name each time another server sharing this backend's
-    /// database commits a write to that table (this server's own writes are not told). A
+    /// Calls `changed` with a table's name (and the key, for a write of one) each time another
+    /// server sharing this backend's database commits a write to that table (this server's own writes are not told). A
     /// backend one process owns (sled, memory) has no other server, and never calls it.
     fn on_changes_elsewhere(&self, changed: ChangeListener) {
         let _ = changed;
@@ -209,12 +218,30 @@ pub trait Backend: Send + Sync {
     fn leads(&self) -> bool {
         true
     }
+    /// Keeps every other server sharing this database out of the changes named `name` until
+    /// the hold is dropped, waiting for one that holds them now: a server's own locks cannot
+    /// stop two servers from giving one id twice, or one key to two repositories. A backend
+    /// one process owns has no other server: `None`, at once. Blocking.
+    fn hold_exclusive(&self, name: &str) -> StoreResult<Option<Hold>> {
+        let _ = name;
+        Ok(None)
+    }
+    /// Whether other servers may share this store (a database): what a server keeps beside
+    /// the store, in its own data folder, they would not see ([`crate::bulk`]).
+    fn shared_by_servers(&self) -> bool {
+        false
+    }
     /// What the store is, for `/healthz`: `embedded`, `memory` or `postgresql`.
     fn kind(&self) -> &'static str;
 }
 
-/// What [`Backend::on_changes_elsewhere`] calls, from a thread of the backend's.
-pub type ChangeListener = Arc<dyn Fn(&str) + Send + Sync>;
+/// What [`Backend::on_changes_elsewhere`] calls, from a thread of the backend's: the table's
+/// name, and the key when the write was of one key (a batch of several, or a table cleared,
+/// tells none).
+pub type ChangeListener = Arc<dyn Fn(&str, Option<&[u8]>) + Send + Sync>;
+
+/// What [`Backend::hold_exclusive`] gives: the hold lasts until it is dropped.
+pub type Hold = Box<dyn Send + Sync>;
 
 /// A backend as the stores hold it.
 pub type SharedBackend = Arc<dyn Backend>;

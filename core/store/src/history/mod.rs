@@ -2,7 +2,7 @@
 //! session (`storageUsed`, `lastSave`), and one host point per check run (the sums), kept by
 //! age as [`retention`] says and deleted with the repository.
 //!
-//! A check run's points are one file, time first ([`run_files`]: 100,000 points as one entry
+//! A check run's points are one value, time first ([`run_points`]: 100,000 points as one entry
 //! each took 5.9 s a run at 100,000 repositories, and in sled chunks they held 170 MiB of heap
 //! after 320 answers, measured), read back with a few `pread`s per run time; a session's few
 //! points are one sled entry each, repository first. Nothing is held in memory beyond what a query or a
@@ -10,7 +10,7 @@
 //! whose points changed tier since the last fold: a dropped run goes whole.
 
 pub mod retention;
-mod run_files;
+mod run_points;
 
 use crate::store_error::{StoreError, StoreResult};
 
@@ -60,8 +60,8 @@ pub struct RepoHistory {
 }
 
 pub struct HistoryStore {
-    /// Check runs' points, a file per run ([`run_files`]).
-    runs: run_files::RunFiles,
+    /// Check runs' points, a value per run ([`run_points`]).
+    runs: run_points::RunPoints,
     /// Sessions' points, repository first: id (8) + time (8) -> storage used (8) + last save (8).
     repos: std::sync::Arc<dyn crate::backend::Table>,
     /// The host's sums per check run, time (8) -> storage used, repositories, late (8 each):
@@ -113,10 +113,11 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 impl HistoryStore {
-    /// The store's trees in `db`, and the check runs' files in `runs_dir`.
+    /// The store's trees in `db`, and the check runs' points in `runs_dir` (a store several
+    /// servers share: in its table `history_runs`, see [`crate::bulk`]).
     pub fn open(db: &crate::backend::SharedBackend, runs_dir: &std::path::Path) -> StoreResult<Self> {
         Ok(HistoryStore {
-            runs: run_files::RunFiles::open(runs_dir).map_err(|e| StoreError::io(runs_dir, e))?,
+            runs: run_points::RunPoints::new(crate::bulk::Bulk::beside(db, runs_dir, "history_runs")?),
             repos: db.table("history_repositories")?,
             host: db.table("history_host")?,
             meta: db.table("history_meta")?,
@@ -158,11 +159,7 @@ impl HistoryStore {
 
     /// Writes a run's points (sorted by id) at `at`, replacing what stood there.
     fn write_run(&self, at: i64, sorted: &[(u64, u64, i64)]) -> StoreResult<()> {
-        self.runs.write(at, sorted).map_err(|e| self.io(e))
-    }
-
-    fn io(&self, e: std::io::Error) -> StoreError {
-        StoreError::io(self.runs.dir(), e)
+        self.runs.write(at, sorted)
     }
 
     /// The repository's points from `from` to `to` (inclusive), oldest first; the newest
@@ -208,7 +205,7 @@ impl HistoryStore {
                 break;
             }
             let at = time_of(&t?).ok_or_else(|| corrupt("key"))?;
-            if let Some((storage_used, last_save)) = self.runs.find(at, id).map_err(|e| self.io(e))? {
+            if let Some((storage_used, last_save)) = self.runs.find(at, id)? {
                 points.push(Point { at, storage_used, last_save });
                 from_runs += 1;
             }
@@ -258,16 +255,16 @@ impl HistoryStore {
             // Each lookup reads about log2(count) records; the whole run reads every record in
             // one go, about eight times cheaper per record: look up a few of a large run, read
             // the whole run for many (a tenant's thousand of a 100,000-repository host).
-            let count = self.runs.count(at).map_err(|e| self.io(e))?;
+            let count = self.runs.count(at)?;
             let per_lookup = 8 * u64::from(64 - count.leading_zeros()).max(1);
             if (repos.len() as u64).saturating_mul(per_lookup) < count {
                 for &(id, alert) in repos {
-                    if let Some((used, last_save)) = self.runs.find(at, id).map_err(|e| self.io(e))? {
+                    if let Some((used, last_save)) = self.runs.find(at, id)? {
                         add(alert, used, last_save);
                     }
                 }
             } else {
-                for (id, used, last_save) in self.runs.records(at).map_err(|e| self.io(e))? {
+                for (id, used, last_save) in self.runs.records(at)? {
                     if let Some(&alert) = wanted.get(&id) {
                         add(alert, used, last_save);
                     }
@@ -337,7 +334,7 @@ impl HistoryStore {
                     // The host point first: a run file a crash leaves without one is never
                     // read, and goes below.
                     self.host.remove(k)?;
-                    self.runs.remove(at).map_err(|e| self.io(e))?;
+                    self.runs.remove(at)?;
                     report.removed += 1;
                 }
             }
@@ -345,9 +342,9 @@ impl HistoryStore {
         // Run files no host point names (a crash between the two removals above), older than
         // a run being written now could be.
         let mut oldest_run = None;
-        for at in self.runs.times().map_err(|e| self.io(e))? {
+        for at in self.runs.times()? {
             if at < now - 60 && self.host.get(time_key(at))?.is_none() {
-                self.runs.remove(at).map_err(|e| self.io(e))?;
+                self.runs.remove(at)?;
             } else {
                 oldest_run = Some(oldest_run.map_or(at, |o: i64| o.min(at)));
             }
@@ -395,7 +392,7 @@ impl HistoryStore {
             let (k, v) = entry?;
             let h = host_point(&k, &v)?;
             out.host.push([h.at, h.storage_used as i64, h.repositories as i64, h.late as i64]);
-            for (id, used, last) in self.runs.records(h.at).map_err(|e| self.io(e))? {
+            for (id, used, last) in self.runs.records(h.at)? {
                 if !self.forgotten.contains_key(id.to_be_bytes())? {
                     by_repo.entry(id).or_default().push([h.at, used as i64, last]);
                 }
@@ -459,7 +456,7 @@ impl HistoryStore {
 
     /// Forgets every point (a restore replaces them).
     pub fn clear(&self) -> StoreResult<()> {
-        self.runs.clear().map_err(|e| self.io(e))?;
+        self.runs.clear()?;
         self.repos.clear()?;
         self.host.clear()?;
         self.meta.clear()?;

@@ -212,7 +212,7 @@ impl RepoStore {
         dry_run: bool,
     ) -> StoreResult<ImportReport> {
         let entries = BorgWarehouseRepo::parse_all(&entries)?;
-        let _guard = self.write.lock().await;
+        let _guard = self.lock_for_change().await?;
         // Run before the server's first start, the import must not drop the lines a
         // BorgWarehouse server left: take them in first, as the first start would.
         if !dry_run {

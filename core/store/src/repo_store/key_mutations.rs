@@ -17,7 +17,7 @@ impl RepoStore {
         make: impl FnOnce() -> Result<NewKey, E>,
         audit: Option<AuditEntry>,
     ) -> Result<AccessKey, E> {
-        let _guard = self.write.lock().await;
+        let _guard = self.lock_for_change().await?;
         let _audit = self.audit.hold(audit);
         let old = self.editable(key)?;
         let new = make()?;
@@ -39,7 +39,7 @@ impl RepoStore {
         make: impl FnOnce() -> Result<KeyPatch, E>,
         audit: Option<AuditEntry>,
     ) -> Result<AccessKey, E> {
-        let _guard = self.write.lock().await;
+        let _guard = self.lock_for_change().await?;
         let _audit = self.audit.hold(audit);
         let old = self.editable(key)?;
         let mut repo = old.clone();
@@ -59,7 +59,7 @@ impl RepoStore {
     /// Removes the key `key_id` from the repository `key` names; its last key stays
     /// ([`StoreError::LastKey`]).
     pub async fn remove_key(&self, key: &RepoKey, key_id: &str, audit: Option<AuditEntry>) -> StoreResult<AccessKey> {
-        let _guard = self.write.lock().await;
+        let _guard = self.lock_for_change().await?;
         let _audit = self.audit.hold(audit);
         let old = self.editable(key)?;
         let at = old.keys.iter().position(|k| k.id() == key_id).ok_or(StoreError::KeyNotFound)?;
@@ -79,7 +79,7 @@ impl RepoStore {
         if uses.is_empty() {
             return Ok(());
         }
-        let _guard = self.write.lock().await;
+        let _guard = self.lock_for_change().await?;
         let mut changed: std::collections::BTreeMap<u64, Repo> = std::collections::BTreeMap::new();
         for (id, key_id, at) in uses {
             let repo = match changed.remove(id) {

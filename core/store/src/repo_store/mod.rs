@@ -18,6 +18,8 @@
 pub mod access_key;
 mod aliases;
 mod audit;
+mod change_lock;
+pub use change_lock::REPAIR_EVERY;
 mod checks_file;
 pub mod import;
 mod index;
@@ -70,8 +72,12 @@ pub struct RepoStore {
     keys: AuthorizedKeys,
     sink: KeySink,
     pool: Pool,
-    /// `DATA_DIR/checks.bin`, see [`checks_file`].
-    checks: std::path::PathBuf,
+    /// `DATA_DIR/checks.bin`, or its entry in a shared database, see [`checks_file`].
+    checks: crate::bulk::Bulk,
+    /// The count of changes ([`change_lock`]) the index shows.
+    changes_seen: std::sync::atomic::AtomicU64,
+    /// The `seq` of the saved figures last read or written here (see [`RepoStore::reload_figures`]).
+    figures_seq: std::sync::atomic::AtomicU64,
     /// Dates new keys.
     clock: crate::clock::Clock,
     /// The token of the clean stop before this opening, if there was one.
@@ -82,8 +88,9 @@ pub struct RepoStore {
 }
 
 impl RepoStore {
-    /// Opens the repositories of `db`, with their check figures from `checks` where those are
-    /// newer than the record.
+    /// Opens the repositories of `db`, with their check figures from `checks` (a file, or with
+    /// a database several servers share an entry there: [`crate::bulk`]) where those are newer
+    /// than the record.
     pub fn open(
         db: &crate::backend::SharedBackend,
         keys: AuthorizedKeys,
@@ -97,6 +104,11 @@ impl RepoStore {
         // Whoever opens the store next may change it: a clean stop counts once.
         let clean_stop = meta.get(KEY_DIR_CLEAN)?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes));
         meta.remove(KEY_DIR_CLEAN)?;
+        // Read before the records: they show at least the changes counted.
+        let changes_seen = meta
+            .get(change_lock::CHANGES)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes);
         let mut legacy = crate::backend::Batch::default();
         let mut legacy_count = 0usize;
         let mut written_at: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
@@ -118,8 +130,12 @@ impl RepoStore {
             loaded.extend(index::Loaded::of(&repo, &mut aliases, &mut tenants));
         }
         let mut index = Index::from_loaded(loaded, aliases, tenants);
+        let checks =
+            crate::bulk::Bulk::beside(db, checks.parent().unwrap_or(std::path::Path::new(".")), "repo_checks")?;
         // The checks' figures saved after a record was last written are the newer ones.
-        if let Some((saved_at, scans)) = checks_file::load(&checks).map_err(|e| StoreError::io(&checks, e))? {
+        let saved = checks_file::load(&checks)?;
+        let figures_seq = saved.as_ref().map_or(0, |(seq, _)| *seq);
+        if let Some((saved_at, scans)) = saved {
             for (id, scan) in scans {
                 if written_at.get(&id).is_some_and(|w| *w < saved_at) {
                     index.set_scan(id, scan);
@@ -148,6 +164,8 @@ impl RepoStore {
             sink,
             pool,
             checks,
+            figures_seq: figures_seq.into(),
+            changes_seen: changes_seen.into(),
             clock,
             clean_stop,
             unsettled: std::sync::atomic::AtomicBool::new(false),
@@ -161,6 +179,14 @@ impl RepoStore {
     /// Blocking: call it from a thread of its own, never from an async task.
     pub fn reload(&self) -> StoreResult<()> {
         let _writing = self.write.blocking_lock();
+        // Read before the records: they show at least the changes counted.
+        let count = self.changes_count()?;
+        self.reload_holding_lock(count)
+    }
+
+    /// [`RepoStore::reload`], with the write lock held, the records showing at least `count`
+    /// changes ([`change_lock`]).
+    fn reload_holding_lock(&self, count: u64) -> StoreResult<()> {
         let mut loaded = Vec::new();
         let mut aliases = aliases::AliasArena::default();
         let mut tenants = index::TenantCodes::default();
@@ -178,6 +204,26 @@ impl RepoStore {
         }
         fresh.generation = index.generation + 1;
         *index = fresh;
+        self.changes_seen.store(count, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// Reads the check figures again, after the server running the checks on a database this
+    /// one shares saved them: figures saved later than those this server last read or wrote
+    /// replace its own (they are that server's whole index of figures, saved under its write
+    /// lock). Blocking, as [`RepoStore::reload`].
+    pub fn reload_figures(&self) -> StoreResult<()> {
+        let _writing = self.write.blocking_lock();
+        let Some((seq, scans)) = checks_file::load(&self.checks)? else { return Ok(()) };
+        if seq <= self.figures_seq.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut index = self.index_mut();
+        for (id, scan) in scans {
+            index.set_scan(id, scan);
+        }
+        index.generation += 1;
+        self.figures_seq.store(seq, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 
@@ -258,7 +304,9 @@ impl RepoStore {
     pub(super) fn save_scans(&self) -> StoreResult<()> {
         let scans = self.read().scans();
         let seq = self.next_seq()?;
-        checks_file::save(&self.checks, seq, scans).map_err(|e| StoreError::io(&self.checks, e))
+        checks_file::save(&self.checks, seq, scans)?;
+        self.figures_seq.fetch_max(seq, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
     }
 
     /// Every repository, ordered by id.
@@ -332,6 +380,11 @@ impl RepoStore {
     /// Not marked when a mutation was cut off between the store and its key lines.
     pub async fn mark_clean_stop(&self) -> StoreResult<()> {
         let KeySink::Command(dir) = &self.sink else { return Ok(()) };
+        // With servers sharing the database, the others go on changing the key folder: no
+        // stop of one says the folder is as its store left it.
+        if self.db.shared_by_servers() {
+            return Ok(());
+        }
         let _guard = self.write.lock().await;
         if self.unsettled.load(std::sync::atomic::Ordering::Acquire) {
             tracing::warn!(
@@ -361,6 +414,7 @@ impl RepoStore {
     /// Brings the key lines (`authorized_keys`, or the key folder in command mode) back in line
     /// with the store, logging each line it fixed.
     pub fn reconcile(&self) -> StoreResult<SyncReport> {
+        let held = self.hold_for_reconcile()?;
         self.pool.ensure().map_err(|e| StoreError::io(self.pool.root(), e))?;
         self.adopt_existing_lines()?;
         // A key folder marked at a clean stop that matches the store's token said exactly what
@@ -396,6 +450,7 @@ impl RepoStore {
         self.meta.insert(INITIALIZED, [1u8])?;
         self.meta.insert(LINE_SHAPE, &shape[..])?;
         self.db.flush()?;
+        self.reconciled(held)?;
         for name in &report.added {
             tracing::warn!(repository = %name, "authorized_keys: line was missing; added");
         }

@@ -171,7 +171,7 @@ impl RepoStore {
     }
 
     async fn create_many_audited(&self, news: Vec<NewRepo>, audit: Option<AuditEntry>) -> StoreResult<Vec<Repo>> {
-        let _guard = self.write.lock().await;
+        let _guard = self.lock_for_change().await?;
         let _audit = self.audit.hold(audit);
         let mut adding: std::collections::BTreeMap<&str, u64> = Default::default();
         for new in &news {
@@ -315,7 +315,7 @@ impl RepoStore {
         make_patch: impl FnOnce(&Repo) -> Result<RepoPatch, E>,
         audit: Option<AuditEntry>,
     ) -> Result<Repo, E> {
-        let _guard = self.write.lock().await;
+        let _guard = self.lock_for_change().await?;
         let _audit = self.audit.hold(audit);
         let old = self.editable(key)?;
         let patch = make_patch(&old)?;
@@ -347,7 +347,7 @@ impl RepoStore {
     /// Archives (the line is commented out, so the client cannot connect) or unarchives (the
     /// line is active again) a repository. Its data and record stay.
     pub async fn set_archived(&self, key: &RepoKey, archived: bool, audit: Option<AuditEntry>) -> StoreResult<Repo> {
-        let _guard = self.write.lock().await;
+        let _guard = self.lock_for_change().await?;
         let _audit = self.audit.hold(audit);
         let old = self.current_for_change(key)?;
         let repo = Repo { archived, ..old.clone() };
@@ -356,7 +356,7 @@ impl RepoStore {
 
     /// Deletes the repository `key` names (archived or not) and its folder.
     pub async fn delete(&self, key: &RepoKey, audit: Option<AuditEntry>) -> StoreResult<Repo> {
-        let _guard = self.write.lock().await;
+        let _guard = self.lock_for_change().await?;
         let _audit = self.audit.hold(audit);
         let old = self.current_for_change(key)?;
         self.unsettle();

@@ -33,7 +33,7 @@ impl UserStore {
             return Ok(None);
         }
         let argon = hash_password_any_length(password)?;
-        let _held = self.lock();
+        let _held = self.lock()?;
         if let Some(mut now) = self.record(&record.user.name)? {
             if now.password_hash == record.password_hash {
                 now.password_hash = argon;
@@ -83,7 +83,7 @@ impl UserStore {
         if !problems.is_empty() {
             return Err(StoreError::ImportRefused { file: "users.json", problems });
         }
-        let _held = self.lock();
+        let _held = self.lock()?;
         let mut report = UserImportReport::default();
         let mut batch = Batch::default();
         let mut emails: HashSet<String> =

@@ -227,8 +227,11 @@ impl UserStore {
         Ok(self.records()?.iter().filter(|r| r.user.role == Role::Admin).count())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.write.lock().unwrap_or_else(|p| p.into_inner())
+    /// This server's lock of user changes, and with several servers on one database the
+    /// database's: two servers demoting the last two admins at once would leave none.
+    fn lock(&self) -> StoreResult<(Option<crate::backend::Hold>, std::sync::MutexGuard<'_, ()>)> {
+        let local = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        Ok((self.db.hold_exclusive("users")?, local))
     }
 
     fn check_fields(email: Option<&str>, tenant: Option<&str>) -> StoreResult<()> {
@@ -294,7 +297,7 @@ impl UserStore {
             tenant: new.tenant.map(str::to_string),
             created_at: now,
         };
-        let _held = self.lock();
+        let _held = self.lock()?;
         if only_first && self.exists()? {
             return Err(StoreError::UserExists);
         }
@@ -319,7 +322,7 @@ impl UserStore {
     pub fn change(&self, name: &str, change: UserChange<'_>, audit: Option<&AuditEntry>) -> StoreResult<User> {
         let password_hash = change.password.map(hash_password).transpose()?;
         Self::check_fields(change.email.flatten(), change.tenant.flatten())?;
-        let _held = self.lock();
+        let _held = self.lock()?;
         let mut record = self.record(name)?.ok_or(StoreError::NotFound)?;
         let before = record.user.clone();
         if let Some(role) = change.role {
@@ -355,7 +358,7 @@ impl UserStore {
 
     /// Removes a user and ends its sign-ins. The last admin is kept (`LastAdmin`).
     pub fn remove(&self, name: &str, audit: Option<&AuditEntry>) -> StoreResult<User> {
-        let _held = self.lock();
+        let _held = self.lock()?;
         let record = self.record(name)?.ok_or(StoreError::NotFound)?;
         if record.user.role == Role::Admin && self.admins()? <= 1 {
             return Err(StoreError::LastAdmin);
@@ -373,7 +376,7 @@ impl UserStore {
             return Err(StoreError::InvalidUserName);
         }
         let password_hash = hash_password(password)?;
-        let _held = self.lock();
+        let _held = self.lock()?;
         let record = match self.record(name)? {
             Some(mut r) => {
                 r.password_hash = password_hash;
