@@ -12,6 +12,7 @@ mod keys;
 mod maintenance;
 mod prometheus;
 mod sessions;
+mod several_servers;
 mod storage_target;
 mod verify;
 
