@@ -18,6 +18,9 @@ fn foreign_lines(text: &str) -> Vec<&str> {
 
 #[test]
 fn foreign_lines_survive_create_edit_delete_and_reconcile() {
+    if bw_tests::embedded_store_only("lines of authorized_keys (file key mode)") {
+        return;
+    }
     let s = TestServer::start();
     write_foreign(&s);
     let expected_foreign =
@@ -52,6 +55,9 @@ fn foreign_lines_survive_create_edit_delete_and_reconcile() {
 
 #[test]
 fn reconcile_adds_missing_lines_and_drops_stale_ones() {
+    if bw_tests::embedded_store_only("lines of authorized_keys (file key mode)") {
+        return;
+    }
     let s = TestServer::start();
     let t = s.full_token();
     let (_, a) = s.post("/api/repo/add", Some(&t), &repo_body(&ed25519_key(1, "")));
@@ -81,6 +87,9 @@ fn a_key_on_a_foreign_line_is_in_use() {
 /// the truth.
 #[test]
 fn a_fresh_store_takes_in_existing_repository_lines() {
+    if bw_tests::embedded_store_only("lines of authorized_keys (file key mode)") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let pool = home.join("repos");

@@ -11,6 +11,9 @@ fn v1_body(seed: u32) -> serde_json::Value {
 
 #[test]
 fn archive_comments_the_line_out_and_unarchive_restores_it() {
+    if bw_tests::embedded_store_only("the #BW-ARCHIVED line of file key mode") {
+        return;
+    }
     let s = TestServer::start();
     let t = s.full_token();
     let (_, created) = s.post("/api/v1/repositories", Some(&t), &v1_body(1));

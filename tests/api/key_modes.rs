@@ -164,6 +164,9 @@ fn key_file_of(s: &TestServer, key: &str) -> PathBuf {
 /// read); after anything else (a crash: no mark) it reads and repairs the folder.
 #[test]
 fn a_clean_stop_lets_the_next_start_skip_reading_the_key_folder_and_a_crash_does_not() {
+    if bw_tests::embedded_store_only("a clean stop is trusted only by a server alone on its store") {
+        return;
+    }
     let s = command_mode();
     let t = s.full_token();
     let key = ed25519_key(95, "");
@@ -191,6 +194,9 @@ fn a_clean_stop_lets_the_next_start_skip_reading_the_key_folder_and_a_crash_does
 /// the first run must not let the third skip reading it.
 #[test]
 fn a_file_mode_run_in_between_voids_the_clean_stop() {
+    if bw_tests::embedded_store_only("file key mode, which a database refuses") {
+        return;
+    }
     let s = command_mode();
     let t = s.full_token();
     let first = ed25519_key(96, "");
@@ -218,6 +224,9 @@ fn a_file_mode_run_in_between_voids_the_clean_stop() {
 /// was stopped, and every key file must name the new pool.
 #[test]
 fn a_changed_home_after_a_clean_stop_rewrites_every_key_file() {
+    if bw_tests::embedded_store_only("a clean stop is trusted only by a server alone on its store") {
+        return;
+    }
     let s = command_mode();
     let t = s.full_token();
     let key = ed25519_key(98, "");

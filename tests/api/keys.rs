@@ -179,6 +179,9 @@ fn refusals_answer_in_the_contract_words_and_change_nothing() {
 
 #[test]
 fn an_archived_repository_keeps_its_keys_unchanged_and_unreachable() {
+    if bw_tests::embedded_store_only("the #BW-ARCHIVED lines of file key mode") {
+        return;
+    }
     let s = TestServer::start();
     let t = s.full_token();
     let name = create(&s, &t, 1);

@@ -34,6 +34,7 @@ mod sign_in_providers;
 mod snapshot;
 mod storage_targets;
 mod store_postgres;
+mod suite_on_postgres;
 mod tenant_isolation;
 mod tokens;
 mod validation;

@@ -196,6 +196,23 @@ fn four_clients_through_two_servers_lose_nothing() {
     ids.dedup();
     assert_eq!(ids.len(), kept.len(), "an id given twice");
     key_folder_matches(&shared.path().join("keys"), &on_a).unwrap();
+    // Their lists' entity tags agree: a poller behind a load balancer sends one server's tag
+    // to the other, and is told nothing changed.
+    let tag_of = |s: &TestServer| {
+        let resp = ureq::get(&format!("{}/api/v1/repositories", s.url))
+            .set("Authorization", &format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        resp.header("ETag").unwrap().to_string()
+    };
+    let tag = tag_of(&a);
+    assert_eq!(tag_of(&b), tag);
+    let again = ureq::get(&format!("{}/api/v1/repositories", b.url))
+        .set("Authorization", &format!("Bearer {token}"))
+        .set("If-None-Match", &tag)
+        .call()
+        .unwrap();
+    assert_eq!(again.status(), 304, "b did not take a's tag");
 }
 
 /// A server killed between a change's commit and its key file leaves the change's mark: the

@@ -19,6 +19,9 @@ pub struct Server {
     child: Option<Child>,
     port: u16,
     root: PathBuf,
+    /// What it was started with beyond its folders (its store, key mode): the commands a
+    /// sysadmin runs next to it get the same.
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -41,7 +44,7 @@ impl Server {
             cmd.env(k, v);
         }
         let (child, port) = bw_tests::process::spawn_on_free_port(cmd, &root.join("server.log"));
-        Server { child: Some(child), port, root: root.to_path_buf() }
+        Server { child: Some(child), port, root: root.to_path_buf(), env: env.to_vec() }
     }
 
     fn command(root: &Path) -> Command {
@@ -59,6 +62,7 @@ impl Server {
     /// `borgwarehouse token create`, as a sysadmin runs it next to the running server.
     pub fn cli_token(&self, name: &str, perms: &str) -> String {
         let out = Self::command(&self.root)
+            .envs(self.env.iter().cloned())
             .args(["token", "create", "--name", name, "--permissions", perms])
             .output()
             .unwrap();

@@ -1,6 +1,7 @@
-//! Crashes and load lose nothing: SIGKILL at random moments during a stream of mutations, and
-//! many clients at once, each followed by a check that the store, the API and
-//! `authorized_keys` agree line for line, with the lines we did not write intact.
+//! Crashes and load lose nothing: SIGKILL at random moments during a stream of mutations (on
+//! the embedded store and on PostgreSQL), and many clients at once, each followed by a check
+//! that the store, the API and the key lines (`authorized_keys`, or the key folder in command
+//! key mode) agree line for line, with the lines we did not write intact.
 
 #[allow(dead_code)]
 #[path = "../e2e/harness.rs"]
@@ -34,15 +35,36 @@ fn write_foreign(root: &Path) {
     fs::write(ssh.join("authorized_keys"), FOREIGN).unwrap();
 }
 
-/// The store (through the API) and `authorized_keys` agree line for line; foreign lines intact.
-fn check_agreement(server: &Server, token: &str, root: &Path) -> BTreeMap<String, Expect> {
+/// Where the server writes its key lines.
+#[derive(Clone, Copy)]
+enum KeyLines {
+    /// `authorized_keys` (the embedded store's default).
+    File,
+    /// The key folder `ROOT/keys` (command key mode, which a database needs).
+    Folder,
+}
+
+/// The store (through the API) and the key lines agree line for line; foreign lines intact.
+fn check_agreement(server: &Server, token: &str, root: &Path, keys: KeyLines) -> BTreeMap<String, Expect> {
     let (status, list) = server.get("/api/repo", token);
     assert_eq!(status, 200);
     let text = fs::read_to_string(root.join("home/.ssh/authorized_keys")).unwrap();
     assert!(text.starts_with(FOREIGN), "foreign lines damaged:\n{text}");
+    let folder_lines: String = match keys {
+        KeyLines::File => String::new(),
+        KeyLines::Folder => {
+            assert_eq!(text, FOREIGN, "command key mode wrote into authorized_keys");
+            let mut lines = bw_host::key_lookup::KeyDir::new(root.join("keys")).lines().unwrap();
+            lines.sort();
+            lines.iter().map(|l| format!("{}\n", l.trim_end())).collect()
+        }
+    };
     // Our lines as sshd reads them (blanked lines skipped), in any order: an edit in place
     // keeps a line where it was, a longer one moves it to the end.
-    let ours: Vec<&str> = text[FOREIGN.len()..].lines().filter(|l| !l.trim().is_empty()).collect();
+    let ours: Vec<&str> = match keys {
+        KeyLines::File => text[FOREIGN.len()..].lines().filter(|l| !l.trim().is_empty()).collect(),
+        KeyLines::Folder => folder_lines.lines().collect(),
+    };
     let repos = list["repoList"].as_array().unwrap();
     assert_eq!(ours.len(), repos.len(), "{} lines for {} repositories:\n{text}", ours.len(), repos.len());
     let pool = root.join("home/repos");
@@ -90,9 +112,26 @@ struct Ledger {
 #[test]
 fn sigkill_at_random_moments_loses_no_acknowledged_change() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+    sigkill_at_random_moments(dir.path(), &[], KeyLines::File);
+}
+
+/// The same on PostgreSQL (#34: the crash-consistency tests on both stores), in command key
+/// mode: the database commits first, then the key file; a kill between the two is repaired.
+#[test]
+fn sigkill_at_random_moments_loses_no_acknowledged_change_on_postgres() {
+    let Some(pg) = bw_tests::postgres::TempPostgres::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("BW_DATABASE_URL".to_string(), pg.fresh_schema_url()),
+        ("BW_KEY_MODE".to_string(), "command".to_string()),
+        ("BW_KEY_LOOKUP_DIR".to_string(), dir.path().join("keys").display().to_string()),
+    ];
+    sigkill_at_random_moments(dir.path(), &env, KeyLines::Folder);
+}
+
+fn sigkill_at_random_moments(root: &Path, env: &[(String, String)], keys: KeyLines) {
     write_foreign(root);
-    let mut server = Server::start(root, &[]);
+    let mut server = Server::start(root, env);
     let token = server.cli_token("crash", "create,read,update,delete");
     let mut ledger = Ledger::default();
     let mut seed = 0u32;
@@ -182,8 +221,8 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change() {
         killer.join().unwrap();
         server.kill();
 
-        server = Server::start(root, &[]);
-        let found = check_agreement(&server, &token, root);
+        server = Server::start(root, env);
+        let found = check_agreement(&server, &token, root, keys);
         // Every acknowledged change survived; the one in flight may or may not have landed.
         let in_flight = ledger.in_flight.take();
         for (name, expect) in &ledger.live {
@@ -268,7 +307,7 @@ fn many_clients_at_once_lose_nothing_and_memory_stays_bounded() {
     let survivors: BTreeSet<String> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
     let failures = failures.lock().unwrap();
     assert!(failures.is_empty(), "{} failed requests, first: {:?}", failures.len(), failures.first());
-    let found = check_agreement(&server, &token, root);
+    let found = check_agreement(&server, &token, root, KeyLines::File);
     let listed: BTreeSet<String> = found.keys().cloned().collect();
     assert_eq!(listed, survivors, "the store does not hold exactly the repositories the clients kept");
     let total = requests.load(Ordering::Relaxed);

@@ -88,6 +88,7 @@ impl TestServer {
     }
 
     fn start_full(dir: tempfile::TempDir, mut config: Config, scanner: Option<Arc<dyn RepoScanner>>) -> Self {
+        on_the_store_under_test(&mut config);
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let clock = Clock::fixed(NOW);
         let home = config.home();
@@ -151,9 +152,45 @@ impl TestServer {
         self.home.join(".ssh/authorized_keys")
     }
 
-    /// `authorized_keys` as sshd reads it: without the lines a delete or an edit blanked in
-    /// place (spaces only; see `core/host/src/authorized_keys/incremental.rs`).
+    /// Whether the store holds `needle` anywhere, and how many entries (sled: files) were read:
+    /// sled's files, read raw while the server runs; in PostgreSQL every entry of every table.
+    pub fn store_holds(&self, needle: &[u8]) -> (bool, usize) {
+        let found = |b: &[u8]| b.windows(needle.len()).any(|w| w == needle);
+        match &self.state.config.server.database_url {
+            None => {
+                let files: Vec<Vec<u8>> = std::fs::read_dir(self.state.config.db_path())
+                    .unwrap()
+                    .filter_map(|f| std::fs::read(f.unwrap().path()).ok())
+                    .collect();
+                (files.iter().any(|b| found(b)), files.len())
+            }
+            Some(url) => {
+                use bw_store::backend::Backend;
+                let db = bw_store::backend::PostgresBackend::open(url.expose()).unwrap();
+                let (mut any, mut read) = (false, 0);
+                for name in db.table_names().unwrap() {
+                    for entry in db.table(&name).unwrap().iter() {
+                        let (k, v) = entry.unwrap();
+                        any |= found(&k) || found(&v);
+                        read += 1;
+                    }
+                }
+                (any, read)
+            }
+        }
+    }
+
+    /// The key lines sshd reads: `authorized_keys` without the lines a delete or an edit blanked
+    /// in place (spaces only; see `core/host/src/authorized_keys/incremental.rs`); in command
+    /// key mode (the suite on PostgreSQL), the key folder's lines, sorted, one per line.
     pub fn authorized_keys_text(&self) -> String {
+        if let (bw_api::config::KeyMode::Command, Some(dir)) =
+            (self.state.config.ssh.key_mode, self.state.config.ssh.key_lookup_dir.as_ref())
+        {
+            let mut lines = bw_host::key_lookup::KeyDir::new(dir.clone()).lines().unwrap_or_default();
+            lines.sort();
+            return lines.iter().map(|l| format!("{}\n", l.trim_end())).collect();
+        }
         as_sshd_reads(&std::fs::read_to_string(self.authorized_keys()).unwrap_or_default())
     }
 
@@ -213,6 +250,41 @@ impl Drop for TestServer {
             rt.shutdown_background();
         }
     }
+}
+
+/// The store the suite runs on: the embedded one, or with `BW_TEST_STORE=postgres` (and
+/// `BW_TEST_POSTGRES_PORT`, a server [`postgres::TempPostgres`] started) a schema of its own in
+/// PostgreSQL for each server, in command key mode (which a database needs). A test that
+/// chose its store itself keeps it.
+fn on_the_store_under_test(config: &mut Config) {
+    if !on_postgres() || config.server.database_url.is_some() {
+        return;
+    }
+    let port: u16 = std::env::var("BW_TEST_POSTGRES_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .expect("BW_TEST_STORE=postgres needs BW_TEST_POSTGRES_PORT");
+    let url = postgres::TempPostgres::at(port).fresh_schema_url();
+    config.server.database_url = Some(bw_api::config::Secret::new(url));
+    if config.ssh.key_mode == bw_api::config::KeyMode::File {
+        config.ssh.key_mode = bw_api::config::KeyMode::Command;
+        config.ssh.key_lookup_dir =
+            Some(config.server.data_dir.parent().unwrap_or(&config.server.data_dir).join("keys"));
+    }
+}
+
+/// Whether the suite runs on PostgreSQL (`BW_TEST_STORE=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("BW_TEST_STORE").as_deref() == Ok("postgres")
+}
+
+/// For a test of what only the embedded store does (file key mode, sled's own files, a data
+/// folder's lock): true, after saying so, when the suite runs on PostgreSQL.
+pub fn embedded_store_only(what: &str) -> bool {
+    if on_postgres() {
+        eprintln!("not on PostgreSQL: {what}");
+    }
+    on_postgres()
 }
 
 /// Sends a request to `url` (a server of this process or another); `auth` is a whole

@@ -13,6 +13,9 @@ pub struct TempPostgres {
     bin: PathBuf,
     pub port: u16,
     as_postgres: bool,
+    /// Started here, and stopped when dropped; `false` for one another process started
+    /// ([`TempPostgres::at`]).
+    owned: bool,
 }
 
 /// Where Debian puts the server's programs (not on PATH).
@@ -46,12 +49,20 @@ impl TempPostgres {
             let chown = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().unwrap();
             assert!(chown.success(), "chown the folder to postgres");
         }
-        let pg = TempPostgres { dir, bin, port: crate::ssh::free_port(), as_postgres };
+        let pg = TempPostgres { dir, bin, port: crate::ssh::free_port(), as_postgres, owned: true };
         let data = pg.data();
         let out = pg.run("initdb", &["-D", &data, "-U", "bw", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
         assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
         pg.start_again();
         Some(pg)
+    }
+
+    /// The server another process of the test run started at `port` (the suite run again on
+    /// PostgreSQL): schemas are made in it, and it is left running when this is dropped.
+    pub fn at(port: u16) -> TempPostgres {
+        let bin = bin_dir().expect("PostgreSQL's programs");
+        let dir = tempfile::tempdir().unwrap();
+        TempPostgres { dir, bin, port, as_postgres: false, owned: false }
     }
 
     /// Starts the server (again, after [`TempPostgres::stop`]), on the same port and data.
@@ -137,6 +148,9 @@ impl TempPostgres {
 
 impl Drop for TempPostgres {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         let _ = self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"]);
     }
 }

@@ -47,12 +47,16 @@ impl ListCache {
     /// inflating it at every request, or compressing it at every change, would cost more of the
     /// list rate than its few hundred KiB are worth.
     /// A large answer goes to an unlinked file made in `spill_dir` (the data folder).
+    ///
+    /// The entity tag is the SHA-256 of the plain answer (its first 64 bits) after `mark` (the
+    /// list's kind): equal bytes, equal tags, whichever server built them and whenever, so a
+    /// client behind a load balancer keeps its `If-None-Match` from one server to the next.
     pub fn build(
         repos: impl Iterator<Item = Repo>,
         count: usize,
         generation: u64,
         now: i64,
-        etag: String,
+        mark: &str,
         write_repo: WriteRepo,
         spill_dir: &Path,
     ) -> io::Result<ListCache> {
@@ -61,7 +65,7 @@ impl ListCache {
             let valid_until = write_list(&mut out, repos, now, None, write_repo)?;
             let answer = ListAnswer {
                 plain_len: out.len() as u64,
-                etag,
+                etag: etag_of(mark, sha2::Sha256::new_with_prefix(&out)),
                 held: Held::Small { plain: bytes::Bytes::from(out), gzip: Arc::default() },
             };
             return Ok(ListCache { generation, built_at: now, valid_until, answer });
@@ -69,26 +73,37 @@ impl ListCache {
         let file = tempfile::tempfile_in(spill_dir)?;
         let mut gz =
             flate2::write::GzEncoder::new(io::BufWriter::with_capacity(64 * 1024, &file), flate2::Compression::fast());
-        let mut counted = Counted { inner: &mut gz, written: 0 };
+        let mut counted = Counted { inner: &mut gz, written: 0, digest: sha2::Sha256::new() };
         let valid_until = write_list(&mut counted, repos, now, None, write_repo)?;
-        let plain_len = counted.written;
+        let (plain_len, digest) = (counted.written, counted.digest);
         gz.finish()?.flush()?;
         let len = file.metadata()?.len();
-        let answer = ListAnswer { plain_len, etag, held: Held::Large(Arc::new(GzFile { file, len })) };
+        let answer =
+            ListAnswer { plain_len, etag: etag_of(mark, digest), held: Held::Large(Arc::new(GzFile { file, len })) };
         Ok(ListCache { generation, built_at: now, valid_until, answer })
     }
 }
 
-/// Counts what passes through.
+use sha2::Digest;
+
+/// `"HASH-MARK"`, quoted as the `ETag` header carries it.
+fn etag_of(mark: &str, digest: sha2::Sha256) -> String {
+    let hash = digest.finalize();
+    format!("\"{}-{mark}\"", hash[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// Counts and digests what passes through.
 struct Counted<'w, W: Write> {
     inner: &'w mut W,
     written: u64,
+    digest: sha2::Sha256,
 }
 
 impl<W: Write> Write for Counted<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.written += n as u64;
+        self.digest.update(&buf[..n]);
         Ok(n)
     }
 
@@ -288,7 +303,7 @@ mod tests {
     async fn a_large_list_is_held_gzipped_only_and_streams_whole() {
         let dir = tempfile::tempdir().unwrap();
         let build = |n: u64| {
-            ListCache::build(repos(n), n as usize, 1, 1_700_000_100, "\"t\"".into(), &as_stored, dir.path())
+            ListCache::build(repos(n), n as usize, 1, 1_700_000_100, "t", &as_stored, dir.path())
                 .unwrap()
                 .answer()
         };

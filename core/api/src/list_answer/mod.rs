@@ -7,7 +7,6 @@
 mod held;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use bw_store::repo_store::{Repo, RepoStore};
@@ -66,19 +65,11 @@ impl ListKind {
 pub struct ListAnswers {
     /// The answer of each kind, by its index.
     slots: [Mutex<Option<ListCache>>; ListKind::COUNT],
-    /// Makes entity tags unique across restarts (the store's generation starts again at each).
-    instance: u64,
-    /// Counts list builds, so that no two builds share a tag.
-    builds: AtomicU64,
 }
 
 impl Default for ListAnswers {
     fn default() -> Self {
-        ListAnswers {
-            slots: std::array::from_fn(|_| Mutex::new(None)),
-            instance: rand::random(),
-            builds: AtomicU64::new(0),
-        }
+        ListAnswers { slots: std::array::from_fn(|_| Mutex::new(None)) }
     }
 }
 
@@ -101,13 +92,11 @@ impl ListAnswers {
         if let Some(answer) = ListCache::fresh(&slot, generation, now) {
             return Ok(answer);
         }
-        let build = self.builds.fetch_add(1, Ordering::Relaxed);
-        let etag = format!("\"{:016x}-{}-{:x}\"", self.instance, kind.tag_mark(), build);
         // Records are read from the store as the answer is written. A change made meanwhile
         // moves the generation, so this answer is built again at the next request.
         let mut failed = None;
         let records = repos.records().map_while(|r| r.map_err(|e| failed = Some(e)).ok());
-        let built = ListCache::build(records, repos.len(), generation, now, etag, write_repo, spill_dir)
+        let built = ListCache::build(records, repos.len(), generation, now, kind.tag_mark(), write_repo, spill_dir)
             .map_err(|e| StoreError::io(spill_dir, e))?;
         if let Some(e) = failed {
             return Err(e);

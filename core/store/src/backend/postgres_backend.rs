@@ -53,8 +53,13 @@ const MIGRATIONS: &[&str] = &[
 ",
 ];
 
+/// Advisory locks are the database's, whatever the schema: every lock here is taken in the
+/// two-number form, the first number being the schema's (hosts kept in schemas of one database
+/// have a lease and locks each), the second the lock's own.
+const IN_SCHEMA: &str = "hashtext(current_schema()::text)";
+
 /// The advisory lock the migrations are made under (any number, the same in every server).
-const MIGRATION_LOCK: i64 = 0x6277_5f6d_6967;
+const MIGRATION_LOCK: i32 = 0x6d69_6772;
 
 /// Rows read at a time by a range, from either end.
 const CHUNK: i64 = 512;
@@ -144,12 +149,19 @@ impl PostgresBackend {
             .map_err(|e| PostgresOpenError::Url(format!("{e}")))?;
         let instance = hex_id();
         let leads = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        runtime.spawn(hold_lease(config.clone(), leads.clone()));
+        let (tried, first_try) = tokio::sync::oneshot::channel();
+        runtime.spawn(hold_lease(config.clone(), leads.clone(), tried));
         let backend =
             PostgresBackend { inner: Arc::new(Inner { pool, config, instance, leads, runtime: Some(runtime) }) };
         let pool = backend.inner.pool.clone();
         let migrated = backend.run(async move { Ok(migrate(&pool).await) })?;
         migrated?;
+        // A server alone on its database leads from its first answer on (its /healthz says so):
+        // the first try for the lease is waited for, briefly.
+        backend.run(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(3), first_try).await;
+            Ok(())
+        })?;
         Ok(backend)
     }
 
@@ -256,9 +268,9 @@ async fn listen(config: tokio_postgres::Config, instance: String, changed: Chang
 
 /// The advisory lock of the changes named `name` ([`Backend::hold_exclusive`]): a number of
 /// the name's, the same in every server (FNV-1a, in a range of its own).
-fn exclusive_lock(name: &str) -> i64 {
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    (0x6277_0000_0000_0000 | (hash & 0xffff_ffff_ffff)) as i64
+fn exclusive_lock(name: &str) -> i32 {
+    let hash = name.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    (0x4000_0000 | (hash & 0x0fff_ffff)) as i32
 }
 
 /// A held advisory lock, on the pooled connection that took it. Dropped, it is let go on that
@@ -266,7 +278,7 @@ fn exclusive_lock(name: &str) -> i64 {
 /// then lets it go), never put back in the pool with the lock.
 struct ExclusiveHold {
     db: Option<deadpool_postgres::Object>,
-    key: i64,
+    key: i32,
     runtime: tokio::runtime::Handle,
 }
 
@@ -274,7 +286,8 @@ impl Drop for ExclusiveHold {
     fn drop(&mut self) {
         let (Some(db), key) = (self.db.take(), self.key) else { return };
         self.runtime.spawn(async move {
-            if db.execute("SELECT pg_advisory_unlock($1)", &[&key]).await.is_err() {
+            let unlock = format!("SELECT pg_advisory_unlock({IN_SCHEMA}, $1)");
+            if db.execute(&unlock, &[&key]).await.is_err() {
                 drop(deadpool_postgres::Object::take(db));
             }
         });
@@ -282,7 +295,7 @@ impl Drop for ExclusiveHold {
 }
 
 /// The advisory lock whose holder runs the periodic work (any number, the same everywhere).
-const LEASE: i64 = 0x6277_5f6c_6561;
+const LEASE: i32 = 0x6c65_6173;
 /// How often a server tries for the lease, and its holder checks it still has it.
 const LEASE_EVERY: Duration = Duration::from_secs(2);
 
@@ -290,16 +303,26 @@ const LEASE_EVERY: Duration = Duration::from_secs(2);
 /// connection of its own. PostgreSQL lets it go when that connection ends (the server stops,
 /// is killed, or loses the database), and another server's next try, within
 /// [`LEASE_EVERY`], takes it over. `leads` turns false as soon as the connection fails.
-async fn hold_lease(config: tokio_postgres::Config, leads: Arc<std::sync::atomic::AtomicBool>) {
+/// `tried` is told once the first try is over, whatever it gave.
+async fn hold_lease(
+    config: tokio_postgres::Config,
+    leads: Arc<std::sync::atomic::AtomicBool>,
+    tried: tokio::sync::oneshot::Sender<()>,
+) {
     use std::sync::atomic::Ordering;
+    let mut tried = Some(tried);
     loop {
-        if let Ok((client, connection)) = config.connect(NoTls).await {
+        let connected = config.connect(NoTls).await;
+        if connected.is_err() {
+            tried.take().map(|t| t.send(()));
+        }
+        if let Ok((client, connection)) = connected {
             let driver = tokio::spawn(connection);
             loop {
                 let asked = if leads.load(Ordering::Acquire) {
                     client.query_one("SELECT true", &[]).await
                 } else {
-                    client.query_one("SELECT pg_try_advisory_lock($1)", &[&LEASE]).await
+                    client.query_one(&format!("SELECT pg_try_advisory_lock({IN_SCHEMA}, $1)"), &[&LEASE]).await
                 };
                 match asked {
                     Ok(row) if row.get::<_, bool>(0) => {
@@ -310,6 +333,7 @@ async fn hold_lease(config: tokio_postgres::Config, leads: Arc<std::sync::atomic
                     Ok(_) => {}
                     Err(_) => break,
                 }
+                tried.take().map(|t| t.send(()));
                 tokio::time::sleep(LEASE_EVERY).await;
             }
             if leads.swap(false, Ordering::AcqRel) {
@@ -324,7 +348,9 @@ async fn hold_lease(config: tokio_postgres::Config, leads: Arc<std::sync::atomic
 async fn migrate(pool: &Pool) -> Result<(), PostgresOpenError> {
     let mut db = pool.get().await.map_err(|e| PostgresOpenError::Unreachable(e.to_string()))?;
     let tx = db.transaction().await.map_err(backend_error)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(backend_error)?;
+    tx.execute(&format!("SELECT pg_advisory_xact_lock({IN_SCHEMA}, $1)"), &[&MIGRATION_LOCK])
+        .await
+        .map_err(backend_error)?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS bw_schema (version bigint NOT NULL)").await.map_err(backend_error)?;
     let found: i64 =
         tx.query_one("SELECT coalesce(max(version), 0) FROM bw_schema", &[]).await.map_err(backend_error)?.get(0);
@@ -745,7 +771,8 @@ impl Backend for PostgresBackend {
         let what = name.to_string();
         let db = self.run(async move {
             let db = client(&pool).await?;
-            match tokio::time::timeout(WAIT, db.execute("SELECT pg_advisory_lock($1)", &[&key])).await {
+            let lock = format!("SELECT pg_advisory_lock({IN_SCHEMA}, $1)");
+            match tokio::time::timeout(WAIT, db.execute(&lock, &[&key])).await {
                 Ok(Ok(_)) => Ok(db),
                 Ok(Err(e)) => Err(backend_error(e)),
                 Err(_) => {
