@@ -264,6 +264,18 @@ fn two_servers_on_one_database_each_list_what_the_other_changed() {
     // A delete on b: gone from a's list.
     assert_eq!(b.delete(&format!("/api/v1/repositories/{name}"), Some(&token)).0, 200);
     seen(&a, &[], "b's delete, on a");
+    // a's scrape says what it heard, how late, and how its connections are used.
+    let text = a.get("/metrics", Some(&token)).1.as_str().unwrap_or_default().to_string();
+    let sample = |name: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name}:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(sample("borgwarehouse_database_notifications_total") >= 2.0, "{text}");
+    let lag = sample("borgwarehouse_database_notification_lag_seconds");
+    assert!((0.0..60.0).contains(&lag), "{lag}");
+    assert_eq!(sample("borgwarehouse_database_connections{state=\"max\"}"), 16.0);
+    assert!(sample("borgwarehouse_database_connections{state=\"open\"}") >= 1.0);
+    assert!(text.contains("# TYPE borgwarehouse_database_notifications_total counter"), "{text}");
 }
 
 /// The periodic work runs on one server at a time: one of two holds the lease (`/healthz` says

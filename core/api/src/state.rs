@@ -348,6 +348,11 @@ impl AppState {
         self.db.leads()
     }
 
+    /// The database's pool and notifications (PostgreSQL); `None` on the embedded store.
+    pub fn database_stats(&self) -> Option<bw_store::backend::DatabaseStats> {
+        self.db.database_stats()
+    }
+
     /// What the store is: `embedded`, `memory` or `postgresql`.
     pub fn store_kind(&self) -> &'static str {
         self.db.kind()

@@ -86,6 +86,7 @@ fn collect(state: &AppState, scope: &Scope) -> Scrape {
         host_wide,
         store: state.store_kind(),
         leads: state.leads(),
+        database: state.database_stats(),
         version: bw_api::VERSION,
         plugins: bw_api::registry::all_plugin_names().unwrap_or_default().join(","),
     }

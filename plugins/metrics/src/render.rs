@@ -107,13 +107,19 @@ pub struct Scrape {
     pub store: &'static str,
     /// Whether this server runs the periodic work now (the lease, on a shared database).
     pub leads: bool,
+    /// The database's pool and notifications (PostgreSQL), shown to whole-host callers.
+    pub database: Option<bw_store::backend::DatabaseStats>,
     pub version: &'static str,
     pub plugins: String,
 }
 
 /// The names of the counter families, without the `_total` their samples carry.
-pub const COUNTERS: &[&str] =
-    &["borgwarehouse_http_requests", "borgwarehouse_authentication_failures", "borgwarehouse_alert_deliveries"];
+pub const COUNTERS: &[&str] = &[
+    "borgwarehouse_http_requests",
+    "borgwarehouse_authentication_failures",
+    "borgwarehouse_alert_deliveries",
+    "borgwarehouse_database_notifications",
+];
 
 /// A label value written in the exposition's escaped form: aliases are text users typed, and a
 /// quote or a line break in one must not end the label (`prometheus-client` writes values as
@@ -240,6 +246,32 @@ impl Scrape {
             "borgwarehouse_periodic_work",
             "1 while this server runs the checks, sessions, verify and alerts (the lease, on a shared database).",
             u64::from(self.leads),
+        )?;
+        let Some(db) = self.database.filter(|_| self.host_wide) else { return Ok(()) };
+        {
+            let mut metric = e.encode_descriptor(
+                "borgwarehouse_database_connections",
+                "This server's connections to the database: max (the pool's size), open, in_use, waiting (calls waiting for one).",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (state, n) in
+                [("max", db.pool_max), ("open", db.pool_open), ("in_use", db.pool_in_use), ("waiting", db.pool_waiting)]
+            {
+                metric.encode_family(&[("state", state)])?.encode_gauge(&n)?;
+            }
+        }
+        Self::counter(
+            e,
+            "borgwarehouse_database_notifications",
+            "Other servers' changes this server heard of (the database's notifications).",
+            std::iter::once((Vec::new(), db.notifications)),
+        )?;
+        Self::gauge(
+            e,
+            "borgwarehouse_database_notification_lag_seconds",
+            "From the commit of the last change heard of to its hearing here (the database's clock against this server's).",
+            db.notification_lag_seconds,
         )
     }
 
@@ -484,6 +516,7 @@ mod tests {
             host_wide: true,
             store: "embedded",
             leads: true,
+            database: None,
             version: "1",
             plugins: "metrics".into(),
         };

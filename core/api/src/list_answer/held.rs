@@ -303,9 +303,7 @@ mod tests {
     async fn a_large_list_is_held_gzipped_only_and_streams_whole() {
         let dir = tempfile::tempdir().unwrap();
         let build = |n: u64| {
-            ListCache::build(repos(n), n as usize, 1, 1_700_000_100, "t", &as_stored, dir.path())
-                .unwrap()
-                .answer()
+            ListCache::build(repos(n), n as usize, 1, 1_700_000_100, "t", &as_stored, dir.path()).unwrap().answer()
         };
         let big = build(4_000);
         assert!(big.plain_bytes().is_none(), "a large plain answer is kept in memory");

@@ -19,7 +19,9 @@ mod sled_backend;
 pub use in_memory::InMemoryBackend;
 #[cfg(feature = "postgres")]
 pub use postgres_backend::{PostgresBackend, PostgresOpenError, SCHEMA_VERSION};
-pub use seam::{Backend, Batch, Bytes, ChangeListener, Entries, FlushFuture, Hold, SharedBackend, Table};
+pub use seam::{
+    Backend, Batch, Bytes, ChangeListener, DatabaseStats, Entries, FlushFuture, Hold, SharedBackend, Table,
+};
 pub use sled_backend::{SledBackend, SledOpenError};
 
 /// A sled store removed when dropped, as the stores hold one (tests).

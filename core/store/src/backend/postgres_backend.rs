@@ -27,7 +27,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use super::seam::{Backend, Batch, Bytes, ChangeListener, Entries, FlushFuture, Hold, Table};
+use super::seam::{Backend, Batch, Bytes, ChangeListener, DatabaseStats, Entries, FlushFuture, Hold, Table};
 use crate::store_error::{StoreError, StoreResult};
 
 /// The schema this build writes. A database migrated by a newer server is refused, with both
@@ -108,6 +108,8 @@ struct Inner {
     instance: String,
     /// Whether this server holds the lease of the periodic work ([`hold_lease`]).
     leads: Arc<std::sync::atomic::AtomicBool>,
+    /// Notifications heard, and the last one's lag in microseconds ([`listen`]).
+    heard: Arc<Heard>,
     /// `Some` until dropped: a runtime is shut down in the background, since the last handle
     /// may go in an async task, where dropping a runtime would block.
     runtime: Option<tokio::runtime::Runtime>,
@@ -151,8 +153,9 @@ impl PostgresBackend {
         let leads = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (tried, first_try) = tokio::sync::oneshot::channel();
         runtime.spawn(hold_lease(config.clone(), leads.clone(), tried));
+        let heard = Arc::default();
         let backend =
-            PostgresBackend { inner: Arc::new(Inner { pool, config, instance, leads, runtime: Some(runtime) }) };
+            PostgresBackend { inner: Arc::new(Inner { pool, config, instance, leads, heard, runtime: Some(runtime) }) };
         let pool = backend.inner.pool.clone();
         let migrated = backend.run(async move { Ok(migrate(&pool).await) })?;
         migrated?;
@@ -189,8 +192,9 @@ async fn client(pool: &Pool) -> StoreResult<deadpool_postgres::Object> {
     pool.get().await.map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
 }
 
-/// The channel of the change notifications: `INSTANCE TABLE [KEY]`, sent with the write's
-/// commit; the key (in hex) when the write was of one key.
+/// The channel of the change notifications: `INSTANCE@MICROS TABLE [KEY]`, sent with the
+/// write's commit: the sender, the database's clock at the commit, the table, and the key (in
+/// hex) when the write was of one key.
 const CHANGES: &str = "bw_changes";
 
 fn hex_id() -> String {
@@ -206,13 +210,20 @@ async fn notify(
     table: &str,
     key: Option<&[u8]>,
 ) -> StoreResult<()> {
-    let mut payload = format!("{instance} {table}");
+    let mut payload = format!("{instance}@{{}} {table}");
     // A notification carries 8,000 bytes at most: a longer key is told as a whole table.
     if let Some(k) = key.filter(|k| k.len() <= 1024) {
         payload.push(' ');
         payload.push_str(&k.iter().map(|b| format!("{b:02x}")).collect::<String>());
     }
-    db.execute("SELECT pg_notify($1, $2)", &[&CHANGES, &payload]).await.map_err(backend_error)?;
+    // The time is the database's (one clock for every server): the lag heard is the
+    // notification's own, not the difference between two servers' clocks.
+    db.execute(
+        "SELECT pg_notify($1, replace($2, '{}', (extract(epoch from clock_timestamp()) * 1000000)::int8::text))",
+        &[&CHANGES, &payload],
+    )
+    .await
+    .map_err(backend_error)?;
     Ok(())
 }
 
@@ -223,10 +234,17 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .flatten()
 }
 
+/// What [`listen`] heard: how many notifications, and the last one's lag.
+#[derive(Default)]
+struct Heard {
+    count: std::sync::atomic::AtomicU64,
+    lag_micros: std::sync::atomic::AtomicU64,
+}
+
 /// Listens for the other servers' changes on a connection of its own, and tells `changed` of
 /// each table another server wrote. A lost connection is made again after a second; changes
 /// made meanwhile were not heard, so `changed` is told of every table (`*`) once it is back.
-async fn listen(config: tokio_postgres::Config, instance: String, changed: ChangeListener) {
+async fn listen(config: tokio_postgres::Config, instance: String, changed: ChangeListener, heard: Arc<Heard>) {
     let mut heard_before = false;
     loop {
         match config.connect(NoTls).await {
@@ -250,7 +268,16 @@ async fn listen(config: tokio_postgres::Config, instance: String, changed: Chang
                     heard_before = true;
                     while let Some(payload) = rx.recv().await {
                         let mut parts = payload.split(' ');
-                        let (from, table, key) = (parts.next(), parts.next(), parts.next().and_then(unhex));
+                        let (sender, table, key) = (parts.next(), parts.next(), parts.next().and_then(unhex));
+                        let (from, sent) = sender.and_then(|s| s.split_once('@')).unzip();
+                        if let Some(sent) = sent.and_then(|s| s.parse::<i64>().ok()) {
+                            let now = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_micros() as i64);
+                            let order = std::sync::atomic::Ordering::Relaxed;
+                            heard.lag_micros.store(now.saturating_sub(sent).max(0) as u64, order);
+                            heard.count.fetch_add(1, order);
+                        }
                         match (from, table) {
                             (Some(from), Some(table)) if from != instance => changed(table, key.as_deref()),
                             _ => {}
@@ -761,6 +788,19 @@ impl Backend for PostgresBackend {
         true
     }
 
+    fn database_stats(&self) -> Option<DatabaseStats> {
+        let status = self.inner.pool.status();
+        let order = std::sync::atomic::Ordering::Relaxed;
+        Some(DatabaseStats {
+            pool_max: status.max_size as u64,
+            pool_open: status.size as u64,
+            pool_in_use: status.size.saturating_sub(status.available) as u64,
+            pool_waiting: status.waiting as u64,
+            notifications: self.inner.heard.count.load(order),
+            notification_lag_seconds: self.inner.heard.lag_micros.load(order) as f64 / 1e6,
+        })
+    }
+
     /// A session-level advisory lock on a pooled connection, waited for [`WAIT`] at most
     /// (then the database is as good as unavailable: 503). A server killed while it holds the
     /// lock loses its connection, and PostgreSQL lets the lock go with it.
@@ -796,7 +836,7 @@ impl Backend for PostgresBackend {
     fn on_changes_elsewhere(&self, changed: ChangeListener) {
         let (config, instance) = (self.inner.config.clone(), self.inner.instance.clone());
         if let Some(runtime) = self.inner.runtime.as_ref() {
-            runtime.spawn(listen(config, instance, changed));
+            runtime.spawn(listen(config, instance, changed, self.inner.heard.clone()));
         }
     }
 

@@ -226,6 +226,11 @@ pub trait Backend: Send + Sync {
         let _ = name;
         Ok(None)
     }
+    /// How a database's connections and notifications are doing, for `/metrics`; `None` for
+    /// a store one process owns.
+    fn database_stats(&self) -> Option<DatabaseStats> {
+        None
+    }
     /// Whether other servers may share this store (a database): what a server keeps beside
     /// the store, in its own data folder, they would not see ([`crate::bulk`]).
     fn shared_by_servers(&self) -> bool {
@@ -239,6 +244,22 @@ pub trait Backend: Send + Sync {
 /// name, and the key when the write was of one key (a batch of several, or a table cleared,
 /// tells none).
 pub type ChangeListener = Arc<dyn Fn(&str, Option<&[u8]>) + Send + Sync>;
+
+/// What [`Backend::database_stats`] tells.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DatabaseStats {
+    /// Connections the pool may open, has open, and lends out now.
+    pub pool_max: u64,
+    pub pool_open: u64,
+    pub pool_in_use: u64,
+    /// Calls waiting for a connection.
+    pub pool_waiting: u64,
+    /// Notifications of other servers' changes heard.
+    pub notifications: u64,
+    /// Seconds between the last one's commit and its hearing here (by the two servers'
+    /// clocks); 0 before the first.
+    pub notification_lag_seconds: f64,
+}
 
 /// What [`Backend::hold_exclusive`] gives: the hold lasts until it is dropped.
 pub type Hold = Box<dyn Send + Sync>;
