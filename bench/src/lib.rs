@@ -326,8 +326,20 @@ pub fn mutations(port: u16, token: &str, first_key: u32, count: u32) -> [(&'stat
 /// with every permission, before the server starts; file key mode, so `authorized_keys` has
 /// their lines. Returns the token and each repository's folder (not made yet).
 pub fn seed_store(root: &std::path::Path, n: u32, first_key: u32) -> (String, Vec<std::path::PathBuf>) {
+    seed_store_with(root, n, first_key, |_| {})
+}
+
+/// [`seed_store`] with the configuration changed by `change` first (another store).
+pub fn seed_store_with(
+    root: &std::path::Path,
+    n: u32,
+    first_key: u32,
+    change: impl FnOnce(&mut bw_api::config::Config),
+) -> (String, Vec<std::path::PathBuf>) {
     use bw_store::clock::Clock;
-    let state = bw_api::AppState::open(bench_config(root), Clock::system()).unwrap();
+    let mut config = bench_config(root);
+    change(&mut config);
+    let state = bw_api::AppState::open(config, Clock::system()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let news: Vec<bw_store::repo_store::NewRepo> = (0..n)
         .map(|i| bw_store::repo_store::NewRepo {

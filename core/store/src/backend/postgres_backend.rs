@@ -345,12 +345,26 @@ async fn hold_lease(
         }
         if let Ok((client, connection)) = connected {
             let driver = tokio::spawn(connection);
+            // A holder whose machine vanishes (no FIN, no RST) keeps the lock until PostgreSQL
+            // notices its connection is dead: these make the database probe this connection
+            // after 3 s of silence and drop it within about 10 s (ignored over a Unix socket).
+            let _ = client
+                .batch_execute(
+                    "SET tcp_keepalives_idle = 3; SET tcp_keepalives_interval = 1; \
+                     SET tcp_keepalives_count = 3; SET tcp_user_timeout = 6000",
+                )
+                .await;
             loop {
-                let asked = if leads.load(Ordering::Acquire) {
-                    client.query_one("SELECT true", &[]).await
-                } else {
-                    client.query_one(&format!("SELECT pg_try_advisory_lock({IN_SCHEMA}, $1)"), &[&LEASE]).await
+                let ask = async {
+                    if leads.load(Ordering::Acquire) {
+                        client.query_one("SELECT true", &[]).await
+                    } else {
+                        client.query_one(&format!("SELECT pg_try_advisory_lock({IN_SCHEMA}, $1)"), &[&LEASE]).await
+                    }
                 };
+                // An answer that does not come is a lost lease: the holder cut off from the
+                // database stops the work before the database lets another server take it.
+                let Ok(asked) = tokio::time::timeout(LEASE_EVERY, ask).await else { break };
                 match asked {
                     Ok(row) if row.get::<_, bool>(0) => {
                         if !leads.swap(true, Ordering::AcqRel) {
