@@ -96,6 +96,13 @@ fn backend_error(e: tokio_postgres::Error) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
+/// `sql` prepared once per connection and kept: an unprepared statement costs one round trip
+/// more each time (parse, then execute). Not for the range reads, whose bounds are planned
+/// with their values (a generic plan of `$2 IS NULL OR k > $2` would read the whole table).
+async fn prepared(db: &impl deadpool_postgres::GenericClient, sql: &str) -> StoreResult<tokio_postgres::Statement> {
+    db.prepare_cached(sql).await.map_err(backend_error)
+}
+
 fn said(message: String) -> StoreError {
     StoreError::Backend(message.into())
 }
@@ -110,6 +117,8 @@ struct Inner {
     leads: Arc<std::sync::atomic::AtomicBool>,
     /// Notifications heard, and the last one's lag in microseconds ([`listen`]).
     heard: Arc<Heard>,
+    /// Tables known to be in `bw_tables`: a write across tables names only the others there.
+    known: std::sync::Mutex<std::collections::HashSet<String>>,
     /// `Some` until dropped: a runtime is shut down in the background, since the last handle
     /// may go in an async task, where dropping a runtime would block.
     runtime: Option<tokio::runtime::Runtime>,
@@ -155,7 +164,17 @@ impl PostgresBackend {
         runtime.spawn(hold_lease(config.clone(), leads.clone(), tried));
         let heard = Arc::default();
         let backend =
-            PostgresBackend { inner: Arc::new(Inner { pool, config, instance, leads, heard, runtime: Some(runtime) }) };
+            PostgresBackend {
+                inner: Arc::new(Inner {
+                    pool,
+                    config,
+                    instance,
+                    leads,
+                    heard,
+                    known: Default::default(),
+                    runtime: Some(runtime),
+                }),
+            };
         let pool = backend.inner.pool.clone();
         let migrated = backend.run(async move { Ok(migrate(&pool).await) })?;
         migrated?;
@@ -205,7 +224,7 @@ fn hex_id() -> String {
 /// Tells the other servers that `table` changed (at `key`, for a write of one key); inside a
 /// transaction, at its commit.
 async fn notify(
-    db: &impl tokio_postgres::GenericClient,
+    db: &impl deadpool_postgres::GenericClient,
     instance: &str,
     table: &str,
     key: Option<&[u8]>,
@@ -218,12 +237,8 @@ async fn notify(
     }
     // The time is the database's (one clock for every server): the lag heard is the
     // notification's own, not the difference between two servers' clocks.
-    db.execute(
-        "SELECT pg_notify($1, replace($2, '{}', (extract(epoch from clock_timestamp()) * 1000000)::int8::text))",
-        &[&CHANGES, &payload],
-    )
-    .await
-    .map_err(backend_error)?;
+    let sql = "SELECT pg_notify($1, replace($2, '{}', (extract(epoch from clock_timestamp()) * 1000000)::int8::text))";
+    db.execute(&prepared(db, sql).await?, &[&CHANGES, &payload]).await.map_err(backend_error)?;
     Ok(())
 }
 
@@ -418,21 +433,17 @@ fn only_key(batch: &Batch) -> Option<&[u8]> {
 }
 
 /// Applies `batch` to `table` inside `tx`, in order.
-async fn apply_in(tx: &tokio_postgres::Transaction<'_>, table: &str, batch: &Batch) -> StoreResult<()> {
+async fn apply_in(tx: &deadpool_postgres::Transaction<'_>, table: &str, batch: &Batch) -> StoreResult<()> {
+    let upsert = prepared(
+        tx,
+        "INSERT INTO bw_entries (tbl, k, v) VALUES ($1, $2, $3) ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v",
+    )
+    .await?;
+    let delete = prepared(tx, "DELETE FROM bw_entries WHERE tbl = $1 AND k = $2").await?;
     for (k, v) in batch.writes() {
         match v {
-            Some(v) => tx
-                .execute(
-                    "INSERT INTO bw_entries (tbl, k, v) VALUES ($1, $2, $3) \
-                     ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v",
-                    &[&table, &k, &v],
-                )
-                .await
-                .map_err(backend_error)?,
-            None => tx
-                .execute("DELETE FROM bw_entries WHERE tbl = $1 AND k = $2", &[&table, &k])
-                .await
-                .map_err(backend_error)?,
+            Some(v) => tx.execute(&upsert, &[&table, &k, &v]).await.map_err(backend_error)?,
+            None => tx.execute(&delete, &[&table, &k]).await.map_err(backend_error)?,
         };
     }
     Ok(())
@@ -466,10 +477,8 @@ impl Table for PostgresTable {
     fn get_raw(&self, key: &[u8]) -> StoreResult<Option<Bytes>> {
         let key = key.to_vec();
         self.with(move |db, tbl| async move {
-            let row = db
-                .query_opt("SELECT v FROM bw_entries WHERE tbl = $1 AND k = $2", &[&&*tbl, &key])
-                .await
-                .map_err(backend_error)?;
+            let get = prepared(&db, "SELECT v FROM bw_entries WHERE tbl = $1 AND k = $2").await?;
+            let row = db.query_opt(&get, &[&&*tbl, &key]).await.map_err(backend_error)?;
             Ok(row.map(|r| Bytes::from(r.get::<_, Vec<u8>>(0))))
         })
     }
@@ -497,12 +506,10 @@ impl Table for PostgresTable {
     fn remove_raw(&self, key: &[u8]) -> StoreResult<bool> {
         let (key, instance) = (key.to_vec(), self.instance());
         self.with(move |db, tbl| async move {
-            let n = db
-                .execute("DELETE FROM bw_entries WHERE tbl = $1 AND k = $2", &[&&*tbl, &key])
-                .await
-                .map_err(backend_error)?;
+            let delete = prepared(&db, "DELETE FROM bw_entries WHERE tbl = $1 AND k = $2").await?;
+            let n = db.execute(&delete, &[&&*tbl, &key]).await.map_err(backend_error)?;
             if n > 0 {
-                notify(&**db, &instance, &tbl, Some(&key)).await?;
+                notify(&db, &instance, &tbl, Some(&key)).await?;
             }
             Ok(n > 0)
         })
@@ -516,35 +523,27 @@ impl Table for PostgresTable {
             // Each case is one statement, atomic in itself: a value changed meanwhile makes
             // it touch no row.
             let n = match (old, new) {
-                (None, Some(new)) => db
-                    .execute(
-                        "INSERT INTO bw_entries (tbl, k, v) VALUES ($1, $2, $3) ON CONFLICT (tbl, k) DO NOTHING",
-                        &[&tbl, &key, &new],
-                    )
-                    .await
-                    .map_err(backend_error)?,
-                (Some(old), Some(new)) => db
-                    .execute(
-                        "UPDATE bw_entries SET v = $4 WHERE tbl = $1 AND k = $2 AND v = $3",
-                        &[&tbl, &key, &old, &new],
-                    )
-                    .await
-                    .map_err(backend_error)?,
-                (Some(old), None) => db
-                    .execute("DELETE FROM bw_entries WHERE tbl = $1 AND k = $2 AND v = $3", &[&tbl, &key, &old])
-                    .await
-                    .map_err(backend_error)?,
+                (None, Some(new)) => {
+                    let sql = "INSERT INTO bw_entries (tbl, k, v) VALUES ($1, $2, $3) ON CONFLICT (tbl, k) DO NOTHING";
+                    db.execute(&prepared(&db, sql).await?, &[&tbl, &key, &new]).await.map_err(backend_error)?
+                }
+                (Some(old), Some(new)) => {
+                    let sql = "UPDATE bw_entries SET v = $4 WHERE tbl = $1 AND k = $2 AND v = $3";
+                    db.execute(&prepared(&db, sql).await?, &[&tbl, &key, &old, &new]).await.map_err(backend_error)?
+                }
+                (Some(old), None) => {
+                    let sql = "DELETE FROM bw_entries WHERE tbl = $1 AND k = $2 AND v = $3";
+                    db.execute(&prepared(&db, sql).await?, &[&tbl, &key, &old]).await.map_err(backend_error)?
+                }
                 // Absent, and to stay absent: whether it is.
                 (None, None) => {
-                    let there = db
-                        .query_opt("SELECT 1 FROM bw_entries WHERE tbl = $1 AND k = $2", &[&tbl, &key])
-                        .await
-                        .map_err(backend_error)?;
+                    let sql = "SELECT 1 FROM bw_entries WHERE tbl = $1 AND k = $2";
+                    let there = db.query_opt(&prepared(&db, sql).await?, &[&tbl, &key]).await.map_err(backend_error)?;
                     u64::from(there.is_none())
                 }
             };
             if n == 1 {
-                notify(&**db, &instance, tbl, Some(&key)).await?;
+                notify(&db, &instance, tbl, Some(&key)).await?;
             }
             Ok(n == 1)
         })
@@ -567,7 +566,7 @@ impl Table for PostgresTable {
         self.with(move |mut db, tbl| async move {
             let tx = db.transaction().await.map_err(backend_error)?;
             apply_in(&tx, &tbl, &batch).await?;
-            notify(&*tx, &instance, &tbl, only_key(&batch)).await?;
+            notify(&tx, &instance, &tbl, only_key(&batch)).await?;
             tx.commit().await.map_err(backend_error)
         })
     }
@@ -601,7 +600,7 @@ impl Table for PostgresTable {
         let instance = self.instance();
         self.with(move |db, tbl| async move {
             db.execute("DELETE FROM bw_entries WHERE tbl = $1", &[&&*tbl]).await.map_err(backend_error)?;
-            notify(&**db, &instance, &tbl, None).await
+            notify(&db, &instance, &tbl, None).await
         })
     }
 }
@@ -740,31 +739,40 @@ impl Backend for PostgresBackend {
                 .map_err(backend_error)?;
             Ok(())
         })?;
+        self.inner.known.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string());
         Ok(Arc::new(PostgresTable { backend: self.clone(), name: name.into() }))
     }
 
     fn apply_across(&self, batches: Vec<(&str, Batch)>) -> StoreResult<()> {
+        let unknown: Vec<String> = {
+            let known = self.inner.known.lock().unwrap_or_else(|p| p.into_inner());
+            batches.iter().map(|(t, _)| t.to_string()).filter(|t| !known.contains(t)).collect()
+        };
         let batches: Vec<(String, Batch)> = batches.into_iter().map(|(t, b)| (t.to_string(), b)).collect();
         let (pool, instance) = (self.pool(), self.inner.instance.clone());
+        let named = unknown.clone();
         self.run(async move {
             let mut db = client(&pool).await?;
             let tx = db.transaction().await.map_err(backend_error)?;
+            for table in &named {
+                let sql = "INSERT INTO bw_tables (name) VALUES ($1) ON CONFLICT DO NOTHING";
+                tx.execute(&prepared(&tx, sql).await?, &[table]).await.map_err(backend_error)?;
+            }
             for (table, batch) in &batches {
-                tx.execute("INSERT INTO bw_tables (name) VALUES ($1) ON CONFLICT DO NOTHING", &[table])
-                    .await
-                    .map_err(backend_error)?;
                 apply_in(&tx, table, batch).await?;
-                notify(&*tx, &instance, table, only_key(batch)).await?;
+                notify(&tx, &instance, table, only_key(batch)).await?;
             }
             tx.commit().await.map_err(backend_error)
-        })
+        })?;
+        self.inner.known.lock().unwrap_or_else(|p| p.into_inner()).extend(unknown);
+        Ok(())
     }
 
     fn generate_id(&self) -> StoreResult<u64> {
         let pool = self.pool();
         self.run(async move {
             let db = client(&pool).await?;
-            let row = db.query_one("SELECT nextval('bw_ids')", &[]).await.map_err(backend_error)?;
+            let row = db.query_one(&prepared(&db, "SELECT nextval('bw_ids')").await?, &[]).await.map_err(backend_error)?;
             Ok(row.get::<_, i64>(0) as u64)
         })
     }

@@ -13,7 +13,7 @@
 //! count whose changes it lacks.)
 //!
 //! A change commits to the database first, then writes its key file. A server killed between
-//! the two lets the lock go with its connection, and leaves the change's mark (`keys_cut_off`)
+//! the two lets the lock go with its connection, and leaves the change's mark (the count's ninth byte)
 //! standing: the server holding the lease of the periodic work looks for it every
 //! [`REPAIR_EVERY`] and brings the key folder in line with the database
 //! ([`RepoStore::repair_cut_off_change`]).
@@ -28,11 +28,25 @@ use bw_host::authorized_keys::SyncReport;
 use crate::backend::Hold;
 use crate::store_error::{StoreError, StoreResult};
 
-/// The count of changes made under the database's lock (`META_TABLE`).
+/// The count of changes made under the database's lock (`META_TABLE`), 8 bytes, then a ninth
+/// that stands (1) while a change is under way: one standing when the lock is taken was cut
+/// off between the database and its key file. One value, so that each change reads it once
+/// and writes it twice.
 pub(super) const CHANGES: &[u8] = b"changes";
-/// Stands while a change under the database's lock is under way; one standing when the lock is
-/// taken was cut off between the database and its key file.
-const KEYS_CUT_OFF: &[u8] = b"keys_cut_off";
+
+/// The count and whether a change is under way (or was cut off), from the stored value.
+pub(super) fn changes_of(value: Option<&[u8]>) -> (u64, bool) {
+    let Some(v) = value else { return (0, false) };
+    let count = v.get(..8).and_then(|c| <[u8; 8]>::try_from(c).ok()).map_or(0, u64::from_be_bytes);
+    (count, v.get(8).is_some_and(|&f| f != 0))
+}
+
+fn changes_value(count: u64, under_way: bool) -> [u8; 9] {
+    let mut v = [0u8; 9];
+    v[..8].copy_from_slice(&count.to_be_bytes());
+    v[8] = u8::from(under_way);
+    v
+}
 
 /// How often the lease holder looks for a change cut off ([`RepoStore::repair_cut_off_change`]).
 pub const REPAIR_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -55,12 +69,8 @@ impl Drop for ChangeGuard<'_> {
         if self.held.is_none() {
             return;
         }
-        let mut batch = crate::backend::Batch::default();
-        batch.insert(CHANGES, self.count.to_be_bytes());
-        if !self.store.unsettled.load(Ordering::Acquire) {
-            batch.remove(KEYS_CUT_OFF);
-        }
-        match self.store.meta.apply(batch) {
+        let cut_off = self.store.unsettled.load(Ordering::Acquire);
+        match self.store.meta.insert(CHANGES, changes_value(self.count, cut_off)) {
             Ok(()) => self.store.changes_seen.store(self.count, Ordering::Release),
             // Not counted, the mark stands: the next holder reads everything again.
             Err(e) => {
@@ -78,14 +88,13 @@ impl RepoStore {
         let held = self.db.hold_exclusive("repositories")?;
         let (mut cut_off_before, mut count) = (false, 0);
         if held.is_some() {
-            count = self.changes_count()?;
-            cut_off_before = self.meta.contains_key(KEYS_CUT_OFF)?;
+            (count, cut_off_before) = self.changes_state()?;
             // A change cut off was not counted: its records may be in the store all the same.
             if count != self.changes_seen.load(Ordering::Acquire) || cut_off_before {
                 tracing::info!("another server changed repositories since this one last read them; reading them again");
                 self.reload_holding_lock(count)?;
             }
-            self.meta.insert(KEYS_CUT_OFF, [1u8])?;
+            self.meta.insert(CHANGES, changes_value(count, true))?;
         }
         Ok(ChangeGuard { store: self, cut_off_before, count: count.wrapping_add(1), held, _local: local })
     }
@@ -95,7 +104,7 @@ impl RepoStore {
     /// file read and the wrong ones written), and says what it fixed. `None` when no change
     /// was cut off. Run by the lease holder every [`REPAIR_EVERY`]: one read when all is well.
     pub async fn repair_cut_off_change(&self) -> StoreResult<Option<SyncReport>> {
-        if !self.db.shared_by_servers() || !self.meta.contains_key(KEYS_CUT_OFF)? {
+        if !self.db.shared_by_servers() || !self.changes_state()?.1 {
             return Ok(None);
         }
         let guard = self.lock_for_change().await?;
@@ -124,8 +133,8 @@ impl RepoStore {
     pub(super) fn hold_for_reconcile(&self) -> StoreResult<Option<Hold>> {
         let held = self.db.hold_exclusive("repositories")?;
         if held.is_some() {
-            let count = self.changes_count()?;
-            if count != self.changes_seen.load(Ordering::Acquire) || self.meta.contains_key(KEYS_CUT_OFF)? {
+            let (count, cut_off) = self.changes_state()?;
+            if count != self.changes_seen.load(Ordering::Acquire) || cut_off {
                 self.reload_holding_lock(count)?;
             }
         }
@@ -135,7 +144,10 @@ impl RepoStore {
     /// The key folder was made to match the database under `held`.
     pub(super) fn reconciled(&self, held: Option<Hold>) -> StoreResult<()> {
         if held.is_some() {
-            self.meta.remove(KEYS_CUT_OFF)?;
+            // Counted as a change: a start's reconcile may take lines in.
+            let count = self.changes_state()?.0.wrapping_add(1);
+            self.meta.insert(CHANGES, changes_value(count, false))?;
+            self.changes_seen.store(count, Ordering::Release);
         }
         Ok(())
     }
@@ -147,6 +159,11 @@ impl RepoStore {
 
     /// How many changes were made under the database's lock (0 on a store that never had one).
     pub(super) fn changes_count(&self) -> StoreResult<u64> {
-        Ok(self.meta.get(CHANGES)?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map_or(0, u64::from_be_bytes))
+        Ok(self.changes_state()?.0)
+    }
+
+    /// The count of changes, and whether one is under way or was cut off.
+    fn changes_state(&self) -> StoreResult<(u64, bool)> {
+        Ok(changes_of(self.meta.get(CHANGES)?.as_deref()))
     }
 }

@@ -105,10 +105,7 @@ impl RepoStore {
         let clean_stop = meta.get(KEY_DIR_CLEAN)?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes));
         meta.remove(KEY_DIR_CLEAN)?;
         // Read before the records: they show at least the changes counted.
-        let changes_seen = meta
-            .get(change_lock::CHANGES)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map_or(0, u64::from_be_bytes);
+        let changes_seen = change_lock::changes_of(meta.get(change_lock::CHANGES)?.as_deref()).0;
         let mut legacy = crate::backend::Batch::default();
         let mut legacy_count = 0usize;
         let mut written_at: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
