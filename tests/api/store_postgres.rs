@@ -314,3 +314,31 @@ fn one_server_of_two_holds_the_lease_and_the_other_takes_it_over() {
     wait("the other takes the lease over", &|| leads(&other));
     assert!(scraped(&other));
 }
+
+/// TLS to the database (`sslmode=require`): the certificate is verified, against the CA file of
+/// `BW_DATABASE_CA` (a managed service's own); an unknown one is refused, saying so; the
+/// sessions are encrypted; a CA without `sslmode=require` is refused with the reason.
+#[test]
+fn tls_to_the_database_verifies_its_certificate() {
+    let Some((pg, ca)) = TempPostgres::start_with_tls() else { return };
+    let url = format!("{}&sslmode=require", pg.fresh_schema_url());
+    let db = PostgresBackend::open_with_ca(&url, Some(&ca)).unwrap();
+    db.table("t").unwrap().insert("k", "v").unwrap();
+    let encrypted: u32 = pg.query("SELECT count(*) FROM pg_stat_ssl WHERE ssl").parse().unwrap();
+    assert!(encrypted >= 1, "no encrypted session");
+    drop(db);
+    let refused = PostgresBackend::open(&url).err().expect("an unknown certificate was trusted").to_string();
+    assert!(refused.to_lowercase().contains("certificate"), "{refused}");
+    let plain = pg.fresh_schema_url();
+    let refused = PostgresBackend::open_with_ca(&plain, Some(&ca)).err().expect("a CA without TLS").to_string();
+    assert!(refused.contains("sslmode=require"), "{refused}");
+    // A server, as configured: BW_DATABASE_URL with sslmode=require and BW_DATABASE_CA.
+    let s = bw_tests::TestServer::with_config(|c| {
+        c.server.database_url = Some(bw_api::config::Secret::new(&url));
+        c.server.database_ca = Some(ca.clone());
+        c.ssh.key_mode = bw_api::config::KeyMode::Command;
+        c.ssh.key_lookup_dir = Some(c.server.data_dir.parent().unwrap().join("keys"));
+    });
+    let (status, health) = s.get("/healthz", None);
+    assert_eq!((status, health["store"].as_str()), (200, Some("postgresql")), "{health}");
+}

@@ -16,6 +16,8 @@ pub struct TempPostgres {
     /// Started here, and stopped when dropped; `false` for one another process started
     /// ([`TempPostgres::at`]).
     owned: bool,
+    /// Its certificate and key, with TLS on ([`TempPostgres::start_with_tls`]).
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Where Debian puts the server's programs (not on PATH).
@@ -49,7 +51,7 @@ impl TempPostgres {
             let chown = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().unwrap();
             assert!(chown.success(), "chown the folder to postgres");
         }
-        let pg = TempPostgres { dir, bin, port: crate::ssh::free_port(), as_postgres, owned: true };
+        let pg = TempPostgres { dir, bin, port: crate::ssh::free_port(), as_postgres, owned: true, tls: None };
         let data = pg.data();
         let out = pg.run("initdb", &["-D", &data, "-U", "bw", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
         assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
@@ -62,16 +64,79 @@ impl TempPostgres {
     pub fn at(port: u16) -> TempPostgres {
         let bin = bin_dir().expect("PostgreSQL's programs");
         let dir = tempfile::tempdir().unwrap();
-        TempPostgres { dir, bin, port, as_postgres: false, owned: false }
+        TempPostgres { dir, bin, port, as_postgres: false, owned: false, tls: None }
+    }
+
+    /// A server with TLS on: a certificate for 127.0.0.1 signed by a CA made here, whose PEM
+    /// file is returned (what a managed service hands out).
+    pub fn start_with_tls() -> Option<(TempPostgres, PathBuf)> {
+        let mut pg = Self::start()?;
+        pg.stop();
+        let dir = pg.dir.path().join("tls");
+        std::fs::create_dir_all(&dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(&dir).output().expect("openssl");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        openssl(
+            &[
+                &["req", "-x509"],
+                &ec[..],
+                &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=bw test CA"],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[&["req"], &ec[..], &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat(),
+        );
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        if pg.as_postgres {
+            let chown = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir).status().unwrap();
+            assert!(chown.success());
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        pg.tls = Some((dir.join("server.pem"), dir.join("server.key")));
+        pg.start_again();
+        Some((pg, dir.join("ca.pem")))
     }
 
     /// Starts the server (again, after [`TempPostgres::stop`]), on the same port and data.
     pub fn start_again(&self) {
-        let options = format!(
+        let mut options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
             self.port,
             self.dir.path().display()
         );
+        if let Some((cert, key)) = &self.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert.display(),
+                key.display()
+            ));
+        }
         let log = self.dir.path().join("postgres.log").display().to_string();
         let out = self.run("pg_ctl", &["-D", &self.data(), "-o", &options, "-l", &log, "-w", "-t", "60", "start"]);
         assert!(
@@ -102,6 +167,19 @@ impl TempPostgres {
             .output()
             .unwrap();
         assert!(out.status.success(), "psql {statement}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The answer of one SQL query in the database `postgres` (unaligned, without headers), over
+    /// a plain connection.
+    pub fn query(&self, statement: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .env("PGSSLMODE", "disable")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "bw", "-d", "postgres", "-tA", "-c"])
+            .arg(statement)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "psql {statement}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     fn data(&self) -> String {

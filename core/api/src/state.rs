@@ -106,7 +106,7 @@ impl AppState {
         create_home_if_missing(&config.home())?;
         let backend: SharedBackend = match &config.server.database_url {
             Some(url) => Arc::new(
-                bw_store::backend::PostgresBackend::open(url.expose())
+                bw_store::backend::PostgresBackend::open_with_ca(url.expose(), config.server.database_ca.as_deref())
                     .map_err(|e| OpenError::Database(e.to_string()))?,
             ),
             None => Arc::new(

@@ -27,6 +27,9 @@ pub struct ServerSettings {
     /// `postgres://…`: the store is this PostgreSQL database instead of the embedded one
     /// (a secret: the address may hold a password).
     pub database_url: Option<super::Secret>,
+    /// A PEM file of the CA that signed the database's certificate (a managed service's own),
+    /// trusted beside the web's roots when the URL asks for TLS (`sslmode=require`).
+    pub database_ca: Option<PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -40,6 +43,7 @@ impl Default for ServerSettings {
             request_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
             database_url: None,
+            database_ca: None,
         }
     }
 }

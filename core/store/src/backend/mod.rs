@@ -13,6 +13,8 @@
 mod in_memory;
 #[cfg(feature = "postgres")]
 mod postgres_backend;
+#[cfg(feature = "postgres")]
+mod postgres_tls;
 mod seam;
 mod sled_backend;
 

@@ -25,10 +25,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{NoTls, Socket};
 
+use super::postgres_tls::RustlsTls;
 use super::seam::{Backend, Batch, Bytes, ChangeListener, DatabaseStats, Entries, FlushFuture, Hold, Table};
 use crate::store_error::{StoreError, StoreResult};
+
+/// A way to connect: plain ([`NoTls`]) or TLS ([`RustlsTls`], for `sslmode=require`).
+trait Connector:
+    MakeTlsConnect<Socket, Stream: Send + Sync + 'static, TlsConnect: Send + Sync + TlsConnect<Socket, Future: Send>>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Connector for T where
+    T: MakeTlsConnect<
+            Socket,
+            Stream: Send + Sync + 'static,
+            TlsConnect: Send + Sync + TlsConnect<Socket, Future: Send>,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 /// The schema this build writes. A database migrated by a newer server is refused, with both
 /// versions named: an older server would not know what the newer one keeps.
@@ -74,6 +98,8 @@ pub enum PostgresOpenError {
     Url(String),
     #[error("the database at BW_DATABASE_URL does not answer: {0}")]
     Unreachable(String),
+    #[error("TLS to the database: {0}")]
+    Tls(String),
     #[error(
         "the database is at schema version {found}, written by a newer server; this server \
          (schema version {known}) would not know what it keeps: run the newer server, or restore \
@@ -103,6 +129,22 @@ async fn prepared(db: &impl deadpool_postgres::GenericClient, sql: &str) -> Stor
     db.prepare_cached(sql).await.map_err(backend_error)
 }
 
+/// An error and its causes, one after the other: a failed TLS handshake says why only in its
+/// source (an unknown issuer, a name that does not match).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 fn said(message: String) -> StoreError {
     StoreError::Backend(message.into())
 }
@@ -111,6 +153,8 @@ struct Inner {
     pool: Pool,
     /// For the listener's own connection (LISTEN holds one).
     config: tokio_postgres::Config,
+    /// TLS for that connection too, with `sslmode=require`.
+    tls: Option<RustlsTls>,
     /// This process's name in the change notifications, so that it is not told of its own.
     instance: String,
     /// Whether this server holds the lease of the periodic work ([`hold_lease`]).
@@ -141,15 +185,33 @@ impl PostgresBackend {
     /// Connects to `url` (`postgres://user:password@host:port/database`, and any parameter
     /// tokio-postgres reads, such as `options=-c search_path=NAME`), and migrates the schema.
     pub fn open(url: &str) -> Result<Self, PostgresOpenError> {
+        Self::open_with_ca(url, None)
+    }
+
+    /// [`PostgresBackend::open`], trusting the certificates of the PEM file `ca` too
+    /// (`BW_DATABASE_CA`); TLS with `sslmode=require` in `url` ([`super::postgres_tls`]).
+    pub fn open_with_ca(url: &str, ca: Option<&std::path::Path>) -> Result<Self, PostgresOpenError> {
         let config: tokio_postgres::Config = url.parse().map_err(|e| PostgresOpenError::Url(format!("{e}")))?;
+        let tls = match config.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Require => Some(RustlsTls::new(ca).map_err(PostgresOpenError::Tls)?),
+            _ if ca.is_some() => {
+                return Err(PostgresOpenError::Tls(
+                    "BW_DATABASE_CA is set but BW_DATABASE_URL does not ask for TLS: add sslmode=require".into(),
+                ))
+            }
+            _ => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("bw-postgres")
             .enable_all()
             .build()
             .map_err(|e| PostgresOpenError::Store(StoreError::io(std::path::Path::new("runtime"), e)))?;
-        let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let fast = || ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config.clone(), tls.clone(), fast()),
+            None => Manager::from_config(config.clone(), NoTls, fast()),
+        };
         let pool = Pool::builder(manager)
             .max_size(16)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -161,20 +223,23 @@ impl PostgresBackend {
         let instance = hex_id();
         let leads = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (tried, first_try) = tokio::sync::oneshot::channel();
-        runtime.spawn(hold_lease(config.clone(), leads.clone(), tried));
+        match &tls {
+            Some(tls) => runtime.spawn(hold_lease(config.clone(), tls.clone(), leads.clone(), tried)),
+            None => runtime.spawn(hold_lease(config.clone(), NoTls, leads.clone(), tried)),
+        };
         let heard = Arc::default();
-        let backend =
-            PostgresBackend {
-                inner: Arc::new(Inner {
-                    pool,
-                    config,
-                    instance,
-                    leads,
-                    heard,
-                    known: Default::default(),
-                    runtime: Some(runtime),
-                }),
-            };
+        let backend = PostgresBackend {
+            inner: Arc::new(Inner {
+                pool,
+                config,
+                tls,
+                instance,
+                leads,
+                heard,
+                known: Default::default(),
+                runtime: Some(runtime),
+            }),
+        };
         let pool = backend.inner.pool.clone();
         let migrated = backend.run(async move { Ok(migrate(&pool).await) })?;
         migrated?;
@@ -208,7 +273,7 @@ impl PostgresBackend {
 }
 
 async fn client(pool: &Pool) -> StoreResult<deadpool_postgres::Object> {
-    pool.get().await.map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
+    pool.get().await.map_err(|e| StoreError::Unavailable(format!("no database connection: {}", with_causes(&e))))
 }
 
 /// The channel of the change notifications: `INSTANCE@MICROS TABLE [KEY]`, sent with the
@@ -259,10 +324,16 @@ struct Heard {
 /// Listens for the other servers' changes on a connection of its own, and tells `changed` of
 /// each table another server wrote. A lost connection is made again after a second; changes
 /// made meanwhile were not heard, so `changed` is told of every table (`*`) once it is back.
-async fn listen(config: tokio_postgres::Config, instance: String, changed: ChangeListener, heard: Arc<Heard>) {
+async fn listen(
+    config: tokio_postgres::Config,
+    tls: impl Connector,
+    instance: String,
+    changed: ChangeListener,
+    heard: Arc<Heard>,
+) {
     let mut heard_before = false;
     loop {
-        match config.connect(NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
                 let driver = tokio::spawn(async move {
@@ -348,13 +419,14 @@ const LEASE_EVERY: Duration = Duration::from_secs(2);
 /// `tried` is told once the first try is over, whatever it gave.
 async fn hold_lease(
     config: tokio_postgres::Config,
+    tls: impl Connector,
     leads: Arc<std::sync::atomic::AtomicBool>,
     tried: tokio::sync::oneshot::Sender<()>,
 ) {
     use std::sync::atomic::Ordering;
     let mut tried = Some(tried);
     loop {
-        let connected = config.connect(NoTls).await;
+        let connected = config.connect(tls.clone()).await;
         if connected.is_err() {
             tried.take().map(|t| t.send(()));
         }
@@ -402,7 +474,7 @@ async fn hold_lease(
 }
 
 async fn migrate(pool: &Pool) -> Result<(), PostgresOpenError> {
-    let mut db = pool.get().await.map_err(|e| PostgresOpenError::Unreachable(e.to_string()))?;
+    let mut db = pool.get().await.map_err(|e| PostgresOpenError::Unreachable(with_causes(&e)))?;
     let tx = db.transaction().await.map_err(backend_error)?;
     tx.execute(&format!("SELECT pg_advisory_xact_lock({IN_SCHEMA}, $1)"), &[&MIGRATION_LOCK])
         .await
@@ -772,7 +844,8 @@ impl Backend for PostgresBackend {
         let pool = self.pool();
         self.run(async move {
             let db = client(&pool).await?;
-            let row = db.query_one(&prepared(&db, "SELECT nextval('bw_ids')").await?, &[]).await.map_err(backend_error)?;
+            let row =
+                db.query_one(&prepared(&db, "SELECT nextval('bw_ids')").await?, &[]).await.map_err(backend_error)?;
             Ok(row.get::<_, i64>(0) as u64)
         })
     }
@@ -858,7 +931,11 @@ impl Backend for PostgresBackend {
     fn on_changes_elsewhere(&self, changed: ChangeListener) {
         let (config, instance) = (self.inner.config.clone(), self.inner.instance.clone());
         if let Some(runtime) = self.inner.runtime.as_ref() {
-            runtime.spawn(listen(config, instance, changed, self.inner.heard.clone()));
+            let heard = self.inner.heard.clone();
+            match self.inner.tls.clone() {
+                Some(tls) => runtime.spawn(listen(config, tls, instance, changed, heard)),
+                None => runtime.spawn(listen(config, NoTls, instance, changed, heard)),
+            };
         }
     }
 
