@@ -96,21 +96,7 @@ impl Server {
 
     /// A request whose connection may fail (the server may be killed under it).
     pub fn try_call(&self, method: &str, path: &str, auth: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
-        let req = ureq::request(method, &format!("http://127.0.0.1:{}{path}", self.port))
-            .set("Authorization", auth)
-            .timeout(Duration::from_secs(120));
-        let result = match body {
-            Some(b) => req.send_json(b.clone()),
-            None => req.call(),
-        };
-        let resp = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => return Err(e.to_string()),
-        };
-        let status = resp.status();
-        let text = resp.into_string().map_err(|e| e.to_string())?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+        try_request(self.port, method, path, auth, body)
     }
 
     pub fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
@@ -158,6 +144,32 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
+}
+
+/// A request to our server at `port` on 127.0.0.1, whose connection may fail (the server may be
+/// killed under it): the status and the JSON answer (`null` when it is none).
+pub fn try_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    auth: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), String> {
+    let req = ureq::request(method, &format!("http://127.0.0.1:{port}{path}"))
+        .set("Authorization", auth)
+        .timeout(Duration::from_secs(120));
+    let result = match body {
+        Some(b) => req.send_json(b.clone()),
+        None => req.call(),
+    };
+    let resp = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => return Err(e.to_string()),
+    };
+    let status = resp.status();
+    let text = resp.into_string().map_err(|e| e.to_string())?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
 /// The borg client, with its own cache and config folders.

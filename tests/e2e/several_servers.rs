@@ -67,21 +67,7 @@ impl Shared {
 /// A request to the server at `port`: its answer, or `None` when the connection failed (the
 /// server was killed under it).
 fn call(port: u16, method: &str, path: &str, token: &str, body: Option<&Value>) -> Option<(u16, Value)> {
-    let req = ureq::request(method, &format!("http://127.0.0.1:{port}{path}"))
-        .set("Authorization", &format!("Bearer {token}"))
-        .timeout(Duration::from_secs(60));
-    let result = match body {
-        Some(b) => req.send_json(b.clone()),
-        None => req.call(),
-    };
-    let resp = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(_) => return None,
-    };
-    let status = resp.status();
-    let text = resp.into_string().ok()?;
-    Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    harness::try_request(port, method, path, &format!("Bearer {token}"), body).ok()
 }
 
 fn leads(port: u16) -> Option<bool> {
@@ -208,6 +194,53 @@ fn client(n: u32, ports: &Mutex<[u16; 2]>, token: &str, stop: &AtomicBool, told:
     }
 }
 
+/// Two servers on one database over one home, sshd asking the key lookup, a borg client, a
+/// token, and one repository the client has `borg init`ed (made through server `through`).
+struct TwoServers {
+    /// The key lookup as sshd runs it, removed when dropped.
+    _lookup: KeyLookupInstall,
+    _pg: TempPostgres,
+    dir: tempfile::TempDir,
+    shared: Shared,
+    servers: [Server; 2],
+    _sshd: Sshd,
+    borg: Borg,
+    token: String,
+    key: harness::Key,
+    name: String,
+}
+
+impl TwoServers {
+    fn start(alias: &str, through: usize) -> Option<TwoServers> {
+        let tools = harness::tools()?;
+        let lookup = KeyLookupInstall::install(Path::new(harness::BIN))?;
+        let pg = TempPostgres::start()?;
+        let dir = tempfile::tempdir().unwrap();
+        harness::open_to_others(dir.path());
+        let shared = Shared { url: pg.fresh_schema_url(), root: dir.path().to_path_buf() };
+        let servers = [shared.start(0), shared.start(1)];
+        let home = dir.path().join("home");
+        let sshd = Sshd::start_with(&tools, dir.path(), &home, "sshd", &lookup.sshd_lines(&shared.keys(), &tools.user));
+        let borg = Borg::new(&tools, dir.path(), &sshd);
+        let token = shared.token();
+        let key = harness::keygen(dir.path(), "client");
+        let body = json!({"alias": alias, "sshPublicKey": key.public, "storageSize": 1, "alert": 3600});
+        let (status, made) =
+            call(servers[through].port(), "POST", "/api/v1/repositories", &token, Some(&body)).unwrap();
+        assert_eq!(status, 200, "{made}");
+        let name = made["repositoryName"].as_str().unwrap().to_string();
+        borg.ok(&key, &["init", "-e", "none", &borg.url(&name)]);
+        Some(TwoServers { _lookup: lookup, _pg: pg, dir, shared, servers, _sshd: sshd, borg, token, key, name })
+    }
+
+    /// A folder of data to back up.
+    fn source(&self) -> PathBuf {
+        let src = self.dir.path().join("src");
+        harness::random_file(&src.join("f.bin"), 64 * 1024);
+        src
+    }
+}
+
 fn sessions_of(port: u16, token: &str, name: &str) -> usize {
     call(port, "GET", &format!("/api/v1/repositories/{name}/sessions?limit=100"), token, None)
         .filter(|(status, _)| *status == 200)
@@ -216,28 +249,11 @@ fn sessions_of(port: u16, token: &str, name: &str) -> usize {
 
 #[test]
 fn two_servers_on_one_database_survive_ten_kills_of_the_lease_holder() {
-    let Some(tools) = harness::tools() else { return };
-    let Some(lookup) = KeyLookupInstall::install(Path::new(harness::BIN)) else { return };
-    let Some(pg) = TempPostgres::start() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    harness::open_to_others(dir.path());
-    let shared = Shared { url: pg.fresh_schema_url(), root: dir.path().to_path_buf() };
-    let mut servers = [shared.start(0), shared.start(1)];
-    let ports = Arc::new(Mutex::new([servers[0].port(), servers[1].port()]));
-    let home = dir.path().join("home");
-    let sshd = Sshd::start_with(&tools, dir.path(), &home, "sshd", &lookup.sshd_lines(&shared.keys(), &tools.user));
-    let borg = Borg::new(&tools, dir.path(), &sshd);
-    let token = shared.token();
-
     // A client backs up all along, through sshd and the key folder: never through a server.
-    let key = harness::keygen(dir.path(), "client");
-    let body = json!({"alias": "backed up", "sshPublicKey": key.public, "storageSize": 1, "alert": 3600});
-    let (status, made) = call(servers[0].port(), "POST", "/api/v1/repositories", &token, Some(&body)).unwrap();
-    assert_eq!(status, 200, "{made}");
-    let backed_up = made["repositoryName"].as_str().unwrap().to_string();
-    borg.ok(&key, &["init", "-e", "none", &borg.url(&backed_up)]);
-    let src = dir.path().join("src");
-    harness::random_file(&src.join("f.bin"), 64 * 1024);
+    let Some(mut host) = TwoServers::start("backed up", 0) else { return };
+    let src = host.source();
+    let TwoServers { shared, servers, borg, token, key, name: backed_up, .. } = &mut host;
+    let ports = Arc::new(Mutex::new([servers[0].port(), servers[1].port()]));
 
     let stop = AtomicBool::new(false);
     let told = Mutex::new(Told::default());
@@ -246,8 +262,8 @@ fn two_servers_on_one_database_survive_ten_kills_of_the_lease_holder() {
             let mut n = 0usize;
             while !stop.load(Ordering::Acquire) {
                 n += 1;
-                let archive = format!("{}::b{n}", borg.url(&backed_up));
-                borg.ok(&key, &["create", &archive, src.to_str().unwrap()]);
+                let archive = format!("{}::b{n}", borg.url(backed_up));
+                borg.ok(key, &["create", &archive, src.to_str().unwrap()]);
                 std::thread::sleep(Duration::from_millis(300));
             }
             n
@@ -279,7 +295,7 @@ fn two_servers_on_one_database_survive_ten_kills_of_the_lease_holder() {
         backups.join().unwrap()
     });
     // Every borg run above succeeded (`borg.ok`); one more after the last kill.
-    borg.ok(&key, &["create", &format!("{}::last", borg.url(&backed_up)), src.to_str().unwrap()]);
+    borg.ok(key, &["create", &format!("{}::last", borg.url(backed_up)), src.to_str().unwrap()]);
 
     let told = told.into_inner().unwrap();
     println!(
@@ -291,8 +307,8 @@ fn two_servers_on_one_database_survive_ten_kills_of_the_lease_holder() {
     );
     assert!(told.kept.len() >= 10, "the clients got too little done to tell anything");
     let p = *ports.lock().unwrap();
-    let on_a = listed(p[0], &token);
-    wait_for("both servers list the same", Duration::from_secs(30), || listed(p[1], &token) == on_a);
+    let on_a = listed(p[0], token);
+    wait_for("both servers list the same", Duration::from_secs(30), || listed(p[1], token) == on_a);
     for (name, aliases) in &told.kept {
         let (alias, _) = on_a.get(name).unwrap_or_else(|| panic!("{name}: its acknowledged create was lost"));
         assert!(aliases.contains(alias), "{name}: alias {alias}, told one of {aliases:?}");
@@ -306,7 +322,7 @@ fn two_servers_on_one_database_survive_ten_kills_of_the_lease_holder() {
     // Every backup's session was taken in by whichever server held the lease at the time:
     // the init, the backups, the last one.
     let expected = (backups + 2).min(100);
-    wait_for("every session taken in", Duration::from_secs(60), || sessions_of(p[0], &token, &backed_up) >= expected);
+    wait_for("every session taken in", Duration::from_secs(60), || sessions_of(p[0], token, backed_up) >= expected);
 }
 
 /// The database stopped: both servers answer 503 and say so on /healthz, backups go on (their
@@ -314,46 +330,30 @@ fn two_servers_on_one_database_survive_ten_kills_of_the_lease_holder() {
 /// sessions are taken in.
 #[test]
 fn with_the_database_stopped_servers_answer_503_and_backups_go_on() {
-    let Some(tools) = harness::tools() else { return };
-    let Some(lookup) = KeyLookupInstall::install(Path::new(harness::BIN)) else { return };
-    let Some(pg) = TempPostgres::start() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    harness::open_to_others(dir.path());
-    let shared = Shared { url: pg.fresh_schema_url(), root: dir.path().to_path_buf() };
-    let servers = [shared.start(0), shared.start(1)];
-    let home = dir.path().join("home");
-    let sshd = Sshd::start_with(&tools, dir.path(), &home, "sshd", &lookup.sshd_lines(&shared.keys(), &tools.user));
-    let borg = Borg::new(&tools, dir.path(), &sshd);
-    let token = shared.token();
-    let key = harness::keygen(dir.path(), "client");
-    let body = json!({"alias": "db outage", "sshPublicKey": key.public, "storageSize": 1, "alert": 3600});
-    let (status, made) = call(servers[1].port(), "POST", "/api/v1/repositories", &token, Some(&body)).unwrap();
-    assert_eq!(status, 200, "{made}");
-    let name = made["repositoryName"].as_str().unwrap().to_string();
-    borg.ok(&key, &["init", "-e", "none", &borg.url(&name)]);
+    let Some(host) = TwoServers::start("db outage", 1) else { return };
+    let TwoServers { _pg: pg, servers, borg, token, key, name, .. } = &host;
     wait_for("the init's session taken in", Duration::from_secs(30), || {
-        sessions_of(servers[0].port(), &token, &name) == 1
+        sessions_of(servers[0].port(), token, name) == 1
     });
 
     pg.stop();
-    for server in &servers {
-        let (status, answer) = call(server.port(), "GET", "/api/v1/repositories", &token, None).unwrap();
+    for server in servers {
+        let (status, answer) = call(server.port(), "GET", "/api/v1/repositories", token, None).unwrap();
         assert_eq!(status, 503, "{answer}");
         let (status, health) = call(server.port(), "GET", "/healthz", "", None).unwrap();
         assert_eq!(status, 503, "{health}");
     }
-    let src = dir.path().join("src");
-    harness::random_file(&src.join("f.bin"), 64 * 1024);
+    let src = host.source();
     for n in 0..3 {
-        borg.ok(&key, &["create", &format!("{}::during-{n}", borg.url(&name)), src.to_str().unwrap()]);
+        borg.ok(key, &["create", &format!("{}::during-{n}", borg.url(name)), src.to_str().unwrap()]);
     }
     pg.start_again();
-    for server in &servers {
+    for server in servers {
         wait_for("the server answers again", Duration::from_secs(60), || {
-            call(server.port(), "GET", "/api/v1/repositories", &token, None).is_some_and(|(s, _)| s == 200)
+            call(server.port(), "GET", "/api/v1/repositories", token, None).is_some_and(|(s, _)| s == 200)
         });
     }
     wait_for("the backups' sessions taken in", Duration::from_secs(60), || {
-        sessions_of(servers[1].port(), &token, &name) == 4
+        sessions_of(servers[1].port(), token, name) == 4
     });
 }
