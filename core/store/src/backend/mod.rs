@@ -12,15 +12,13 @@
 
 mod in_memory;
 #[cfg(feature = "postgres")]
-mod postgres_backend;
-#[cfg(feature = "postgres")]
-mod postgres_tls;
+mod postgres;
 mod seam;
 mod sled_backend;
 
 pub use in_memory::InMemoryBackend;
 #[cfg(feature = "postgres")]
-pub use postgres_backend::{PostgresBackend, PostgresOpenError, SCHEMA_VERSION};
+pub use postgres::{PostgresBackend, PostgresOpenError, SCHEMA_VERSION};
 pub use seam::{
     Backend, Batch, Bytes, ChangeListener, DatabaseStats, Entries, FlushFuture, Hold, SharedBackend, Table,
 };
