@@ -119,6 +119,40 @@ fn main() {
         );
     }
 
+    // A change through one server, seen by the other: 20 creates through server 1, each
+    // polled for on server 2 until it answers for it.
+    let mut seen: Vec<Duration> = (0..20u32)
+        .map(|i| {
+            let mut conn = Conn::open(one.port, &format!("Bearer {token}"));
+            let body = format!(
+                "{{\"alias\":\"seen-{i}\",\"sshPublicKey\":\"{}\",\"storageSize\":10}}",
+                bw_bench::key(4_000_000 + i)
+            );
+            let (status, made) =
+                conn.send(&Req { method: "POST", path: "/api/v1/repositories".into(), body: Some(body) });
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&made));
+            let t = Instant::now();
+            let name = serde_json::from_slice::<serde_json::Value>(&made).unwrap()["repositoryName"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let mut other = Conn::open(two.port, &format!("Bearer {token}"));
+            let get = Req { method: "GET", path: format!("/api/v1/repositories/{name}"), body: None };
+            while other.send(&get).0 != 200 {
+                assert!(t.elapsed() < Duration::from_secs(60), "server 2 never saw {name}");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            t.elapsed()
+        })
+        .collect();
+    seen.sort();
+    report.row(
+        &format!("a create through one, seen by the other: median (max {})", ms(seen[seen.len() - 1])),
+        ms(seen[seen.len() / 2]),
+        "< 1 s",
+        Some(seen[seen.len() / 2] < Duration::from_secs(1)),
+    );
+
     // The embedded store, seeded alike, for the list's comparison.
     let embedded = tempfile::tempdir().unwrap();
     let (sled_token, _) = bw_bench::seed_store_with(embedded.path(), n, 0, |c| {

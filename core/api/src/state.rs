@@ -139,23 +139,26 @@ impl AppState {
     }
 
     /// With a database other servers share, what they change reaches this one: the backend
-    /// tells which table changed elsewhere, and a thread of its own reads the repositories'
-    /// index again (blocking work, never on the server's tasks), once for a burst. The cached
-    /// lists and the live events follow the index's new generation. The embedded store has no
-    /// other server: nothing is told, and the thread waits for nothing.
+    /// tells which table (and key) changed elsewhere, and a thread of its own takes it in
+    /// (blocking work, never on the server's tasks), once for a burst: the records named read
+    /// again ([`bw_store::repo_store::RepoStore::take_in`]), what the lease holder writes
+    /// read again. The cached lists and the live events follow the index's new generation. The
+    /// embedded store has no other server: nothing is told, and the threads wait for nothing.
     fn follow_other_servers(&self) {
-        let (tell, told) = std::sync::mpsc::channel::<String>();
-        let (tell_failure, failures) = std::sync::mpsc::channel::<Vec<u8>>();
-        self.db.on_changes_elsewhere(Arc::new(move |table: &str, key: Option<&[u8]>| {
+        let (tell, told) = std::sync::mpsc::channel::<bw_store::backend::Change>();
+        // Bounded as the throttle's own queue: a flood of other servers' failures is read as
+        // fast as the database answers, and what does not fit waits for the next count.
+        let (tell_failure, failures) = std::sync::mpsc::sync_channel::<Vec<u8>>(10_000);
+        self.db.on_changes_elsewhere(Arc::new(move |change: bw_store::backend::Change| {
             // A failed authentication counted by another server: its address, on a thread of
             // its own (one read each), never held up by a reload of the repositories.
-            if table == bw_store::failed_attempts::TABLE {
-                if let Some(key) = key {
-                    let _ = tell_failure.send(key.to_vec());
+            if change.table == bw_store::failed_attempts::TABLE {
+                if let Some(key) = change.key {
+                    let _ = tell_failure.try_send(key);
                 }
                 return;
             }
-            let _ = tell.send(table.to_string());
+            let _ = tell.send(change);
         }));
         let state = Arc::downgrade(&self.0);
         let follow_failures = move || {
@@ -170,20 +173,17 @@ impl AppState {
         let state = Arc::downgrade(&self.0);
         let follow = move || {
             while let Ok(first) = told.recv() {
-                let mut tables = std::collections::BTreeSet::from([first]);
-                // A burst (a create is several tables) makes one reload.
+                let mut heard = vec![first];
+                // A burst (a create is several tables) is taken in at once.
                 std::thread::sleep(std::time::Duration::from_millis(20));
-                tables.extend(told.try_iter());
+                heard.extend(told.try_iter());
                 let Some(inner) = state.upgrade() else { return };
-                let all = tables.contains("*");
-                if all || tables.contains("repos") {
-                    if let Err(e) = inner.repos.reload() {
-                        tracing::error!(error = %e, "the repositories changed by another server were not read");
-                    }
+                if let Err(e) = inner.repos.take_in(&heard) {
+                    tracing::error!(error = %e, "the repositories changed by another server were not read");
                 }
                 // What the server running the periodic work wrote: check figures, sessions taken
                 // in, verify results, the alerts' marks and log.
-                let changed = |table: &str| all || tables.contains(table);
+                let changed = |table: &str| heard.iter().any(|c| c.table == "*" || c.table == table);
                 let reloads: [(&str, &dyn Fn() -> StoreResult<()>); 5] = [
                     ("repo_checks", &|| inner.repos.reload_figures()),
                     ("last_session", &|| inner.sessions.reload()),

@@ -14,6 +14,9 @@ use crate::config::ServerSettings;
 /// refused with 429 for [`WINDOW`].
 const WINDOW: Duration = Duration::from_secs(60);
 
+/// Failures waiting to be counted in the database, at most ([`Throttle::share`]).
+const QUEUED_COUNTS: usize = 10_000;
+
 /// How long a password check waits for one of the [`Throttle::password_checks`] before the
 /// caller is told to come back later (429): a queue of checks is bounded in time too.
 const PASSWORD_CHECK_WAIT: Duration = Duration::from_secs(5);
@@ -54,7 +57,9 @@ impl Default for Throttle {
 /// (after this server's count, or another's) is kept in `told`.
 struct Shared {
     store: std::sync::Arc<bw_store::failed_attempts::FailedAttempts>,
-    count: Mutex<std::sync::mpsc::Sender<(IpAddr, u32)>>,
+    /// Bounded: a burst the database cannot keep up with is counted here only (the
+    /// address is still refused by this server), never queued without end.
+    count: Mutex<std::sync::mpsc::SyncSender<(IpAddr, u32)>>,
     told: std::sync::Arc<Mutex<HashMap<IpAddr, bw_store::failed_attempts::Tally>>>,
 }
 
@@ -118,7 +123,7 @@ impl Attempt<'_> {
         let Some(e) = map.get_mut(&ip) else { return };
         e.in_flight = e.in_flight.saturating_sub(1);
         if let (true, Some(shared)) = (failed, self.throttle.shared.get()) {
-            let _ = shared.count.lock().unwrap_or_else(|p| p.into_inner()).send((ip, limit));
+            let _ = shared.count.lock().unwrap_or_else(|p| p.into_inner()).try_send((ip, limit));
         }
         if failed {
             e.failures += 1;
@@ -142,7 +147,7 @@ impl Throttle {
     pub fn share(&self, store: bw_store::failed_attempts::FailedAttempts) -> std::io::Result<()> {
         let store = std::sync::Arc::new(store);
         let told: std::sync::Arc<Mutex<HashMap<IpAddr, bw_store::failed_attempts::Tally>>> = Default::default();
-        let (count, counted) = std::sync::mpsc::channel::<(IpAddr, u32)>();
+        let (count, counted) = std::sync::mpsc::sync_channel::<(IpAddr, u32)>(QUEUED_COUNTS);
         let (thread_store, thread_told) = (store.clone(), told.clone());
         let window = WINDOW.as_secs() as i64;
         std::thread::Builder::new().name("bw-shared-throttle".into()).spawn(move || {

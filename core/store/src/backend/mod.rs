@@ -20,7 +20,7 @@ pub use in_memory::InMemoryBackend;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresBackend, PostgresOpenError, SCHEMA_VERSION};
 pub use seam::{
-    Backend, Batch, Bytes, ChangeListener, DatabaseStats, Entries, FlushFuture, Hold, SharedBackend, Table,
+    Backend, Batch, Bytes, Change, ChangeListener, DatabaseStats, Entries, FlushFuture, Hold, SharedBackend, Table,
 };
 pub use sled_backend::{SledBackend, SledOpenError};
 

@@ -240,10 +240,20 @@ pub trait Backend: Send + Sync {
     fn kind(&self) -> &'static str;
 }
 
-/// What [`Backend::on_changes_elsewhere`] calls, from a thread of the backend's: the table's
-/// name, and the key when the write was of one key (a batch of several, or a table cleared,
-/// tells none).
-pub type ChangeListener = Arc<dyn Fn(&str, Option<&[u8]>) + Send + Sync>;
+/// A write another server committed, as [`Backend::on_changes_elsewhere`] tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The table's name; `*` for "anything may have changed" (notifications were lost).
+    pub table: String,
+    /// The key, when the write was of one key (a batch of several, or a table cleared, tells
+    /// none).
+    pub key: Option<Vec<u8>>,
+    /// The key's new value, when it is short (64 bytes at most) and was not removed.
+    pub value: Option<Vec<u8>>,
+}
+
+/// What [`Backend::on_changes_elsewhere`] calls, from a thread of the backend's.
+pub type ChangeListener = Arc<dyn Fn(Change) + Send + Sync>;
 
 /// What [`Backend::database_stats`] tells.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

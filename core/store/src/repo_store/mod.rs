@@ -21,6 +21,7 @@ mod audit;
 mod change_lock;
 pub use change_lock::REPAIR_EVERY;
 mod checks_file;
+mod following;
 pub mod import;
 mod index;
 mod key_mutations;

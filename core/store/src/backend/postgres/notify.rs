@@ -5,27 +5,41 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{backend_error, prepared, Connector};
-use crate::backend::seam::{Batch, ChangeListener};
+use crate::backend::seam::{Batch, Change, ChangeListener};
 use crate::store_error::StoreResult;
 
-/// The channel of the change notifications: `INSTANCE@MICROS TABLE [KEY]`, sent with the
-/// write's commit: the sender, the database's clock at the commit, the table, and the key (in
-/// hex) when the write was of one key.
+/// The channel of the change notifications: `INSTANCE@MICROS TABLE [KEY [VALUE]]`, sent with
+/// the write's commit: the sender, the database's clock at the commit, the table, the key (in
+/// hex) when the write was of one key, and its new value when short.
 pub(super) const CHANGES: &str = "bw_changes";
 
-/// Tells the other servers that `table` changed (at `key`, for a write of one key); inside a
-/// transaction, at its commit.
+/// One key written (with its new value, `None` when removed), as a notification tells it.
+pub(super) type Written<'a> = (&'a [u8], Option<&'a [u8]>);
+
+/// Values up to this length travel in the notification (the change count: 9 bytes).
+const TOLD_VALUE: usize = 64;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Tells the other servers that `table` changed (at the key `written`, for a write of one
+/// key); inside a transaction, at its commit.
 pub(super) async fn notify(
     db: &impl deadpool_postgres::GenericClient,
     instance: &str,
     table: &str,
-    key: Option<&[u8]>,
+    written: Option<Written<'_>>,
 ) -> StoreResult<()> {
     let mut payload = format!("{instance}@{{}} {table}");
     // A notification carries 8,000 bytes at most: a longer key is told as a whole table.
-    if let Some(k) = key.filter(|k| k.len() <= 1024) {
+    if let Some((k, value)) = written.filter(|(k, _)| k.len() <= 1024) {
         payload.push(' ');
-        payload.push_str(&k.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        payload.push_str(&hex(k));
+        if let Some(v) = value.filter(|v| v.len() <= TOLD_VALUE) {
+            payload.push(' ');
+            payload.push_str(&hex(v));
+        }
     }
     // The time is the database's (one clock for every server): the lag heard is the
     // notification's own, not the difference between two servers' clocks.
@@ -76,12 +90,13 @@ pub(super) async fn listen(
                 });
                 if client.batch_execute(&format!("LISTEN {CHANGES}")).await.is_ok() {
                     if heard_before {
-                        changed("*", None);
+                        changed(Change { table: "*".into(), key: None, value: None });
                     }
                     heard_before = true;
                     while let Some(payload) = rx.recv().await {
                         let mut parts = payload.split(' ');
                         let (sender, table, key) = (parts.next(), parts.next(), parts.next().and_then(unhex));
+                        let value = parts.next().and_then(unhex);
                         let (from, sent) = sender.and_then(|s| s.split_once('@')).unzip();
                         if let Some(sent) = sent.and_then(|s| s.parse::<i64>().ok()) {
                             let now = std::time::SystemTime::now()
@@ -92,7 +107,9 @@ pub(super) async fn listen(
                             heard.count.fetch_add(1, order);
                         }
                         match (from, table) {
-                            (Some(from), Some(table)) if from != instance => changed(table, key.as_deref()),
+                            (Some(from), Some(table)) if from != instance => {
+                                changed(Change { table: table.to_string(), key, value })
+                            }
                             _ => {}
                         }
                     }
@@ -106,11 +123,11 @@ pub(super) async fn listen(
     }
 }
 
-/// The key of a batch that writes one.
-pub(super) fn only_key(batch: &Batch) -> Option<&[u8]> {
+/// The key of a batch that writes one, and its new value.
+pub(super) fn only_key(batch: &Batch) -> Option<Written<'_>> {
     let mut writes = batch.writes();
     match (writes.next(), writes.next()) {
-        (Some((k, _)), None) => Some(k),
+        (Some(written), None) => Some(written),
         _ => None,
     }
 }

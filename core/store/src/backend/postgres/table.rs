@@ -90,7 +90,7 @@ impl Table for PostgresTable {
             let delete = prepared(&db, "DELETE FROM bw_entries WHERE tbl = $1 AND k = $2").await?;
             let n = db.execute(&delete, &[&&*tbl, &key]).await.map_err(backend_error)?;
             if n > 0 {
-                notify(&db, &instance, &tbl, Some(&key)).await?;
+                notify(&db, &instance, &tbl, Some((&key, None))).await?;
             }
             Ok(n > 0)
         })
@@ -103,7 +103,7 @@ impl Table for PostgresTable {
             let tbl = &*tbl;
             // Each case is one statement, atomic in itself: a value changed meanwhile makes
             // it touch no row.
-            let n = match (old, new) {
+            let n = match (old, new.clone()) {
                 (None, Some(new)) => {
                     let sql = "INSERT INTO bw_entries (tbl, k, v) VALUES ($1, $2, $3) ON CONFLICT (tbl, k) DO NOTHING";
                     db.execute(&prepared(&db, sql).await?, &[&tbl, &key, &new]).await.map_err(backend_error)?
@@ -124,7 +124,7 @@ impl Table for PostgresTable {
                 }
             };
             if n == 1 {
-                notify(&db, &instance, tbl, Some(&key)).await?;
+                notify(&db, &instance, tbl, Some((&key, new.as_deref()))).await?;
             }
             Ok(n == 1)
         })
