@@ -15,41 +15,19 @@
 //! A change commits to the database first, then writes its key file. A server killed between
 //! the two lets the lock go with its connection, and leaves the change's mark (the count's ninth byte)
 //! standing: the server holding the lease of the periodic work looks for it every
-//! [`REPAIR_EVERY`] and brings the key folder in line with the database
+//! [`super::REPAIR_EVERY`] and brings the key folder in line with the database
 //! ([`RepoStore::repair_cut_off_change`]).
 //!
 //! [`Backend::hold_exclusive`]: crate::backend::Backend::hold_exclusive
 
 use std::sync::atomic::Ordering;
 
+use super::change_count::{changes_of, changes_value, CHANGES};
 use super::RepoStore;
 use bw_host::authorized_keys::SyncReport;
 
 use crate::backend::Hold;
 use crate::store_error::{StoreError, StoreResult};
-
-/// The count of changes made under the database's lock (`META_TABLE`), 8 bytes, then a ninth
-/// that stands (1) while a change is under way: one standing when the lock is taken was cut
-/// off between the database and its key file. One value, so that each change reads it once
-/// and writes it twice.
-pub(super) const CHANGES: &[u8] = b"changes";
-
-/// The count and whether a change is under way (or was cut off), from the stored value.
-pub(super) fn changes_of(value: Option<&[u8]>) -> (u64, bool) {
-    let Some(v) = value else { return (0, false) };
-    let count = v.get(..8).and_then(|c| <[u8; 8]>::try_from(c).ok()).map_or(0, u64::from_be_bytes);
-    (count, v.get(8).is_some_and(|&f| f != 0))
-}
-
-fn changes_value(count: u64, under_way: bool) -> [u8; 9] {
-    let mut v = [0u8; 9];
-    v[..8].copy_from_slice(&count.to_be_bytes());
-    v[8] = u8::from(under_way);
-    v
-}
-
-/// How often the lease holder looks for a change cut off ([`RepoStore::repair_cut_off_change`]).
-pub const REPAIR_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Held while a change is made: dropped, it counts the change and takes its mark away (unless
 /// its key lines were left unlike the store), then lets the database's lock go, then this
@@ -102,7 +80,7 @@ impl RepoStore {
     /// With several servers on one database: when a server was killed between a change's
     /// commit and its key file, makes the key folder match the database again (every key
     /// file read and the wrong ones written), and says what it fixed. `None` when no change
-    /// was cut off. Run by the lease holder every [`REPAIR_EVERY`]: one read when all is well.
+    /// was cut off. Run by the lease holder every [`super::REPAIR_EVERY`]: one read when all is well.
     pub async fn repair_cut_off_change(&self) -> StoreResult<Option<SyncReport>> {
         if !self.db.shared_by_servers() || !self.changes_state()?.1 {
             return Ok(None);

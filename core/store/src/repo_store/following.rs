@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
-use super::{change_lock, decode_record, id_key, RepoStore, META_TABLE, REPOS_TABLE};
+use super::{change_count, decode_record, id_key, RepoStore, META_TABLE, REPOS_TABLE};
 use crate::backend::Change;
 use crate::store_error::StoreResult;
 
@@ -29,9 +29,9 @@ impl RepoStore {
                 },
                 // A change's count, written once its records were: every record of the
                 // changes it counts was named before it.
-                META_TABLE if change.key.as_deref() == Some(change_lock::CHANGES) => {
-                    if let (Some(value), false) = (&change.value, change_lock::changes_of(change.value.as_deref()).1) {
-                        let count = change_lock::changes_of(Some(value)).0;
+                META_TABLE if change.key.as_deref() == Some(change_count::CHANGES) => {
+                    if let (Some(value), false) = (&change.value, change_count::changes_of(change.value.as_deref()).1) {
+                        let count = change_count::changes_of(Some(value)).0;
                         counted = Some(counted.map_or(count, |c| c.max(count)));
                     }
                 }

@@ -18,8 +18,9 @@
 pub mod access_key;
 mod aliases;
 mod audit;
+mod change_count;
 mod change_lock;
-pub use change_lock::REPAIR_EVERY;
+pub use change_count::REPAIR_EVERY;
 mod checks_file;
 mod following;
 pub mod import;
@@ -106,7 +107,7 @@ impl RepoStore {
         let clean_stop = meta.get(KEY_DIR_CLEAN)?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes));
         meta.remove(KEY_DIR_CLEAN)?;
         // Read before the records: they show at least the changes counted.
-        let changes_seen = change_lock::changes_of(meta.get(change_lock::CHANGES)?.as_deref()).0;
+        let changes_seen = change_count::changes_of(meta.get(change_count::CHANGES)?.as_deref()).0;
         let mut legacy = crate::backend::Batch::default();
         let mut legacy_count = 0usize;
         let mut written_at: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::connection::Connector;
 use super::schema::IN_SCHEMA;
-use super::Connector;
 
 /// The advisory lock of the changes named `name` ([`Backend::hold_exclusive`]): a number of
 /// the name's, the same in every server (FNV-1a, in a range of its own).

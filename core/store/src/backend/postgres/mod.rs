@@ -1,5 +1,5 @@
 //! PostgreSQL behind the store seam (#34: several servers on one database), chosen by
-//! `BW_DATABASE_URL`. Only this file names the driver's types.
+//! `BW_DATABASE_URL`. Only this folder names the driver's types.
 //!
 //! The seam is tables of bytes, so the database holds them as such: one table of entries
 //! `(tbl, k, v)` ordered by `(tbl, k)` (bytea compares byte by byte, as sled orders its keys),
@@ -18,147 +18,42 @@
 //! Plain PostgreSQL SQL (no extension); the start takes an advisory lock to migrate, so two
 //! servers starting at once migrate once.
 //!
+//! - [`connection`]: the ways to connect, the errors, pooled connections, prepared statements;
+//!   [`handle`]: the backend's pool and runtime;
 //! - [`schema`]: the tables and their migrations; [`table`]: the seam's `Table` over them;
 //! - [`notify`]: the change notifications other servers hear; [`lease`]: the lease of the
 //!   periodic work and the exclusive holds; [`tls`]: TLS with `sslmode=require`.
 
+mod connection;
+mod handle;
 mod lease;
 mod notify;
 mod schema;
 mod table;
 mod tls;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
-use tokio_postgres::{NoTls, Socket};
+use tokio_postgres::NoTls;
+
+pub use connection::PostgresOpenError;
+use connection::{backend_error, client, prepared, said};
+use handle::Inner;
+pub use handle::PostgresBackend;
 
 use super::seam::{Backend, Batch, ChangeListener, DatabaseStats, FlushFuture, Hold, Table};
 use crate::store_error::{StoreError, StoreResult};
 use lease::{exclusive_lock, hold_lease, ExclusiveHold};
-use notify::{listen, notify, only_key, Heard};
+use notify::{listen, notify, only_key};
 pub use schema::SCHEMA_VERSION;
 use schema::{migrate, IN_SCHEMA};
 use table::{apply_in, PostgresTable};
 use tls::RustlsTls;
 
-/// A way to connect: plain ([`NoTls`]) or TLS ([`RustlsTls`], for `sslmode=require`).
-trait Connector:
-    MakeTlsConnect<Socket, Stream: Send + Sync + 'static, TlsConnect: Send + Sync + TlsConnect<Socket, Future: Send>>
-    + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<T> Connector for T where
-    T: MakeTlsConnect<
-            Socket,
-            Stream: Send + Sync + 'static,
-            TlsConnect: Send + Sync + TlsConnect<Socket, Future: Send>,
-        > + Clone
-        + Send
-        + Sync
-        + 'static
-{
-}
-
 /// How long a call waits for a connection, or for the database to answer one.
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Why PostgreSQL did not open.
-#[derive(Debug, thiserror::Error)]
-pub enum PostgresOpenError {
-    #[error("BW_DATABASE_URL: {0}")]
-    Url(String),
-    #[error("the database at BW_DATABASE_URL does not answer: {0}")]
-    Unreachable(String),
-    #[error("TLS to the database: {0}")]
-    Tls(String),
-    #[error(
-        "the database is at schema version {found}, written by a newer server; this server \
-         (schema version {known}) would not know what it keeps: run the newer server, or restore \
-         this server's last snapshot (`borgwarehouse restore`) into an empty database"
-    )]
-    Newer { found: i64, known: i64 },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// A database that went away, or says it cannot answer now (SQLSTATE classes 08, connection,
-/// and 57, operator intervention: a shutdown or a restart), is unavailable, and the same call
-/// may work in a moment; anything else is the backend failing.
-fn backend_error(e: tokio_postgres::Error) -> StoreError {
-    let class = e.code().map(|c| &c.code()[..2]);
-    let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
-    if e.is_closed() || io || matches!(class, Some("08") | Some("57")) {
-        return StoreError::Unavailable(e.to_string());
-    }
-    StoreError::Backend(Box::new(e))
-}
-
-/// `sql` prepared once per connection and kept: an unprepared statement costs one round trip
-/// more each time (parse, then execute). Not for the range reads, whose bounds are planned
-/// with their values (a generic plan of `$2 IS NULL OR k > $2` would read the whole table).
-async fn prepared(db: &impl deadpool_postgres::GenericClient, sql: &str) -> StoreResult<tokio_postgres::Statement> {
-    db.prepare_cached(sql).await.map_err(backend_error)
-}
-
-/// An error and its causes, one after the other: a failed TLS handshake says why only in its
-/// source (an unknown issuer, a name that does not match).
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
-}
-
-fn said(message: String) -> StoreError {
-    StoreError::Backend(message.into())
-}
-
-struct Inner {
-    pool: Pool,
-    /// For the listener's own connection (LISTEN holds one).
-    config: tokio_postgres::Config,
-    /// TLS for that connection too, with `sslmode=require`.
-    tls: Option<RustlsTls>,
-    /// This process's name in the change notifications, so that it is not told of its own.
-    instance: String,
-    /// Whether this server holds the lease of the periodic work ([`hold_lease`]).
-    leads: Arc<std::sync::atomic::AtomicBool>,
-    /// Notifications heard, and the last one's lag in microseconds ([`listen`]).
-    heard: Arc<Heard>,
-    /// Tables known to be in `bw_tables`: a write across tables names only the others there.
-    known: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// `Some` until dropped: a runtime is shut down in the background, since the last handle
-    /// may go in an async task, where dropping a runtime would block.
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct PostgresBackend {
-    inner: Arc<Inner>,
-}
 
 impl PostgresBackend {
     /// Connects to `url` (`postgres://user:password@host:port/database`, and any parameter
@@ -230,29 +125,6 @@ impl PostgresBackend {
         })?;
         Ok(backend)
     }
-
-    /// Runs `work` on this backend's runtime and waits for its answer, from any thread (an
-    /// async task's included: it waits as a sled call would, without entering a runtime).
-    fn run<T, F>(&self, work: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: Future<Output = StoreResult<T>> + Send + 'static,
-    {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let runtime = self.inner.runtime.as_ref().ok_or_else(|| said("the database's runtime is stopped".into()))?;
-        runtime.spawn(async move {
-            let _ = tx.send(work.await);
-        });
-        rx.recv().map_err(|_| said("the database call ended without an answer".into()))?
-    }
-
-    fn pool(&self) -> Pool {
-        self.inner.pool.clone()
-    }
-}
-
-async fn client(pool: &Pool) -> StoreResult<deadpool_postgres::Object> {
-    pool.get().await.map_err(|e| StoreError::Unavailable(format!("no database connection: {}", with_causes(&e))))
 }
 
 fn hex_id() -> String {
@@ -387,15 +259,21 @@ impl Backend for PostgresBackend {
         self.inner.leads.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Returns once the listening connection listens (3 s at most): what other servers change
+    /// after a server's start is heard by it.
     fn on_changes_elsewhere(&self, changed: ChangeListener) {
         let (config, instance) = (self.inner.config.clone(), self.inner.instance.clone());
-        if let Some(runtime) = self.inner.runtime.as_ref() {
-            let heard = self.inner.heard.clone();
-            match self.inner.tls.clone() {
-                Some(tls) => runtime.spawn(listen(config, tls, instance, changed, heard)),
-                None => runtime.spawn(listen(config, NoTls, instance, changed, heard)),
-            };
-        }
+        let Some(runtime) = self.inner.runtime.as_ref() else { return };
+        let heard = self.inner.heard.clone();
+        let (listening, listens) = tokio::sync::oneshot::channel();
+        match self.inner.tls.clone() {
+            Some(tls) => runtime.spawn(listen(config, tls, instance, changed, heard, listening)),
+            None => runtime.spawn(listen(config, NoTls, instance, changed, heard, listening)),
+        };
+        let _ = self.run(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(3), listens).await;
+            Ok(())
+        });
     }
 
     fn table_names(&self) -> StoreResult<Vec<String>> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{backend_error, prepared, Connector};
+use super::connection::{backend_error, prepared, Connector};
 use crate::backend::seam::{Batch, Change, ChangeListener};
 use crate::store_error::StoreResult;
 
@@ -71,7 +71,9 @@ pub(super) async fn listen(
     instance: String,
     changed: ChangeListener,
     heard: Arc<Heard>,
+    listening: tokio::sync::oneshot::Sender<()>,
 ) {
+    let mut listening = Some(listening);
     let mut heard_before = false;
     loop {
         match config.connect(tls.clone()).await {
@@ -93,6 +95,7 @@ pub(super) async fn listen(
                         changed(Change { table: "*".into(), key: None, value: None });
                     }
                     heard_before = true;
+                    listening.take().map(|l| l.send(()));
                     while let Some(payload) = rx.recv().await {
                         let mut parts = payload.split(' ');
                         let (sender, table, key) = (parts.next(), parts.next(), parts.next().and_then(unhex));

@@ -1,6 +1,6 @@
 //! The database's tables, and the migrations that make them, run at start under an advisory lock.
 
-use super::{backend_error, with_causes, PostgresOpenError};
+use super::connection::{backend_error, with_causes, PostgresOpenError};
 use deadpool_postgres::Pool;
 
 /// The schema this build writes. A database migrated by a newer server is refused, with both

@@ -5,8 +5,9 @@ use std::future::Future;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use super::connection::{backend_error, client, prepared};
+use super::handle::PostgresBackend;
 use super::notify::{notify, only_key};
-use super::{backend_error, client, prepared, PostgresBackend};
 use crate::backend::seam::{Batch, Bytes, Entries, Table};
 use crate::store_error::StoreResult;
 
