@@ -132,7 +132,8 @@ impl Bulk {
     /// too, which start with a dot).
     pub fn names(&self) -> StoreResult<Vec<String>> {
         match self {
-            Bulk::Table(t) => t.iter().keys().map(|k| k.map(|k| String::from_utf8_lossy(&k).into_owned())).collect(),
+            // The keys alone: the values are the large ones.
+            Bulk::Table(t) => Ok(t.keys_raw()?.iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect()),
             Bulk::Folder(dir) => Ok(fs::read_dir(dir)
                 .map_err(|e| StoreError::io(dir, e))?
                 .flatten()

@@ -40,6 +40,12 @@ fn a_table_is_an_ordered_map(db: &SharedBackend) {
     assert_eq!(t.get("b").unwrap().as_deref(), Some(&b"B2"[..]), "an insert replaces");
     let keys: Vec<Vec<u8>> = t.iter().keys().map(|k| k.unwrap().to_vec()).collect();
     assert_eq!(keys, [b("a"), b("ab"), b("b"), b("c")], "iteration in key order");
+    let listed: Vec<Vec<u8>> = t.keys_raw().unwrap().iter().map(|k| k.to_vec()).collect();
+    assert_eq!(listed, keys, "the keys alone, in order");
+    // A part of a value, and a part past its end cut short.
+    assert_eq!(t.get_part_raw(b"b", 1, 1).unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(t.get_part_raw(b"b", 1, 9).unwrap().as_deref(), Some(&b"2"[..]));
+    assert!(t.get_part_raw(b"x", 0, 1).unwrap().is_none());
     let back: Vec<Vec<u8>> = t.iter().keys().rev().map(|k| k.unwrap().to_vec()).collect();
     assert_eq!(back, [b("c"), b("b"), b("ab"), b("a")], "reversed");
     let range: Vec<Vec<u8>> = t.range("ab".."c").keys().map(|k| k.unwrap().to_vec()).collect();

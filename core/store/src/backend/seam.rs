@@ -120,6 +120,11 @@ pub trait Table: Send + Sync {
     fn prefix_raw(&self, prefix: &[u8]) -> Entries<'_>;
     /// Applies every write of `batch`, or none.
     fn apply(&self, batch: Batch) -> StoreResult<()>;
+    /// Every key, in order, without the values (a table of large values lists its keys
+    /// without reading them). The default reads the entries and drops the values.
+    fn keys_raw(&self) -> StoreResult<Vec<Bytes>> {
+        self.range_raw(Bound::Unbounded, Bound::Unbounded).keys().collect()
+    }
     /// `len` bytes of the value at `key` from `offset` (fewer when the value ends before),
     /// `None` when there is no value. A backend that can read part of a value without the
     /// rest says so here (PostgreSQL); the others read it whole and cut.

@@ -79,6 +79,14 @@ impl Table for PostgresTable {
         })
     }
 
+    fn keys_raw(&self) -> StoreResult<Vec<Bytes>> {
+        self.with(move |db, tbl| async move {
+            let keys = prepared(&db, "SELECT k FROM bw_entries WHERE tbl = $1 ORDER BY k").await?;
+            let rows = db.query(&keys, &[&&*tbl]).await.map_err(backend_error)?;
+            Ok(rows.into_iter().map(|r| Bytes::from(r.get::<_, Vec<u8>>(0))).collect())
+        })
+    }
+
     fn insert_raw(&self, key: &[u8], value: &[u8]) -> StoreResult<()> {
         let mut batch = Batch::default();
         batch.insert(key, value);
