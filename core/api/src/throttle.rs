@@ -195,8 +195,8 @@ impl Throttle {
         let map = shared.told.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(&ip) {
             Some(t) if t.current(now, WINDOW.as_secs() as i64) => {
-                let blocked = t.blocked_until > now;
-                (if blocked || now - t.since < WINDOW.as_secs() as i64 { t.failures } else { 0 }, blocked)
+                // `current`: refused still, or within its window; either way its failures count.
+                (t.failures, t.blocked_until > now)
             }
             _ => (0, false),
         }

@@ -30,9 +30,11 @@ impl RepoStore {
                 // A change's count, written once its records were: every record of the
                 // changes it counts was named before it.
                 META_TABLE if change.key.as_deref() == Some(change_count::CHANGES) => {
-                    if let (Some(value), false) = (&change.value, change_count::changes_of(change.value.as_deref()).1) {
-                        let count = change_count::changes_of(Some(value)).0;
-                        counted = Some(counted.map_or(count, |c| c.max(count)));
+                    if let Some(value) = &change.value {
+                        let (count, under_way) = change_count::changes_of(Some(value));
+                        if !under_way {
+                            counted = Some(counted.map_or(count, |c| c.max(count)));
+                        }
                     }
                 }
                 _ => {}
