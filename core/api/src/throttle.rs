@@ -67,7 +67,16 @@ fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Keeps what the database said of `ip`; forgets what no longer stands when the map is large.
+/// Keeps what the database said of `ip`, unless what is kept is newer; forgets what no longer
+/// stands when the map is large.
+///
+/// Two threads tell: the one that counts this server's failures (the tally its count made)
+/// and the one that reads the others' (the tally as read). Either may be held up between the
+/// database's answer and this call, so an older tally can come after a newer one; kept as it
+/// came, it undid a refusal (two servers, limit 4: the 4th failure's "refused" overwritten by
+/// the 3rd's "not yet", and nothing came after to correct it). A tally only grows within its
+/// window and a new window starts later, so the newer is the greater (window's start,
+/// failures, refusal).
 fn tell(
     told: &Mutex<HashMap<IpAddr, bw_store::failed_attempts::Tally>>,
     ip: IpAddr,
@@ -78,7 +87,13 @@ fn tell(
         let now = unix_now();
         map.retain(|_, t| t.current(now, WINDOW.as_secs() as i64));
     }
-    map.insert(ip, tally);
+    let order = |t: &bw_store::failed_attempts::Tally| (t.since, t.failures, t.blocked_until);
+    match map.get(&ip) {
+        Some(kept) if order(kept) >= order(&tally) => {}
+        _ => {
+            map.insert(ip, tally);
+        }
+    }
 }
 
 struct Entry {
@@ -290,6 +305,23 @@ mod tests {
             drop(throttle.admit(IP, 3).expect("admitted"));
         }
         assert!(throttle.is_blocked(IP.unwrap()));
+    }
+
+    #[test]
+    fn an_older_tally_told_late_does_not_undo_a_refusal() {
+        use bw_store::failed_attempts::Tally;
+        let told = std::sync::Mutex::default();
+        let ip = IP.unwrap();
+        let now = super::unix_now();
+        let refused = Tally { since: now, failures: 4, blocked_until: now + 60 };
+        super::tell(&told, ip, refused);
+        // The third failure's tally, told after the fourth's: kept out.
+        super::tell(&told, ip, Tally { since: now, failures: 3, blocked_until: 0 });
+        assert_eq!(told.lock().unwrap().get(&ip), Some(&refused));
+        // A new window (later start) replaces the old one.
+        let next = Tally { since: now + 61, failures: 1, blocked_until: 0 };
+        super::tell(&told, ip, next);
+        assert_eq!(told.lock().unwrap().get(&ip), Some(&next));
     }
 
     #[test]
