@@ -33,6 +33,16 @@ borg_backup() {
   borg create "$url::first" "$file" 2>"$dir/borg.err" || { cat "$dir/borg.err" >&2; return 1; }
 }
 
+# fresh_log LOG OWNER: LOG emptied (or made) and given to OWNER, before a server is started
+# in the background writing to it (>>). Emptied here, not by the background job's own ">": the
+# job opens its file after this script goes on, and wait_listening then read the previous
+# server's "listening on" line (a restart failed once: the old line found, the file emptied
+# before its port was read).
+fresh_log() {
+  : >"$1"
+  chown "$2" "$1"
+}
+
 # wait_listening LOG: the port our server says it listens on, once it says so. Up to a minute:
 # a start fsyncs the store and the key files, which a busy disk (a build writing beside it) can
 # hold up for seconds.
