@@ -105,15 +105,35 @@ fn server_rows(root: &Path, n: u32, report: &mut Report) {
         ureq::get(&url).set("Authorization", &format!("Bearer {token}")).call().unwrap().into_json().unwrap();
     assert_eq!(body["sessions"].as_array().unwrap().len(), 1, "{body}");
     report.row("resident memory after the burst (MiB)", format!("{:.1}", server.rss()), "", None);
-    latency_row(&server, &token, &folders, &spool, report);
+    latency_row(&server, &token, &folders, &spool, &root.join("data").join("checks"), report);
     server.stop();
 }
 
 /// From a backup's end (the recorder's record in the spool) to its `lastSave` in the API, one
 /// session at a time on repositories outside the burst: what a client or a dashboard waits.
-fn latency_row(server: &ServerProcess, token: &str, folders: &[std::path::PathBuf], spool: &Path, report: &mut Report) {
+///
+/// And what each such backup writes of the checks' figures (`DATA_DIR/checks/`): the pages
+/// rewritten, against all of them (one value of every repository's figures, rewritten whole
+/// for each session, before they were pages).
+fn latency_row(
+    server: &ServerProcess,
+    token: &str,
+    folders: &[std::path::PathBuf],
+    spool: &Path,
+    pages: &Path,
+    report: &mut Report,
+) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     let mut times: Vec<Duration> = Vec::new();
+    // Each page's size and when it was written.
+    let page_files = || -> std::collections::BTreeMap<std::path::PathBuf, (u64, std::time::SystemTime)> {
+        fs::read_dir(pages)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.metadata().ok().map(|m| (e.path(), (m.len(), m.modified().unwrap()))))
+            .collect()
+    };
+    let mut written: Vec<u64> = Vec::new();
     for (i, folder) in folders.iter().rev().take(20).enumerate() {
         let name = folder.file_name().unwrap().to_str().unwrap();
         // A backup that ended at a second of its own, as its integrity file says.
@@ -130,6 +150,7 @@ fn latency_row(server: &ServerProcess, token: &str, folders: &[std::path::PathBu
             wrote: Some(true),
         };
         let url = format!("http://127.0.0.1:{}/api/v1/repositories/{name}", server.port);
+        let before = page_files();
         drop_record(spool, &record).unwrap();
         let t = Instant::now();
         loop {
@@ -142,7 +163,28 @@ fn latency_row(server: &ServerProcess, token: &str, folders: &[std::path::PathBu
             std::thread::sleep(Duration::from_millis(10));
         }
         times.push(t.elapsed());
+        // lastSave is answered from memory before the pages are saved: wait for the save.
+        let t = Instant::now();
+        let changed = loop {
+            let after = page_files();
+            let changed: u64 =
+                after.iter().filter(|(path, (_, at))| before.get(*path).is_none_or(|(_, was)| was != at)).map(|(_, (len, _))| len).sum();
+            if changed > 0 || t.elapsed() > Duration::from_secs(5) {
+                break changed;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        written.push(changed);
     }
+    written.sort();
+    let all: u64 = page_files().values().map(|(len, _)| len).sum();
+    let per_session = written[written.len() / 2];
+    report.row(
+        &format!("checks' figures written per backup taken in, median (all of them: {} KiB)", all / 1024),
+        format!("{:.1} KiB", per_session as f64 / 1024.0),
+        "< 1/16 of all",
+        Some(per_session > 0 && per_session * 16 < all),
+    );
     times.sort();
     let (median, max) = (times[times.len() / 2], times[times.len() - 1]);
     report.row(

@@ -185,7 +185,7 @@ impl AppState {
                 // in, verify results, the alerts' marks and log.
                 let changed = |table: &str| heard.iter().any(|c| c.table == "*" || c.table == table);
                 let reloads: [(&str, &dyn Fn() -> StoreResult<()>); 5] = [
-                    ("repo_checks", &|| inner.repos.reload_figures()),
+                    ("repo_checks", &|| inner.repos.reload_figures(&heard)),
                     ("last_session", &|| inner.sessions.reload()),
                     ("verify_results", &|| inner.verifies.reload()),
                     ("health_quota_marks", &|| inner.quota_marks.reload()),
@@ -224,8 +224,8 @@ impl AppState {
             KeyMode::File => KeySink::File { stale_dir: key_dir },
             KeyMode::Command => KeySink::Command(key_dir.ok_or(OpenError::NoKeyLookupDir)?),
         };
-        let checks = config.server.data_dir.join("checks.bin");
-        let repos = RepoStore::open(&db, keys, sink, Pool::new(home.join("repos")), checks, clock.clone())?;
+        let data_dir = &config.server.data_dir;
+        let repos = RepoStore::open(&db, keys, sink, Pool::new(home.join("repos")), data_dir, clock.clone())?;
         let tokens = TokenStore::open(&db)?;
         let users = UserStore::open(&db)?;
         let tenants = bw_store::tenant_store::TenantStore::open(&db)?;

@@ -5,7 +5,7 @@
 //! - [`record`]: the record and its lines; [`access_key`]: its keys;
 //! - [`stored`]: the record's compact form in the store;
 //! - [`index`]: the in-memory index, with [`aliases`] (every alias in one buffer);
-//! - [`checks_file`]: the checks' figures, saved beside the store;
+//! - [`check_figures`]: the checks' figures, saved in pages beside the store;
 //! - [`mutations`]: create, edit, delete and the checks' writes, each with its undo;
 //!   [`key_mutations`]: a repository's keys;
 //! - [`import`]: BorgWarehouse's `repo.json` and first-start adoption of existing lines.
@@ -21,7 +21,7 @@ mod audit;
 mod change_count;
 mod change_lock;
 pub use change_count::REPAIR_EVERY;
-mod checks_file;
+mod check_figures;
 mod following;
 pub mod import;
 mod index;
@@ -74,12 +74,10 @@ pub struct RepoStore {
     keys: AuthorizedKeys,
     sink: KeySink,
     pool: Pool,
-    /// `DATA_DIR/checks.bin`, or its entry in a shared database, see [`checks_file`].
-    checks: crate::bulk::Bulk,
+    /// `DATA_DIR/checks/`, or its entries in a shared database, see [`check_figures`].
+    checks: check_figures::CheckFigures,
     /// The count of changes ([`change_lock`]) the index shows.
     changes_seen: std::sync::atomic::AtomicU64,
-    /// The `seq` of the saved figures last read or written here (see [`RepoStore::reload_figures`]).
-    figures_seq: std::sync::atomic::AtomicU64,
     /// Dates new keys.
     clock: crate::clock::Clock,
     /// The token of the clean stop before this opening, if there was one.
@@ -90,15 +88,15 @@ pub struct RepoStore {
 }
 
 impl RepoStore {
-    /// Opens the repositories of `db`, with their check figures from `checks` (a file, or with
-    /// a database several servers share an entry there: [`crate::bulk`]) where those are newer
-    /// than the record.
+    /// Opens the repositories of `db`, with their check figures (files of `data_dir`, or with
+    /// a database several servers share entries there: [`check_figures`]) where those are
+    /// newer than the record.
     pub fn open(
         db: &crate::backend::SharedBackend,
         keys: AuthorizedKeys,
         sink: KeySink,
         pool: Pool,
-        checks: std::path::PathBuf,
+        data_dir: &std::path::Path,
         clock: crate::clock::Clock,
     ) -> StoreResult<Self> {
         let repos = db.table(REPOS_TABLE)?;
@@ -129,12 +127,9 @@ impl RepoStore {
             loaded.extend(index::Loaded::of(&repo, &mut aliases, &mut tenants));
         }
         let mut index = Index::from_loaded(loaded, aliases, tenants);
-        let checks =
-            crate::bulk::Bulk::beside(db, checks.parent().unwrap_or(std::path::Path::new(".")), "repo_checks")?;
+        let (checks, saved) = check_figures::CheckFigures::open(db, data_dir)?;
         // The checks' figures saved after a record was last written are the newer ones.
-        let saved = checks_file::load(&checks)?;
-        let figures_seq = saved.as_ref().map_or(0, |(seq, _)| *seq);
-        if let Some((saved_at, scans)) = saved {
+        for (saved_at, scans) in saved {
             for (id, scan) in scans {
                 if written_at.get(&id).is_some_and(|w| *w < saved_at) {
                     index.set_scan(id, scan);
@@ -163,7 +158,6 @@ impl RepoStore {
             sink,
             pool,
             checks,
-            figures_seq: figures_seq.into(),
             changes_seen: changes_seen.into(),
             clock,
             clean_stop,
@@ -207,22 +201,32 @@ impl RepoStore {
         Ok(())
     }
 
-    /// Reads the check figures again, after the server running the checks on a database this
-    /// one shares saved them: figures saved later than those this server last read or wrote
-    /// replace its own (they are that server's whole index of figures, saved under its write
-    /// lock). Blocking, as [`RepoStore::reload`].
-    pub fn reload_figures(&self) -> StoreResult<()> {
+    /// Reads the check figures again, after a server on a database this one shares saved
+    /// them: the pages `heard` names (all of them when a change names none), each where it was
+    /// saved later than this server last read or wrote it. A page replaces this server's
+    /// figures of its repositories (it is the saving server's whole index of them, saved under
+    /// its write lock). Blocking, as [`RepoStore::reload`].
+    pub fn reload_figures(&self, heard: &[crate::backend::Change]) -> StoreResult<()> {
+        let mut pages = check_figures::Pages::default();
+        for change in heard.iter().filter(|c| c.table == "*" || c.table == check_figures::TABLE) {
+            match &change.key {
+                Some(key) if change.table != "*" => pages.add(check_figures::Pages::named([key.as_slice()])),
+                _ => pages = check_figures::Pages::ALL,
+            }
+        }
+        if pages.is_empty() {
+            return Ok(());
+        }
         let _writing = self.write.blocking_lock();
-        let Some((seq, scans)) = checks_file::load(&self.checks)? else { return Ok(()) };
-        if seq <= self.figures_seq.load(std::sync::atomic::Ordering::Acquire) {
+        let saved = self.checks.read_newer(pages)?;
+        if saved.is_empty() {
             return Ok(());
         }
         let mut index = self.index_mut();
-        for (id, scan) in scans {
+        for (id, scan) in saved.into_iter().flat_map(|(_, scans)| scans) {
             index.set_scan(id, scan);
         }
         index.generation += 1;
-        self.figures_seq.store(seq, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 
@@ -293,19 +297,18 @@ impl RepoStore {
         })
     }
 
-    /// A number from sled's persistent monotonic counter, for the record or checks file about
+    /// A number from sled's persistent monotonic counter, for the record or page of check figures about
     /// to be written.
     pub(super) fn next_seq(&self) -> StoreResult<u64> {
         self.db.generate_id()
     }
 
-    /// Saves every repository's check figures (after a check run).
-    pub(super) fn save_scans(&self) -> StoreResult<()> {
+    /// Saves the check figures of the pages `pages` (those of the repositories a check or a
+    /// session changed).
+    pub(super) fn save_scans(&self, pages: check_figures::Pages) -> StoreResult<()> {
         let scans = self.read().scans();
         let seq = self.next_seq()?;
-        checks_file::save(&self.checks, seq, scans)?;
-        self.figures_seq.fetch_max(seq, std::sync::atomic::Ordering::AcqRel);
-        Ok(())
+        self.checks.save(seq, &scans, pages)
     }
 
     /// Every repository, ordered by id.

@@ -386,14 +386,14 @@ impl RepoStore {
 
     /// Changes fields that a check owns (`lastSave`, `storageUsed`, `status`,
     /// `lastStatusAlertSend`) on the current record, so an edit made while a scan ran is kept,
-    /// and saves the checks file. A repository deleted meanwhile stays deleted (`false`).
+    /// and saves its page of figures. A repository deleted meanwhile stays deleted (`false`).
     pub async fn update_scanned(&self, id: u64, change: impl FnOnce(&mut Repo)) -> StoreResult<bool> {
         let _guard = self.write.lock().await;
         let Some(before) = self.get(id)? else { return Ok(false) };
         let mut repo = before.clone();
         change(&mut repo);
         if repo.scan() != before.scan() && self.index_mut().set_scan(id, repo.scan()) {
-            self.save_scans()?;
+            self.save_scans(super::check_figures::Pages::of(id))?;
         }
         Ok(true)
     }
@@ -401,8 +401,8 @@ impl RepoStore {
     /// A check's writes for many repositories, on the index alone (no record is read):
     /// `decide` changes each repository's current figures given its `alert` and its item, and
     /// says whether the repository is to be reported (the status check's late ones, returned
-    /// as the index has them: [`super::index::Flagged`]). The checks file is saved once at the end (never the records:
-    /// see `checks_file`). The write lock is let go every [`SCAN_BATCH`] repositories, so API
+    /// as the index has them: [`super::index::Flagged`]). The pages of the figures changed are
+    /// saved once at the end (never the records: see `check_figures`). The write lock is let go every [`SCAN_BATCH`] repositories, so API
     /// changes are not held up for a whole check, and one made meanwhile is kept; repositories
     /// deleted meanwhile are skipped.
     pub async fn update_scans<T>(
@@ -411,7 +411,7 @@ impl RepoStore {
         mut decide: impl FnMut(&mut Scan, u64, T) -> bool,
     ) -> StoreResult<Vec<super::index::Flagged>> {
         let mut items = items.into_iter().peekable();
-        let (mut changed, mut flagged) = (false, Vec::new());
+        let (mut changed, mut flagged) = (super::check_figures::Pages::default(), Vec::new());
         while items.peek().is_some() {
             let _guard = self.write.lock().await;
             for (id, item) in items.by_ref().take(SCAN_BATCH) {
@@ -420,14 +420,14 @@ impl RepoStore {
                 if decide(&mut scan, alert, item) {
                     flagged.push(id);
                 }
-                if scan != before {
-                    changed |= self.index_mut().set_scan(id, scan);
+                if scan != before && self.index_mut().set_scan(id, scan) {
+                    changed.add(super::check_figures::Pages::of(id));
                 }
             }
         }
-        if changed {
+        if !changed.is_empty() {
             let _guard = self.write.lock().await;
-            self.save_scans()?;
+            self.save_scans(changed)?;
         }
         // From the index, not the records: with every repository of a large host late at once,
         // reading 100,000 records pinned sled's pages (68 MiB resident after the checks).

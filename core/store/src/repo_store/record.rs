@@ -316,7 +316,7 @@ pub struct RepoPatch {
 }
 
 /// The fields of a record that the checks own. They change for most repositories at every
-/// check, so they are kept in the index and saved in the checks file (`DATA_DIR/checks.bin`),
+/// check, so they are kept in the index and saved in pages of figures (`DATA_DIR/checks/`),
 /// not rewritten into the store: sled keeps every page it writes in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scan {

@@ -25,8 +25,8 @@ const V4: u8 = 4;
 /// means a new version byte).
 #[derive(Serialize, Deserialize)]
 struct StoredV3<'a> {
-    /// When the record was written, from sled's persistent monotonic counter: a checks file
-    /// saved earlier than this holds older check figures for it (see [`super::checks_file`]).
+    /// When the record was written, from the store's monotonic counter: a page of figures
+    /// saved earlier than this holds older check figures for it (see [`super::check_figures`]).
     seq: u64,
     id: u64,
     alias: Cow<'a, str>,
@@ -59,8 +59,8 @@ struct StoredKey<'a> {
 /// The form of the versions with one key per repository: read, never written (but by tests).
 #[derive(Serialize, Deserialize)]
 struct StoredV2<'a> {
-    /// When the record was written, from sled's persistent monotonic counter: a checks file
-    /// saved earlier than this holds older check figures for it (see [`super::checks_file`]).
+    /// When the record was written, from the store's monotonic counter: a page of figures
+    /// saved earlier than this holds older check figures for it (see [`super::check_figures`]).
     seq: u64,
     id: u64,
     alias: Cow<'a, str>,
@@ -300,7 +300,7 @@ mod tests {
         let sink = crate::key_sink::KeySink::File { stale_dir: None };
         let pool = bw_host::pool::Pool::new(home.join("repos"));
         let clock = crate::clock::Clock::fixed(now);
-        super::super::RepoStore::open(db, keys, sink, pool, dir.join("checks.bin"), clock).unwrap()
+        super::super::RepoStore::open(db, keys, sink, pool, dir, clock).unwrap()
     }
 
     #[test]
