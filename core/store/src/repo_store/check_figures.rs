@@ -63,6 +63,11 @@ impl Pages {
         self.0 & (1 << page) != 0
     }
 
+    /// Whether repository `id`'s page is one of these.
+    pub fn has(self, id: u64) -> bool {
+        self.contains(id as usize % PAGES)
+    }
+
     /// The pages named by keys of the table (others are not pages: ignored).
     pub fn named<'a>(keys: impl IntoIterator<Item = &'a [u8]>) -> Pages {
         let mut pages = Pages::default();
@@ -145,7 +150,8 @@ impl CheckFigures {
         Ok((figures, saved))
     }
 
-    /// Saves, written at `seq`, the pages `pages` of `scans` (every repository's figures).
+    /// Saves, written at `seq`, the pages `pages` with `scans` (the figures of every repository
+    /// of those pages; others are ignored).
     pub fn save(&self, seq: u64, scans: &[(u64, Scan)], pages: Pages) -> StoreResult<()> {
         let mut by_page: Vec<Vec<(u64, Scan)>> = vec![Vec::new(); PAGES];
         for (id, scan) in scans {

@@ -238,9 +238,9 @@ impl Index {
         }
     }
 
-    /// Every repository's check figures, in id order.
-    pub fn scans(&self) -> Vec<(u64, Scan)> {
-        self.entries.iter().map(|(id, e)| (*id, e.scan)).collect()
+    /// The check figures of the repositories `wanted` says yes to, in id order.
+    pub fn scans(&self, wanted: impl Fn(u64) -> bool) -> Vec<(u64, Scan)> {
+        self.entries.iter().filter(|(id, _)| wanted(**id)).map(|(id, e)| (*id, e.scan)).collect()
     }
 
     /// Takes `id`'s entry out of the lookups (not out of `entries`); `false` when there is none.

@@ -306,7 +306,8 @@ impl RepoStore {
     /// Saves the check figures of the pages `pages` (those of the repositories a check or a
     /// session changed).
     pub(super) fn save_scans(&self, pages: check_figures::Pages) -> StoreResult<()> {
-        let scans = self.read().scans();
+        // Those of the pages saved only: a backup taken in saves one page of 64.
+        let scans = self.read().scans(|id| pages.has(id));
         let seq = self.next_seq()?;
         self.checks.save(seq, &scans, pages)
     }
