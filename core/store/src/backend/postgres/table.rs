@@ -95,12 +95,17 @@ impl Table for PostgresTable {
 
     fn remove_raw(&self, key: &[u8]) -> StoreResult<bool> {
         let (key, instance) = (key.to_vec(), self.instance());
-        self.with(move |db, tbl| async move {
-            let delete = prepared(&db, "DELETE FROM bw_entries WHERE tbl = $1 AND k = $2").await?;
-            let n = db.execute(&delete, &[&&*tbl, &key]).await.map_err(backend_error)?;
+        // The write and its notification in one transaction, as every write here: the other
+        // servers hear of a change exactly when it is committed (a crash or a lost connection
+        // between the two left them without it until their next change of their own).
+        self.with(move |mut db, tbl| async move {
+            let tx = db.transaction().await.map_err(backend_error)?;
+            let delete = prepared(&tx, "DELETE FROM bw_entries WHERE tbl = $1 AND k = $2").await?;
+            let n = tx.execute(&delete, &[&&*tbl, &key]).await.map_err(backend_error)?;
             if n > 0 {
-                notify(&db, &instance, &tbl, Some((&key, None))).await?;
+                notify(&tx, &instance, &tbl, Some((&key, None))).await?;
             }
+            tx.commit().await.map_err(backend_error)?;
             Ok(n > 0)
         })
     }
@@ -108,10 +113,11 @@ impl Table for PostgresTable {
     fn compare_and_swap_raw(&self, key: &[u8], old: Option<&[u8]>, new: Option<&[u8]>) -> StoreResult<bool> {
         let (key, old, new) = (key.to_vec(), old.map(<[u8]>::to_vec), new.map(<[u8]>::to_vec));
         let instance = self.instance();
-        self.with(move |db, tbl| async move {
+        self.with(move |mut db, tbl| async move {
             let tbl = &*tbl;
+            let db = db.transaction().await.map_err(backend_error)?;
             // Each case is one statement, atomic in itself: a value changed meanwhile makes
-            // it touch no row.
+            // it touch no row. Its notification is committed with it.
             let n = match (old, new.clone()) {
                 (None, Some(new)) => {
                     let sql = "INSERT INTO bw_entries (tbl, k, v) VALUES ($1, $2, $3) ON CONFLICT (tbl, k) DO NOTHING";
@@ -135,6 +141,7 @@ impl Table for PostgresTable {
             if n == 1 {
                 notify(&db, &instance, tbl, Some((&key, new.as_deref()))).await?;
             }
+            db.commit().await.map_err(backend_error)?;
             Ok(n == 1)
         })
     }
@@ -188,9 +195,11 @@ impl Table for PostgresTable {
 
     fn clear(&self) -> StoreResult<()> {
         let instance = self.instance();
-        self.with(move |db, tbl| async move {
-            db.execute("DELETE FROM bw_entries WHERE tbl = $1", &[&&*tbl]).await.map_err(backend_error)?;
-            notify(&db, &instance, &tbl, None).await
+        self.with(move |mut db, tbl| async move {
+            let tx = db.transaction().await.map_err(backend_error)?;
+            tx.execute("DELETE FROM bw_entries WHERE tbl = $1", &[&&*tbl]).await.map_err(backend_error)?;
+            notify(&tx, &instance, &tbl, None).await?;
+            tx.commit().await.map_err(backend_error)
         })
     }
 }
