@@ -35,7 +35,7 @@ pub(super) const PAGES: usize = 64;
 pub(super) const TABLE: &str = "repo_checks";
 const FOLDER: &str = "checks";
 
-/// The one value of the 0.3.0 development builds (`DATA_DIR/checks.bin`, or its entry in the
+/// The one value of earlier releases (`DATA_DIR/checks.bin`; with a database, its entry in the
 /// table): read once, when there are no pages yet, written as pages and removed.
 const ONE_VALUE: &str = "checks.bin";
 
