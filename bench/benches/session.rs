@@ -167,8 +167,11 @@ fn latency_row(
         let t = Instant::now();
         let changed = loop {
             let after = page_files();
-            let changed: u64 =
-                after.iter().filter(|(path, (_, at))| before.get(*path).is_none_or(|(_, was)| was != at)).map(|(_, (len, _))| len).sum();
+            let changed: u64 = after
+                .iter()
+                .filter(|(path, (_, at))| before.get(*path).is_none_or(|(_, was)| was != at))
+                .map(|(_, (len, _))| len)
+                .sum();
             if changed > 0 || t.elapsed() > Duration::from_secs(5) {
                 break changed;
             }

@@ -81,7 +81,9 @@ impl Bulk {
     pub fn put_all(&self, values: &[(String, Vec<u8>)]) -> StoreResult<()> {
         let dir = match self {
             // One statement each: each tells the other servers which value it replaced.
-            Bulk::Table(t) => return values.iter().try_for_each(|(name, bytes)| t.insert(name.as_str(), bytes.as_slice())),
+            Bulk::Table(t) => {
+                return values.iter().try_for_each(|(name, bytes)| t.insert(name.as_str(), bytes.as_slice()))
+            }
             Bulk::Folder(dir) => dir,
         };
         let mut written: Vec<(PathBuf, &str)> = Vec::new();

@@ -230,8 +230,7 @@ fn repositories_come_back_after_a_reopen(db: &SharedBackend) {
         let keys = bw_host::authorized_keys::AuthorizedKeys::new(home.join(".ssh/authorized_keys"), home.join("repos"));
         let sink = crate::key_sink::KeySink::File { stale_dir: None };
         let pool = bw_host::pool::Pool::new(home.join("repos"));
-        RepoStore::open(db, keys, sink, pool, dir.path(), crate::clock::Clock::fixed(1_700_000_000))
-            .unwrap()
+        RepoStore::open(db, keys, sink, pool, dir.path(), crate::clock::Clock::fixed(1_700_000_000)).unwrap()
     };
     let new = |alias: &str, key: &str| NewRepo {
         alias: alias.into(),

@@ -130,10 +130,12 @@ pub(super) struct CheckFigures {
 
 impl CheckFigures {
     /// The figures of the store `db` with the data folder `data_dir`, and what they hold.
-    /// Figures kept as one value by a development build are written as pages first.
+    /// Figures kept as one value by an earlier release are written as pages first.
     pub fn open(db: &SharedBackend, data_dir: &std::path::Path) -> StoreResult<(CheckFigures, Saved)> {
-        let figures =
-            CheckFigures { bulk: Bulk::beside(db, &data_dir.join(FOLDER), TABLE)?, seqs: std::array::from_fn(|_| AtomicU64::new(0)) };
+        let figures = CheckFigures {
+            bulk: Bulk::beside(db, &data_dir.join(FOLDER), TABLE)?,
+            seqs: std::array::from_fn(|_| AtomicU64::new(0)),
+        };
         // With a database both are the table; beside sled, the value was a file of the data
         // folder itself.
         let one_value_place = Bulk::beside(db, data_dir, TABLE)?;
@@ -194,7 +196,13 @@ mod tests {
     use std::sync::Arc;
 
     fn scan(storage_used: u64) -> Scan {
-        Scan { last_save: 1_700_000_000, storage_used, status: true, imported_status: None, last_status_alert_send: Some(5) }
+        Scan {
+            last_save: 1_700_000_000,
+            storage_used,
+            status: true,
+            imported_status: None,
+            last_status_alert_send: Some(5),
+        }
     }
 
     #[test]
@@ -227,7 +235,10 @@ mod tests {
         figures.save(12, &changed, Pages::of(3)).unwrap();
         let newer = other.read_newer(Pages::ALL).unwrap();
         assert_eq!(newer.len(), 1);
-        assert_eq!(newer[0].1.iter().map(|(id, _)| id % PAGES as u64).collect::<std::collections::BTreeSet<_>>(), [3].into());
+        assert_eq!(
+            newer[0].1.iter().map(|(id, _)| id % PAGES as u64).collect::<std::collections::BTreeSet<_>>(),
+            [3].into()
+        );
         // A damaged page is an error, not figures gone back in time.
         let page = pages_dir.join(page_name(3));
         let mut bytes = std::fs::read(&page).unwrap();
@@ -243,8 +254,10 @@ mod tests {
         let one = Bulk::Folder(dir.path().to_path_buf());
         one.put(ONE_VALUE, &encode(99, vec![(3, scan(42)), (64 + 5, scan(7))]).unwrap()).unwrap();
         let (_, saved) = CheckFigures::open(&db, dir.path()).unwrap();
-        let mut all: Vec<(u64, u64, u64)> =
-            saved.iter().flat_map(|(seq, scans)| scans.iter().map(move |(id, s)| (*seq, *id, s.storage_used))).collect();
+        let mut all: Vec<(u64, u64, u64)> = saved
+            .iter()
+            .flat_map(|(seq, scans)| scans.iter().map(move |(id, s)| (*seq, *id, s.storage_used)))
+            .collect();
         all.sort();
         assert_eq!(all, [(99, 3, 42), (99, 69, 7)]);
         assert!(!dir.path().join(ONE_VALUE).exists(), "the one value is removed once it is pages");
