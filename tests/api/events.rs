@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use bw_tests::{ed25519_key, json, repo_body, TestServer};
 
 /// An open stream: its events as JSON, read line by line.
-struct Stream {
+pub(crate) struct Stream {
     reader: BufReader<TcpStream>,
 }
 
 impl Stream {
-    fn open(s: &TestServer, token: &str) -> (String, Stream) {
+    pub(crate) fn open(s: &TestServer, token: &str) -> (String, Stream) {
         let mut tcp = TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         write!(tcp, "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n").unwrap();
@@ -32,7 +32,7 @@ impl Stream {
     }
 
     /// The next event within `wait`, `None` when the stream ended.
-    fn next(&mut self, wait: Duration) -> Option<serde_json::Value> {
+    pub(crate) fn next(&mut self, wait: Duration) -> Option<serde_json::Value> {
         let until = Instant::now() + wait;
         loop {
             assert!(Instant::now() < until, "no event within {wait:?}");
@@ -56,7 +56,7 @@ impl Stream {
     }
 
     /// Reads until an event of `kind` (others are skipped).
-    fn until(&mut self, kind: &str) -> serde_json::Value {
+    pub(crate) fn until(&mut self, kind: &str) -> serde_json::Value {
         loop {
             let event = self.next(Duration::from_secs(10)).unwrap_or_else(|| panic!("ended before a {kind} event"));
             if event["type"] == kind {
@@ -100,6 +100,25 @@ fn a_stream_tells_of_each_change_and_ends_with_its_token() {
     assert_eq!(status, 200);
     while let Some(event) = stream.next(Duration::from_secs(10)) {
         assert_ne!(event["type"], "token", "the revoked token heard of its own revoke: {event}");
+    }
+}
+
+/// A sign-out ends the page's stream at once, not at its next ping 25 s later.
+#[test]
+fn a_sign_out_ends_its_stream_at_once() {
+    let s = TestServer::start();
+    let admin = s.create_admin();
+    let (status, body) = s.post("/api/v1/sign-in", Some(&admin), &json!({}));
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    let (head, mut stream) = Stream::open(&s, &token);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.post("/api/v1/sign-out", Some(&format!("Bearer {token}")), &json!({})).0, 200);
+    // `next` fails the test when neither an event nor the end comes within 10 s.
+    while let Some(event) = stream.next(Duration::from_secs(10)) {
+        eprintln!("HEARD {event}");
+        assert_ne!(event["type"], "ping", "the signed-out stream went on to its ping: {event}");
     }
 }
 

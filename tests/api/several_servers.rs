@@ -254,3 +254,37 @@ fn a_change_cut_off_before_its_key_file_is_repaired_by_the_lease_holder() {
     std::thread::sleep(Duration::from_secs(5));
     assert!(key_folder_matches(&keys, &repos).is_err(), "the folder was read again without a mark");
 }
+
+/// A token revoked through one server ends its live stream on another at once, not at the
+/// stream's next ping 25 s later; and listeners on the other hear of tokens made through the
+/// first, as they would through their own.
+#[test]
+fn a_token_revoked_through_one_server_ends_its_stream_on_the_other() {
+    use crate::events::Stream;
+    let Some(pg) = TempPostgres::start() else { return };
+    let shared = tempfile::tempdir().unwrap();
+    let (a, b) = pair(&pg.fresh_schema_url(), shared.path(), |_| {});
+    let admin = a.create_admin();
+    let (revoked, kept) = (a.token("to-revoke", "read"), a.token("to-keep", "read"));
+    let (head, mut revoked_stream) = Stream::open(&b, &revoked);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (head, mut kept_stream) = Stream::open(&b, &kept);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Give the streams a moment to subscribe: what is published before is not for them.
+    std::thread::sleep(Duration::from_millis(300));
+    let made =
+        json!({"name": "made-on-a", "permissions": {"create": false, "read": true, "update": false, "delete": false}});
+    assert_eq!(a.post("/api/v1/integration/token-manager", Some(&admin), &made).0, 200);
+    kept_stream.until("token");
+    let revoke = json!({"name": "to-revoke"}).to_string();
+    assert_eq!(a.call("DELETE", "/api/v1/integration/token-manager", Some(&admin), Some(&revoke)).0, 200);
+    let t0 = Instant::now();
+    // Within 15 s of the revoke (the first ping comes 25 s after the stream opened): `next`
+    // fails the test when nothing, not even the end, comes within that.
+    while let Some(event) = revoked_stream.next(Duration::from_secs(15)) {
+        assert_ne!(event["type"], "ping", "the revoked token's stream went on to its ping: {event}");
+    }
+    println!("the revoked token's stream on b ended {} ms after the revoke through a", t0.elapsed().as_millis());
+    // The other stream goes on: it hears the revoke's event, as a listener on a would.
+    assert_eq!(kept_stream.until("token")["type"], "token");
+}

@@ -38,6 +38,9 @@ pub struct Events {
     closing: tokio::sync::watch::Sender<bool>,
     /// The repositories' generation last published (the watcher's).
     published_generation: AtomicU64,
+    /// Moved when credentials may have ended (a sign-out; another server's token, user or
+    /// sign-in change): every stream asks its own again at once, rather than at its next ping.
+    credentials: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for Events {
@@ -46,6 +49,7 @@ impl Default for Events {
             sender: broadcast::channel(BACKLOG).0,
             closing: tokio::sync::watch::channel(false).0,
             published_generation: AtomicU64::new(0),
+            credentials: tokio::sync::watch::channel(0).0,
         }
     }
 }
@@ -63,6 +67,16 @@ impl Events {
     /// Resolves to true once the server stops.
     pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
         self.closing.subscribe()
+    }
+
+    /// Credentials may have ended: every stream asks its own again. Tells no one anything.
+    pub fn credentials_changed(&self) {
+        self.credentials.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes when [`Events::credentials_changed`] is called.
+    pub fn credential_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.credentials.subscribe()
     }
 
     /// Ends every stream (the server stops).

@@ -202,6 +202,24 @@ impl AppState {
                 if changed("verify_results") || changed("last_session") {
                     inner.repos.answers_changed();
                 }
+                // Tokens made or revoked elsewhere (their hash's entry: a token's record also
+                // changes when its last use is noted) are told here as where they were
+                // changed; a revoke, a sign-out, a new password or a removal there ends
+                // streams here at once.
+                if changed(bw_store::token_store::BY_HASH) {
+                    inner.events.publish(crate::events::Event::new("token", None, inner.clock.now()));
+                }
+                if [
+                    bw_store::token_store::TOKENS,
+                    bw_store::token_store::BY_HASH,
+                    bw_store::user_store::USERS,
+                    bw_store::sign_ins::TABLE,
+                ]
+                .iter()
+                .any(|t| changed(t))
+                {
+                    inner.events.credentials_changed();
+                }
             }
         };
         if let Err(e) = std::thread::Builder::new().name("bw-other-servers".into()).spawn(follow) {

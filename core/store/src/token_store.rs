@@ -14,8 +14,10 @@ use crate::backend::Batch;
 use crate::scope::Scope;
 use crate::store_error::{decode, encode, SnapshotProblem, StoreError, StoreResult};
 
-const TOKENS: &str = "tokens";
-const BY_HASH: &str = "token_hashes";
+/// The table of tokens (its name is also what other servers hear of a change).
+pub const TOKENS: &str = "tokens";
+/// Each token's hash: written when a token is made or revoked, never when it is used.
+pub const BY_HASH: &str = "token_hashes";
 
 /// What a token may do on the repository routes; all four are required.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,8 @@
 //! Each event is `{"type","repositoryName"?,"at"}`: `repository` (a change, a session taken in,
 //! a check that moved the figures), `alert`, `token`; `ping` every 25 s, at which the credential
 //! is asked again whether it still stands (a revoked token, a sign-out, an expiry or a new
-//! password ends the stream); `lagged` when a listener fell so far behind that events were
+//! password ends the stream), and at once when credentials may have ended (a token event, a
+//! sign-out, another server's change of tokens, users or sign-ins); `lagged` when a listener fell so far behind that events were
 //! lost (read the list again). A stream ends when the server stops.
 //!
 //! What changes publish themselves (`bw_api::events`); a change of the repositories is also
@@ -60,6 +61,8 @@ struct Listener {
     state: AppState,
     events: tokio::sync::broadcast::Receiver<Event>,
     closing: tokio::sync::watch::Receiver<bool>,
+    /// Moves when credentials may have ended ([`bw_api::events::Events::credentials_changed`]).
+    credentials: tokio::sync::watch::Receiver<u64>,
     credential: HeldCredential,
     principal: Principal,
     next_ping: tokio::time::Instant,
@@ -114,6 +117,13 @@ impl Listener {
                     .then(|| Event::new("ping", None, now).into())
             }
             _ = self.closing.changed() => None,
+            // Nothing to tell: the stream goes on while its credential stands, silently.
+            Ok(()) = self.credentials.changed() => {
+                if self.credential.still_valid(&self.state, &self.principal, self.state.clock.now()) {
+                    return None;
+                }
+                None
+            }
         })
     }
 }
@@ -137,6 +147,7 @@ impl EventsApi {
             state: state.clone(),
             events: state.events.subscribe(),
             closing: state.events.closing(),
+            credentials: state.events.credential_changes(),
             credential: HeldCredential::of(request),
             principal: caller.principal,
             next_ping: tokio::time::Instant::now() + PING,

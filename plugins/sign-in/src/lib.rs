@@ -158,6 +158,8 @@ impl SignInApi {
         // The guard admitted a live sign-in, so the header holds one.
         let token = bearer_token(req).ok_or(ApiError::Unauthorized)?;
         state.users.sign_ins.end(&token)?;
+        // Its streams end now, not at their next ping.
+        state.events.credentials_changed();
         tracing::info!(target: "audit", user = %caller.principal.actor(), "signed out");
         record(&state, caller.audit(state.clock.now(), "sign-out", &caller.principal.actor(), serde_json::Value::Null));
         let clear = cookie("", over_https(&state, req), true);

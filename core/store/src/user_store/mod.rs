@@ -29,7 +29,8 @@ pub use names::{is_email, is_tenant_name, is_user_name};
 
 /// The shortest password a user may have, in characters.
 pub const MIN_PASSWORD: usize = 12;
-pub(super) const USERS: &str = "users";
+/// The table of users (its name is also what other servers hear of a change).
+pub const USERS: &str = "users";
 /// Where 0.2 kept its one administrator account.
 const LEGACY_ADMIN: &str = "admin";
 const LEGACY_ACCOUNT: &[u8] = b"account";
