@@ -149,6 +149,10 @@ impl CheckFigures {
             }
         }
         one_value_place.remove(ONE_VALUE)?;
+        // What a crash during a save left under a temporary name (in a folder only).
+        for name in figures.bulk.names()?.iter().filter(|n| n.starts_with('.') && n.ends_with(".tmp")) {
+            figures.bulk.remove(name)?;
+        }
         Ok((figures, saved))
     }
 
@@ -239,6 +243,10 @@ mod tests {
             newer[0].1.iter().map(|(id, _)| id % PAGES as u64).collect::<std::collections::BTreeSet<_>>(),
             [3].into()
         );
+        // A save cut off by a crash leaves a temporary file: the next opening removes it.
+        std::fs::write(pages_dir.join(".page-05.1.2.tmp"), b"half").unwrap();
+        CheckFigures::open(&db, dir.path()).unwrap();
+        assert_eq!(std::fs::read_dir(&pages_dir).unwrap().count(), PAGES, "the temporary file is gone");
         // A damaged page is an error, not figures gone back in time.
         let page = pages_dir.join(page_name(3));
         let mut bytes = std::fs::read(&page).unwrap();
