@@ -58,67 +58,45 @@ impl Bulk {
     /// Replaces the value `name` with `bytes`, whole: a file under a temporary name, synced,
     /// renamed into place and its folder synced; an entry in one statement.
     pub fn put(&self, name: &str, bytes: &[u8]) -> StoreResult<()> {
-        let dir = match self {
-            Bulk::Table(t) => return t.insert(name, bytes),
-            Bulk::Folder(dir) => dir,
-        };
-        let tmp = self.temporary(name);
-        let result = (|| {
-            let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            fs::rename(&tmp, dir.join(name))?;
-            File::open(dir)?.sync_all()
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.map_err(|e| self.io(name, e))
+        self.put_all(&[(name, bytes)])
     }
 
-    /// Replaces each value of `values`, each whole as [`Bulk::put`] does, the folder synced
+    /// Replaces each value of `values`, each whole as [`Bulk::put`] says, the folder synced
     /// once for all of them. Not all at once: a crash may leave some replaced and some not.
-    pub fn put_all(&self, values: &[(String, Vec<u8>)]) -> StoreResult<()> {
+    pub fn put_all(&self, values: &[(&str, &[u8])]) -> StoreResult<()> {
         let dir = match self {
             // One statement each: each tells the other servers which value it replaced.
-            Bulk::Table(t) => {
-                return values.iter().try_for_each(|(name, bytes)| t.insert(name.as_str(), bytes.as_slice()))
-            }
+            Bulk::Table(t) => return values.iter().try_for_each(|(name, bytes)| t.insert(*name, *bytes)),
             Bulk::Folder(dir) => dir,
         };
-        let mut written: Vec<(PathBuf, &str)> = Vec::new();
+        // A temporary name of its own per write: two writers of one name must not share a
+        // temporary file; the later rename wins, whole.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut written: Vec<PathBuf> = Vec::new();
+        let mut at = "";
         let result = (|| {
             for (name, bytes) in values {
-                let tmp = self.temporary(name);
-                written.push((tmp.clone(), name));
+                at = name;
+                let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+                written.push(tmp.clone());
                 let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
                 f.write_all(bytes)?;
                 f.sync_all()?;
             }
-            for (tmp, name) in &written {
+            for (tmp, (name, _)) in written.iter().zip(values) {
+                at = name;
                 fs::rename(tmp, dir.join(name))?;
             }
             File::open(dir)?.sync_all()
         })();
         if let Err(e) = result {
-            for (tmp, _) in &written {
+            for tmp in &written {
                 let _ = fs::remove_file(tmp);
             }
-            return Err(self.io(values.first().map_or("", |(n, _)| n.as_str()), e));
+            return Err(self.io(at, e));
         }
         Ok(())
-    }
-
-    /// A temporary name of its own per write, in the folder: two writers of one name must not
-    /// share a temporary file; the later rename wins, whole.
-    fn temporary(&self, name: &str) -> PathBuf {
-        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = match self {
-            Bulk::Folder(dir) => dir.as_path(),
-            Bulk::Table(_) => Path::new("."),
-        };
-        dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()))
     }
 
     /// The whole value `name`, `None` when there is none.

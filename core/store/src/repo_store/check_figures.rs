@@ -167,6 +167,7 @@ impl CheckFigures {
         for (page, scans) in by_page.into_iter().enumerate().filter(|(page, _)| pages.contains(*page)) {
             values.push((page_name(page), encode(seq, scans)?));
         }
+        let values: Vec<(&str, &[u8])> = values.iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())).collect();
         self.bulk.put_all(&values)?;
         for page in (0..PAGES).filter(|p| pages.contains(*p)) {
             self.seqs[page].fetch_max(seq, Ordering::AcqRel);
